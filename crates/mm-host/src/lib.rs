@@ -1,0 +1,1 @@
+//! The host kernel as a test oracle.

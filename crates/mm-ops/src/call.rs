@@ -1,0 +1,248 @@
+//! The system-call vocabulary shared by the model, the host-kernel oracle
+//! (`mm-host`) and the strace reader/writer ([`crate::strace`]).
+//!
+//! A [`Call`] is one system call with its raw arguments, exactly as a program
+//! passes them; an [`Outcome`] is what the kernel (or the model) answered.
+
+use crate::uapi::Errno;
+
+/// The kind of memory access of a page fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// A load.
+    Read,
+    /// A store.
+    Write,
+    /// An instruction fetch.
+    Exec,
+}
+
+impl Access {
+    /// The name used in `fault(ADDR, READ|WRITE|EXEC)` lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            Access::Read => "READ",
+            Access::Write => "WRITE",
+            Access::Exec => "EXEC",
+        }
+    }
+}
+
+/// A signal delivered by a page fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Signal {
+    /// No VMA, or the VMA forbids the access.
+    Segv,
+    /// The page lies beyond the end of the backing object.
+    Bus,
+}
+
+impl Signal {
+    /// `"SIGSEGV"` or `"SIGBUS"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Segv => "SIGSEGV",
+            Signal::Bus => "SIGBUS",
+        }
+    }
+}
+
+/// One system call (or the model's own `fault`), with raw argument values.
+///
+/// Addresses, lengths and flag words are `u64` as the kernel sees them;
+/// descriptors are `i64` so that `-1` and `AT_FDCWD` (-100) are representable.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Call {
+    /// `mmap(addr, len, prot, flags, fd, off)`.
+    Mmap {
+        /// Hint or fixed address (0 = `NULL`).
+        addr: u64,
+        /// Length in bytes.
+        len: u64,
+        /// `PROT_*` bits.
+        prot: u64,
+        /// `MAP_*` bits.
+        flags: u64,
+        /// File descriptor (`-1` for anonymous memory).
+        fd: i64,
+        /// File offset in bytes.
+        off: u64,
+    },
+    /// `munmap(addr, len)`.
+    Munmap {
+        /// Start address.
+        addr: u64,
+        /// Length in bytes.
+        len: u64,
+    },
+    /// `mprotect(addr, len, prot)`.
+    Mprotect {
+        /// Start address.
+        addr: u64,
+        /// Length in bytes.
+        len: u64,
+        /// `PROT_*` bits, including `PROT_GROWSDOWN`/`PROT_GROWSUP`.
+        prot: u64,
+    },
+    /// `brk(addr)` (0 = `NULL`, a query).
+    Brk {
+        /// Requested break.
+        addr: u64,
+    },
+    /// `mremap(old_addr, old_len, new_len, flags, new_addr)`.
+    Mremap {
+        /// Start of the old range.
+        old_addr: u64,
+        /// Length of the old range.
+        old_len: u64,
+        /// Requested new length.
+        new_len: u64,
+        /// `MREMAP_*` bits.
+        flags: u64,
+        /// Target address (with `MREMAP_FIXED`).
+        new_addr: u64,
+    },
+    /// `madvise(addr, len, advice)`.
+    Madvise {
+        /// Start address.
+        addr: u64,
+        /// Length in bytes.
+        len: u64,
+        /// `MADV_*` value.
+        advice: u64,
+    },
+    /// The model's own `fault(addr, READ|WRITE|EXEC)`: one user access to `addr`.
+    Fault {
+        /// Faulting address.
+        addr: u64,
+        /// Kind of access.
+        access: Access,
+    },
+    /// `open(path, flags[, mode])`.
+    Open {
+        /// Path as passed.
+        path: String,
+        /// `O_*` bits.
+        flags: u64,
+        /// Creation mode, when given.
+        mode: Option<u64>,
+    },
+    /// `openat(dirfd, path, flags[, mode])`.
+    Openat {
+        /// Directory descriptor (`AT_FDCWD` = -100).
+        dirfd: i64,
+        /// Path as passed.
+        path: String,
+        /// `O_*` bits.
+        flags: u64,
+        /// Creation mode, when given.
+        mode: Option<u64>,
+    },
+    /// `close(fd)`.
+    Close {
+        /// Descriptor.
+        fd: i64,
+    },
+    /// `dup(fd)`.
+    Dup {
+        /// Descriptor to duplicate.
+        fd: i64,
+    },
+    /// `dup2(oldfd, newfd)`.
+    Dup2 {
+        /// Descriptor to duplicate.
+        oldfd: i64,
+        /// Target descriptor.
+        newfd: i64,
+    },
+    /// `dup3(oldfd, newfd, flags)`.
+    Dup3 {
+        /// Descriptor to duplicate.
+        oldfd: i64,
+        /// Target descriptor.
+        newfd: i64,
+        /// `O_CLOEXEC` or 0.
+        flags: u64,
+    },
+    /// `memfd_create(name, flags)`.
+    MemfdCreate {
+        /// Name shown as `/memfd:NAME (deleted)`.
+        name: String,
+        /// `MFD_*` bits.
+        flags: u64,
+    },
+    /// `ftruncate(fd, length)`: sets the size of the file behind `fd`.
+    Ftruncate {
+        /// Descriptor.
+        fd: i64,
+        /// New size in bytes.
+        length: u64,
+    },
+}
+
+impl Call {
+    /// The system call's name as strace prints it (`"fault"` for faults).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Call::Mmap { .. } => "mmap",
+            Call::Munmap { .. } => "munmap",
+            Call::Mprotect { .. } => "mprotect",
+            Call::Brk { .. } => "brk",
+            Call::Mremap { .. } => "mremap",
+            Call::Madvise { .. } => "madvise",
+            Call::Fault { .. } => "fault",
+            Call::Open { .. } => "open",
+            Call::Openat { .. } => "openat",
+            Call::Close { .. } => "close",
+            Call::Dup { .. } => "dup",
+            Call::Dup2 { .. } => "dup2",
+            Call::Dup3 { .. } => "dup3",
+            Call::MemfdCreate { .. } => "memfd_create",
+            Call::Ftruncate { .. } => "ftruncate",
+        }
+    }
+
+    /// True for the calls that create a file descriptor.
+    pub fn creates_fd(&self) -> bool {
+        matches!(
+            self,
+            Call::Open { .. }
+                | Call::Openat { .. }
+                | Call::Dup { .. }
+                | Call::Dup2 { .. }
+                | Call::Dup3 { .. }
+                | Call::MemfdCreate { .. }
+        )
+    }
+}
+
+/// What a call returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Success with a value: an address (mmap, mremap, brk), 0, or a descriptor.
+    Val(u64),
+    /// Failure with an errno (`-1 ENOMEM (Cannot allocate memory)`).
+    Err(Errno),
+    /// A fault that delivered a signal.
+    Signal(Signal),
+}
+
+impl Outcome {
+    /// Renders the result as strace does: `0x7f…` for addresses (`hex`),
+    /// decimal otherwise, `-1 ERRNO (message)` for errors and the signal name
+    /// for faults.
+    pub fn render(&self, hex: bool) -> String {
+        match *self {
+            Outcome::Val(v) if hex => format!("{v:#x}"),
+            Outcome::Val(v) => format!("{v}"),
+            Outcome::Err(e) => format!("-1 {e}"),
+            Outcome::Signal(s) => s.name().to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.render(false))
+    }
+}

@@ -1,0 +1,1 @@
+//! strace syntax (placeholder; filled in by the strace reader/writer work).

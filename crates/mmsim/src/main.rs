@@ -1,0 +1,5 @@
+//! `mmsim`: the mm-sim command line.
+
+fn main() {
+    println!("mmsim");
+}
