@@ -1,1 +1,30 @@
-//! The mm_struct, VMAs and vm_flags; mmap_lock, mm_lock_seq and barrier policies.
+//! The address space of a Linux process, as data: `mm_struct`, VMAs and
+//! `vm_flags`; `mmap_lock`, `mm_lock_seq` and the barrier policies that
+//! speculative readers rely on.
+//!
+//! | module | what | kernel counterpart |
+//! |---|---|---|
+//! | [`mm`] | [`MmStruct`], its configuration, writer/reader views | `include/linux/mm_types.h`, `mm/vma.h` |
+//! | [`vma`] | [`Vma`] and its published [`VmaSlot`] | `struct vm_area_struct` |
+//! | [`vm_flags`] | [`VmFlags`] and the `VM_*` bits | `include/linux/mm.h` |
+//! | [`file`] | open file descriptions and inodes | `struct file`, `struct inode` |
+//! | [`tree`] | the VMA tree with lockless lookups and gap search | `lib/maple_tree.c` |
+//! | [`mmap_lock`] | [`MmapLock`](mmap_lock::MmapLock): rwsem + `mm_lock_seq` | `include/linux/mmap_lock.h` |
+//! | [`ordering`] | all memory orderings; the barrier policies | `include/linux/seqlock.h`, the seed thread |
+//! | [`slab`] | type-stable memory for lockless readers | `SLAB_TYPESAFE_BY_RCU` |
+//! | [`sync`] | the `cfg(loom)` facade | — |
+
+pub mod file;
+pub mod mm;
+pub mod mmap_lock;
+pub mod ordering;
+pub mod slab;
+pub mod sync;
+pub mod tree;
+pub mod vm_flags;
+pub mod vma;
+
+pub use mm::{MmConfig, MmRead, MmState, MmStruct, MmWrite, VmaView};
+pub use ordering::{BarrierPolicy, Full, PolicyKind, SeedFixed, SeedV1, Upstream};
+pub use vm_flags::VmFlags;
+pub use vma::{AnonVmaId, Vma, VmaId, VmaSlot};

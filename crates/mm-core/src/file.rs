@@ -1,0 +1,219 @@
+//! Open file descriptions (`struct file`) and inodes, as far as the address
+//! space cares: identity for merging, access mode for `mmap`'s checks, size
+//! for `SIGBUS`, and a path for `/proc/PID/maps`.
+//!
+//! Identity is that of the *open file description*: two `open`s of one path
+//! give two [`FileId`]s (which never merge), `dup` shares one. Inodes are
+//! shared by path. Speculative readers reach a file's inode number through a
+//! [`FileSlot`] in type-stable memory (`filp_cachep` is `SLAB_TYPESAFE_BY_RCU`).
+
+use std::collections::HashMap;
+
+use crate::ordering::{read_once, write_once};
+use crate::slab::IndexAlloc;
+use crate::sync::AtomicU64;
+
+/// Index of an open file description.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct FileId(pub u32);
+
+/// Index of an inode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InodeId(pub u32);
+
+/// What kind of object an inode is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InodeKind {
+    /// A regular file on a disk file system.
+    Regular,
+    /// A `memfd_create` object (shmem): `/memfd:NAME (deleted)`.
+    Memfd,
+    /// The shmem object behind a shared anonymous mapping: `/dev/zero (deleted)`.
+    ShmemAnon,
+}
+
+/// An inode.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Inode {
+    /// Inode number shown in maps and used as file identity.
+    pub ino: u64,
+    /// Device (major, minor) shown in maps.
+    pub dev: (u32, u32),
+    /// `i_size` in bytes.
+    pub size: u64,
+    /// Path as `d_path` prints it (without ` (deleted)`).
+    pub path: String,
+    /// Kind of object.
+    pub kind: InodeKind,
+    /// Unlinked: maps appends ` (deleted)`.
+    pub deleted: bool,
+    /// On a `noexec` mount (`path_noexec`).
+    pub noexec: bool,
+    /// `IS_APPEND` (append-only inode attribute).
+    pub append_only: bool,
+    /// Open file descriptions referring to it.
+    refs: u32,
+}
+
+impl Inode {
+    /// A new inode description (not yet in a table).
+    pub fn new(ino: u64, dev: (u32, u32), size: u64, path: String, kind: InodeKind) -> Inode {
+        Inode { ino, dev, size, path, kind, deleted: false, noexec: false, append_only: false, refs: 0 }
+    }
+
+    /// True for shmem-backed objects (memfd, shared anonymous memory).
+    pub fn is_shmem(&self) -> bool {
+        matches!(self.kind, InodeKind::Memfd | InodeKind::ShmemAnon)
+    }
+}
+
+/// An open file description (`struct file`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct File {
+    /// The inode.
+    pub inode: InodeId,
+    /// `FMODE_READ`.
+    pub readable: bool,
+    /// `FMODE_WRITE`.
+    pub writable: bool,
+    /// Opened with `O_APPEND`.
+    pub append: bool,
+    /// References: descriptors plus VMAs (`f_count`).
+    refs: u32,
+}
+
+/// The published part of a file, for speculative readers.
+pub struct FileSlot {
+    ino: AtomicU64,
+}
+
+impl Default for FileSlot {
+    fn default() -> Self {
+        FileSlot { ino: AtomicU64::new(0) }
+    }
+}
+
+impl FileSlot {
+    /// `READ_ONCE(file->f_inode)->i_ino`: the file's identity.
+    #[inline]
+    pub fn ino(&self) -> u64 {
+        read_once(&self.ino)
+    }
+}
+
+/// All files and inodes the model knows.
+#[derive(Debug, Default)]
+pub struct FileTable {
+    files: Vec<Option<File>>,
+    file_alloc: IndexAlloc,
+    inodes: Vec<Option<Inode>>,
+    inode_alloc: IndexAlloc,
+    by_path: HashMap<String, InodeId>,
+    next_ino: u64,
+}
+
+impl FileTable {
+    /// The file `id`.
+    pub fn file(&self, id: FileId) -> &File {
+        self.files[id.0 as usize].as_ref().expect("live file")
+    }
+
+    /// The inode `id`.
+    pub fn inode(&self, id: InodeId) -> &Inode {
+        self.inodes[id.0 as usize].as_ref().expect("live inode")
+    }
+
+    /// The inode `id`, mutably (e.g. for `ftruncate`).
+    pub fn inode_mut(&mut self, id: InodeId) -> &mut Inode {
+        self.inodes[id.0 as usize].as_mut().expect("live inode")
+    }
+
+    /// The inode of file `id`.
+    pub fn file_inode(&self, id: FileId) -> &Inode {
+        self.inode(self.file(id).inode)
+    }
+
+    /// The inode for a path, if one exists.
+    pub fn lookup_path(&self, path: &str) -> Option<InodeId> {
+        self.by_path.get(path).copied()
+    }
+
+    /// A fresh inode number for model-made objects.
+    pub fn fresh_ino(&mut self) -> u64 {
+        self.next_ino += 1;
+        1_000_000 + self.next_ino
+    }
+
+    /// Adds an inode. Regular files are indexed by path (a later open of the
+    /// same path finds the same inode).
+    pub fn add_inode(&mut self, inode: Inode) -> InodeId {
+        let id = InodeId(self.inode_alloc.alloc());
+        if inode.kind == InodeKind::Regular {
+            self.by_path.insert(inode.path.clone(), id);
+        }
+        let slot = id.0 as usize;
+        if slot == self.inodes.len() {
+            self.inodes.push(Some(inode));
+        } else {
+            self.inodes[slot] = Some(inode);
+        }
+        id
+    }
+
+    /// Opens a new file description on `inode` with one reference.
+    /// `slots` receives the published identity.
+    pub fn open(
+        &mut self,
+        slots: &crate::slab::Slab<FileSlot>,
+        inode: InodeId,
+        readable: bool,
+        writable: bool,
+        append: bool,
+    ) -> Option<FileId> {
+        let id = self.file_alloc.alloc();
+        if !slots.ensure(id) {
+            self.file_alloc.free(id);
+            return None;
+        }
+        let ino = self.inode(inode).ino;
+        self.inode_mut(inode).refs += 1;
+        let f = File { inode, readable, writable, append, refs: 1 };
+        let slot = id as usize;
+        if slot == self.files.len() {
+            self.files.push(Some(f));
+        } else {
+            self.files[slot] = Some(f);
+        }
+        write_once(&slots.get(id).expect("ensured").ino, ino);
+        Some(FileId(id))
+    }
+
+    /// `get_file`.
+    pub fn get(&mut self, id: FileId) {
+        self.files[id.0 as usize].as_mut().expect("live file").refs += 1;
+    }
+
+    /// `fput`: drops a reference; the description dies with its last one,
+    /// and a shmem inode with its last description.
+    pub fn put(&mut self, id: FileId) {
+        let f = self.files[id.0 as usize].as_mut().expect("live file");
+        f.refs -= 1;
+        if f.refs > 0 {
+            return;
+        }
+        let inode = f.inode;
+        self.files[id.0 as usize] = None;
+        self.file_alloc.free(id.0);
+        let i = self.inodes[inode.0 as usize].as_mut().expect("live inode");
+        i.refs -= 1;
+        if i.refs == 0 && i.kind != InodeKind::Regular {
+            self.inodes[inode.0 as usize] = None;
+            self.inode_alloc.free(inode.0);
+        }
+    }
+
+    /// Number of live file descriptions.
+    pub fn live_files(&self) -> usize {
+        self.file_alloc.in_use()
+    }
+}

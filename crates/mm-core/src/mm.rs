@@ -1,0 +1,508 @@
+//! `struct mm_struct` (`include/linux/mm_types.h`) and the VMA-tree
+//! primitives of `mm/vma.h` that the mutators in `mm-ops` are built from.
+
+use parking_lot::{Mutex, MutexGuard};
+
+use crate::file::{FileId, FileSlot, FileTable};
+use crate::mmap_lock::{MmapLock, MmapReadGuard, MmapWriteGuard};
+use crate::ordering::{BarrierPolicy, Upstream};
+use crate::slab::{IndexAlloc, Slab};
+use crate::tree::{Pos, Tree, TreeShared};
+use crate::vm_flags::VmFlags;
+use crate::vma::{AnonVmaId, Vma, VmaId, VmaSlot};
+
+/// x86-64 with 4-level page tables: `TASK_SIZE` = `DEFAULT_MAP_WINDOW`.
+pub const TASK_SIZE_4LEVEL: u64 = 0x7fff_ffff_f000;
+/// `mmap_base` with randomization off and an 8 MiB stack rlimit
+/// (`arch/x86/mm/mmap.c` `mmap_base`: the gap clamps to 128 MiB).
+pub const MMAP_BASE_NORANDOM: u64 = TASK_SIZE_4LEVEL - (128 << 20);
+
+/// `vm.overcommit_memory`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Overcommit {
+    /// 0: heuristic; a single request larger than RAM + swap fails.
+    Guess,
+    /// 1: always allow.
+    Always,
+    /// 2: strict accounting against the commit limit.
+    Never,
+}
+
+/// The knobs that decide the address space's behaviour: sysctls, rlimits,
+/// credentials and the layout chosen at exec.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MmConfig {
+    /// `TASK_SIZE`.
+    pub task_size: u64,
+    /// `mm->mmap_base` (top-down search limit).
+    pub mmap_base: u64,
+    /// `mm->mmap_legacy_base` (bottom-up search start).
+    pub mmap_legacy_base: u64,
+    /// `MMF_TOPDOWN`.
+    pub topdown: bool,
+    /// `vm.mmap_min_addr`.
+    pub mmap_min_addr: u64,
+    /// `vm.max_map_count`.
+    pub max_map_count: u32,
+    /// `stack_guard_gap` in bytes (256 pages by default).
+    pub stack_guard_gap: u64,
+    /// `vm.overcommit_memory`.
+    pub overcommit: Overcommit,
+    /// `vm.overcommit_ratio` (percent).
+    pub overcommit_ratio: u64,
+    /// `totalram_pages()` (MemTotal in pages).
+    pub totalram_pages: u64,
+    /// `total_swap_pages`.
+    pub total_swap_pages: u64,
+    /// `RLIMIT_AS` in bytes (`u64::MAX` = unlimited).
+    pub rlimit_as: u64,
+    /// `RLIMIT_DATA` in bytes.
+    pub rlimit_data: u64,
+    /// `RLIMIT_MEMLOCK` in bytes.
+    pub rlimit_memlock: u64,
+    /// `RLIMIT_STACK` in bytes.
+    pub rlimit_stack: u64,
+    /// The task has `CAP_SYS_RAWIO` (may map below `mmap_min_addr`).
+    pub cap_sys_rawio: bool,
+    /// The task has `CAP_IPC_LOCK` (mlock limits do not apply).
+    pub cap_ipc_lock: bool,
+    /// `CONFIG_TRANSPARENT_HUGEPAGE`: anonymous mappings whose length is a
+    /// multiple of 2 MiB are THP-aligned.
+    pub thp: bool,
+    /// `READ_IMPLIES_EXEC` personality.
+    pub read_implies_exec: bool,
+    /// Capacity of the VMA slab (bounds the number of VMAs).
+    pub vma_capacity: usize,
+}
+
+impl Default for MmConfig {
+    /// The host of this project: Linux 6.18 x86-64, ASLR off, 8 MiB stack,
+    /// sysctl defaults, 24 GiB of RAM and no swap, running as root.
+    fn default() -> Self {
+        MmConfig {
+            task_size: TASK_SIZE_4LEVEL,
+            mmap_base: MMAP_BASE_NORANDOM,
+            mmap_legacy_base: (TASK_SIZE_4LEVEL / 3 + 0xfff) & !0xfff,
+            topdown: true,
+            mmap_min_addr: 4096,
+            max_map_count: 65530,
+            stack_guard_gap: 256 << 12,
+            overcommit: Overcommit::Guess,
+            overcommit_ratio: 50,
+            totalram_pages: 24_684_084 / 4,
+            total_swap_pages: 0,
+            rlimit_as: u64::MAX,
+            rlimit_data: u64::MAX,
+            rlimit_memlock: 8 << 20,
+            rlimit_stack: 8 << 20,
+            cap_sys_rawio: true,
+            cap_ipc_lock: true,
+            thp: true,
+            read_implies_exec: false,
+            vma_capacity: 65530 + 64,
+        }
+    }
+}
+
+/// Writer-side state of the address space, behind `mmap_lock`.
+#[derive(Clone)]
+pub struct MmState {
+    /// The writer's copy of the VMA tree.
+    pub(crate) tree: Tree,
+    /// The writer's copy of every VMA, indexed by [`VmaId`].
+    pub(crate) vmas: Vec<Vma>,
+    vma_alloc: IndexAlloc,
+    next_anon_vma: u32,
+    /// `mm->map_count`.
+    pub map_count: u32,
+    /// `mm->total_vm` (pages).
+    pub total_vm: u64,
+    /// `mm->locked_vm` (pages).
+    pub locked_vm: u64,
+    /// `mm->data_vm` (pages).
+    pub data_vm: u64,
+    /// `mm->exec_vm` (pages).
+    pub exec_vm: u64,
+    /// `mm->stack_vm` (pages).
+    pub stack_vm: u64,
+    /// Pages this mm has charged to the commit limit (`vm_acct_memory`).
+    pub committed: u64,
+    /// `mm->start_brk`.
+    pub start_brk: u64,
+    /// `mm->brk`.
+    pub brk: u64,
+    /// `mm->start_data`.
+    pub start_data: u64,
+    /// `mm->end_data`.
+    pub end_data: u64,
+    /// `mm->start_stack`.
+    pub start_stack: u64,
+    /// `mm->def_flags`.
+    pub def_flags: VmFlags,
+    /// The configuration.
+    pub cfg: MmConfig,
+}
+
+/// Lockless-readable state: published VMAs, tree and files.
+pub struct MmShared {
+    pub(crate) tree: TreeShared,
+    pub(crate) vmas: Slab<VmaSlot>,
+    pub(crate) files: Slab<FileSlot>,
+}
+
+/// `struct mm_struct`, generic over the `mm_lock_seq` barrier policy.
+pub struct MmStruct<P: BarrierPolicy = Upstream> {
+    shared: MmShared,
+    lock: MmapLock<MmState, P>,
+    files: Mutex<FileTable>,
+}
+
+impl<P: BarrierPolicy> MmStruct<P> {
+    /// An empty address space.
+    pub fn new(cfg: MmConfig) -> Self {
+        let cap = cfg.vma_capacity;
+        let state = MmState {
+            tree: Tree::default(),
+            vmas: Vec::new(),
+            vma_alloc: IndexAlloc::default(),
+            next_anon_vma: 0,
+            map_count: 0,
+            total_vm: 0,
+            locked_vm: 0,
+            data_vm: 0,
+            exec_vm: 0,
+            stack_vm: 0,
+            committed: 0,
+            start_brk: 0,
+            brk: 0,
+            start_data: 0,
+            end_data: 0,
+            start_stack: 0,
+            def_flags: VmFlags::NONE,
+            cfg,
+        };
+        MmStruct {
+            shared: MmShared {
+                tree: TreeShared::new(cap + 64),
+                vmas: Slab::with_capacity(cap),
+                files: Slab::with_capacity(cap + 1024),
+            },
+            lock: MmapLock::new(state),
+            files: Mutex::new(FileTable::default()),
+        }
+    }
+
+    /// `mmap_write_lock`.
+    pub fn write(&self) -> MmWrite<'_, P> {
+        MmWrite { g: self.lock.write(), sh: &self.shared, files: &self.files }
+    }
+
+    /// `mmap_write_trylock`.
+    pub fn try_write(&self) -> Option<MmWrite<'_, P>> {
+        Some(MmWrite { g: self.lock.try_write()?, sh: &self.shared, files: &self.files })
+    }
+
+    /// `mmap_read_lock`.
+    pub fn read(&self) -> MmRead<'_, P> {
+        MmRead { g: self.lock.read(), sh: &self.shared, files: &self.files }
+    }
+
+    /// The file table (its own lock; may be taken inside `mmap_lock`).
+    pub fn files(&self) -> MutexGuard<'_, FileTable> {
+        self.files.lock()
+    }
+
+    /// Published file slots (for opening files outside `mmap_lock`).
+    pub fn file_slots(&self) -> &Slab<FileSlot> {
+        &self.shared.files
+    }
+
+    /// The lock (for `mm_lock_seq` reports).
+    pub fn mmap_lock(&self) -> &MmapLock<MmState, P> {
+        &self.lock
+    }
+
+    /// `mmap_lock_speculate_try_begin`.
+    #[inline]
+    pub fn speculate_try_begin(&self) -> Option<u32> {
+        self.lock.speculate_try_begin()
+    }
+
+    /// `mmap_lock_speculate_retry`.
+    #[inline]
+    pub fn speculate_retry(&self, seq: u32) -> bool {
+        self.lock.speculate_retry(seq)
+    }
+
+    /// Lockless `vma_lookup` through the published tree (the maple-tree walk
+    /// under RCU). The result is only meaningful once validated with
+    /// [`speculate_retry`](Self::speculate_retry); the caller must also
+    /// check that `addr` lies inside the returned slot's range.
+    #[inline]
+    pub fn vma_lookup_rcu(&self, addr: u64) -> Option<&VmaSlot> {
+        let id = self.shared.tree.lookup_le(addr)?;
+        self.shared.vmas.get(id)
+    }
+
+    /// Lockless read of a file's identity (its inode number).
+    #[inline]
+    pub fn file_ino_rcu(&self, file: FileId) -> Option<u64> {
+        self.shared.files.get(file.0).map(FileSlot::ino)
+    }
+
+    /// Bytes of memory held for VMAs, tree nodes and file slots.
+    pub fn allocated_bytes(&self) -> usize {
+        self.shared.tree.allocated_bytes()
+            + self.shared.vmas.allocated_bytes()
+            + self.shared.files.allocated_bytes()
+    }
+}
+
+impl<P: BarrierPolicy> Default for MmStruct<P> {
+    fn default() -> Self {
+        Self::new(MmConfig::default())
+    }
+}
+
+impl<P: BarrierPolicy> core::fmt::Debug for MmStruct<P> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MmStruct").field("lock", &self.lock).finish_non_exhaustive()
+    }
+}
+
+/// Read access to the VMAs, shared by [`MmRead`] and [`MmWrite`].
+pub trait VmaView {
+    /// The writer-side state.
+    fn state(&self) -> &MmState;
+
+    /// The VMA `id`.
+    #[inline]
+    fn vma(&self, id: VmaId) -> &Vma {
+        &self.state().vmas[id as usize]
+    }
+
+    /// `find_vma`: the first VMA ending above `addr`.
+    fn find_vma(&self, addr: u64) -> Option<VmaId> {
+        let t = &self.state().tree;
+        t.find_vma(addr).map(|p| t.get(p).val)
+    }
+
+    /// `vma_lookup`: the VMA containing `addr`.
+    fn vma_lookup(&self, addr: u64) -> Option<VmaId> {
+        let t = &self.state().tree;
+        t.lookup(addr).map(|p| t.get(p).val)
+    }
+
+    /// `find_vma_intersection`: the first VMA intersecting `[start, end)`.
+    fn find_vma_intersection(&self, start: u64, end: u64) -> Option<VmaId> {
+        self.find_vma(start).filter(|&v| self.vma(v).start < end)
+    }
+
+    /// The VMA before `id`.
+    fn vma_prev(&self, id: VmaId) -> Option<VmaId> {
+        let t = &self.state().tree;
+        let p = t.find_le(self.vma(id).start)?;
+        t.prev(p).map(|p| t.get(p).val)
+    }
+
+    /// The VMA after `id`.
+    fn vma_next(&self, id: VmaId) -> Option<VmaId> {
+        let t = &self.state().tree;
+        let p = t.find_le(self.vma(id).start)?;
+        t.next(p).map(|p| t.get(p).val)
+    }
+
+    /// The last VMA ending at or below `addr` (`vma_prev` of a gap at `addr`).
+    fn vma_before(&self, addr: u64) -> Option<VmaId> {
+        let t = &self.state().tree;
+        let p = t.find_le(addr.checked_sub(1)?)?;
+        Some(t.get(p).val)
+    }
+
+    /// All VMAs in address order.
+    fn vma_ids(&self) -> Vec<VmaId> {
+        self.state().tree.iter().map(|e| e.val).collect()
+    }
+
+    /// Copies of all VMAs in address order.
+    fn snapshot(&self) -> Vec<Vma> {
+        self.state().tree.iter().map(|e| self.state().vmas[e.val as usize]).collect()
+    }
+
+    /// Number of VMAs in the tree.
+    fn vma_count(&self) -> usize {
+        self.state().tree.len()
+    }
+
+    /// Highest gap in `[low, high)` of at least `size` (`vma_iter_area_highest`).
+    fn area_highest(&self, low: u64, high: u64, size: u64) -> Option<(u64, u64)> {
+        self.state().tree.highest_gap(low, high, size)
+    }
+
+    /// Lowest gap in `[low, high)` of at least `size` (`vma_iter_area_lowest`).
+    fn area_lowest(&self, low: u64, high: u64, size: u64) -> Option<(u64, u64)> {
+        self.state().tree.lowest_gap(low, high, size)
+    }
+}
+
+/// A read-locked mm (`mmap_read_lock`).
+pub struct MmRead<'a, P: BarrierPolicy> {
+    g: MmapReadGuard<'a, MmState, P>,
+    sh: &'a MmShared,
+    files: &'a Mutex<FileTable>,
+}
+
+impl<P: BarrierPolicy> VmaView for MmRead<'_, P> {
+    fn state(&self) -> &MmState {
+        &self.g
+    }
+}
+
+impl<'a, P: BarrierPolicy> MmRead<'a, P> {
+    /// The file table.
+    pub fn files(&self) -> MutexGuard<'a, FileTable> {
+        self.files.lock()
+    }
+
+    /// Checks that the published copy agrees with the writer's copy.
+    pub fn check_published(&self) -> Result<(), String> {
+        check_published(&self.g, self.sh)
+    }
+}
+
+/// A write-locked mm (`mmap_write_lock`), with the VMA primitives of
+/// `mm/vma.h`. Dropping it is `mmap_write_unlock`.
+pub struct MmWrite<'a, P: BarrierPolicy> {
+    g: MmapWriteGuard<'a, MmState, P>,
+    sh: &'a MmShared,
+    files: &'a Mutex<FileTable>,
+}
+
+/// The VMA slab or tree is full (the caller maps this to `ENOMEM`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoMem;
+
+impl<P: BarrierPolicy> VmaView for MmWrite<'_, P> {
+    fn state(&self) -> &MmState {
+        &self.g
+    }
+}
+
+impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
+    /// The writer-side state.
+    pub fn st(&mut self) -> &mut MmState {
+        &mut self.g
+    }
+
+    /// The file table.
+    pub fn files(&self) -> MutexGuard<'a, FileTable> {
+        self.files.lock()
+    }
+
+    /// `mmap_write_downgrade`.
+    pub fn downgrade(self) -> MmRead<'a, P> {
+        MmRead { g: self.g.downgrade(), sh: self.sh, files: self.files }
+    }
+
+    fn pos_of(&self, id: VmaId) -> Pos {
+        let t = &self.g.tree;
+        let p = t.find_le(self.g.vmas[id as usize].start).expect("VMA is in the tree");
+        debug_assert_eq!(t.get(p).val, id);
+        p
+    }
+
+    /// `vm_area_alloc` + `vma_iter_store_new`: links a new VMA into the tree
+    /// (the range must be free). Does not touch counters or file references.
+    pub fn vma_link(&mut self, v: Vma) -> Result<VmaId, NoMem> {
+        let st = &mut *self.g;
+        if st.vma_alloc.in_use() >= st.cfg.vma_capacity {
+            return Err(NoMem);
+        }
+        let id = st.vma_alloc.alloc();
+        if !self.sh.vmas.ensure(id) {
+            st.vma_alloc.free(id);
+            return Err(NoMem);
+        }
+        self.sh.vmas.get(id).expect("ensured").publish(&v);
+        if id as usize == st.vmas.len() {
+            st.vmas.push(v);
+        } else {
+            st.vmas[id as usize] = v;
+        }
+        if st.tree.insert(&self.sh.tree, v.start, v.end, id).is_err() {
+            st.vma_alloc.free(id);
+            return Err(NoMem);
+        }
+        Ok(id)
+    }
+
+    /// Removes VMA `id` from the tree and frees its slot (`vma_iter_clear` +
+    /// `vm_area_free`). Does not touch counters or file references.
+    pub fn vma_unlink(&mut self, id: VmaId) {
+        let p = self.pos_of(id);
+        let st = &mut *self.g;
+        st.tree.remove(&self.sh.tree, p);
+        st.vma_alloc.free(id);
+    }
+
+    /// `vma_set_range` in place (and the tree entry), keeping address order.
+    pub fn vma_set_range(&mut self, id: VmaId, start: u64, end: u64, pgoff: u64) {
+        let p = self.pos_of(id);
+        let st = &mut *self.g;
+        let old = st.vmas[id as usize];
+        let slot = self.sh.vmas.get(id).expect("live VMA");
+        // Publish only what changes, as the kernel writes only those fields.
+        if old.start != start || old.end != end || old.pgoff != pgoff {
+            let v = &mut st.vmas[id as usize];
+            v.start = start;
+            v.end = end;
+            v.pgoff = pgoff;
+            slot.publish_changed_range(&old, start, end, pgoff);
+        }
+        if old.start != start || old.end != end {
+            st.tree.set_range(&self.sh.tree, p, start, end);
+        }
+    }
+
+    /// `vm_flags_reset` in place.
+    pub fn vma_set_flags(&mut self, id: VmaId, flags: VmFlags) {
+        let v = &mut self.g.vmas[id as usize];
+        if v.flags != flags {
+            v.flags = flags;
+            self.sh.vmas.get(id).expect("live VMA").publish_flags(flags);
+        }
+    }
+
+    /// Sets `vma->anon_vma` (not read locklessly).
+    pub fn vma_set_anon(&mut self, id: VmaId, anon: Option<AnonVmaId>) {
+        self.g.vmas[id as usize].anon_vma = anon;
+    }
+
+    /// Allocates a new `anon_vma` identity (`anon_vma_alloc`).
+    pub fn new_anon_vma(&mut self) -> AnonVmaId {
+        let st = &mut *self.g;
+        st.next_anon_vma += 1;
+        AnonVmaId(st.next_anon_vma)
+    }
+
+    /// Checks that the published copy agrees with the writer's copy.
+    pub fn check_published(&self) -> Result<(), String> {
+        check_published(&self.g, self.sh)
+    }
+}
+
+fn check_published(st: &MmState, sh: &MmShared) -> Result<(), String> {
+    st.tree.check(&sh.tree)?;
+    for e in st.tree.iter() {
+        let v = &st.vmas[e.val as usize];
+        if (v.start, v.end) != (e.start, e.end) {
+            return Err(format!("tree entry {e:?} disagrees with VMA {v:?}"));
+        }
+        let s = sh.vmas.get(e.val).ok_or("unpublished VMA")?;
+        if (s.start(), s.end(), s.pgoff(), s.flags(), s.file()) != (v.start, v.end, v.pgoff, v.flags, v.file)
+        {
+            return Err(format!("published VMA {} disagrees with {v:?}", e.val));
+        }
+    }
+    Ok(())
+}

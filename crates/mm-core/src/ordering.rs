@@ -1,0 +1,258 @@
+//! Every memory-ordering decision of the project, in one place.
+//!
+//! # Linux primitives and their Rust counterparts
+//!
+//! | Linux | here | why |
+//! |---|---|---|
+//! | `READ_ONCE(x)` | [`read_once`]: `load(Relaxed)` | a single, untorn access the compiler may not elide or repeat; no ordering |
+//! | `WRITE_ONCE(x, v)` | [`write_once`]: `store(Relaxed)` | likewise for stores |
+//! | `smp_load_acquire(p)` | `load(Acquire)` | later accesses cannot move before it |
+//! | `smp_store_release(p, v)` | `store(Release)` | earlier accesses cannot move after it |
+//! | `smp_wmb()` | `fence(Release)` | orders earlier stores before later stores; a release fence is the weakest C++ fence that does, and it pairs with the reader's acquire fence through the relaxed accesses in between |
+//! | `smp_rmb()` | `fence(Acquire)` | orders earlier loads before later loads; the acquire fence pairs with the writer's release fence |
+//! | `smp_mb()` | `fence(SeqCst)` | full barrier, including store→load |
+//!
+//! `READ_ONCE` also gives address-dependency ordering in the LKMM; nothing here
+//! relies on it, so `Relaxed` is exact for our uses. See `docs/ordering.md`
+//! for the scenarios of the seed thread and what each policy emits.
+//!
+//! # Policies
+//!
+//! A [`BarrierPolicy`] says how `mm_lock_seq` is bumped at
+//! `mmap_write_lock`/`mmap_write_unlock` and how a speculative reader opens
+//! and validates its section. It is a type parameter of
+//! [`crate::MmStruct`], so each policy is monomorphized and costs only its own
+//! instructions.
+
+use crate::sync::{AtomicU32, AtomicU64, Ordering, fence};
+
+/// `READ_ONCE` of a 64-bit field that lockless readers may load.
+#[inline(always)]
+pub fn read_once(a: &AtomicU64) -> u64 {
+    a.load(Ordering::Relaxed)
+}
+
+/// `WRITE_ONCE` of a 64-bit field that lockless readers may load.
+#[inline(always)]
+pub fn write_once(a: &AtomicU64, v: u64) {
+    a.store(v, Ordering::Relaxed)
+}
+
+/// `READ_ONCE` of a 32-bit field that lockless readers may load.
+#[inline(always)]
+pub fn read_once_u32(a: &AtomicU32) -> u32 {
+    a.load(Ordering::Relaxed)
+}
+
+/// `WRITE_ONCE` of a 32-bit field that lockless readers may load.
+#[inline(always)]
+pub fn write_once_u32(a: &AtomicU32, v: u32) {
+    a.store(v, Ordering::Relaxed)
+}
+
+/// The writer increments the count it alone modifies: a plain read of its
+/// own last store, which needs no ordering.
+#[inline(always)]
+fn next(seq: &AtomicU32) -> u32 {
+    seq.load(Ordering::Relaxed).wrapping_add(1)
+}
+
+/// How `mm_lock_seq` is bumped and checked: one of [`SeedV1`], [`SeedFixed`],
+/// [`Upstream`] or [`Full`].
+///
+/// Semantics every implementation must provide (the seqcount contract):
+/// 1. `write_begin` makes the count odd; no store of the write section may
+///    become visible to a reader that still sees the old even count;
+/// 2. `write_end` makes the count even again; every store of the section is
+///    visible to a reader that sees the new even count;
+/// 3. `read_begin` returns the count if it is even;
+/// 4. `read_retry` returns `false` only if no store of any write section that
+///    overlapped the reader's loads is visible to them.
+///
+/// [`SeedV1`] deliberately breaks 1 and 4, as the patch posted in the seed
+/// thread did.
+pub trait BarrierPolicy: Send + Sync + 'static {
+    /// The name used by the CLI and every report.
+    const NAME: &'static str;
+    /// The bump at `mmap_write_lock` (count becomes odd).
+    fn write_begin(seq: &AtomicU32);
+    /// The bump at `mmap_write_unlock`/`mmap_write_downgrade`
+    /// (`vma_end_write_all`; count becomes even).
+    fn write_end(seq: &AtomicU32);
+    /// `mmap_lock_speculate_try_begin`: the count if it is even.
+    fn read_begin(seq: &AtomicU32) -> Option<u32>;
+    /// `mmap_lock_speculate_retry`: `true` if the section must be retried.
+    fn read_retry(seq: &AtomicU32, start: u32) -> bool;
+}
+
+/// `seed-v1`: the patch as posted. `inc_mm_lock_seq` is
+/// `smp_store_release(seq + 1)` at lock and unlock; `start` is
+/// `smp_load_acquire` plus an even check; `end` compares with a second
+/// `smp_load_acquire`. Broken on both sides (Jann Horn's two scenarios).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SeedV1;
+
+impl BarrierPolicy for SeedV1 {
+    const NAME: &'static str = "seed-v1";
+    #[inline(always)]
+    fn write_begin(seq: &AtomicU32) {
+        seq.store(next(seq), Ordering::Release);
+    }
+    #[inline(always)]
+    fn write_end(seq: &AtomicU32) {
+        seq.store(next(seq), Ordering::Release);
+    }
+    #[inline(always)]
+    fn read_begin(seq: &AtomicU32) -> Option<u32> {
+        let s = seq.load(Ordering::Acquire);
+        (s & 1 == 0).then_some(s)
+    }
+    #[inline(always)]
+    fn read_retry(seq: &AtomicU32, start: u32) -> bool {
+        seq.load(Ordering::Acquire) != start
+    }
+}
+
+/// `seed-fixed`: the v3 fix from the thread. Lock: `WRITE_ONCE(seq + 1)`
+/// then `smp_wmb()`; unlock: `smp_store_release`; begin: `smp_load_acquire`;
+/// end: `smp_rmb()` then a `READ_ONCE` compare.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SeedFixed;
+
+impl BarrierPolicy for SeedFixed {
+    const NAME: &'static str = "seed-fixed";
+    #[inline(always)]
+    fn write_begin(seq: &AtomicU32) {
+        seq.store(next(seq), Ordering::Relaxed);
+        fence(Ordering::Release);
+    }
+    #[inline(always)]
+    fn write_end(seq: &AtomicU32) {
+        seq.store(next(seq), Ordering::Release);
+    }
+    #[inline(always)]
+    fn read_begin(seq: &AtomicU32) -> Option<u32> {
+        let s = seq.load(Ordering::Acquire);
+        (s & 1 == 0).then_some(s)
+    }
+    #[inline(always)]
+    fn read_retry(seq: &AtomicU32, start: u32) -> bool {
+        fence(Ordering::Acquire);
+        seq.load(Ordering::Relaxed) != start
+    }
+}
+
+/// `upstream`: Linux v6.14+, `mm_lock_seq` as a `seqcount_t`
+/// (`include/linux/mmap_lock.h`, `include/linux/seqlock.h`).
+/// Write begin `seq++; smp_wmb()`; write end `smp_wmb(); seq++`;
+/// `mmap_lock_speculate_try_begin` = `smp_load_acquire` + even check;
+/// `mmap_lock_speculate_retry` = `smp_rmb()` then `READ_ONCE(seq) != start`.
+///
+/// Under `cfg(loom)`, `--cfg mm_mutation="…"` removes exactly one of these
+/// barriers (`no_wmb_begin`, `no_wmb_end`, `relaxed_try_begin`,
+/// `no_rmb_retry`) so that `cargo xtask loom` can show each one is needed.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Upstream;
+
+impl BarrierPolicy for Upstream {
+    const NAME: &'static str = "upstream";
+    #[inline(always)]
+    fn write_begin(seq: &AtomicU32) {
+        seq.store(next(seq), Ordering::Relaxed);
+        #[cfg(not(all(loom, mm_mutation = "no_wmb_begin")))]
+        fence(Ordering::Release);
+    }
+    #[inline(always)]
+    fn write_end(seq: &AtomicU32) {
+        #[cfg(not(all(loom, mm_mutation = "no_wmb_end")))]
+        fence(Ordering::Release);
+        seq.store(next(seq), Ordering::Relaxed);
+    }
+    #[inline(always)]
+    fn read_begin(seq: &AtomicU32) -> Option<u32> {
+        #[cfg(not(all(loom, mm_mutation = "relaxed_try_begin")))]
+        let s = seq.load(Ordering::Acquire);
+        #[cfg(all(loom, mm_mutation = "relaxed_try_begin"))]
+        let s = seq.load(Ordering::Relaxed);
+        (s & 1 == 0).then_some(s)
+    }
+    #[inline(always)]
+    fn read_retry(seq: &AtomicU32, start: u32) -> bool {
+        #[cfg(not(all(loom, mm_mutation = "no_rmb_retry")))]
+        fence(Ordering::Acquire);
+        seq.load(Ordering::Relaxed) != start
+    }
+}
+
+/// `full`: `smp_mb()` at every step, the "heavier barriers" baseline.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Full;
+
+impl BarrierPolicy for Full {
+    const NAME: &'static str = "full";
+    #[inline(always)]
+    fn write_begin(seq: &AtomicU32) {
+        seq.store(next(seq), Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+    }
+    #[inline(always)]
+    fn write_end(seq: &AtomicU32) {
+        fence(Ordering::SeqCst);
+        seq.store(next(seq), Ordering::Relaxed);
+    }
+    #[inline(always)]
+    fn read_begin(seq: &AtomicU32) -> Option<u32> {
+        let s = seq.load(Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        (s & 1 == 0).then_some(s)
+    }
+    #[inline(always)]
+    fn read_retry(seq: &AtomicU32, start: u32) -> bool {
+        fence(Ordering::SeqCst);
+        seq.load(Ordering::Relaxed) != start
+    }
+}
+
+/// The four policies by name, for command lines and reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PolicyKind {
+    /// [`SeedV1`].
+    SeedV1,
+    /// [`SeedFixed`].
+    SeedFixed,
+    /// [`Upstream`].
+    Upstream,
+    /// [`Full`].
+    Full,
+}
+
+impl PolicyKind {
+    /// All policies, in report order.
+    pub const ALL: [PolicyKind; 4] = [
+        PolicyKind::SeedV1,
+        PolicyKind::SeedFixed,
+        PolicyKind::Upstream,
+        PolicyKind::Full,
+    ];
+
+    /// The policy's name (`"seed-v1"`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            PolicyKind::SeedV1 => SeedV1::NAME,
+            PolicyKind::SeedFixed => SeedFixed::NAME,
+            PolicyKind::Upstream => Upstream::NAME,
+            PolicyKind::Full => Full::NAME,
+        }
+    }
+
+    /// Parses a policy name.
+    pub fn from_name(name: &str) -> Option<PolicyKind> {
+        PolicyKind::ALL.into_iter().find(|p| p.name() == name)
+    }
+}
+
+impl std::fmt::Display for PolicyKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}

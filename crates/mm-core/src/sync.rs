@@ -1,0 +1,229 @@
+//! The concurrency facade: every atomic, fence, lock and cell the crate uses
+//! comes from here, so that `RUSTFLAGS="--cfg loom"` swaps the whole crate
+//! onto [loom](https://docs.rs/loom)'s model checker (the tokio/crossbeam
+//! pattern).
+//!
+//! Nothing in this module chooses a memory ordering: that is the job of
+//! [`crate::ordering`], the one place where orderings are decided.
+
+#[cfg(loom)]
+pub use loom::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
+#[cfg(not(loom))]
+pub use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering, fence};
+
+#[cfg(loom)]
+pub use loom::sync::Arc;
+#[cfg(not(loom))]
+pub use std::sync::Arc;
+
+#[cfg(loom)]
+pub use loom::thread;
+#[cfg(not(loom))]
+pub use std::thread;
+
+/// A cell for data protected by a lock, with loom's closure-based API.
+///
+/// Under loom, accesses are checked for data races; otherwise this is a thin
+/// wrapper over [`core::cell::UnsafeCell`].
+#[cfg(loom)]
+pub use loom::cell::UnsafeCell;
+
+/// A cell for data protected by a lock, with loom's closure-based API.
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
+
+#[cfg(not(loom))]
+impl<T> UnsafeCell<T> {
+    /// Wraps `value`.
+    pub fn new(value: T) -> Self {
+        UnsafeCell(core::cell::UnsafeCell::new(value))
+    }
+
+    /// Calls `f` with a shared raw pointer to the contents.
+    pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0.get())
+    }
+
+    /// Calls `f` with a mutable raw pointer to the contents.
+    pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0.get())
+    }
+}
+
+/// Yields in a spin loop. Under loom this lets the scheduler run another
+/// thread, which loom requires of every spin loop.
+pub fn spin_wait() {
+    #[cfg(loom)]
+    loom::thread::yield_now();
+    #[cfg(not(loom))]
+    std::hint::spin_loop();
+}
+
+pub use raw_rwlock::RawRwLock;
+
+#[cfg(not(loom))]
+mod raw_rwlock {
+    use lock_api::{RawRwLock as _, RawRwLockDowngrade as _};
+
+    /// The reader-writer semaphore under `mmap_lock` (`struct rw_semaphore`):
+    /// parking_lot's raw lock, without guards or data.
+    pub struct RawRwLock(parking_lot::RawRwLock);
+
+    impl core::fmt::Debug for RawRwLock {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("RawRwLock")
+        }
+    }
+
+    /// Proof of a shared acquisition, returned to the lock on release.
+    pub type SharedToken = <parking_lot::RawRwLock as lock_api::RawRwLock>::SharedGuard;
+    /// Proof of an exclusive acquisition, returned to the lock on release.
+    pub type ExclusiveToken = <parking_lot::RawRwLock as lock_api::RawRwLock>::ExclusiveGuard;
+
+    impl RawRwLock {
+        /// An unlocked lock.
+        pub fn new() -> Self {
+            RawRwLock(parking_lot::RawRwLock::INIT)
+        }
+        /// `down_read`.
+        pub fn lock_shared(&self) -> SharedToken {
+            self.0.lock_shared()
+        }
+        /// `down_read_trylock`.
+        pub fn try_lock_shared(&self) -> Option<SharedToken> {
+            self.0.try_lock_shared()
+        }
+        /// `up_read`.
+        ///
+        /// # Safety
+        /// `token` must come from a shared acquisition of this lock.
+        pub unsafe fn unlock_shared(&self, token: SharedToken) {
+            // SAFETY: forwarded contract of the caller.
+            unsafe { self.0.unlock_shared(token) }
+        }
+        /// `down_write`.
+        pub fn lock_exclusive(&self) -> ExclusiveToken {
+            self.0.lock_exclusive()
+        }
+        /// `down_write_trylock`.
+        pub fn try_lock_exclusive(&self) -> Option<ExclusiveToken> {
+            self.0.try_lock_exclusive()
+        }
+        /// `up_write`.
+        ///
+        /// # Safety
+        /// `token` must come from an exclusive acquisition of this lock.
+        pub unsafe fn unlock_exclusive(&self, token: ExclusiveToken) {
+            // SAFETY: forwarded contract of the caller.
+            unsafe { self.0.unlock_exclusive(token) }
+        }
+        /// `downgrade_write`.
+        ///
+        /// # Safety
+        /// `token` must come from an exclusive acquisition of this lock.
+        pub unsafe fn downgrade(&self, token: ExclusiveToken) -> SharedToken {
+            // SAFETY: forwarded contract of the caller.
+            unsafe { self.0.downgrade(token) }
+        }
+    }
+
+    impl Default for RawRwLock {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+}
+
+#[cfg(loom)]
+mod raw_rwlock {
+    use super::{AtomicUsize, Ordering, spin_wait};
+
+    const WRITER: usize = usize::MAX;
+
+    /// The reader-writer semaphore under `mmap_lock`, as a loom-visible
+    /// spin lock: `state` counts readers, or is `WRITER`.
+    #[derive(Debug)]
+    pub struct RawRwLock {
+        state: AtomicUsize,
+    }
+
+    /// Proof of a shared acquisition.
+    #[derive(Debug)]
+    pub struct SharedToken(());
+    /// Proof of an exclusive acquisition.
+    #[derive(Debug)]
+    pub struct ExclusiveToken(());
+
+    impl RawRwLock {
+        /// An unlocked lock.
+        pub fn new() -> Self {
+            RawRwLock { state: AtomicUsize::new(0) }
+        }
+        /// `down_read`.
+        pub fn lock_shared(&self) -> SharedToken {
+            loop {
+                if let Some(t) = self.try_lock_shared() {
+                    return t;
+                }
+                spin_wait();
+            }
+        }
+        /// `down_read_trylock`.
+        pub fn try_lock_shared(&self) -> Option<SharedToken> {
+            let s = self.state.load(Ordering::Relaxed);
+            (s != WRITER
+                && self
+                    .state
+                    .compare_exchange(s, s + 1, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok())
+            .then_some(SharedToken(()))
+        }
+        /// `up_read`.
+        ///
+        /// # Safety
+        /// `token` must come from a shared acquisition of this lock.
+        pub unsafe fn unlock_shared(&self, _token: SharedToken) {
+            self.state.fetch_sub(1, Ordering::Release);
+        }
+        /// `down_write`.
+        pub fn lock_exclusive(&self) -> ExclusiveToken {
+            loop {
+                if let Some(t) = self.try_lock_exclusive() {
+                    return t;
+                }
+                spin_wait();
+            }
+        }
+        /// `down_write_trylock`.
+        pub fn try_lock_exclusive(&self) -> Option<ExclusiveToken> {
+            self.state
+                .compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
+                .is_ok()
+                .then_some(ExclusiveToken(()))
+        }
+        /// `up_write`.
+        ///
+        /// # Safety
+        /// `token` must come from an exclusive acquisition of this lock.
+        pub unsafe fn unlock_exclusive(&self, _token: ExclusiveToken) {
+            self.state.store(0, Ordering::Release);
+        }
+        /// `downgrade_write`.
+        ///
+        /// # Safety
+        /// `token` must come from an exclusive acquisition of this lock.
+        pub unsafe fn downgrade(&self, _token: ExclusiveToken) -> SharedToken {
+            self.state.store(1, Ordering::Release);
+            SharedToken(())
+        }
+    }
+
+    impl Default for RawRwLock {
+        fn default() -> Self {
+            Self::new()
+        }
+    }
+}
+
+pub use raw_rwlock::{ExclusiveToken, SharedToken};

@@ -1,0 +1,819 @@
+//! The VMA tree: an analogue of the maple tree (`lib/maple_tree.c`,
+//! `mm/vma.h` `vma_iter_*`), as a B+tree of non-overlapping ranges keyed by
+//! start address.
+//!
+//! Two views of one tree:
+//! * [`TreeShared`] is what lockless readers walk: nodes in type-stable memory
+//!   ([`Slab`]) whose every field is an atomic, mutated in place by the writer
+//!   (as the maple tree is, under RCU). A reader may see a torn or recycled
+//!   node; every walk is bounded and every index is checked, so the worst it
+//!   gets is a wrong answer, which `mm_lock_seq` validation then rejects.
+//! * [`Tree`] is the writer's authoritative copy in plain memory (behind
+//!   `mmap_lock`), which also keeps what only the writer needs: each entry's
+//!   end, the largest gap below each subtree (the maple tree's gap
+//!   augmentation, for `unmapped_area*`), parent pointers and leaf links.
+//!
+//! Every change to the writer copy is published to the shared copy with
+//! `WRITE_ONCE` stores ([`crate::ordering::write_once`]).
+
+use crate::ordering::{read_once, read_once_u32, write_once, write_once_u32};
+use crate::slab::{IndexAlloc, Slab};
+use crate::sync::{AtomicU32, AtomicU64};
+
+/// Maximum entries per node.
+pub const FANOUT: usize = 16;
+const NIL: u32 = u32::MAX;
+/// Bound on the height a lockless walk will follow.
+const MAX_HEIGHT: u32 = 16;
+
+/// A node as lockless readers see it.
+pub struct NodeSlot {
+    len: AtomicU32,
+    keys: [AtomicU64; FANOUT],
+    vals: [AtomicU32; FANOUT],
+}
+
+impl Default for NodeSlot {
+    fn default() -> Self {
+        NodeSlot {
+            len: AtomicU32::new(0),
+            keys: core::array::from_fn(|_| AtomicU64::new(0)),
+            vals: core::array::from_fn(|_| AtomicU32::new(NIL)),
+        }
+    }
+}
+
+/// The reader-visible half of the tree.
+pub struct TreeShared {
+    /// `height << 32 | root node`, so a reader loads both in one access.
+    root: AtomicU64,
+    nodes: Slab<NodeSlot>,
+}
+
+impl TreeShared {
+    /// An empty tree able to grow to `max_nodes` nodes.
+    pub fn new(max_nodes: usize) -> Self {
+        TreeShared { root: AtomicU64::new(NIL as u64), nodes: Slab::with_capacity(max_nodes) }
+    }
+
+    /// Lockless lookup: the value of the entry with the greatest start
+    /// `<= addr` (the caller checks the entry's end). Any thread, any time;
+    /// the answer is only meaningful if validated.
+    #[inline]
+    pub fn lookup_le(&self, addr: u64) -> Option<u32> {
+        let r = read_once(&self.root);
+        let mut node = r as u32;
+        let height = (r >> 32) as u32;
+        if node == NIL || height == 0 || height > MAX_HEIGHT {
+            return None;
+        }
+        for level in (0..height).rev() {
+            let n = self.nodes.get(node)?;
+            let len = (read_once_u32(&n.len) as usize).min(FANOUT);
+            let mut found = None;
+            for i in 0..len {
+                if read_once(&n.keys[i]) <= addr {
+                    found = Some(i);
+                } else {
+                    break;
+                }
+            }
+            let v = read_once_u32(&n.vals[found?]);
+            if level == 0 {
+                return Some(v);
+            }
+            node = v;
+        }
+        None
+    }
+
+    /// Bytes of node memory allocated.
+    pub fn allocated_bytes(&self) -> usize {
+        self.nodes.allocated_bytes()
+    }
+}
+
+#[derive(Clone)]
+struct NodeM {
+    len: usize,
+    /// Leaf: entry starts. Internal: the smallest start in each child.
+    keys: [u64; FANOUT],
+    /// Leaf: entry ends. Internal: the largest end in each child.
+    ends: [u64; FANOUT],
+    /// Leaf: values. Internal: child node ids.
+    vals: [u32; FANOUT],
+    /// Leaf: the gap below each entry. Internal: the largest gap in each child.
+    gaps: [u64; FANOUT],
+    parent: u32,
+    prev_leaf: u32,
+    next_leaf: u32,
+}
+
+impl NodeM {
+    fn empty() -> Self {
+        NodeM {
+            len: 0,
+            keys: [0; FANOUT],
+            ends: [0; FANOUT],
+            vals: [NIL; FANOUT],
+            gaps: [0; FANOUT],
+            parent: NIL,
+            prev_leaf: NIL,
+            next_leaf: NIL,
+        }
+    }
+    fn max_gap(&self) -> u64 {
+        self.gaps[..self.len].iter().copied().max().unwrap_or(0)
+    }
+}
+
+/// A position in the tree: leaf node and index. Invalidated by any change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pos {
+    leaf: u32,
+    idx: usize,
+}
+
+/// One entry: `[start, end)` with a value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// First address.
+    pub start: u64,
+    /// One past the last address.
+    pub end: u64,
+    /// The stored value (a VMA id).
+    pub val: u32,
+}
+
+/// The writer's copy of the tree.
+#[derive(Clone)]
+pub struct Tree {
+    nodes: Vec<NodeM>,
+    alloc: IndexAlloc,
+    root: u32,
+    height: u32,
+    len: usize,
+}
+
+impl Default for Tree {
+    fn default() -> Self {
+        Tree { nodes: Vec::new(), alloc: IndexAlloc::default(), root: NIL, height: 0, len: 0 }
+    }
+}
+
+/// The tree ran out of node slots (the caller maps this to `ENOMEM`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TreeFull;
+
+impl Tree {
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// True if there are no entries.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Number of levels (0 when empty).
+    pub fn height(&self) -> u32 {
+        self.height
+    }
+
+    /// The entry at `pos`.
+    #[inline]
+    pub fn get(&self, pos: Pos) -> Entry {
+        let n = &self.nodes[pos.leaf as usize];
+        Entry { start: n.keys[pos.idx], end: n.ends[pos.idx], val: n.vals[pos.idx] }
+    }
+
+    /// The entry with the greatest start `<= addr`.
+    pub fn find_le(&self, addr: u64) -> Option<Pos> {
+        if self.root == NIL {
+            return None;
+        }
+        let mut node = self.root;
+        for level in (0..self.height).rev() {
+            let n = &self.nodes[node as usize];
+            let i = n.keys[..n.len].partition_point(|&k| k <= addr);
+            if i == 0 {
+                return None;
+            }
+            if level == 0 {
+                return Some(Pos { leaf: node, idx: i - 1 });
+            }
+            node = n.vals[i - 1];
+        }
+        None
+    }
+
+    /// The first entry with start `>= addr`.
+    pub fn find_ge(&self, addr: u64) -> Option<Pos> {
+        match self.find_le(addr) {
+            Some(p) if self.get(p).start == addr => Some(p),
+            Some(p) => self.next(p),
+            None => self.first(),
+        }
+    }
+
+    /// `find_vma`: the first entry with end `> addr`.
+    pub fn find_vma(&self, addr: u64) -> Option<Pos> {
+        match self.find_le(addr) {
+            Some(p) if self.get(p).end > addr => Some(p),
+            Some(p) => self.next(p),
+            None => self.first(),
+        }
+    }
+
+    /// `vma_lookup`: the entry containing `addr`.
+    pub fn lookup(&self, addr: u64) -> Option<Pos> {
+        self.find_le(addr).filter(|&p| self.get(p).end > addr)
+    }
+
+    /// The first entry.
+    pub fn first(&self) -> Option<Pos> {
+        let mut node = self.root;
+        if node == NIL {
+            return None;
+        }
+        for _ in 1..self.height {
+            node = self.nodes[node as usize].vals[0];
+        }
+        (self.nodes[node as usize].len > 0).then_some(Pos { leaf: node, idx: 0 })
+    }
+
+    /// The last entry.
+    pub fn last(&self) -> Option<Pos> {
+        let mut node = self.root;
+        if node == NIL {
+            return None;
+        }
+        for _ in 1..self.height {
+            let n = &self.nodes[node as usize];
+            node = n.vals[n.len - 1];
+        }
+        let n = &self.nodes[node as usize];
+        (n.len > 0).then(|| Pos { leaf: node, idx: n.len - 1 })
+    }
+
+    /// The entry after `pos`.
+    #[inline]
+    pub fn next(&self, pos: Pos) -> Option<Pos> {
+        let n = &self.nodes[pos.leaf as usize];
+        if pos.idx + 1 < n.len {
+            Some(Pos { leaf: pos.leaf, idx: pos.idx + 1 })
+        } else if n.next_leaf != NIL {
+            Some(Pos { leaf: n.next_leaf, idx: 0 })
+        } else {
+            None
+        }
+    }
+
+    /// The entry before `pos`.
+    #[inline]
+    pub fn prev(&self, pos: Pos) -> Option<Pos> {
+        if pos.idx > 0 {
+            Some(Pos { leaf: pos.leaf, idx: pos.idx - 1 })
+        } else {
+            let p = self.nodes[pos.leaf as usize].prev_leaf;
+            (p != NIL).then(|| Pos { leaf: p, idx: self.nodes[p as usize].len - 1 })
+        }
+    }
+
+    /// Iterates entries in address order, starting at `from`.
+    pub fn iter_from(&self, from: Option<Pos>) -> impl Iterator<Item = Entry> + '_ {
+        let mut cur = from;
+        core::iter::from_fn(move || {
+            let p = cur?;
+            cur = self.next(p);
+            Some(self.get(p))
+        })
+    }
+
+    /// Iterates all entries in address order.
+    pub fn iter(&self) -> impl Iterator<Item = Entry> + '_ {
+        self.iter_from(self.first())
+    }
+
+    // ----- writer mutations -------------------------------------------------
+
+    fn new_node(&mut self, sh: &TreeShared) -> Result<u32, TreeFull> {
+        let id = self.alloc.alloc();
+        if !sh.nodes.ensure(id) {
+            self.alloc.free(id);
+            return Err(TreeFull);
+        }
+        if id as usize == self.nodes.len() {
+            self.nodes.push(NodeM::empty());
+        } else {
+            self.nodes[id as usize] = NodeM::empty();
+        }
+        Ok(id)
+    }
+
+    fn free_node(&mut self, id: u32) {
+        self.nodes[id as usize].len = 0;
+        self.alloc.free(id);
+    }
+
+    fn publish_root(&self, sh: &TreeShared) {
+        let v = if self.root == NIL { NIL as u64 } else { (self.height as u64) << 32 | self.root as u64 };
+        write_once(&sh.root, v);
+    }
+
+    /// Publishes slots `from..len` and the length of `node`.
+    fn publish_node(&self, sh: &TreeShared, node: u32, from: usize) {
+        let n = &self.nodes[node as usize];
+        let s = sh.nodes.get(node).expect("ensured at allocation");
+        for i in from..n.len {
+            write_once(&s.keys[i], n.keys[i]);
+            write_once_u32(&s.vals[i], n.vals[i]);
+        }
+        write_once_u32(&s.len, n.len as u32);
+    }
+
+    fn index_in_parent(&self, node: u32) -> Option<(u32, usize)> {
+        let parent = self.nodes[node as usize].parent;
+        if parent == NIL {
+            return None;
+        }
+        let p = &self.nodes[parent as usize];
+        let i = p.vals[..p.len].iter().position(|&c| c == node).expect("child is in its parent");
+        Some((parent, i))
+    }
+
+    /// Recomputes the summaries of `node` in its ancestors.
+    fn refresh_up(&mut self, sh: &TreeShared, mut node: u32) {
+        while let Some((parent, i)) = self.index_in_parent(node) {
+            let n = &self.nodes[node as usize];
+            let (key, end, gap) = (n.keys[0], n.ends[n.len - 1], n.max_gap());
+            let p = &mut self.nodes[parent as usize];
+            if p.keys[i] == key && p.ends[i] == end && p.gaps[i] == gap {
+                return;
+            }
+            let key_changed = p.keys[i] != key;
+            p.keys[i] = key;
+            p.ends[i] = end;
+            p.gaps[i] = gap;
+            if key_changed {
+                write_once(&sh.nodes.get(parent).expect("allocated").keys[i], key);
+            }
+            node = parent;
+        }
+    }
+
+    /// The end of the entry before `pos` (0 if none).
+    fn pred_end(&self, pos: Pos) -> u64 {
+        self.prev(pos).map_or(0, |p| self.get(p).end)
+    }
+
+    /// Recomputes the gap below the entry at `pos`.
+    fn fix_gap(&mut self, sh: &TreeShared, pos: Pos) {
+        let gap = self.get(pos).start - self.pred_end(pos);
+        self.nodes[pos.leaf as usize].gaps[pos.idx] = gap;
+        self.refresh_up(sh, pos.leaf);
+    }
+
+    /// Fixes the gaps of the entry starting at `start` and of its successor.
+    fn fix_gaps_around(&mut self, sh: &TreeShared, start: u64) {
+        if let Some(p) = self.find_ge(start) {
+            self.fix_gap(sh, p);
+            let p = self.find_ge(start).expect("still there");
+            if let Some(n) = self.next(p) {
+                self.fix_gap(sh, n);
+            }
+        }
+    }
+
+    /// Inserts `[start, end) → val`; the range must not overlap an entry.
+    pub fn insert(
+        &mut self,
+        sh: &TreeShared,
+        start: u64,
+        end: u64,
+        val: u32,
+    ) -> Result<(), TreeFull> {
+        debug_assert!(start < end);
+        // A split may allocate one node per level plus a new root: refuse up
+        // front rather than fail half-way.
+        if self.alloc.in_use() + self.height as usize + 2 > sh.nodes.capacity() {
+            return Err(TreeFull);
+        }
+        if self.root == NIL {
+            let leaf = self.new_node(sh)?;
+            self.root = leaf;
+            self.height = 1;
+            self.insert_at(sh, leaf, 0, start, end, val)?;
+            self.publish_root(sh);
+        } else {
+            let (leaf, idx) = match self.find_le(start) {
+                Some(p) => (p.leaf, p.idx + 1),
+                None => (self.first().expect("non-empty").leaf, 0),
+            };
+            self.insert_at(sh, leaf, idx, start, end, val)?;
+        }
+        self.len += 1;
+        self.fix_gaps_around(sh, start);
+        Ok(())
+    }
+
+    /// Inserts into `node` at `idx`, splitting upwards as needed.
+    fn insert_at(
+        &mut self,
+        sh: &TreeShared,
+        node: u32,
+        idx: usize,
+        key: u64,
+        end: u64,
+        val: u32,
+    ) -> Result<(), TreeFull> {
+        if self.nodes[node as usize].len < FANOUT {
+            let n = &mut self.nodes[node as usize];
+            let len = n.len;
+            n.keys.copy_within(idx..len, idx + 1);
+            n.ends.copy_within(idx..len, idx + 1);
+            n.vals.copy_within(idx..len, idx + 1);
+            n.gaps.copy_within(idx..len, idx + 1);
+            n.keys[idx] = key;
+            n.ends[idx] = end;
+            n.vals[idx] = val;
+            n.gaps[idx] = 0;
+            n.len += 1;
+            self.publish_node(sh, node, idx);
+            self.refresh_up(sh, node);
+            return Ok(());
+        }
+        // Split: the upper half moves to a new right sibling.
+        let right = self.new_node(sh)?;
+        let is_leaf = self.is_leaf(node);
+        let half = FANOUT / 2;
+        let (mut l, mut r) = (self.nodes[node as usize].clone(), NodeM::empty());
+        let moved = l.len - half;
+        r.keys[..moved].copy_from_slice(&l.keys[half..l.len]);
+        r.ends[..moved].copy_from_slice(&l.ends[half..l.len]);
+        r.vals[..moved].copy_from_slice(&l.vals[half..l.len]);
+        r.gaps[..moved].copy_from_slice(&l.gaps[half..l.len]);
+        r.len = moved;
+        l.len = half;
+        r.parent = l.parent;
+        if is_leaf {
+            r.prev_leaf = node;
+            r.next_leaf = l.next_leaf;
+            if l.next_leaf != NIL {
+                self.nodes[l.next_leaf as usize].prev_leaf = right;
+            }
+            l.next_leaf = right;
+        }
+        self.nodes[node as usize] = l;
+        self.nodes[right as usize] = r;
+        if !is_leaf {
+            for i in 0..moved {
+                let c = self.nodes[right as usize].vals[i];
+                self.nodes[c as usize].parent = right;
+            }
+        }
+        // Publish the new right node before it becomes reachable.
+        self.publish_node(sh, right, 0);
+        self.publish_node(sh, node, half);
+        // Link the right node into the parent (or grow a new root).
+        let parent = self.nodes[node as usize].parent;
+        if parent == NIL {
+            let root = self.new_node(sh)?;
+            let (ln, rn) = (&self.nodes[node as usize], &self.nodes[right as usize]);
+            let mut nr = NodeM::empty();
+            nr.len = 2;
+            nr.keys[0] = ln.keys[0];
+            nr.ends[0] = ln.ends[ln.len - 1];
+            nr.gaps[0] = ln.max_gap();
+            nr.vals[0] = node;
+            nr.keys[1] = rn.keys[0];
+            nr.ends[1] = rn.ends[rn.len - 1];
+            nr.gaps[1] = rn.max_gap();
+            nr.vals[1] = right;
+            self.nodes[root as usize] = nr;
+            self.nodes[node as usize].parent = root;
+            self.nodes[right as usize].parent = root;
+            self.publish_node(sh, root, 0);
+            self.root = root;
+            self.height += 1;
+            self.publish_root(sh);
+        } else {
+            let (_, i) = self.index_in_parent(node).expect("has a parent");
+            let rn = &self.nodes[right as usize];
+            let (rk, re) = (rn.keys[0], rn.ends[rn.len - 1]);
+            self.insert_at(sh, parent, i + 1, rk, re, right)?;
+            self.refresh_up(sh, node);
+            self.refresh_up(sh, right);
+        }
+        // Now insert the entry into the proper half.
+        let (target, tidx) = if idx <= half { (node, idx) } else { (right, idx - half) };
+        self.insert_at(sh, target, tidx, key, end, val)?;
+        if !is_leaf {
+            self.nodes[val as usize].parent = target;
+        }
+        Ok(())
+    }
+
+    fn is_leaf(&self, node: u32) -> bool {
+        // Leaves are exactly the nodes at the bottom level.
+        let mut depth = 0;
+        let mut n = node;
+        while self.nodes[n as usize].parent != NIL {
+            n = self.nodes[n as usize].parent;
+            depth += 1;
+        }
+        depth + 1 == self.height
+    }
+
+    /// Removes the entry at `pos`.
+    pub fn remove(&mut self, sh: &TreeShared, pos: Pos) {
+        let succ = self.next(pos).map(|p| self.get(p).start);
+        self.remove_at(sh, pos.leaf, pos.idx);
+        self.len -= 1;
+        if let Some(s) = succ {
+            let p = self.find_ge(s).expect("successor survives");
+            self.fix_gap(sh, p);
+        }
+    }
+
+    fn remove_at(&mut self, sh: &TreeShared, node: u32, idx: usize) {
+        let n = &mut self.nodes[node as usize];
+        let len = n.len;
+        n.keys.copy_within(idx + 1..len, idx);
+        n.ends.copy_within(idx + 1..len, idx);
+        n.vals.copy_within(idx + 1..len, idx);
+        n.gaps.copy_within(idx + 1..len, idx);
+        n.len -= 1;
+        let new_len = n.len;
+        self.publish_node(sh, node, idx);
+        if new_len == 0 {
+            self.drop_node(sh, node);
+            return;
+        }
+        self.refresh_up(sh, node);
+        if new_len < FANOUT / 4 {
+            self.try_merge(sh, node);
+        }
+    }
+
+    /// Unlinks an empty node from its parent and frees it.
+    fn drop_node(&mut self, sh: &TreeShared, node: u32) {
+        let (prev, next) = {
+            let n = &self.nodes[node as usize];
+            (n.prev_leaf, n.next_leaf)
+        };
+        if prev != NIL {
+            self.nodes[prev as usize].next_leaf = next;
+        }
+        if next != NIL {
+            self.nodes[next as usize].prev_leaf = prev;
+        }
+        match self.index_in_parent(node) {
+            None => {
+                self.root = NIL;
+                self.height = 0;
+                self.publish_root(sh);
+            }
+            Some((parent, i)) => {
+                self.remove_at(sh, parent, i);
+                self.collapse_root(sh);
+            }
+        }
+        self.free_node(node);
+    }
+
+    fn collapse_root(&mut self, sh: &TreeShared) {
+        while self.height > 1 && self.root != NIL && self.nodes[self.root as usize].len == 1 {
+            let old = self.root;
+            self.root = self.nodes[old as usize].vals[0];
+            self.nodes[self.root as usize].parent = NIL;
+            self.height -= 1;
+            self.publish_root(sh);
+            self.free_node(old);
+        }
+    }
+
+    /// Merges an underfull node with a sibling when both fit in one node.
+    fn try_merge(&mut self, sh: &TreeShared, node: u32) {
+        let Some((parent, i)) = self.index_in_parent(node) else {
+            self.collapse_root(sh);
+            return;
+        };
+        let plen = self.nodes[parent as usize].len;
+        let (left, right) = if i + 1 < plen {
+            (node, self.nodes[parent as usize].vals[i + 1])
+        } else if i > 0 {
+            (self.nodes[parent as usize].vals[i - 1], node)
+        } else {
+            return;
+        };
+        let (ll, rl) = (self.nodes[left as usize].len, self.nodes[right as usize].len);
+        if ll + rl > FANOUT {
+            return;
+        }
+        let is_leaf = self.is_leaf(left);
+        let r = self.nodes[right as usize].clone();
+        {
+            let l = &mut self.nodes[left as usize];
+            l.keys[ll..ll + rl].copy_from_slice(&r.keys[..rl]);
+            l.ends[ll..ll + rl].copy_from_slice(&r.ends[..rl]);
+            l.vals[ll..ll + rl].copy_from_slice(&r.vals[..rl]);
+            l.gaps[ll..ll + rl].copy_from_slice(&r.gaps[..rl]);
+            l.len = ll + rl;
+            if is_leaf {
+                l.next_leaf = r.next_leaf;
+            }
+        }
+        if is_leaf && r.next_leaf != NIL {
+            self.nodes[r.next_leaf as usize].prev_leaf = left;
+        }
+        if !is_leaf {
+            for k in 0..rl {
+                self.nodes[r.vals[k] as usize].parent = left;
+            }
+        }
+        self.publish_node(sh, left, ll);
+        self.refresh_up(sh, left);
+        // `right` is now empty: drop it from the parent without relinking leaves.
+        self.nodes[right as usize].len = 0;
+        self.nodes[right as usize].prev_leaf = NIL;
+        self.nodes[right as usize].next_leaf = NIL;
+        let (parent, ri) = self.index_in_parent(right).expect("sibling has the same parent");
+        self.remove_at(sh, parent, ri);
+        self.collapse_root(sh);
+        self.free_node(right);
+    }
+
+    /// Changes the range of the entry at `pos` without changing its order
+    /// among entries (the caller guarantees no overlap results).
+    pub fn set_range(&mut self, sh: &TreeShared, pos: Pos, start: u64, end: u64) {
+        let n = &mut self.nodes[pos.leaf as usize];
+        let old_start = n.keys[pos.idx];
+        n.keys[pos.idx] = start;
+        n.ends[pos.idx] = end;
+        if start != old_start {
+            write_once(&sh.nodes.get(pos.leaf).expect("allocated").keys[pos.idx], start);
+        }
+        self.refresh_up(sh, pos.leaf);
+        self.fix_gaps_around(sh, start);
+    }
+
+    /// Replaces the value of the entry at `pos`.
+    pub fn set_val(&mut self, sh: &TreeShared, pos: Pos, val: u32) {
+        self.nodes[pos.leaf as usize].vals[pos.idx] = val;
+        write_once_u32(&sh.nodes.get(pos.leaf).expect("allocated").vals[pos.idx], val);
+    }
+
+    // ----- gap search (mas_empty_area / mas_empty_area_rev) ----------------
+
+    /// The highest gap whose part inside `[low, high)` is at least `size`
+    /// long; returns that part as `(start, end)`. `mas_empty_area_rev`.
+    pub fn highest_gap(&self, low: u64, high: u64, size: u64) -> Option<(u64, u64)> {
+        if size == 0 || high <= low || high - low < size {
+            return None;
+        }
+        let fits = |a: u64, b: u64| {
+            let (a, b) = (a.max(low), b.min(high));
+            (b > a && b - a >= size).then_some((a, b))
+        };
+        // The gap that straddles `high` (or lies just below it).
+        let m = self.find_ge(high);
+        let straddle = match m {
+            Some(p) => (self.pred_end(p), self.get(p).start),
+            None => (self.last().map_or(0, |p| self.get(p).end), u64::MAX),
+        };
+        if let Some(g) = fits(straddle.0, straddle.1) {
+            return Some(g);
+        }
+        let bound = m.map_or(u64::MAX, |p| self.get(p).start);
+        let pos = self.last_gap_below(self.root, self.height, bound, size)?;
+        fits(self.pred_end(pos), self.get(pos).start)
+    }
+
+    /// The last entry with start `< bound` whose gap is `>= size`.
+    fn last_gap_below(&self, node: u32, height: u32, bound: u64, size: u64) -> Option<Pos> {
+        if node == NIL {
+            return None;
+        }
+        let n = &self.nodes[node as usize];
+        for j in (0..n.len).rev() {
+            if n.keys[j] >= bound || n.gaps[j] < size {
+                continue;
+            }
+            if height == 1 {
+                return Some(Pos { leaf: node, idx: j });
+            }
+            if let Some(p) = self.last_gap_below(n.vals[j], height - 1, bound, size) {
+                return Some(p);
+            }
+        }
+        None
+    }
+
+    /// The lowest gap whose part inside `[low, high)` is at least `size`
+    /// long; returns that part as `(start, end)`. `mas_empty_area`.
+    pub fn lowest_gap(&self, low: u64, high: u64, size: u64) -> Option<(u64, u64)> {
+        if size == 0 || high <= low || high - low < size {
+            return None;
+        }
+        let fits = |a: u64, b: u64| {
+            let (a, b) = (a.max(low), b.min(high));
+            (b > a && b - a >= size).then_some((a, b))
+        };
+        // The gap that straddles `low`: below the first entry ending after it.
+        let k = self.find_vma(low);
+        let (a, b) = match k {
+            Some(p) => (self.pred_end(p), self.get(p).start),
+            None => (self.last().map_or(0, |p| self.get(p).end), u64::MAX),
+        };
+        if let Some(g) = fits(a, b) {
+            return Some(g);
+        }
+        let Some(k) = k else { return None };
+        let bound = self.get(k).start;
+        match self.first_gap_above(self.root, self.height, bound, size) {
+            Some(pos) => fits(self.pred_end(pos), self.get(pos).start),
+            None => {
+                let end = self.get(self.last().expect("non-empty")).end;
+                fits(end, u64::MAX)
+            }
+        }
+    }
+
+    /// The first entry with start `> bound` whose gap is `>= size`.
+    fn first_gap_above(&self, node: u32, height: u32, bound: u64, size: u64) -> Option<Pos> {
+        if node == NIL {
+            return None;
+        }
+        let n = &self.nodes[node as usize];
+        for j in 0..n.len {
+            // Child j holds starts in [keys[j], keys[j+1]): skip it when they
+            // are all <= bound, or when none of its gaps is large enough.
+            if n.gaps[j] < size || (j + 1 < n.len && n.keys[j + 1] <= bound.saturating_add(1)) {
+                continue;
+            }
+            if height == 1 {
+                if n.keys[j] > bound {
+                    return Some(Pos { leaf: node, idx: j });
+                }
+                continue;
+            }
+            if let Some(p) = self.first_gap_above(n.vals[j], height - 1, bound, size) {
+                return Some(p);
+            }
+        }
+        None
+    }
+
+    /// Checks the structural invariants (tests and debug builds).
+    pub fn check(&self, sh: &TreeShared) -> Result<(), String> {
+        let entries: Vec<Entry> = self.iter().collect();
+        if entries.len() != self.len {
+            return Err(format!("len {} but {} entries", self.len, entries.len()));
+        }
+        let mut prev_end = 0;
+        for e in &entries {
+            if e.start < prev_end || e.end <= e.start {
+                return Err(format!("bad order at {e:?}"));
+            }
+            let lk = sh.lookup_le(e.start);
+            if lk != Some(e.val) {
+                return Err(format!("shared lookup of {:#x} gave {lk:?}, want {}", e.start, e.val));
+            }
+            prev_end = e.end;
+        }
+        if self.root != NIL {
+            self.check_node(self.root, self.height)?;
+        }
+        Ok(())
+    }
+
+    fn check_node(&self, node: u32, height: u32) -> Result<(u64, u64, u64), String> {
+        let n = &self.nodes[node as usize];
+        if n.len == 0 {
+            return Err(format!("empty node {node}"));
+        }
+        if height == 1 {
+            for i in 0..n.len {
+                let pos = Pos { leaf: node, idx: i };
+                let want = n.keys[i] - self.pred_end(pos);
+                if n.gaps[i] != want {
+                    return Err(format!("leaf {node}[{i}] gap {} want {want}", n.gaps[i]));
+                }
+            }
+        } else {
+            for i in 0..n.len {
+                let c = n.vals[i];
+                if self.nodes[c as usize].parent != node {
+                    return Err(format!("parent link of {c}"));
+                }
+                let (k, e, g) = self.check_node(c, height - 1)?;
+                if (k, e, g) != (n.keys[i], n.ends[i], n.gaps[i]) {
+                    return Err(format!("summary of child {c} in {node}"));
+                }
+            }
+        }
+        Ok((n.keys[0], n.ends[n.len - 1], n.max_gap()))
+    }
+}

@@ -1,0 +1,138 @@
+//! `struct vm_area_struct` (`include/linux/mm_types.h`).
+//!
+//! A VMA has two representations:
+//! * [`Vma`], the writer's authoritative copy (plain fields, behind
+//!   `mmap_lock`), which also holds what lockless readers never touch
+//!   (`anon_vma`);
+//! * [`VmaSlot`], the published copy in type-stable memory, whose fields are
+//!   atomics that the writer updates in place (`WRITE_ONCE`) wherever the
+//!   kernel updates the VMA in place: `vma_set_range` on split, shrink and
+//!   expand, `vm_flags_reset` on mprotect. Speculative readers load them with
+//!   `READ_ONCE` and must validate against `mm_lock_seq`.
+
+use crate::file::FileId;
+use crate::ordering::{read_once, read_once_u32, write_once, write_once_u32};
+use crate::sync::{AtomicU32, AtomicU64};
+use crate::vm_flags::VmFlags;
+
+/// Index of a VMA slot.
+pub type VmaId = u32;
+
+/// Identity of an `anon_vma` (assigned on the first write fault).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AnonVmaId(pub u32);
+
+/// The writer's copy of a VMA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Vma {
+    /// `vm_start`.
+    pub start: u64,
+    /// `vm_end` (exclusive).
+    pub end: u64,
+    /// `vm_pgoff`: file offset in pages, or `start >> PAGE_SHIFT` for
+    /// private anonymous memory.
+    pub pgoff: u64,
+    /// `vm_flags`.
+    pub flags: VmFlags,
+    /// `vm_file`: the open file description, or `None` for anonymous memory.
+    pub file: Option<FileId>,
+    /// `anon_vma`.
+    pub anon_vma: Option<AnonVmaId>,
+}
+
+impl Vma {
+    /// `vma_pages`.
+    pub fn pages(&self) -> u64 {
+        (self.end - self.start) >> 12
+    }
+
+    /// `vma_is_anonymous`: no file (shared anonymous memory has a shmem file).
+    pub fn is_anonymous(&self) -> bool {
+        self.file.is_none()
+    }
+}
+
+/// The published copy of a VMA, read by speculative readers.
+pub struct VmaSlot {
+    start: AtomicU64,
+    end: AtomicU64,
+    pgoff: AtomicU64,
+    flags: AtomicU64,
+    /// `FileId + 1`, or 0 for none.
+    file: AtomicU32,
+}
+
+impl Default for VmaSlot {
+    fn default() -> Self {
+        VmaSlot {
+            start: AtomicU64::new(0),
+            end: AtomicU64::new(0),
+            pgoff: AtomicU64::new(0),
+            flags: AtomicU64::new(0),
+            file: AtomicU32::new(0),
+        }
+    }
+}
+
+impl VmaSlot {
+    /// `READ_ONCE(vma->vm_start)`.
+    #[inline]
+    pub fn start(&self) -> u64 {
+        read_once(&self.start)
+    }
+    /// `READ_ONCE(vma->vm_end)`.
+    #[inline]
+    pub fn end(&self) -> u64 {
+        read_once(&self.end)
+    }
+    /// `READ_ONCE(vma->vm_pgoff)`.
+    #[inline]
+    pub fn pgoff(&self) -> u64 {
+        read_once(&self.pgoff)
+    }
+    /// `READ_ONCE(vma->vm_flags)`.
+    #[inline]
+    pub fn flags(&self) -> VmFlags {
+        VmFlags(read_once(&self.flags))
+    }
+    /// `READ_ONCE(vma->vm_file)`.
+    #[inline]
+    pub fn file(&self) -> Option<FileId> {
+        match read_once_u32(&self.file) {
+            0 => None,
+            f => Some(FileId(f - 1)),
+        }
+    }
+
+    /// Publishes all fields of `v` (a new VMA, before it becomes reachable).
+    pub(crate) fn publish(&self, v: &Vma) {
+        self.publish_range(v.start, v.end, v.pgoff);
+        self.publish_flags(v.flags);
+        write_once_u32(&self.file, v.file.map_or(0, |f| f.0 + 1));
+    }
+
+    /// `vma_set_range` for a new VMA.
+    pub(crate) fn publish_range(&self, start: u64, end: u64, pgoff: u64) {
+        write_once(&self.start, start);
+        write_once(&self.end, end);
+        write_once(&self.pgoff, pgoff);
+    }
+
+    /// `vma_set_range` in place: stores only the fields that change.
+    pub(crate) fn publish_changed_range(&self, old: &Vma, start: u64, end: u64, pgoff: u64) {
+        if old.start != start {
+            write_once(&self.start, start);
+        }
+        if old.end != end {
+            write_once(&self.end, end);
+        }
+        if old.pgoff != pgoff {
+            write_once(&self.pgoff, pgoff);
+        }
+    }
+
+    /// `vm_flags_reset` in place.
+    pub(crate) fn publish_flags(&self, flags: VmFlags) {
+        write_once(&self.flags, flags.0);
+    }
+}
