@@ -30,6 +30,9 @@ pub enum InodeKind {
     Memfd,
     /// The shmem object behind a shared anonymous mapping: `/dev/zero (deleted)`.
     ShmemAnon,
+    /// The hugetlbfs object behind a `MAP_HUGETLB` anonymous mapping:
+    /// `/anon_hugepage (deleted)`.
+    HugetlbAnon,
 }
 
 /// An inode.
@@ -51,6 +54,10 @@ pub struct Inode {
     pub noexec: bool,
     /// `IS_APPEND` (append-only inode attribute).
     pub append_only: bool,
+    /// The file system places mappings with `thp_get_unmapped_area`
+    /// (ext4, xfs: `f_op->get_unmapped_area`), aligning mappings of 2 MiB
+    /// or more to the file offset's PMD alignment.
+    pub thp_unmapped_area: bool,
     /// Open file descriptions referring to it.
     refs: u32,
 }
@@ -58,7 +65,18 @@ pub struct Inode {
 impl Inode {
     /// A new inode description (not yet in a table).
     pub fn new(ino: u64, dev: (u32, u32), size: u64, path: String, kind: InodeKind) -> Inode {
-        Inode { ino, dev, size, path, kind, deleted: false, noexec: false, append_only: false, refs: 0 }
+        Inode {
+            ino,
+            dev,
+            size,
+            path,
+            kind,
+            deleted: false,
+            noexec: false,
+            append_only: false,
+            thp_unmapped_area: kind == InodeKind::Regular,
+            refs: 0,
+        }
     }
 
     /// True for shmem-backed objects (memfd, shared anonymous memory).

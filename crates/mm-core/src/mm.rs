@@ -1,6 +1,8 @@
 //! `struct mm_struct` (`include/linux/mm_types.h`) and the VMA-tree
 //! primitives of `mm/vma.h` that the mutators in `mm-ops` are built from.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+
 use parking_lot::{Mutex, MutexGuard};
 
 use crate::file::{FileId, FileSlot, FileTable};
@@ -40,8 +42,13 @@ pub struct MmConfig {
     pub mmap_legacy_base: u64,
     /// `MMF_TOPDOWN`.
     pub topdown: bool,
-    /// `vm.mmap_min_addr`.
+    /// `vm.mmap_min_addr` (`dac_mmap_min_addr`): below it, `MAP_FIXED`
+    /// needs `CAP_SYS_RAWIO`.
     pub mmap_min_addr: u64,
+    /// `CONFIG_LSM_MMAP_MIN_ADDR` (0 when not configured). The kernel's
+    /// effective `mmap_min_addr`, which bounds hints and searches, is the
+    /// larger of the two (`security/min_addr.c`).
+    pub lsm_mmap_min_addr: u64,
     /// `vm.max_map_count`.
     pub max_map_count: u32,
     /// `stack_guard_gap` in bytes (256 pages by default).
@@ -85,6 +92,7 @@ impl Default for MmConfig {
             mmap_legacy_base: (TASK_SIZE_4LEVEL / 3 + 0xfff) & !0xfff,
             topdown: true,
             mmap_min_addr: 4096,
+            lsm_mmap_min_addr: 65536,
             max_map_count: 65530,
             stack_guard_gap: 256 << 12,
             overcommit: Overcommit::Guess,
@@ -105,14 +113,19 @@ impl Default for MmConfig {
 }
 
 /// Writer-side state of the address space, behind `mmap_lock`.
-#[derive(Clone)]
 pub struct MmState {
     /// The writer's copy of the VMA tree.
     pub(crate) tree: Tree,
-    /// The writer's copy of every VMA, indexed by [`VmaId`].
+    /// The writer's copy of every VMA, indexed by [`VmaId`] (`anon_vma`
+    /// lives in `anon_vmas`).
     pub(crate) vmas: Vec<Vma>,
+    /// `vma->anon_vma` (0 = none). Atomic because the kernel assigns it on
+    /// page faults under the *read* lock (`__anon_vma_prepare`).
+    anon_vmas: Vec<AtomicU32>,
     vma_alloc: IndexAlloc,
-    next_anon_vma: u32,
+    next_anon_vma: AtomicU32,
+    /// `mm->page_table_lock`: serializes `anon_vma` assignment by faults.
+    page_table_lock: Mutex<()>,
     /// `mm->map_count`.
     pub map_count: u32,
     /// `mm->total_vm` (pages).
@@ -164,8 +177,10 @@ impl<P: BarrierPolicy> MmStruct<P> {
         let state = MmState {
             tree: Tree::default(),
             vmas: Vec::new(),
+            anon_vmas: Vec::new(),
             vma_alloc: IndexAlloc::default(),
-            next_anon_vma: 0,
+            next_anon_vma: AtomicU32::new(0),
+            page_table_lock: Mutex::new(()),
             map_count: 0,
             total_vm: 0,
             locked_vm: 0,
@@ -258,6 +273,14 @@ impl<P: BarrierPolicy> MmStruct<P> {
     }
 }
 
+impl MmConfig {
+    /// The kernel variable `mmap_min_addr`: `max(dac_mmap_min_addr,
+    /// CONFIG_LSM_MMAP_MIN_ADDR)` (`security/min_addr.c`).
+    pub fn effective_mmap_min_addr(&self) -> u64 {
+        self.mmap_min_addr.max(self.lsm_mmap_min_addr)
+    }
+}
+
 impl<P: BarrierPolicy> Default for MmStruct<P> {
     fn default() -> Self {
         Self::new(MmConfig::default())
@@ -275,10 +298,33 @@ pub trait VmaView {
     /// The writer-side state.
     fn state(&self) -> &MmState;
 
-    /// The VMA `id`.
+    /// A copy of the VMA `id`.
     #[inline]
-    fn vma(&self, id: VmaId) -> &Vma {
-        &self.state().vmas[id as usize]
+    fn vma(&self, id: VmaId) -> Vma {
+        let st = self.state();
+        let mut v = st.vmas[id as usize];
+        v.anon_vma = match st.anon_vmas[id as usize].load(Ordering::Relaxed) {
+            0 => None,
+            a => Some(AnonVmaId(a)),
+        };
+        v
+    }
+
+    /// Sets `vma->anon_vma`. Allowed under the read lock, as the kernel's
+    /// fault path does it; hold [`page_table_lock`](Self::page_table_lock)
+    /// around the decision.
+    fn set_anon_vma(&self, id: VmaId, anon: Option<AnonVmaId>) {
+        self.state().anon_vmas[id as usize].store(anon.map_or(0, |a| a.0), Ordering::Relaxed);
+    }
+
+    /// Allocates a new `anon_vma` identity (`anon_vma_alloc`).
+    fn new_anon_vma(&self) -> AnonVmaId {
+        AnonVmaId(self.state().next_anon_vma.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    /// `mm->page_table_lock`.
+    fn page_table_lock(&self) -> MutexGuard<'_, ()> {
+        self.state().page_table_lock.lock()
     }
 
     /// `find_vma`: the first VMA ending above `addr`.
@@ -326,7 +372,7 @@ pub trait VmaView {
 
     /// Copies of all VMAs in address order.
     fn snapshot(&self) -> Vec<Vma> {
-        self.state().tree.iter().map(|e| self.state().vmas[e.val as usize]).collect()
+        self.state().tree.iter().map(|e| self.vma(e.val)).collect()
     }
 
     /// Number of VMAs in the tree.
@@ -399,6 +445,11 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         self.files.lock()
     }
 
+    /// Published file slots.
+    pub fn file_slots(&self) -> &'a Slab<FileSlot> {
+        &self.sh.files
+    }
+
     /// `mmap_write_downgrade`.
     pub fn downgrade(self) -> MmRead<'a, P> {
         MmRead { g: self.g.downgrade(), sh: self.sh, files: self.files }
@@ -424,10 +475,13 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
             return Err(NoMem);
         }
         self.sh.vmas.get(id).expect("ensured").publish(&v);
+        let anon = v.anon_vma.map_or(0, |a| a.0);
         if id as usize == st.vmas.len() {
             st.vmas.push(v);
+            st.anon_vmas.push(AtomicU32::new(anon));
         } else {
             st.vmas[id as usize] = v;
+            st.anon_vmas[id as usize].store(anon, Ordering::Relaxed);
         }
         if st.tree.insert(&self.sh.tree, v.start, v.end, id).is_err() {
             st.vma_alloc.free(id);
@@ -471,18 +525,6 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
             v.flags = flags;
             self.sh.vmas.get(id).expect("live VMA").publish_flags(flags);
         }
-    }
-
-    /// Sets `vma->anon_vma` (not read locklessly).
-    pub fn vma_set_anon(&mut self, id: VmaId, anon: Option<AnonVmaId>) {
-        self.g.vmas[id as usize].anon_vma = anon;
-    }
-
-    /// Allocates a new `anon_vma` identity (`anon_vma_alloc`).
-    pub fn new_anon_vma(&mut self) -> AnonVmaId {
-        let st = &mut *self.g;
-        st.next_anon_vma += 1;
-        AnonVmaId(st.next_anon_vma)
     }
 
     /// Checks that the published copy agrees with the writer's copy.

@@ -38,6 +38,9 @@ pub struct Vma {
     pub file: Option<FileId>,
     /// `anon_vma`.
     pub anon_vma: Option<AnonVmaId>,
+    /// Name of a special mapping (`vm_ops->name`: `[vdso]`, `[vvar]`, …).
+    /// Special mappings refuse to be split (`special_mapping_split`).
+    pub special: Option<&'static str>,
 }
 
 impl Vma {

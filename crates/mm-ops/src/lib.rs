@@ -1,11 +1,41 @@
-//! Address-space mutators over [`mm_core`], following the Linux kernel's rules.
+//! Address-space mutators over [`mm_core`], following the Linux kernel's
+//! rules: every result, errno and `/proc/PID/maps` line is meant to match
+//! the host kernel (Linux 6.18, x86-64).
 //!
-//! | module | kernel counterpart |
-//! |---|---|
-//! | [`uapi`] | `include/uapi/…/mman*.h`, `errno-base.h` |
-//! | [`call`] | the system-call vocabulary shared with the host oracle and strace |
-//! | [`strace`] | strace syntax: reading and canonical writing of calls |
+//! | module | what | kernel counterpart |
+//! |---|---|---|
+//! | [`task`] | [`Task`](task::Task): descriptors, syscall entry points, [`apply`](task::Task::apply) | `task_struct`, `fs/file.c` |
+//! | [`mmap`] | `mmap`, `munmap`, `brk`, placement | `mm/mmap.c`, `mm/util.c` |
+//! | [`sys_x86_64`] | top-down / bottom-up layout | `arch/x86/kernel/sys_x86_64.c` |
+//! | [`vma`] | merge, split, modify, `anon_vma` reuse | `mm/vma.c`, `mm/rmap.c` |
+//! | [`vma_region`] | `mmap_region`, `munmap`, `brk` growth, free-area search | `mm/vma.c` |
+//! | [`mprotect`] | `mprotect` | `mm/mprotect.c` |
+//! | [`mremap`] | `mremap` | `mm/mremap.c` |
+//! | [`madvise`] | `madvise` | `mm/madvise.c` |
+//! | [`memory`] | page faults, stack growth, populate | `mm/memory.c`, `arch/x86/mm/fault.c`, `mm/gup.c` |
+//! | [`task_mmu`] | `/proc/PID/maps` rendering | `fs/proc/task_mmu.c` |
+//! | [`procmaps`] | parsing maps, importing a snapshot | — |
+//! | [`util`] | accounting and flag helpers | `mm/util.c`, `include/linux/mman.h` |
+//! | [`uapi`] | ABI constants and errno | `include/uapi/…` |
+//! | [`call`] | the syscall vocabulary shared with the host oracle | — |
+//! | [`strace`] | strace syntax: reading and canonical writing | — |
 
 pub mod call;
+pub mod madvise;
+pub mod memory;
+pub mod mmap;
+pub mod mprotect;
+pub mod mremap;
+pub mod procmaps;
 pub mod strace;
+pub mod sys_x86_64;
+pub mod task;
+pub mod task_mmu;
 pub mod uapi;
+pub mod util;
+pub mod vma;
+pub mod vma_region;
+
+pub use call::{Access, Call, Outcome, Signal};
+pub use task::Task;
+pub use uapi::Errno;

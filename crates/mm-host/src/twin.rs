@@ -1,0 +1,137 @@
+//! The differential harness: a host helper and a model [`Task`] started
+//! from the same state, stepped with the same calls.
+
+use std::io;
+
+use mm_core::{MmConfig, VmaView};
+use mm_ops::call::{Call, Outcome};
+use mm_ops::procmaps::{MapsLine, parse_maps};
+use mm_ops::task::{PathInfo, PathProbe, Task};
+use mm_ops::task_mmu::render_maps;
+
+use crate::{HostProcess, ProcStat};
+
+/// Looks a path up on the host: size, identity, mount flags, file system.
+pub fn host_probe() -> PathProbe {
+    Box::new(|path: &str| {
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(path).ok()?;
+        if !md.is_file() {
+            return None;
+        }
+        let canonical = std::fs::canonicalize(path).ok()?.to_string_lossy().into_owned();
+        let c = std::ffi::CString::new(canonical.clone()).ok()?;
+        // SAFETY: `c` is a valid NUL-terminated path and `sfs`/`vfs` are
+        // plain-old-data out-parameters of the right type.
+        let (noexec, fs_type) = unsafe {
+            let mut vfs: libc::statvfs = std::mem::zeroed();
+            let mut sfs: libc::statfs = std::mem::zeroed();
+            let noexec = libc::statvfs(c.as_ptr(), &mut vfs) == 0 && vfs.f_flag & libc::ST_NOEXEC != 0;
+            let t = if libc::statfs(c.as_ptr(), &mut sfs) == 0 { sfs.f_type as i64 } else { 0 };
+            (noexec, t)
+        };
+        const TMPFS_MAGIC: i64 = 0x0102_1994;
+        let dev = md.dev();
+        Some(PathInfo {
+            canonical,
+            size: md.size(),
+            dev: (libc::major(dev), libc::minor(dev)),
+            ino: md.ino(),
+            noexec,
+            thp_unmapped_area: fs_type != TMPFS_MAGIC,
+        })
+    })
+}
+
+/// The model configuration matching a helper started with the default
+/// [`crate::HostOptions`] (ASLR off, 8 MiB stack, root).
+pub fn host_config() -> MmConfig {
+    MmConfig::default()
+}
+
+/// A host helper and its model twin.
+pub struct Twin {
+    /// The host side.
+    pub host: HostProcess,
+    /// The model side.
+    pub model: Task,
+}
+
+impl Twin {
+    /// Starts a helper and a model initialised from its maps and stat.
+    pub fn spawn() -> io::Result<Twin> {
+        let mut host = HostProcess::spawn()?;
+        let maps = host.maps()?;
+        let stat = host.stat()?;
+        let mut model = Task::new(host_config());
+        model.set_probe(host_probe());
+        let lines = parse_maps(&maps).map_err(io::Error::other)?;
+        model.import_maps(&lines).map_err(io::Error::other)?;
+        set_layout(&model, &stat);
+        Ok(Twin { host, model })
+    }
+
+    /// Runs `call` on both sides: `(host, model)`.
+    pub fn step(&mut self, call: &Call) -> io::Result<(Outcome, Outcome)> {
+        let h = self.host.call(call)?;
+        let recorded_fd = match (call.creates_fd(), h) {
+            (true, Outcome::Val(fd)) => Some(fd as i64),
+            _ => None,
+        };
+        let m = self.model.apply(call, recorded_fd);
+        Ok((h, m))
+    }
+
+    /// The model's maps text (with the `[vsyscall]` line).
+    pub fn model_maps(&self) -> String {
+        let r = self.model.mm().read();
+        let files = r.files();
+        render_maps(&r, &files, true)
+    }
+
+    /// Compares maps line by line on every column but dev and inode;
+    /// returns a description of the first difference.
+    pub fn diff_maps(&mut self) -> io::Result<Option<String>> {
+        let host = self.host.maps()?;
+        let model = self.model_maps();
+        Ok(diff_maps_text(&host, &model))
+    }
+
+    /// Number of VMAs in the model.
+    pub fn model_vma_count(&self) -> usize {
+        self.model.mm().read().vma_count()
+    }
+}
+
+/// Sets brk, stack and data bounds of the model from the helper's stat.
+pub fn set_layout(model: &Task, stat: &ProcStat) {
+    let mut w = model.mm().write();
+    let st = w.st();
+    st.start_brk = stat.start_brk;
+    st.brk = stat.brk;
+    st.start_stack = stat.start_stack;
+    st.start_data = stat.start_data;
+    st.end_data = stat.end_data;
+}
+
+/// Compares two maps texts by [`MapsLine::key`]; `None` if equal.
+pub fn diff_maps_text(host: &str, model: &str) -> Option<String> {
+    let keys = |t: &str| -> Vec<String> {
+        match parse_maps(t) {
+            Ok(v) => v.iter().map(MapsLine::key).collect(),
+            Err(e) => vec![format!("unparsable: {e}")],
+        }
+    };
+    let (h, m) = (keys(host), keys(model));
+    if h == m {
+        return None;
+    }
+    let mut out = String::new();
+    let n = h.len().max(m.len());
+    for i in 0..n {
+        let (a, b) = (h.get(i).map(String::as_str).unwrap_or("-"), m.get(i).map(String::as_str).unwrap_or("-"));
+        let mark = if a == b { "  " } else { "!!" };
+        out.push_str(&format!("{mark} host: {a:<70} model: {b}\n"));
+    }
+    Some(out)
+}

@@ -1,0 +1,184 @@
+//! Page faults and population: `handle_mm_fault` and the fault handlers of
+//! `mm/memory.c`, `access_error` and `do_user_addr_fault` of
+//! `arch/x86/mm/fault.c`, `lock_mm_and_find_vma`/`expand_downwards`
+//! (`mm/mmap.c`, `mm/vma.c`), and `__mm_populate` (`mm/gup.c`).
+//!
+//! The model keeps no page tables: a fault's only lasting effects on the
+//! address space are the `anon_vma` it assigns and the stack it grows, and
+//! its outcome is `0`, `SIGSEGV` or `SIGBUS`.
+
+use mm_core::file::InodeKind;
+use mm_core::{BarrierPolicy, MmStruct, MmWrite, VmFlags, VmaId, VmaView};
+
+use crate::call::{Access, Signal};
+use crate::uapi::*;
+use crate::util::*;
+use crate::vma::anon_vma_prepare;
+
+/// Is the page at `addr` of file-backed VMA `id` beyond the end of its
+/// object? (`filemap_fault`/`shmem_fault` answer `VM_FAULT_SIGBUS`.)
+fn beyond_eof(mm: &impl VmaView, files: &mm_core::file::FileTable, id: VmaId, addr: u64) -> bool {
+    let v = mm.vma(id);
+    let Some(f) = v.file else { return false };
+    let inode = files.file_inode(f);
+    if inode.kind == InodeKind::HugetlbAnon {
+        // No huge pages are reserved in the pool: every fault fails.
+        return true;
+    }
+    let index = v.pgoff + ((addr - v.start) >> PAGE_SHIFT);
+    index >= inode.size.div_ceil(PAGE_SIZE)
+}
+
+/// `handle_mm_fault` on a VMA that passed `access_error`: assigns an
+/// `anon_vma` where the kernel would, and reports `SIGBUS` beyond EOF.
+fn handle_mm_fault(mm: &impl VmaView, files: &mm_core::file::FileTable, id: VmaId, addr: u64, write: bool) -> Result<(), Signal> {
+    let v = mm.vma(id);
+    match v.file {
+        // do_anonymous_page: reads map the zero page, writes need an anon_vma.
+        None => {
+            if write {
+                anon_vma_prepare(mm, id);
+            }
+            Ok(())
+        }
+        Some(_) => {
+            // do_cow_fault prepares the anon_vma before reading the file.
+            if write && !v.flags.contains(VmFlags::SHARED) {
+                anon_vma_prepare(mm, id);
+            }
+            if beyond_eof(mm, files, id, addr) { Err(Signal::Bus) } else { Ok(()) }
+        }
+    }
+}
+
+/// `access_error` (`arch/x86/mm/fault.c`) for a not-present page.
+fn access_error(flags: VmFlags, access: Access) -> bool {
+    match access {
+        Access::Write => flags.contains(VmFlags::SHADOW_STACK) || !flags.contains(VmFlags::WRITE),
+        Access::Read | Access::Exec => !flags.is_accessible(),
+    }
+}
+
+/// `acct_stack_growth` (`mm/vma.c`).
+fn acct_stack_growth<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, flags: VmFlags, size: u64, grow: u64) -> bool {
+    let st = w.st();
+    may_expand_vm(st, flags, grow)
+        && size <= st.cfg.rlimit_stack
+        && mlock_future_ok(st, VmFlags(flags.0 & VmFlags::LOCKED.0), grow << PAGE_SHIFT)
+        && vm_enough_memory(st, grow)
+}
+
+/// `expand_downwards` (`mm/vma.c`): grows a stack VMA down to `addr`.
+pub fn expand_downwards<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, id: VmaId, addr: u64) -> Result<(), Errno> {
+    let v = w.vma(id);
+    if !v.flags.contains(VmFlags::GROWSDOWN) {
+        return Err(Errno::EFAULT);
+    }
+    let address = addr & PAGE_MASK;
+    if address < w.st().cfg.effective_mmap_min_addr() {
+        return Err(Errno::EPERM);
+    }
+    if let Some(p) = w.vma_prev(id) {
+        let p = w.vma(p);
+        if !p.flags.contains(VmFlags::GROWSDOWN)
+            && p.flags.is_accessible()
+            && address - p.end < w.st().cfg.stack_guard_gap
+        {
+            return Err(Errno::ENOMEM);
+        }
+    }
+    anon_vma_prepare(&*w, id);
+    if address < v.start {
+        let size = v.end - address;
+        let grow = (v.start - address) >> PAGE_SHIFT;
+        if grow > v.pgoff || !acct_stack_growth(w, v.flags, size, grow) {
+            return Err(Errno::ENOMEM);
+        }
+        let st = w.st();
+        if v.flags.contains(VmFlags::LOCKED) {
+            st.locked_vm += grow;
+        }
+        vm_stat_account(st, v.flags, grow as i64);
+        w.vma_set_range(id, address, v.end, v.pgoff - grow);
+    }
+    Ok(())
+}
+
+/// One user access to `addr` (`do_user_addr_fault` through
+/// `handle_mm_fault`): `Ok(())`, or the signal delivered.
+///
+/// An instruction fetch from a page without `VM_EXEC` first faults the page
+/// in like a read (so it may raise `SIGBUS`), then fails the protection
+/// check on the retry with `SIGSEGV`, as on x86.
+pub fn handle_user_fault<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64, access: Access) -> Result<(), Signal> {
+    let r = mm.read();
+    if addr >= r.state().cfg.task_size {
+        return Err(Signal::Segv);
+    }
+    // lock_mm_and_find_vma.
+    let Some(mut id) = r.find_vma(addr) else { return Err(Signal::Segv) };
+    let r = if r.vma(id).start > addr {
+        if !r.vma(id).flags.contains(VmFlags::GROWSDOWN) {
+            return Err(Signal::Segv);
+        }
+        // Upgrade: drop the read lock, take the write lock, look again.
+        drop(r);
+        let mut w = mm.write();
+        id = match w.find_vma(addr) {
+            Some(v) => v,
+            None => return Err(Signal::Segv),
+        };
+        if w.vma(id).start > addr {
+            if !w.vma(id).flags.contains(VmFlags::GROWSDOWN) || expand_downwards(&mut w, id, addr).is_err() {
+                return Err(Signal::Segv);
+            }
+        }
+        w.downgrade()
+    } else {
+        r
+    };
+    let flags = r.vma(id).flags;
+    if access_error(flags, access) {
+        return Err(Signal::Segv);
+    }
+    {
+        let files = r.files();
+        handle_mm_fault(&r, &files, id, addr, access == Access::Write)?;
+    }
+    if access == Access::Exec && !flags.contains(VmFlags::EXEC) {
+        return Err(Signal::Segv);
+    }
+    Ok(())
+}
+
+/// `__mm_populate(start, len, ignore_errors = 1)` (`mm/gup.c`): prefaults
+/// a range under the read lock. Private writable VMAs are faulted for
+/// writing (breaking COW), which assigns their `anon_vma`; others are read.
+pub fn mm_populate<P: BarrierPolicy>(mm: &MmStruct<P>, start: u64, len: u64) {
+    let end = start.saturating_add(len);
+    let r = mm.read();
+    let mut cur = r.find_vma_intersection(start, end);
+    while let Some(id) = cur {
+        let v = r.vma(id);
+        if v.start >= end {
+            break;
+        }
+        let skip = v.flags.intersects(VmFlags::IO | VmFlags::PFNMAP | VmFlags::LOCKONFAULT);
+        let write = v.flags.0 & (VmFlags::WRITE.0 | VmFlags::SHARED.0) == VmFlags::WRITE.0;
+        if !skip && write {
+            // The first write fault prepares the anon_vma, even if the page
+            // itself then fails (beyond EOF).
+            anon_vma_prepare(&r, id);
+        }
+        cur = r.vma_next(id);
+    }
+}
+
+/// `populate_vma_page_range` under the write lock (mprotect of a locked
+/// private VMA becoming writable): write faults assign the `anon_vma`.
+pub fn mm_populate_locked<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, id: VmaId) {
+    let v = w.vma(id);
+    if !v.flags.intersects(VmFlags::LOCKONFAULT) {
+        anon_vma_prepare(&*w, id);
+    }
+}

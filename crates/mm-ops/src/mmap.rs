@@ -1,0 +1,425 @@
+//! `mmap(2)`, `munmap(2)` and `brk(2)` (`mm/mmap.c`, `mm/util.c`,
+//! `arch/x86/kernel/sys_x86_64.c`): argument checks in the kernel's order,
+//! placement (`__get_unmapped_area` with THP alignment), and the call into
+//! `mmap_region`.
+
+use mm_core::file::{FileId, InodeKind};
+use mm_core::{BarrierPolicy, MmStruct, MmWrite, VmFlags, VmaView};
+
+use crate::memory::mm_populate;
+use crate::sys_x86_64::{AreaFile, arch_get_unmapped_area, arch_get_unmapped_area_topdown};
+use crate::uapi::*;
+use crate::util::*;
+use crate::vma_region::{MapSource, do_brk_flags, do_vmi_align_munmap, do_vmi_munmap, mmap_region};
+
+/// What `do_mmap` needs to know about the file being mapped.
+#[derive(Clone, Copy, Debug)]
+pub struct MapFile {
+    /// The open file description.
+    pub id: FileId,
+    /// `FMODE_READ`.
+    pub readable: bool,
+    /// `FMODE_WRITE`.
+    pub writable: bool,
+    /// `IS_APPEND(inode)`.
+    pub append_only: bool,
+    /// `path_noexec`.
+    pub noexec: bool,
+    /// `is_file_hugepages`.
+    pub hugetlb: bool,
+    /// Kind of object.
+    pub kind: InodeKind,
+    /// `f_op->get_unmapped_area == thp_get_unmapped_area`.
+    pub thp_unmapped_area: bool,
+}
+
+impl MapFile {
+    /// Describes file `id` from the file table.
+    pub fn describe<P: BarrierPolicy>(mm: &MmStruct<P>, id: FileId) -> MapFile {
+        let files = mm.files();
+        let f = files.file(id);
+        let i = files.inode(f.inode);
+        MapFile {
+            id,
+            readable: f.readable,
+            writable: f.writable,
+            append_only: i.append_only,
+            noexec: i.noexec,
+            hugetlb: i.kind == InodeKind::HugetlbAnon,
+            kind: i.kind,
+            thp_unmapped_area: i.thp_unmapped_area,
+        }
+    }
+
+    fn area(&self) -> AreaFile {
+        AreaFile { hugetlb: self.hugetlb, huge_size: PMD_SIZE }
+    }
+}
+
+/// `round_hint_to_min`.
+fn round_hint_to_min(mm: &impl VmaView, hint: u64) -> u64 {
+    let hint = hint & PAGE_MASK;
+    let min = mm.state().cfg.effective_mmap_min_addr();
+    if hint != 0 && hint < min { page_align(min) } else { hint }
+}
+
+/// `mm_get_unmapped_area_vmflags`: top-down or bottom-up by `MMF_TOPDOWN`.
+fn mm_get_unmapped_area(
+    mm: &impl VmaView,
+    file: Option<AreaFile>,
+    addr: u64,
+    len: u64,
+    pgoff: u64,
+    flags: u64,
+    vm_flags: VmFlags,
+) -> Result<u64, Errno> {
+    if mm.state().cfg.topdown {
+        arch_get_unmapped_area_topdown(mm, file, addr, len, pgoff, flags, vm_flags)
+    } else {
+        arch_get_unmapped_area(mm, file, addr, len, pgoff, flags, vm_flags)
+    }
+}
+
+/// `__thp_get_unmapped_area` (`mm/huge_memory.c`): searches with a padded
+/// length, then aligns the result so that file offset and address agree
+/// modulo 2 MiB. Returns `None` to fall back to an unpadded search.
+fn thp_get_unmapped_area_padded(
+    mm: &impl VmaView,
+    file: Option<AreaFile>,
+    addr: u64,
+    len: u64,
+    off: i64,
+    flags: u64,
+    vm_flags: VmFlags,
+) -> Option<u64> {
+    let size = PMD_SIZE as i64;
+    let off_end = off.wrapping_add(len as i64);
+    let off_align = off.wrapping_add(size - 1) & !(size - 1);
+    if off_end <= off_align || off_end.wrapping_sub(off_align) < size {
+        return None;
+    }
+    let len_pad = len.wrapping_add(PMD_SIZE);
+    if len_pad < len || off.wrapping_add(len_pad as i64) < off {
+        return None;
+    }
+    let ret = mm_get_unmapped_area(mm, file, addr, len_pad, (off as u64) >> PAGE_SHIFT, flags, vm_flags).ok()?;
+    if ret == addr {
+        return Some(addr);
+    }
+    let off_sub = (off as u64).wrapping_sub(ret) & (PMD_SIZE - 1);
+    if mm.state().cfg.topdown && off_sub == 0 {
+        return Some(ret + PMD_SIZE);
+    }
+    Some(ret + off_sub)
+}
+
+/// `thp_get_unmapped_area_vmflags`.
+fn thp_get_unmapped_area(
+    mm: &impl VmaView,
+    file: Option<AreaFile>,
+    addr: u64,
+    len: u64,
+    pgoff: u64,
+    flags: u64,
+    vm_flags: VmFlags,
+) -> Result<u64, Errno> {
+    let off = (pgoff << PAGE_SHIFT) as i64;
+    if let Some(a) = thp_get_unmapped_area_padded(mm, file, addr, len, off, flags, vm_flags) {
+        return Ok(a);
+    }
+    mm_get_unmapped_area(mm, file, addr, len, pgoff, flags, vm_flags)
+}
+
+/// `__get_unmapped_area` (`mm/mmap.c`): picks or checks the address of a
+/// new mapping.
+pub fn get_unmapped_area(
+    mm: &impl VmaView,
+    file: Option<&MapFile>,
+    addr: u64,
+    len: u64,
+    pgoff: u64,
+    flags: u64,
+    vm_flags: VmFlags,
+) -> Result<u64, Errno> {
+    let cfg = &mm.state().cfg;
+    if len > cfg.task_size {
+        return Err(Errno::ENOMEM);
+    }
+    let area = file.map(MapFile::area);
+    let addr = match file {
+        // ext4-like files: f_op->get_unmapped_area = thp_get_unmapped_area.
+        Some(f) if f.thp_unmapped_area => thp_get_unmapped_area(mm, area, addr, len, pgoff, flags, vm_flags)?,
+        // shmem (memfd, tmpfs) with huge pages off, hugetlbfs and others.
+        Some(_) => mm_get_unmapped_area(mm, area, addr, len, pgoff, flags, vm_flags)?,
+        // Shared anonymous memory goes through shmem_get_unmapped_area
+        // (no huge alignment with shmem_enabled=never).
+        None if flags & MAP_SHARED != 0 => mm_get_unmapped_area(mm, None, addr, len, 0, flags, vm_flags)?,
+        None if cfg.thp && addr == 0 && len % PMD_SIZE == 0 => {
+            thp_get_unmapped_area(mm, None, addr, len, 0, flags, vm_flags)?
+        }
+        None => mm_get_unmapped_area(mm, None, addr, len, 0, flags, vm_flags)?,
+    };
+    if addr > cfg.task_size - len {
+        return Err(Errno::ENOMEM);
+    }
+    if offset_in_page(addr) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    // security_mmap_addr → cap_mmap_addr.
+    if addr < cfg.mmap_min_addr && !cfg.cap_sys_rawio {
+        return Err(Errno::EPERM);
+    }
+    Ok(addr)
+}
+
+/// The result of [`do_mmap`]: the address, and how much to populate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapped {
+    /// Start of the new mapping.
+    pub addr: u64,
+    /// Bytes to prefault after the lock is dropped (`MAP_POPULATE`, `MAP_LOCKED`).
+    pub populate: u64,
+}
+
+/// `do_mmap` (`mm/mmap.c`), under the write lock.
+pub fn do_mmap<P: BarrierPolicy>(
+    mm: &mut MmWrite<'_, P>,
+    file: Option<&MapFile>,
+    mut addr: u64,
+    len: u64,
+    mut prot: u64,
+    mut flags: u64,
+    mut pgoff: u64,
+) -> Result<Mapped, Errno> {
+    if len == 0 {
+        return Err(Errno::EINVAL);
+    }
+    if prot & PROT_READ != 0 && mm.st().cfg.read_implies_exec && !file.is_some_and(|f| f.noexec) {
+        prot |= PROT_EXEC;
+    }
+    if flags & MAP_FIXED_NOREPLACE != 0 {
+        flags |= MAP_FIXED;
+    }
+    if flags & MAP_FIXED == 0 {
+        addr = round_hint_to_min(mm, addr);
+    }
+    let len = page_align(len);
+    if len == 0 {
+        return Err(Errno::ENOMEM);
+    }
+    if pgoff.wrapping_add(len >> PAGE_SHIFT) < pgoff {
+        return Err(Errno::EOVERFLOW);
+    }
+    if mm.st().map_count > mm.st().cfg.max_map_count {
+        return Err(Errno::ENOMEM);
+    }
+    let mut vm_flags = calc_vm_prot_bits(prot)
+        | calc_vm_flag_bits(flags)
+        | mm.st().def_flags
+        | VmFlags::MAYREAD
+        | VmFlags::MAYWRITE
+        | VmFlags::MAYEXEC;
+    addr = get_unmapped_area(mm, file, addr, len, pgoff, flags, vm_flags)?;
+    if flags & MAP_FIXED_NOREPLACE != 0 && mm.find_vma_intersection(addr, addr + len).is_some() {
+        return Err(Errno::EEXIST);
+    }
+    if flags & MAP_LOCKED != 0 && !can_do_mlock(mm.st()) {
+        return Err(Errno::EPERM);
+    }
+    if !mlock_future_ok(mm.st(), vm_flags, len) {
+        return Err(Errno::EAGAIN);
+    }
+    let src = match file {
+        Some(f) => {
+            // file_mmap_ok: regular files end at MAX_LFS_FILESIZE.
+            let maxsize = i64::MAX as u64 - len;
+            if pgoff > maxsize >> PAGE_SHIFT {
+                return Err(Errno::EOVERFLOW);
+            }
+            match flags & MAP_TYPE {
+                t @ (MAP_SHARED | MAP_SHARED_VALIDATE) => {
+                    if t == MAP_SHARED {
+                        flags &= LEGACY_MAP_MASK;
+                    }
+                    if flags & !LEGACY_MAP_MASK != 0 {
+                        return Err(Errno::EOPNOTSUPP);
+                    }
+                    if prot & PROT_WRITE != 0 && !f.writable {
+                        return Err(Errno::EACCES);
+                    }
+                    if f.append_only && f.writable {
+                        return Err(Errno::EACCES);
+                    }
+                    vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
+                    if !f.writable {
+                        vm_flags = VmFlags(vm_flags.0 & !(VmFlags::MAYWRITE.0 | VmFlags::SHARED.0));
+                    }
+                    file_private_checks(f, &mut vm_flags)?;
+                }
+                MAP_PRIVATE => file_private_checks(f, &mut vm_flags)?,
+                _ => return Err(Errno::EINVAL),
+            }
+            if f.hugetlb {
+                vm_flags |= VmFlags::HUGETLB | VmFlags::DONTEXPAND;
+            }
+            MapSource::File(f.id)
+        }
+        None => match flags & MAP_TYPE {
+            MAP_SHARED => {
+                if vm_flags.contains(VmFlags::GROWSDOWN) {
+                    return Err(Errno::EINVAL);
+                }
+                pgoff = 0;
+                vm_flags |= VmFlags::SHARED | VmFlags::MAYSHARE;
+                MapSource::SharedAnon
+            }
+            t @ (MAP_DROPPABLE | MAP_PRIVATE) => {
+                if t == MAP_DROPPABLE {
+                    if flags & (MAP_LOCKED | MAP_HUGETLB) != 0 || vm_flags.contains(VmFlags::GROWSDOWN) {
+                        return Err(Errno::EINVAL);
+                    }
+                    vm_flags |= VmFlags::DROPPABLE | VmFlags::NORESERVE | VmFlags::WIPEONFORK | VmFlags::DONTDUMP;
+                }
+                pgoff = addr >> PAGE_SHIFT;
+                MapSource::Anon
+            }
+            _ => return Err(Errno::EINVAL),
+        },
+    };
+    if flags & MAP_NORESERVE != 0 {
+        if mm.st().cfg.overcommit != mm_core::mm::Overcommit::Never {
+            vm_flags |= VmFlags::NORESERVE;
+        }
+        if file.is_some_and(|f| f.hugetlb) {
+            vm_flags |= VmFlags::NORESERVE;
+        }
+    }
+    if file.is_some_and(|f| f.hugetlb) && !vm_flags.contains(VmFlags::NORESERVE) {
+        // hugetlb_reserve_pages: the pool is empty.
+        return Err(Errno::ENOMEM);
+    }
+    let addr = mmap_region(mm, src, addr, len, vm_flags, pgoff)?;
+    let populate =
+        if vm_flags.contains(VmFlags::LOCKED) || flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE {
+            len
+        } else {
+            0
+        };
+    Ok(Mapped { addr, populate })
+}
+
+/// The `MAP_PRIVATE` part of `do_mmap`'s file checks (also reached by
+/// `MAP_SHARED`).
+fn file_private_checks(f: &MapFile, vm_flags: &mut VmFlags) -> Result<(), Errno> {
+    if !f.readable {
+        return Err(Errno::EACCES);
+    }
+    if f.noexec {
+        if vm_flags.contains(VmFlags::EXEC) {
+            return Err(Errno::EPERM);
+        }
+        *vm_flags = VmFlags(vm_flags.0 & !VmFlags::MAYEXEC.0);
+    }
+    if vm_flags.contains(VmFlags::GROWSDOWN) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
+/// `vm_mmap_pgoff` (`mm/util.c`): takes the lock, maps, unlocks, then
+/// populates under the read lock.
+pub fn vm_mmap_pgoff<P: BarrierPolicy>(
+    mm: &MmStruct<P>,
+    file: Option<&MapFile>,
+    addr: u64,
+    len: u64,
+    prot: u64,
+    flags: u64,
+    pgoff: u64,
+) -> Result<u64, Errno> {
+    let m = {
+        let mut w = mm.write();
+        do_mmap(&mut w, file, addr, len, prot, flags, pgoff)?
+    };
+    if m.populate != 0 {
+        mm_populate(mm, m.addr, m.populate);
+    }
+    Ok(m.addr)
+}
+
+/// `__vm_munmap` (`mm/vma.c`): `munmap(2)`.
+pub fn vm_munmap<P: BarrierPolicy>(mm: &MmStruct<P>, start: u64, len: u64) -> Result<(), Errno> {
+    let mut w = mm.write();
+    do_vmi_munmap(&mut w, start, len)?;
+    // do_vmi_munmap(unlock=true) finishes under the downgraded lock.
+    drop(w.downgrade());
+    Ok(())
+}
+
+/// `SYSCALL_DEFINE1(brk)` (`mm/mmap.c`): returns the new break, or the old
+/// one on any failure.
+pub fn sys_brk<P: BarrierPolicy>(mm: &MmStruct<P>, brk: u64) -> u64 {
+    let mut w = mm.write();
+    let st = w.st();
+    let origbrk = st.brk;
+    // CONFIG_COMPAT_BRK is off: the minimum is start_brk.
+    let min_brk = st.start_brk;
+    if brk < min_brk {
+        return origbrk;
+    }
+    // check_data_rlimit.
+    if st.cfg.rlimit_data != u64::MAX
+        && brk.wrapping_sub(st.start_brk).wrapping_add(st.end_data - st.start_data) > st.cfg.rlimit_data
+    {
+        return origbrk;
+    }
+    let newbrk = page_align(brk);
+    let oldbrk = page_align(st.brk);
+    if oldbrk == newbrk {
+        st.brk = brk;
+        return brk;
+    }
+    if brk <= st.brk {
+        // Always allow shrinking brk, if a VMA is there to shrink.
+        let Some(brkvma) = w.find_vma_intersection(newbrk, oldbrk) else {
+            return origbrk;
+        };
+        w.st().brk = brk;
+        if do_vmi_align_munmap(&mut w, brkvma, newbrk, oldbrk).is_err() {
+            w.st().brk = origbrk;
+            return origbrk;
+        }
+        drop(w.downgrade());
+        return brk;
+    }
+    // check_brk_limits: get_unmapped_area(MAP_FIXED) and the mlock limit.
+    let len = newbrk - oldbrk;
+    let task_size = w.st().cfg.task_size;
+    if len > task_size || oldbrk > task_size - len {
+        return origbrk;
+    }
+    if oldbrk < w.st().cfg.mmap_min_addr && !w.st().cfg.cap_sys_rawio {
+        return origbrk;
+    }
+    let def_flags = w.st().def_flags;
+    if !mlock_future_ok(w.st(), def_flags, len) {
+        return origbrk;
+    }
+    // The next VMA must stay a page (and a stack guard gap) away.
+    let gap = w.st().cfg.stack_guard_gap;
+    let limit = newbrk.wrapping_add(PAGE_SIZE).wrapping_add(gap);
+    if let Some(next) = w.find_vma_intersection(oldbrk, limit) {
+        let n = w.vma(next);
+        if newbrk + PAGE_SIZE > vm_start_gap(w.st(), n.start, n.flags) {
+            return origbrk;
+        }
+    }
+    // vma_prev_limit(start_brk): the VMA below oldbrk, if it reaches above start_brk.
+    let start_brk = w.st().start_brk;
+    let brkvma = w.vma_before(oldbrk).filter(|&v| w.vma(v).end > start_brk);
+    if do_brk_flags(&mut w, brkvma, oldbrk, len).is_err() {
+        return origbrk;
+    }
+    w.st().brk = brk;
+    brk
+}

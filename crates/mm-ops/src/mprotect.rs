@@ -1,0 +1,155 @@
+//! `mprotect(2)` (`mm/mprotect.c`): `do_mprotect_pkey` and
+//! `mprotect_fixup`, with their accounting and partial application.
+
+use mm_core::{BarrierPolicy, MmStruct, MmWrite, VmFlags, VmaId, VmaView};
+
+use crate::memory::mm_populate_locked;
+use crate::uapi::*;
+use crate::util::*;
+use crate::vma::{Vmg, vma_modify};
+
+/// `VM_FLAGS_CLEAR`: bits every mprotect recomputes (the access bits and the
+/// protection key).
+const MASK_OFF: u64 = VmFlags::ACCESS_FLAGS.0 | VmFlags::PKEY_MASK.0;
+
+/// `mprotect_fixup`: applies `newflags` to `[start, end)` of VMA `id`
+/// (splitting or merging), updating `prev` to the resulting VMA.
+pub fn mprotect_fixup<P: BarrierPolicy>(
+    w: &mut MmWrite<'_, P>,
+    id: VmaId,
+    prev: &mut Option<VmaId>,
+    start: u64,
+    end: u64,
+    mut newflags: VmFlags,
+) -> Result<VmaId, Errno> {
+    let v = w.vma(id);
+    let oldflags = v.flags;
+    if oldflags.contains(VmFlags::SEALED) {
+        return Err(Errno::EPERM);
+    }
+    if newflags == oldflags {
+        *prev = Some(id);
+        return Ok(id);
+    }
+    let nrpages = (end - start) >> PAGE_SHIFT;
+    let mut charged = 0;
+    if newflags.contains(VmFlags::WRITE) {
+        if !may_expand_vm(w.st(), newflags, nrpages) && may_expand_vm(w.st(), oldflags, nrpages) {
+            return Err(Errno::ENOMEM);
+        }
+        let no_charge = VmFlags::ACCOUNT | VmFlags::WRITE | VmFlags::HUGETLB | VmFlags::SHARED | VmFlags::NORESERVE;
+        if !oldflags.intersects(no_charge) {
+            charged = nrpages;
+            if !vm_enough_memory(w.st(), charged) {
+                return Err(Errno::ENOMEM);
+            }
+            newflags |= VmFlags::ACCOUNT;
+        }
+    } else if oldflags.contains(VmFlags::ACCOUNT) && v.is_anonymous() && v.anon_vma.is_none() {
+        newflags = VmFlags(newflags.0 & !VmFlags::ACCOUNT.0);
+    }
+    let mut vmg = Vmg::for_vma(&v, id, *prev, start, end);
+    vmg.flags = newflags;
+    let res = match vma_modify(w, &mut vmg) {
+        Ok(r) => r,
+        Err(e) => {
+            vm_unacct_memory(w.st(), charged);
+            return Err(e);
+        }
+    };
+    *prev = Some(res);
+    w.vma_set_flags(res, newflags);
+    if oldflags.contains(VmFlags::ACCOUNT) && !newflags.contains(VmFlags::ACCOUNT) {
+        vm_unacct_memory(w.st(), nrpages);
+    }
+    // A private VM_LOCKED VMA becoming writable is COW-populated.
+    let cow = VmFlags::WRITE.0 | VmFlags::SHARED.0 | VmFlags::LOCKED.0;
+    if oldflags.0 & cow == VmFlags::LOCKED.0 && newflags.contains(VmFlags::WRITE) {
+        mm_populate_locked(w, res);
+    }
+    vm_stat_account(w.st(), oldflags, -(nrpages as i64));
+    vm_stat_account(w.st(), newflags, nrpages as i64);
+    Ok(res)
+}
+
+/// `do_mprotect_pkey` with `pkey = -1`: `mprotect(2)`. Changes made to
+/// VMAs before an error stay made, as in the kernel.
+pub fn do_mprotect<P: BarrierPolicy>(mm: &MmStruct<P>, start: u64, len: u64, prot: u64) -> Result<(), Errno> {
+    let grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+    let prot = prot & !(PROT_GROWSDOWN | PROT_GROWSUP);
+    if grows == PROT_GROWSDOWN | PROT_GROWSUP {
+        return Err(Errno::EINVAL);
+    }
+    if start & !PAGE_MASK != 0 {
+        return Err(Errno::EINVAL);
+    }
+    if len == 0 {
+        return Ok(());
+    }
+    let len = page_align(len);
+    let end = start.wrapping_add(len);
+    if end <= start {
+        return Err(Errno::ENOMEM);
+    }
+    // arch_validate_prot.
+    if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let reqprot = prot;
+    let mut w = mm.write();
+    let Some(mut id) = w.find_vma_intersection(start, end) else {
+        return Err(Errno::ENOMEM);
+    };
+    let mut start = start;
+    let first = w.vma(id);
+    if grows & PROT_GROWSDOWN != 0 {
+        if first.start >= end {
+            return Err(Errno::ENOMEM);
+        }
+        start = first.start;
+        if !first.flags.contains(VmFlags::GROWSDOWN) {
+            return Err(Errno::EINVAL);
+        }
+    } else {
+        if first.start > start {
+            return Err(Errno::ENOMEM);
+        }
+        if grows & PROT_GROWSUP != 0 {
+            // The range would extend to the VMA's end, but x86 has no
+            // VM_GROWSUP, so the flag check always fails.
+            return Err(Errno::EINVAL);
+        }
+    }
+    let rier = w.st().cfg.read_implies_exec && prot & PROT_READ != 0;
+    let mut prev = if start > first.start { Some(id) } else { w.vma_prev(id) };
+    let mut nstart = start;
+    let mut tmp = first.start;
+    let mut prot = reqprot;
+    loop {
+        let v = w.vma(id);
+        if v.start != tmp {
+            return Err(Errno::ENOMEM);
+        }
+        if rier && v.flags.contains(VmFlags::MAYEXEC) {
+            prot |= PROT_EXEC;
+        }
+        let newflags = VmFlags(calc_vm_prot_bits(prot).0 | (v.flags.0 & !MASK_OFF));
+        // newflags >> 4 shifts the VM_MAY* bits onto the VM_* bits.
+        if (newflags.0 & !(newflags.0 >> 4)) & VmFlags::ACCESS_FLAGS.0 != 0 {
+            return Err(Errno::EACCES);
+        }
+        tmp = v.end.min(end);
+        let res = mprotect_fixup(&mut w, id, &mut prev, nstart, tmp, newflags)?;
+        tmp = w.vma(res).end;
+        nstart = tmp;
+        prot = reqprot;
+        match w.vma_next(res) {
+            Some(n) if w.vma(n).start < end => id = n,
+            _ => break,
+        }
+    }
+    if tmp < end {
+        return Err(Errno::ENOMEM);
+    }
+    Ok(())
+}

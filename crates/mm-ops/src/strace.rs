@@ -1,1 +1,0 @@
-//! strace syntax (placeholder; filled in by the strace reader/writer work).

@@ -1,0 +1,205 @@
+//! From a call name and its argument texts to a [`Call`].
+
+use super::ParseError;
+use super::value::{addr, fd, flags, number, string};
+use super::xlat::{MADV, MAP, MFD, MREMAP, O_FLAGS, PROT};
+use crate::call::{Access, Call};
+
+/// The calls this module reads; any other name is skipped.
+pub(super) const NAMES: &[&str] = &[
+    "mmap",
+    "munmap",
+    "mprotect",
+    "brk",
+    "mremap",
+    "madvise",
+    "fault",
+    "open",
+    "openat",
+    "close",
+    "dup",
+    "dup2",
+    "dup3",
+    "memfd_create",
+    "ftruncate",
+];
+
+/// Paths from `-y` annotations of the descriptor arguments.
+#[derive(Default)]
+pub(super) struct Paths {
+    pub fd: Option<String>,
+    pub newfd: Option<String>,
+    pub dirfd: Option<String>,
+}
+
+fn arity(name: &str, args: &[&str], min: usize, max: usize) -> Result<(), ParseError> {
+    let n = args.len();
+    if (min..=max).contains(&n) {
+        return Ok(());
+    }
+    let want = if min == max {
+        format!("{min}")
+    } else {
+        format!("{min} or {max}")
+    };
+    let s = if max == 1 { "" } else { "s" };
+    Err(ParseError::new(format!(
+        "{name} takes {want} argument{s}, found {n}"
+    )))
+}
+
+/// Prefixes an argument error with the call and argument name.
+fn ctx<T>(name: &str, what: &str, r: Result<T, ParseError>) -> Result<T, ParseError> {
+    r.map_err(|e| ParseError::new(format!("{name}: {what}: {}", e.message())))
+}
+
+/// Builds the call `name(args…)`; `name` is one of [`NAMES`].
+pub(super) fn build(name: &str, a: &[&str]) -> Result<(Call, Paths), ParseError> {
+    let mut p = Paths::default();
+    let n = name;
+    let call = match name {
+        "mmap" => {
+            arity(n, a, 6, 6)?;
+            let (fd, path) = ctx(n, "fd", fd(a[4], false))?;
+            p.fd = path;
+            Call::Mmap {
+                addr: ctx(n, "addr", addr(a[0]))?,
+                len: ctx(n, "length", number(a[1]))?,
+                prot: ctx(n, "prot", flags(a[2], &PROT))?,
+                flags: ctx(n, "flags", flags(a[3], &MAP))?,
+                fd,
+                off: ctx(n, "offset", number(a[5]))?,
+            }
+        }
+        "munmap" => {
+            arity(n, a, 2, 2)?;
+            Call::Munmap {
+                addr: ctx(n, "addr", addr(a[0]))?,
+                len: ctx(n, "length", number(a[1]))?,
+            }
+        }
+        "mprotect" => {
+            arity(n, a, 3, 3)?;
+            Call::Mprotect {
+                addr: ctx(n, "addr", addr(a[0]))?,
+                len: ctx(n, "length", number(a[1]))?,
+                prot: ctx(n, "prot", flags(a[2], &PROT))?,
+            }
+        }
+        "brk" => {
+            arity(n, a, 1, 1)?;
+            Call::Brk {
+                addr: ctx(n, "addr", addr(a[0]))?,
+            }
+        }
+        "mremap" => {
+            arity(n, a, 4, 5)?;
+            Call::Mremap {
+                old_addr: ctx(n, "old_address", addr(a[0]))?,
+                old_len: ctx(n, "old_size", number(a[1]))?,
+                new_len: ctx(n, "new_size", number(a[2]))?,
+                flags: ctx(n, "flags", flags(a[3], &MREMAP))?,
+                new_addr: match a.get(4) {
+                    Some(x) => ctx(n, "new_address", addr(x))?,
+                    None => 0,
+                },
+            }
+        }
+        "madvise" => {
+            arity(n, a, 3, 3)?;
+            Call::Madvise {
+                addr: ctx(n, "addr", addr(a[0]))?,
+                len: ctx(n, "length", number(a[1]))?,
+                advice: ctx(n, "advice", flags(a[2], &MADV))?,
+            }
+        }
+        "fault" => {
+            arity(n, a, 2, 2)?;
+            let access = match a[1].to_ascii_uppercase().as_str() {
+                "READ" => Access::Read,
+                "WRITE" => Access::Write,
+                "EXEC" => Access::Exec,
+                other => {
+                    return Err(ParseError::new(format!(
+                        "fault: access must be READ, WRITE or EXEC, found `{other}`"
+                    )));
+                }
+            };
+            Call::Fault {
+                addr: ctx(n, "addr", addr(a[0]))?,
+                access,
+            }
+        }
+        "open" => {
+            arity(n, a, 2, 3)?;
+            Call::Open {
+                path: ctx(n, "pathname", string(a[0]))?,
+                flags: ctx(n, "flags", flags(a[1], &O_FLAGS))?,
+                mode: match a.get(2) {
+                    Some(x) => Some(ctx(n, "mode", number(x))?),
+                    None => None,
+                },
+            }
+        }
+        "openat" => {
+            arity(n, a, 3, 4)?;
+            let (dirfd, path) = ctx(n, "dirfd", fd(a[0], true))?;
+            p.dirfd = path;
+            Call::Openat {
+                dirfd,
+                path: ctx(n, "pathname", string(a[1]))?,
+                flags: ctx(n, "flags", flags(a[2], &O_FLAGS))?,
+                mode: match a.get(3) {
+                    Some(x) => Some(ctx(n, "mode", number(x))?),
+                    None => None,
+                },
+            }
+        }
+        "close" | "dup" => {
+            arity(n, a, 1, 1)?;
+            let (fd, path) = ctx(n, "fd", fd(a[0], false))?;
+            p.fd = path;
+            if name == "close" {
+                Call::Close { fd }
+            } else {
+                Call::Dup { fd }
+            }
+        }
+        "dup2" | "dup3" => {
+            let three = name == "dup3";
+            let k = if three { 3 } else { 2 };
+            arity(n, a, k, k)?;
+            let (oldfd, path) = ctx(n, "oldfd", fd(a[0], false))?;
+            p.fd = path;
+            let (newfd, path) = ctx(n, "newfd", fd(a[1], false))?;
+            p.newfd = path;
+            if three {
+                Call::Dup3 {
+                    oldfd,
+                    newfd,
+                    flags: ctx(n, "flags", flags(a[2], &O_FLAGS))?,
+                }
+            } else {
+                Call::Dup2 { oldfd, newfd }
+            }
+        }
+        "memfd_create" => {
+            arity(n, a, 2, 2)?;
+            Call::MemfdCreate {
+                name: ctx(n, "name", string(a[0]))?,
+                flags: ctx(n, "flags", flags(a[1], &MFD))?,
+            }
+        }
+        "ftruncate" => {
+            arity(n, a, 2, 2)?;
+            let (fd, path) = ctx(n, "fd", fd(a[0], false))?;
+            p.fd = path;
+            Call::Ftruncate {
+                fd,
+                length: ctx(n, "length", number(a[1]))?,
+            }
+        }
+        other => return Err(ParseError::new(format!("`{other}` is not a modeled call"))),
+    };
+    Ok((call, p))
+}

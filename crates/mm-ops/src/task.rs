@@ -1,0 +1,359 @@
+//! A process as far as its address space cares (`struct task_struct` with
+//! its `mm` and `files`): the descriptor table that decides file identity,
+//! and the system-call entry points that take descriptors.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use mm_core::file::{FileId, Inode, InodeKind};
+use mm_core::{BarrierPolicy, MmConfig, MmStruct, Upstream};
+
+use crate::call::{Call, Outcome};
+use crate::memory::handle_user_fault;
+use crate::mmap::{MapFile, sys_brk, vm_mmap_pgoff, vm_munmap};
+use crate::mprotect::do_mprotect;
+use crate::uapi::{oflags::*, *};
+
+/// What the host (or a test) knows about a path: the model uses it for a
+/// file's size, identity, mount flags and file system.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PathInfo {
+    /// The path as `d_path` prints it (canonical, absolute).
+    pub canonical: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Device (major, minor).
+    pub dev: (u32, u32),
+    /// Inode number.
+    pub ino: u64,
+    /// On a `noexec` mount.
+    pub noexec: bool,
+    /// The file system aligns large mappings (`thp_get_unmapped_area`):
+    /// true for ext4/xfs, false for tmpfs.
+    pub thp_unmapped_area: bool,
+}
+
+/// Looks up a path on the host (or anywhere else); `None` if unknown.
+pub type PathProbe = Box<dyn Fn(&str) -> Option<PathInfo> + Send + Sync>;
+
+/// A process: an address space plus a descriptor table.
+pub struct Task<P: BarrierPolicy = Upstream> {
+    mm: Arc<MmStruct<P>>,
+    fds: BTreeMap<i64, FileId>,
+    closed: BTreeSet<i64>,
+    probe: Option<PathProbe>,
+    cwd: String,
+    /// Treat a descriptor that was never opened (nor closed) as inherited:
+    /// opened before the trace began (replay). Otherwise it is `EBADF`.
+    pub inherit_unknown_fds: bool,
+    /// Names for inherited descriptors (from strace's `-y` annotations).
+    pub inherited_paths: BTreeMap<i64, String>,
+}
+
+/// The lowest descriptor a new file gets (0–2 are the standard streams).
+const FIRST_FD: i64 = 3;
+/// `RLIMIT_NOFILE`-like bound for descriptors.
+const MAX_FD: i64 = 1 << 20;
+
+impl<P: BarrierPolicy> Task<P> {
+    /// A process with an empty address space configured by `cfg`.
+    pub fn new(cfg: MmConfig) -> Self {
+        Self::with_mm(Arc::new(MmStruct::new(cfg)))
+    }
+
+    /// A process around an existing address space.
+    pub fn with_mm(mm: Arc<MmStruct<P>>) -> Self {
+        Task {
+            mm,
+            fds: BTreeMap::new(),
+            closed: BTreeSet::new(),
+            probe: None,
+            cwd: "/".into(),
+            inherit_unknown_fds: false,
+            inherited_paths: BTreeMap::new(),
+        }
+    }
+
+    /// The address space.
+    pub fn mm(&self) -> &Arc<MmStruct<P>> {
+        &self.mm
+    }
+
+    /// Sets the path probe used when a path is first opened.
+    pub fn set_probe(&mut self, probe: PathProbe) {
+        self.probe = Some(probe);
+    }
+
+    /// Sets the working directory for relative paths.
+    pub fn set_cwd(&mut self, cwd: &str) {
+        self.cwd = cwd.trim_end_matches('/').to_string();
+        if self.cwd.is_empty() {
+            self.cwd = "/".into();
+        }
+    }
+
+    fn is_open(&self, fd: i64) -> bool {
+        self.fds.contains_key(&fd)
+            || (self.inherit_unknown_fds || fd < FIRST_FD) && fd >= 0 && !self.closed.contains(&fd)
+    }
+
+    fn lowest_free_fd(&self, from: i64) -> Result<i64, Errno> {
+        (from.max(0)..MAX_FD).find(|&fd| !self.is_open(fd)).ok_or(Errno::EMFILE)
+    }
+
+    /// The file behind `fd`, creating an inherited one on first use.
+    fn file_of(&mut self, fd: i64) -> Result<FileId, Errno> {
+        if let Some(&f) = self.fds.get(&fd) {
+            return Ok(f);
+        }
+        if !self.is_open(fd) {
+            return Err(Errno::EBADF);
+        }
+        let path = self.inherited_paths.get(&fd).cloned().unwrap_or_else(|| format!("/proc/self/fd/{fd}"));
+        // An inherited descriptor is assumed readable and writable, and as
+        // large as the host says (or unbounded).
+        let f = self.open_file(&path, O_RDWR, u64::MAX)?;
+        self.fds.insert(fd, f);
+        Ok(f)
+    }
+
+    /// `fget`: the file behind `fd` with an extra reference, for mmap.
+    pub fn fget(&mut self, fd: i64) -> Result<FileId, Errno> {
+        let f = self.file_of(fd)?;
+        self.mm.files().get(f);
+        Ok(f)
+    }
+
+    /// What the probe knows about `path`, if a probe is set.
+    pub fn probe_path(&self, path: &str) -> Option<PathInfo> {
+        self.probe.as_ref().and_then(|p| p(path))
+    }
+
+    fn resolve(&self, path: &str) -> String {
+        if path.starts_with('/') {
+            path.to_string()
+        } else if self.cwd == "/" {
+            format!("/{path}")
+        } else {
+            format!("{}/{}", self.cwd, path)
+        }
+    }
+
+    /// Opens a new file description on `path` (creating the inode on first
+    /// use). `default_size` applies when nothing is known about the path.
+    fn open_file(&mut self, path: &str, flags: u64, default_size: u64) -> Result<FileId, Errno> {
+        let path = self.resolve(path);
+        let info = self.probe.as_ref().and_then(|p| p(&path));
+        let key = info.as_ref().map_or(path.clone(), |i| i.canonical.clone());
+        let mm = self.mm.clone();
+        let mut files = mm.files();
+        let inode = match files.lookup_path(&key) {
+            Some(i) => i,
+            None => {
+                let mut inode = match &info {
+                    Some(i) => {
+                        let mut n = Inode::new(i.ino, i.dev, i.size, key.clone(), InodeKind::Regular);
+                        n.noexec = i.noexec;
+                        n.thp_unmapped_area = i.thp_unmapped_area;
+                        n
+                    }
+                    None => {
+                        let ino = files.fresh_ino();
+                        Inode::new(ino, (0xfe, 0), default_size, key.clone(), InodeKind::Regular)
+                    }
+                };
+                if flags & O_TRUNC != 0 || (info.is_none() && flags & O_CREAT != 0) {
+                    inode.size = 0;
+                }
+                files.add_inode(inode)
+            }
+        };
+        if flags & O_TRUNC != 0 && flags & O_ACCMODE != O_RDONLY {
+            files.inode_mut(inode).size = 0;
+        }
+        let (r, w) = if flags & O_PATH != 0 {
+            (false, false)
+        } else {
+            match flags & O_ACCMODE {
+                O_RDONLY => (true, false),
+                O_WRONLY => (false, true),
+                _ => (true, true),
+            }
+        };
+        files.open(mm.file_slots(), inode, r, w, flags & O_APPEND != 0).ok_or(Errno::ENFILE)
+    }
+
+    fn install(&mut self, fd: i64, f: FileId) {
+        if let Some(old) = self.fds.insert(fd, f) {
+            self.mm.files().put(old);
+        }
+        self.closed.remove(&fd);
+    }
+
+    /// `open`/`openat`: returns the descriptor (`want_fd` when replaying a
+    /// recorded result).
+    pub fn open(&mut self, path: &str, flags: u64, want_fd: Option<i64>) -> Result<i64, Errno> {
+        let fd = match want_fd {
+            Some(fd) => fd,
+            None => self.lowest_free_fd(FIRST_FD)?,
+        };
+        let f = self.open_file(path, flags, 0)?;
+        self.install(fd, f);
+        Ok(fd)
+    }
+
+    /// `memfd_create`: a new shmem object, `/memfd:NAME (deleted)`.
+    pub fn memfd_create(&mut self, name: &str, flags: u64, want_fd: Option<i64>) -> Result<i64, Errno> {
+        let known = mfd::CLOEXEC | mfd::ALLOW_SEALING | mfd::HUGETLB | mfd::NOEXEC_SEAL | mfd::EXEC | (0x3f << 26);
+        if flags & !known != 0 || name.len() > 249 {
+            return Err(Errno::EINVAL);
+        }
+        let fd = match want_fd {
+            Some(fd) => fd,
+            None => self.lowest_free_fd(FIRST_FD)?,
+        };
+        let mm = self.mm.clone();
+        let mut files = mm.files();
+        let ino = files.fresh_ino();
+        let mut inode = Inode::new(ino, (0, 1), 0, format!("/memfd:{name}"), InodeKind::Memfd);
+        inode.deleted = true;
+        let id = files.add_inode(inode);
+        let f = files.open(mm.file_slots(), id, true, true, false).ok_or(Errno::ENFILE)?;
+        drop(files);
+        self.install(fd, f);
+        Ok(fd)
+    }
+
+    /// `close`.
+    pub fn close(&mut self, fd: i64) -> Result<(), Errno> {
+        if !self.is_open(fd) {
+            return Err(Errno::EBADF);
+        }
+        if let Some(f) = self.fds.remove(&fd) {
+            self.mm.files().put(f);
+        }
+        self.closed.insert(fd);
+        Ok(())
+    }
+
+    /// `dup`, `dup2`, `dup3` (`newfd = None` for `dup`).
+    pub fn dup(&mut self, oldfd: i64, newfd: Option<i64>, want_fd: Option<i64>) -> Result<i64, Errno> {
+        let f = self.file_of(oldfd)?;
+        let fd = match (newfd, want_fd) {
+            (Some(n), _) if n == oldfd => return Ok(n),
+            (Some(n), _) if !(0..MAX_FD).contains(&n) => return Err(Errno::EBADF),
+            (Some(n), _) => n,
+            (None, Some(w)) => w,
+            (None, None) => self.lowest_free_fd(0)?,
+        };
+        self.mm.files().get(f);
+        self.install(fd, f);
+        Ok(fd)
+    }
+
+    /// `ftruncate`: sets the size of the file behind `fd`.
+    pub fn ftruncate(&mut self, fd: i64, length: u64) -> Result<(), Errno> {
+        let f = self.file_of(fd)?;
+        let mut files = self.mm.files();
+        let file = files.file(f).clone();
+        if !file.writable {
+            return Err(Errno::EINVAL);
+        }
+        if length > i64::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
+        files.inode_mut(file.inode).size = length;
+        Ok(())
+    }
+
+    /// `mmap(2)`: `sys_mmap` (x86) → `ksys_mmap_pgoff` → `vm_mmap_pgoff`.
+    pub fn mmap(&mut self, addr: u64, len: u64, prot: u64, flags: u64, fd: i64, off: u64) -> Result<u64, Errno> {
+        if off & !PAGE_MASK != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let pgoff = off >> PAGE_SHIFT;
+        let mut len = len;
+        let file = if flags & MAP_ANONYMOUS == 0 {
+            let f = self.fget(fd)?;
+            if flags & MAP_HUGETLB != 0 {
+                self.mm.files().put(f);
+                return Err(Errno::EINVAL);
+            }
+            Some(f)
+        } else if flags & MAP_HUGETLB != 0 {
+            // hstate_sizelog: 0 = default (2 MiB), 21 = 2 MiB, 30 = 1 GiB.
+            let size = match (flags >> MAP_HUGE_SHIFT) & MAP_HUGE_MASK {
+                0 | 21 => PMD_SIZE,
+                30 => 1 << 30,
+                _ => return Err(Errno::EINVAL),
+            };
+            len = len.wrapping_add(size - 1) & !(size - 1);
+            Some(self.hugetlb_file_setup(len)?)
+        } else {
+            None
+        };
+        let desc = file.map(|f| MapFile::describe(&self.mm, f));
+        let r = vm_mmap_pgoff(&self.mm, desc.as_ref(), addr, len, prot, flags, pgoff);
+        if let Some(f) = file {
+            self.mm.files().put(f);
+        }
+        r
+    }
+
+    /// `hugetlb_file_setup`: the object behind `MAP_HUGETLB` anonymous memory.
+    fn hugetlb_file_setup(&mut self, size: u64) -> Result<FileId, Errno> {
+        let mm = self.mm.clone();
+        let mut files = mm.files();
+        let ino = files.fresh_ino();
+        let mut inode = Inode::new(ino, (0, 0x11), size, "/anon_hugepage".into(), InodeKind::HugetlbAnon);
+        inode.deleted = true;
+        let id = files.add_inode(inode);
+        files.open(mm.file_slots(), id, true, true, false).ok_or(Errno::ENFILE)
+    }
+
+    /// Applies one call and returns its outcome. `recorded_fd` is the
+    /// descriptor an open-like call returned in a trace, if known.
+    pub fn apply(&mut self, call: &Call, recorded_fd: Option<i64>) -> Outcome {
+        fn ok0(r: Result<(), Errno>) -> Outcome {
+            r.map_or_else(Outcome::Err, |()| Outcome::Val(0))
+        }
+        fn val(r: Result<u64, Errno>) -> Outcome {
+            r.map_or_else(Outcome::Err, Outcome::Val)
+        }
+        fn fd(r: Result<i64, Errno>) -> Outcome {
+            r.map_or_else(Outcome::Err, |f| Outcome::Val(f as u64))
+        }
+        match call {
+            &Call::Mmap { addr, len, prot, flags, fd, off } => val(self.mmap(addr, len, prot, flags, fd, off)),
+            &Call::Munmap { addr, len } => ok0(vm_munmap(&self.mm, addr, len)),
+            &Call::Mprotect { addr, len, prot } => ok0(do_mprotect(&self.mm, addr, len, prot)),
+            &Call::Brk { addr } => Outcome::Val(sys_brk(&self.mm, addr)),
+            &Call::Mremap { old_addr, old_len, new_len, flags, new_addr } => {
+                val(crate::mremap::sys_mremap(&self.mm, old_addr, old_len, new_len, flags, new_addr))
+            }
+            &Call::Madvise { addr, len, advice } => ok0(crate::madvise::do_madvise(&self.mm, addr, len, advice)),
+            &Call::Fault { addr, access } => match handle_user_fault(&self.mm, addr, access) {
+                Ok(()) => Outcome::Val(0),
+                Err(s) => Outcome::Signal(s),
+            },
+            Call::Open { path, flags, .. } => fd(self.open(path, *flags, recorded_fd)),
+            Call::Openat { dirfd, path, flags, .. } => {
+                if !path.starts_with('/') && *dirfd != AT_FDCWD && !self.is_open(*dirfd) {
+                    return Outcome::Err(Errno::EBADF);
+                }
+                fd(self.open(path, *flags, recorded_fd))
+            }
+            &Call::Close { fd } => ok0(self.close(fd)),
+            &Call::Dup { fd: f } => fd(self.dup(f, None, recorded_fd)),
+            &Call::Dup2 { oldfd, newfd } => fd(self.dup(oldfd, Some(newfd), None)),
+            &Call::Dup3 { oldfd, newfd, flags } => {
+                if oldfd == newfd || flags & !O_CLOEXEC != 0 {
+                    return Outcome::Err(Errno::EINVAL);
+                }
+                fd(self.dup(oldfd, Some(newfd), None))
+            }
+            Call::MemfdCreate { name, flags } => fd(self.memfd_create(name, *flags, recorded_fd)),
+            &Call::Ftruncate { fd, length } => ok0(self.ftruncate(fd, length)),
+        }
+    }
+}

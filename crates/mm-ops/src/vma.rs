@@ -1,0 +1,364 @@
+//! VMA merging and splitting (`mm/vma.c`): `vma_merge_new_range`,
+//! `vma_merge_existing_range`, `vma_expand`, `commit_merge`, `__split_vma`,
+//! `vma_modify`, and the `anon_vma` reuse rules of `find_mergeable_anon_vma`.
+
+use mm_core::file::FileId;
+use mm_core::mm::NoMem;
+use mm_core::{AnonVmaId, BarrierPolicy, MmWrite, VmFlags, Vma, VmaId, VmaView};
+
+use crate::uapi::{Errno, PAGE_SHIFT};
+
+/// `struct vma_merge_struct`: a proposed range and its attributes.
+#[derive(Clone, Debug, Default)]
+pub struct Vmg {
+    /// The VMA before the range.
+    pub prev: Option<VmaId>,
+    /// The VMA being modified (existing-range merges), if any.
+    pub middle: Option<VmaId>,
+    /// The VMA after the range.
+    pub next: Option<VmaId>,
+    /// The VMA that survives a merge.
+    pub target: Option<VmaId>,
+    /// Start of the range.
+    pub start: u64,
+    /// End of the range.
+    pub end: u64,
+    /// `vm_pgoff` the range would have.
+    pub pgoff: u64,
+    /// `vm_flags` the range would have.
+    pub flags: VmFlags,
+    /// `vm_file` the range would have.
+    pub file: Option<FileId>,
+    /// `anon_vma` the range brings.
+    pub anon_vma: Option<AnonVmaId>,
+    /// Only expand `prev` (brk).
+    pub just_expand: bool,
+    /// mremap's source VMA (`copied_from`).
+    pub copied_from: Option<VmaId>,
+    pub(crate) remove_middle: bool,
+    pub(crate) remove_next: bool,
+    pub(crate) adjust_middle_start: bool,
+    pub(crate) adjust_next_start: bool,
+}
+
+impl Vmg {
+    /// `VMG_VMA_STATE`: a range `[start, end)` of the existing VMA `vma`.
+    pub fn for_vma(v: &Vma, id: VmaId, prev: Option<VmaId>, start: u64, end: u64) -> Vmg {
+        Vmg {
+            prev,
+            middle: Some(id),
+            start,
+            end,
+            pgoff: v.pgoff + ((start - v.start) >> PAGE_SHIFT),
+            flags: v.flags,
+            file: v.file,
+            anon_vma: v.anon_vma,
+            ..Vmg::default()
+        }
+    }
+}
+
+fn pages(start: u64, end: u64) -> u64 {
+    (end - start) >> PAGE_SHIFT
+}
+
+/// `is_mergeable_vma`: flags (but soft-dirty), file and the unmodeled
+/// attributes (mempolicy, userfaultfd context, anon name) must match.
+fn is_mergeable_vma(v: &Vma, vmg: &Vmg) -> bool {
+    (v.flags ^ vmg.flags).0 & !VmFlags::IGNORE_MERGE.0 == 0 && v.file == vmg.file
+}
+
+/// `is_mergeable_anon_vma`. Nothing here is a fork child, so only two
+/// distinct `anon_vma`s conflict.
+fn is_mergeable_anon_vma(tgt: &Vma, vmg: &Vmg) -> bool {
+    match (tgt.anon_vma, vmg.anon_vma) {
+        (None, _) | (_, None) => true,
+        (a, b) => a == b,
+    }
+}
+
+/// `can_vma_merge_before`: the range can merge into `next`.
+fn can_vma_merge_before<P: BarrierPolicy>(mm: &MmWrite<'_, P>, vmg: &Vmg) -> bool {
+    let next = mm.vma(vmg.next.expect("caller checked"));
+    is_mergeable_vma(&next, vmg)
+        && is_mergeable_anon_vma(&next, vmg)
+        && next.pgoff == vmg.pgoff + pages(vmg.start, vmg.end)
+}
+
+/// `can_vma_merge_after`: `prev` can absorb the range.
+fn can_vma_merge_after<P: BarrierPolicy>(mm: &MmWrite<'_, P>, vmg: &Vmg) -> bool {
+    let prev = mm.vma(vmg.prev.expect("caller checked"));
+    is_mergeable_vma(&prev, vmg)
+        && is_mergeable_anon_vma(&prev, vmg)
+        && prev.pgoff + prev.pages() == vmg.pgoff
+}
+
+/// `can_vma_merge_left`.
+fn can_vma_merge_left<P: BarrierPolicy>(mm: &MmWrite<'_, P>, vmg: &Vmg) -> bool {
+    vmg.prev.is_some_and(|p| mm.vma(p).end == vmg.start) && can_vma_merge_after(mm, vmg)
+}
+
+/// `can_vma_merge_right`: also refuses when `prev` and `next` carry two
+/// different `anon_vma`s (the merge then degrades to the left side).
+fn can_vma_merge_right<P: BarrierPolicy>(mm: &MmWrite<'_, P>, vmg: &Vmg, left: bool) -> bool {
+    let Some(next) = vmg.next else { return false };
+    if vmg.end != mm.vma(next).start || !can_vma_merge_before(mm, vmg) {
+        return false;
+    }
+    if !left {
+        return true;
+    }
+    let (a, b) = (mm.vma(vmg.prev.expect("left merge")).anon_vma, mm.vma(next).anon_vma);
+    a.is_none() || b.is_none() || a == b
+}
+
+/// `dup_anon_vma`: a target without an `anon_vma` takes the source's.
+fn dup_anon_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, dst: VmaId, src: VmaId) {
+    let s = mm.vma(src).anon_vma;
+    if s.is_some() && mm.vma(dst).anon_vma.is_none() {
+        mm.set_anon_vma(dst, s);
+    }
+}
+
+/// `remove_vma` after a merge or unmap: unlinks, drops the file reference
+/// and `map_count`.
+pub fn remove_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId) {
+    let file = mm.vma(id).file;
+    mm.vma_unlink(id);
+    mm.st().map_count -= 1;
+    if let Some(f) = file {
+        mm.files().put(f);
+    }
+}
+
+/// `commit_merge`: applies the range changes and removals decided by a
+/// merge. Shrinks and removals go first so that the tree never holds
+/// overlapping ranges.
+fn commit_merge<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &Vmg) {
+    let target = vmg.target.expect("merge has a target");
+    if vmg.remove_middle {
+        remove_vma(mm, vmg.middle.expect("middle"));
+    }
+    if vmg.remove_next {
+        remove_vma(mm, vmg.next.expect("next"));
+    }
+    if vmg.adjust_next_start {
+        // Middle shrinks to [start, end); next grows down to end.
+        let mid = vmg.middle.expect("middle");
+        mm.vma_set_range(mid, vmg.start, vmg.end, vmg.pgoff);
+        let next = mm.vma(target);
+        let pgoff = next.pgoff - ((next.start - vmg.end) >> PAGE_SHIFT);
+        mm.vma_set_range(target, vmg.end, next.end, pgoff);
+        return;
+    }
+    if vmg.adjust_middle_start {
+        let mid = vmg.middle.expect("middle");
+        let m = mm.vma(mid);
+        let pgoff = m.pgoff + ((vmg.end - m.start) >> PAGE_SHIFT);
+        mm.vma_set_range(mid, vmg.end, m.end, pgoff);
+    }
+    mm.vma_set_range(target, vmg.start, vmg.end, vmg.pgoff);
+}
+
+/// `vma_expand`: grows `vmg.target` over `[vmg.start, vmg.end)`, absorbing
+/// `vmg.next` when the range reaches its end.
+pub fn vma_expand<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) {
+    let target = vmg.target.expect("expand has a target");
+    let remove_next = vmg.next.is_some_and(|n| n != target && vmg.end == mm.vma(n).end);
+    if remove_next {
+        dup_anon_vma(mm, target, vmg.next.expect("next"));
+    }
+    if let Some(src) = vmg.copied_from {
+        dup_anon_vma(mm, target, src);
+    }
+    vmg.remove_next = remove_next;
+    commit_merge(mm, vmg);
+}
+
+/// `vma_merge_new_range`: tries to place a new range `[vmg.start, vmg.end)`
+/// by expanding `vmg.prev` and/or `vmg.next`. Returns the expanded VMA.
+pub fn vma_merge_new_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) -> Option<VmaId> {
+    if vmg.flags.intersects(VmFlags::SPECIAL) || (vmg.prev.is_none() && vmg.next.is_none()) {
+        return None;
+    }
+    let left = can_vma_merge_left(mm, vmg);
+    let right = !vmg.just_expand && can_vma_merge_right(mm, vmg, left);
+    if right {
+        let next = vmg.next.expect("right merge");
+        vmg.end = mm.vma(next).end;
+        vmg.target = Some(next);
+    }
+    if left {
+        let prev = vmg.prev.expect("left merge");
+        vmg.start = mm.vma(prev).start;
+        vmg.pgoff = mm.vma(prev).pgoff;
+        vmg.target = Some(prev);
+    }
+    vmg.target?;
+    vma_expand(mm, vmg);
+    vmg.target
+}
+
+/// `vma_merge_existing_range`: after a range of `vmg.middle` changes
+/// attributes, merges it into an identical neighbour when it touches one.
+pub fn vma_merge_existing_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) -> Option<VmaId> {
+    let middle = vmg.middle.expect("existing-range merge has a middle");
+    let m = mm.vma(middle);
+    let (start, end) = (vmg.start, vmg.end);
+    let left_side = start == m.start;
+    let right_side = end == m.end;
+    if vmg.flags.intersects(VmFlags::SPECIAL) || (!left_side && !right_side) {
+        return None;
+    }
+    let merge_left = left_side && can_vma_merge_left(mm, vmg);
+    let merge_right = if right_side {
+        vmg.next = mm.vma_next(middle);
+        can_vma_merge_right(mm, vmg, merge_left)
+    } else {
+        vmg.next = None;
+        false
+    };
+    if !merge_left && !merge_right {
+        return None;
+    }
+    let merge_both = merge_left && merge_right;
+    vmg.remove_middle = left_side && right_side;
+    vmg.remove_next = merge_both;
+    if merge_both {
+        let (prev, next) = (vmg.prev.expect("left"), vmg.next.expect("right"));
+        vmg.target = Some(prev);
+        vmg.start = mm.vma(prev).start;
+        vmg.end = mm.vma(next).end;
+        vmg.pgoff = mm.vma(prev).pgoff;
+        let src = if mm.vma(next).anon_vma.is_some() { next } else { middle };
+        dup_anon_vma(mm, prev, src);
+    } else if merge_left {
+        let prev = vmg.prev.expect("left");
+        vmg.target = Some(prev);
+        vmg.start = mm.vma(prev).start;
+        vmg.pgoff = mm.vma(prev).pgoff;
+        if !vmg.remove_middle {
+            vmg.adjust_middle_start = true;
+        }
+        dup_anon_vma(mm, prev, middle);
+    } else {
+        let next = vmg.next.expect("right");
+        vmg.target = Some(next);
+        let pglen = pages(vmg.start, vmg.end);
+        if vmg.remove_middle {
+            vmg.end = mm.vma(next).end;
+            vmg.pgoff = mm.vma(next).pgoff - pglen;
+        } else {
+            vmg.adjust_next_start = true;
+            vmg.start = m.start;
+            vmg.end = start;
+            vmg.pgoff = m.pgoff;
+        }
+        dup_anon_vma(mm, next, middle);
+    }
+    commit_merge(mm, vmg);
+    vmg.target
+}
+
+/// `__split_vma` (and `split_vma` when `check_count`): splits `id` at
+/// `addr`. The new VMA takes the part below `addr` if `new_below`, else the
+/// part above; the original is shrunk in place. Returns the new VMA.
+pub fn split_vma<P: BarrierPolicy>(
+    mm: &mut MmWrite<'_, P>,
+    id: VmaId,
+    addr: u64,
+    new_below: bool,
+    check_count: bool,
+) -> Result<VmaId, Errno> {
+    if check_count && mm.st().map_count >= mm.st().cfg.max_map_count {
+        return Err(Errno::ENOMEM);
+    }
+    let v = mm.vma(id);
+    debug_assert!(v.start < addr && addr < v.end);
+    // vm_ops->may_split: special mappings and hugetlb refuse unaligned splits.
+    if v.special.is_some() {
+        return Err(Errno::EINVAL);
+    }
+    if v.flags.contains(VmFlags::HUGETLB) && addr & ((2 << 20) - 1) != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let mut new = v;
+    if new_below {
+        new.end = addr;
+        mm.vma_set_range(id, addr, v.end, v.pgoff + ((addr - v.start) >> PAGE_SHIFT));
+    } else {
+        new.start = addr;
+        new.pgoff += (addr - v.start) >> PAGE_SHIFT;
+        mm.vma_set_range(id, v.start, addr, v.pgoff);
+    }
+    let nid = match mm.vma_link(new) {
+        Ok(n) => n,
+        Err(NoMem) => {
+            mm.vma_set_range(id, v.start, v.end, v.pgoff);
+            return Err(Errno::ENOMEM);
+        }
+    };
+    if let Some(f) = new.file {
+        mm.files().get(f);
+    }
+    mm.st().map_count += 1;
+    Ok(nid)
+}
+
+/// `vma_modify`: merge if possible, else split off the parts of `middle`
+/// outside `[start, end)`. Returns the VMA now covering exactly the range
+/// (or the merged VMA containing it). A failed second split leaves the
+/// first in place, as in the kernel.
+pub fn vma_modify<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) -> Result<VmaId, Errno> {
+    let (start, end) = (vmg.start, vmg.end);
+    let vma = vmg.middle.expect("modify has a middle");
+    if let Some(merged) = vma_merge_existing_range(mm, vmg) {
+        return Ok(merged);
+    }
+    if mm.vma(vma).start < start {
+        split_vma(mm, vma, start, true, true)?;
+    }
+    if mm.vma(vma).end > end {
+        split_vma(mm, vma, end, false, true)?;
+    }
+    Ok(vma)
+}
+
+/// `anon_vma_compatible`: adjacent, same file, flags equal but for access
+/// bits, linear offsets.
+fn anon_vma_compatible(a: &Vma, b: &Vma) -> bool {
+    a.end == b.start
+        && a.file == b.file
+        && (a.flags ^ b.flags).0 & !(VmFlags::ACCESS_FLAGS.0 | VmFlags::IGNORE_MERGE.0) == 0
+        && b.pgoff == a.pgoff + ((b.start - a.start) >> PAGE_SHIFT)
+}
+
+/// `find_mergeable_anon_vma`: reuse a neighbour's `anon_vma` (next first)
+/// so that a later mprotect can merge the two again.
+pub fn find_mergeable_anon_vma(mm: &impl VmaView, id: VmaId) -> Option<AnonVmaId> {
+    let v = mm.vma(id);
+    if let Some(n) = mm.vma_next(id) {
+        let n = mm.vma(n);
+        if anon_vma_compatible(&v, &n) && n.anon_vma.is_some() {
+            return n.anon_vma;
+        }
+    }
+    if let Some(p) = mm.vma_prev(id) {
+        let p = mm.vma(p);
+        if anon_vma_compatible(&p, &v) && p.anon_vma.is_some() {
+            return p.anon_vma;
+        }
+    }
+    None
+}
+
+/// `__anon_vma_prepare` (`mm/rmap.c`): gives `id` an `anon_vma`, reusing a
+/// neighbour's when compatible. Works under the read lock, as on a fault.
+pub fn anon_vma_prepare(mm: &impl VmaView, id: VmaId) {
+    let _ptl = mm.page_table_lock();
+    if mm.vma(id).anon_vma.is_some() {
+        return;
+    }
+    let av = find_mergeable_anon_vma(mm, id).unwrap_or_else(|| mm.new_anon_vma());
+    mm.set_anon_vma(id, Some(av));
+}

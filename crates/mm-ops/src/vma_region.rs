@@ -1,0 +1,396 @@
+//! Mapping and unmapping ranges (`mm/vma.c`, second half): `mmap_region`,
+//! `do_vmi_munmap` with `vms_gather_munmap_vmas`, `do_brk_flags`, and the
+//! free-area searches `unmapped_area` / `unmapped_area_topdown`.
+
+use mm_core::file::{Inode, InodeKind};
+use mm_core::{BarrierPolicy, MmWrite, VmFlags, Vma, VmaId, VmaView};
+
+use crate::uapi::{Errno, PAGE_SHIFT};
+use crate::util::*;
+use crate::vma::{Vmg, remove_vma, split_vma, vma_merge_new_range};
+
+/// `struct vm_unmapped_area_info`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct UnmappedAreaInfo {
+    /// `VM_UNMAPPED_AREA_TOPDOWN`.
+    pub topdown: bool,
+    /// Length wanted.
+    pub length: u64,
+    /// Lowest start.
+    pub low_limit: u64,
+    /// Highest end.
+    pub high_limit: u64,
+    /// Alignment mask.
+    pub align_mask: u64,
+    /// Alignment offset.
+    pub align_offset: u64,
+    /// Gap to keep below the area (shadow stacks).
+    pub start_gap: u64,
+}
+
+/// `vm_unmapped_area`.
+pub fn vm_unmapped_area(mm: &impl VmaView, info: &UnmappedAreaInfo) -> Result<u64, Errno> {
+    if info.topdown { unmapped_area_topdown(mm, info) } else { unmapped_area(mm, info) }
+}
+
+/// The first VMA starting at or above `addr`.
+fn vma_at_or_after(mm: &impl VmaView, addr: u64) -> Option<VmaId> {
+    mm.find_vma(addr).map(|v| {
+        let vma = mm.vma(v);
+        if vma.start >= addr { Some(v) } else { mm.vma_next(v) }
+    })?
+}
+
+/// `unmapped_area`: the lowest fitting area.
+pub fn unmapped_area(mm: &impl VmaView, info: &UnmappedAreaInfo) -> Result<u64, Errno> {
+    let st = mm.state();
+    let length = info
+        .length
+        .checked_add(info.align_mask)
+        .and_then(|l| l.checked_add(info.start_gap))
+        .ok_or(Errno::ENOMEM)?;
+    let mut low = info.low_limit.max(st.cfg.effective_mmap_min_addr());
+    let high = info.high_limit;
+    loop {
+        let (gap_start, _) = mm.area_lowest(low, high, length).ok_or(Errno::ENOMEM)?;
+        let mut gap = gap_start + info.start_gap;
+        gap = gap.wrapping_add(info.align_offset.wrapping_sub(gap) & info.align_mask);
+        match vma_at_or_after(mm, gap_start) {
+            Some(t) if mm.vma(t).flags.intersects(VmFlags::STARTGAP_FLAGS) => {
+                let tv = mm.vma(t);
+                if vm_start_gap(st, tv.start, tv.flags) < gap + length - 1 {
+                    low = tv.end;
+                    continue;
+                }
+            }
+            _ => {
+                // vm_end_gap() is vm_end on x86 (no VM_GROWSUP).
+                if let Some(p) = mm.vma_before(gap_start)
+                    && mm.vma(p).end > gap
+                {
+                    low = mm.vma(p).end;
+                    continue;
+                }
+            }
+        }
+        return Ok(gap);
+    }
+}
+
+/// `unmapped_area_topdown`: the highest fitting area.
+pub fn unmapped_area_topdown(mm: &impl VmaView, info: &UnmappedAreaInfo) -> Result<u64, Errno> {
+    let st = mm.state();
+    let length = info
+        .length
+        .checked_add(info.align_mask)
+        .and_then(|l| l.checked_add(info.start_gap))
+        .ok_or(Errno::ENOMEM)?;
+    let low = info.low_limit.max(st.cfg.effective_mmap_min_addr());
+    let mut high = info.high_limit;
+    loop {
+        let (_, gap_end) = mm.area_highest(low, high, length).ok_or(Errno::ENOMEM)?;
+        let mut gap = gap_end - info.length;
+        gap = gap.wrapping_sub(gap.wrapping_sub(info.align_offset) & info.align_mask);
+        match vma_at_or_after(mm, gap_end) {
+            Some(t) if mm.vma(t).flags.intersects(VmFlags::STARTGAP_FLAGS) => {
+                let tv = mm.vma(t);
+                let sg = vm_start_gap(st, tv.start, tv.flags);
+                if sg < gap_end {
+                    high = sg;
+                    continue;
+                }
+            }
+            _ => {
+                if let Some(p) = mm.vma_before(gap_end)
+                    && mm.vma(p).end > gap
+                {
+                    high = mm.vma(p).start;
+                    continue;
+                }
+            }
+        }
+        return Ok(gap);
+    }
+}
+
+/// `struct vma_munmap_struct`: VMAs gathered for removal and their totals.
+#[derive(Debug, Default)]
+pub struct Vms {
+    /// The gathered VMAs (after splitting at the range ends).
+    pub list: Vec<VmaId>,
+    /// The VMA before the range.
+    pub prev: Option<VmaId>,
+    /// The VMA after the range.
+    pub next: Option<VmaId>,
+    /// Pages in the range.
+    pub nr_pages: u64,
+    /// Locked pages in the range.
+    pub locked_vm: u64,
+    /// Charged pages in the range.
+    pub nr_accounted: u64,
+    exec_vm: u64,
+    stack_vm: u64,
+    data_vm: u64,
+}
+
+/// `vms_gather_munmap_vmas`: splits the VMAs straddling `start` and `end`
+/// and collects those inside. On failure, splits already made stay.
+pub fn vms_gather_munmap_vmas<P: BarrierPolicy>(
+    mm: &mut MmWrite<'_, P>,
+    first: VmaId,
+    start: u64,
+    end: u64,
+) -> Result<Vms, Errno> {
+    let mut vms = Vms::default();
+    let v = mm.vma(first);
+    if start > v.start {
+        // Punching a hole must not push map_count over its limit.
+        if end < v.end && mm.st().map_count >= mm.st().cfg.max_map_count {
+            return Err(Errno::ENOMEM);
+        }
+        if v.flags.contains(VmFlags::SEALED) {
+            return Err(Errno::EPERM);
+        }
+        split_vma(mm, first, start, true, false)?;
+    }
+    vms.prev = mm.vma_before(start);
+    let mut cur = mm.find_vma(start);
+    while let Some(id) = cur {
+        let v = mm.vma(id);
+        if v.start >= end {
+            break;
+        }
+        if v.flags.contains(VmFlags::SEALED) {
+            return Err(Errno::EPERM);
+        }
+        if v.end > end {
+            split_vma(mm, id, end, false, false)?;
+        }
+        let v = mm.vma(id);
+        let n = v.pages();
+        vms.nr_pages += n;
+        if v.flags.contains(VmFlags::LOCKED) {
+            vms.locked_vm += n;
+        }
+        if v.flags.contains(VmFlags::ACCOUNT) {
+            vms.nr_accounted += n;
+        }
+        if v.flags.is_exec_mapping() {
+            vms.exec_vm += n;
+        } else if v.flags.is_stack_mapping() {
+            vms.stack_vm += n;
+        } else if v.flags.is_data_mapping() {
+            vms.data_vm += n;
+        }
+        vms.list.push(id);
+        cur = mm.vma_next(id);
+    }
+    vms.next = vma_at_or_after(mm, end);
+    Ok(vms)
+}
+
+/// `vms_complete_munmap_vmas`: removes the gathered VMAs and undoes their
+/// accounting.
+pub fn vms_complete_munmap_vmas<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vms: &Vms) {
+    for &id in &vms.list {
+        remove_vma(mm, id);
+    }
+    let st = mm.st();
+    st.locked_vm -= vms.locked_vm;
+    st.total_vm -= vms.nr_pages;
+    st.exec_vm -= vms.exec_vm;
+    st.stack_vm -= vms.stack_vm;
+    st.data_vm -= vms.data_vm;
+    vm_unacct_memory(st, vms.nr_accounted);
+}
+
+/// `do_vmi_munmap`: the checks and work of `munmap(2)`. Nothing changes on
+/// failure except splits the kernel also keeps.
+pub fn do_vmi_munmap<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, start: u64, len: u64) -> Result<(), Errno> {
+    let task_size = mm.st().cfg.task_size;
+    if offset_in_page(start) != 0 || start > task_size || len > task_size - start {
+        return Err(Errno::EINVAL);
+    }
+    let end = start.wrapping_add(page_align(len));
+    if end == start {
+        return Err(Errno::EINVAL);
+    }
+    let Some(first) = mm.find_vma_intersection(start, end) else {
+        return Ok(());
+    };
+    do_vmi_align_munmap(mm, first, start, end)
+}
+
+/// `do_vmi_align_munmap`.
+pub fn do_vmi_align_munmap<P: BarrierPolicy>(
+    mm: &mut MmWrite<'_, P>,
+    first: VmaId,
+    start: u64,
+    end: u64,
+) -> Result<(), Errno> {
+    let vms = vms_gather_munmap_vmas(mm, first, start, end)?;
+    vms_complete_munmap_vmas(mm, &vms);
+    Ok(())
+}
+
+/// `vma_supports_mlock` (`mm/internal.h`).
+fn vma_supports_mlock(flags: VmFlags) -> bool {
+    !flags.intersects(VmFlags::SPECIAL | VmFlags::DROPPABLE | VmFlags::HUGETLB)
+}
+
+/// The object behind a new mapping.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MapSource {
+    /// Private anonymous memory.
+    Anon,
+    /// Shared anonymous memory: a new shmem object (`shmem_zero_setup`).
+    SharedAnon,
+    /// A file.
+    File(mm_core::file::FileId),
+}
+
+/// `mmap_region` / `__mmap_region`: maps `[addr, addr + len)` (page
+/// aligned, checked), replacing what is there, merging where possible.
+pub fn mmap_region<P: BarrierPolicy>(
+    mm: &mut MmWrite<'_, P>,
+    src: MapSource,
+    addr: u64,
+    len: u64,
+    mut flags: VmFlags,
+    pgoff: u64,
+) -> Result<u64, Errno> {
+    let end = addr + len;
+    let pglen = len >> PAGE_SHIFT;
+    // __mmap_setup: gather what the new mapping replaces.
+    let (vms, prev, next) = match mm.find_vma_intersection(addr, end) {
+        Some(first) => {
+            let vms = vms_gather_munmap_vmas(mm, first, addr, end)?;
+            let (p, n) = (vms.prev, vms.next);
+            (vms, p, n)
+        }
+        None => (Vms::default(), mm.vma_before(addr), vma_at_or_after(mm, addr)),
+    };
+    if !may_expand_vm(mm.st(), flags, pglen - vms.nr_pages) {
+        return Err(Errno::ENOMEM);
+    }
+    let mut vms = vms;
+    if accountable_mapping(flags) {
+        let charged = pglen - vms.nr_accounted;
+        if charged > 0 && !vm_enough_memory(mm.st(), charged) {
+            return Err(Errno::ENOMEM);
+        }
+        // The replaced range's charge carries over to the new mapping.
+        vms.nr_accounted = 0;
+        flags |= VmFlags::ACCOUNT;
+    }
+    // The new VMA overwrites the old ones in the tree (the kernel finishes
+    // the unmap after linking the new VMA; the outcome is the same).
+    vms_complete_munmap_vmas(mm, &vms);
+    let file = match src {
+        MapSource::File(f) => Some(f),
+        _ => None,
+    };
+    let mut merged = None;
+    if src != MapSource::SharedAnon && (prev.is_some() || next.is_some()) {
+        let mut vmg = Vmg { prev, next, start: addr, end, pgoff, flags, file, ..Vmg::default() };
+        merged = vma_merge_new_range(mm, &mut vmg);
+    }
+    if merged.is_none() {
+        // __mmap_new_vma.
+        let file = match src {
+            MapSource::Anon => None,
+            MapSource::File(f) => {
+                mm.files().get(f);
+                Some(f)
+            }
+            MapSource::SharedAnon => Some(shmem_zero_setup(mm, len)?),
+        };
+        let v = Vma { start: addr, end, pgoff, flags, file, anon_vma: None, special: None };
+        if mm.vma_link(v).is_err() {
+            if let Some(f) = file {
+                mm.files().put(f);
+            }
+            return Err(Errno::ENOMEM);
+        }
+        mm.st().map_count += 1;
+    }
+    // __mmap_complete.
+    let st = mm.st();
+    vm_stat_account(st, flags, pglen as i64);
+    if flags.contains(VmFlags::LOCKED) {
+        let id = mm.vma_lookup(addr).expect("just mapped");
+        if !vma_supports_mlock(flags) {
+            let f = mm.vma(id).flags;
+            mm.vma_set_flags(id, VmFlags(f.0 & !VmFlags::LOCKED_MASK.0));
+        } else {
+            mm.st().locked_vm += pglen;
+        }
+    }
+    Ok(addr)
+}
+
+/// `shmem_zero_setup` (`mm/shmem.c`): the shmem object behind a shared
+/// anonymous mapping, shown as `/dev/zero (deleted)`.
+fn shmem_zero_setup<P: BarrierPolicy>(
+    mm: &mut MmWrite<'_, P>,
+    size: u64,
+) -> Result<mm_core::file::FileId, Errno> {
+    let slots = mm.file_slots();
+    let mut files = mm.files();
+    let ino = files.fresh_ino();
+    let mut inode = Inode::new(ino, (0, 1), size, "/dev/zero".into(), InodeKind::ShmemAnon);
+    inode.deleted = true;
+    let id = files.add_inode(inode);
+    files.open(slots, id, true, true, false).ok_or(Errno::ENOMEM)
+}
+
+/// `do_brk_flags`: grows the heap by `[addr, addr + len)`, expanding
+/// `brkvma` when it ends at `addr` and is compatible.
+pub fn do_brk_flags<P: BarrierPolicy>(
+    mm: &mut MmWrite<'_, P>,
+    brkvma: Option<VmaId>,
+    addr: u64,
+    len: u64,
+) -> Result<(), Errno> {
+    let flags = VmFlags::DATA_DEFAULT | VmFlags::ACCOUNT | mm.st().def_flags;
+    let npages = len >> PAGE_SHIFT;
+    if !may_expand_vm(mm.st(), flags, npages) {
+        return Err(Errno::ENOMEM);
+    }
+    if mm.st().map_count > mm.st().cfg.max_map_count {
+        return Err(Errno::ENOMEM);
+    }
+    if !vm_enough_memory(mm.st(), npages) {
+        return Err(Errno::ENOMEM);
+    }
+    let mut done = false;
+    if let Some(b) = brkvma
+        && mm.vma(b).end == addr
+    {
+        let mut vmg = Vmg {
+            prev: Some(b),
+            start: addr,
+            end: addr + len,
+            pgoff: addr >> PAGE_SHIFT,
+            flags,
+            just_expand: true,
+            ..Vmg::default()
+        };
+        done = vma_merge_new_range(mm, &mut vmg).is_some();
+    }
+    if !done {
+        let v = Vma { start: addr, end: addr + len, pgoff: addr >> PAGE_SHIFT, flags, file: None, anon_vma: None, special: None };
+        if mm.vma_link(v).is_err() {
+            vm_unacct_memory(mm.st(), npages);
+            return Err(Errno::ENOMEM);
+        }
+        mm.st().map_count += 1;
+    }
+    let st = mm.st();
+    st.total_vm += npages;
+    st.data_vm += npages;
+    if flags.contains(VmFlags::LOCKED) {
+        st.locked_vm += npages;
+    }
+    Ok(())
+}
