@@ -58,6 +58,9 @@ pub struct Inode {
     /// (ext4, xfs: `f_op->get_unmapped_area`), aligning mappings of 2 MiB
     /// or more to the file offset's PMD alignment.
     pub thp_unmapped_area: bool,
+    /// The file system's `mmap_prepare` refuses `VM_SYNC` with
+    /// `EOPNOTSUPP` (ext4/xfs on a non-DAX device; shmem accepts it).
+    pub rejects_sync: bool,
     /// Open file descriptions referring to it.
     refs: u32,
 }
@@ -75,6 +78,7 @@ impl Inode {
             noexec: false,
             append_only: false,
             thp_unmapped_area: kind == InodeKind::Regular,
+            rejects_sync: kind == InodeKind::Regular,
             refs: 0,
         }
     }

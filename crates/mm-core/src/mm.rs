@@ -405,6 +405,11 @@ impl<P: BarrierPolicy> VmaView for MmRead<'_, P> {
 }
 
 impl<'a, P: BarrierPolicy> MmRead<'a, P> {
+    /// `mm->brk`.
+    pub fn state_brk(&self) -> u64 {
+        self.g.brk
+    }
+
     /// The file table.
     pub fn files(&self) -> MutexGuard<'a, FileTable> {
         self.files.lock()

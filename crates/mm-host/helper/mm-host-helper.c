@@ -402,8 +402,8 @@ static i64 reap(i64 pid)
 /*
  * Returns 0, SIGSEGV or SIGBUS (or -errno if the EXEC child could not run).
  *
- * EXEC runs in a fork child, so that whatever the code at addr does stays
- * there.  A MADV_DONTFORK VMA is missing from that child (mincore tells);
+ * EXEC first reads addr here (see below), then fetches in a fork child, so
+ * that whatever the code at addr does stays there.  A MADV_DONTFORK VMA is missing from that child (mincore tells);
  * then a CLONE_VM child, which shares the helper's address space, probes
  * it instead, on a stack of its own.
  */
@@ -419,6 +419,18 @@ static i64 fault(u64 addr, u64 access)
 	}
 	if (access != ACCESS_EXEC)
 		return -22; /* EINVAL */
+
+	/*
+	 * An instruction fetch from a page that is not present first faults
+	 * like a read (x86 access_error() treats both alike), with the same
+	 * side effects: a grows-down VMA grows, a file page is read in.  Do that
+	 * here in the helper, so that those effects are not lost in the fork
+	 * child; a failure is already the answer.
+	 */
+	fault_sig = 0;
+	probe_read(addr);
+	if (fault_sig)
+		return fault_sig;
 
 	exec_target = addr;
 	int mapped = is_mapped(addr);

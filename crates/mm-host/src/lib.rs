@@ -102,6 +102,7 @@
 mod host;
 mod protocol;
 mod stat;
+pub mod callgen;
 pub mod twin;
 
 pub use host::{HostOptions, HostProcess, helper_path};

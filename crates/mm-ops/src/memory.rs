@@ -33,6 +33,18 @@ fn beyond_eof(mm: &impl VmaView, files: &mm_core::file::FileTable, id: VmaId, ad
 /// `anon_vma` where the kernel would, and reports `SIGBUS` beyond EOF.
 fn handle_mm_fault(mm: &impl VmaView, files: &mm_core::file::FileTable, id: VmaId, addr: u64, write: bool) -> Result<(), Signal> {
     let v = mm.vma(id);
+    if let Some(name) = v.special {
+        // special_mapping_fault / vvar_fault: only some pages have a page
+        // behind them (on the host: vDSO data at 0 and 2 of [vvar], the
+        // kvm-clock page at 0 of [vvar_vclock]); the others raise SIGBUS.
+        let index = v.pgoff + ((addr - v.start) >> PAGE_SHIFT);
+        let present = match name {
+            "[vvar]" => index == 0 || index == 2,
+            "[vvar_vclock]" => index == 0,
+            _ => true,
+        };
+        return if present { Ok(()) } else { Err(Signal::Bus) };
+    }
     match v.file {
         // do_anonymous_page: reads map the zero page, writes need an anon_vma.
         None => {

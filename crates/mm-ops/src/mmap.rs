@@ -31,6 +31,9 @@ pub struct MapFile {
     pub kind: InodeKind,
     /// `f_op->get_unmapped_area == thp_get_unmapped_area`.
     pub thp_unmapped_area: bool,
+    /// `FOP_MMAP_SYNC`: `MAP_SYNC` passes `MAP_SHARED_VALIDATE` (ext4, xfs),
+    /// to be refused later by `mmap_prepare` without DAX.
+    pub fop_mmap_sync: bool,
 }
 
 impl MapFile {
@@ -48,6 +51,7 @@ impl MapFile {
             hugetlb: i.kind == InodeKind::HugetlbAnon,
             kind: i.kind,
             thp_unmapped_area: i.thp_unmapped_area,
+            fop_mmap_sync: i.rejects_sync,
         }
     }
 
@@ -241,7 +245,8 @@ pub fn do_mmap<P: BarrierPolicy>(
                     if t == MAP_SHARED {
                         flags &= LEGACY_MAP_MASK;
                     }
-                    if flags & !LEGACY_MAP_MASK != 0 {
+                    let mask = if f.fop_mmap_sync { LEGACY_MAP_MASK | MAP_SYNC } else { LEGACY_MAP_MASK };
+                    if flags & !mask != 0 {
                         return Err(Errno::EOPNOTSUPP);
                     }
                     if prot & PROT_WRITE != 0 && !f.writable {

@@ -156,7 +156,7 @@ impl<P: BarrierPolicy> Task<P> {
                 }
                 None => None,
             };
-            let pgoff = if file.is_some() { l.offset >> 12 } else { l.start >> 12 };
+            let pgoff = if file.is_some() || special.is_some() { l.offset >> 12 } else { l.start >> 12 };
             let writable_private = flags.contains(VmFlags::WRITE) && !shared;
             let mm = self.mm().clone();
             let mut w = mm.write();
@@ -211,6 +211,7 @@ impl<P: BarrierPolicy> Task<P> {
                 if let Some(i) = &info {
                     inode.noexec = i.noexec;
                     inode.thp_unmapped_area = i.thp_unmapped_area;
+                    inode.rejects_sync = i.thp_unmapped_area;
                 }
                 files.add_inode(inode)
             }

@@ -155,6 +155,7 @@ impl<P: BarrierPolicy> Task<P> {
                         let mut n = Inode::new(i.ino, i.dev, i.size, key.clone(), InodeKind::Regular);
                         n.noexec = i.noexec;
                         n.thp_unmapped_area = i.thp_unmapped_area;
+                        n.rejects_sync = i.thp_unmapped_area;
                         n
                     }
                     None => {

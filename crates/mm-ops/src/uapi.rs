@@ -90,7 +90,11 @@ pub const LEGACY_MAP_MASK: u64 = MAP_SHARED
     | MAP_POPULATE
     | MAP_NONBLOCK
     | MAP_STACK
-    | MAP_HUGETLB;
+    | MAP_HUGETLB
+    | MAP_32BIT
+    | MAP_ABOVE4G
+    | (21 << MAP_HUGE_SHIFT)
+    | (30 << MAP_HUGE_SHIFT);
 
 /// mremap: the mapping may move.
 pub const MREMAP_MAYMOVE: u64 = 1;

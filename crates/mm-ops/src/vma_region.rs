@@ -286,6 +286,15 @@ pub fn mmap_region<P: BarrierPolicy>(
     // The new VMA overwrites the old ones in the tree (the kernel finishes
     // the unmap after linking the new VMA; the outcome is the same).
     vms_complete_munmap_vmas(mm, &vms);
+    // mmap_prepare of the file system: ext4/xfs refuse VM_SYNC without DAX.
+    // The old VMAs' page tables are already gone (vms_clean_up_area), so the
+    // kernel gives up and leaves a gap where they were (and keeps the charge).
+    if let MapSource::File(f) = src
+        && flags.contains(VmFlags::SYNC)
+        && mm.files().file_inode(f).rejects_sync
+    {
+        return Err(Errno::EOPNOTSUPP);
+    }
     let file = match src {
         MapSource::File(f) => Some(f),
         _ => None,

@@ -111,7 +111,6 @@ pub(super) static MAP: Xlat = Xlat {
         ("MAP_DROPPABLE", 0x8),
         ("MAP_ABOVE4G", 0x80),
         ("MAP_ANON", 0x20),
-        ("MAP_TYPE", 0xf),
     ],
     shift: Some(("MAP_HUGE_SHIFT", HUGE_SHIFT)),
 };

@@ -1,0 +1,272 @@
+//! Random call sequences for differential testing, and a session runner
+//! that steps a [`Twin`] and stops at the first divergence.
+//!
+//! Calls concentrate on an *arena*, a 256-page window at 4 GiB far from
+//! everything else (fixed mappings, hints, unmaps, protection changes and
+//! faults inside and across it), plus kernel-placed mappings below the vDSO,
+//! the heap via `brk`, and files: two regular files in a temporary
+//! directory and memfds, opened, duplicated, truncated and closed the way a
+//! program does. A small share of calls have invalid arguments.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use mm_ops::call::{Access, Call, Outcome};
+use mm_ops::strace::format_call;
+use mm_ops::uapi::{oflags::*, *};
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+
+use crate::twin::Twin;
+
+/// Start of the arena.
+pub const ARENA: u64 = 0x1_0000_0000;
+/// Pages in the arena.
+pub const ARENA_PAGES: u64 = 256;
+
+/// A random call generator.
+pub struct CallGen {
+    rng: StdRng,
+    files: Vec<String>,
+    fds: Vec<i64>,
+    placed: Vec<u64>,
+    brk: u64,
+}
+
+impl CallGen {
+    /// A generator for `seed`, using regular files in `dir`.
+    pub fn new(seed: u64, dir: &Path) -> CallGen {
+        let files = (0..2).map(|i| dir.join(format!("f{i}")).to_string_lossy().into_owned()).collect();
+        CallGen { rng: StdRng::seed_from_u64(seed), files, fds: vec![], placed: vec![], brk: 0 }
+    }
+
+    /// Paths of the regular files the calls use (create them first).
+    pub fn file_paths(&self) -> &[String] {
+        &self.files
+    }
+
+    fn pages(&mut self, max: u64) -> u64 {
+        // Mostly small, sometimes large.
+        if self.rng.random_ratio(1, 10) { self.rng.random_range(1..=max * 4) } else { self.rng.random_range(1..=max) }
+    }
+
+    fn arena_addr(&mut self) -> u64 {
+        ARENA + self.rng.random_range(0..ARENA_PAGES) * PAGE_SIZE
+    }
+
+    /// An address where things are: the arena, or near a kernel-placed mapping.
+    fn some_addr(&mut self) -> u64 {
+        if !self.placed.is_empty() && self.rng.random_ratio(1, 4) {
+            let i = self.rng.random_range(0..self.placed.len());
+            let delta = self.rng.random_range(-4i64..8) * PAGE_SIZE as i64;
+            return self.placed[i].wrapping_add_signed(delta);
+        }
+        self.arena_addr()
+    }
+
+    fn len(&mut self) -> u64 {
+        let n = self.pages(16) * PAGE_SIZE;
+        if self.rng.random_ratio(1, 20) { n - self.rng.random_range(1..PAGE_SIZE) } else { n }
+    }
+
+    fn prot(&mut self) -> u64 {
+        let mut p = self.rng.random_range(0..8u64);
+        if self.rng.random_ratio(1, 30) {
+            p |= [PROT_SEM, 0x10, PROT_GROWSDOWN][self.rng.random_range(0..3)];
+        }
+        p
+    }
+
+    fn fd(&mut self) -> i64 {
+        if self.fds.is_empty() || self.rng.random_ratio(1, 20) {
+            return [-1, 3, 4, 5, 6, 7, 8, 9, 11][self.rng.random_range(0..9)];
+        }
+        self.fds[self.rng.random_range(0..self.fds.len())]
+    }
+
+    fn mmap(&mut self) -> Call {
+        let file = self.rng.random_ratio(1, 3) && !self.fds.is_empty();
+        let mut flags = match self.rng.random_range(0..10) {
+            0..=5 => MAP_PRIVATE,
+            6..=8 => MAP_SHARED,
+            _ => [MAP_SHARED_VALIDATE, 0, MAP_DROPPABLE][self.rng.random_range(0..3)],
+        };
+        if !file {
+            flags |= MAP_ANONYMOUS;
+        }
+        let placement = self.rng.random_range(0..10);
+        let addr = match placement {
+            0..=4 => {
+                flags |= if self.rng.random_ratio(1, 5) { MAP_FIXED_NOREPLACE } else { MAP_FIXED };
+                self.some_addr()
+            }
+            5..=6 => self.some_addr(),
+            _ => 0,
+        };
+        for (f, odds) in [
+            (MAP_NORESERVE, 8),
+            (MAP_STACK, 12),
+            (MAP_GROWSDOWN, 15),
+            (MAP_POPULATE, 10),
+            (MAP_LOCKED, 25),
+            (MAP_DENYWRITE, 30),
+            (MAP_32BIT, 60),
+            (MAP_SYNC, 60),
+        ] {
+            if self.rng.random_ratio(1, odds) {
+                flags |= f;
+            }
+        }
+        let len = if self.rng.random_ratio(1, 40) {
+            [0, 1 << 47, u64::MAX - 4095, 512 << 20][self.rng.random_range(0..4)]
+        } else if self.rng.random_ratio(1, 25) {
+            (2 << 20) * self.rng.random_range(1..3)
+        } else {
+            self.len()
+        };
+        let (fd, off) = if file {
+            let off = if self.rng.random_ratio(1, 25) {
+                [1, u64::MAX - 4095, 1 << 62][self.rng.random_range(0..3)]
+            } else {
+                self.rng.random_range(0..8) * PAGE_SIZE
+            };
+            (self.fd(), off)
+        } else {
+            (-1, 0)
+        };
+        Call::Mmap { addr, len, prot: self.prot(), flags, fd, off }
+    }
+
+    /// The next call.
+    pub fn next_call(&mut self) -> Call {
+        match self.rng.random_range(0..100) {
+            0..=29 => self.mmap(),
+            30..=44 => {
+                let addr = if self.rng.random_ratio(1, 30) { self.some_addr() + 1 } else { self.some_addr() };
+                let len = if self.rng.random_ratio(1, 40) { 0 } else { self.len() };
+                Call::Munmap { addr, len }
+            }
+            45..=64 => {
+                let addr = if self.rng.random_ratio(1, 30) { self.some_addr() | 0x10 } else { self.some_addr() };
+                let mut prot = self.prot();
+                if self.rng.random_ratio(1, 25) {
+                    prot |= PROT_GROWSDOWN;
+                }
+                Call::Mprotect { addr, len: self.len(), prot }
+            }
+            65..=72 => {
+                let addr = match self.rng.random_range(0..6) {
+                    0 => 0,
+                    1 => self.brk.saturating_sub(self.rng.random_range(0..4) * PAGE_SIZE),
+                    2 => self.rng.random_range(0..0x400000),
+                    _ => self.brk + self.rng.random_range(0..40) * PAGE_SIZE + self.rng.random_range(0..3) * 1000,
+                };
+                Call::Brk { addr }
+            }
+            73..=87 => {
+                let addr = self.some_addr() + self.rng.random_range(0..PAGE_SIZE);
+                let access = [Access::Read, Access::Write, Access::Exec][self.rng.random_range(0..3)];
+                Call::Fault { addr, access }
+            }
+            88..=91 => {
+                let path = self.files[self.rng.random_range(0..self.files.len())].clone();
+                let flags = [O_RDONLY, O_RDWR, O_WRONLY, O_RDWR | O_APPEND][self.rng.random_range(0..4)];
+                Call::Openat { dirfd: AT_FDCWD, path, flags, mode: None }
+            }
+            92 => Call::MemfdCreate { name: format!("m{}", self.rng.random_range(0..3)), flags: mfd::CLOEXEC },
+            93..=95 => Call::Close { fd: self.fd() },
+            96 => Call::Dup { fd: self.fd() },
+            97 => Call::Dup2 { oldfd: self.fd(), newfd: self.rng.random_range(3..10) },
+            _ => Call::Ftruncate { fd: self.fd(), length: self.rng.random_range(0..12) * 2048 },
+        }
+    }
+
+    /// Learns from a call's (agreed) outcome.
+    pub fn observe(&mut self, call: &Call, outcome: &Outcome) {
+        match (call, outcome) {
+            (Call::Mmap { flags, .. }, Outcome::Val(a)) if flags & MAP_FIXED == 0 => {
+                self.placed.push(*a);
+                if self.placed.len() > 8 {
+                    self.placed.remove(0);
+                }
+            }
+            (Call::Brk { .. }, Outcome::Val(b)) => self.brk = *b,
+            (c, Outcome::Val(fd)) if c.creates_fd() => {
+                if !self.fds.contains(&(*fd as i64)) {
+                    self.fds.push(*fd as i64);
+                }
+            }
+            (Call::Close { fd }, Outcome::Val(_)) => self.fds.retain(|f| f != fd),
+            _ => {}
+        }
+    }
+}
+
+/// A disagreement between the model and the host.
+#[derive(Debug)]
+pub struct Divergence {
+    /// Seed of the session.
+    pub seed: u64,
+    /// The calls up to and including the divergent one, in strace syntax with
+    /// the host's result (a replayable script).
+    pub script: Vec<String>,
+    /// What differed.
+    pub what: String,
+}
+
+impl std::fmt::Display for Divergence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        writeln!(f, "divergence in session with seed {}: {}", self.seed, self.what)?;
+        writeln!(f, "calls so far (host results):")?;
+        for l in &self.script {
+            writeln!(f, "  {l}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Counts from a session.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SessionStats {
+    /// Calls compared.
+    pub calls: usize,
+    /// Maps snapshots compared.
+    pub maps: usize,
+}
+
+/// Runs `n` random calls from `seed` on a fresh twin, comparing every
+/// outcome and the maps after every call.
+pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<SessionStats, Divergence>> {
+    let mut cg = CallGen::new(seed, dir);
+    for (i, p) in cg.file_paths().iter().enumerate() {
+        let f = std::fs::File::create(p)?;
+        f.set_len(((i as u64) + 1) * 3 * PAGE_SIZE + 100)?;
+    }
+    let mut twin = Twin::spawn()?;
+    cg.brk = twin.model.mm().read().state_brk();
+    let mut script = vec![];
+    let mut stats = SessionStats::default();
+    for _ in 0..n {
+        let call = cg.next_call();
+        let (h, m) = twin.step(&call)?;
+        script.push(format!("{} = {}", format_call(&call), h.render(matches!(call, Call::Mmap { .. } | Call::Brk { .. }))));
+        stats.calls += 1;
+        if h != m {
+            let what = format!("result: host {} model {}", h.render(true), m.render(true));
+            return Ok(Err(Divergence { seed, script, what }));
+        }
+        cg.observe(&call, &h);
+        stats.maps += 1;
+        if let Some(d) = twin.diff_maps()? {
+            return Ok(Err(Divergence { seed, script, what: format!("maps after the last call:\n{d}") }));
+        }
+    }
+    Ok(Ok(stats))
+}
+
+/// A fresh temporary directory for a session's files.
+pub fn temp_dir(tag: &str) -> io::Result<PathBuf> {
+    let d = std::env::temp_dir().join(format!("mm-sim-{tag}-{}", std::process::id()));
+    std::fs::create_dir_all(&d)?;
+    Ok(d)
+}
