@@ -11,6 +11,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+use mm_core::VmaView;
 use mm_ops::call::{Access, Call, Outcome};
 use mm_ops::strace::format_call;
 use mm_ops::uapi::{oflags::*, *};
@@ -31,13 +32,15 @@ pub struct CallGen {
     fds: Vec<i64>,
     placed: Vec<u64>,
     brk: u64,
+    /// Current VMAs (start, end) of interest, refreshed by the runner.
+    vmas: Vec<(u64, u64)>,
 }
 
 impl CallGen {
     /// A generator for `seed`, using regular files in `dir`.
     pub fn new(seed: u64, dir: &Path) -> CallGen {
         let files = (0..2).map(|i| dir.join(format!("f{i}")).to_string_lossy().into_owned()).collect();
-        CallGen { rng: StdRng::seed_from_u64(seed), files, fds: vec![], placed: vec![], brk: 0 }
+        CallGen { rng: StdRng::seed_from_u64(seed), files, fds: vec![], placed: vec![], brk: 0, vmas: vec![] }
     }
 
     /// Paths of the regular files the calls use (create them first).
@@ -52,6 +55,37 @@ impl CallGen {
 
     fn arena_addr(&mut self) -> u64 {
         ARENA + self.rng.random_range(0..ARENA_PAGES) * PAGE_SIZE
+    }
+
+    /// Tells the generator which VMAs exist (so that calls hit them).
+    pub fn set_vmas(&mut self, vmas: Vec<(u64, u64)>) {
+        self.vmas = vmas;
+    }
+
+    /// A range on or around an existing VMA: inside it, or straddling one
+    /// of its ends, or spanning it and its neighbours.
+    fn vma_range(&mut self) -> Option<(u64, u64)> {
+        if self.vmas.is_empty() {
+            return None;
+        }
+        let i = self.rng.random_range(0..self.vmas.len());
+        let (s, e) = self.vmas[i];
+        let pages = (e - s) / PAGE_SIZE;
+        let (a, b) = match self.rng.random_range(0..5) {
+            0 => (s, e),
+            1 => {
+                let a = s + self.rng.random_range(0..pages) * PAGE_SIZE;
+                let b = a + self.rng.random_range(1..=(e - a) / PAGE_SIZE) * PAGE_SIZE;
+                (a, b)
+            }
+            2 => (s.saturating_sub(self.rng.random_range(0..3) * PAGE_SIZE), s + self.rng.random_range(1..=pages) * PAGE_SIZE),
+            3 => (s + self.rng.random_range(0..pages) * PAGE_SIZE, e + self.rng.random_range(0..3) * PAGE_SIZE),
+            _ => {
+                let j = (i + self.rng.random_range(1..3)).min(self.vmas.len() - 1);
+                (s, self.vmas[j].1.max(e))
+            }
+        };
+        Some((a, b.max(a + PAGE_SIZE)))
     }
 
     /// An address where things are: the arena, or near a kernel-placed mapping.
@@ -98,7 +132,13 @@ impl CallGen {
         let addr = match placement {
             0..=4 => {
                 flags |= if self.rng.random_ratio(1, 5) { MAP_FIXED_NOREPLACE } else { MAP_FIXED };
-                self.some_addr()
+                match self.vma_range() {
+                    // Right after an existing VMA, or over part of one.
+                    Some((a, b)) if self.rng.random_bool(0.5) => {
+                        if self.rng.random_bool(0.5) { b } else { a }
+                    }
+                    _ => self.some_addr(),
+                }
             }
             5..=6 => self.some_addr(),
             _ => 0,
@@ -142,16 +182,26 @@ impl CallGen {
         match self.rng.random_range(0..100) {
             0..=29 => self.mmap(),
             30..=44 => {
+                if self.rng.random_bool(0.5)
+                    && let Some((a, b)) = self.vma_range()
+                {
+                    return Call::Munmap { addr: a, len: b - a };
+                }
                 let addr = if self.rng.random_ratio(1, 30) { self.some_addr() + 1 } else { self.some_addr() };
                 let len = if self.rng.random_ratio(1, 40) { 0 } else { self.len() };
                 Call::Munmap { addr, len }
             }
             45..=64 => {
-                let addr = if self.rng.random_ratio(1, 30) { self.some_addr() | 0x10 } else { self.some_addr() };
                 let mut prot = self.prot();
                 if self.rng.random_ratio(1, 25) {
                     prot |= PROT_GROWSDOWN;
                 }
+                if self.rng.random_bool(0.6)
+                    && let Some((a, b)) = self.vma_range()
+                {
+                    return Call::Mprotect { addr: a, len: b - a, prot };
+                }
+                let addr = if self.rng.random_ratio(1, 30) { self.some_addr() | 0x10 } else { self.some_addr() };
                 Call::Mprotect { addr, len: self.len(), prot }
             }
             65..=72 => {
@@ -164,7 +214,11 @@ impl CallGen {
                 Call::Brk { addr }
             }
             73..=87 => {
-                let addr = self.some_addr() + self.rng.random_range(0..PAGE_SIZE);
+                let base = match self.vma_range() {
+                    Some((a, b)) if self.rng.random_bool(0.6) => a + self.rng.random_range(0..(b - a) / PAGE_SIZE) * PAGE_SIZE,
+                    _ => self.some_addr(),
+                };
+                let addr = base + self.rng.random_range(0..PAGE_SIZE);
                 let access = [Access::Read, Access::Write, Access::Exec][self.rng.random_range(0..3)];
                 Call::Fault { addr, access }
             }
@@ -226,12 +280,29 @@ impl std::fmt::Display for Divergence {
 }
 
 /// Counts from a session.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct SessionStats {
     /// Calls compared.
     pub calls: usize,
     /// Maps snapshots compared.
     pub maps: usize,
+    /// Per call name and outcome kind (`"mmap ok"`, `"mmap ENOMEM"`,
+    /// `"fault SIGSEGV"`): how many.
+    pub outcomes: std::collections::BTreeMap<String, usize>,
+    /// Largest number of VMAs seen in the model.
+    pub max_vmas: usize,
+}
+
+impl SessionStats {
+    /// Adds another session's counts.
+    pub fn merge(&mut self, o: &SessionStats) {
+        self.calls += o.calls;
+        self.maps += o.maps;
+        for (k, v) in &o.outcomes {
+            *self.outcomes.entry(k.clone()).or_default() += v;
+        }
+        self.max_vmas = self.max_vmas.max(o.max_vmas);
+    }
 }
 
 /// Runs `n` random calls from `seed` on a fresh twin, comparing every
@@ -244,9 +315,21 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
     }
     let mut twin = Twin::spawn()?;
     cg.brk = twin.model.mm().read().state_brk();
+    let stat_start_brk = cg.brk;
     let mut script = vec![];
     let mut stats = SessionStats::default();
     for _ in 0..n {
+        cg.set_vmas(
+            twin.model
+                .mm()
+                .read()
+                .snapshot()
+                .iter()
+                // Not the helper's own code, data or stack.
+                .filter(|v| v.start >= stat_start_brk && v.end <= 0x7fff_f7ff_7000)
+                .map(|v| (v.start, v.end))
+                .collect(),
+        );
         let call = cg.next_call();
         let (h, m) = twin.step(&call)?;
         script.push(format!("{} = {}", format_call(&call), h.render(matches!(call, Call::Mmap { .. } | Call::Brk { .. }))));
@@ -256,6 +339,13 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
             return Ok(Err(Divergence { seed, script, what }));
         }
         cg.observe(&call, &h);
+        let kind = match h {
+            Outcome::Val(_) => "ok".to_string(),
+            Outcome::Err(e) => e.name().unwrap_or("?").to_string(),
+            Outcome::Signal(sig) => sig.name().to_string(),
+        };
+        *stats.outcomes.entry(format!("{} {kind}", call.name())).or_default() += 1;
+        stats.max_vmas = stats.max_vmas.max(twin.model_vma_count());
         stats.maps += 1;
         if let Some(d) = twin.diff_maps()? {
             return Ok(Err(Divergence { seed, script, what: format!("maps after the last call:\n{d}") }));

@@ -16,12 +16,14 @@ fn random_calls_match_the_host_kernel() {
     let total = env("MM_DIFF_OPS", 2400) as usize;
     let per = env("MM_DIFF_SESSION", 200).max(1) as usize;
     let dir = temp_dir("diff").unwrap();
+    let mut all = mm_host::callgen::SessionStats::default();
     let (mut calls, mut maps, mut sessions) = (0, 0, 0);
     let mut seed = seed0;
     while calls < total {
         let n = per.min(total - calls);
         match run_session(seed, n, &dir).expect("host helper") {
             Ok(s) => {
+                all.merge(&s);
                 calls += s.calls;
                 maps += s.maps;
                 sessions += 1;
@@ -32,5 +34,11 @@ fn random_calls_match_the_host_kernel() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     println!("differential: {calls} random calls in {sessions} sessions (seeds {seed0}..{seed}), {maps} maps snapshots, all identical to the host kernel");
+    if std::env::var_os("MM_DIFF_VERBOSE").is_some() {
+        println!("max VMAs {}; outcomes:", all.max_vmas);
+        for (k, v) in &all.outcomes {
+            println!("  {v:6} {k}");
+        }
+    }
     assert!(calls >= total);
 }
