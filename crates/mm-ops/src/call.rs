@@ -233,7 +233,7 @@ impl Outcome {
     /// for faults.
     pub fn render(&self, hex: bool) -> String {
         match *self {
-            Outcome::Val(v) if hex => format!("{v:#x}"),
+            Outcome::Val(v) if hex && v != 0 => format!("{v:#x}"),
             Outcome::Val(v) => format!("{v}"),
             Outcome::Err(e) => format!("-1 {e}"),
             Outcome::Signal(s) => s.name().to_string(),

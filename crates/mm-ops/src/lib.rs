@@ -15,12 +15,14 @@
 //! | [`memory`] | page faults, stack growth, populate | `mm/memory.c`, `arch/x86/mm/fault.c`, `mm/gup.c` |
 //! | [`task_mmu`] | `/proc/PID/maps` rendering | `fs/proc/task_mmu.c` |
 //! | [`procmaps`] | parsing maps, importing a snapshot | — |
+//! | [`hostfs`] | path lookups on the host for file mappings | — |
 //! | [`util`] | accounting and flag helpers | `mm/util.c`, `include/linux/mman.h` |
 //! | [`uapi`] | ABI constants and errno | `include/uapi/…` |
 //! | [`call`] | the syscall vocabulary shared with the host oracle | — |
 //! | [`strace`] | strace syntax: reading and canonical writing | — |
 
 pub mod call;
+pub mod hostfs;
 pub mod madvise;
 pub mod memory;
 pub mod mmap;

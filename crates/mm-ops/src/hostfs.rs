@@ -1,0 +1,38 @@
+//! The host's file system as seen by the model: [`host_probe`] looks a
+//! path up (size, device and inode, `noexec` mount, file system type) so
+//! that file mappings replayed from a trace behave as on the host.
+
+use crate::task::{PathInfo, PathProbe};
+
+/// Looks a path up on the host: size, identity, mount flags, file system.
+pub fn host_probe() -> PathProbe {
+    Box::new(|path: &str| {
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(path).ok()?;
+        if !md.is_file() {
+            return None;
+        }
+        let canonical = std::fs::canonicalize(path).ok()?.to_string_lossy().into_owned();
+        let c = std::ffi::CString::new(canonical.clone()).ok()?;
+        // SAFETY: `c` is a valid NUL-terminated path and `sfs`/`vfs` are
+        // plain-old-data out-parameters of the right type.
+        let (noexec, fs_type) = unsafe {
+            let mut vfs: libc::statvfs = std::mem::zeroed();
+            let mut sfs: libc::statfs = std::mem::zeroed();
+            let noexec = libc::statvfs(c.as_ptr(), &mut vfs) == 0 && vfs.f_flag & libc::ST_NOEXEC != 0;
+            let t = if libc::statfs(c.as_ptr(), &mut sfs) == 0 { sfs.f_type as i64 } else { 0 };
+            (noexec, t)
+        };
+        const TMPFS_MAGIC: i64 = 0x0102_1994;
+        let dev = md.dev();
+        Some(PathInfo {
+            canonical,
+            size: md.size(),
+            dev: (libc::major(dev), libc::minor(dev)),
+            ino: md.ino(),
+            noexec,
+            thp_unmapped_area: fs_type != TMPFS_MAGIC,
+        })
+    })
+}
+
