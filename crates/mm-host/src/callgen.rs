@@ -18,6 +18,7 @@ use mm_ops::uapi::{oflags::*, *};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
+use crate::HostOptions;
 use crate::twin::Twin;
 
 /// Start of the arena.
@@ -137,6 +138,7 @@ impl CallGen {
                     Some((a, b)) if self.rng.random_bool(0.5) => {
                         if self.rng.random_bool(0.5) { b } else { a }
                     }
+                    _ if self.rng.random_ratio(1, 40) => self.rng.random_range(0..3u64).saturating_sub(1) * self.rng.random_range(1..20) * PAGE_SIZE,
                     _ => self.some_addr(),
                 }
             }
@@ -159,8 +161,8 @@ impl CallGen {
         }
         let len = if self.rng.random_ratio(1, 40) {
             [0, 1 << 47, u64::MAX - 4095, 512 << 20][self.rng.random_range(0..4)]
-        } else if self.rng.random_ratio(1, 25) {
-            (2 << 20) * self.rng.random_range(1..3)
+        } else if self.rng.random_ratio(1, 25) || (flags & MAP_LOCKED != 0 && self.rng.random_ratio(1, 3)) {
+            (2 << 20) * self.rng.random_range(1..6)
         } else {
             self.len()
         };
@@ -174,6 +176,8 @@ impl CallGen {
         } else {
             (-1, 0)
         };
+        // Low fixed mappings must stay clear of the helper's own text at 4 MiB.
+        let len = if addr < ARENA && flags & MAP_FIXED != 0 { len.min(64 * PAGE_SIZE) } else { len };
         Call::Mmap { addr, len, prot: self.prot(), flags, fd, off }
     }
 
@@ -313,7 +317,9 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
         let f = std::fs::File::create(p)?;
         f.set_len(((i as u64) + 1) * 3 * PAGE_SIZE + 100)?;
     }
-    let mut twin = Twin::spawn()?;
+    // Every third session runs without capabilities (EPERM, mlock limits).
+    let opts = HostOptions { drop_capabilities: seed % 3 == 2, ..HostOptions::default() };
+    let mut twin = Twin::spawn_with(&opts)?;
     cg.brk = twin.model.mm().read().state_brk();
     let stat_start_brk = cg.brk;
     let mut script = vec![];

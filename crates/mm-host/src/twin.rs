@@ -10,7 +10,7 @@ use mm_ops::hostfs::host_probe;
 use mm_ops::task::Task;
 use mm_ops::task_mmu::render_maps;
 
-use crate::{HostProcess, ProcStat};
+use crate::{HostOptions, HostProcess, ProcStat};
 
 /// The model configuration matching a helper started with the default
 /// [`crate::HostOptions`] (ASLR off, 8 MiB stack, root).
@@ -29,10 +29,22 @@ pub struct Twin {
 impl Twin {
     /// Starts a helper and a model initialised from its maps and stat.
     pub fn spawn() -> io::Result<Twin> {
-        let mut host = HostProcess::spawn()?;
+        Self::spawn_with(&HostOptions::default())
+    }
+
+    /// Like [`spawn`](Self::spawn) with options; an unprivileged helper
+    /// (`drop_capabilities`) gets a model without `CAP_SYS_RAWIO` and
+    /// `CAP_IPC_LOCK`.
+    pub fn spawn_with(opts: &HostOptions) -> io::Result<Twin> {
+        let mut host = HostProcess::spawn_with(opts)?;
         let maps = host.maps()?;
         let stat = host.stat()?;
-        let mut model = Task::new(host_config());
+        let mut cfg = host_config();
+        if opts.drop_capabilities {
+            cfg.cap_sys_rawio = false;
+            cfg.cap_ipc_lock = false;
+        }
+        let mut model = Task::new(cfg);
         model.set_probe(host_probe());
         let lines = parse_maps(&maps).map_err(io::Error::other)?;
         model.import_maps(&lines).map_err(io::Error::other)?;
