@@ -192,7 +192,9 @@ impl<P: BarrierPolicy> MmStruct<P> {
             brk: 0,
             start_data: 0,
             end_data: 0,
-            start_stack: 0,
+            // A fresh model has no stack VMA; this is where a stack with
+            // randomization off would begin (one page below TASK_SIZE).
+            start_stack: TASK_SIZE_4LEVEL - 0x1000,
             def_flags: VmFlags::NONE,
             cfg,
         };

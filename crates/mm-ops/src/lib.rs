@@ -16,6 +16,7 @@
 //! | [`task_mmu`] | `/proc/PID/maps` rendering | `fs/proc/task_mmu.c` |
 //! | [`procmaps`] | parsing maps, importing a snapshot | — |
 //! | [`hostfs`] | path lookups on the host for file mappings | — |
+//! | `testing` | reference model, strategies, state machine (feature `proptest`) | — |
 //! | [`util`] | accounting and flag helpers | `mm/util.c`, `include/linux/mman.h` |
 //! | [`uapi`] | ABI constants and errno | `include/uapi/…` |
 //! | [`call`] | the syscall vocabulary shared with the host oracle | — |
@@ -33,6 +34,8 @@ pub mod strace;
 pub mod sys_x86_64;
 pub mod task;
 pub mod task_mmu;
+#[cfg(feature = "proptest")]
+pub mod testing;
 pub mod uapi;
 pub mod util;
 pub mod vma;

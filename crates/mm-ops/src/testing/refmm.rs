@@ -1,0 +1,514 @@
+//! The reference model's system calls: the argument checks in the
+//! kernel's order and the effects, over a [`Layout`].
+
+use std::collections::BTreeMap;
+
+use mm_core::VmFlags;
+
+use super::reference::*;
+use crate::call::{Access, Call, Outcome, Signal};
+use crate::uapi::*;
+
+const TASK_SIZE: u64 = 0x7fff_ffff_f000;
+/// `mmap_base` of the reference process (ASLR off, 8 MiB stack).
+pub const MMAP_BASE: u64 = TASK_SIZE - (128 << 20);
+/// The kernel's effective `mmap_min_addr` on the host.
+const MIN_ADDR: u64 = 65536;
+const GUARD: u64 = 256;
+/// `start_brk` of the reference process.
+pub const START_BRK: u64 = 0x1000_0000;
+/// `totalram_pages + total_swap_pages` (24 GiB, no swap).
+const RAM_PAGES: u64 = 24_684_084 / 4;
+
+/// The reference process.
+#[derive(Clone, Debug)]
+pub struct RefMm {
+    /// The pages.
+    pub layout: Layout,
+    /// Open descriptors.
+    pub fds: BTreeMap<i64, RFile>,
+    /// Every file description ever opened, by identity.
+    pub descs: BTreeMap<u32, RFile>,
+    /// Inode sizes in bytes.
+    pub sizes: Sizes,
+    /// `mm->brk`.
+    pub brk: u64,
+    next_obj: u32,
+}
+
+fn pages(bytes: u64) -> u64 {
+    bytes >> PAGE_SHIFT
+}
+
+impl RefMm {
+    /// A process with the given files and an empty address space.
+    pub fn new(fds: BTreeMap<i64, RFile>, sizes: Sizes) -> RefMm {
+        let descs = fds.values().map(|f| (f.desc, f.clone())).collect();
+        RefMm { layout: Layout::default(), fds, descs, sizes, brk: START_BRK, next_obj: 1000 }
+    }
+
+    /// Applies a call.
+    pub fn apply(&mut self, call: &Call) -> Outcome {
+        let r = match *call {
+            Call::Mmap { addr, len, prot, flags, fd, off } => self.mmap(addr, len, prot, flags, fd, off),
+            Call::Munmap { addr, len } => self.munmap(addr, len).map(|()| 0),
+            Call::Mprotect { addr, len, prot } => self.mprotect(addr, len, prot).map(|()| 0),
+            Call::Brk { addr } => Ok(self.brk(addr)),
+            Call::Fault { addr, access } => {
+                return match self.fault(addr, access) {
+                    Ok(()) => Outcome::Val(0),
+                    Err(s) => Outcome::Signal(s),
+                };
+            }
+            _ => Err(Errno::ENOSYS),
+        };
+        r.map_or_else(Outcome::Err, Outcome::Val)
+    }
+
+    /// The lowest gap of `[lo, hi)` pages... highest-first search for
+    /// `unmapped_area_topdown`, with a grows-down neighbour's guard gap.
+    fn topdown(&self, len: u64, mut hi: u64) -> Option<u64> {
+        let lo = MIN_ADDR >> PAGE_SHIFT;
+        loop {
+            let gap = self.layout.gaps(lo..hi).into_iter().rev().find(|g| g.end - g.start >= len)?;
+            // The VMA after the gap keeps a guard gap below it if it grows down.
+            // (The gap may be clipped at `hi`: the VMA after it is the first
+            // one above.)
+            if let Some(n) = self.layout.find(gap.end)
+                && n.seg.flags.contains(VmFlags::GROWSDOWN)
+                && n.start.saturating_sub(GUARD) < gap.end
+            {
+                hi = n.start.saturating_sub(GUARD);
+                continue;
+            }
+            return Some(gap.end - len);
+        }
+    }
+
+    /// Is `[p, p + len)` free and clear of a grows-down VMA's guard gap?
+    fn hint_ok(&self, p: u64, len: u64) -> bool {
+        if p + len > pages(TASK_SIZE) {
+            return false;
+        }
+        match self.layout.find(p) {
+            None => true,
+            Some(v) => {
+                let gap = if v.seg.flags.contains(VmFlags::GROWSDOWN) { v.start.saturating_sub(GUARD) } else { v.start };
+                p + len <= gap
+            }
+        }
+    }
+
+    /// Placement of a non-fixed mapping of `len` pages.
+    fn place(&self, hint: u64, len: u64, thp: bool, off_pages: u64) -> Result<u64, Errno> {
+        let top = pages(MMAP_BASE);
+        let hint = hint & PAGE_MASK;
+        let hint = if hint != 0 && hint < MIN_ADDR { MIN_ADDR } else { hint };
+        let plain = |hint: u64, len: u64| -> Option<u64> {
+            if hint != 0 && self.hint_ok(hint >> PAGE_SHIFT, len) {
+                return Some(hint >> PAGE_SHIFT);
+            }
+            self.topdown(len, top)
+        };
+        let huge = PMD_SIZE >> PAGE_SHIFT;
+        if thp && len >= huge {
+            // Pad by 2 MiB, then align so address and offset agree mod 2 MiB.
+            if let Some(p) = plain(hint, len + huge) {
+                if hint != 0 && p == hint >> PAGE_SHIFT {
+                    return Ok(hint);
+                }
+                let sub = off_pages.wrapping_sub(p) & (huge - 1);
+                let p = if sub == 0 { p + huge } else { p + sub };
+                return Ok(p << PAGE_SHIFT);
+            }
+        }
+        plain(hint, len).map(|p| p << PAGE_SHIFT).ok_or(Errno::ENOMEM)
+    }
+
+    fn mmap(&mut self, addr: u64, len: u64, prot: u64, mut flags: u64, fd: i64, off: u64) -> Result<u64, Errno> {
+        if off & !PAGE_MASK != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let file = if flags & MAP_ANONYMOUS == 0 {
+            Some(self.fds.get(&fd).cloned().ok_or(Errno::EBADF)?)
+        } else {
+            None
+        };
+        if len == 0 {
+            return Err(Errno::EINVAL);
+        }
+        if flags & MAP_FIXED_NOREPLACE != 0 {
+            flags |= MAP_FIXED;
+        }
+        let len_b = len.wrapping_add(PAGE_SIZE - 1) & PAGE_MASK;
+        if len_b == 0 {
+            return Err(Errno::ENOMEM);
+        }
+        let (n, pgoff) = (pages(len_b), off >> PAGE_SHIFT);
+        if pgoff.checked_add(n).is_none() {
+            return Err(Errno::EOVERFLOW);
+        }
+        if len_b > TASK_SIZE {
+            return Err(Errno::ENOMEM);
+        }
+        let addr = if flags & MAP_FIXED != 0 {
+            addr
+        } else {
+            let thp = match &file {
+                Some(f) => f.thp,
+                None => flags & MAP_SHARED == 0 && addr == 0 && len_b % PMD_SIZE == 0,
+            };
+            let off_pages = if file.is_some() { pgoff } else { 0 };
+            self.place(addr, n, thp, off_pages)?
+        };
+        if addr > TASK_SIZE - len_b {
+            return Err(Errno::ENOMEM);
+        }
+        if addr & !PAGE_MASK != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let (s, e) = (addr >> PAGE_SHIFT, (addr >> PAGE_SHIFT) + n);
+        if flags & MAP_FIXED_NOREPLACE != 0 && self.layout.overlaps(s..e) {
+            return Err(Errno::EEXIST);
+        }
+        let mut vf = VmFlags::MAYREAD | VmFlags::MAYWRITE | VmFlags::MAYEXEC | crate::util::calc_vm_prot_bits(prot);
+        vf |= crate::util::calc_vm_flag_bits(flags);
+        let (seg_file, base) = match &file {
+            Some(f) => {
+                match flags & MAP_TYPE {
+                    t @ (MAP_SHARED | MAP_SHARED_VALIDATE) => {
+                        // FOP_MMAP_SYNC (ext4-like files) lets MAP_SYNC through.
+                        let sync = if f.thp { MAP_SYNC } else { 0 };
+                        let mask = if t == MAP_SHARED { u64::MAX } else { LEGACY_MAP_MASK | sync };
+                        if flags & !mask != 0 {
+                            return Err(Errno::EOPNOTSUPP);
+                        }
+                        if prot & PROT_WRITE != 0 && !f.writable {
+                            return Err(Errno::EACCES);
+                        }
+                        vf |= VmFlags::SHARED | VmFlags::MAYSHARE;
+                        if !f.writable {
+                            vf = VmFlags(vf.0 & !(VmFlags::MAYWRITE.0 | VmFlags::SHARED.0));
+                        }
+                    }
+                    MAP_PRIVATE => {}
+                    _ => return Err(Errno::EINVAL),
+                }
+                if !f.readable {
+                    return Err(Errno::EACCES);
+                }
+                if vf.contains(VmFlags::GROWSDOWN) {
+                    return Err(Errno::EINVAL);
+                }
+                (Some(f.desc), pgoff.wrapping_sub(s))
+            }
+            None => match flags & MAP_TYPE {
+                MAP_SHARED => {
+                    if vf.contains(VmFlags::GROWSDOWN) {
+                        return Err(Errno::EINVAL);
+                    }
+                    vf |= VmFlags::SHARED | VmFlags::MAYSHARE;
+                    self.next_obj += 1;
+                    self.sizes.insert(self.next_obj, len_b);
+                    (Some(self.next_obj), 0u64.wrapping_sub(s))
+                }
+                MAP_PRIVATE => (None, 0),
+                MAP_DROPPABLE => {
+                    if flags & (MAP_LOCKED | MAP_HUGETLB) != 0 || vf.contains(VmFlags::GROWSDOWN) {
+                        return Err(Errno::EINVAL);
+                    }
+                    vf |= VmFlags::DROPPABLE | VmFlags::NORESERVE | VmFlags::WIPEONFORK | VmFlags::DONTDUMP;
+                    (None, 0)
+                }
+                _ => return Err(Errno::EINVAL),
+            },
+        };
+        if flags & MAP_NORESERVE != 0 {
+            vf |= VmFlags::NORESERVE;
+        }
+        let accountable = vf.0 & (VmFlags::NORESERVE.0 | VmFlags::SHARED.0 | VmFlags::WRITE.0) == VmFlags::WRITE.0;
+        // Splits the unmap makes happen before the accounting check.
+        self.split_range(s, e);
+        self.layout.touch(s..e);
+        if accountable {
+            let replaced: u64 = self.accounted_in(s, e);
+            if n - replaced > RAM_PAGES {
+                // The splits stay, unmerged.
+                for b in [s, e] {
+                    if self.layout.ending_at(b).is_some() && self.layout.starting_at(b).is_some() {
+                        self.layout.unmerged.insert(b);
+                    }
+                }
+                return Err(Errno::ENOMEM);
+            }
+            vf |= VmFlags::ACCOUNT;
+        }
+        if file.as_ref().is_some_and(|f| f.thp) && vf.contains(VmFlags::SYNC) {
+            self.layout.clear(s..e);
+            return Err(Errno::EOPNOTSUPP);
+        }
+        self.layout.clear(s..e);
+        let seg = Seg { id: 0, flags: vf, file: seg_file, base, anon: None };
+        let shared_anon = file.is_none() && flags & MAP_TYPE == MAP_SHARED;
+        if shared_anon {
+            let id = self.layout.fresh_id();
+            self.layout.set(s..e, Seg { id, ..seg });
+        } else {
+            place_new(&mut self.layout, s, e, seg, false);
+        }
+        if vf.contains(VmFlags::LOCKED) || flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE {
+            self.populate(s, e);
+        }
+        Ok(addr)
+    }
+
+    /// `vms_gather_munmap_vmas`'s splits at the ends of `[s, e)`.
+    fn split_range(&mut self, s: u64, e: u64) {
+        if self.layout.at(s).is_some_and(|v| v.start < s) {
+            self.layout.split_at(s, true);
+        }
+        if self.layout.at(e).is_some_and(|v| v.start < e) && self.layout.at(e - 1).is_some() {
+            self.layout.split_at(e, false);
+        }
+    }
+
+    fn accounted_in(&self, s: u64, e: u64) -> u64 {
+        self.layout
+            .vmas()
+            .iter()
+            .filter(|v| v.start < e && v.end > s && v.seg.flags.contains(VmFlags::ACCOUNT))
+            .map(|v| v.end.min(e) - v.start.max(s))
+            .sum()
+    }
+
+    /// `__mm_populate`: private writable VMAs are write-faulted.
+    fn populate(&mut self, s: u64, e: u64) {
+        for v in self.layout.vmas() {
+            if v.start < e && v.end > s {
+                let f = v.seg.flags;
+                if f.0 & (VmFlags::WRITE.0 | VmFlags::SHARED.0) == VmFlags::WRITE.0 {
+                    anon_prepare(&mut self.layout, v.start);
+                }
+            }
+        }
+    }
+
+    fn munmap(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
+        if addr & !PAGE_MASK != 0 || addr > TASK_SIZE || len > TASK_SIZE - addr {
+            return Err(Errno::EINVAL);
+        }
+        let end = addr + (len.wrapping_add(PAGE_SIZE - 1) & PAGE_MASK);
+        if end == addr {
+            return Err(Errno::EINVAL);
+        }
+        let (s, e) = (addr >> PAGE_SHIFT, end >> PAGE_SHIFT);
+        self.split_range(s, e);
+        self.layout.touch(s..e);
+        self.layout.clear(s..e);
+        Ok(())
+    }
+
+    fn mprotect(&mut self, addr: u64, len: u64, prot: u64) -> Result<(), Errno> {
+        let grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
+        let prot = prot & !(PROT_GROWSDOWN | PROT_GROWSUP);
+        if grows == PROT_GROWSDOWN | PROT_GROWSUP || addr & !PAGE_MASK != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if len == 0 {
+            return Ok(());
+        }
+        let end = addr.wrapping_add(len.wrapping_add(PAGE_SIZE - 1) & PAGE_MASK);
+        if end <= addr {
+            return Err(Errno::ENOMEM);
+        }
+        if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let (mut s, e) = (addr >> PAGE_SHIFT, end >> PAGE_SHIFT);
+        let first = self.layout.find(s).filter(|v| v.start < e).ok_or(Errno::ENOMEM)?;
+        if grows & PROT_GROWSDOWN != 0 {
+            s = first.start;
+            if !first.seg.flags.contains(VmFlags::GROWSDOWN) {
+                return Err(Errno::EINVAL);
+            }
+        } else if first.start > s {
+            return Err(Errno::ENOMEM);
+        } else if grows != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let mut tmp = first.start;
+        let mut cur = Some(first);
+        while let Some(v) = cur {
+            if v.start != tmp {
+                return Err(Errno::ENOMEM);
+            }
+            let keep = v.seg.flags.0 & !(VmFlags::ACCESS_FLAGS.0 | VmFlags::PKEY_MASK.0);
+            let mut nf = VmFlags(crate::util::calc_vm_prot_bits(prot).0 | keep);
+            if (nf.0 & !(nf.0 >> 4)) & VmFlags::ACCESS_FLAGS.0 != 0 {
+                return Err(Errno::EACCES);
+            }
+            let (a, b) = (s.max(v.start), v.end.min(e));
+            let res = if nf == v.seg.flags {
+                v.start..v.end
+            } else {
+                let old = v.seg.flags;
+                if nf.contains(VmFlags::WRITE) {
+                    let none = VmFlags::ACCOUNT | VmFlags::WRITE | VmFlags::HUGETLB | VmFlags::SHARED | VmFlags::NORESERVE;
+                    if !old.intersects(none) {
+                        if b - a > RAM_PAGES {
+                            return Err(Errno::ENOMEM);
+                        }
+                        nf |= VmFlags::ACCOUNT;
+                    }
+                } else if old.contains(VmFlags::ACCOUNT) && v.seg.file.is_none() && v.seg.anon.is_none() {
+                    nf = VmFlags(nf.0 & !VmFlags::ACCOUNT.0);
+                }
+                // Only a real change reconsiders merges (mprotect_fixup
+                // returns early when the flags stay the same).
+                self.layout.touch(a..b);
+                let r = modify(&mut self.layout, &v, a, b, nf);
+                let cow = VmFlags::WRITE.0 | VmFlags::SHARED.0 | VmFlags::LOCKED.0;
+                if old.0 & cow == VmFlags::LOCKED.0 && nf.contains(VmFlags::WRITE) {
+                    anon_prepare(&mut self.layout, r.start);
+                }
+                r
+            };
+            tmp = res.end;
+            s = tmp;
+            cur = self.layout.find(tmp).filter(|n| n.start < e);
+        }
+        if tmp < e { Err(Errno::ENOMEM) } else { Ok(()) }
+    }
+
+    fn brk(&mut self, brk: u64) -> u64 {
+        let old = self.brk;
+        if brk < START_BRK {
+            return old;
+        }
+        let up = |x: u64| x.wrapping_add(PAGE_SIZE - 1) & PAGE_MASK;
+        let (newp, oldp) = (up(brk) >> PAGE_SHIFT, up(old) >> PAGE_SHIFT);
+        if newp == oldp {
+            self.brk = brk;
+            return brk;
+        }
+        if brk <= old {
+            if self.layout.find(newp).is_none_or(|v| v.start >= oldp) {
+                return old;
+            }
+            self.split_range(newp, oldp);
+            self.layout.touch(newp..oldp);
+            self.layout.clear(newp..oldp);
+            self.brk = brk;
+            return brk;
+        }
+        if (newp << PAGE_SHIFT) > TASK_SIZE {
+            return old;
+        }
+        // One free page (and a stack guard gap) must stay below the next VMA.
+        if let Some(n) = self.layout.find(oldp) {
+            let gap = if n.seg.flags.contains(VmFlags::GROWSDOWN) { n.start.saturating_sub(GUARD) } else { n.start };
+            if n.start < newp + 1 + GUARD && newp + 1 > gap {
+                return old;
+            }
+        }
+        let flags = VmFlags::DATA_DEFAULT | VmFlags::ACCOUNT;
+        let seg = Seg { id: 0, flags, file: None, base: 0, anon: None };
+        self.layout.touch(oldp..newp);
+        // Only a VMA reaching above start_brk may be expanded.
+        let expand = self.layout.ending_at(oldp).is_some_and(|p| p.end > START_BRK >> PAGE_SHIFT);
+        if expand {
+            place_new(&mut self.layout, oldp, newp, seg, true);
+        } else {
+            let id = self.layout.fresh_id();
+            self.layout.set(oldp..newp, Seg { id, ..seg });
+        }
+        self.brk = brk;
+        brk
+    }
+
+    fn fault(&mut self, addr: u64, access: Access) -> Result<(), Signal> {
+        if addr >= TASK_SIZE {
+            return Err(Signal::Segv);
+        }
+        let p = addr >> PAGE_SHIFT;
+        let mut v = self.layout.find(p).ok_or(Signal::Segv)?;
+        if v.start > p {
+            if !v.seg.flags.contains(VmFlags::GROWSDOWN) || (p << PAGE_SHIFT) < MIN_ADDR {
+                return Err(Signal::Segv);
+            }
+            if let Some(prev) = self.layout.ending_at(v.start).or_else(|| {
+                self.layout.vmas().into_iter().filter(|x| x.end <= v.start).last()
+            }) && !prev.seg.flags.contains(VmFlags::GROWSDOWN)
+                && prev.seg.flags.is_accessible()
+                && p - prev.end < GUARD
+            {
+                return Err(Signal::Segv);
+            }
+            anon_prepare(&mut self.layout, v.start);
+            // acct_stack_growth: RLIMIT_STACK (8 MiB).
+            if v.end - p > (8 << 20) >> PAGE_SHIFT {
+                return Err(Signal::Segv);
+            }
+            let v2 = self.layout.at(v.start).expect("still there");
+            self.layout.set(p..v2.end, v2.seg.clone());
+            // expand_downwards never merges with the VMA it reaches.
+            if self.layout.ending_at(p).is_some() {
+                self.layout.unmerged.insert(p);
+            }
+            v = self.layout.at(p).expect("grown");
+        }
+        let f = v.seg.flags;
+        let denied = match access {
+            Access::Write => !f.contains(VmFlags::WRITE),
+            _ => !f.is_accessible(),
+        };
+        if denied {
+            return Err(Signal::Segv);
+        }
+        let write = access == Access::Write;
+        if write && !f.contains(VmFlags::SHARED) {
+            anon_prepare(&mut self.layout, p);
+        }
+        if let Some(file) = v.seg.file {
+            let inode = self.descs.get(&file).map_or(file, |x| x.inode);
+            let size = self.sizes.get(&inode).copied().unwrap_or(0);
+            if v.pgoff() + (p - v.start) >= size.div_ceil(PAGE_SIZE) {
+                return Err(Signal::Bus);
+            }
+        }
+        if access == Access::Exec && !f.contains(VmFlags::EXEC) {
+            return Err(Signal::Segv);
+        }
+        Ok(())
+    }
+
+    /// The maps lines of the reference, without dev and inode, in the form
+    /// of [`crate::procmaps::MapsLine::key`].
+    pub fn maps_keys(&self) -> Vec<String> {
+        self.layout
+            .vmas()
+            .iter()
+            .map(|v| {
+                let p = v.seg.flags.perms();
+                let (offset, name) = match v.seg.file {
+                    Some(d) => match self.descs.get(&d) {
+                        Some(f) => (v.pgoff() << PAGE_SHIFT, f.path.clone()),
+                        None => (v.pgoff() << PAGE_SHIFT, "/dev/zero (deleted)".to_string()),
+                    },
+                    None => {
+                        let heap = (v.start << PAGE_SHIFT) < self.brk && (v.end << PAGE_SHIFT) > START_BRK;
+                        (0, if heap { "[heap]".to_string() } else { String::new() })
+                    }
+                };
+                format!(
+                    "{:x}-{:x} {} {:08x} {}",
+                    v.start << PAGE_SHIFT,
+                    v.end << PAGE_SHIFT,
+                    std::str::from_utf8(&p).unwrap_or("????"),
+                    offset,
+                    name
+                )
+            })
+            .collect()
+    }
+}
