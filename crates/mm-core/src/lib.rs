@@ -7,7 +7,7 @@
 //! | [`mm`] | [`MmStruct`], its configuration, writer/reader views | `include/linux/mm_types.h`, `mm/vma.h` |
 //! | [`vma`] | [`Vma`] and its published [`VmaSlot`] | `struct vm_area_struct` |
 //! | [`vm_flags`] | [`VmFlags`] and the `VM_*` bits | `include/linux/mm.h` |
-//! | [`file`] | open file descriptions and inodes | `struct file`, `struct inode` |
+//! | [`file`](mod@file) | open file descriptions and inodes | `struct file`, `struct inode` |
 //! | [`tree`] | the VMA tree with lockless lookups and gap search | `lib/maple_tree.c` |
 //! | [`mmap_lock`] | [`MmapLock`](mmap_lock::MmapLock): rwsem + `mm_lock_seq` | `include/linux/mmap_lock.h` |
 //! | [`ordering`] | all memory orderings; the barrier policies | `include/linux/seqlock.h`, the seed thread |

@@ -730,7 +730,7 @@ impl Tree {
         if let Some(g) = fits(a, b) {
             return Some(g);
         }
-        let Some(k) = k else { return None };
+        let k = k?;
         let bound = self.get(k).start;
         match self.first_gap_above(self.root, self.height, bound, size) {
             Some(pos) => fits(self.pred_end(pos), self.get(pos).start),

@@ -249,10 +249,8 @@ impl CallGen {
                 }
             }
             (Call::Brk { .. }, Outcome::Val(b)) => self.brk = *b,
-            (c, Outcome::Val(fd)) if c.creates_fd() => {
-                if !self.fds.contains(&(*fd as i64)) {
-                    self.fds.push(*fd as i64);
-                }
+            (c, Outcome::Val(fd)) if c.creates_fd() && !self.fds.contains(&(*fd as i64)) => {
+                self.fds.push(*fd as i64);
             }
             (Call::Close { fd }, Outcome::Val(_)) => self.fds.retain(|f| f != fd),
             _ => {}

@@ -103,6 +103,7 @@ mod host;
 mod protocol;
 mod stat;
 pub mod callgen;
+pub mod summary;
 pub mod twin;
 
 pub use host::{HostOptions, HostProcess, helper_path};

@@ -33,7 +33,12 @@ fn random_calls_match_the_host_kernel() {
         seed += 1;
     }
     let _ = std::fs::remove_dir_all(&dir);
-    println!("differential: {calls} random calls in {sessions} sessions (seeds {seed0}..{seed}), {maps} maps snapshots, all identical to the host kernel");
+    mm_host::summary::report(
+        "diff_random",
+        &format!(
+            "differential: {calls} random calls in {sessions} sessions (seeds {seed0}..{seed}), {maps} maps snapshots, all identical to the host kernel"
+        ),
+    );
     if std::env::var_os("MM_DIFF_VERBOSE").is_some() {
         println!("max VMAs {}; outcomes:", all.max_vmas);
         for (k, v) in &all.outcomes {

@@ -140,10 +140,10 @@ pub fn handle_user_fault<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64, access: 
             Some(v) => v,
             None => return Err(Signal::Segv),
         };
-        if w.vma(id).start > addr {
-            if !w.vma(id).flags.contains(VmFlags::GROWSDOWN) || expand_downwards(&mut w, id, addr).is_err() {
-                return Err(Signal::Segv);
-            }
+        if w.vma(id).start > addr
+            && (!w.vma(id).flags.contains(VmFlags::GROWSDOWN) || expand_downwards(&mut w, id, addr).is_err())
+        {
+            return Err(Signal::Segv);
         }
         w.downgrade()
     } else {

@@ -2,7 +2,7 @@
 //! model, proptest strategies for calls, and a `proptest-state-machine`
 //! harness that runs the model against the reference.
 //!
-//! * [`reference`]: the page-granular layout and the merge rules over it;
+//! * [`reference`](mod@reference): the page-granular layout and the merge rules over it;
 //! * [`refmm`]: the reference process and its system calls;
 //! * [`strategy`]: strategies for [`Call`](crate::call::Call)s;
 //! * [`machine`]: [`RefMachine`](machine::RefMachine) (the reference state

@@ -436,9 +436,8 @@ impl RefMm {
             if !v.seg.flags.contains(VmFlags::GROWSDOWN) || (p << PAGE_SHIFT) < MIN_ADDR {
                 return Err(Signal::Segv);
             }
-            if let Some(prev) = self.layout.ending_at(v.start).or_else(|| {
-                self.layout.vmas().into_iter().filter(|x| x.end <= v.start).last()
-            }) && !prev.seg.flags.contains(VmFlags::GROWSDOWN)
+            if let Some(prev) = self.layout.vmas().into_iter().rfind(|x| x.end <= v.start)
+                && !prev.seg.flags.contains(VmFlags::GROWSDOWN)
                 && prev.seg.flags.is_accessible()
                 && p - prev.end < GUARD
             {
