@@ -61,6 +61,8 @@ pub struct Inode {
     /// The file system's `mmap_prepare` refuses `VM_SYNC` with
     /// `EOPNOTSUPP` (ext4/xfs on a non-DAX device; shmem accepts it).
     pub rejects_sync: bool,
+    /// Huge page size of a hugetlbfs object (0 otherwise).
+    pub huge_size: u64,
     /// Open file descriptions referring to it.
     refs: u32,
 }
@@ -79,6 +81,7 @@ impl Inode {
             append_only: false,
             thp_unmapped_area: kind == InodeKind::Regular,
             rejects_sync: kind == InodeKind::Regular,
+            huge_size: 0,
             refs: 0,
         }
     }

@@ -154,6 +154,14 @@ impl CallGen {
             (MAP_DENYWRITE, 30),
             (MAP_32BIT, 60),
             (MAP_SYNC, 60),
+            (MAP_HUGETLB, 50),
+            (MAP_ABOVE4G, 60),
+            (MAP_NONBLOCK, 40),
+            (MAP_EXECUTABLE, 80),
+            (MAP_UNINITIALIZED, 80),
+            (21 << MAP_HUGE_SHIFT, 120),
+            (30 << MAP_HUGE_SHIFT, 120),
+            (0x80_0000, 120),
         ] {
             if self.rng.random_ratio(1, odds) {
                 flags |= f;

@@ -27,6 +27,8 @@ pub struct MapFile {
     pub noexec: bool,
     /// `is_file_hugepages`.
     pub hugetlb: bool,
+    /// Its huge page size.
+    pub huge_size: u64,
     /// Kind of object.
     pub kind: InodeKind,
     /// `f_op->get_unmapped_area == thp_get_unmapped_area`.
@@ -49,6 +51,7 @@ impl MapFile {
             append_only: i.append_only,
             noexec: i.noexec,
             hugetlb: i.kind == InodeKind::HugetlbAnon,
+            huge_size: i.huge_size,
             kind: i.kind,
             thp_unmapped_area: i.thp_unmapped_area,
             fop_mmap_sync: i.rejects_sync,
@@ -56,7 +59,7 @@ impl MapFile {
     }
 
     fn area(&self) -> AreaFile {
-        AreaFile { hugetlb: self.hugetlb, huge_size: PMD_SIZE }
+        AreaFile { hugetlb: self.hugetlb, huge_size: self.huge_size }
     }
 }
 
@@ -151,6 +154,15 @@ pub fn get_unmapped_area(
     }
     let area = file.map(MapFile::area);
     let addr = match file {
+        // hugetlbfs: hugetlb_get_unmapped_area.
+        Some(f) if f.hugetlb => {
+            let huge = f.huge_size;
+            if len & (huge - 1) != 0 || (flags & MAP_FIXED != 0 && addr & (huge - 1) != 0) {
+                return Err(Errno::EINVAL);
+            }
+            let addr0 = if addr != 0 { (addr.wrapping_add(huge - 1)) & !(huge - 1) } else { 0 };
+            mm_get_unmapped_area(mm, area, addr0, len, pgoff, flags, VmFlags::NONE)?
+        }
         // ext4-like files: f_op->get_unmapped_area = thp_get_unmapped_area.
         Some(f) if f.thp_unmapped_area => thp_get_unmapped_area(mm, area, addr, len, pgoff, flags, vm_flags)?,
         // shmem (memfd, tmpfs) with huge pages off, hugetlbfs and others.
@@ -264,9 +276,6 @@ pub fn do_mmap<P: BarrierPolicy>(
                 MAP_PRIVATE => file_private_checks(f, &mut vm_flags)?,
                 _ => return Err(Errno::EINVAL),
             }
-            if f.hugetlb {
-                vm_flags |= VmFlags::HUGETLB | VmFlags::DONTEXPAND;
-            }
             MapSource::File(f.id)
         }
         None => match flags & MAP_TYPE {
@@ -298,10 +307,6 @@ pub fn do_mmap<P: BarrierPolicy>(
         if file.is_some_and(|f| f.hugetlb) {
             vm_flags |= VmFlags::NORESERVE;
         }
-    }
-    if file.is_some_and(|f| f.hugetlb) && !vm_flags.contains(VmFlags::NORESERVE) {
-        // hugetlb_reserve_pages: the pool is empty.
-        return Err(Errno::ENOMEM);
     }
     let addr = mmap_region(mm, src, addr, len, vm_flags, pgoff)?;
     let populate =

@@ -289,7 +289,7 @@ impl<P: BarrierPolicy> Task<P> {
                 _ => return Err(Errno::EINVAL),
             };
             len = len.wrapping_add(size - 1) & !(size - 1);
-            Some(self.hugetlb_file_setup(len)?)
+            Some(self.hugetlb_file_setup(len, size)?)
         } else {
             None
         };
@@ -302,12 +302,13 @@ impl<P: BarrierPolicy> Task<P> {
     }
 
     /// `hugetlb_file_setup`: the object behind `MAP_HUGETLB` anonymous memory.
-    fn hugetlb_file_setup(&mut self, size: u64) -> Result<FileId, Errno> {
+    fn hugetlb_file_setup(&mut self, size: u64, huge_size: u64) -> Result<FileId, Errno> {
         let mm = self.mm.clone();
         let mut files = mm.files();
         let ino = files.fresh_ino();
         let mut inode = Inode::new(ino, (0, 0x11), size, "/anon_hugepage".into(), InodeKind::HugetlbAnon);
         inode.deleted = true;
+        inode.huge_size = huge_size;
         let id = files.add_inode(inode);
         files.open(mm.file_slots(), id, true, true, false).ok_or(Errno::ENFILE)
     }

@@ -279,8 +279,11 @@ pub fn split_vma<P: BarrierPolicy>(
     if v.special.is_some() {
         return Err(Errno::EINVAL);
     }
-    if v.flags.contains(VmFlags::HUGETLB) && addr & ((2 << 20) - 1) != 0 {
-        return Err(Errno::EINVAL);
+    if v.flags.contains(VmFlags::HUGETLB) {
+        let huge = v.file.map_or(2 << 20, |f| mm.files().file_inode(f).huge_size.max(4096));
+        if addr & (huge - 1) != 0 {
+            return Err(Errno::EINVAL);
+        }
     }
     let mut new = v;
     if new_below {

@@ -274,7 +274,11 @@ pub fn mmap_region<P: BarrierPolicy>(
         return Err(Errno::ENOMEM);
     }
     let mut vms = vms;
-    if accountable_mapping(flags) {
+    let hugetlb = match src {
+        MapSource::File(f) => mm.files().file_inode(f).kind == mm_core::file::InodeKind::HugetlbAnon,
+        _ => false,
+    };
+    if !hugetlb && accountable_mapping(flags) {
         let charged = pglen - vms.nr_accounted;
         if charged > 0 && !vm_enough_memory(mm.st(), charged) {
             return Err(Errno::ENOMEM);
@@ -286,14 +290,26 @@ pub fn mmap_region<P: BarrierPolicy>(
     // The new VMA overwrites the old ones in the tree (the kernel finishes
     // the unmap after linking the new VMA; the outcome is the same).
     vms_complete_munmap_vmas(mm, &vms);
-    // mmap_prepare of the file system: ext4/xfs refuse VM_SYNC without DAX.
-    // The old VMAs' page tables are already gone (vms_clean_up_area), so the
-    // kernel gives up and leaves a gap where they were (and keeps the charge).
-    if let MapSource::File(f) = src
-        && flags.contains(VmFlags::SYNC)
-        && mm.files().file_inode(f).rejects_sync
-    {
-        return Err(Errno::EOPNOTSUPP);
+    // The file system's mmap_prepare/mmap: ext4/xfs refuse VM_SYNC without
+    // DAX; hugetlbfs checks the offset and reserves pages. The old VMAs' page
+    // tables are already gone (vms_clean_up_area), so on error the kernel
+    // gives up and leaves a gap where they were (and keeps the charge).
+    if let MapSource::File(f) = src {
+        let inode = mm.files().file_inode(f).clone();
+        if flags.contains(VmFlags::SYNC) && inode.rejects_sync {
+            return Err(Errno::EOPNOTSUPP);
+        }
+        if inode.kind == mm_core::file::InodeKind::HugetlbAnon {
+            // hugetlbfs_file_mmap: offset in huge pages, and a reservation
+            // the empty pool cannot give unless VM_NORESERVE.
+            if pgoff & ((inode.huge_size >> PAGE_SHIFT) - 1) != 0 {
+                return Err(Errno::EINVAL);
+            }
+            if !flags.contains(VmFlags::NORESERVE) {
+                return Err(Errno::ENOMEM);
+            }
+            flags |= VmFlags::HUGETLB | VmFlags::DONTEXPAND;
+        }
     }
     let file = match src {
         MapSource::File(f) => Some(f),
