@@ -22,7 +22,7 @@ fn main() -> std::io::Result<()> {
         println!("{mark} {} = host {} / model {}", strace::format_call(&parsed.call), h.render(true), m.render(true));
     }
     match twin.diff_maps()? {
-        None => println!("maps identical ({} VMAs)", twin.model_vma_count()),
+        None => println!("maps identical ({} VMAs):\n{}", twin.model_vma_count(), twin.model_maps()),
         Some(d) => println!("MAPS DIFFER:\n{d}"),
     }
     Ok(())

@@ -403,7 +403,9 @@ pub fn sys_brk<P: BarrierPolicy>(mm: &MmStruct<P>, brk: u64) -> u64 {
         return brk;
     }
     // check_brk_limits: get_unmapped_area(MAP_FIXED) and the mlock limit.
-    let len = newbrk - oldbrk;
+    // (Wraps like the kernel's arithmetic when the request aligns to 0; the
+    // length check below then refuses it.)
+    let len = newbrk.wrapping_sub(oldbrk);
     let task_size = w.st().cfg.task_size;
     if len > task_size || oldbrk > task_size - len {
         return origbrk;

@@ -97,8 +97,22 @@ impl<P: BarrierPolicy> Task<P> {
             || (self.inherit_unknown_fds || fd < FIRST_FD) && fd >= 0 && !self.closed.contains(&fd)
     }
 
+    /// The lowest descriptor known to be free (`alloc_fd`). Descriptors the
+    /// input never mentioned count as free here, even when they are treated
+    /// as inherited for use.
     fn lowest_free_fd(&self, from: i64) -> Result<i64, Errno> {
-        (from.max(0)..MAX_FD).find(|&fd| !self.is_open(fd)).ok_or(Errno::EMFILE)
+        let known_open = |fd: i64| self.fds.contains_key(&fd) || (fd < FIRST_FD && !self.closed.contains(&fd));
+        (from.max(0)..MAX_FD).find(|&fd| !known_open(fd)).ok_or(Errno::EMFILE)
+    }
+
+    /// Marks `fd` as open on `path` (inherited from before a trace began),
+    /// replacing whatever the model knew about it.
+    pub fn inherit_fd(&mut self, fd: i64, path: &str) {
+        if let Some(f) = self.fds.remove(&fd) {
+            self.mm.files().put(f);
+        }
+        self.closed.remove(&fd);
+        self.inherited_paths.insert(fd, path.to_string());
     }
 
     /// The file behind `fd`, creating an inherited one on first use.
@@ -196,7 +210,7 @@ impl<P: BarrierPolicy> Task<P> {
     pub fn open(&mut self, path: &str, flags: u64, want_fd: Option<i64>) -> Result<i64, Errno> {
         let fd = match want_fd {
             Some(fd) => fd,
-            None => self.lowest_free_fd(FIRST_FD)?,
+            None => self.lowest_free_fd(0)?,
         };
         let f = self.open_file(path, flags, 0)?;
         self.install(fd, f);
@@ -211,7 +225,7 @@ impl<P: BarrierPolicy> Task<P> {
         }
         let fd = match want_fd {
             Some(fd) => fd,
-            None => self.lowest_free_fd(FIRST_FD)?,
+            None => self.lowest_free_fd(0)?,
         };
         let mm = self.mm.clone();
         let mut files = mm.files();
@@ -340,10 +354,22 @@ impl<P: BarrierPolicy> Task<P> {
             },
             Call::Open { path, flags, .. } => fd(self.open(path, *flags, recorded_fd)),
             Call::Openat { dirfd, path, flags, .. } => {
-                if !path.starts_with('/') && *dirfd != AT_FDCWD && !self.is_open(*dirfd) {
+                if path.starts_with('/') || *dirfd == AT_FDCWD {
+                    return fd(self.open(path, *flags, recorded_fd));
+                }
+                if !self.is_open(*dirfd) {
                     return Outcome::Err(Errno::EBADF);
                 }
-                fd(self.open(path, *flags, recorded_fd))
+                // Relative to the directory the descriptor names.
+                let dir = match self.fds.get(dirfd) {
+                    Some(&f) => Some(self.mm.files().file_inode(f).path.clone()),
+                    None => self.inherited_paths.get(dirfd).cloned(),
+                };
+                let full = match dir {
+                    Some(d) => format!("{}/{}", d.trim_end_matches('/'), path),
+                    None => path.clone(),
+                };
+                fd(self.open(&full, *flags, recorded_fd))
             }
             &Call::Close { fd } => ok0(self.close(fd)),
             &Call::Dup { fd: f } => fd(self.dup(f, None, recorded_fd)),

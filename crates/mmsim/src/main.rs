@@ -1,5 +1,196 @@
 //! `mmsim`: the mm-sim command line.
+//!
+//! ```text
+//! mmsim replay [--maps] [--brk ADDR] [--cwd DIR] FILE|-
+//! mmsim simulate [--threads N] [--duration SECS] [--vmas N] [--policy NAME] [--seed N]
+//! mmsim record …            (not implemented yet)
+//! ```
+//!
+//! Exit status: 0 on success, 2 for bad arguments, unreadable input or a
+//! malformed line, 1 when the output cannot be written, 3 when the model
+//! panicked on a call (a bug in the model, reported with the line).
 
-fn main() {
-    println!("mmsim");
+use std::io::{self, BufReader, Write};
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use mm_core::PolicyKind;
+use mmsim::parse_u64;
+use mmsim::replay::{ReplayError, ReplayOptions, replay};
+use mmsim::simulate::{SimulateOptions, simulate};
+
+/// mm-sim: a userspace model of Linux's address-space manager.
+#[derive(Parser, Debug)]
+#[command(name = "mmsim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Replay calls in strace syntax on a fresh model, printing each call
+    /// with the model's result.
+    Replay(ReplayArgs),
+    /// Run a random workload on the model (placeholder: single-threaded).
+    Simulate(SimulateArgs),
+    /// Record a program's calls (not implemented yet).
+    Record(RecordArgs),
+}
+
+#[derive(Args, Debug)]
+struct ReplayArgs {
+    /// Print the final address space (/proc/PID/maps format) after the calls.
+    #[arg(long)]
+    maps: bool,
+    /// Initial program break (hex with 0x, or decimal); default: the first
+    /// brk call's recorded result.
+    #[arg(long, value_name = "ADDR", value_parser = parse_u64)]
+    brk: Option<u64>,
+    /// Directory relative paths resolve against (default: the current one).
+    #[arg(long, value_name = "DIR")]
+    cwd: Option<String>,
+    /// The trace, or `-` for standard input.
+    #[arg(value_name = "FILE|-")]
+    file: String,
+}
+
+#[derive(Args, Debug)]
+struct SimulateArgs {
+    /// Threads (the placeholder runs one).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    threads: usize,
+    /// Seconds to run.
+    #[arg(long, default_value_t = 1.0, value_name = "SECS", value_parser = parse_secs)]
+    duration: f64,
+    /// About how many VMAs the workload keeps.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    vmas: usize,
+    /// Barrier policy: seed-v1, seed-fixed, upstream or full.
+    #[arg(long, default_value = "upstream", value_name = "NAME", value_parser = parse_policy)]
+    policy: PolicyKind,
+    /// Seed of the random workload.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    seed: u64,
+}
+
+#[derive(Args, Debug)]
+struct RecordArgs {
+    /// Anything (ignored for now).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+fn parse_secs(s: &str) -> Result<f64, String> {
+    let v: f64 = s
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    if v.is_finite() && (0.0..=86_400.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("`{s}`: seconds must be between 0 and 86400"))
+    }
+}
+
+fn parse_policy(s: &str) -> Result<PolicyKind, String> {
+    PolicyKind::from_name(s).ok_or_else(|| {
+        let names: Vec<&str> = PolicyKind::ALL.iter().map(|p| p.name()).collect();
+        format!("unknown policy `{s}` (one of: {})", names.join(", "))
+    })
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Replay(a) => run_replay(&a),
+        Cmd::Simulate(a) => {
+            let opts = SimulateOptions {
+                threads: a.threads,
+                duration: Duration::from_secs_f64(a.duration),
+                vmas: a.vmas,
+                policy: a.policy,
+                seed: a.seed,
+            };
+            let report = simulate(&opts);
+            print!("{report}");
+            ExitCode::SUCCESS
+        }
+        Cmd::Record(_) => {
+            eprintln!("mmsim record: not implemented yet");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// An absolute working directory for `--cwd` (relative ones are taken
+/// from the current directory).
+fn absolute_dir(dir: &str) -> String {
+    let p = Path::new(dir);
+    if p.is_absolute() {
+        return dir.to_string();
+    }
+    match std::env::current_dir() {
+        Ok(cur) => cur.join(p).to_string_lossy().into_owned(),
+        Err(_) => format!("/{dir}"),
+    }
+}
+
+fn run_replay(a: &ReplayArgs) -> ExitCode {
+    let mut opts = ReplayOptions {
+        maps: a.maps,
+        brk: a.brk,
+        ..ReplayOptions::default()
+    };
+    if let Some(d) = &a.cwd {
+        opts.cwd = absolute_dir(d);
+    }
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let result = if a.file == "-" {
+        replay(io::stdin().lock(), &opts, &mut out)
+    } else {
+        match std::fs::File::open(&a.file) {
+            Ok(f) => replay(BufReader::new(f), &opts, &mut out),
+            Err(e) => {
+                eprintln!("mmsim replay: cannot open {}: {e}", a.file);
+                return ExitCode::from(2);
+            }
+        }
+    };
+    // Whatever was printed goes out before the message on stderr.
+    let flushed = out.flush();
+    match result {
+        Ok(summary) => {
+            if let Err(e) = flushed {
+                return write_failed(&e);
+            }
+            eprintln!("mmsim replay: {summary}");
+            ExitCode::SUCCESS
+        }
+        Err(ReplayError::Write(e)) => write_failed(&e),
+        Err(e @ ReplayError::Parse { .. }) => {
+            eprintln!("mmsim replay: {e}");
+            ExitCode::from(2)
+        }
+        Err(e @ ReplayError::ModelPanic { .. }) => {
+            eprintln!("mmsim replay: {e}");
+            ExitCode::from(3)
+        }
+        Err(e @ ReplayError::Read { .. }) => {
+            eprintln!("mmsim replay: {}: {e}", a.file);
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// A closed pipe (`mmsim replay … | head`) ends the run quietly; any other
+/// output error is reported.
+fn write_failed(e: &io::Error) -> ExitCode {
+    if e.kind() == io::ErrorKind::BrokenPipe {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("mmsim replay: writing the output: {e}");
+    ExitCode::from(1)
 }

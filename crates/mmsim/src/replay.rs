@@ -1,0 +1,372 @@
+//! `mmsim replay`: applies a trace in strace syntax to a fresh model and
+//! prints every modeled call with the model's result.
+//!
+//! [`replay`] reads the input line by line with [`mm_ops::strace::Parser`]
+//! and hands every modeled call to a [`Replayer`], which owns the model
+//! ([`Task`]) and the rules that connect a trace to it:
+//!
+//! * **Descriptors.** `open`, `openat`, `dup` and `memfd_create` take their
+//!   descriptor from the recorded result (`= 3`, `= 3</tmp/x>`); a recorded
+//!   failure (`= -1 ENOENT (…)`) is not applied, and is printed as recorded,
+//!   since the model cannot know whether a file existed. Without a recorded
+//!   result they get the lowest descriptor the input has not shown open.
+//!   A descriptor that no line opened counts as opened before the input
+//!   began; its `-y` annotation (`5</tmp/x>`) names its file.
+//! * **Paths.** Relative paths resolve against [`ReplayOptions::cwd`], or
+//!   against the directory an `AT_FDCWD</dir>` annotation shows, or, for
+//!   `openat(N, …)`, against the path the input showed for descriptor `N`.
+//! * **Heap.** The initial break is [`ReplayOptions::brk`] when given;
+//!   otherwise the recorded result of the input's first `brk` call (a
+//!   trace's `brk(NULL) = 0x5555…` tells where the heap starts); otherwise 0.
+//!
+//! Other system calls, blank lines, comments and strace's own lines are
+//! counted in the [`ReplaySummary`]. A line that cannot be read stops the
+//! replay with a [`ReplayError`] naming the line.
+
+mod deferred;
+mod fds;
+mod report;
+
+use std::borrow::Cow;
+use std::io::{BufRead, Write};
+use std::panic::AssertUnwindSafe;
+
+use mm_core::MmConfig;
+use mm_ops::call::{Call, Outcome};
+use mm_ops::hostfs::host_probe;
+use mm_ops::strace::{Line, Parser, Recorded, TraceLine, format_call, format_result};
+use mm_ops::task::Task;
+use mm_ops::task_mmu::render_maps;
+use mm_ops::uapi::{AT_FDCWD, MAP_ANONYMOUS};
+
+use deferred::Deferred;
+use fds::FdTracker;
+use report::panic_message;
+pub use report::{ReplayError, ReplaySummary};
+
+/// How to replay.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReplayOptions {
+    /// Print the final address space in `/proc/PID/maps` format after the
+    /// calls.
+    pub maps: bool,
+    /// The initial program break (`start_brk = brk`); `None` takes it from
+    /// the first `brk` call's recorded result, if any.
+    pub brk: Option<u64>,
+    /// The working directory relative paths resolve against (absolute).
+    pub cwd: String,
+}
+
+impl Default for ReplayOptions {
+    /// No maps, break from the trace, and the current directory of this
+    /// process (`/` if it has none).
+    fn default() -> Self {
+        let cwd = std::env::current_dir()
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_else(|_| "/".into());
+        ReplayOptions {
+            maps: false,
+            brk: None,
+            cwd,
+        }
+    }
+}
+
+/// What one replayed call gave.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Step {
+    /// The result to print: the model's, or the recorded one when the call
+    /// was not applied.
+    pub outcome: Outcome,
+    /// False for an open-like call whose recorded failure was taken as is.
+    pub applied: bool,
+}
+
+/// The model and the rules that apply a trace's calls to it.
+pub struct Replayer {
+    task: Task,
+    fds: FdTracker,
+    cwd: String,
+    brk_decided: bool,
+}
+
+impl Replayer {
+    /// A fresh model configured like the host (ASLR off, root), with the
+    /// host's file system behind paths, set up as `opts` says.
+    pub fn new(opts: &ReplayOptions) -> Replayer {
+        let mut task = Task::new(MmConfig::default());
+        task.set_probe(host_probe());
+        task.inherit_unknown_fds = true;
+        let mut r = Replayer {
+            task,
+            fds: FdTracker::default(),
+            cwd: String::new(),
+            brk_decided: false,
+        };
+        r.set_cwd(&opts.cwd);
+        if let Some(b) = opts.brk {
+            r.set_brk(b);
+        }
+        r
+    }
+
+    /// The model.
+    pub fn task(&self) -> &Task {
+        &self.task
+    }
+
+    /// The model, to set up before the first call.
+    pub fn task_mut(&mut self) -> &mut Task {
+        &mut self.task
+    }
+
+    /// Sets the initial program break (`start_brk = brk = addr`); the first
+    /// `brk` call of the input then no longer decides it.
+    pub fn set_brk(&mut self, addr: u64) {
+        let mut w = self.task.mm().write();
+        let st = w.st();
+        st.start_brk = addr;
+        st.brk = addr;
+        self.brk_decided = true;
+    }
+
+    /// Sets the directory relative paths resolve against.
+    pub fn set_cwd(&mut self, dir: &str) {
+        self.task.set_cwd(dir);
+        let d = dir.trim_end_matches('/');
+        self.cwd = if d.is_empty() { "/".into() } else { d.into() };
+    }
+
+    /// The address space in `/proc/PID/maps` format, `[vsyscall]` line
+    /// included.
+    pub fn maps(&self) -> String {
+        let r = self.task.mm().read();
+        let files = r.files();
+        render_maps(&r, &files, true)
+    }
+
+    /// Applies one call of the trace (see the module documentation for
+    /// the rules).
+    pub fn step(&mut self, line: &TraceLine) -> Step {
+        let call = &line.call;
+        self.take_annotations(line);
+        let recorded = line.recorded.as_ref().and_then(Recorded::outcome);
+        if let Call::Brk { .. } = call {
+            if !self.brk_decided {
+                self.brk_decided = true;
+                if let Some(Outcome::Val(v)) = recorded {
+                    self.set_brk(v);
+                }
+            }
+        }
+        let mut want = None;
+        if takes_recorded_fd(call) {
+            match recorded {
+                Some(Outcome::Val(v)) if v <= i32::MAX as u64 => want = Some(v as i64),
+                Some(other) => {
+                    return Step {
+                        outcome: other,
+                        applied: false,
+                    };
+                }
+                None => want = Some(self.fds.lowest_free()),
+            }
+        }
+        let applied = self.with_dirfd_path(call);
+        let outcome = self.task.apply(&applied, want);
+        let path = match (&line.recorded, applied.as_ref()) {
+            (Some(Recorded::FdWithPath(_, p)), _) => Some(p.clone()),
+            (_, Call::Open { path, .. } | Call::Openat { path, .. }) => Some(self.absolute(path)),
+            _ => None,
+        };
+        self.fds.after(call, &outcome, path);
+        Step {
+            outcome,
+            applied: true,
+        }
+    }
+
+    /// Takes what the line's `-y` annotations tell: the files behind
+    /// descriptors the input never opened, and the working directory.
+    fn take_annotations(&mut self, line: &TraceLine) {
+        let fd_arg = match line.call {
+            Call::Mmap { flags, fd, .. } if flags & MAP_ANONYMOUS == 0 => Some(fd),
+            Call::Close { fd } | Call::Dup { fd } | Call::Ftruncate { fd, .. } => Some(fd),
+            Call::Dup2 { oldfd, .. } | Call::Dup3 { oldfd, .. } => Some(oldfd),
+            _ => None,
+        };
+        if let Some(fd) = fd_arg {
+            self.foreign_fd(fd, line.fd_path.as_deref());
+        }
+        match line.call {
+            Call::Dup2 { newfd, .. } | Call::Dup3 { newfd, .. } if line.newfd_path.is_some() => {
+                self.foreign_fd(newfd, line.newfd_path.as_deref());
+            }
+            Call::Openat {
+                dirfd, ref path, ..
+            } => {
+                if is_at_fdcwd(dirfd) {
+                    if let Some(d) = &line.dirfd_path {
+                        self.set_cwd(d);
+                    }
+                } else if !path.starts_with('/') || line.dirfd_path.is_some() {
+                    self.foreign_fd(dirfd, line.dirfd_path.as_deref());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Notes a use of `fd`; if no line opened it, it is inherited, and
+    /// `path` names its file.
+    fn foreign_fd(&mut self, fd: i64, path: Option<&str>) {
+        if !self.fds.is_foreign(fd) {
+            return;
+        }
+        self.fds.inherit(fd, path);
+        if let Some(p) = path {
+            self.task.inherited_paths.insert(fd, p.to_string());
+        }
+    }
+
+    /// `openat(N, "relative", …)` with a known directory behind `N`
+    /// becomes an open of the joined path (the model resolves relative
+    /// paths against its working directory only).
+    fn with_dirfd_path<'c>(&self, call: &'c Call) -> Cow<'c, Call> {
+        if let Call::Openat {
+            dirfd,
+            path,
+            flags,
+            mode,
+        } = call
+        {
+            if !path.starts_with('/') && !is_at_fdcwd(*dirfd) {
+                if let Some(dir) = self.fds.path_of(*dirfd) {
+                    return Cow::Owned(Call::Openat {
+                        dirfd: *dirfd,
+                        path: join(dir, path),
+                        flags: *flags,
+                        mode: *mode,
+                    });
+                }
+            }
+        }
+        Cow::Borrowed(call)
+    }
+
+    fn absolute(&self, path: &str) -> String {
+        if path.starts_with('/') {
+            path.to_string()
+        } else {
+            join(&self.cwd, path)
+        }
+    }
+}
+
+/// The calls whose descriptor comes from the recorded result (`dup2` and
+/// `dup3` name theirs).
+fn takes_recorded_fd(call: &Call) -> bool {
+    matches!(
+        call,
+        Call::Open { .. } | Call::Openat { .. } | Call::Dup { .. } | Call::MemfdCreate { .. }
+    )
+}
+
+/// `AT_FDCWD` as the `int` the kernel reads.
+fn is_at_fdcwd(dirfd: i64) -> bool {
+    dirfd as i32 == AT_FDCWD as i32
+}
+
+fn join(dir: &str, path: &str) -> String {
+    if dir.ends_with('/') {
+        format!("{dir}{path}")
+    } else {
+        format!("{dir}/{path}")
+    }
+}
+
+/// Replays `input` as `opts` says, writing one line per modeled call (and
+/// the maps, with [`ReplayOptions::maps`]) to `out`.
+pub fn replay(
+    mut input: impl BufRead,
+    opts: &ReplayOptions,
+    out: &mut impl Write,
+) -> Result<ReplaySummary, ReplayError> {
+    let mut r = Replayer::new(opts);
+    let mut parser = Parser::new();
+    let mut summary = ReplaySummary::default();
+    let mut deferred = Deferred::default();
+    let mut buf = Vec::new();
+    loop {
+        buf.clear();
+        let n = input
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| ReplayError::Read {
+                line: summary.lines + 1,
+                source,
+            })?;
+        if n == 0 {
+            break;
+        }
+        summary.lines += 1;
+        let lineno = summary.lines;
+        let text = String::from_utf8_lossy(&buf);
+        let text = text.trim_end_matches(['\n', '\r']);
+        match parser.feed(text) {
+            Err(e) => {
+                return Err(ReplayError::Parse {
+                    line: lineno,
+                    message: e.message().to_string(),
+                    text: text.to_string(),
+                });
+            }
+            Ok(None) => deferred.push(lineno, text),
+            Ok(Some(Line::Call(tl))) => {
+                // A panic in the model (a bug there) must not take mmsim
+                // down with it: it ends the replay with an error naming
+                // the line. The model is not used after it.
+                let step = std::panic::catch_unwind(AssertUnwindSafe(|| r.step(&tl))).map_err(
+                    |payload| ReplayError::ModelPanic {
+                        line: lineno,
+                        message: panic_message(payload.as_ref()),
+                        text: text.to_string(),
+                    },
+                )?;
+                summary.calls += 1;
+                if !step.applied {
+                    summary.not_applied += 1;
+                }
+                let result = format_result(&tl.call, &step.outcome);
+                writeln!(out, "{} = {result}", format_call(&tl.call))
+                    .map_err(ReplayError::Write)?;
+            }
+            Ok(Some(Line::Skipped { name: Some(name) })) => {
+                *summary.skipped_calls.entry(name).or_default() += 1;
+            }
+            Ok(Some(Line::Skipped { name: None })) => summary.strace_lines += 1,
+            Ok(Some(Line::Blank)) => summary.blank_lines += 1,
+        }
+    }
+    let lost = parser.finish().into_iter().map(|e| {
+        let (line, message, text) = deferred
+            .find(e.message())
+            .unwrap_or_else(|| (summary.lines, e.message().to_string(), String::new()));
+        ReplayError::Parse {
+            line,
+            message,
+            text,
+        }
+    });
+    if let Some(e) = lost.min_by_key(|e| match e {
+        ReplayError::Parse { line, .. } => *line,
+        _ => usize::MAX,
+    }) {
+        return Err(e);
+    }
+    if opts.maps {
+        out.write_all(r.maps().as_bytes())
+            .map_err(ReplayError::Write)?;
+    }
+    out.flush().map_err(ReplayError::Write)?;
+    Ok(summary)
+}

@@ -1,0 +1,148 @@
+//! What a replay reports: the [`ReplaySummary`] printed at the end, and
+//! the [`ReplayError`] that stops it.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io;
+
+/// What a replay read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ReplaySummary {
+    /// Lines read.
+    pub lines: usize,
+    /// Modeled calls printed.
+    pub calls: usize,
+    /// Of those, open-like calls whose recorded failure was printed as is.
+    pub not_applied: usize,
+    /// Other system calls, by name.
+    pub skipped_calls: BTreeMap<String, usize>,
+    /// strace's own lines (`+++ exited …`, `--- SIGSEGV …`, `strace: …`).
+    pub strace_lines: usize,
+    /// Blank lines and `#` comments.
+    pub blank_lines: usize,
+}
+
+impl ReplaySummary {
+    /// All lines that were not modeled calls.
+    pub fn skipped(&self) -> usize {
+        self.skipped_calls.values().sum::<usize>() + self.strace_lines + self.blank_lines
+    }
+}
+
+fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+impl fmt::Display for ReplaySummary {
+    /// `27 calls replayed, 5 lines skipped (read 3, write 2)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} replayed", plural(self.calls, "call", "calls"))?;
+        if self.not_applied > 0 {
+            write!(
+                f,
+                " ({} taken from the trace)",
+                plural(self.not_applied, "failed open", "failed opens")
+            )?;
+        }
+        write!(f, ", {} skipped", plural(self.skipped(), "line", "lines"))?;
+        let mut parts: Vec<(String, usize)> = self
+            .skipped_calls
+            .iter()
+            .map(|(k, &v)| (k.clone(), v))
+            .collect();
+        parts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        if self.strace_lines > 0 {
+            parts.push(("strace messages".into(), self.strace_lines));
+        }
+        if self.blank_lines > 0 {
+            parts.push(("blank or comments".into(), self.blank_lines));
+        }
+        if !parts.is_empty() {
+            let list: Vec<String> = parts.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            write!(f, " ({})", list.join(", "))?;
+        }
+        Ok(())
+    }
+}
+
+/// Why a replay stopped.
+#[derive(Debug)]
+pub enum ReplayError {
+    /// A line that cannot be read, or a modeled call split by strace whose
+    /// other half never came.
+    Parse {
+        /// The line number (from 1).
+        line: usize,
+        /// The explanation.
+        message: String,
+        /// The line's text (empty when unknown).
+        text: String,
+    },
+    /// Reading the input failed.
+    Read {
+        /// The line being read (from 1).
+        line: usize,
+        /// The error.
+        source: io::Error,
+    },
+    /// The model panicked on a call: a bug in the model, not in the input.
+    ModelPanic {
+        /// The line number (from 1).
+        line: usize,
+        /// The panic's message.
+        message: String,
+        /// The line's text.
+        text: String,
+    },
+    /// Writing the output failed.
+    Write(io::Error),
+}
+
+/// The text of a panic payload.
+pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+impl fmt::Display for ReplayError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReplayError::Parse {
+                line,
+                message,
+                text,
+            } if text.is_empty() => {
+                write!(f, "line {line}: {message}")
+            }
+            ReplayError::Parse {
+                line,
+                message,
+                text,
+            } => write!(f, "line {line}: {message}: {text}"),
+            ReplayError::Read { line, source } => write!(f, "reading line {line}: {source}"),
+            ReplayError::ModelPanic {
+                line,
+                message,
+                text,
+            } => write!(
+                f,
+                "line {line}: internal error: the model panicked ({message}) on: {text}"
+            ),
+            ReplayError::Write(e) => write!(f, "writing the output: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReplayError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ReplayError::Read { source, .. } | ReplayError::Write(source) => Some(source),
+            ReplayError::Parse { .. } | ReplayError::ModelPanic { .. } => None,
+        }
+    }
+}

@@ -1,0 +1,290 @@
+//! `mmsim replay` as a command: input, errors, the summary, the heap rules
+//! and descriptors the trace did not open.
+
+mod common;
+
+use common::{TempDir, maps_keys, mmsim, replay};
+
+#[test]
+fn malformed_line_names_its_number_and_stops() {
+    let script = "\
+mmap(0x100000000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS, -1, 0) = 0x100000000
+read(0, \"\", 1) = 0
+mmap(NULL, 4096) = 0x7ffff7ffe000
+munmap(0x100000000, 4096) = 0
+";
+    let run = replay(&["--maps"], script);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("mmsim replay: line 3: mmap takes 6 arguments, found 2: mmap(NULL, 4096)"),
+        "{}",
+        run.stderr
+    );
+    // The lines before it were printed; nothing after it, no maps, no summary.
+    assert_eq!(
+        run.stdout,
+        "mmap(0x100000000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS, -1, 0) = 0x100000000\n"
+    );
+    assert!(!run.stderr.contains("replayed"), "{}", run.stderr);
+}
+
+#[test]
+fn bad_flag_and_bad_result_are_errors() {
+    let run = replay(&[], "\n\nmprotect(0x1000, 4096, PROT_BOGUS) = 0\n");
+    assert_eq!(run.code, Some(2));
+    assert!(run.stderr.contains("line 3: "), "{}", run.stderr);
+    assert!(run.stderr.contains("PROT_BOGUS"), "{}", run.stderr);
+    let run = replay(&[], "munmap(0x1000, 4096) = banana\n");
+    assert_eq!(run.code, Some(2));
+    assert!(run.stderr.contains("line 1: "), "{}", run.stderr);
+}
+
+#[test]
+fn unfinished_call_never_resumed_is_an_error() {
+    let script = "\
+[pid 10] mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0 <unfinished ...>
+[pid 11] read(0, \"\", 1) = 0
+[pid 11] +++ exited with 0 +++
+";
+    let run = replay(&[], script);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("line 1: "), "{}", run.stderr);
+    assert!(run.stderr.contains("never resumed"), "{}", run.stderr);
+}
+
+#[test]
+fn unfinished_and_resumed_halves_are_joined() {
+    let script = "\
+[pid 10] mmap(0x100000000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS, -1, 0 <unfinished ...>
+[pid 11] write(1, \"x\", 1) = 1
+[pid 10] <... mmap resumed>) = 0x100000000
+";
+    let run = replay(&[], script);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "mmap(0x100000000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS, -1, 0) = 0x100000000\n"
+    );
+    assert!(
+        run.stderr
+            .contains("1 call replayed, 1 line skipped (write 1)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn missing_file_exits_2_naming_it() {
+    let run = mmsim(&["replay", "/nonexistent/mmsim/trace.txt"], "");
+    assert_eq!(run.code, Some(2));
+    assert!(
+        run.stderr.contains("/nonexistent/mmsim/trace.txt"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.is_empty());
+}
+
+#[test]
+fn skipped_lines_are_counted_and_dash_reads_stdin() {
+    let script = "\
+execve(\"/bin/true\", [\"true\"], 0x7ffe /* 0 vars */) = 0
+brk(NULL)                               = 0x555555559000
+read(3, \"\\177ELF\"..., 832) = 832
+# a comment
+
+read(3, \"\", 4096) = 0
+write(1, \"hi\\n\", 3) = 3
+mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7ffff7ffd000
+--- SIGCHLD {si_signo=SIGCHLD, si_code=CLD_EXITED} ---
+exit_group(0)                           = ?
++++ exited with 0 +++
+";
+    let run = replay(&[], script);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(
+        run.stdout,
+        "brk(NULL) = 0x555555559000\n\
+         mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7ffff7ffd000\n"
+    );
+    let summary: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(
+        summary,
+        ["mmsim replay: 2 calls replayed, 9 lines skipped \
+          (read 2, execve 1, exit_group 1, write 1, strace messages 2, blank or comments 2)"]
+    );
+    // The same from a file.
+    let tmp = TempDir::new("cli-file");
+    let path = tmp.file("trace.txt", 0);
+    std::fs::write(&path, script).expect("write trace");
+    let from_file = mmsim(&["replay", &path], "");
+    assert_eq!(from_file.code, Some(0));
+    assert_eq!(from_file.stdout, run.stdout);
+    assert_eq!(from_file.stderr, run.stderr);
+}
+
+#[test]
+fn brk_option_sets_the_initial_break() {
+    let run = replay(
+        &["--maps", "--brk", "0x555555559000"],
+        "brk(NULL)\nbrk(0x55555557a000)\n",
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(
+        run.call_lines(),
+        [
+            "brk(NULL) = 0x555555559000",
+            "brk(0x55555557a000) = 0x55555557a000"
+        ]
+    );
+    let heap: Vec<_> = maps_keys(&run.stdout)
+        .into_iter()
+        .filter(|k| k.name == "[heap]")
+        .map(|k| (k.start, k.end, k.perms))
+        .collect();
+    assert_eq!(
+        heap,
+        [(0x5555_5555_9000, 0x5555_5557_a000, "rw-p".to_string())]
+    );
+    // The option wins over the trace's first recorded break.
+    let run = replay(&["--brk", "4194304"], "brk(NULL) = 0x555555559000\n");
+    assert_eq!(run.stdout, "brk(NULL) = 0x400000\n");
+}
+
+#[test]
+fn first_recorded_brk_sets_the_initial_break() {
+    let script = "\
+brk(NULL) = 0x555555559000
+brk(0x55555557a000) = 0x1234
+";
+    let run = replay(&["--maps"], script);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    // The second result is the model's, not the recorded one.
+    assert_eq!(
+        run.call_lines(),
+        [
+            "brk(NULL) = 0x555555559000",
+            "brk(0x55555557a000) = 0x55555557a000"
+        ]
+    );
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("555555559000-55555557a000 rw-p ") && l.ends_with(" [heap]")),
+        "{}",
+        run.stdout
+    );
+    // Only the first brk call counts: without a recorded result, the break
+    // stays 0 whatever later lines recorded.
+    let run = replay(&[], "brk(NULL)\nbrk(NULL) = 0x555555559000\n");
+    assert_eq!(run.call_lines(), ["brk(NULL) = 0", "brk(NULL) = 0"]);
+    // A brk after other calls still decides it when it is the first brk.
+    let script = "\
+mmap(0x100000000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS, -1, 0) = 0x100000000
+brk(NULL) = 0x5555555a0000
+";
+    let run = replay(&[], script);
+    assert_eq!(run.call_lines()[1], "brk(NULL) = 0x5555555a0000");
+}
+
+#[test]
+fn inherited_descriptor_names_its_file_and_closed_one_is_ebadf() {
+    let tmp = TempDir::new("cli-inherit");
+    let x = tmp.file("x", 8192);
+    let script = format!(
+        "\
+mmap(0x100000000, 8192, PROT_READ, MAP_PRIVATE|MAP_FIXED, 5<{x}>, 0) = 0x100000000
+close(5<{x}>) = 0
+mmap(0x100010000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED, 5, 0) = -1 EBADF (Bad file descriptor)
+close(5) = -1 EBADF (Bad file descriptor)
+"
+    );
+    let run = replay(&["--maps"], &script);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(
+        run.call_lines(),
+        [
+            "mmap(0x100000000, 8192, PROT_READ, MAP_PRIVATE|MAP_FIXED, 5, 0) = 0x100000000",
+            "close(5) = 0",
+            "mmap(0x100010000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED, 5, 0) = -1 EBADF (Bad file descriptor)",
+            "close(5) = -1 EBADF (Bad file descriptor)",
+        ]
+    );
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("100000000-100002000 r--p 00000000 "))
+        .unwrap_or_else(|| panic!("no mapping of {x}:\n{}", run.stdout));
+    assert!(line.ends_with(&format!(" {x}")), "{line}");
+}
+
+#[test]
+fn failed_open_is_printed_as_recorded_and_not_applied() {
+    let tmp = TempDir::new("cli-open");
+    let f = tmp.file("f", 4096);
+    let script = format!(
+        "\
+openat(AT_FDCWD, \"{f}\", O_RDONLY) = -1 EMFILE (Too many open files)
+openat(AT_FDCWD, \"{f}\", O_RDONLY) = 7</{f}>
+mmap(0x100000000, 4096, PROT_READ, MAP_SHARED|MAP_FIXED, 7, 0) = 0x100000000
+open(\"f\", O_RDONLY)
+dup(7)
+"
+    );
+    let run = replay(&["--cwd", &tmp.str(), "--maps"], &script);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert_eq!(
+        run.call_lines(),
+        [
+            format!("openat(AT_FDCWD, \"{f}\", O_RDONLY) = -1 EMFILE (Too many open files)")
+                .as_str(),
+            &format!("openat(AT_FDCWD, \"{f}\", O_RDONLY) = 7"),
+            "mmap(0x100000000, 4096, PROT_READ, MAP_SHARED|MAP_FIXED, 7, 0) = 0x100000000",
+            // Without a recorded result: the lowest descriptor not open.
+            "open(\"f\", O_RDONLY) = 3",
+            "dup(7) = 4",
+        ]
+    );
+    assert!(
+        run.stderr
+            .contains("5 calls replayed (1 failed open taken from the trace)"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn simulate_prints_a_table_and_record_is_not_implemented() {
+    let run = mmsim(
+        &[
+            "simulate",
+            "--threads",
+            "4",
+            "--duration",
+            "0.2",
+            "--vmas",
+            "32",
+            "--policy",
+            "seed-v1",
+            "--seed",
+            "7",
+        ],
+        "",
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    for row in [
+        "PLACEHOLDER",
+        "calls/s",
+        "VMAs at end",
+        "mm_lock_seq",
+        "seed-v1",
+    ] {
+        assert!(run.stdout.contains(row), "no {row} in\n{}", run.stdout);
+    }
+    let bad = mmsim(&["simulate", "--policy", "nonsense"], "");
+    assert_eq!(bad.code, Some(2));
+    let rec = mmsim(&["record", "--", "ls", "-l"], "");
+    assert_eq!(rec.code, Some(2));
+    assert!(rec.stderr.contains("not implemented yet"), "{}", rec.stderr);
+}
