@@ -47,12 +47,7 @@ fn main() {
     let exe = out.join("mm-host-helper");
     let cc = env::var("MM_HOST_CC").unwrap_or_else(|_| "gcc".to_string());
 
-    let status = Command::new(&cc)
-        .args(FLAGS)
-        .arg("-o")
-        .arg(&exe)
-        .arg(&src)
-        .status();
+    let status = Command::new(&cc).args(FLAGS).arg("-o").arg(&exe).arg(&src).status();
     match status {
         Ok(s) if s.success() => {}
         Ok(s) => panic!(

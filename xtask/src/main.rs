@@ -13,7 +13,10 @@ use std::process::{Command, ExitCode};
 use std::time::Instant;
 
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 fn cargo() -> Command {
@@ -33,7 +36,11 @@ fn step(name: &str, mut cmd: Command) -> bool {
             false
         }
     };
-    println!("<== {name}: {} in {:.1}s", if ok { "ok" } else { "FAILED" }, t.elapsed().as_secs_f64());
+    println!(
+        "<== {name}: {} in {:.1}s",
+        if ok { "ok" } else { "FAILED" },
+        t.elapsed().as_secs_f64()
+    );
     ok
 }
 
@@ -51,16 +58,29 @@ fn ci() -> bool {
     let mut fmt = cargo();
     fmt.args(["fmt", "--all", "--", "--check"]);
     let mut clippy = cargo();
-    clippy.args(["clippy", "--workspace", "--all-targets", "--all-features", "--", "-D", "warnings"]);
+    clippy.args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--all-features",
+        "--",
+        "-D",
+        "warnings",
+    ]);
     let mut doc = cargo();
-    doc.args(["doc", "--workspace", "--no-deps", "--all-features"]).env("RUSTDOCFLAGS", "-D warnings");
+    doc.args(["doc", "--workspace", "--no-deps", "--all-features"])
+        .env("RUSTDOCFLAGS", "-D warnings");
     let mut test = cargo();
-    test.args(["test", "--workspace", "--all-features"]).env("MM_CI_SUMMARY_DIR", &dir);
+    test.args(["test", "--workspace", "--all-features"])
+        .env("MM_CI_SUMMARY_DIR", &dir);
     let steps = [
         ("cargo fmt --check", fmt),
         ("cargo clippy -D warnings", clippy),
         ("cargo doc -D warnings", doc),
-        ("cargo test (all, with doc tests and the host-kernel differential tests)", test),
+        (
+            "cargo test (all, with doc tests and the host-kernel differential tests)",
+            test,
+        ),
     ];
     let mut ok = true;
     for (name, cmd) in steps {
@@ -70,7 +90,9 @@ fn ci() -> bool {
         }
     }
     println!("==> summary");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .map(|d| d.flatten().map(|e| e.path()).collect())
+        .unwrap_or_default();
     files.sort();
     for f in files {
         if let Ok(text) = std::fs::read_to_string(&f) {

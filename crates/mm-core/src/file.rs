@@ -202,7 +202,13 @@ impl FileTable {
         }
         let ino = self.inode(inode).ino;
         self.inode_mut(inode).refs += 1;
-        let f = File { inode, readable, writable, append, refs: 1 };
+        let f = File {
+            inode,
+            readable,
+            writable,
+            append,
+            refs: 1,
+        };
         let slot = id as usize;
         if slot == self.files.len() {
             self.files.push(Some(f));

@@ -211,17 +211,29 @@ impl<P: BarrierPolicy> MmStruct<P> {
 
     /// `mmap_write_lock`.
     pub fn write(&self) -> MmWrite<'_, P> {
-        MmWrite { g: self.lock.write(), sh: &self.shared, files: &self.files }
+        MmWrite {
+            g: self.lock.write(),
+            sh: &self.shared,
+            files: &self.files,
+        }
     }
 
     /// `mmap_write_trylock`.
     pub fn try_write(&self) -> Option<MmWrite<'_, P>> {
-        Some(MmWrite { g: self.lock.try_write()?, sh: &self.shared, files: &self.files })
+        Some(MmWrite {
+            g: self.lock.try_write()?,
+            sh: &self.shared,
+            files: &self.files,
+        })
     }
 
     /// `mmap_read_lock`.
     pub fn read(&self) -> MmRead<'_, P> {
-        MmRead { g: self.lock.read(), sh: &self.shared, files: &self.files }
+        MmRead {
+            g: self.lock.read(),
+            sh: &self.shared,
+            files: &self.files,
+        }
     }
 
     /// The file table (its own lock; may be taken inside `mmap_lock`).
@@ -269,9 +281,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
 
     /// Bytes of memory held for VMAs, tree nodes and file slots.
     pub fn allocated_bytes(&self) -> usize {
-        self.shared.tree.allocated_bytes()
-            + self.shared.vmas.allocated_bytes()
-            + self.shared.files.allocated_bytes()
+        self.shared.tree.allocated_bytes() + self.shared.vmas.allocated_bytes() + self.shared.files.allocated_bytes()
     }
 }
 
@@ -291,7 +301,9 @@ impl<P: BarrierPolicy> Default for MmStruct<P> {
 
 impl<P: BarrierPolicy> core::fmt::Debug for MmStruct<P> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("MmStruct").field("lock", &self.lock).finish_non_exhaustive()
+        f.debug_struct("MmStruct")
+            .field("lock", &self.lock)
+            .finish_non_exhaustive()
     }
 }
 
@@ -459,7 +471,11 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
 
     /// `mmap_write_downgrade`.
     pub fn downgrade(self) -> MmRead<'a, P> {
-        MmRead { g: self.g.downgrade(), sh: self.sh, files: self.files }
+        MmRead {
+            g: self.g.downgrade(),
+            sh: self.sh,
+            files: self.files,
+        }
     }
 
     fn pos_of(&self, id: VmaId) -> Pos {
@@ -548,8 +564,7 @@ fn check_published(st: &MmState, sh: &MmShared) -> Result<(), String> {
             return Err(format!("tree entry {e:?} disagrees with VMA {v:?}"));
         }
         let s = sh.vmas.get(e.val).ok_or("unpublished VMA")?;
-        if (s.start(), s.end(), s.pgoff(), s.flags(), s.file()) != (v.start, v.end, v.pgoff, v.flags, v.file)
-        {
+        if (s.start(), s.end(), s.pgoff(), s.flags(), s.file()) != (v.start, v.end, v.pgoff, v.flags, v.file) {
             return Err(format!("published VMA {} disagrees with {v:?}", e.val));
         }
     }

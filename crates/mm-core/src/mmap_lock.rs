@@ -70,7 +70,10 @@ impl<T, P: BarrierPolicy> MmapLock<T, P> {
     pub fn write(&self) -> MmapWriteGuard<'_, T, P> {
         let token = self.raw.lock_exclusive();
         P::write_begin(&self.seq);
-        MmapWriteGuard { lock: self, token: Some(token) }
+        MmapWriteGuard {
+            lock: self,
+            token: Some(token),
+        }
     }
 
     /// `mmap_write_trylock`: like [`write`](Self::write) if the lock is free;
@@ -78,19 +81,28 @@ impl<T, P: BarrierPolicy> MmapLock<T, P> {
     pub fn try_write(&self) -> Option<MmapWriteGuard<'_, T, P>> {
         let token = self.raw.try_lock_exclusive()?;
         P::write_begin(&self.seq);
-        Some(MmapWriteGuard { lock: self, token: Some(token) })
+        Some(MmapWriteGuard {
+            lock: self,
+            token: Some(token),
+        })
     }
 
     /// `mmap_read_lock`.
     pub fn read(&self) -> MmapReadGuard<'_, T, P> {
         let token = self.raw.lock_shared();
-        MmapReadGuard { lock: self, token: Some(token) }
+        MmapReadGuard {
+            lock: self,
+            token: Some(token),
+        }
     }
 
     /// `mmap_read_trylock`.
     pub fn try_read(&self) -> Option<MmapReadGuard<'_, T, P>> {
         let token = self.raw.try_lock_shared()?;
-        Some(MmapReadGuard { lock: self, token: Some(token) })
+        Some(MmapReadGuard {
+            lock: self,
+            token: Some(token),
+        })
     }
 
     /// `mmap_lock_speculate_try_begin`: `Some(seq)` if no writer holds the
@@ -143,7 +155,10 @@ impl<'a, T, P: BarrierPolicy> MmapWriteGuard<'a, T, P> {
         P::write_end(&self.lock.seq);
         // SAFETY: `token` is this guard's exclusive acquisition of `raw`.
         let shared = unsafe { self.lock.raw.downgrade(token) };
-        MmapReadGuard { lock: self.lock, token: Some(shared) }
+        MmapReadGuard {
+            lock: self.lock,
+            token: Some(shared),
+        }
     }
 
     /// The lock this guard holds.

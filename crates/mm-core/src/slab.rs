@@ -32,11 +32,15 @@ impl<T: Default> Slab<T> {
         let n = capacity.div_ceil(CHUNK).max(1);
         #[cfg(not(loom))]
         {
-            Slab { chunks: (0..n).map(|_| std::sync::OnceLock::new()).collect() }
+            Slab {
+                chunks: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
+            }
         }
         #[cfg(loom)]
         {
-            Slab { chunks: (0..n).map(|_| Self::new_chunk()).collect() }
+            Slab {
+                chunks: (0..n).map(|_| Self::new_chunk()).collect(),
+            }
         }
     }
 

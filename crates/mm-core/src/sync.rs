@@ -158,7 +158,9 @@ mod raw_rwlock {
     impl RawRwLock {
         /// An unlocked lock.
         pub fn new() -> Self {
-            RawRwLock { state: AtomicUsize::new(0) }
+            RawRwLock {
+                state: AtomicUsize::new(0),
+            }
         }
         /// `down_read`.
         pub fn lock_shared(&self) -> SharedToken {

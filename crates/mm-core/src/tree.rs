@@ -53,7 +53,10 @@ pub struct TreeShared {
 impl TreeShared {
     /// An empty tree able to grow to `max_nodes` nodes.
     pub fn new(max_nodes: usize) -> Self {
-        TreeShared { root: AtomicU64::new(NIL as u64), nodes: Slab::with_capacity(max_nodes) }
+        TreeShared {
+            root: AtomicU64::new(NIL as u64),
+            nodes: Slab::with_capacity(max_nodes),
+        }
     }
 
     /// Lockless lookup: the value of the entry with the greatest start
@@ -157,7 +160,13 @@ pub struct Tree {
 
 impl Default for Tree {
     fn default() -> Self {
-        Tree { nodes: Vec::new(), alloc: IndexAlloc::default(), root: NIL, height: 0, len: 0 }
+        Tree {
+            nodes: Vec::new(),
+            alloc: IndexAlloc::default(),
+            root: NIL,
+            height: 0,
+            len: 0,
+        }
     }
 }
 
@@ -185,7 +194,11 @@ impl Tree {
     #[inline]
     pub fn get(&self, pos: Pos) -> Entry {
         let n = &self.nodes[pos.leaf as usize];
-        Entry { start: n.keys[pos.idx], end: n.ends[pos.idx], val: n.vals[pos.idx] }
+        Entry {
+            start: n.keys[pos.idx],
+            end: n.ends[pos.idx],
+            val: n.vals[pos.idx],
+        }
     }
 
     /// The entry with the greatest start `<= addr`.
@@ -254,7 +267,10 @@ impl Tree {
             node = n.vals[n.len - 1];
         }
         let n = &self.nodes[node as usize];
-        (n.len > 0).then(|| Pos { leaf: node, idx: n.len - 1 })
+        (n.len > 0).then(|| Pos {
+            leaf: node,
+            idx: n.len - 1,
+        })
     }
 
     /// The entry after `pos`.
@@ -262,9 +278,15 @@ impl Tree {
     pub fn next(&self, pos: Pos) -> Option<Pos> {
         let n = &self.nodes[pos.leaf as usize];
         if pos.idx + 1 < n.len {
-            Some(Pos { leaf: pos.leaf, idx: pos.idx + 1 })
+            Some(Pos {
+                leaf: pos.leaf,
+                idx: pos.idx + 1,
+            })
         } else if n.next_leaf != NIL {
-            Some(Pos { leaf: n.next_leaf, idx: 0 })
+            Some(Pos {
+                leaf: n.next_leaf,
+                idx: 0,
+            })
         } else {
             None
         }
@@ -274,10 +296,16 @@ impl Tree {
     #[inline]
     pub fn prev(&self, pos: Pos) -> Option<Pos> {
         if pos.idx > 0 {
-            Some(Pos { leaf: pos.leaf, idx: pos.idx - 1 })
+            Some(Pos {
+                leaf: pos.leaf,
+                idx: pos.idx - 1,
+            })
         } else {
             let p = self.nodes[pos.leaf as usize].prev_leaf;
-            (p != NIL).then(|| Pos { leaf: p, idx: self.nodes[p as usize].len - 1 })
+            (p != NIL).then(|| Pos {
+                leaf: p,
+                idx: self.nodes[p as usize].len - 1,
+            })
         }
     }
 
@@ -318,7 +346,11 @@ impl Tree {
     }
 
     fn publish_root(&self, sh: &TreeShared) {
-        let v = if self.root == NIL { NIL as u64 } else { (self.height as u64) << 32 | self.root as u64 };
+        let v = if self.root == NIL {
+            NIL as u64
+        } else {
+            (self.height as u64) << 32 | self.root as u64
+        };
         write_once(&sh.root, v);
     }
 
@@ -339,7 +371,10 @@ impl Tree {
             return None;
         }
         let p = &self.nodes[parent as usize];
-        let i = p.vals[..p.len].iter().position(|&c| c == node).expect("child is in its parent");
+        let i = p.vals[..p.len]
+            .iter()
+            .position(|&c| c == node)
+            .expect("child is in its parent");
         Some((parent, i))
     }
 
@@ -387,13 +422,7 @@ impl Tree {
     }
 
     /// Inserts `[start, end) → val`; the range must not overlap an entry.
-    pub fn insert(
-        &mut self,
-        sh: &TreeShared,
-        start: u64,
-        end: u64,
-        val: u32,
-    ) -> Result<(), TreeFull> {
+    pub fn insert(&mut self, sh: &TreeShared, start: u64, end: u64, val: u32) -> Result<(), TreeFull> {
         debug_assert!(start < end);
         // A split may allocate one node per level plus a new root: refuse up
         // front rather than fail half-way.

@@ -19,10 +19,19 @@ fn main() -> std::io::Result<()> {
         };
         let (h, m) = twin.step(&parsed.call)?;
         let mark = if h == m { "  " } else { "!!" };
-        println!("{mark} {} = host {} / model {}", strace::format_call(&parsed.call), h.render(true), m.render(true));
+        println!(
+            "{mark} {} = host {} / model {}",
+            strace::format_call(&parsed.call),
+            h.render(true),
+            m.render(true)
+        );
     }
     match twin.diff_maps()? {
-        None => println!("maps identical ({} VMAs):\n{}", twin.model_vma_count(), twin.model_maps()),
+        None => println!(
+            "maps identical ({} VMAs):\n{}",
+            twin.model_vma_count(),
+            twin.model_maps()
+        ),
         Some(d) => println!("MAPS DIFFER:\n{d}"),
     }
     Ok(())

@@ -40,8 +40,17 @@ pub struct CallGen {
 impl CallGen {
     /// A generator for `seed`, using regular files in `dir`.
     pub fn new(seed: u64, dir: &Path) -> CallGen {
-        let files = (0..2).map(|i| dir.join(format!("f{i}")).to_string_lossy().into_owned()).collect();
-        CallGen { rng: StdRng::seed_from_u64(seed), files, fds: vec![], placed: vec![], brk: 0, vmas: vec![] }
+        let files = (0..2)
+            .map(|i| dir.join(format!("f{i}")).to_string_lossy().into_owned())
+            .collect();
+        CallGen {
+            rng: StdRng::seed_from_u64(seed),
+            files,
+            fds: vec![],
+            placed: vec![],
+            brk: 0,
+            vmas: vec![],
+        }
     }
 
     /// Paths of the regular files the calls use (create them first).
@@ -51,7 +60,11 @@ impl CallGen {
 
     fn pages(&mut self, max: u64) -> u64 {
         // Mostly small, sometimes large.
-        if self.rng.random_ratio(1, 10) { self.rng.random_range(1..=max * 4) } else { self.rng.random_range(1..=max) }
+        if self.rng.random_ratio(1, 10) {
+            self.rng.random_range(1..=max * 4)
+        } else {
+            self.rng.random_range(1..=max)
+        }
     }
 
     fn arena_addr(&mut self) -> u64 {
@@ -79,8 +92,14 @@ impl CallGen {
                 let b = a + self.rng.random_range(1..=(e - a) / PAGE_SIZE) * PAGE_SIZE;
                 (a, b)
             }
-            2 => (s.saturating_sub(self.rng.random_range(0..3) * PAGE_SIZE), s + self.rng.random_range(1..=pages) * PAGE_SIZE),
-            3 => (s + self.rng.random_range(0..pages) * PAGE_SIZE, e + self.rng.random_range(0..3) * PAGE_SIZE),
+            2 => (
+                s.saturating_sub(self.rng.random_range(0..3) * PAGE_SIZE),
+                s + self.rng.random_range(1..=pages) * PAGE_SIZE,
+            ),
+            3 => (
+                s + self.rng.random_range(0..pages) * PAGE_SIZE,
+                e + self.rng.random_range(0..3) * PAGE_SIZE,
+            ),
             _ => {
                 let j = (i + self.rng.random_range(1..3)).min(self.vmas.len() - 1);
                 (s, self.vmas[j].1.max(e))
@@ -101,7 +120,11 @@ impl CallGen {
 
     fn len(&mut self) -> u64 {
         let n = self.pages(16) * PAGE_SIZE;
-        if self.rng.random_ratio(1, 20) { n - self.rng.random_range(1..PAGE_SIZE) } else { n }
+        if self.rng.random_ratio(1, 20) {
+            n - self.rng.random_range(1..PAGE_SIZE)
+        } else {
+            n
+        }
     }
 
     fn prot(&mut self) -> u64 {
@@ -132,13 +155,23 @@ impl CallGen {
         let placement = self.rng.random_range(0..10);
         let addr = match placement {
             0..=4 => {
-                flags |= if self.rng.random_ratio(1, 5) { MAP_FIXED_NOREPLACE } else { MAP_FIXED };
+                flags |= if self.rng.random_ratio(1, 5) {
+                    MAP_FIXED_NOREPLACE
+                } else {
+                    MAP_FIXED
+                };
                 match self.vma_range() {
                     // Right after an existing VMA, or over part of one.
                     Some((a, b)) if self.rng.random_bool(0.5) => {
-                        if self.rng.random_bool(0.5) { b } else { a }
+                        if self.rng.random_bool(0.5) {
+                            b
+                        } else {
+                            a
+                        }
                     }
-                    _ if self.rng.random_ratio(1, 40) => self.rng.random_range(0..3u64).saturating_sub(1) * self.rng.random_range(1..20) * PAGE_SIZE,
+                    _ if self.rng.random_ratio(1, 40) => {
+                        self.rng.random_range(0..3u64).saturating_sub(1) * self.rng.random_range(1..20) * PAGE_SIZE
+                    }
                     _ => self.some_addr(),
                 }
             }
@@ -185,8 +218,19 @@ impl CallGen {
             (-1, 0)
         };
         // Low fixed mappings must stay clear of the helper's own text at 4 MiB.
-        let len = if addr < ARENA && flags & MAP_FIXED != 0 { len.min(64 * PAGE_SIZE) } else { len };
-        Call::Mmap { addr, len, prot: self.prot(), flags, fd, off }
+        let len = if addr < ARENA && flags & MAP_FIXED != 0 {
+            len.min(64 * PAGE_SIZE)
+        } else {
+            len
+        };
+        Call::Mmap {
+            addr,
+            len,
+            prot: self.prot(),
+            flags,
+            fd,
+            off,
+        }
     }
 
     /// The next call.
@@ -199,7 +243,11 @@ impl CallGen {
                 {
                     return Call::Munmap { addr: a, len: b - a };
                 }
-                let addr = if self.rng.random_ratio(1, 30) { self.some_addr() + 1 } else { self.some_addr() };
+                let addr = if self.rng.random_ratio(1, 30) {
+                    self.some_addr() + 1
+                } else {
+                    self.some_addr()
+                };
                 let len = if self.rng.random_ratio(1, 40) { 0 } else { self.len() };
                 Call::Munmap { addr, len }
             }
@@ -211,10 +259,22 @@ impl CallGen {
                 if self.rng.random_bool(0.6)
                     && let Some((a, b)) = self.vma_range()
                 {
-                    return Call::Mprotect { addr: a, len: b - a, prot };
+                    return Call::Mprotect {
+                        addr: a,
+                        len: b - a,
+                        prot,
+                    };
                 }
-                let addr = if self.rng.random_ratio(1, 30) { self.some_addr() | 0x10 } else { self.some_addr() };
-                Call::Mprotect { addr, len: self.len(), prot }
+                let addr = if self.rng.random_ratio(1, 30) {
+                    self.some_addr() | 0x10
+                } else {
+                    self.some_addr()
+                };
+                Call::Mprotect {
+                    addr,
+                    len: self.len(),
+                    prot,
+                }
             }
             65..=72 => {
                 let addr = match self.rng.random_range(0..6) {
@@ -227,7 +287,9 @@ impl CallGen {
             }
             73..=87 => {
                 let base = match self.vma_range() {
-                    Some((a, b)) if self.rng.random_bool(0.6) => a + self.rng.random_range(0..(b - a) / PAGE_SIZE) * PAGE_SIZE,
+                    Some((a, b)) if self.rng.random_bool(0.6) => {
+                        a + self.rng.random_range(0..(b - a) / PAGE_SIZE) * PAGE_SIZE
+                    }
                     _ => self.some_addr(),
                 };
                 let addr = base + self.rng.random_range(0..PAGE_SIZE);
@@ -237,13 +299,27 @@ impl CallGen {
             88..=91 => {
                 let path = self.files[self.rng.random_range(0..self.files.len())].clone();
                 let flags = [O_RDONLY, O_RDWR, O_WRONLY, O_RDWR | O_APPEND][self.rng.random_range(0..4)];
-                Call::Openat { dirfd: AT_FDCWD, path, flags, mode: None }
+                Call::Openat {
+                    dirfd: AT_FDCWD,
+                    path,
+                    flags,
+                    mode: None,
+                }
             }
-            92 => Call::MemfdCreate { name: format!("m{}", self.rng.random_range(0..3)), flags: mfd::CLOEXEC },
+            92 => Call::MemfdCreate {
+                name: format!("m{}", self.rng.random_range(0..3)),
+                flags: mfd::CLOEXEC,
+            },
             93..=95 => Call::Close { fd: self.fd() },
             96 => Call::Dup { fd: self.fd() },
-            97 => Call::Dup2 { oldfd: self.fd(), newfd: self.rng.random_range(3..10) },
-            _ => Call::Ftruncate { fd: self.fd(), length: self.rng.random_range(0..12) * 2048 },
+            97 => Call::Dup2 {
+                oldfd: self.fd(),
+                newfd: self.rng.random_range(3..10),
+            },
+            _ => Call::Ftruncate {
+                fd: self.fd(),
+                length: self.rng.random_range(0..12) * 2048,
+            },
         }
     }
 
@@ -324,7 +400,10 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
         f.set_len(((i as u64) + 1) * 3 * PAGE_SIZE + 100)?;
     }
     // Every third session runs without capabilities (EPERM, mlock limits).
-    let opts = HostOptions { drop_capabilities: seed % 3 == 2, ..HostOptions::default() };
+    let opts = HostOptions {
+        drop_capabilities: seed % 3 == 2,
+        ..HostOptions::default()
+    };
     let mut twin = Twin::spawn_with(&opts)?;
     cg.brk = twin.model.mm().read().state_brk();
     let stat_start_brk = cg.brk;
@@ -344,7 +423,11 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
         );
         let call = cg.next_call();
         let (h, m) = twin.step(&call)?;
-        script.push(format!("{} = {}", format_call(&call), h.render(matches!(call, Call::Mmap { .. } | Call::Brk { .. }))));
+        script.push(format!(
+            "{} = {}",
+            format_call(&call),
+            h.render(matches!(call, Call::Mmap { .. } | Call::Brk { .. }))
+        ));
         stats.calls += 1;
         if h != m {
             let what = format!("result: host {} model {}", h.render(true), m.render(true));
@@ -360,7 +443,11 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
         stats.max_vmas = stats.max_vmas.max(twin.model_vma_count());
         stats.maps += 1;
         if let Some(d) = twin.diff_maps()? {
-            return Ok(Err(Divergence { seed, script, what: format!("maps after the last call:\n{d}") }));
+            return Ok(Err(Divergence {
+                seed,
+                script,
+                what: format!("maps after the last call:\n{d}"),
+            }));
         }
     }
     Ok(Ok(stats))

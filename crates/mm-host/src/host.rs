@@ -156,12 +156,7 @@ impl HostProcess {
                 // Any descriptor leaked to us without O_CLOEXEC must not reach
                 // the helper: its descriptor table is exactly 0, 1, 2.
                 // (CLOEXEC rather than close: std's exec-error pipe lives here.)
-                libc::syscall(
-                    libc::SYS_close_range,
-                    3u32,
-                    u32::MAX,
-                    libc::CLOSE_RANGE_CLOEXEC,
-                );
+                libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, libc::CLOSE_RANGE_CLOEXEC);
                 Ok(())
             });
         }
@@ -177,9 +172,7 @@ impl HostProcess {
         };
         let (hello, _) = host.reply()?;
         if hello != protocol::HELLO_MAGIC {
-            return Err(io::Error::other(format!(
-                "helper said {hello:#x} instead of hello"
-            )));
+            return Err(io::Error::other(format!("helper said {hello:#x} instead of hello")));
         }
         let cwd = match &opts.cwd {
             Some(dir) => Some(dir.clone()),

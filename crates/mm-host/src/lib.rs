@@ -99,10 +99,10 @@
 //! (`MAP_SHARED` mappings, and everything in the `CLONE_VM` case).
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
+pub mod callgen;
 mod host;
 mod protocol;
 mod stat;
-pub mod callgen;
 pub mod summary;
 pub mod twin;
 

@@ -72,9 +72,7 @@ impl<'a> Request<'a> {
                 off,
             } => (Op::Mmap, [*addr, *len, *prot, *flags, fd(*f), *off], &[]),
             Call::Munmap { addr, len } => (Op::Munmap, [*addr, *len, 0, 0, 0, 0], &[]),
-            Call::Mprotect { addr, len, prot } => {
-                (Op::Mprotect, [*addr, *len, *prot, 0, 0, 0], &[])
-            }
+            Call::Mprotect { addr, len, prot } => (Op::Mprotect, [*addr, *len, *prot, 0, 0, 0], &[]),
             Call::Brk { addr } => (Op::Brk, [*addr, 0, 0, 0, 0, 0], &[]),
             Call::Mremap {
                 old_addr,
@@ -82,22 +80,10 @@ impl<'a> Request<'a> {
                 new_len,
                 flags,
                 new_addr,
-            } => (
-                Op::Mremap,
-                [*old_addr, *old_len, *new_len, *flags, *new_addr, 0],
-                &[],
-            ),
-            Call::Madvise { addr, len, advice } => {
-                (Op::Madvise, [*addr, *len, *advice, 0, 0, 0], &[])
-            }
-            Call::Fault { addr, access } => {
-                (Op::Fault, [*addr, access_code(*access), 0, 0, 0, 0], &[])
-            }
-            Call::Open { path, flags, mode } => (
-                Op::Open,
-                [*flags, mode.unwrap_or(0), 0, 0, 0, 0],
-                path.as_bytes(),
-            ),
+            } => (Op::Mremap, [*old_addr, *old_len, *new_len, *flags, *new_addr, 0], &[]),
+            Call::Madvise { addr, len, advice } => (Op::Madvise, [*addr, *len, *advice, 0, 0, 0], &[]),
+            Call::Fault { addr, access } => (Op::Fault, [*addr, access_code(*access), 0, 0, 0, 0], &[]),
+            Call::Open { path, flags, mode } => (Op::Open, [*flags, mode.unwrap_or(0), 0, 0, 0, 0], path.as_bytes()),
             Call::Openat {
                 dirfd,
                 path,
@@ -111,17 +97,9 @@ impl<'a> Request<'a> {
             Call::Close { fd: f } => (Op::Close, [fd(*f), 0, 0, 0, 0, 0], &[]),
             Call::Dup { fd: f } => (Op::Dup, [fd(*f), 0, 0, 0, 0, 0], &[]),
             Call::Dup2 { oldfd, newfd } => (Op::Dup2, [fd(*oldfd), fd(*newfd), 0, 0, 0, 0], &[]),
-            Call::Dup3 {
-                oldfd,
-                newfd,
-                flags,
-            } => (Op::Dup3, [fd(*oldfd), fd(*newfd), *flags, 0, 0, 0], &[]),
-            Call::MemfdCreate { name, flags } => {
-                (Op::MemfdCreate, [*flags, 0, 0, 0, 0, 0], name.as_bytes())
-            }
-            Call::Ftruncate { fd: f, length } => {
-                (Op::Ftruncate, [fd(*f), *length, 0, 0, 0, 0], &[])
-            }
+            Call::Dup3 { oldfd, newfd, flags } => (Op::Dup3, [fd(*oldfd), fd(*newfd), *flags, 0, 0, 0], &[]),
+            Call::MemfdCreate { name, flags } => (Op::MemfdCreate, [*flags, 0, 0, 0, 0, 0], name.as_bytes()),
+            Call::Ftruncate { fd: f, length } => (Op::Ftruncate, [fd(*f), *length, 0, 0, 0, 0], &[]),
         };
         Request { op, args, string }
     }

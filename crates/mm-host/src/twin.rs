@@ -5,8 +5,8 @@ use std::io;
 
 use mm_core::{MmConfig, VmaView};
 use mm_ops::call::{Call, Outcome};
-use mm_ops::procmaps::{MapsLine, parse_maps};
 use mm_ops::hostfs::host_probe;
+use mm_ops::procmaps::{MapsLine, parse_maps};
 use mm_ops::task::Task;
 use mm_ops::task_mmu::render_maps;
 
@@ -110,7 +110,10 @@ pub fn diff_maps_text(host: &str, model: &str) -> Option<String> {
     let mut out = String::new();
     let n = h.len().max(m.len());
     for i in 0..n {
-        let (a, b) = (h.get(i).map(String::as_str).unwrap_or("-"), m.get(i).map(String::as_str).unwrap_or("-"));
+        let (a, b) = (
+            h.get(i).map(String::as_str).unwrap_or("-"),
+            m.get(i).map(String::as_str).unwrap_or("-"),
+        );
         let mark = if a == b { "  " } else { "!!" };
         out.push_str(&format!("{mark} host: {a:<70} model: {b}\n"));
     }

@@ -8,8 +8,8 @@ use common::{anon, maps, ok, vma_at};
 use mm_host::{HostOptions, HostProcess};
 use mm_ops::call::{Call, Outcome};
 use mm_ops::uapi::{
-    AT_FDCWD, Errno, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED,
-    MREMAP_MAYMOVE, PAGE_SIZE, PROT_EXEC, PROT_READ, PROT_WRITE, madv, mfd, oflags,
+    AT_FDCWD, Errno, MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, MAP_PRIVATE, MAP_SHARED, MREMAP_MAYMOVE, PAGE_SIZE,
+    PROT_EXEC, PROT_READ, PROT_WRITE, madv, mfd, oflags,
 };
 
 const P: u64 = PAGE_SIZE;
@@ -21,10 +21,7 @@ fn anonymous_mmap_munmap_round_trip() {
     let addr = anon(&mut h, 4, PROT_READ | PROT_WRITE);
     assert_eq!(addr % P, 0);
     let vma = vma_at(&mut h, addr).expect("new VMA");
-    assert_eq!(
-        (vma.start, vma.end, vma.perms.as_str()),
-        (addr, addr + 4 * P, "rw-p")
-    );
+    assert_eq!((vma.start, vma.end, vma.perms.as_str()), (addr, addr + 4 * P, "rw-p"));
     assert_eq!(maps(&mut h).len(), common::parse_maps(&before).len() + 1);
 
     // Punch a hole: two VMAs remain.
@@ -54,24 +51,12 @@ fn errors_come_back_as_errno() {
         e(&mut h, mmap(0, 0, MAP_PRIVATE | MAP_ANONYMOUS)),
         Outcome::Err(Errno::EINVAL)
     );
-    assert_eq!(
-        e(&mut h, mmap(0, P, MAP_ANONYMOUS)),
-        Outcome::Err(Errno::EINVAL)
-    );
-    assert_eq!(
-        e(&mut h, Call::Munmap { addr: 1, len: P }),
-        Outcome::Err(Errno::EINVAL)
-    );
-    assert_eq!(
-        e(&mut h, mmap(0, P, MAP_PRIVATE)),
-        Outcome::Err(Errno::EBADF)
-    );
+    assert_eq!(e(&mut h, mmap(0, P, MAP_ANONYMOUS)), Outcome::Err(Errno::EINVAL));
+    assert_eq!(e(&mut h, Call::Munmap { addr: 1, len: P }), Outcome::Err(Errno::EINVAL));
+    assert_eq!(e(&mut h, mmap(0, P, MAP_PRIVATE)), Outcome::Err(Errno::EBADF));
     // The helper's own text is there: NOREPLACE refuses it.
     let noreplace = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
-    assert_eq!(
-        e(&mut h, mmap(0x40_0000, P, noreplace)),
-        Outcome::Err(Errno::EEXIST)
-    );
+    assert_eq!(e(&mut h, mmap(0x40_0000, P, noreplace)), Outcome::Err(Errno::EEXIST));
     let mprotect = Call::Mprotect {
         addr: 0x1000_0000,
         len: P,
@@ -128,14 +113,8 @@ fn mprotect_splits_and_mremap_moves() {
     // It lands right below the first mapping and merges with its rw- page.
     assert_eq!(new + 16 * P, addr);
     let vma = vma_at(&mut h, new).unwrap();
-    assert_eq!(
-        (vma.start, vma.end, vma.perms.as_str()),
-        (new, addr + P, "rw-p")
-    );
-    assert!(
-        vma_at(&mut h, addr + 2 * P).is_none(),
-        "the old range is gone"
-    );
+    assert_eq!((vma.start, vma.end, vma.perms.as_str()), (new, addr + P, "rw-p"));
+    assert!(vma_at(&mut h, addr + 2 * P).is_none(), "the old range is gone");
 }
 
 #[test]
@@ -177,16 +156,7 @@ fn descriptors_memfd_and_shared_file_mappings() {
         flags: mfd::CLOEXEC,
     };
     assert_eq!(ok(&mut h, memfd), 3, "fds 0-2 are the only ones open");
-    assert_eq!(
-        ok(
-            &mut h,
-            Call::Ftruncate {
-                fd: 3,
-                length: 2 * P
-            }
-        ),
-        0
-    );
+    assert_eq!(ok(&mut h, Call::Ftruncate { fd: 3, length: 2 * P }), 0);
     let map = Call::Mmap {
         addr: 0,
         len: 2 * P,
@@ -201,16 +171,7 @@ fn descriptors_memfd_and_shared_file_mappings() {
     assert_eq!(vma.name, "/memfd:oracle (deleted)");
 
     assert_eq!(ok(&mut h, Call::Dup { fd: 3 }), 4);
-    assert_eq!(
-        ok(
-            &mut h,
-            Call::Dup2 {
-                oldfd: 3,
-                newfd: 10
-            }
-        ),
-        10
-    );
+    assert_eq!(ok(&mut h, Call::Dup2 { oldfd: 3, newfd: 10 }), 10);
     let dup3 = Call::Dup3 {
         oldfd: 10,
         newfd: 10,
@@ -231,14 +192,8 @@ fn descriptors_memfd_and_shared_file_mappings() {
     for fd in [3, 4, 10, 11] {
         assert_eq!(ok(&mut h, Call::Close { fd }), 0);
     }
-    assert_eq!(
-        h.call(&Call::Close { fd: 10 }).unwrap(),
-        Outcome::Err(Errno::EBADF)
-    );
-    assert_eq!(
-        h.call(&Call::Dup { fd: -1 }).unwrap(),
-        Outcome::Err(Errno::EBADF)
-    );
+    assert_eq!(h.call(&Call::Close { fd: 10 }).unwrap(), Outcome::Err(Errno::EBADF));
+    assert_eq!(h.call(&Call::Dup { fd: -1 }).unwrap(), Outcome::Err(Errno::EBADF));
     // The mapping outlives its descriptors.
     assert!(vma_at(&mut h, addr).is_some());
 }
@@ -247,10 +202,7 @@ fn descriptors_memfd_and_shared_file_mappings() {
 fn open_and_openat_temp_files() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("data");
-    std::fs::File::create(&path)
-        .unwrap()
-        .write_all(&[7u8; 100])
-        .unwrap();
+    std::fs::File::create(&path).unwrap().write_all(&[7u8; 100]).unwrap();
     let path_s = path.to_str().unwrap().to_string();
 
     let mut h = HostProcess::spawn().unwrap();

@@ -5,9 +5,7 @@ mod common;
 use common::{BUS, OK, SEGV, anon, fault, ok, vma_at};
 use mm_host::HostProcess;
 use mm_ops::call::{Access, Call};
-use mm_ops::uapi::{
-    MAP_PRIVATE, MAP_SHARED, PAGE_SIZE, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE, oflags,
-};
+use mm_ops::uapi::{MAP_PRIVATE, MAP_SHARED, PAGE_SIZE, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE, oflags};
 
 const P: u64 = PAGE_SIZE;
 
@@ -64,11 +62,7 @@ fn reading_past_eof_of_a_file_mapping_is_sigbus() {
             off: 0,
         };
         let addr = ok(&mut h, map);
-        assert_eq!(
-            vma_at(&mut h, addr).unwrap().end,
-            addr + 2 * P,
-            "VMA covers both pages"
-        );
+        assert_eq!(vma_at(&mut h, addr).unwrap().end, addr + 2 * P, "VMA covers both pages");
         assert_eq!(fault(&mut h, addr, Access::Read), OK);
         assert_eq!(fault(&mut h, addr + P - 1, Access::Read), OK);
         assert_eq!(fault(&mut h, addr + P, Access::Read), BUS);
@@ -88,11 +82,7 @@ fn exec_needs_prot_exec() {
     let rx = anon(&mut h, 1, PROT_READ | PROT_EXEC);
     assert_eq!(fault(&mut h, rx, Access::Exec), OK);
     assert_eq!(fault(&mut h, 0x1000_0000, Access::Exec), SEGV, "unmapped");
-    assert_eq!(
-        fault(&mut h, 0x8000_0000_0000, Access::Exec),
-        SEGV,
-        "non-canonical"
-    );
+    assert_eq!(fault(&mut h, 0x8000_0000_0000, Access::Exec), SEGV, "non-canonical");
     // The bss is not executable; the text is.
     assert_eq!(fault(&mut h, 0x40_1000, Access::Exec), SEGV);
     assert_eq!(fault(&mut h, 0x40_0000, Access::Exec), OK);
@@ -114,11 +104,7 @@ fn written_ret_executes_and_exec_faults_leave_no_trace() {
     let st = h.stat().unwrap();
     assert_eq!(fault(&mut h, rw + 100, Access::Exec), OK);
     assert_eq!(fault(&mut h, rw + P, Access::Exec), OK);
-    assert_eq!(
-        h.maps().unwrap(),
-        before,
-        "the fork child's faults stay in the child"
-    );
+    assert_eq!(h.maps().unwrap(), before, "the fork child's faults stay in the child");
     assert_eq!(h.stat().unwrap(), st);
 }
 
@@ -155,10 +141,7 @@ fn exec_past_eof_is_sigbus() {
 #[test]
 fn guard_pages_of_the_stack_and_growth() {
     let mut h = HostProcess::spawn().unwrap();
-    let stack = common::maps(&mut h)
-        .into_iter()
-        .find(|l| l.name == "[stack]")
-        .unwrap();
+    let stack = common::maps(&mut h).into_iter().find(|l| l.name == "[stack]").unwrap();
     // Just below the stack VMA: the stack grows down to cover it.
     assert_eq!(fault(&mut h, stack.start - 8, Access::Read), OK);
     let grown = vma_at(&mut h, stack.start - 8).unwrap();
@@ -170,11 +153,7 @@ fn guard_pages_of_the_stack_and_growth() {
 fn exec_in_dontfork_and_guarded_memory() {
     let mut h = HostProcess::spawn().unwrap();
     let rx = anon(&mut h, 3, PROT_READ | PROT_EXEC);
-    let madvise = |addr, advice| Call::Madvise {
-        addr,
-        len: P,
-        advice,
-    };
+    let madvise = |addr, advice| Call::Madvise { addr, len: P, advice };
     // A fork child lacks MADV_DONTFORK VMAs; the probe must still see them.
     assert_eq!(ok(&mut h, madvise(rx, mm_ops::uapi::madv::DONTFORK)), 0);
     let before = h.maps().unwrap();
@@ -188,16 +167,10 @@ fn exec_in_dontfork_and_guarded_memory() {
     assert_eq!(ok(&mut h, mp), 0);
     assert_eq!(fault(&mut h, rx + 8, Access::Exec), SEGV);
     // Guard regions survive fork: fetching there is SIGSEGV.
-    assert_eq!(
-        ok(&mut h, madvise(rx + P, mm_ops::uapi::madv::GUARD_INSTALL)),
-        0
-    );
+    assert_eq!(ok(&mut h, madvise(rx + P, mm_ops::uapi::madv::GUARD_INSTALL)), 0);
     assert_eq!(fault(&mut h, rx + P, Access::Exec), SEGV);
     assert_eq!(fault(&mut h, rx + P, Access::Read), SEGV);
     // WIPEONFORK only zeroes the child's copy: still executable.
-    assert_eq!(
-        ok(&mut h, madvise(rx + 2 * P, mm_ops::uapi::madv::WIPEONFORK)),
-        0
-    );
+    assert_eq!(ok(&mut h, madvise(rx + 2 * P, mm_ops::uapi::madv::WIPEONFORK)), 0);
     assert_eq!(fault(&mut h, rx + 2 * P, Access::Exec), OK);
 }

@@ -39,10 +39,7 @@ fn initial_layout_has_only_the_expected_vmas() {
     let st = h.stat().unwrap();
     assert_eq!(st.start_code, 0x40_0000);
     assert_eq!(st.start_brk, st.brk);
-    assert_eq!(
-        st.start_brk, lines[1].end,
-        "the break starts right after bss"
-    );
+    assert_eq!(st.start_brk, lines[1].end, "the break starts right after bss");
     assert!(lines[1].start <= st.start_data && st.end_data <= st.start_brk);
     let stack = lines.iter().find(|l| l.name == "[stack]").unwrap();
     assert!(stack.start <= st.start_stack && st.start_stack < stack.end);
@@ -67,11 +64,7 @@ fn unlimited_stack_lowers_mmap_base_but_stays_top_down() {
     // On x86-64 only ADDR_COMPAT_LAYOUT or vm.legacy_va_layout select the
     // bottom-up layout; an unlimited RLIMIT_STACK merely caps the stack gap
     // at 5/6 of the address space, so mmap_base drops to about TASK_SIZE/6.
-    if std::fs::read_to_string("/proc/sys/vm/legacy_va_layout")
-        .unwrap()
-        .trim()
-        != "0"
-    {
+    if std::fs::read_to_string("/proc/sys/vm/legacy_va_layout").unwrap().trim() != "0" {
         eprintln!("vm.legacy_va_layout is set; skipping");
         return;
     }
@@ -81,10 +74,7 @@ fn unlimited_stack_lowers_mmap_base_but_stays_top_down() {
     };
     let mut h = HostProcess::spawn_with(&opts).unwrap();
     let task_size: u64 = 0x7fff_ffff_f000;
-    let vdso = maps(&mut h)
-        .into_iter()
-        .find(|l| l.name == "[vdso]")
-        .unwrap();
+    let vdso = maps(&mut h).into_iter().find(|l| l.name == "[vdso]").unwrap();
     assert_eq!(vdso.end, (task_size - task_size / 6 * 5 + 4095) & !4095);
     let a = anon(&mut h, 1, PROT_READ);
     let b = anon(&mut h, 1, PROT_READ);
@@ -104,13 +94,7 @@ fn aslr_on_moves_the_stack() {
         ..HostOptions::default()
     };
     let stacks: Vec<u64> = (0..3)
-        .map(|_| {
-            HostProcess::spawn_with(&opts)
-                .unwrap()
-                .stat()
-                .unwrap()
-                .start_stack
-        })
+        .map(|_| HostProcess::spawn_with(&opts).unwrap().stat().unwrap().start_stack)
         .collect();
     assert!(stacks.windows(2).any(|w| w[0] != w[1]), "{stacks:x?}");
 }
@@ -121,8 +105,5 @@ fn maps_text_is_well_formed() {
     let text = h.maps().unwrap();
     assert!(text.ends_with('\n'));
     let lines = parse_maps(&text);
-    assert!(
-        lines.windows(2).all(|w| w[0].end <= w[1].start),
-        "sorted, disjoint"
-    );
+    assert!(lines.windows(2).all(|w| w[0].end <= w[1].start), "sorted, disjoint");
 }

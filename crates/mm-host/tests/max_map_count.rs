@@ -20,15 +20,34 @@ fn step(twin: &mut Twin, call: Call) -> Outcome {
 #[test]
 fn limits_match_the_host_kernel() {
     let mut twin = Twin::spawn().unwrap();
-    let max = std::fs::read_to_string("/proc/sys/vm/max_map_count").unwrap().trim().parse::<u64>().unwrap();
-    assert_eq!(max, u64::from(twin.model.mm().read().state().cfg.max_map_count), "model configured for this host");
+    let max = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .unwrap()
+        .trim()
+        .parse::<u64>()
+        .unwrap();
+    assert_eq!(
+        max,
+        u64::from(twin.model.mm().read().state().cfg.max_map_count),
+        "model configured for this host"
+    );
     let pages = 2 * max + 16;
-    let map = Call::Mmap { addr: BASE, len: pages * PAGE_SIZE, prot: PROT_READ, flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, fd: -1, off: 0 };
+    let map = Call::Mmap {
+        addr: BASE,
+        len: pages * PAGE_SIZE,
+        prot: PROT_READ,
+        flags: MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+        fd: -1,
+        off: 0,
+    };
     assert_eq!(step(&mut twin, map), Outcome::Val(BASE));
     // Make every other page writable until the kernel refuses a split.
     let mut refused_at = None;
     for i in 0..pages / 2 {
-        let call = Call::Mprotect { addr: BASE + (2 * i + 1) * PAGE_SIZE, len: PAGE_SIZE, prot: PROT_READ | PROT_WRITE };
+        let call = Call::Mprotect {
+            addr: BASE + (2 * i + 1) * PAGE_SIZE,
+            len: PAGE_SIZE,
+            prot: PROT_READ | PROT_WRITE,
+        };
         if step(&mut twin, call) != Outcome::Val(0) {
             refused_at = Some(i);
             break;
@@ -41,14 +60,52 @@ fn limits_match_the_host_kernel() {
     // a new mapping is refused only when map_count exceeds the limit.
     let hole_in = BASE + (2 * i + 4) * PAGE_SIZE;
     let calls = [
-        Call::Mprotect { addr: hole_in, len: PAGE_SIZE, prot: PROT_READ | PROT_WRITE },
-        Call::Munmap { addr: hole_in, len: PAGE_SIZE },
-        Call::Munmap { addr: BASE + PAGE_SIZE, len: PAGE_SIZE },
-        Call::Mmap { addr: 0, len: PAGE_SIZE, prot: PROT_READ, flags: MAP_PRIVATE | MAP_ANONYMOUS, fd: -1, off: 0 },
-        Call::Mmap { addr: 0, len: PAGE_SIZE, prot: PROT_WRITE, flags: MAP_PRIVATE | MAP_ANONYMOUS, fd: -1, off: 0 },
-        Call::Mmap { addr: 0, len: PAGE_SIZE, prot: PROT_EXEC, flags: MAP_PRIVATE | MAP_ANONYMOUS, fd: -1, off: 0 },
-        Call::Mprotect { addr: BASE, len: 3 * PAGE_SIZE, prot: PROT_READ },
-        Call::Munmap { addr: hole_in, len: PAGE_SIZE },
+        Call::Mprotect {
+            addr: hole_in,
+            len: PAGE_SIZE,
+            prot: PROT_READ | PROT_WRITE,
+        },
+        Call::Munmap {
+            addr: hole_in,
+            len: PAGE_SIZE,
+        },
+        Call::Munmap {
+            addr: BASE + PAGE_SIZE,
+            len: PAGE_SIZE,
+        },
+        Call::Mmap {
+            addr: 0,
+            len: PAGE_SIZE,
+            prot: PROT_READ,
+            flags: MAP_PRIVATE | MAP_ANONYMOUS,
+            fd: -1,
+            off: 0,
+        },
+        Call::Mmap {
+            addr: 0,
+            len: PAGE_SIZE,
+            prot: PROT_WRITE,
+            flags: MAP_PRIVATE | MAP_ANONYMOUS,
+            fd: -1,
+            off: 0,
+        },
+        Call::Mmap {
+            addr: 0,
+            len: PAGE_SIZE,
+            prot: PROT_EXEC,
+            flags: MAP_PRIVATE | MAP_ANONYMOUS,
+            fd: -1,
+            off: 0,
+        },
+        Call::Mprotect {
+            addr: BASE,
+            len: 3 * PAGE_SIZE,
+            prot: PROT_READ,
+        },
+        Call::Munmap {
+            addr: hole_in,
+            len: PAGE_SIZE,
+        },
     ];
     let mut errors = 0;
     for c in calls {
@@ -62,6 +119,9 @@ fn limits_match_the_host_kernel() {
     }
     mm_host::summary::report(
         "max_map_count",
-        &format!("max_map_count: {max} reached after {} calls; {errors} calls refused at the limit, identical to the host kernel", i + 1),
+        &format!(
+            "max_map_count: {max} reached after {} calls; {errors} calls refused at the limit, identical to the host kernel",
+            i + 1
+        ),
     );
 }

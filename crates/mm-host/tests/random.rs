@@ -11,19 +11,13 @@ use common::{BUS, OK, SEGV, anon, maps};
 use mm_host::HostProcess;
 use mm_ops::call::{Access, Call, Outcome};
 use mm_ops::uapi::{
-    Errno, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PAGE_SIZE, PROT_EXEC, PROT_NONE, PROT_READ,
-    PROT_WRITE,
+    Errno, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, PAGE_SIZE, PROT_EXEC, PROT_NONE, PROT_READ, PROT_WRITE,
 };
 
 const P: u64 = PAGE_SIZE;
 const PAGES: u64 = 64;
 const ROUNDS: usize = 2000;
-const PROTS: [u64; 4] = [
-    PROT_NONE,
-    PROT_READ,
-    PROT_READ | PROT_WRITE,
-    PROT_READ | PROT_EXEC,
-];
+const PROTS: [u64; 4] = [PROT_NONE, PROT_READ, PROT_READ | PROT_WRITE, PROT_READ | PROT_EXEC];
 
 /// xorshift64*: deterministic and dependency-free.
 struct Rng(u64);
@@ -42,14 +36,9 @@ impl Rng {
 
 fn perms(prot: u64) -> String {
     let bit = |b, c| if prot & b != 0 { c } else { '-' };
-    [
-        bit(PROT_READ, 'r'),
-        bit(PROT_WRITE, 'w'),
-        bit(PROT_EXEC, 'x'),
-        'p',
-    ]
-    .iter()
-    .collect()
+    [bit(PROT_READ, 'r'), bit(PROT_WRITE, 'w'), bit(PROT_EXEC, 'x'), 'p']
+        .iter()
+        .collect()
 }
 
 /// What the reference expects of one access to a page.

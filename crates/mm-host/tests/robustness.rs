@@ -25,10 +25,7 @@ fn without_capabilities_page_zero_is_refused() {
         ..HostOptions::default()
     };
     let mut h = HostProcess::spawn_with(&opts).unwrap();
-    assert_eq!(
-        h.call(&map_page_zero()).unwrap(),
-        Outcome::Err(Errno::EPERM)
-    );
+    assert_eq!(h.call(&map_page_zero()).unwrap(), Outcome::Err(Errno::EPERM));
 }
 
 #[test]
@@ -83,10 +80,7 @@ fn over_long_strings_are_judged_by_the_kernel_or_refused() {
         mode: None,
     };
     let long = format!("/{}", "a".repeat(5000));
-    assert_eq!(
-        h.call(&open(long)).unwrap(),
-        Outcome::Err(Errno::ENAMETOOLONG)
-    );
+    assert_eq!(h.call(&open(long)).unwrap(), Outcome::Err(Errno::ENAMETOOLONG));
     let too_long = format!("/{}", "a".repeat(9000));
     let err = h.call(&open(too_long)).unwrap_err();
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);

@@ -116,9 +116,7 @@ fn summary() {
         n += 1;
     }
     if host_only {
-        println!(
-            "scenarios (host only): {n} named scenarios, {calls} calls, kernel expectations hold"
-        );
+        println!("scenarios (host only): {n} named scenarios, {calls} calls, kernel expectations hold");
     } else {
         mm_host::summary::report(
             "scenarios",

@@ -20,7 +20,11 @@ pub fn host_probe() -> PathProbe {
             let mut vfs: libc::statvfs = std::mem::zeroed();
             let mut sfs: libc::statfs = std::mem::zeroed();
             let noexec = libc::statvfs(c.as_ptr(), &mut vfs) == 0 && vfs.f_flag & libc::ST_NOEXEC != 0;
-            let t = if libc::statfs(c.as_ptr(), &mut sfs) == 0 { sfs.f_type as i64 } else { 0 };
+            let t = if libc::statfs(c.as_ptr(), &mut sfs) == 0 {
+                sfs.f_type as i64
+            } else {
+                0
+            };
             (noexec, t)
         };
         const TMPFS_MAGIC: i64 = 0x0102_1994;
@@ -35,4 +39,3 @@ pub fn host_probe() -> PathProbe {
         })
     })
 }
-

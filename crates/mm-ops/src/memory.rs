@@ -31,7 +31,13 @@ fn beyond_eof(mm: &impl VmaView, files: &mm_core::file::FileTable, id: VmaId, ad
 
 /// `handle_mm_fault` on a VMA that passed `access_error`: assigns an
 /// `anon_vma` where the kernel would, and reports `SIGBUS` beyond EOF.
-fn handle_mm_fault(mm: &impl VmaView, files: &mm_core::file::FileTable, id: VmaId, addr: u64, write: bool) -> Result<(), Signal> {
+fn handle_mm_fault(
+    mm: &impl VmaView,
+    files: &mm_core::file::FileTable,
+    id: VmaId,
+    addr: u64,
+    write: bool,
+) -> Result<(), Signal> {
     let v = mm.vma(id);
     if let Some(name) = v.special {
         // special_mapping_fault / vvar_fault: only some pages have a page
@@ -58,7 +64,11 @@ fn handle_mm_fault(mm: &impl VmaView, files: &mm_core::file::FileTable, id: VmaI
             if write && !v.flags.contains(VmFlags::SHARED) {
                 anon_vma_prepare(mm, id);
             }
-            if beyond_eof(mm, files, id, addr) { Err(Signal::Bus) } else { Ok(()) }
+            if beyond_eof(mm, files, id, addr) {
+                Err(Signal::Bus)
+            } else {
+                Ok(())
+            }
         }
     }
 }
@@ -128,7 +138,9 @@ pub fn handle_user_fault<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64, access: 
         return Err(Signal::Segv);
     }
     // lock_mm_and_find_vma.
-    let Some(mut id) = r.find_vma(addr) else { return Err(Signal::Segv) };
+    let Some(mut id) = r.find_vma(addr) else {
+        return Err(Signal::Segv);
+    };
     let r = if r.vma(id).start > addr {
         if !r.vma(id).flags.contains(VmFlags::GROWSDOWN) {
             return Err(Signal::Segv);

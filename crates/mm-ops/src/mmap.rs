@@ -59,7 +59,10 @@ impl MapFile {
     }
 
     fn area(&self) -> AreaFile {
-        AreaFile { hugetlb: self.hugetlb, huge_size: self.huge_size }
+        AreaFile {
+            hugetlb: self.hugetlb,
+            huge_size: self.huge_size,
+        }
     }
 }
 
@@ -160,7 +163,11 @@ pub fn get_unmapped_area(
             if len & (huge - 1) != 0 || (flags & MAP_FIXED != 0 && addr & (huge - 1) != 0) {
                 return Err(Errno::EINVAL);
             }
-            let addr0 = if addr != 0 { (addr.wrapping_add(huge - 1)) & !(huge - 1) } else { 0 };
+            let addr0 = if addr != 0 {
+                (addr.wrapping_add(huge - 1)) & !(huge - 1)
+            } else {
+                0
+            };
             mm_get_unmapped_area(mm, area, addr0, len, pgoff, flags, VmFlags::NONE)?
         }
         // ext4-like files: f_op->get_unmapped_area = thp_get_unmapped_area.
@@ -257,7 +264,11 @@ pub fn do_mmap<P: BarrierPolicy>(
                     if t == MAP_SHARED {
                         flags &= LEGACY_MAP_MASK;
                     }
-                    let mask = if f.fop_mmap_sync { LEGACY_MAP_MASK | MAP_SYNC } else { LEGACY_MAP_MASK };
+                    let mask = if f.fop_mmap_sync {
+                        LEGACY_MAP_MASK | MAP_SYNC
+                    } else {
+                        LEGACY_MAP_MASK
+                    };
                     if flags & !mask != 0 {
                         return Err(Errno::EOPNOTSUPP);
                     }
@@ -309,12 +320,11 @@ pub fn do_mmap<P: BarrierPolicy>(
         }
     }
     let addr = mmap_region(mm, src, addr, len, vm_flags, pgoff)?;
-    let populate =
-        if vm_flags.contains(VmFlags::LOCKED) || flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE {
-            len
-        } else {
-            0
-        };
+    let populate = if vm_flags.contains(VmFlags::LOCKED) || flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE {
+        len
+    } else {
+        0
+    };
     Ok(Mapped { addr, populate })
 }
 

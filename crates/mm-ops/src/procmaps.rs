@@ -62,7 +62,10 @@ pub fn parse_maps_line(line: &str) -> Result<MapsLine, String> {
     let ino = next("inode")?;
     let name = it.next().unwrap_or("").trim_start_matches(' ').to_string();
     let (s, e) = range.split_once('-').ok_or("bad range")?;
-    let perms: [u8; 4] = perms.as_bytes().try_into().map_err(|_| format!("bad perms {perms:?}"))?;
+    let perms: [u8; 4] = perms
+        .as_bytes()
+        .try_into()
+        .map_err(|_| format!("bad perms {perms:?}"))?;
     let (maj, min) = dev.split_once(':').ok_or("bad device")?;
     let l = MapsLine {
         start: hex(s, "start")?,
@@ -156,12 +159,24 @@ impl<P: BarrierPolicy> Task<P> {
                 }
                 None => None,
             };
-            let pgoff = if file.is_some() || special.is_some() { l.offset >> 12 } else { l.start >> 12 };
+            let pgoff = if file.is_some() || special.is_some() {
+                l.offset >> 12
+            } else {
+                l.start >> 12
+            };
             let writable_private = flags.contains(VmFlags::WRITE) && !shared;
             let mm = self.mm().clone();
             let mut w = mm.write();
             let anon_vma = writable_private.then(|| w.new_anon_vma());
-            let v = Vma { start: l.start, end: l.end, pgoff, flags, file, anon_vma, special };
+            let v = Vma {
+                start: l.start,
+                end: l.end,
+                pgoff,
+                flags,
+                file,
+                anon_vma,
+                special,
+            };
             if w.find_vma_intersection(l.start, l.end).is_some() {
                 return Err(format!("overlapping maps line {:#x}-{:#x}", l.start, l.end));
             }
@@ -217,6 +232,8 @@ impl<P: BarrierPolicy> Task<P> {
             }
         };
         let writable = l.perms[3] == b's';
-        files.open(mm.file_slots(), inode, true, writable, false).ok_or_else(|| "too many files".to_string())
+        files
+            .open(mm.file_slots(), inode, true, writable, false)
+            .ok_or_else(|| "too many files".to_string())
     }
 }

@@ -22,7 +22,11 @@ const DEFAULT_MAP_WINDOW: u64 = 0x7fff_ffff_f000;
 
 /// `stack_guard_placement` (`mm/mmap.c`).
 fn stack_guard_placement(vm_flags: VmFlags) -> u64 {
-    if vm_flags.contains(VmFlags::SHADOW_STACK) { PAGE_SIZE } else { 0 }
+    if vm_flags.contains(VmFlags::SHADOW_STACK) {
+        PAGE_SIZE
+    } else {
+        0
+    }
 }
 
 /// `get_align_mask`: only hugetlbfs files are aligned (the AMD F15h
@@ -84,7 +88,12 @@ pub fn arch_get_unmapped_area(
         }
     }
     let hugetlb = file.is_some_and(|f| f.hugetlb);
-    let mut info = UnmappedAreaInfo { length: len, low_limit: begin, high_limit: end, ..Default::default() };
+    let mut info = UnmappedAreaInfo {
+        length: len,
+        low_limit: begin,
+        high_limit: end,
+        ..Default::default()
+    };
     if !hugetlb {
         info.align_offset = pgoff << PAGE_SHIFT;
         info.start_gap = stack_guard_placement(vm_flags);

@@ -123,7 +123,11 @@ impl<P: BarrierPolicy> Task<P> {
         if !self.is_open(fd) {
             return Err(Errno::EBADF);
         }
-        let path = self.inherited_paths.get(&fd).cloned().unwrap_or_else(|| format!("/proc/self/fd/{fd}"));
+        let path = self
+            .inherited_paths
+            .get(&fd)
+            .cloned()
+            .unwrap_or_else(|| format!("/proc/self/fd/{fd}"));
         // An inherited descriptor is assumed readable and writable, and as
         // large as the host says (or unbounded).
         let f = self.open_file(&path, O_RDWR, u64::MAX)?;
@@ -195,7 +199,9 @@ impl<P: BarrierPolicy> Task<P> {
                 _ => (true, true),
             }
         };
-        files.open(mm.file_slots(), inode, r, w, flags & O_APPEND != 0).ok_or(Errno::ENFILE)
+        files
+            .open(mm.file_slots(), inode, r, w, flags & O_APPEND != 0)
+            .ok_or(Errno::ENFILE)
     }
 
     fn install(&mut self, fd: i64, f: FileId) {
@@ -233,7 +239,9 @@ impl<P: BarrierPolicy> Task<P> {
         let mut inode = Inode::new(ino, (0, 1), 0, format!("/memfd:{name}"), InodeKind::Memfd);
         inode.deleted = true;
         let id = files.add_inode(inode);
-        let f = files.open(mm.file_slots(), id, true, true, false).ok_or(Errno::ENFILE)?;
+        let f = files
+            .open(mm.file_slots(), id, true, true, false)
+            .ok_or(Errno::ENFILE)?;
         drop(files);
         self.install(fd, f);
         Ok(fd)
@@ -340,13 +348,26 @@ impl<P: BarrierPolicy> Task<P> {
             r.map_or_else(Outcome::Err, |f| Outcome::Val(f as u64))
         }
         match call {
-            &Call::Mmap { addr, len, prot, flags, fd, off } => val(self.mmap(addr, len, prot, flags, fd, off)),
+            &Call::Mmap {
+                addr,
+                len,
+                prot,
+                flags,
+                fd,
+                off,
+            } => val(self.mmap(addr, len, prot, flags, fd, off)),
             &Call::Munmap { addr, len } => ok0(vm_munmap(&self.mm, addr, len)),
             &Call::Mprotect { addr, len, prot } => ok0(do_mprotect(&self.mm, addr, len, prot)),
             &Call::Brk { addr } => Outcome::Val(sys_brk(&self.mm, addr)),
-            &Call::Mremap { old_addr, old_len, new_len, flags, new_addr } => {
-                val(crate::mremap::sys_mremap(&self.mm, old_addr, old_len, new_len, flags, new_addr))
-            }
+            &Call::Mremap {
+                old_addr,
+                old_len,
+                new_len,
+                flags,
+                new_addr,
+            } => val(crate::mremap::sys_mremap(
+                &self.mm, old_addr, old_len, new_len, flags, new_addr,
+            )),
             &Call::Madvise { addr, len, advice } => ok0(crate::madvise::do_madvise(&self.mm, addr, len, advice)),
             &Call::Fault { addr, access } => match handle_user_fault(&self.mm, addr, access) {
                 Ok(()) => Outcome::Val(0),

@@ -8,8 +8,7 @@ use mm_core::{MmState, Vma, VmaView};
 
 /// The `[vsyscall]` gate area that x86-64 prints after the last VMA
 /// (`get_gate_vma`; not a VMA of the tree).
-pub const GATE_LINE: &str =
-    "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n";
+pub const GATE_LINE: &str = "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n";
 
 /// Width the header is padded to before a name: `25 + sizeof(void *) * 6 - 1`.
 const NAME_COLUMN: usize = 72;

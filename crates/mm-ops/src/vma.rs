@@ -88,9 +88,7 @@ fn can_vma_merge_before<P: BarrierPolicy>(mm: &MmWrite<'_, P>, vmg: &Vmg) -> boo
 /// `can_vma_merge_after`: `prev` can absorb the range.
 fn can_vma_merge_after<P: BarrierPolicy>(mm: &MmWrite<'_, P>, vmg: &Vmg) -> bool {
     let prev = mm.vma(vmg.prev.expect("caller checked"));
-    is_mergeable_vma(&prev, vmg)
-        && is_mergeable_anon_vma(&prev, vmg)
-        && prev.pgoff + prev.pages() == vmg.pgoff
+    is_mergeable_vma(&prev, vmg) && is_mergeable_anon_vma(&prev, vmg) && prev.pgoff + prev.pages() == vmg.pgoff
 }
 
 /// `can_vma_merge_left`.

@@ -30,7 +30,11 @@ pub struct UnmappedAreaInfo {
 
 /// `vm_unmapped_area`.
 pub fn vm_unmapped_area(mm: &impl VmaView, info: &UnmappedAreaInfo) -> Result<u64, Errno> {
-    if info.topdown { unmapped_area_topdown(mm, info) } else { unmapped_area(mm, info) }
+    if info.topdown {
+        unmapped_area_topdown(mm, info)
+    } else {
+        unmapped_area(mm, info)
+    }
 }
 
 /// The first VMA starting at or above `addr`.
@@ -317,7 +321,16 @@ pub fn mmap_region<P: BarrierPolicy>(
     };
     let mut merged = None;
     if src != MapSource::SharedAnon && (prev.is_some() || next.is_some()) {
-        let mut vmg = Vmg { prev, next, start: addr, end, pgoff, flags, file, ..Vmg::default() };
+        let mut vmg = Vmg {
+            prev,
+            next,
+            start: addr,
+            end,
+            pgoff,
+            flags,
+            file,
+            ..Vmg::default()
+        };
         merged = vma_merge_new_range(mm, &mut vmg);
     }
     if merged.is_none() {
@@ -330,7 +343,15 @@ pub fn mmap_region<P: BarrierPolicy>(
             }
             MapSource::SharedAnon => Some(shmem_zero_setup(mm, len)?),
         };
-        let v = Vma { start: addr, end, pgoff, flags, file, anon_vma: None, special: None };
+        let v = Vma {
+            start: addr,
+            end,
+            pgoff,
+            flags,
+            file,
+            anon_vma: None,
+            special: None,
+        };
         if mm.vma_link(v).is_err() {
             if let Some(f) = file {
                 mm.files().put(f);
@@ -356,10 +377,7 @@ pub fn mmap_region<P: BarrierPolicy>(
 
 /// `shmem_zero_setup` (`mm/shmem.c`): the shmem object behind a shared
 /// anonymous mapping, shown as `/dev/zero (deleted)`.
-fn shmem_zero_setup<P: BarrierPolicy>(
-    mm: &mut MmWrite<'_, P>,
-    size: u64,
-) -> Result<mm_core::file::FileId, Errno> {
+fn shmem_zero_setup<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, size: u64) -> Result<mm_core::file::FileId, Errno> {
     let slots = mm.file_slots();
     let mut files = mm.files();
     let ino = files.fresh_ino();
@@ -404,7 +422,15 @@ pub fn do_brk_flags<P: BarrierPolicy>(
         done = vma_merge_new_range(mm, &mut vmg).is_some();
     }
     if !done {
-        let v = Vma { start: addr, end: addr + len, pgoff: addr >> PAGE_SHIFT, flags, file: None, anon_vma: None, special: None };
+        let v = Vma {
+            start: addr,
+            end: addr + len,
+            pgoff: addr >> PAGE_SHIFT,
+            flags,
+            file: None,
+            anon_vma: None,
+            special: None,
+        };
         if mm.vma_link(v).is_err() {
             vm_unacct_memory(mm.st(), npages);
             return Err(Errno::ENOMEM);

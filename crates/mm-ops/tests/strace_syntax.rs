@@ -7,16 +7,11 @@
 //! text and values all come from those captures, never from the formatter.
 
 use mm_ops::call::{Access, Call, Outcome, Signal};
-use mm_ops::strace::{
-    Line, ParseError, Parser, Recorded, TraceLine, format_call, format_result, parse_line,
-};
+use mm_ops::strace::{Line, ParseError, Parser, Recorded, TraceLine, format_call, format_result, parse_line};
 use mm_ops::uapi::{AT_FDCWD, Errno};
 
 fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/tests/fixtures/strace/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/strace/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -83,8 +78,7 @@ fn check_round_trip(name: &str, strip: fn(&str) -> &str) -> usize {
         if raw.contains("<unfinished ...>") || raw.contains(" resumed>") {
             continue; // halves: see threads_join_unfinished_and_resumed_halves
         }
-        let Line::Call(t) = parse_line(raw).unwrap_or_else(|e| panic!("{name}:{}: {e}", i + 1))
-        else {
+        let Line::Call(t) = parse_line(raw).unwrap_or_else(|e| panic!("{name}:{}: {e}", i + 1)) else {
             continue;
         };
         let (call_text, result_text) = split_line(strip(raw));
@@ -178,11 +172,7 @@ fn variants_read_as_the_same_calls() {
             let b = parse_line(b).unwrap_or_else(|e| panic!("basic.txt:{}: {e}", i + 1));
             let v = parse_line(v).unwrap_or_else(|e| panic!("{at}: {e}"));
             let (Line::Call(b), Line::Call(v)) = (&b, &v) else {
-                assert_eq!(
-                    matches!(b, Line::Call(_)),
-                    matches!(v, Line::Call(_)),
-                    "{at}"
-                );
+                assert_eq!(matches!(b, Line::Call(_)), matches!(v, Line::Call(_)), "{at}");
                 continue;
             };
             n += 1;
@@ -202,15 +192,10 @@ fn variants_read_as_the_same_calls() {
                 assert_eq!((&v.fd_path, &v.dirfd_path), (&None, &None), "{at}");
             }
             if annotated {
-                if let Call::Openat {
-                    dirfd: AT_FDCWD, ..
-                } = v.call
-                {
+                if let Call::Openat { dirfd: AT_FDCWD, .. } = v.call {
                     assert!(v.dirfd_path.is_some(), "{at}");
                 }
-                if let Call::Mmap { fd, .. } | Call::Close { fd } | Call::Ftruncate { fd, .. } =
-                    v.call
-                {
+                if let Call::Mmap { fd, .. } | Call::Close { fd } | Call::Ftruncate { fd, .. } = v.call {
                     if fd == 3 {
                         assert!(v.fd_path.is_some(), "{at}");
                     }
@@ -350,28 +335,18 @@ fn raw_and_named_values_agree_with_the_program() {
     ] {
         let t = one(line);
         assert_eq!((t.call, t.recorded), (call, recorded), "{line}");
-        assert!(
-            fixture("basic.txt").lines().any(|l| l == line),
-            "not captured: {line}"
-        );
+        assert!(fixture("basic.txt").lines().any(|l| l == line), "not captured: {line}");
     }
 }
 
 #[test]
 fn y_annotations_expose_paths() {
-    let t = one(
-        "mmap(NULL, 4096, PROT_READ, MAP_SHARED, 4</tmp/mmsim-strace-fx/gt\\76lt\\74>, 0) = 0x7ffff7fbe000",
-    );
+    let t = one("mmap(NULL, 4096, PROT_READ, MAP_SHARED, 4</tmp/mmsim-strace-fx/gt\\76lt\\74>, 0) = 0x7ffff7fbe000");
     assert_eq!(t.fd_path.as_deref(), Some("/tmp/mmsim-strace-fx/gt>lt<"));
     let t = one("close(3</tmp/mmsim-strace-fx/paren(x)comma, y>) = 0");
     assert_eq!(t.call, Call::Close { fd: 3 });
-    assert_eq!(
-        t.fd_path.as_deref(),
-        Some("/tmp/mmsim-strace-fx/paren(x)comma, y")
-    );
-    let t = one(
-        "dup3(6</memfd:with space>(deleted), 30</memfd:>(deleted), 0) = 30</memfd:with space>(deleted)",
-    );
+    assert_eq!(t.fd_path.as_deref(), Some("/tmp/mmsim-strace-fx/paren(x)comma, y"));
+    let t = one("dup3(6</memfd:with space>(deleted), 30</memfd:>(deleted), 0) = 30</memfd:with space>(deleted)");
     assert_eq!(
         t.call,
         Call::Dup3 {
@@ -382,10 +357,7 @@ fn y_annotations_expose_paths() {
     );
     assert_eq!(t.fd_path.as_deref(), Some("/memfd:with space"));
     assert_eq!(t.newfd_path.as_deref(), Some("/memfd:"));
-    assert_eq!(
-        t.recorded,
-        Some(Recorded::FdWithPath(30, "/memfd:with space".into()))
-    );
+    assert_eq!(t.recorded, Some(Recorded::FdWithPath(30, "/memfd:with space".into())));
     let t = one(
         "openat(-100 /* AT_FDCWD */</tmp/sc>, \"/etc/ld.so.cache\", 0x80000 /* O_RDONLY|O_CLOEXEC */) = 3</etc/ld.so.cache>",
     );
@@ -398,19 +370,14 @@ fn y_annotations_expose_paths() {
             ..
         }
     ));
-    let t = one(
-        "mmap(NULL, 4096, PROT_READ, MAP_SHARED, 0</dev/null<char 1:3>>, 0) = -1 ENODEV (No such device)",
-    );
+    let t = one("mmap(NULL, 4096, PROT_READ, MAP_SHARED, 0</dev/null<char 1:3>>, 0) = -1 ENODEV (No such device)");
     assert_eq!(t.fd_path.as_deref(), Some("/dev/null"));
     let y = fixture("basic-y.txt");
     let nl = y
         .lines()
         .find(|l| l.starts_with("close(3</tmp/mmsim-strace-fx/nl"))
         .unwrap();
-    assert_eq!(
-        one(nl).fd_path.as_deref(),
-        Some("/tmp/mmsim-strace-fx/nl\ntab\tcr\r")
-    );
+    assert_eq!(one(nl).fd_path.as_deref(), Some("/tmp/mmsim-strace-fx/nl\ntab\tcr\r"));
 }
 
 #[test]
@@ -441,20 +408,10 @@ fn threads_join_unfinished_and_resumed_halves() {
             .collect();
         assert_eq!(madv.len(), 1, "{name}");
         assert_eq!(madv[0].pid, main, "{name}");
-        assert_eq!(
-            madv[0].recorded,
-            Some(Recorded::Outcome(Outcome::Val(0))),
-            "{name}"
-        );
+        assert_eq!(madv[0].recorded, Some(Recorded::Outcome(Outcome::Val(0))), "{name}");
         let ft: Vec<_> = cs
             .iter()
-            .filter(|t| {
-                t.call
-                    == Call::Ftruncate {
-                        fd: 3,
-                        length: 8192,
-                    }
-            })
+            .filter(|t| t.call == Call::Ftruncate { fd: 3, length: 8192 })
             .collect();
         assert_eq!(ft.len(), 1, "{name}");
         assert_eq!(ft[0].pid, main);
@@ -478,10 +435,7 @@ fn threads_join_unfinished_and_resumed_halves() {
             assert_eq!(ft[0].fd_path.as_deref(), Some("/tmp/mmsim-strace-fx/plain"));
             assert_eq!(
                 dup[0].recorded,
-                Some(Recorded::FdWithPath(
-                    10,
-                    "/tmp/mmsim-strace-fx/plain".into()
-                ))
+                Some(Recorded::FdWithPath(10, "/tmp/mmsim-strace-fx/plain".into()))
             );
         }
         // The racer threads' calls, printed while the main thread waited.
@@ -521,27 +475,17 @@ fn fork_trace_attributes_pids_and_skips_signals() {
         // Only -o prints the pid of a lone process; stderr output starts
         // without pids.
         let pids: std::collections::BTreeSet<_> = cs.iter().map(|t| t.pid).collect();
-        assert_eq!(
-            pids.len(),
-            if name == "fork-f.txt" { 3 } else { 2 },
-            "{name}: {pids:?}"
-        );
+        assert_eq!(pids.len(), if name == "fork-f.txt" { 3 } else { 2 }, "{name}: {pids:?}");
         let skipped_strace: Vec<_> = lines
             .iter()
             .filter(|(_, l)| *l == Line::Skipped { name: None })
             .collect();
-        assert!(
-            skipped_strace.len() >= 3,
-            "{name}: signal, killed and exited lines"
-        );
+        assert!(skipped_strace.len() >= 3, "{name}: signal, killed and exited lines");
     }
     let text = fixture("fork-f.txt");
     let seg = text.lines().find(|l| l.contains("--- SIGSEGV")).unwrap();
     assert_eq!(parse_line(seg), Ok(Line::Skipped { name: None }));
-    let killed = text
-        .lines()
-        .find(|l| l.contains("killed by SIGSEGV"))
-        .unwrap();
+    let killed = text.lines().find(|l| l.contains("killed by SIGSEGV")).unwrap();
     assert_eq!(parse_line(killed), Ok(Line::Skipped { name: None }));
 }
 
@@ -559,37 +503,18 @@ fn split_calls_need_a_parser() {
     );
     let mut p = Parser::new();
     let e = p.feed("<... mmap resumed>) = 0x7f0000000000").unwrap_err();
-    assert!(
-        e.message().contains("without its `<unfinished ...>`"),
-        "{e}"
-    );
+    assert!(e.message().contains("without its `<unfinished ...>`"), "{e}");
     assert_eq!(
-        p.feed(
-            "1234  mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0 <unfinished ...>"
-        ),
+        p.feed("1234  mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0 <unfinished ...>"),
         Ok(None)
     );
-    assert_eq!(
-        p.feed("1235  munmap(0x1000, 4096) = 0")
-            .map(|l| l.is_some()),
-        Ok(true)
-    );
+    assert_eq!(p.feed("1235  munmap(0x1000, 4096) = 0").map(|l| l.is_some()), Ok(true));
     let Ok(Some(Line::Call(t))) = p.feed("1234  <... mmap resumed>) = 0x7f0000000000") else {
         panic!("not joined");
     };
     assert_eq!(t.pid, Some(1234));
-    assert!(matches!(
-        t.call,
-        Call::Mmap {
-            len: 4096,
-            fd: -1,
-            ..
-        }
-    ));
-    assert_eq!(
-        t.recorded,
-        Some(Recorded::Outcome(Outcome::Val(0x7f0000000000)))
-    );
+    assert!(matches!(t.call, Call::Mmap { len: 4096, fd: -1, .. }));
+    assert_eq!(t.recorded, Some(Recorded::Outcome(Outcome::Val(0x7f0000000000))));
     // Never resumed: reported at the end.
     assert_eq!(p.feed("[pid 9] brk(NULL <unfinished ...>"), Ok(None));
     assert_eq!(
@@ -611,14 +536,8 @@ fn a_call_cut_by_process_attached_is_joined() {
     let Ok(Some(Line::Call(t))) = p.feed(") = 0x7ffff7fbf000") else {
         panic!("not continued");
     };
-    assert_eq!(
-        t.recorded,
-        Some(Recorded::Outcome(Outcome::Val(0x7ffff7fbf000)))
-    );
-    assert_eq!(
-        p.feed("munmap(0x1000, 4096strace: Process 78 attached"),
-        Ok(None)
-    );
+    assert_eq!(t.recorded, Some(Recorded::Outcome(Outcome::Val(0x7ffff7fbf000))));
+    assert_eq!(p.feed("munmap(0x1000, 4096strace: Process 78 attached"), Ok(None));
     assert_eq!(p.feed(" <unfinished ...>"), Ok(None));
     assert!(matches!(
         p.feed("[pid    78] brk(NULL) = 0x1000"),
@@ -653,23 +572,13 @@ fn hand_written_calls() {
     let segv = Some(Recorded::Outcome(Outcome::Signal(Signal::Segv)));
     assert_eq!(one("fault(0x1000, EXEC) = SIGSEGV").recorded, segv);
     let bus = Some(Recorded::Outcome(Outcome::Signal(Signal::Bus)));
-    assert_eq!(
-        one("fault(0x1000, READ)   = SIGBUS <0.000001>").recorded,
-        bus
-    );
-    let t =
-        one("mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANON|MAP_DROPPABLE|MAP_ABOVE4G, -1, 0)");
+    assert_eq!(one("fault(0x1000, READ)   = SIGBUS <0.000001>").recorded, bus);
+    let t = one("mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANON|MAP_DROPPABLE|MAP_ABOVE4G, -1, 0)");
     assert!(matches!(t.call, Call::Mmap { flags: 0xaa, .. }));
     let t = one("mmap(NULL, 4096, PROT_NONE, MAP_SHARED, 3</tmp/a b\\76c>, 4096)");
     assert_eq!(t.fd_path.as_deref(), Some("/tmp/a b>c"));
     let t = one("memfd_create(\"x\", MFD_HUGETLB|MFD_HUGE_1GB|MFD_NOEXEC_SEAL)");
-    assert!(matches!(
-        t.call,
-        Call::MemfdCreate {
-            flags: 0x7800_000c,
-            ..
-        }
-    ));
+    assert!(matches!(t.call, Call::MemfdCreate { flags: 0x7800_000c, .. }));
     let t = one("12:34:56.123456 [pid  42] munmap(0x1000, 4096) = 0");
     assert_eq!(t.pid, Some(42));
     assert_eq!(one("1700000000 munmap(0x1000, 4096) = 0").pid, None);
@@ -700,9 +609,7 @@ fn skipped_and_blank_lines() {
         let want = match name.as_str() {
             "BLANK" => Line::Blank,
             "-" => Line::Skipped { name: None },
-            n => Line::Skipped {
-                name: Some(n.into()),
-            },
+            n => Line::Skipped { name: Some(n.into()) },
         };
         assert_eq!(parse_line(&line), Ok(want.clone()), "{line:?}");
         assert_eq!(Parser::new().feed(&line), Ok(Some(want)), "{line:?}");
@@ -715,10 +622,7 @@ fn malformed_modeled_calls_are_errors() {
     assert!(rows.len() > 30);
     for (line, msg) in rows {
         let e = err(&line);
-        assert!(
-            e.message().contains(&msg),
-            "{line}: got `{e}`, want `{msg}`"
-        );
+        assert!(e.message().contains(&msg), "{line}: got `{e}`, want `{msg}`");
         assert_eq!(Parser::new().feed(&line), Err(e), "{line}");
     }
 }

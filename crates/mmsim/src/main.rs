@@ -84,9 +84,7 @@ struct RecordArgs {
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {
-    let v: f64 = s
-        .parse()
-        .map_err(|_| format!("`{s}` is not a number of seconds"))?;
+    let v: f64 = s.parse().map_err(|_| format!("`{s}` is not a number of seconds"))?;
     if v.is_finite() && (0.0..=86_400.0).contains(&v) {
         Ok(v)
     } else {

@@ -180,10 +180,7 @@ impl Replayer {
             _ => None,
         };
         self.fds.after(call, &outcome, path);
-        Step {
-            outcome,
-            applied: true,
-        }
+        Step { outcome, applied: true }
     }
 
     /// Takes what the line's `-y` annotations tell: the files behind
@@ -202,9 +199,7 @@ impl Replayer {
             Call::Dup2 { newfd, .. } | Call::Dup3 { newfd, .. } if line.newfd_path.is_some() => {
                 self.foreign_fd(newfd, line.newfd_path.as_deref());
             }
-            Call::Openat {
-                dirfd, ref path, ..
-            } => {
+            Call::Openat { dirfd, ref path, .. } => {
                 if is_at_fdcwd(dirfd) {
                     if let Some(d) = &line.dirfd_path {
                         self.set_cwd(d);
@@ -299,12 +294,10 @@ pub fn replay(
     let mut buf = Vec::new();
     loop {
         buf.clear();
-        let n = input
-            .read_until(b'\n', &mut buf)
-            .map_err(|source| ReplayError::Read {
-                line: summary.lines + 1,
-                source,
-            })?;
+        let n = input.read_until(b'\n', &mut buf).map_err(|source| ReplayError::Read {
+            line: summary.lines + 1,
+            source,
+        })?;
         if n == 0 {
             break;
         }
@@ -325,20 +318,19 @@ pub fn replay(
                 // A panic in the model (a bug there) must not take mmsim
                 // down with it: it ends the replay with an error naming
                 // the line. The model is not used after it.
-                let step = std::panic::catch_unwind(AssertUnwindSafe(|| r.step(&tl))).map_err(
-                    |payload| ReplayError::ModelPanic {
+                let step = std::panic::catch_unwind(AssertUnwindSafe(|| r.step(&tl))).map_err(|payload| {
+                    ReplayError::ModelPanic {
                         line: lineno,
                         message: panic_message(payload.as_ref()),
                         text: text.to_string(),
-                    },
-                )?;
+                    }
+                })?;
                 summary.calls += 1;
                 if !step.applied {
                     summary.not_applied += 1;
                 }
                 let result = format_result(&tl.call, &step.outcome);
-                writeln!(out, "{} = {result}", format_call(&tl.call))
-                    .map_err(ReplayError::Write)?;
+                writeln!(out, "{} = {result}", format_call(&tl.call)).map_err(ReplayError::Write)?;
             }
             Ok(Some(Line::Skipped { name: Some(name) })) => {
                 *summary.skipped_calls.entry(name).or_default() += 1;
@@ -351,11 +343,7 @@ pub fn replay(
         let (line, message, text) = deferred
             .find(e.message())
             .unwrap_or_else(|| (summary.lines, e.message().to_string(), String::new()));
-        ReplayError::Parse {
-            line,
-            message,
-            text,
-        }
+        ReplayError::Parse { line, message, text }
     });
     if let Some(e) = lost.min_by_key(|e| match e {
         ReplayError::Parse { line, .. } => *line,
@@ -364,8 +352,7 @@ pub fn replay(
         return Err(e);
     }
     if opts.maps {
-        out.write_all(r.maps().as_bytes())
-            .map_err(ReplayError::Write)?;
+        out.write_all(r.maps().as_bytes()).map_err(ReplayError::Write)?;
     }
     out.flush().map_err(ReplayError::Write)?;
     Ok(summary)

@@ -73,11 +73,7 @@ pub struct SimulateReport {
 impl fmt::Display for SimulateReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let secs = self.elapsed.as_secs_f64();
-        let rate = if secs > 0.0 {
-            self.calls as f64 / secs
-        } else {
-            0.0
-        };
+        let rate = if secs > 0.0 { self.calls as f64 / secs } else { 0.0 };
         writeln!(
             f,
             "mmsim simulate: PLACEHOLDER (single-threaded random workload; the concurrent simulation is not implemented yet)"

@@ -67,8 +67,7 @@ fn unfinished_and_resumed_halves_are_joined() {
         "mmap(0x100000000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS, -1, 0) = 0x100000000\n"
     );
     assert!(
-        run.stderr
-            .contains("1 call replayed, 1 line skipped (write 1)"),
+        run.stderr.contains("1 call replayed, 1 line skipped (write 1)"),
         "{}",
         run.stderr
     );
@@ -78,11 +77,7 @@ fn unfinished_and_resumed_halves_are_joined() {
 fn missing_file_exits_2_naming_it() {
     let run = mmsim(&["replay", "/nonexistent/mmsim/trace.txt"], "");
     assert_eq!(run.code, Some(2));
-    assert!(
-        run.stderr.contains("/nonexistent/mmsim/trace.txt"),
-        "{}",
-        run.stderr
-    );
+    assert!(run.stderr.contains("/nonexistent/mmsim/trace.txt"), "{}", run.stderr);
     assert!(run.stdout.is_empty());
 }
 
@@ -133,20 +128,14 @@ fn brk_option_sets_the_initial_break() {
     assert_eq!(run.code, Some(0), "{run:?}");
     assert_eq!(
         run.call_lines(),
-        [
-            "brk(NULL) = 0x555555559000",
-            "brk(0x55555557a000) = 0x55555557a000"
-        ]
+        ["brk(NULL) = 0x555555559000", "brk(0x55555557a000) = 0x55555557a000"]
     );
     let heap: Vec<_> = maps_keys(&run.stdout)
         .into_iter()
         .filter(|k| k.name == "[heap]")
         .map(|k| (k.start, k.end, k.perms))
         .collect();
-    assert_eq!(
-        heap,
-        [(0x5555_5555_9000, 0x5555_5557_a000, "rw-p".to_string())]
-    );
+    assert_eq!(heap, [(0x5555_5555_9000, 0x5555_5557_a000, "rw-p".to_string())]);
     // The option wins over the trace's first recorded break.
     let run = replay(&["--brk", "4194304"], "brk(NULL) = 0x555555559000\n");
     assert_eq!(run.stdout, "brk(NULL) = 0x400000\n");
@@ -163,10 +152,7 @@ brk(0x55555557a000) = 0x1234
     // The second result is the model's, not the recorded one.
     assert_eq!(
         run.call_lines(),
-        [
-            "brk(NULL) = 0x555555559000",
-            "brk(0x55555557a000) = 0x55555557a000"
-        ]
+        ["brk(NULL) = 0x555555559000", "brk(0x55555557a000) = 0x55555557a000"]
     );
     assert!(
         run.stdout
@@ -237,8 +223,7 @@ dup(7)
     assert_eq!(
         run.call_lines(),
         [
-            format!("openat(AT_FDCWD, \"{f}\", O_RDONLY) = -1 EMFILE (Too many open files)")
-                .as_str(),
+            format!("openat(AT_FDCWD, \"{f}\", O_RDONLY) = -1 EMFILE (Too many open files)").as_str(),
             &format!("openat(AT_FDCWD, \"{f}\", O_RDONLY) = 7"),
             "mmap(0x100000000, 4096, PROT_READ, MAP_SHARED|MAP_FIXED, 7, 0) = 0x100000000",
             // Without a recorded result: the lowest descriptor not open.
@@ -273,13 +258,7 @@ fn simulate_prints_a_table_and_record_is_not_implemented() {
         "",
     );
     assert_eq!(run.code, Some(0), "{run:?}");
-    for row in [
-        "PLACEHOLDER",
-        "calls/s",
-        "VMAs at end",
-        "mm_lock_seq",
-        "seed-v1",
-    ] {
+    for row in ["PLACEHOLDER", "calls/s", "VMAs at end", "mm_lock_seq", "seed-v1"] {
         assert!(run.stdout.contains(row), "no {row} in\n{}", run.stdout);
     }
     let bad = mmsim(&["simulate", "--policy", "nonsense"], "");

@@ -58,18 +58,10 @@ fn check(host: &mut HostProcess, rec: &Recorded, args: &[&str]) {
     for (i, want) in rec.expected.iter().enumerate() {
         let g = got.get(i).copied().unwrap_or("<missing>");
         if g != want {
-            diffs.push_str(&format!(
-                "line {}:\n  kernel: {want}\n  model:  {g}\n",
-                i + 1
-            ));
+            diffs.push_str(&format!("line {}:\n  kernel: {want}\n  model:  {g}\n", i + 1));
         }
     }
-    assert_eq!(
-        got.len(),
-        rec.expected.len(),
-        "call line count\n{}",
-        run.stdout
-    );
+    assert_eq!(got.len(), rec.expected.len(), "call line count\n{}", run.stdout);
     assert!(diffs.is_empty(), "results differ from the kernel:\n{diffs}");
     let host_maps = host.maps().expect("host maps");
     let want = maps_in(&host_maps, ARENA, ARENA_END);
@@ -178,14 +170,8 @@ fn replay_matches_the_kernel() {
         .collect();
     // dup and dup2 of fd 3 merged with it; the re-opened file (fd 5) did
     // not, though its pages continue the same file.
-    assert!(
-        f_lines.contains(&(0x1_0001_d000, 0x1_0002_4000)),
-        "{f_lines:x?}"
-    );
-    assert!(
-        f_lines.contains(&(0x1_0002_4000, 0x1_0002_6000)),
-        "{f_lines:x?}"
-    );
+    assert!(f_lines.contains(&(0x1_0001_d000, 0x1_0002_4000)), "{f_lines:x?}");
+    assert!(f_lines.contains(&(0x1_0002_4000, 0x1_0002_6000)), "{f_lines:x?}");
     // `openat(6, "g")` opened the file in the directory behind fd 6.
     let g = maps_in(&maps, 0x1_0004_0000, 0x1_0004_1000);
     assert_eq!(g.len(), 1, "{maps}");
@@ -211,10 +197,7 @@ fn inherited_descriptor_matches_the_kernel() {
         newfd: 5,
     });
     assert_eq!(moved.ok(), Some(Outcome::Val(5)));
-    assert_eq!(
-        host.call(&Call::Close { fd: fd as i64 }).ok(),
-        Some(Outcome::Val(0))
-    );
+    assert_eq!(host.call(&Call::Close { fd: fd as i64 }).ok(), Some(Outcome::Val(0)));
     let template = lines(
         r#"
         mmap(0x100000000, 8192, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_FIXED, 5</{X}>, 0)

@@ -45,11 +45,7 @@ fn random_calls_replay_one_line_each() {
         assert_eq!(summary.calls, lines.len(), "seed {seed}");
         // Each output line is the call as read, then ` = ` and a result.
         for (i, (o, l)) in out.lines().zip(&lines).enumerate() {
-            assert!(
-                o.starts_with(&format!("{l} = ")),
-                "seed {seed} line {}: {o}",
-                i + 1
-            );
+            assert!(o.starts_with(&format!("{l} = ")), "seed {seed} line {}: {o}", i + 1);
         }
         assert!(out.ends_with("[vsyscall]\n"), "seed {seed}");
     }

@@ -45,9 +45,7 @@ pub fn maps(host: &mut HostProcess) -> Vec<MapsLine> {
 
 /// The maps line containing `addr`, if any.
 pub fn vma_at(host: &mut HostProcess, addr: u64) -> Option<MapsLine> {
-    maps(host)
-        .into_iter()
-        .find(|l| l.start <= addr && addr < l.end)
+    maps(host).into_iter().find(|l| l.start <= addr && addr < l.end)
 }
 
 /// `call` must succeed; returns its value.
@@ -75,8 +73,7 @@ pub fn anon(host: &mut HostProcess, pages: u64, prot: u64) -> u64 {
 
 /// The outcome of one fault.
 pub fn fault(host: &mut HostProcess, addr: u64, access: Access) -> Outcome {
-    host.call(&Call::Fault { addr, access })
-        .expect("helper alive")
+    host.call(&Call::Fault { addr, access }).expect("helper alive")
 }
 
 /// `Outcome::Signal(SIGSEGV)`.

@@ -33,19 +33,10 @@ pub fn madvise_flags_block_merge(sc: &mut Sc) {
             "a plain neighbour does not merge",
             b,
             b + 0x10,
-            &[
-                (b, b + 2, "rw-p"),
-                (b + 2, b + 4, "rw-p"),
-                (b + 4, b + 5, "rw-p"),
-            ],
+            &[(b, b + 2, "rw-p"), (b + 2, b + 4, "rw-p"), (b + 4, b + 5, "rw-p")],
         );
         sc.madvise(b + 2, 2, clear);
-        sc.expect_window(
-            "flag cleared: merged back",
-            b,
-            b + 0x10,
-            &[(b, b + 5, "rw-p")],
-        );
+        sc.expect_window("flag cleared: merged back", b, b + 0x10, &[(b, b + 5, "rw-p")]);
     }
 
     // VM_HUGEPAGE: set on one half, then on the other.
@@ -89,13 +80,7 @@ pub fn madvise_flags_block_merge(sc: &mut Sc) {
     let b = 0x60;
     sc.anon(b, 4, RW);
     sc.write(b);
-    for advice in [
-        madv::WILLNEED,
-        madv::DONTNEED,
-        madv::FREE,
-        madv::COLD,
-        madv::PAGEOUT,
-    ] {
+    for advice in [madv::WILLNEED, madv::DONTNEED, madv::FREE, madv::COLD, madv::PAGEOUT] {
         sc.madvise(b + 1, 2, advice);
     }
     sc.expect_window("no flag: no split", b, b + 0x10, &[(b, b + 4, "rw-p")]);

@@ -5,9 +5,8 @@
 
 use mm_ops::call::{Call, Outcome, Signal};
 use mm_ops::uapi::{
-    Errno, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_LOCKED, MAP_NORESERVE,
-    MAP_POPULATE, MAP_PRIVATE, MAP_SHARED, MAP_STACK, PROT_EXEC, PROT_GROWSDOWN, PROT_NONE,
-    PROT_READ, PROT_WRITE, oflags,
+    Errno, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE, MAP_GROWSDOWN, MAP_LOCKED, MAP_NORESERVE, MAP_POPULATE, MAP_PRIVATE,
+    MAP_SHARED, MAP_STACK, PROT_EXEC, PROT_GROWSDOWN, PROT_NONE, PROT_READ, PROT_WRITE, oflags,
 };
 
 use crate::harness::{P, Sc, at};
@@ -140,12 +139,7 @@ pub fn account_noreserve(sc: &mut Sc) {
     let (_, fd) = sc.file("f", 4);
     sc.map(32, 1, R, MAP_PRIVATE, fd, 0);
     sc.map(33, 1, RW, MAP_PRIVATE, fd, 1);
-    sc.expect_window(
-        "private file: r and rw",
-        32,
-        36,
-        &[(32, 33, "r--p"), (33, 34, "rw-p")],
-    );
+    sc.expect_window("private file: r and rw", 32, 36, &[(32, 33, "r--p"), (33, 34, "rw-p")]);
     sc.mprotect(32, 1, RW);
     sc.map(36, 1, R, MAP_PRIVATE, fd, 0);
     sc.map(37, 1, RW, MAP_PRIVATE, fd, 1);
@@ -157,12 +151,7 @@ pub fn account_noreserve(sc: &mut Sc) {
         "files: private merged once writable, apart once read-only again; shared merged",
         32,
         48,
-        &[
-            (32, 34, "rw-p"),
-            (36, 37, "r--p"),
-            (37, 38, "r--p"),
-            (40, 42, "rw-s"),
-        ],
+        &[(32, 34, "rw-p"), (36, 37, "r--p"), (37, 38, "r--p"), (40, 42, "rw-s")],
     );
 }
 
@@ -199,12 +188,7 @@ pub fn map_locked_populate(sc: &mut Sc) {
     );
     sc.anon_with(12, 2, R, MAP_LOCKED | MAP_POPULATE);
     sc.anon_with(14, 2, R, MAP_LOCKED);
-    sc.expect_window(
-        "read-only locked memory merges",
-        12,
-        16,
-        &[(12, 16, "r--p")],
-    );
+    sc.expect_window("read-only locked memory merges", 12, 16, &[(12, 16, "r--p")]);
 }
 
 /// `MAP_GROWSDOWN`: `VM_GROWSDOWN` keeps it apart from plain memory; it
@@ -218,15 +202,9 @@ pub fn growsdown(sc: &mut Sc) {
         &[(0, 2, "rw-p"), (2, 4, "rw-p")],
     );
     sc.anon_with(4, 2, RW, MAP_GROWSDOWN);
-    sc.expect_vmas(
-        "two grows-down mappings merge",
-        &[(0, 2, "rw-p"), (2, 6, "rw-p")],
-    );
+    sc.expect_vmas("two grows-down mappings merge", &[(0, 2, "rw-p"), (2, 6, "rw-p")]);
     sc.mprotect_growsdown(5, R);
-    sc.expect_vmas(
-        "PROT_GROWSDOWN reaches the start",
-        &[(0, 2, "rw-p"), (2, 6, "r--p")],
-    );
+    sc.expect_vmas("PROT_GROWSDOWN reaches the start", &[(0, 2, "rw-p"), (2, 6, "r--p")]);
     sc.err(
         Call::Mprotect {
             addr: at(1),
@@ -367,10 +345,7 @@ pub fn shared_anonymous(sc: &mut Sc) {
     sc.expect_arena("two objects", &[(0, 2, "rw-s", 0), (2, 4, "rw-s", 0)]);
     sc.expect_names("shmem", &["/dev/zero (deleted)", "/dev/zero (deleted)"]);
     sc.mprotect(1, 1, R);
-    sc.expect_arena(
-        "split",
-        &[(0, 1, "rw-s", 0), (1, 2, "r--s", 1), (2, 4, "rw-s", 0)],
-    );
+    sc.expect_arena("split", &[(0, 1, "rw-s", 0), (1, 2, "r--s", 1), (2, 4, "rw-s", 0)]);
     sc.mprotect(1, 1, RW);
     sc.expect_arena("merged back", &[(0, 2, "rw-s", 0), (2, 4, "rw-s", 0)]);
     sc.munmap(0, 1);
@@ -409,10 +384,7 @@ pub fn mprotect_enomem_hole(sc: &mut Sc) {
         },
         Errno::ENOMEM,
     );
-    sc.expect_vmas(
-        "starting in the hole: nothing",
-        &[(0, 2, "r--p"), (3, 5, "rw-p")],
-    );
+    sc.expect_vmas("starting in the hole: nothing", &[(0, 2, "r--p"), (3, 5, "rw-p")]);
     sc.err(
         Call::Mprotect {
             addr: at(3),
@@ -421,10 +393,7 @@ pub fn mprotect_enomem_hole(sc: &mut Sc) {
         },
         Errno::ENOMEM,
     );
-    sc.expect_vmas(
-        "running into a hole at the end",
-        &[(0, 2, "r--p"), (3, 5, "r--p")],
-    );
+    sc.expect_vmas("running into a hole at the end", &[(0, 2, "r--p"), (3, 5, "r--p")]);
     sc.mprotect(0, 2, RW);
     sc.mprotect(3, 2, RW);
     sc.anon(2, 1, RW);
@@ -438,10 +407,7 @@ pub fn mmap_fixed_over(sc: &mut Sc) {
     sc.write(0);
     sc.write(3);
     sc.anon(2, 2, R);
-    sc.expect_vmas(
-        "replaced middle",
-        &[(0, 2, "rw-p"), (2, 4, "r--p"), (4, 6, "rw-p")],
-    );
+    sc.expect_vmas("replaced middle", &[(0, 2, "rw-p"), (2, 4, "r--p"), (4, 6, "rw-p")]);
     sc.anon(2, 2, RW);
     sc.expect_vmas("merged back", &[(0, 6, "rw-p")]);
     sc.munmap(1, 4);

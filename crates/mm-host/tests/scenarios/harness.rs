@@ -9,9 +9,7 @@ use mm_host::Twin;
 use mm_ops::call::{Access, Call, Outcome};
 use mm_ops::procmaps::{MapsLine, parse_maps};
 use mm_ops::strace::format_call;
-use mm_ops::uapi::{
-    AT_FDCWD, Errno, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PAGE_SIZE, oflags,
-};
+use mm_ops::uapi::{AT_FDCWD, Errno, MAP_ANONYMOUS, MAP_FIXED, MAP_PRIVATE, MAP_SHARED, PAGE_SIZE, oflags};
 
 /// Start of the arena: far from the helper's text, bss, heap, the
 /// top-down mmap area and the stack.
@@ -55,8 +53,7 @@ pub struct Sc {
 /// Runs scenario `f` named `name` on a fresh twin; returns the number of
 /// calls it compared.
 pub fn run(name: &'static str, f: Scenario) -> usize {
-    let twin =
-        Twin::spawn().unwrap_or_else(|e| panic!("[{name}] cannot start the host helper: {e}"));
+    let twin = Twin::spawn().unwrap_or_else(|e| panic!("[{name}] cannot start the host helper: {e}"));
     let mut sc = Sc {
         name,
         twin,
@@ -86,10 +83,7 @@ impl Drop for Sc {
 impl Sc {
     /// Panics naming the scenario, with the calls so far.
     pub fn fail(&self, what: &str) -> ! {
-        let mut msg = format!(
-            "[scenario {}] {what}\ncalls so far (host results):\n",
-            self.name
-        );
+        let mut msg = format!("[scenario {}] {what}\ncalls so far (host results):\n", self.name);
         for l in &self.log {
             msg.push_str("  ");
             msg.push_str(l);
@@ -106,8 +100,7 @@ impl Sc {
                 Ok(h) => h,
                 Err(e) => self.fail(&format!("{}: helper failed: {e}", format_call(&call))),
             };
-            self.log
-                .push(format!("{} = {}", format_call(&call), h.render(true)));
+            self.log.push(format!("{} = {}", format_call(&call), h.render(true)));
             self.calls += 1;
             return h;
         }
@@ -115,12 +108,8 @@ impl Sc {
             Ok(r) => r,
             Err(e) => self.fail(&format!("{}: helper failed: {e}", format_call(&call))),
         };
-        let hex = matches!(
-            call,
-            Call::Mmap { .. } | Call::Brk { .. } | Call::Mremap { .. }
-        );
-        self.log
-            .push(format!("{} = {}", format_call(&call), h.render(hex)));
+        let hex = matches!(call, Call::Mmap { .. } | Call::Brk { .. } | Call::Mremap { .. });
+        self.log.push(format!("{} = {}", format_call(&call), h.render(hex)));
         self.calls += 1;
         if h != m {
             self.fail(&format!(
@@ -186,14 +175,7 @@ impl Sc {
 
     /// A private anonymous fixed mapping with extra `MAP_*` flags.
     pub fn anon_with(&mut self, page: u64, pages: u64, prot: u64, extra: u64) {
-        self.map(
-            page,
-            pages,
-            prot,
-            MAP_PRIVATE | MAP_ANONYMOUS | extra,
-            -1,
-            0,
-        );
+        self.map(page, pages, prot, MAP_PRIVATE | MAP_ANONYMOUS | extra, -1, 0);
     }
 
     /// A shared anonymous fixed mapping.
@@ -259,11 +241,7 @@ impl Sc {
             // test and `summary`).
             static RUNS: AtomicUsize = AtomicUsize::new(0);
             let run = RUNS.fetch_add(1, Ordering::Relaxed);
-            let d = std::env::temp_dir().join(format!(
-                "mm-sim-scenarios-{}-{run}-{}",
-                std::process::id(),
-                self.name
-            ));
+            let d = std::env::temp_dir().join(format!("mm-sim-scenarios-{}-{run}-{}", std::process::id(), self.name));
             std::fs::create_dir_all(&d).expect("temp dir");
             d
         });
@@ -271,10 +249,7 @@ impl Sc {
         std::fs::File::create(&path).expect("create file");
         let path = path.to_string_lossy().into_owned();
         let fd = self.open(&path, oflags::O_RDWR);
-        self.ok(Call::Ftruncate {
-            fd,
-            length: pages * P,
-        });
+        self.ok(Call::Ftruncate { fd, length: pages * P });
         (path, fd)
     }
 
@@ -325,10 +300,7 @@ impl Sc {
     /// exactly `want`, `(start, end, perms, offset)` in pages.
     pub fn expect_arena(&mut self, what: &str, want: &[(u64, u64, &str, u64)]) {
         let got = self.arena();
-        let want: Vec<Vma> = want
-            .iter()
-            .map(|&(s, e, p, o)| (s, e, p.to_string(), o))
-            .collect();
+        let want: Vec<Vma> = want.iter().map(|&(s, e, p, o)| (s, e, p.to_string(), o)).collect();
         if got != want {
             self.fail(&format!(
                 "kernel expectation `{what}` does not hold on the host\n  expected (page, page, perms, pgoff): {}\n  host:                                {}",
@@ -341,16 +313,9 @@ impl Sc {
     /// Like [`Sc::expect_arena`], restricted to the VMAs inside arena
     /// pages `[lo, hi)` (boundaries and permissions).
     pub fn expect_window(&mut self, what: &str, lo: u64, hi: u64, want: &[(u64, u64, &str)]) {
-        let got: Vec<Vma> = self
-            .arena()
-            .into_iter()
-            .filter(|v| v.0 >= lo && v.1 <= hi)
-            .collect();
+        let got: Vec<Vma> = self.arena().into_iter().filter(|v| v.0 >= lo && v.1 <= hi).collect();
         let got: Vec<Vma> = got.into_iter().map(|(s, e, p, _)| (s, e, p, 0)).collect();
-        let want: Vec<Vma> = want
-            .iter()
-            .map(|&(s, e, p)| (s, e, p.to_string(), 0))
-            .collect();
+        let want: Vec<Vma> = want.iter().map(|&(s, e, p)| (s, e, p.to_string(), 0)).collect();
         if got != want {
             self.fail(&format!(
                 "kernel expectation `{what}` does not hold on the host (pages [{lo:#x},{hi:#x}))\n  expected: {}\n  host:     {}",
@@ -380,9 +345,7 @@ impl Sc {
     /// A condition on the host that must hold.
     pub fn check(&self, what: &str, cond: bool) {
         if !cond {
-            self.fail(&format!(
-                "kernel expectation `{what}` does not hold on the host"
-            ));
+            self.fail(&format!("kernel expectation `{what}` does not hold on the host"));
         }
     }
 }

@@ -60,10 +60,7 @@ pub fn simple_modify(sc: &mut Sc) {
         ],
     );
     sc.mprotect(17, 1, RW);
-    sc.expect_arena(
-        "anonymous: merged back",
-        &[(0, 3, "rw-s", 0), (16, 19, "rw-p", 0)],
-    );
+    sc.expect_arena("anonymous: merged back", &[(0, 3, "rw-s", 0), (16, 19, "rw-p", 0)]);
 }
 
 /// `test_merge_existing`: mprotect (`vma_modify_flags`) of a range of V
@@ -124,20 +121,14 @@ pub fn merge_existing(sc: &mut Sc) {
             ],
         );
         sc.mprotect(s, e - s, RW);
-        sc.expect_vmas(
-            "undone: P, V, N",
-            &[(0, 3, "r--p"), (3, 8, "rw-p"), (8, 10, "r--p")],
-        );
+        sc.expect_vmas("undone: P, V, N", &[(0, 3, "r--p"), (3, 8, "rw-p"), (8, 10, "r--p")]);
     }
     sc.munmap(0, 16);
 
     // Non-mergeable next (different protection): only the left merge.
     layout(sc, 0, 9, &[(0, 3, R), (7, 2, R | PROT_EXEC)]);
     sc.mprotect(3, 4, R);
-    sc.expect_vmas(
-        "next differs: P [0,7), N [7,9)",
-        &[(0, 7, "r--p"), (7, 9, "r-xp")],
-    );
+    sc.expect_vmas("next differs: P [0,7), N [7,9)", &[(0, 7, "r--p"), (7, 9, "r-xp")]);
     sc.munmap(0, 16);
 
     // Unfaulted (no anon_vma anywhere, nothing accounted when read-only).
@@ -172,10 +163,7 @@ pub fn merge_existing_file(sc: &mut Sc) {
     );
     sc.mprotect(4, 1, RW);
     sc.mprotect(4, 1, R);
-    sc.expect_arena(
-        "split and merge both ways",
-        &[(2, 7, "r--s", 2), (7, 9, "rw-s", 7)],
-    );
+    sc.expect_arena("split and merge both ways", &[(2, 7, "r--s", 2), (7, 9, "rw-s", 7)]);
 }
 
 /// `test_anon_vma_non_mergeable`: P and N have different `anon_vma`s, so a
@@ -193,10 +181,7 @@ pub fn anon_vma_non_mergeable(sc: &mut Sc) {
     sc.anon_with(3, 4, RW, MAP_NORESERVE);
     sc.expect_vmas("P, V, N", &[(0, 3, "r--p"), (3, 7, "rw-p"), (7, 9, "r--p")]);
     sc.mprotect(3, 4, R);
-    sc.expect_vmas(
-        "modify: merge degrades to prev",
-        &[(0, 7, "r--p"), (7, 9, "r--p")],
-    );
+    sc.expect_vmas("modify: merge degrades to prev", &[(0, 7, "r--p"), (7, 9, "r--p")]);
 
     // New VMA: PPP****NNN -> PPPPPPPNNN.
     sc.anon(16, 3, RW);
@@ -224,12 +209,7 @@ pub fn anon_vma_non_mergeable(sc: &mut Sc) {
     sc.anon(50, 2, RW);
     sc.write(50);
     sc.mprotect(50, 2, R);
-    sc.expect_window(
-        "fault reused the neighbour's anon_vma",
-        48,
-        64,
-        &[(48, 52, "r--p")],
-    );
+    sc.expect_window("fault reused the neighbour's anon_vma", 48, 64, &[(48, 52, "r--p")]);
 }
 
 /// Whether the private writable VMA ending at page `end` has an
@@ -245,8 +225,7 @@ fn probe_has_anon_vma(sc: &mut Sc, start: u64, end: u64) -> bool {
         .filter(|v| v.0 >= start && v.1 <= end + 2)
         .collect::<Vec<_>>();
     let joined = v.len() == 1 && v[0].0 == start && v[0].1 == end + 2;
-    let split =
-        v.len() == 2 && (v[0].0, v[0].1, v[1].0, v[1].1) == (start, end + 1, end + 1, end + 2);
+    let split = v.len() == 2 && (v[0].0, v[0].1, v[1].0, v[1].1) == (start, end + 1, end + 1, end + 2);
     if !joined && !split {
         sc.fail(&format!(
             "anon_vma probe at [{start:#x},{end:#x}): unexpected arena {v:?}"
@@ -282,12 +261,7 @@ pub fn dup_anon_vma(sc: &mut Sc) {
     sc.write(b + 5);
     sc.anon(b + 3, 2, R);
     sc.mprotect(b + 3, 2, RW);
-    sc.expect_window(
-        "modified VMA merges both",
-        b,
-        b + 0x10,
-        &[(b, b + 8, "rw-p")],
-    );
+    sc.expect_window("modified VMA merges both", b, b + 0x10, &[(b, b + 8, "rw-p")]);
     let has = probe_has_anon_vma(sc, b, b + 8);
     sc.check("prev took next's anon_vma", has);
 
@@ -297,12 +271,7 @@ pub fn dup_anon_vma(sc: &mut Sc) {
     sc.anon(b, 3, RW);
     sc.anon(b + 5, 3, RW);
     sc.mprotect(b + 3, 2, RW);
-    sc.expect_window(
-        "modified VMA merges both",
-        b,
-        b + 0x10,
-        &[(b, b + 8, "rw-p")],
-    );
+    sc.expect_window("modified VMA merges both", b, b + 0x10, &[(b, b + 8, "rw-p")]);
     let has = probe_has_anon_vma(sc, b, b + 8);
     sc.check("prev took vma's anon_vma", has);
 

@@ -30,10 +30,7 @@ pub fn simple_merge(sc: &mut Sc) {
     sc.map(0, 1, R, MAP_PRIVATE, fd, 0);
     sc.map(2, 1, R, MAP_PRIVATE, fd, 2);
     sc.map(1, 1, R, MAP_PRIVATE, fd, 1);
-    sc.expect_arena(
-        "file pages 0,2 then 1: one VMA at pgoff 0",
-        &[(0, 3, "r--p", 0)],
-    );
+    sc.expect_arena("file pages 0,2 then 1: one VMA at pgoff 0", &[(0, 3, "r--p", 0)]);
     sc.expect_names("the file's path", &[&path]);
 }
 
@@ -47,10 +44,7 @@ pub fn simple_expand(sc: &mut Sc) {
     let (_, fd) = sc.file("f", 3);
     sc.map(16, 1, R, MAP_PRIVATE, fd, 0);
     sc.map(17, 2, R, MAP_PRIVATE, fd, 1);
-    sc.expect_arena(
-        "file: expanded, pgoff 0",
-        &[(0, 3, "rw-p", 0), (16, 19, "r--p", 0)],
-    );
+    sc.expect_arena("file: expanded, pgoff 0", &[(0, 3, "rw-p", 0), (16, 19, "r--p", 0)]);
 }
 
 /// `test_simple_shrink`: `[0,3)` shrinks to `[0,1)` keeping `pgoff` 0
@@ -74,14 +68,7 @@ pub fn simple_shrink(sc: &mut Sc) {
 /// The `test_merge_new` walk from `base`, mapping with `map(sc, page,
 /// pages)`; `perms` of every VMA, `file` when pgoff equals the page
 /// (relative to `base`) and shows in maps.
-fn merge_new_walk(
-    sc: &mut Sc,
-    base: u64,
-    perms: &str,
-    file: bool,
-    setup: bool,
-    map: &dyn Fn(&mut Sc, u64, u64),
-) {
+fn merge_new_walk(sc: &mut Sc, base: u64, perms: &str, file: bool, setup: bool, map: &dyn Fn(&mut Sc, u64, u64)) {
     let exp = |sc: &mut Sc, what: &str, v: &[(u64, u64)]| {
         let w: Vec<(u64, u64, &str, u64)> = v
             .iter()
@@ -97,20 +84,12 @@ fn merge_new_walk(
         map(sc, base + 0xb, 1);
         exp(sc, "A, B, C", &[(0, 2), (3, 4), (0xb, 0xc)]);
         map(sc, base + 7, 2);
-        exp(
-            sc,
-            "NO merge: D apart",
-            &[(0, 2), (3, 4), (7, 9), (0xb, 0xc)],
-        );
+        exp(sc, "NO merge: D apart", &[(0, 2), (3, 4), (7, 9), (0xb, 0xc)]);
     }
     map(sc, base + 2, 1);
     exp(sc, "merge BOTH sides: A*B", &[(0, 4), (7, 9), (0xb, 0xc)]);
     map(sc, base + 4, 1);
-    exp(
-        sc,
-        "merge to PREVIOUS: AAAA*",
-        &[(0, 5), (7, 9), (0xb, 0xc)],
-    );
+    exp(sc, "merge to PREVIOUS: AAAA*", &[(0, 5), (7, 9), (0xb, 0xc)]);
     map(sc, base + 6, 1);
     exp(sc, "merge to NEXT: *DD", &[(0, 5), (6, 9), (0xb, 0xc)]);
     map(sc, base + 5, 1);
@@ -136,12 +115,7 @@ pub fn merge_new_anon_vma(sc: &mut Sc) {
     sc.munmap(9, 2);
     sc.expect_vmas(
         "A, B, D, C sharing an anon_vma",
-        &[
-            (0, 2, "rw-p"),
-            (3, 4, "rw-p"),
-            (7, 9, "rw-p"),
-            (0xb, 0xc, "rw-p"),
-        ],
+        &[(0, 2, "rw-p"), (3, 4, "rw-p"), (7, 9, "rw-p"), (0xb, 0xc, "rw-p")],
     );
     merge_new_walk(sc, 0, "rw-p", false, false, &|sc, p, n| sc.anon(p, n, RW));
 }
@@ -160,10 +134,7 @@ pub fn mmap_region_basic(sc: &mut Sc) {
     for p in [0x300, 0x250, 0x303, 0x24d] {
         sc.anon(p, 3, RW);
     }
-    sc.expect_vmas(
-        "two VMAs",
-        &[(0x24d, 0x253, "rw-p"), (0x300, 0x306, "rw-p")],
-    );
+    sc.expect_vmas("two VMAs", &[(0x24d, 0x253, "rw-p"), (0x300, 0x306, "rw-p")]);
     let (_, fd) = sc.file("f", 0x306);
     let b = 0x1000;
     for p in [0x300, 0x250, 0x303, 0x24d] {
@@ -209,12 +180,7 @@ pub fn expand_only_mode_brk(sc: &mut Sc) {
         "heap expanded in place",
         h.len() == 2 && h[1] == (sb, sb + 3 * P, "[heap]".to_string()),
     );
-    sc.expect(
-        Call::Brk {
-            addr: sb + 3 * P + 100,
-        },
-        Outcome::Val(sb + 3 * P + 100),
-    );
+    sc.expect(Call::Brk { addr: sb + 3 * P + 100 }, Outcome::Val(sb + 3 * P + 100));
     let h = heap(sc);
     sc.check(
         "an unaligned break: the heap ends at the next page",

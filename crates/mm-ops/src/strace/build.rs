@@ -43,9 +43,7 @@ fn arity(name: &str, args: &[&str], min: usize, max: usize) -> Result<(), ParseE
         format!("{min} or {max}")
     };
     let s = if max == 1 { "" } else { "s" };
-    Err(ParseError::new(format!(
-        "{name} takes {want} argument{s}, found {n}"
-    )))
+    Err(ParseError::new(format!("{name} takes {want} argument{s}, found {n}")))
 }
 
 /// Prefixes an argument error with the call and argument name.

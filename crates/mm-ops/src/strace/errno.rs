@@ -88,22 +88,10 @@ const TABLE: &[(i32, &str, &str)] = &[
     (79, "ELIBACC", "Can not access a needed shared library"),
     (80, "ELIBBAD", "Accessing a corrupted shared library"),
     (81, "ELIBSCN", ".lib section in a.out corrupted"),
-    (
-        82,
-        "ELIBMAX",
-        "Attempting to link in too many shared libraries",
-    ),
+    (82, "ELIBMAX", "Attempting to link in too many shared libraries"),
     (83, "ELIBEXEC", "Cannot exec a shared library directly"),
-    (
-        84,
-        "EILSEQ",
-        "Invalid or incomplete multibyte or wide character",
-    ),
-    (
-        85,
-        "ERESTART",
-        "Interrupted system call should be restarted",
-    ),
+    (84, "EILSEQ", "Invalid or incomplete multibyte or wide character"),
+    (85, "ERESTART", "Interrupted system call should be restarted"),
     (86, "ESTRPIPE", "Streams pipe error"),
     (87, "EUSERS", "Too many users"),
     (88, "ENOTSOCK", "Socket operation on non-socket"),
@@ -115,11 +103,7 @@ const TABLE: &[(i32, &str, &str)] = &[
     (94, "ESOCKTNOSUPPORT", "Socket type not supported"),
     (95, "EOPNOTSUPP", "Operation not supported"),
     (96, "EPFNOSUPPORT", "Protocol family not supported"),
-    (
-        97,
-        "EAFNOSUPPORT",
-        "Address family not supported by protocol",
-    ),
+    (97, "EAFNOSUPPORT", "Address family not supported by protocol"),
     (98, "EADDRINUSE", "Address already in use"),
     (99, "EADDRNOTAVAIL", "Cannot assign requested address"),
     (100, "ENETDOWN", "Network is down"),
@@ -130,11 +114,7 @@ const TABLE: &[(i32, &str, &str)] = &[
     (105, "ENOBUFS", "No buffer space available"),
     (106, "EISCONN", "Transport endpoint is already connected"),
     (107, "ENOTCONN", "Transport endpoint is not connected"),
-    (
-        108,
-        "ESHUTDOWN",
-        "Cannot send after transport endpoint shutdown",
-    ),
+    (108, "ESHUTDOWN", "Cannot send after transport endpoint shutdown"),
     (109, "ETOOMANYREFS", "Too many references: cannot splice"),
     (110, "ETIMEDOUT", "Connection timed out"),
     (111, "ECONNREFUSED", "Connection refused"),
@@ -192,12 +172,7 @@ pub(super) fn describe(e: Errno) -> Option<(&'static str, &'static str)> {
 
 /// Looks an errno up by the name strace prints.
 pub(super) fn from_name(name: &str) -> Option<Errno> {
-    Errno::from_name(name).or_else(|| {
-        TABLE
-            .iter()
-            .find(|&&(_, n, _)| n == name)
-            .map(|&(v, _, _)| Errno(v))
-    })
+    Errno::from_name(name).or_else(|| TABLE.iter().find(|&&(_, n, _)| n == name).map(|&(v, _, _)| Errno(v)))
 }
 
 /// True for the kernel-internal "restart" errnos, which strace prints after

@@ -4,9 +4,7 @@
 use std::fmt::Write as _;
 
 use super::errno;
-use super::xlat::{
-    HUGE_MASK, HUGE_SHIFT, MADV, MAP, MFD, MREMAP, O_ACCESS, O_FLAGS, PROT, print_flags, print_xval,
-};
+use super::xlat::{HUGE_MASK, HUGE_SHIFT, MADV, MAP, MFD, MREMAP, O_ACCESS, O_FLAGS, PROT, print_flags, print_xval};
 use crate::call::{Call, Outcome};
 
 /// strace's default `-s`: string arguments longer than this are cut and
@@ -88,11 +86,7 @@ fn open_flags(out: &mut String, flags: u64) {
 fn open_mode(out: &mut String, flags: u64, mode: Option<u64>) {
     if flags & (0o100 | 0o20000000) != 0 {
         let m = mode.unwrap_or(0) as u16;
-        let s = if m == 0 {
-            "0".to_string()
-        } else {
-            format!("0{m:o}")
-        };
+        let s = if m == 0 { "0".to_string() } else { format!("0{m:o}") };
         let _ = write!(out, ", {s:0>3}");
     }
 }
@@ -189,11 +183,7 @@ pub fn format_call(call: &Call) -> String {
                 addr(&mut o, new_addr);
             }
         }
-        Call::Madvise {
-            addr: a,
-            len,
-            advice,
-        } => {
+        Call::Madvise { addr: a, len, advice } => {
             addr(&mut o, a);
             let _ = write!(o, ", {len}, ");
             print_xval(&mut o, advice as u32 as u64, &MADV, "MADV_???");
@@ -202,11 +192,7 @@ pub fn format_call(call: &Call) -> String {
             addr(&mut o, a);
             let _ = write!(o, ", {}", access.name());
         }
-        Call::Open {
-            ref path,
-            flags,
-            mode,
-        } => {
+        Call::Open { ref path, flags, mode } => {
             quote(&mut o, path.as_bytes(), None);
             o.push_str(", ");
             open_flags(&mut o, flags);
@@ -235,11 +221,7 @@ pub fn format_call(call: &Call) -> String {
             o.push_str(", ");
             fd(&mut o, newfd);
         }
-        Call::Dup3 {
-            oldfd,
-            newfd,
-            flags,
-        } => {
+        Call::Dup3 { oldfd, newfd, flags } => {
             fd(&mut o, oldfd);
             o.push_str(", ");
             fd(&mut o, newfd);
@@ -271,10 +253,7 @@ pub fn format_result(call: &Call, outcome: &Outcome) -> String {
     let mut o = String::new();
     match *outcome {
         Outcome::Val(v) => {
-            if matches!(
-                call,
-                Call::Mmap { .. } | Call::Mremap { .. } | Call::Brk { .. }
-            ) {
+            if matches!(call, Call::Mmap { .. } | Call::Mremap { .. } | Call::Brk { .. }) {
                 hex(&mut o, v);
             } else {
                 let _ = write!(o, "{}", v as i64);

@@ -68,9 +68,7 @@ pub(super) fn split_prefix(line: &str) -> (Option<u32>, &str) {
             break;
         }
         let digits_only = tok.bytes().all(|b| b.is_ascii_digit());
-        let timestamp = tok
-            .bytes()
-            .all(|b| b.is_ascii_digit() || b == b'.' || b == b':')
+        let timestamp = tok.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b':')
             && tok.bytes().next().is_some_and(|b| b.is_ascii_digit());
         if digits_only && first && pid.is_none() {
             match tok.parse::<u64>() {
@@ -120,9 +118,7 @@ pub(super) fn body(s: &str) -> Body<'_> {
 
 fn is_ident(s: &str) -> bool {
     let mut b = s.bytes();
-    b.next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
-        && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
+    b.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_') && b.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
 /// The argument list of a call.

@@ -193,8 +193,8 @@ fn classify_body(pid: Option<u32>, s: &str) -> Result<Raw, ParseError> {
                 return Err(ParseError::new(format!("{name}: missing `)`")));
             };
             let (call, paths) = build::build(name, &args.args)?;
-            let recorded = result::tail(tail)
-                .map_err(|e| ParseError::new(format!("{name}: result: {}", e.message())))?;
+            let recorded =
+                result::tail(tail).map_err(|e| ParseError::new(format!("{name}: result: {}", e.message())))?;
             Ok(Raw::Line(Line::Call(TraceLine {
                 pid,
                 call,
@@ -316,16 +316,9 @@ impl Parser {
                 Ok(None)
             }
             Raw::Resumed { pid, name, rest } => {
-                let by_pid = self
-                    .pending
-                    .iter()
-                    .position(|p| p.pid == pid && p.name == name);
+                let by_pid = self.pending.iter().position(|p| p.pid == pid && p.name == name);
                 let by_name = || {
-                    let mut it = self
-                        .pending
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, p)| p.name == name);
+                    let mut it = self.pending.iter().enumerate().filter(|(_, p)| p.name == name);
                     match (it.next(), it.next()) {
                         (Some((i, _)), None) => Some(i),
                         _ => None,
@@ -373,8 +366,7 @@ fn cut_attached(line: &str) -> Option<&str> {
 fn is_continuation(line: &str) -> bool {
     let (_, s) = lex::split_prefix(line);
     let t = s.trim_start();
-    matches!(lex::body(s), Body::Other)
-        && !(t.starts_with("+++") || t.starts_with("---") || t.starts_with("strace:"))
+    matches!(lex::body(s), Body::Other) && !(t.starts_with("+++") || t.starts_with("---") || t.starts_with("strace:"))
 }
 
 #[cfg(test)]

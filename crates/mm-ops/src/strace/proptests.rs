@@ -8,10 +8,7 @@ use crate::call::{Access, Call, Outcome, Signal};
 use crate::uapi::Errno;
 
 fn fixture(name: &str) -> String {
-    let path = format!(
-        "{}/tests/fixtures/strace/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
+    let path = format!("{}/tests/fixtures/strace/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
 
@@ -29,19 +26,14 @@ fn visible(c: &Call) -> Call {
             int(flags);
             fd(f);
         }
-        Call::Mremap {
-            flags, new_addr, ..
-        } if *flags & 3 != 3 => *new_addr = 0,
+        Call::Mremap { flags, new_addr, .. } if *flags & 3 != 3 => *new_addr = 0,
         Call::Madvise { advice, .. } => int(advice),
         Call::Open { flags, mode: m, .. } => {
             mode(*flags, m);
             int(flags);
         }
         Call::Openat {
-            dirfd,
-            flags,
-            mode: m,
-            ..
+            dirfd, flags, mode: m, ..
         } => {
             fd(dirfd);
             mode(*flags, m);
@@ -52,11 +44,7 @@ fn visible(c: &Call) -> Call {
             fd(oldfd);
             fd(newfd);
         }
-        Call::Dup3 {
-            oldfd,
-            newfd,
-            flags,
-        } => {
+        Call::Dup3 { oldfd, newfd, flags } => {
             fd(oldfd);
             fd(newfd);
             int(flags);
@@ -90,16 +78,14 @@ fn name() -> impl Strategy<Value = String> {
 fn call() -> impl Strategy<Value = Call> {
     let access = prop_oneof![Just(Access::Read), Just(Access::Write), Just(Access::Exec)];
     prop_oneof![
-        (word(), word(), word(), word(), fd(), word()).prop_map(
-            |(addr, len, prot, flags, fd, off)| Call::Mmap {
-                addr,
-                len,
-                prot,
-                flags,
-                fd,
-                off
-            }
-        ),
+        (word(), word(), word(), word(), fd(), word()).prop_map(|(addr, len, prot, flags, fd, off)| Call::Mmap {
+            addr,
+            len,
+            prot,
+            flags,
+            fd,
+            off
+        }),
         (word(), word()).prop_map(|(addr, len)| Call::Munmap { addr, len }),
         (word(), word(), word()).prop_map(|(addr, len, prot)| Call::Mprotect { addr, len, prot }),
         word().prop_map(|addr| Call::Brk { addr }),
@@ -110,30 +96,25 @@ fn call() -> impl Strategy<Value = Call> {
             flags: d,
             new_addr: e
         }),
-        (word(), word(), word()).prop_map(|(addr, len, advice)| Call::Madvise {
-            addr,
-            len,
-            advice
-        }),
+        (word(), word(), word()).prop_map(|(addr, len, advice)| Call::Madvise { addr, len, advice }),
         (word(), access).prop_map(|(addr, access)| Call::Fault { addr, access }),
-        (any::<String>(), word(), proptest::option::of(word()))
-            .prop_map(|(path, flags, mode)| Call::Open { path, flags, mode }),
-        (fd(), any::<String>(), word(), proptest::option::of(word())).prop_map(
-            |(dirfd, path, flags, mode)| Call::Openat {
+        (any::<String>(), word(), proptest::option::of(word())).prop_map(|(path, flags, mode)| Call::Open {
+            path,
+            flags,
+            mode
+        }),
+        (fd(), any::<String>(), word(), proptest::option::of(word())).prop_map(|(dirfd, path, flags, mode)| {
+            Call::Openat {
                 dirfd,
                 path,
                 flags,
-                mode
+                mode,
             }
-        ),
+        }),
         fd().prop_map(|fd| Call::Close { fd }),
         fd().prop_map(|fd| Call::Dup { fd }),
         (fd(), fd()).prop_map(|(oldfd, newfd)| Call::Dup2 { oldfd, newfd }),
-        (fd(), fd(), word()).prop_map(|(oldfd, newfd, flags)| Call::Dup3 {
-            oldfd,
-            newfd,
-            flags
-        }),
+        (fd(), fd(), word()).prop_map(|(oldfd, newfd, flags)| Call::Dup3 { oldfd, newfd, flags }),
         (name(), word()).prop_map(|(name, flags)| Call::MemfdCreate { name, flags }),
         (fd(), word()).prop_map(|(fd, length)| Call::Ftruncate { fd, length }),
     ]

@@ -35,10 +35,7 @@ fn result(r: &str) -> Result<(Recorded, &str), ParseError> {
         let rest = rest.trim_start();
         let (name, after) = word(rest);
         if let Some(e) = errno::from_name(name).filter(|&e| errno::is_restart(e)) {
-            return Ok((
-                Recorded::Outcome(Outcome::Err(e)),
-                skip_paren(after.trim_start())?,
-            ));
+            return Ok((Recorded::Outcome(Outcome::Err(e)), skip_paren(after.trim_start())?));
         }
         return Ok((Recorded::Unknown, ""));
     }
@@ -52,9 +49,7 @@ fn result(r: &str) -> Result<(Recorded, &str), ParseError> {
         let rest = rest.trim_start();
         // `-1 (errno 200)`: an errno strace has no name for.
         if let Some(x) = rest.strip_prefix("(errno ") {
-            let end = x
-                .find(')')
-                .ok_or_else(|| ParseError::new("unterminated `(errno`"))?;
+            let end = x.find(')').ok_or_else(|| ParseError::new("unterminated `(errno`"))?;
             let n = x[..end].trim();
             let e = n
                 .parse::<i32>()
@@ -63,12 +58,8 @@ fn result(r: &str) -> Result<(Recorded, &str), ParseError> {
         }
         let (name, after) = word(rest);
         if name.starts_with('E') && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'_') {
-            let e = errno::from_name(name)
-                .ok_or_else(|| ParseError::new(format!("unknown errno `{name}`")))?;
-            return Ok((
-                Recorded::Outcome(Outcome::Err(e)),
-                skip_paren(after.trim_start())?,
-            ));
+            let e = errno::from_name(name).ok_or_else(|| ParseError::new(format!("unknown errno `{name}`")))?;
+            return Ok((Recorded::Outcome(Outcome::Err(e)), skip_paren(after.trim_start())?));
         }
         // `-1` without an errno (an injected return value).
         return Ok((Recorded::Outcome(Outcome::Val(u64::MAX)), rest));
@@ -114,9 +105,7 @@ fn annotations(mut s: &str) -> Result<(), ParseError> {
             b'(' => ')',
             b'<' => '>',
             _ => {
-                return Err(ParseError::new(format!(
-                    "unexpected `{s}` after the result"
-                )));
+                return Err(ParseError::new(format!("unexpected `{s}` after the result")));
             }
         };
         let end = s

@@ -34,10 +34,7 @@ pub(super) fn int(s: &str) -> Result<u64, ParseError> {
         Some(d) => (true, d),
         None => (false, s),
     };
-    let (radix, body) = if let Some(h) = digits
-        .strip_prefix("0x")
-        .or_else(|| digits.strip_prefix("0X"))
-    {
+    let (radix, body) = if let Some(h) = digits.strip_prefix("0x").or_else(|| digits.strip_prefix("0X")) {
         (16, h)
     } else if digits.len() > 1 && digits.starts_with('0') {
         (8, &digits[1..])
@@ -189,9 +186,7 @@ pub(super) fn string(arg: &str) -> Result<String, ParseError> {
         _ => (s, false),
     };
     if body.len() < 2 || !body.starts_with('"') || !body.ends_with('"') {
-        return Err(ParseError::new(format!(
-            "expected a quoted string, found `{s}`"
-        )));
+        return Err(ParseError::new(format!("expected a quoted string, found `{s}`")));
     }
     let inner = &body[1..body.len() - 1];
     // An unescaped quote inside would mean two strings.

@@ -107,22 +107,14 @@ pub(super) static MAP: Xlat = Xlat {
         ("MAP_UNINITIALIZED", 0x400_0000),
         ("MAP_FIXED_NOREPLACE", 0x10_0000),
     ],
-    extra: &[
-        ("MAP_DROPPABLE", 0x8),
-        ("MAP_ABOVE4G", 0x80),
-        ("MAP_ANON", 0x20),
-    ],
+    extra: &[("MAP_DROPPABLE", 0x8), ("MAP_ABOVE4G", 0x80), ("MAP_ANON", 0x20)],
     shift: Some(("MAP_HUGE_SHIFT", HUGE_SHIFT)),
 };
 
 /// `mremap_flags.in`.
 pub(super) static MREMAP: Xlat = Xlat {
     kind: "MREMAP",
-    print: &[
-        ("MREMAP_MAYMOVE", 1),
-        ("MREMAP_FIXED", 2),
-        ("MREMAP_DONTUNMAP", 4),
-    ],
+    print: &[("MREMAP_MAYMOVE", 1), ("MREMAP_FIXED", 2), ("MREMAP_DONTUNMAP", 4)],
     extra: &[],
     shift: None,
 };
@@ -165,12 +157,7 @@ pub(super) static MADV: Xlat = Xlat {
 /// `open_access_modes.in`: the low two bits of the open flags.
 pub(super) static O_ACCESS: Xlat = Xlat {
     kind: "O",
-    print: &[
-        ("O_RDONLY", 0),
-        ("O_WRONLY", 1),
-        ("O_RDWR", 2),
-        ("O_ACCMODE", 3),
-    ],
+    print: &[("O_RDONLY", 0), ("O_WRONLY", 1), ("O_RDWR", 2), ("O_ACCMODE", 3)],
     extra: &[],
     shift: None,
 };
@@ -215,11 +202,7 @@ pub(super) static O_FLAGS: Xlat = Xlat {
 /// `memfd_create_flags.in` as strace 6.1 has it (no `MFD_NOEXEC_SEAL`, `MFD_EXEC`).
 pub(super) static MFD: Xlat = Xlat {
     kind: "MFD",
-    print: &[
-        ("MFD_CLOEXEC", 1),
-        ("MFD_ALLOW_SEALING", 2),
-        ("MFD_HUGETLB", 4),
-    ],
+    print: &[("MFD_CLOEXEC", 1), ("MFD_ALLOW_SEALING", 2), ("MFD_HUGETLB", 4)],
     extra: &[("MFD_NOEXEC_SEAL", 8), ("MFD_EXEC", 0x10)],
     shift: Some(("MFD_HUGE_SHIFT", HUGE_SHIFT)),
 };

@@ -68,7 +68,10 @@ impl World {
             && model.memfd_create("m", 0, None) == Ok(6)
             && model.ftruncate(6, 5 * PAGE_SIZE).is_ok();
         assert!(ok, "setting up the model's descriptors");
-        World { model, reference: reference_files() }
+        World {
+            model,
+            reference: reference_files(),
+        }
     }
 
     /// Applies `call` to both: `(model, reference)`.
@@ -87,12 +90,19 @@ impl World {
         let keys: Vec<String> = parse_maps(&maps)?.iter().map(MapsLine::key).collect();
         let want = self.reference.maps_keys();
         if keys != want {
-            return Err(format!("layout differs:\nmodel:\n{}\nreference:\n{}", keys.join("\n"), want.join("\n")));
+            return Err(format!(
+                "layout differs:\nmodel:\n{}\nreference:\n{}",
+                keys.join("\n"),
+                want.join("\n")
+            ));
         }
         let vmas = r.snapshot();
         for (v, rv) in vmas.iter().zip(self.reference.layout.vmas()) {
             if v.flags != rv.seg.flags {
-                return Err(format!("flags of {:#x}: model {:?} reference {:?}", v.start, v.flags, rv.seg.flags));
+                return Err(format!(
+                    "flags of {:#x}: model {:?} reference {:?}",
+                    v.start, v.flags, rv.seg.flags
+                ));
             }
         }
         // Invariants: sorted, non-overlapping, nothing left unmerged that
@@ -115,10 +125,19 @@ impl World {
         // Counters against those derived from the reference layout.
         let st = r.state();
         let c = self.reference.layout.counters();
-        let got = (st.map_count as u64, st.total_vm, st.data_vm, st.exec_vm, st.stack_vm, st.locked_vm);
+        let got = (
+            st.map_count as u64,
+            st.total_vm,
+            st.data_vm,
+            st.exec_vm,
+            st.stack_vm,
+            st.locked_vm,
+        );
         let want = (c.map_count, c.total_vm, c.data_vm, c.exec_vm, c.stack_vm, c.locked_vm);
         if got != want {
-            return Err(format!("counters (map_count, total, data, exec, stack, locked): model {got:?} reference {want:?}"));
+            return Err(format!(
+                "counters (map_count, total, data, exec, stack, locked): model {got:?} reference {want:?}"
+            ));
         }
         if st.map_count as usize != vmas.len() {
             return Err("map_count differs from the number of VMAs".into());
@@ -144,7 +163,11 @@ impl ReferenceStateMachine for RefMachine {
     type Transition = Call;
 
     fn init_state() -> BoxedStrategy<RefState> {
-        Just(RefState { mm: reference_files(), last: None }).boxed()
+        Just(RefState {
+            mm: reference_files(),
+            last: None,
+        })
+        .boxed()
     }
 
     fn transitions(_: &RefState) -> BoxedStrategy<Call> {

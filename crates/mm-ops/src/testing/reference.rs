@@ -70,20 +70,32 @@ pub struct Layout {
 impl Layout {
     /// All VMAs in address order.
     pub fn vmas(&self) -> Vec<RVma> {
-        self.map.iter().map(|(r, s)| RVma { start: r.start, end: r.end, seg: s.clone() }).collect()
+        self.map
+            .iter()
+            .map(|(r, s)| RVma {
+                start: r.start,
+                end: r.end,
+                seg: s.clone(),
+            })
+            .collect()
     }
 
     /// The VMA covering `page`.
     pub fn at(&self, page: u64) -> Option<RVma> {
-        self.map.get_key_value(&page).map(|(r, s)| RVma { start: r.start, end: r.end, seg: s.clone() })
+        self.map.get_key_value(&page).map(|(r, s)| RVma {
+            start: r.start,
+            end: r.end,
+            seg: s.clone(),
+        })
     }
 
     /// The first VMA ending above `page` (`find_vma`).
     pub fn find(&self, page: u64) -> Option<RVma> {
-        self.map
-            .overlapping(page..u64::MAX)
-            .next()
-            .map(|(r, s)| RVma { start: r.start, end: r.end, seg: s.clone() })
+        self.map.overlapping(page..u64::MAX).next().map(|(r, s)| RVma {
+            start: r.start,
+            end: r.end,
+            seg: s.clone(),
+        })
     }
 
     /// The VMA ending exactly at `page`.
@@ -131,7 +143,9 @@ impl Layout {
     /// Makes `page` a VMA boundary as `__split_vma` would: the part the
     /// kernel allocates anew (below `page` if `new_below`) gets a fresh id.
     pub fn split_at(&mut self, page: u64, new_below: bool) {
-        let Some(v) = self.at(page).filter(|v| v.start < page) else { return };
+        let Some(v) = self.at(page).filter(|v| v.start < page) else {
+            return;
+        };
         let id = self.fresh_id();
         let piece = if new_below { v.start..page } else { page..v.end };
         self.set(piece, Seg { id, ..v.seg });
@@ -170,7 +184,11 @@ pub fn anon_compatible(a: Option<u32>, b: Option<u32>) -> bool {
 /// only allows the left neighbour (brk).
 pub fn place_new(l: &mut Layout, s: u64, e: u64, mut new: Seg, just_expand: bool) {
     let left = l.ending_at(s).filter(|p| mergeable(&p.seg, &new));
-    let right = if just_expand { None } else { l.starting_at(e).filter(|n| mergeable(&new, &n.seg)) };
+    let right = if just_expand {
+        None
+    } else {
+        l.starting_at(e).filter(|n| mergeable(&new, &n.seg))
+    };
     // Left and right must also agree with each other (the merge degrades to
     // the left side otherwise).
     let right = right.filter(|n| left.as_ref().is_none_or(|p| anon_compatible(p.seg.anon, n.seg.anon)));
@@ -195,7 +213,11 @@ pub fn modify(l: &mut Layout, v: &RVma, a: u64, b: u64, flags: VmFlags) -> Range
     let special = flags.intersects(VmFlags::SPECIAL);
     let left_side = a == v.start;
     let right_side = b == v.end;
-    let prev = if left_side && !special { l.ending_at(a).filter(|p| mergeable(&p.seg, &new)) } else { None };
+    let prev = if left_side && !special {
+        l.ending_at(a).filter(|p| mergeable(&p.seg, &new))
+    } else {
+        None
+    };
     let next = if right_side && !special {
         l.starting_at(b)
             .filter(|n| mergeable(&new, &n.seg))
@@ -245,8 +267,14 @@ pub fn anon_prepare(l: &mut Layout, page: u64) {
             && (a.seg.flags ^ b.seg.flags).0 & !(VmFlags::ACCESS_FLAGS.0 | VmFlags::IGNORE_MERGE.0) == 0
             && a.seg.base == b.seg.base
     };
-    let from_next = l.starting_at(v.end).filter(|n| compatible(&v, n)).and_then(|n| n.seg.anon);
-    let from_prev = l.ending_at(v.start).filter(|p| compatible(p, &v)).and_then(|p| p.seg.anon);
+    let from_next = l
+        .starting_at(v.end)
+        .filter(|n| compatible(&v, n))
+        .and_then(|n| n.seg.anon);
+    let from_prev = l
+        .ending_at(v.start)
+        .filter(|p| compatible(p, &v))
+        .and_then(|p| p.seg.anon);
     let anon = from_next.or(from_prev).unwrap_or_else(|| l.fresh_anon());
     l.set_anon(&v, Some(anon));
 }

@@ -44,13 +44,27 @@ impl RefMm {
     /// A process with the given files and an empty address space.
     pub fn new(fds: BTreeMap<i64, RFile>, sizes: Sizes) -> RefMm {
         let descs = fds.values().map(|f| (f.desc, f.clone())).collect();
-        RefMm { layout: Layout::default(), fds, descs, sizes, brk: START_BRK, next_obj: 1000 }
+        RefMm {
+            layout: Layout::default(),
+            fds,
+            descs,
+            sizes,
+            brk: START_BRK,
+            next_obj: 1000,
+        }
     }
 
     /// Applies a call.
     pub fn apply(&mut self, call: &Call) -> Outcome {
         let r = match *call {
-            Call::Mmap { addr, len, prot, flags, fd, off } => self.mmap(addr, len, prot, flags, fd, off),
+            Call::Mmap {
+                addr,
+                len,
+                prot,
+                flags,
+                fd,
+                off,
+            } => self.mmap(addr, len, prot, flags, fd, off),
             Call::Munmap { addr, len } => self.munmap(addr, len).map(|()| 0),
             Call::Mprotect { addr, len, prot } => self.mprotect(addr, len, prot).map(|()| 0),
             Call::Brk { addr } => Ok(self.brk(addr)),
@@ -70,7 +84,12 @@ impl RefMm {
     fn topdown(&self, len: u64, mut hi: u64) -> Option<u64> {
         let lo = MIN_ADDR >> PAGE_SHIFT;
         loop {
-            let gap = self.layout.gaps(lo..hi).into_iter().rev().find(|g| g.end - g.start >= len)?;
+            let gap = self
+                .layout
+                .gaps(lo..hi)
+                .into_iter()
+                .rev()
+                .find(|g| g.end - g.start >= len)?;
             // The VMA after the gap keeps a guard gap below it if it grows down.
             // (The gap may be clipped at `hi`: the VMA after it is the first
             // one above.)
@@ -93,7 +112,11 @@ impl RefMm {
         match self.layout.find(p) {
             None => true,
             Some(v) => {
-                let gap = if v.seg.flags.contains(VmFlags::GROWSDOWN) { v.start.saturating_sub(GUARD) } else { v.start };
+                let gap = if v.seg.flags.contains(VmFlags::GROWSDOWN) {
+                    v.start.saturating_sub(GUARD)
+                } else {
+                    v.start
+                };
                 p + len <= gap
             }
         }
@@ -179,7 +202,11 @@ impl RefMm {
                     t @ (MAP_SHARED | MAP_SHARED_VALIDATE) => {
                         // FOP_MMAP_SYNC (ext4-like files) lets MAP_SYNC through.
                         let sync = if f.thp { MAP_SYNC } else { 0 };
-                        let mask = if t == MAP_SHARED { u64::MAX } else { LEGACY_MAP_MASK | sync };
+                        let mask = if t == MAP_SHARED {
+                            u64::MAX
+                        } else {
+                            LEGACY_MAP_MASK | sync
+                        };
                         if flags & !mask != 0 {
                             return Err(Errno::EOPNOTSUPP);
                         }
@@ -248,7 +275,13 @@ impl RefMm {
             return Err(Errno::EOPNOTSUPP);
         }
         self.layout.clear(s..e);
-        let seg = Seg { id: 0, flags: vf, file: seg_file, base, anon: None };
+        let seg = Seg {
+            id: 0,
+            flags: vf,
+            file: seg_file,
+            base,
+            anon: None,
+        };
         let shared_anon = file.is_none() && flags & MAP_TYPE == MAP_SHARED;
         if shared_anon {
             let id = self.layout.fresh_id();
@@ -353,7 +386,8 @@ impl RefMm {
             } else {
                 let old = v.seg.flags;
                 if nf.contains(VmFlags::WRITE) {
-                    let none = VmFlags::ACCOUNT | VmFlags::WRITE | VmFlags::HUGETLB | VmFlags::SHARED | VmFlags::NORESERVE;
+                    let none =
+                        VmFlags::ACCOUNT | VmFlags::WRITE | VmFlags::HUGETLB | VmFlags::SHARED | VmFlags::NORESERVE;
                     if !old.intersects(none) {
                         if b - a > RAM_PAGES {
                             return Err(Errno::ENOMEM);
@@ -406,16 +440,29 @@ impl RefMm {
         }
         // One free page (and a stack guard gap) must stay below the next VMA.
         if let Some(n) = self.layout.find(oldp) {
-            let gap = if n.seg.flags.contains(VmFlags::GROWSDOWN) { n.start.saturating_sub(GUARD) } else { n.start };
+            let gap = if n.seg.flags.contains(VmFlags::GROWSDOWN) {
+                n.start.saturating_sub(GUARD)
+            } else {
+                n.start
+            };
             if n.start < newp + 1 + GUARD && newp + 1 > gap {
                 return old;
             }
         }
         let flags = VmFlags::DATA_DEFAULT | VmFlags::ACCOUNT;
-        let seg = Seg { id: 0, flags, file: None, base: 0, anon: None };
+        let seg = Seg {
+            id: 0,
+            flags,
+            file: None,
+            base: 0,
+            anon: None,
+        };
         self.layout.touch(oldp..newp);
         // Only a VMA reaching above start_brk may be expanded.
-        let expand = self.layout.ending_at(oldp).is_some_and(|p| p.end > START_BRK >> PAGE_SHIFT);
+        let expand = self
+            .layout
+            .ending_at(oldp)
+            .is_some_and(|p| p.end > START_BRK >> PAGE_SHIFT);
         if expand {
             place_new(&mut self.layout, oldp, newp, seg, true);
         } else {

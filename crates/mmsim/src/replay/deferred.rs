@@ -26,16 +26,11 @@ impl Deferred {
     /// Returns the line number, the message without the quoted text, and
     /// the line.
     pub(super) fn find(&self, message: &str) -> Option<(usize, String, String)> {
-        let (short, head) = ["never resumed: ", "never continued: "]
-            .iter()
-            .find_map(|m| {
-                let i = message.find(m)?;
-                Some((&message[..i + m.len() - 2], message[i + m.len()..].trim()))
-            })?;
-        let (n, text) = self
-            .lines
-            .iter()
-            .find(|(_, t)| !head.is_empty() && t.contains(head))?;
+        let (short, head) = ["never resumed: ", "never continued: "].iter().find_map(|m| {
+            let i = message.find(m)?;
+            Some((&message[..i + m.len() - 2], message[i + m.len()..].trim()))
+        })?;
+        let (n, text) = self.lines.iter().find(|(_, t)| !head.is_empty() && t.contains(head))?;
         Some((*n, short.to_string(), text.clone()))
     }
 }

@@ -45,11 +45,7 @@ impl fmt::Display for ReplaySummary {
             )?;
         }
         write!(f, ", {} skipped", plural(self.skipped(), "line", "lines"))?;
-        let mut parts: Vec<(String, usize)> = self
-            .skipped_calls
-            .iter()
-            .map(|(k, &v)| (k.clone(), v))
-            .collect();
+        let mut parts: Vec<(String, usize)> = self.skipped_calls.iter().map(|(k, &v)| (k.clone(), v)).collect();
         parts.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
         if self.strace_lines > 0 {
             parts.push(("strace messages".into(), self.strace_lines));
@@ -112,24 +108,12 @@ pub(super) fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 impl fmt::Display for ReplayError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ReplayError::Parse {
-                line,
-                message,
-                text,
-            } if text.is_empty() => {
+            ReplayError::Parse { line, message, text } if text.is_empty() => {
                 write!(f, "line {line}: {message}")
             }
-            ReplayError::Parse {
-                line,
-                message,
-                text,
-            } => write!(f, "line {line}: {message}: {text}"),
+            ReplayError::Parse { line, message, text } => write!(f, "line {line}: {message}: {text}"),
             ReplayError::Read { line, source } => write!(f, "reading line {line}: {source}"),
-            ReplayError::ModelPanic {
-                line,
-                message,
-                text,
-            } => write!(
+            ReplayError::ModelPanic { line, message, text } => write!(
                 f,
                 "line {line}: internal error: the model panicked ({message}) on: {text}"
             ),
