@@ -5,7 +5,11 @@
 //!   of the workspace (doc tests, the reference state machine, the
 //!   differential tests against the host kernel), then a summary of the
 //!   counts the tests reported.
-//! * `cargo xtask loom` — the loom model checks (speculation issue).
+//! * `cargo xtask loom` — the loom model checks of the speculation protocol
+//!   for every barrier policy, then each single-barrier mutation of
+//!   `upstream` (each must be detected), ending with a summary table.
+//! * `cargo xtask asan` — the concurrency tests under AddressSanitizer
+//!   (nightly).
 //! * `cargo xtask bench [--quick]` — the criterion benches (benchmark issue).
 
 use std::path::{Path, PathBuf};
@@ -89,6 +93,9 @@ fn ci() -> bool {
             break;
         }
     }
+    if ok {
+        ok = loom() && asan();
+    }
     println!("==> summary");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .map(|d| d.flatten().map(|e| e.path()).collect())
@@ -103,16 +110,97 @@ fn ci() -> bool {
     ok
 }
 
+/// Preemption bound of the loom checks (`LOOM_BOUND` overrides).
+const LOOM_BOUND: &str = "5";
+
+const MUTATIONS: [&str; 4] = ["no-wmb-begin", "no-wmb-end", "relaxed-try-begin", "no-rmb-retry"];
+
+fn loom() -> bool {
+    let out = root().join("target").join("mm-loom");
+    let _ = std::fs::remove_dir_all(&out);
+    if let Err(e) = std::fs::create_dir_all(&out) {
+        eprintln!("xtask: cannot create {}: {e}", out.display());
+        return false;
+    }
+    let bound = std::env::var("LOOM_BOUND").unwrap_or_else(|_| LOOM_BOUND.into());
+    let run = |features: Option<String>| {
+        let mut c = cargo();
+        c.args(["test", "--release", "-p", "mm-spec", "--test", "loom"]);
+        if let Some(f) = &features {
+            c.args(["--features", f]);
+        }
+        c.args(["--", "--test-threads", "1"])
+            .env("RUSTFLAGS", "--cfg loom")
+            .env("CARGO_TARGET_DIR", root().join("target").join("loom"))
+            .env("MM_LOOM_OUT", &out)
+            .env("LOOM_BOUND", &bound);
+        c
+    };
+    let mut ok = step(&format!("loom: all policies (preemption bound {bound})"), run(None));
+    for m in MUTATIONS {
+        ok &= step(
+            &format!("loom: upstream without {m} (must be detected)"),
+            run(Some(format!("mutation-{m}"))),
+        );
+    }
+    let rows = std::fs::read_to_string(out.join("rows.tsv")).unwrap_or_default();
+    println!();
+    println!(
+        "{:<28} {:<24} {:<16} {:>10} {:>8}",
+        "POLICY", "SCENARIO", "VERDICT", "EXECUTIONS", "SECONDS"
+    );
+    let mut lines: Vec<Vec<&str>> = rows.lines().map(|l| l.split('\t').collect()).collect();
+    lines.sort_by_key(|r| {
+        (
+            r.first().is_some_and(|p| p.contains('-') && p.starts_with("upstream-")),
+            r.first().copied(),
+        )
+    });
+    for r in &lines {
+        if r.len() >= 5 {
+            println!("{:<28} {:<24} {:<16} {:>10} {:>8}", r[0], r[1], r[2], r[3], r[4]);
+        }
+    }
+    println!(
+        "loom: preemption bound {bound}; {}",
+        if ok { "all verdicts as expected" } else { "FAILED" }
+    );
+    let _ = std::fs::write(out.join("summary.tsv"), &rows);
+    ok
+}
+
+fn asan() -> bool {
+    let mut c = Command::new("cargo");
+    c.current_dir(root())
+        .args([
+            "+nightly",
+            "test",
+            "--target",
+            "x86_64-unknown-linux-gnu",
+            "-p",
+            "mm-spec",
+            "-p",
+            "mm-core",
+        ])
+        .env("RUSTFLAGS", "-Zsanitizer=address")
+        .env("RUSTDOCFLAGS", "-Zsanitizer=address")
+        .env("ASAN_OPTIONS", "detect_leaks=0")
+        .env("CARGO_TARGET_DIR", root().join("target").join("asan"));
+    step("AddressSanitizer: mm-core and mm-spec tests (nightly)", c)
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let ok = match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        Some("loom") | Some("bench") => {
+        Some("loom") => loom(),
+        Some("asan") => asan(),
+        Some("bench") => {
             eprintln!("xtask: `{}` is not implemented yet", args[0]);
             false
         }
         _ => {
-            eprintln!("usage: cargo xtask ci | loom | bench [--quick]");
+            eprintln!("usage: cargo xtask ci | loom | asan | bench [--quick]");
             false
         }
     };

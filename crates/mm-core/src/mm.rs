@@ -200,9 +200,9 @@ impl<P: BarrierPolicy> MmStruct<P> {
         };
         MmStruct {
             shared: MmShared {
-                tree: TreeShared::new(cap + 64),
+                tree: TreeShared::new(if cfg!(loom) { cap + 4 } else { cap + 64 }),
                 vmas: Slab::with_capacity(cap),
-                files: Slab::with_capacity(cap + 1024),
+                files: Slab::with_capacity(if cfg!(loom) { cap } else { cap + 1024 }),
             },
             lock: MmapLock::new(state),
             files: Mutex::new(FileTable::default()),
@@ -467,6 +467,11 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     /// Published file slots.
     pub fn file_slots(&self) -> &'a Slab<FileSlot> {
         &self.sh.files
+    }
+
+    /// `mm_lock_seq` inside this write section (odd).
+    pub fn lock_seq(&self) -> u32 {
+        self.g.lock().seq()
     }
 
     /// `mmap_write_downgrade`.

@@ -44,6 +44,9 @@ use crate::sync::{AtomicU32, ExclusiveToken, Ordering, RawRwLock, SharedToken, U
 pub struct MmapLock<T, P: BarrierPolicy> {
     raw: RawRwLock,
     seq: AtomicU32,
+    /// The writer's own copy of `seq`, touched only under the write lock:
+    /// `seq++` by the only writer needs no atomic load.
+    wseq: UnsafeCell<u32>,
     data: UnsafeCell<T>,
     _policy: PhantomData<P>,
 }
@@ -61,6 +64,7 @@ impl<T, P: BarrierPolicy> MmapLock<T, P> {
         MmapLock {
             raw: RawRwLock::new(),
             seq: AtomicU32::new(0),
+            wseq: UnsafeCell::new(0),
             data: UnsafeCell::new(data),
             _policy: PhantomData,
         }
@@ -69,18 +73,32 @@ impl<T, P: BarrierPolicy> MmapLock<T, P> {
     /// `mmap_write_lock`: takes the lock for writing and makes the count odd.
     pub fn write(&self) -> MmapWriteGuard<'_, T, P> {
         let token = self.raw.lock_exclusive();
-        P::write_begin(&self.seq);
+        P::write_begin(&self.seq, self.bump());
         MmapWriteGuard {
             lock: self,
             token: Some(token),
         }
     }
 
+    /// Increments the writer's copy of the count and returns it. Only
+    /// called with the lock held for writing.
+    fn bump(&self) -> u32 {
+        self.wseq.with_mut(|p| {
+            // SAFETY: the caller holds the lock exclusively, so no other
+            // reference to `wseq` exists; successive writers are ordered by
+            // the lock's acquire/release.
+            unsafe {
+                *p = (*p).wrapping_add(1);
+                *p
+            }
+        })
+    }
+
     /// `mmap_write_trylock`: like [`write`](Self::write) if the lock is free;
     /// bumps the count only on success.
     pub fn try_write(&self) -> Option<MmapWriteGuard<'_, T, P>> {
         let token = self.raw.try_lock_exclusive()?;
-        P::write_begin(&self.seq);
+        P::write_begin(&self.seq, self.bump());
         Some(MmapWriteGuard {
             lock: self,
             token: Some(token),
@@ -152,7 +170,7 @@ impl<'a, T, P: BarrierPolicy> MmapWriteGuard<'a, T, P> {
     /// and keeps the lock for reading.
     pub fn downgrade(mut self) -> MmapReadGuard<'a, T, P> {
         let token = self.token.take().expect("guard holds its token until dropped");
-        P::write_end(&self.lock.seq);
+        P::write_end(&self.lock.seq, self.lock.bump());
         // SAFETY: `token` is this guard's exclusive acquisition of `raw`.
         let shared = unsafe { self.lock.raw.downgrade(token) };
         MmapReadGuard {
@@ -186,7 +204,7 @@ impl<T, P: BarrierPolicy> DerefMut for MmapWriteGuard<'_, T, P> {
 impl<T, P: BarrierPolicy> Drop for MmapWriteGuard<'_, T, P> {
     fn drop(&mut self) {
         if let Some(token) = self.token.take() {
-            P::write_end(&self.lock.seq);
+            P::write_end(&self.lock.seq, self.lock.bump());
             // SAFETY: `token` is this guard's exclusive acquisition of `raw`.
             unsafe { self.lock.raw.unlock_exclusive(token) };
         }

@@ -50,13 +50,6 @@ pub fn write_once_u32(a: &AtomicU32, v: u32) {
     a.store(v, Ordering::Relaxed)
 }
 
-/// The writer increments the count it alone modifies: a plain read of its
-/// own last store, which needs no ordering.
-#[inline(always)]
-fn next(seq: &AtomicU32) -> u32 {
-    seq.load(Ordering::Relaxed).wrapping_add(1)
-}
-
 /// How `mm_lock_seq` is bumped and checked: one of [`SeedV1`], [`SeedFixed`],
 /// [`Upstream`] or [`Full`].
 ///
@@ -74,11 +67,13 @@ fn next(seq: &AtomicU32) -> u32 {
 pub trait BarrierPolicy: Send + Sync + 'static {
     /// The name used by the CLI and every report.
     const NAME: &'static str;
-    /// The bump at `mmap_write_lock` (count becomes odd).
-    fn write_begin(seq: &AtomicU32);
+    /// The bump at `mmap_write_lock`: stores `new` (odd) into `seq`. The
+    /// writer computes `new` from its own copy of the count (the kernel's
+    /// `seq++` by the only writer), so no load of `seq` is needed.
+    fn write_begin(seq: &AtomicU32, new: u32);
     /// The bump at `mmap_write_unlock`/`mmap_write_downgrade`
-    /// (`vma_end_write_all`; count becomes even).
-    fn write_end(seq: &AtomicU32);
+    /// (`vma_end_write_all`): stores `new` (even).
+    fn write_end(seq: &AtomicU32, new: u32);
     /// `mmap_lock_speculate_try_begin`: the count if it is even.
     fn read_begin(seq: &AtomicU32) -> Option<u32>;
     /// `mmap_lock_speculate_retry`: `true` if the section must be retried.
@@ -95,12 +90,12 @@ pub struct SeedV1;
 impl BarrierPolicy for SeedV1 {
     const NAME: &'static str = "seed-v1";
     #[inline(always)]
-    fn write_begin(seq: &AtomicU32) {
-        seq.store(next(seq), Ordering::Release);
+    fn write_begin(seq: &AtomicU32, new: u32) {
+        seq.store(new, Ordering::Release);
     }
     #[inline(always)]
-    fn write_end(seq: &AtomicU32) {
-        seq.store(next(seq), Ordering::Release);
+    fn write_end(seq: &AtomicU32, new: u32) {
+        seq.store(new, Ordering::Release);
     }
     #[inline(always)]
     fn read_begin(seq: &AtomicU32) -> Option<u32> {
@@ -122,13 +117,13 @@ pub struct SeedFixed;
 impl BarrierPolicy for SeedFixed {
     const NAME: &'static str = "seed-fixed";
     #[inline(always)]
-    fn write_begin(seq: &AtomicU32) {
-        seq.store(next(seq), Ordering::Relaxed);
+    fn write_begin(seq: &AtomicU32, new: u32) {
+        seq.store(new, Ordering::Relaxed);
         fence(Ordering::Release);
     }
     #[inline(always)]
-    fn write_end(seq: &AtomicU32) {
-        seq.store(next(seq), Ordering::Release);
+    fn write_end(seq: &AtomicU32, new: u32) {
+        seq.store(new, Ordering::Release);
     }
     #[inline(always)]
     fn read_begin(seq: &AtomicU32) -> Option<u32> {
@@ -148,37 +143,38 @@ impl BarrierPolicy for SeedFixed {
 /// `mmap_lock_speculate_try_begin` = `smp_load_acquire` + even check;
 /// `mmap_lock_speculate_retry` = `smp_rmb()` then `READ_ONCE(seq) != start`.
 ///
-/// Under `cfg(loom)`, `--cfg mm_mutation="…"` removes exactly one of these
-/// barriers (`no_wmb_begin`, `no_wmb_end`, `relaxed_try_begin`,
-/// `no_rmb_retry`) so that `cargo xtask loom` can show each one is needed.
+/// Under `cfg(loom)`, one of the features `mutation-no-wmb-begin`,
+/// `mutation-no-wmb-end`, `mutation-relaxed-try-begin`,
+/// `mutation-no-rmb-retry` removes exactly that barrier, so that
+/// `cargo xtask loom` can show each one is needed.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Upstream;
 
 impl BarrierPolicy for Upstream {
     const NAME: &'static str = "upstream";
     #[inline(always)]
-    fn write_begin(seq: &AtomicU32) {
-        seq.store(next(seq), Ordering::Relaxed);
-        #[cfg(not(all(loom, mm_mutation = "no_wmb_begin")))]
+    fn write_begin(seq: &AtomicU32, new: u32) {
+        seq.store(new, Ordering::Relaxed);
+        #[cfg(not(all(loom, feature = "mutation-no-wmb-begin")))]
         fence(Ordering::Release);
     }
     #[inline(always)]
-    fn write_end(seq: &AtomicU32) {
-        #[cfg(not(all(loom, mm_mutation = "no_wmb_end")))]
+    fn write_end(seq: &AtomicU32, new: u32) {
+        #[cfg(not(all(loom, feature = "mutation-no-wmb-end")))]
         fence(Ordering::Release);
-        seq.store(next(seq), Ordering::Relaxed);
+        seq.store(new, Ordering::Relaxed);
     }
     #[inline(always)]
     fn read_begin(seq: &AtomicU32) -> Option<u32> {
-        #[cfg(not(all(loom, mm_mutation = "relaxed_try_begin")))]
+        #[cfg(not(all(loom, feature = "mutation-relaxed-try-begin")))]
         let s = seq.load(Ordering::Acquire);
-        #[cfg(all(loom, mm_mutation = "relaxed_try_begin"))]
+        #[cfg(all(loom, feature = "mutation-relaxed-try-begin"))]
         let s = seq.load(Ordering::Relaxed);
         (s & 1 == 0).then_some(s)
     }
     #[inline(always)]
     fn read_retry(seq: &AtomicU32, start: u32) -> bool {
-        #[cfg(not(all(loom, mm_mutation = "no_rmb_retry")))]
+        #[cfg(not(all(loom, feature = "mutation-no-rmb-retry")))]
         fence(Ordering::Acquire);
         seq.load(Ordering::Relaxed) != start
     }
@@ -191,14 +187,14 @@ pub struct Full;
 impl BarrierPolicy for Full {
     const NAME: &'static str = "full";
     #[inline(always)]
-    fn write_begin(seq: &AtomicU32) {
-        seq.store(next(seq), Ordering::Relaxed);
+    fn write_begin(seq: &AtomicU32, new: u32) {
+        seq.store(new, Ordering::Relaxed);
         fence(Ordering::SeqCst);
     }
     #[inline(always)]
-    fn write_end(seq: &AtomicU32) {
+    fn write_end(seq: &AtomicU32, new: u32) {
         fence(Ordering::SeqCst);
-        seq.store(next(seq), Ordering::Relaxed);
+        seq.store(new, Ordering::Relaxed);
     }
     #[inline(always)]
     fn read_begin(seq: &AtomicU32) -> Option<u32> {

@@ -11,8 +11,9 @@
 //! published through a [`OnceLock`](std::sync::OnceLock), and dropped only
 //! with the slab.
 
-/// Number of slots per chunk (a power of two).
-const CHUNK: usize = 256;
+/// Number of slots per chunk (a power of two; small under loom, where every
+/// slot of every chunk is a set of modeled atomics).
+const CHUNK: usize = if cfg!(loom) { 4 } else { 256 };
 
 /// Chunked, never-shrinking storage of `T` addressed by `u32` indices.
 pub struct Slab<T> {

@@ -20,8 +20,8 @@ use crate::ordering::{read_once, read_once_u32, write_once, write_once_u32};
 use crate::slab::{IndexAlloc, Slab};
 use crate::sync::{AtomicU32, AtomicU64};
 
-/// Maximum entries per node.
-pub const FANOUT: usize = 16;
+/// Maximum entries per node (4 under loom, to keep the model small).
+pub const FANOUT: usize = if cfg!(loom) { 4 } else { 16 };
 const NIL: u32 = u32::MAX;
 /// Bound on the height a lockless walk will follow.
 const MAX_HEIGHT: u32 = 16;

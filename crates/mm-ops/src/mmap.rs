@@ -58,6 +58,25 @@ impl MapFile {
         }
     }
 
+    /// Like [`describe`](Self::describe), from inside a write section.
+    pub fn describe_locked<P: BarrierPolicy>(w: &MmWrite<'_, P>, id: FileId) -> MapFile {
+        let files = w.files();
+        let f = files.file(id);
+        let i = files.inode(f.inode);
+        MapFile {
+            id,
+            readable: f.readable,
+            writable: f.writable,
+            append_only: i.append_only,
+            noexec: i.noexec,
+            hugetlb: i.kind == InodeKind::HugetlbAnon,
+            huge_size: i.huge_size,
+            kind: i.kind,
+            thp_unmapped_area: i.thp_unmapped_area,
+            fop_mmap_sync: i.rejects_sync,
+        }
+    }
+
     fn area(&self) -> AreaFile {
         AreaFile {
             hugetlb: self.hugetlb,

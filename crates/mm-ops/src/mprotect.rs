@@ -95,8 +95,20 @@ pub fn do_mprotect<P: BarrierPolicy>(mm: &MmStruct<P>, start: u64, len: u64, pro
     if prot & !(PROT_READ | PROT_WRITE | PROT_EXEC | PROT_SEM) != 0 {
         return Err(Errno::EINVAL);
     }
-    let reqprot = prot;
     let mut w = mm.write();
+    mprotect_locked(&mut w, start, end, prot, grows)
+}
+
+/// The part of `do_mprotect_pkey` that runs under the write lock, on an
+/// aligned, checked range; `grows` holds `PROT_GROWSDOWN`/`PROT_GROWSUP`.
+pub fn mprotect_locked<P: BarrierPolicy>(
+    w: &mut MmWrite<'_, P>,
+    start: u64,
+    end: u64,
+    prot: u64,
+    grows: u64,
+) -> Result<(), Errno> {
+    let reqprot = prot;
     let Some(mut id) = w.find_vma_intersection(start, end) else {
         return Err(Errno::ENOMEM);
     };
@@ -139,7 +151,7 @@ pub fn do_mprotect<P: BarrierPolicy>(mm: &MmStruct<P>, start: u64, len: u64, pro
             return Err(Errno::EACCES);
         }
         tmp = v.end.min(end);
-        let res = mprotect_fixup(&mut w, id, &mut prev, nstart, tmp, newflags)?;
+        let res = mprotect_fixup(w, id, &mut prev, nstart, tmp, newflags)?;
         tmp = w.vma(res).end;
         nstart = tmp;
         prot = reqprot;
