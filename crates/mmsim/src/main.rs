@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! mmsim replay [--maps] [--brk ADDR] [--cwd DIR] FILE|-
-//! mmsim simulate [--threads N] [--duration SECS] [--vmas N] [--policy NAME] [--seed N]
+//! mmsim simulate [--threads N] [--writers N] [--duration SECS] [--vmas N] [--policy NAME|all] [--seed N] [--quiet]
 //! mmsim record …            (not implemented yet)
 //! ```
 //!
@@ -19,7 +19,7 @@ use clap::{Args, Parser, Subcommand};
 use mm_core::PolicyKind;
 use mmsim::parse_u64;
 use mmsim::replay::{ReplayError, ReplayOptions, replay};
-use mmsim::simulate::{SimulateOptions, simulate};
+use mmsim::simulate::{SimulateOptions, render, simulate};
 
 /// mm-sim: a userspace model of Linux's address-space manager.
 #[derive(Parser, Debug)]
@@ -34,7 +34,8 @@ enum Cmd {
     /// Replay calls in strace syntax on a fresh model, printing each call
     /// with the model's result.
     Replay(ReplayArgs),
-    /// Run a random workload on the model (placeholder: single-threaded).
+    /// The main job: writers mutate while speculative readers look VMAs up,
+    /// every validated read checked, for each barrier policy.
     Simulate(SimulateArgs),
     /// Record a program's calls (not implemented yet).
     Record(RecordArgs),
@@ -59,21 +60,38 @@ struct ReplayArgs {
 
 #[derive(Args, Debug)]
 struct SimulateArgs {
-    /// Threads (the placeholder runs one).
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    /// Reader threads (speculative lookups).
+    #[arg(long, default_value_t = 2, value_name = "N")]
     threads: usize,
-    /// Seconds to run.
-    #[arg(long, default_value_t = 1.0, value_name = "SECS", value_parser = parse_secs)]
+    /// Writer threads (mmap/munmap/mprotect).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    writers: usize,
+    /// Seconds per policy.
+    #[arg(long, default_value_t = 8.0, value_name = "SECS", value_parser = parse_secs)]
     duration: f64,
-    /// About how many VMAs the workload keeps.
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    /// VMAs at the start (one per slot).
+    #[arg(long, default_value_t = 1024, value_name = "N")]
     vmas: usize,
-    /// Barrier policy: seed-v1, seed-fixed, upstream or full.
-    #[arg(long, default_value = "upstream", value_name = "NAME", value_parser = parse_policy)]
-    policy: PolicyKind,
-    /// Seed of the random workload.
-    #[arg(long, default_value_t = 0, value_name = "N")]
+    /// Barrier policy: seed-v1, seed-fixed, upstream, full, or all.
+    #[arg(long, default_value = "all", value_name = "NAME", value_parser = parse_policies)]
+    policy: PolicyList,
+    /// Seed of the workloads.
+    #[arg(long, default_value_t = 1, value_name = "N")]
     seed: u64,
+    /// No progress bar.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// The policies `--policy` selects.
+#[derive(Clone, Debug)]
+struct PolicyList(Vec<PolicyKind>);
+
+fn parse_policies(s: &str) -> Result<PolicyList, String> {
+    if s == "all" {
+        return Ok(PolicyList(PolicyKind::ALL.to_vec()));
+    }
+    parse_policy(s).map(|p| PolicyList(vec![p]))
 }
 
 #[derive(Args, Debug)]
@@ -105,15 +123,18 @@ fn main() -> ExitCode {
         Cmd::Replay(a) => run_replay(&a),
         Cmd::Simulate(a) => {
             let opts = SimulateOptions {
-                threads: a.threads,
+                readers: a.threads,
+                writers: a.writers,
                 duration: Duration::from_secs_f64(a.duration),
                 vmas: a.vmas,
-                policy: a.policy,
+                policies: a.policy.0,
                 seed: a.seed,
+                progress: !a.quiet,
             };
-            let report = simulate(&opts);
-            print!("{report}");
-            ExitCode::SUCCESS
+            let results = simulate(&opts);
+            let (text, pass) = render(&opts, &results);
+            print!("{text}");
+            if pass { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
         Cmd::Record(_) => {
             eprintln!("mmsim record: not implemented yet");

@@ -258,7 +258,7 @@ fn simulate_prints_a_table_and_record_is_not_implemented() {
         "",
     );
     assert_eq!(run.code, Some(0), "{run:?}");
-    for row in ["PLACEHOLDER", "calls/s", "VMAs at end", "mm_lock_seq", "seed-v1"] {
+    for row in ["POLICY", "LOOKUPS/S", "WRONG", "seed-v1", "TSO", "verdict: PASS"] {
         assert!(run.stdout.contains(row), "no {row} in\n{}", run.stdout);
     }
     let bad = mmsim(&["simulate", "--policy", "nonsense"], "");
