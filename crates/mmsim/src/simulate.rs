@@ -123,8 +123,8 @@ pub fn render(opts: &SimulateOptions, results: &[PolicyResult]) -> (String, bool
     );
     let _ = writeln!(
         s,
-        "{:<11} {:>12} {:>9} {:>9} {:>10} {:>7} {:>13}  {}",
-        "POLICY", "LOOKUPS/S", "SPEC OK%", "RETRIES", "FALLBACKS", "WRONG", "WRITER OPS/S", "LOOM"
+        "{:<11} {:>12} {:>9} {:>9} {:>10} {:>7} {:>13}  LOOM",
+        "POLICY", "LOOKUPS/S", "SPEC OK%", "RETRIES", "FALLBACKS", "WRONG", "WRITER OPS/S"
     );
     for r in results {
         let t = r.report.elapsed.as_secs_f64().max(1e-9);
