@@ -10,6 +10,8 @@
 //!   `upstream` (each must be detected), ending with a summary table.
 //! * `cargo xtask asan` — the concurrency tests under AddressSanitizer
 //!   (nightly).
+//! * `cargo xtask asm` — what each barrier policy compiles to on this
+//!   machine (for `docs/ordering.md`).
 //! * `cargo xtask bench [--quick]` — the criterion benches (benchmark issue).
 
 use std::path::{Path, PathBuf};
@@ -189,18 +191,81 @@ fn asan() -> bool {
     step("AddressSanitizer: mm-core and mm-spec tests (nightly)", c)
 }
 
+/// Disassembles each policy's four steps (`mm-core/examples/barrier_asm.rs`).
+fn asm() -> bool {
+    let mut b = cargo();
+    b.args(["build", "--release", "-p", "mm-core", "--example", "barrier_asm"]);
+    if !step("build the barrier_asm example", b) {
+        return false;
+    }
+    let bin = root().join("target/release/examples/barrier_asm");
+    let Ok(nm) = Command::new("nm").arg(&bin).output() else {
+        eprintln!("xtask: nm not found");
+        return false;
+    };
+    let Ok(dump) = Command::new("objdump")
+        .args(["-d", "--no-show-raw-insn"])
+        .arg(&bin)
+        .output()
+    else {
+        eprintln!("xtask: objdump not found");
+        return false;
+    };
+    let nm = String::from_utf8_lossy(&nm.stdout);
+    let dump = String::from_utf8_lossy(&dump.stdout);
+    // Instructions by address.
+    let insns: Vec<(u64, String)> = dump
+        .lines()
+        .filter_map(|l| {
+            let (a, rest) = l.trim_start().split_once(':')?;
+            let a = u64::from_str_radix(a, 16).ok()?;
+            let i = rest.trim().split_whitespace().collect::<Vec<_>>().join(" ");
+            (!i.is_empty()).then_some((a, i))
+        })
+        .collect();
+    println!("{:<12} {:<14} x86-64 instructions (up to ret)", "POLICY", "STEP");
+    for p in ["seed_v1", "seed_fixed", "upstream", "full"] {
+        for st in ["write_lock", "write_unlock", "try_begin", "retry"] {
+            let sym = format!("{p}_{st}");
+            let addr = nm.lines().find_map(|l| {
+                let mut f = l.split_whitespace();
+                let a = f.next()?;
+                let _t = f.next()?;
+                (f.next()? == sym).then(|| u64::from_str_radix(a, 16).ok()).flatten()
+            });
+            let code = match addr {
+                Some(a) => {
+                    let start = insns.iter().position(|(x, _)| *x == a).unwrap_or(insns.len());
+                    let mut v = vec![];
+                    for (_, i) in &insns[start..] {
+                        v.push(i.clone());
+                        if i.starts_with("ret") {
+                            break;
+                        }
+                    }
+                    v.join("; ")
+                }
+                None => "(symbol not found)".into(),
+            };
+            println!("{:<12} {:<14} {code}", p.replace('_', "-"), st.replace('_', "-"));
+        }
+    }
+    true
+}
+
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let ok = match args.first().map(String::as_str) {
         Some("ci") => ci(),
         Some("loom") => loom(),
         Some("asan") => asan(),
+        Some("asm") => asm(),
         Some("bench") => {
             eprintln!("xtask: `{}` is not implemented yet", args[0]);
             false
         }
         _ => {
-            eprintln!("usage: cargo xtask ci | loom | asan | bench [--quick]");
+            eprintln!("usage: cargo xtask ci | loom | asan | asm | bench [--quick]");
             false
         }
     };
