@@ -4,7 +4,7 @@
 //!
 //! Run with `RUSTFLAGS="--cfg loom" cargo test -p mm-spec --test loom --release`
 //! (what `cargo xtask loom` does). Each (policy, scenario) is explored over
-//! all interleavings at the preemption bound `LOOM_BOUND` (default 3); a
+//! all interleavings, without a preemption bound unless `LOOM_BOUND=N`; a
 //! validated read that differs from the address space at the sequence
 //! number it validated against is a violation.
 #![cfg(loom)]
@@ -217,11 +217,17 @@ struct Verdict {
 
 static EXECUTIONS: AtomicUsize = AtomicUsize::new(0);
 
-fn bound() -> usize {
-    std::env::var("LOOM_BOUND")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(3)
+/// The preemption bound: `LOOM_BOUND=N`, or `none` (the default) for an
+/// unbounded search, which these small scenarios allow.
+fn bound() -> Option<usize> {
+    match std::env::var("LOOM_BOUND") {
+        Ok(v) if v != "none" => v.parse().ok(),
+        _ => None,
+    }
+}
+
+fn bound_name() -> String {
+    bound().map_or("none".into(), |b| b.to_string())
 }
 
 fn check<Pol: BarrierPolicy>(scenario: Scenario) -> Verdict {
@@ -229,7 +235,7 @@ fn check<Pol: BarrierPolicy>(scenario: Scenario) -> Verdict {
     let t = Instant::now();
     let r = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let mut b = loom::model::Builder::new();
-        b.preemption_bound = Some(bound());
+        b.preemption_bound = bound();
         b.max_branches = 100_000;
         b.check(move || {
             EXECUTIONS.fetch_add(1, Ordering::SeqCst);
@@ -260,7 +266,7 @@ fn row(policy: &str, scenario: &str, v: &Verdict) {
         "{policy}\t{scenario}\t{verdict}\t{}\t{:.1}\t{}",
         v.executions,
         v.secs,
-        bound()
+        bound_name()
     );
     println!("{line}");
     if let Some(msg) = &v.violation {
