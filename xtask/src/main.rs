@@ -220,7 +220,7 @@ fn asm() -> bool {
         .filter_map(|l| {
             let (a, rest) = l.trim_start().split_once(':')?;
             let a = u64::from_str_radix(a, 16).ok()?;
-            let i = rest.trim().split_whitespace().collect::<Vec<_>>().join(" ");
+            let i = rest.split_whitespace().collect::<Vec<_>>().join(" ");
             (!i.is_empty()).then_some((a, i))
         })
         .collect();
