@@ -361,14 +361,14 @@ pub trait VmaView {
     /// The VMA before `id`.
     fn vma_prev(&self, id: VmaId) -> Option<VmaId> {
         let t = &self.state().tree;
-        let p = t.find_le(self.vma(id).start)?;
+        let p = t.pos_of(self.state().vmas[id as usize].start, id)?;
         t.prev(p).map(|p| t.get(p).val)
     }
 
     /// The VMA after `id`.
     fn vma_next(&self, id: VmaId) -> Option<VmaId> {
         let t = &self.state().tree;
-        let p = t.find_le(self.vma(id).start)?;
+        let p = t.pos_of(self.state().vmas[id as usize].start, id)?;
         t.next(p).map(|p| t.get(p).val)
     }
 
@@ -484,10 +484,10 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     }
 
     fn pos_of(&self, id: VmaId) -> Pos {
-        let t = &self.g.tree;
-        let p = t.find_le(self.g.vmas[id as usize].start).expect("VMA is in the tree");
-        debug_assert_eq!(t.get(p).val, id);
-        p
+        self.g
+            .tree
+            .pos_of(self.g.vmas[id as usize].start, id)
+            .expect("VMA is in the tree")
     }
 
     /// `vm_area_alloc` + `vma_iter_store_new`: links a new VMA into the tree

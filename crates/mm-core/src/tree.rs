@@ -101,7 +101,7 @@ struct NodeM {
     len: usize,
     /// Leaf: entry starts. Internal: the smallest start in each child.
     keys: [u64; FANOUT],
-    /// Leaf: entry ends. Internal: the largest end in each child.
+    /// Leaf: entry ends. (Unused in internal nodes.)
     ends: [u64; FANOUT],
     /// Leaf: values. Internal: child node ids.
     vals: [u32; FANOUT],
@@ -110,6 +110,13 @@ struct NodeM {
     parent: u32,
     prev_leaf: u32,
     next_leaf: u32,
+    is_leaf: bool,
+    /// The largest of `gaps[..len]` (kept by `refresh_up`).
+    max: u64,
+    /// `keys[0]` as the parent last saw it (kept by `refresh_up`).
+    min: u64,
+    /// Index of this node in its parent's `vals` (kept by `reindex`).
+    pidx: u16,
 }
 
 impl NodeM {
@@ -123,6 +130,10 @@ impl NodeM {
             parent: NIL,
             prev_leaf: NIL,
             next_leaf: NIL,
+            is_leaf: false,
+            max: 0,
+            min: 0,
+            pidx: 0,
         }
     }
     fn max_gap(&self) -> u64 {
@@ -149,13 +160,19 @@ pub struct Entry {
 }
 
 /// The writer's copy of the tree.
-#[derive(Clone)]
 pub struct Tree {
     nodes: Vec<NodeM>,
     alloc: IndexAlloc,
     root: u32,
     height: u32,
     len: usize,
+    /// The leaf of the last lookup: successive lookups of one system call
+    /// touch neighbouring addresses, so checking it first usually saves the
+    /// descent (a hint, validated before use).
+    hint: std::sync::atomic::AtomicU32,
+    /// The leaf each value was last put in (a hint, validated before use):
+    /// finds an entry by value without a descent.
+    leaf_of: Vec<u32>,
 }
 
 impl Default for Tree {
@@ -166,6 +183,8 @@ impl Default for Tree {
             root: NIL,
             height: 0,
             len: 0,
+            hint: std::sync::atomic::AtomicU32::new(NIL),
+            leaf_of: Vec::new(),
         }
     }
 }
@@ -203,8 +222,34 @@ impl Tree {
 
     /// The entry with the greatest start `<= addr`.
     pub fn find_le(&self, addr: u64) -> Option<Pos> {
+        use std::sync::atomic::Ordering::Relaxed;
         if self.root == NIL {
             return None;
+        }
+        // The hinted leaf, or one of its neighbours, answers if its key
+        // range holds `addr`.
+        let h = self.hint.load(Relaxed);
+        if let Some(n) = self.nodes.get(h as usize)
+            && n.is_leaf
+            && n.len > 0
+        {
+            let leaf = if addr < n.keys[0] {
+                n.prev_leaf
+            } else if n.next_leaf != NIL && self.nodes[n.next_leaf as usize].keys[0] <= addr {
+                n.next_leaf
+            } else {
+                h
+            };
+            if let Some(l) = self.nodes.get(leaf as usize)
+                && l.keys[0] <= addr
+                && (l.next_leaf == NIL || self.nodes[l.next_leaf as usize].keys[0] > addr)
+            {
+                let i = l.keys[..l.len].partition_point(|&k| k <= addr);
+                if leaf != h {
+                    self.hint.store(leaf, Relaxed);
+                }
+                return Some(Pos { leaf, idx: i - 1 });
+            }
         }
         let mut node = self.root;
         for level in (0..self.height).rev() {
@@ -214,11 +259,34 @@ impl Tree {
                 return None;
             }
             if level == 0 {
+                self.hint.store(node, Relaxed);
                 return Some(Pos { leaf: node, idx: i - 1 });
             }
             node = n.vals[i - 1];
         }
         None
+    }
+
+    /// The position of the entry starting at `start` with value `val`,
+    /// found through the value's leaf hint when it is still right.
+    pub fn pos_of(&self, start: u64, val: u32) -> Option<Pos> {
+        if let Some(&leaf) = self.leaf_of.get(val as usize)
+            && let Some(n) = self.nodes.get(leaf as usize)
+            && n.is_leaf
+            && let Some(idx) = n.vals[..n.len].iter().position(|&v| v == val)
+            && n.keys[idx] == start
+        {
+            return Some(Pos { leaf, idx });
+        }
+        self.find_le(start).filter(|&p| self.get(p).val == val)
+    }
+
+    fn note_leaf(&mut self, val: u32, leaf: u32) {
+        let i = val as usize;
+        if i >= self.leaf_of.len() {
+            self.leaf_of.resize(i + 1, NIL);
+        }
+        self.leaf_of[i] = leaf;
     }
 
     /// The first entry with start `>= addr`.
@@ -366,34 +434,64 @@ impl Tree {
     }
 
     fn index_in_parent(&self, node: u32) -> Option<(u32, usize)> {
-        let parent = self.nodes[node as usize].parent;
-        if parent == NIL {
+        let n = &self.nodes[node as usize];
+        if n.parent == NIL {
             return None;
         }
-        let p = &self.nodes[parent as usize];
-        let i = p.vals[..p.len]
-            .iter()
-            .position(|&c| c == node)
-            .expect("child is in its parent");
-        Some((parent, i))
+        debug_assert_eq!(
+            self.nodes[n.parent as usize].vals[n.pidx as usize], node,
+            "stale parent index"
+        );
+        Some((n.parent, n.pidx as usize))
     }
 
-    /// Recomputes the summaries of `node` in its ancestors.
+    /// Sets the parent links of the children of internal node `node` from
+    /// position `from` on.
+    fn reindex(&mut self, node: u32, from: usize) {
+        let n = &self.nodes[node as usize];
+        if n.is_leaf {
+            return;
+        }
+        let (len, vals) = (n.len, n.vals);
+        for (k, &c) in vals.iter().enumerate().take(len).skip(from) {
+            let child = &mut self.nodes[c as usize];
+            child.parent = node;
+            child.pidx = k as u16;
+        }
+    }
+
+    /// Recomputes the summaries of `node` in its ancestors: the smallest key
+    /// and the largest gap of each child. `node`'s own largest gap is
+    /// rescanned; above it, each ancestor's is updated incrementally and
+    /// rescanned only when the child that held it shrank.
     fn refresh_up(&mut self, sh: &TreeShared, mut node: u32) {
+        let n = &mut self.nodes[node as usize];
+        let mut new_max = n.max_gap();
+        if new_max == n.max && n.keys[0] == n.min && n.parent != NIL {
+            // Nothing the ancestors summarize has changed.
+            return;
+        }
+        n.max = new_max;
+        n.min = n.keys[0];
         while let Some((parent, i)) = self.index_in_parent(node) {
-            let n = &self.nodes[node as usize];
-            let (key, end, gap) = (n.keys[0], n.ends[n.len - 1], n.max_gap());
+            let key = self.nodes[node as usize].keys[0];
             let p = &mut self.nodes[parent as usize];
-            if p.keys[i] == key && p.ends[i] == end && p.gaps[i] == gap {
+            let old = p.gaps[i];
+            if p.keys[i] == key && old == new_max {
                 return;
             }
-            let key_changed = p.keys[i] != key;
-            p.keys[i] = key;
-            p.ends[i] = end;
-            p.gaps[i] = gap;
-            if key_changed {
+            if p.keys[i] != key {
+                p.keys[i] = key;
                 write_once(&sh.nodes.get(parent).expect("allocated").keys[i], key);
             }
+            p.gaps[i] = new_max;
+            if new_max >= p.max {
+                p.max = new_max;
+            } else if old == p.max {
+                p.max = p.max_gap();
+            }
+            p.min = p.keys[0];
+            new_max = p.max;
             node = parent;
         }
     }
@@ -431,6 +529,7 @@ impl Tree {
         }
         if self.root == NIL {
             let leaf = self.new_node(sh)?;
+            self.nodes[leaf as usize].is_leaf = true;
             self.root = leaf;
             self.height = 1;
             self.insert_at(sh, leaf, 0, start, end, val)?;
@@ -440,11 +539,50 @@ impl Tree {
                 Some(p) => (p.leaf, p.idx + 1),
                 None => (self.first().expect("non-empty").leaf, 0),
             };
+            if self.nodes[leaf as usize].len < FANOUT {
+                // Fast path: room in the leaf; fix both gaps, refresh once.
+                self.insert_in_leaf(sh, leaf, idx, start, end, val);
+                self.len += 1;
+                return Ok(());
+            }
             self.insert_at(sh, leaf, idx, start, end, val)?;
         }
         self.len += 1;
         self.fix_gaps_around(sh, start);
         Ok(())
+    }
+
+    /// Inserts into a leaf with room, setting the gaps of the new entry and
+    /// of its successor.
+    fn insert_in_leaf(&mut self, sh: &TreeShared, leaf: u32, idx: usize, start: u64, end: u64, val: u32) {
+        let pred_end = if idx > 0 {
+            self.nodes[leaf as usize].ends[idx - 1]
+        } else {
+            self.pred_end(Pos { leaf, idx: 0 })
+        };
+        let n = &mut self.nodes[leaf as usize];
+        let len = n.len;
+        n.keys.copy_within(idx..len, idx + 1);
+        n.ends.copy_within(idx..len, idx + 1);
+        n.vals.copy_within(idx..len, idx + 1);
+        n.gaps.copy_within(idx..len, idx + 1);
+        n.keys[idx] = start;
+        n.ends[idx] = end;
+        n.vals[idx] = val;
+        n.gaps[idx] = start - pred_end;
+        n.len += 1;
+        self.note_leaf(val, leaf);
+        let n = &mut self.nodes[leaf as usize];
+        let next_leaf = n.next_leaf;
+        if idx + 1 < n.len {
+            n.gaps[idx + 1] = n.keys[idx + 1] - end;
+        } else if next_leaf != NIL {
+            let nn = &mut self.nodes[next_leaf as usize];
+            nn.gaps[0] = nn.keys[0] - end;
+            self.refresh_up(sh, next_leaf);
+        }
+        self.publish_node(sh, leaf, idx);
+        self.refresh_up(sh, leaf);
     }
 
     /// Inserts into `node` at `idx`, splitting upwards as needed.
@@ -469,6 +607,11 @@ impl Tree {
             n.vals[idx] = val;
             n.gaps[idx] = 0;
             n.len += 1;
+            if n.is_leaf {
+                self.note_leaf(val, node);
+            } else {
+                self.reindex(node, idx);
+            }
             self.publish_node(sh, node, idx);
             self.refresh_up(sh, node);
             return Ok(());
@@ -486,6 +629,7 @@ impl Tree {
         r.len = moved;
         l.len = half;
         r.parent = l.parent;
+        r.is_leaf = l.is_leaf;
         if is_leaf {
             r.prev_leaf = node;
             r.next_leaf = l.next_leaf;
@@ -496,12 +640,13 @@ impl Tree {
         }
         self.nodes[node as usize] = l;
         self.nodes[right as usize] = r;
-        if !is_leaf {
+        if is_leaf {
             for i in 0..moved {
-                let c = self.nodes[right as usize].vals[i];
-                self.nodes[c as usize].parent = right;
+                let v = self.nodes[right as usize].vals[i];
+                self.note_leaf(v, right);
             }
         }
+        self.reindex(right, 0);
         // Publish the new right node before it becomes reachable.
         self.publish_node(sh, right, 0);
         self.publish_node(sh, node, half);
@@ -515,14 +660,22 @@ impl Tree {
             nr.keys[0] = ln.keys[0];
             nr.ends[0] = ln.ends[ln.len - 1];
             nr.gaps[0] = ln.max_gap();
+            nr.max = nr.gaps[0];
             nr.vals[0] = node;
             nr.keys[1] = rn.keys[0];
             nr.ends[1] = rn.ends[rn.len - 1];
             nr.gaps[1] = rn.max_gap();
+            nr.max = nr.max.max(nr.gaps[1]);
+            nr.min = nr.keys[0];
             nr.vals[1] = right;
             self.nodes[root as usize] = nr;
-            self.nodes[node as usize].parent = root;
-            self.nodes[right as usize].parent = root;
+            for c in [node, right] {
+                let n = &mut self.nodes[c as usize];
+                n.max = n.max_gap();
+                n.min = n.keys[0];
+            }
+            self.nodes[root as usize].parent = NIL;
+            self.reindex(root, 0);
             self.publish_node(sh, root, 0);
             self.root = root;
             self.height += 1;
@@ -537,26 +690,42 @@ impl Tree {
         }
         // Now insert the entry into the proper half.
         let (target, tidx) = if idx <= half { (node, idx) } else { (right, idx - half) };
-        self.insert_at(sh, target, tidx, key, end, val)?;
-        if !is_leaf {
-            self.nodes[val as usize].parent = target;
-        }
-        Ok(())
+        self.insert_at(sh, target, tidx, key, end, val)
     }
 
     fn is_leaf(&self, node: u32) -> bool {
-        // Leaves are exactly the nodes at the bottom level.
-        let mut depth = 0;
-        let mut n = node;
-        while self.nodes[n as usize].parent != NIL {
-            n = self.nodes[n as usize].parent;
-            depth += 1;
-        }
-        depth + 1 == self.height
+        self.nodes[node as usize].is_leaf
     }
 
     /// Removes the entry at `pos`.
     pub fn remove(&mut self, sh: &TreeShared, pos: Pos) {
+        let n = &self.nodes[pos.leaf as usize];
+        if n.len > 1 && n.len - 1 >= FANOUT / 4 {
+            // Fast path: the leaf stays big enough; fix the successor's gap
+            // and refresh once.
+            let pred_end = self.pred_end(pos);
+            let next = self.next(pos);
+            let n = &mut self.nodes[pos.leaf as usize];
+            let (idx, len) = (pos.idx, n.len);
+            n.keys.copy_within(idx + 1..len, idx);
+            n.ends.copy_within(idx + 1..len, idx);
+            n.vals.copy_within(idx + 1..len, idx);
+            n.gaps.copy_within(idx + 1..len, idx);
+            n.len -= 1;
+            match next {
+                Some(nx) if nx.leaf == pos.leaf => n.gaps[idx] = n.keys[idx] - pred_end,
+                Some(nx) => {
+                    let nn = &mut self.nodes[nx.leaf as usize];
+                    nn.gaps[0] = nn.keys[0] - pred_end;
+                    self.refresh_up(sh, nx.leaf);
+                }
+                None => {}
+            }
+            self.publish_node(sh, pos.leaf, idx);
+            self.refresh_up(sh, pos.leaf);
+            self.len -= 1;
+            return;
+        }
         let succ = self.next(pos).map(|p| self.get(p).start);
         self.remove_at(sh, pos.leaf, pos.idx);
         self.len -= 1;
@@ -575,6 +744,7 @@ impl Tree {
         n.gaps.copy_within(idx + 1..len, idx);
         n.len -= 1;
         let new_len = n.len;
+        self.reindex(node, idx);
         self.publish_node(sh, node, idx);
         if new_len == 0 {
             self.drop_node(sh, node);
@@ -657,11 +827,12 @@ impl Tree {
         if is_leaf && r.next_leaf != NIL {
             self.nodes[r.next_leaf as usize].prev_leaf = left;
         }
-        if !is_leaf {
-            for k in 0..rl {
-                self.nodes[r.vals[k] as usize].parent = left;
+        if is_leaf {
+            for &v in &r.vals[..rl] {
+                self.note_leaf(v, left);
             }
         }
+        self.reindex(left, ll);
         self.publish_node(sh, left, ll);
         self.refresh_up(sh, left);
         // `right` is now empty: drop it from the parent without relinking leaves.
@@ -677,15 +848,24 @@ impl Tree {
     /// Changes the range of the entry at `pos` without changing its order
     /// among entries (the caller guarantees no overlap results).
     pub fn set_range(&mut self, sh: &TreeShared, pos: Pos, start: u64, end: u64) {
+        let pred_end = self.pred_end(pos);
         let n = &mut self.nodes[pos.leaf as usize];
         let old_start = n.keys[pos.idx];
         n.keys[pos.idx] = start;
         n.ends[pos.idx] = end;
+        n.gaps[pos.idx] = start - pred_end;
         if start != old_start {
             write_once(&sh.nodes.get(pos.leaf).expect("allocated").keys[pos.idx], start);
         }
+        // The successor's gap starts at our new end.
+        if let Some(nx) = self.next(pos) {
+            let nn = &mut self.nodes[nx.leaf as usize];
+            nn.gaps[nx.idx] = nn.keys[nx.idx] - end;
+            if nx.leaf != pos.leaf {
+                self.refresh_up(sh, nx.leaf);
+            }
+        }
         self.refresh_up(sh, pos.leaf);
-        self.fix_gaps_around(sh, start);
     }
 
     /// Replaces the value of the entry at `pos`.
@@ -838,10 +1018,13 @@ impl Tree {
                     return Err(format!("parent link of {c}"));
                 }
                 let (k, e, g) = self.check_node(c, height - 1)?;
-                if (k, e, g) != (n.keys[i], n.ends[i], n.gaps[i]) {
+                if (k, g) != (n.keys[i], n.gaps[i]) || e < k {
                     return Err(format!("summary of child {c} in {node}"));
                 }
             }
+        }
+        if n.max != n.max_gap() || (n.parent != NIL && n.min != n.keys[0]) {
+            return Err(format!("node {node}: cached max gap {} want {}", n.max, n.max_gap()));
         }
         Ok((n.keys[0], n.ends[n.len - 1], n.max_gap()))
     }
