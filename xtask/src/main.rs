@@ -12,7 +12,14 @@
 //!   (nightly).
 //! * `cargo xtask asm` — what each barrier policy compiles to on this
 //!   machine (for `docs/ordering.md`).
-//! * `cargo xtask bench [--quick]` — the criterion benches (benchmark issue).
+//! * `cargo xtask bench [--quick]` — the criterion suite, side by side with
+//!   the host kernel; writes `docs/benchmarks.md`, `docs/benchmarks.svg` and
+//!   `target/mm-bench/summary.json`. Extra arguments go to criterion (a
+//!   filter, say).
+
+mod bench;
+mod bench_answer;
+mod bench_report;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -261,10 +268,7 @@ fn main() -> ExitCode {
         Some("loom") => loom(),
         Some("asan") => asan(),
         Some("asm") => asm(),
-        Some("bench") => {
-            eprintln!("xtask: `{}` is not implemented yet", args[0]);
-            false
-        }
+        Some("bench") => bench::bench(&args[1..]),
         _ => {
             eprintln!("usage: cargo xtask ci | loom | asan | asm | bench [--quick]");
             false

@@ -389,6 +389,17 @@ pub trait VmaView {
         self.state().tree.iter().map(|e| self.vma(e.val)).collect()
     }
 
+    /// Calls `f` on a copy of every VMA in address order, without
+    /// allocating (`for_each_vma`, `include/linux/mm.h`).
+    fn for_each_vma(&self, mut f: impl FnMut(&Vma))
+    where
+        Self: Sized,
+    {
+        for e in self.state().tree.iter() {
+            f(&self.vma(e.val));
+        }
+    }
+
     /// Number of VMAs in the tree.
     fn vma_count(&self) -> usize {
         self.state().tree.len()

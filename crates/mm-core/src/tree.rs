@@ -141,6 +141,13 @@ impl NodeM {
     }
 }
 
+/// The number of sorted `keys` that are `<= addr`: a branch-free count,
+/// which the compiler vectorizes, beats a binary search over 16 keys.
+#[inline]
+fn count_le(keys: &[u64], addr: u64) -> usize {
+    keys.iter().map(|&k| usize::from(k <= addr)).sum()
+}
+
 /// A position in the tree: leaf node and index. Invalidated by any change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pos {
@@ -244,7 +251,7 @@ impl Tree {
                 && l.keys[0] <= addr
                 && (l.next_leaf == NIL || self.nodes[l.next_leaf as usize].keys[0] > addr)
             {
-                let i = l.keys[..l.len].partition_point(|&k| k <= addr);
+                let i = count_le(&l.keys[..l.len], addr);
                 if leaf != h {
                     self.hint.store(leaf, Relaxed);
                 }
@@ -254,7 +261,7 @@ impl Tree {
         let mut node = self.root;
         for level in (0..self.height).rev() {
             let n = &self.nodes[node as usize];
-            let i = n.keys[..n.len].partition_point(|&k| k <= addr);
+            let i = count_le(&n.keys[..n.len], addr);
             if i == 0 {
                 return None;
             }
@@ -700,7 +707,7 @@ impl Tree {
     /// Removes the entry at `pos`.
     pub fn remove(&mut self, sh: &TreeShared, pos: Pos) {
         let n = &self.nodes[pos.leaf as usize];
-        if n.len > 1 && n.len - 1 >= FANOUT / 4 {
+        if n.len > (FANOUT / 4).max(1) {
             // Fast path: the leaf stays big enough; fix the successor's gap
             // and refresh once.
             let pred_end = self.pred_end(pos);

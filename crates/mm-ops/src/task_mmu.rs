@@ -1,8 +1,6 @@
 //! `/proc/PID/maps` (`fs/proc/task_mmu.c`: `show_map_vma`,
 //! `show_vma_header_prefix`, `get_vma_name`).
 
-use std::fmt::Write as _;
-
 use mm_core::file::FileTable;
 use mm_core::{MmState, Vma, VmaView};
 
@@ -26,6 +24,10 @@ fn is_initial_stack(st: &MmState, v: &Vma) -> bool {
 
 /// Escapes `\n` in a path as `seq_path(…, "\n")` does (`\012`).
 fn escape_path(out: &mut String, path: &str) {
+    if !path.contains('\n') {
+        out.push_str(path);
+        return;
+    }
     for c in path.chars() {
         if c == '\n' {
             out.push_str("\\012");
@@ -35,9 +37,59 @@ fn escape_path(out: &mut String, path: &str) {
     }
 }
 
+/// The fixed-width start of a maps line, assembled as bytes (every byte
+/// written is ASCII) and appended once.
+struct Header {
+    buf: [u8; 128],
+    len: usize,
+}
+
+impl Header {
+    fn new() -> Header {
+        Header {
+            buf: [b' '; 128],
+            len: 0,
+        }
+    }
+
+    fn byte(&mut self, b: u8) {
+        self.buf[self.len] = b;
+        self.len += 1;
+    }
+
+    /// `v` in lowercase hex, zero-padded to `width` digits (`%0*lx`, as
+    /// `show_vma_header_prefix` prints with `seq_put_hex_ll`).
+    fn hex(&mut self, v: u64, width: usize) {
+        const DIGITS: &[u8; 16] = b"0123456789abcdef";
+        let digits = (16 - v.leading_zeros() as usize / 4).max(width.min(16));
+        for i in 0..digits {
+            self.buf[self.len + digits - 1 - i] = DIGITS[((v >> (4 * i)) & 0xf) as usize];
+        }
+        self.len += digits;
+    }
+
+    fn dec(&mut self, v: u64) {
+        for &b in itoa::Buffer::new().format(v).as_bytes() {
+            self.byte(b);
+        }
+    }
+
+    fn push_to(&self, out: &mut String, len: usize) {
+        out.push_str(std::str::from_utf8(&self.buf[..len]).unwrap_or_default());
+    }
+}
+
+/// Appends `v` in hex zero-padded to `width` digits (tests compare it with
+/// `format!`).
+#[cfg(test)]
+fn push_hex(out: &mut String, v: u64, width: usize) {
+    let mut h = Header::new();
+    h.hex(v, width);
+    h.push_to(out, h.len);
+}
+
 /// `show_map_vma`: appends one line for `v`.
 pub fn show_map_vma(out: &mut String, st: &MmState, files: &FileTable, v: &Vma) {
-    let line_start = out.len();
     let (dev, ino, pgoff, path) = match v.file {
         Some(f) => {
             let i = files.file_inode(f);
@@ -45,12 +97,23 @@ pub fn show_map_vma(out: &mut String, st: &MmState, files: &FileTable, v: &Vma) 
         }
         None => ((0, 0), 0, 0, None),
     };
-    let p = v.flags.perms();
-    let _ = write!(
-        out,
-        "{:08x}-{:08x} {}{}{}{} {:08x} {:02x}:{:02x} {} ",
-        v.start, v.end, p[0] as char, p[1] as char, p[2] as char, p[3] as char, pgoff, dev.0, dev.1, ino
-    );
+    let mut h = Header::new();
+    h.hex(v.start, 8);
+    h.byte(b'-');
+    h.hex(v.end, 8);
+    h.byte(b' ');
+    for b in v.flags.perms() {
+        h.byte(b);
+    }
+    h.byte(b' ');
+    h.hex(pgoff, 8);
+    h.byte(b' ');
+    h.hex(u64::from(dev.0), 2);
+    h.byte(b':');
+    h.hex(u64::from(dev.1), 2);
+    h.byte(b' ');
+    h.dec(ino);
+    h.byte(b' ');
     let name: Option<&str> = if path.is_some() {
         None
     } else if let Some(s) = v.special {
@@ -62,23 +125,23 @@ pub fn show_map_vma(out: &mut String, st: &MmState, files: &FileTable, v: &Vma) 
     } else {
         None
     };
-    if path.is_some() || name.is_some() {
-        // seq_pad: pad to the name column, then one space.
-        let used = out.len() - line_start;
-        for _ in used..NAME_COLUMN {
-            out.push(' ');
-        }
-        out.push(' ');
-        match (path, name) {
-            (Some((p, deleted)), _) => {
-                escape_path(out, p);
-                if deleted {
-                    out.push_str(" (deleted)");
-                }
+    if path.is_none() && name.is_none() {
+        h.push_to(out, h.len);
+        out.push('\n');
+        return;
+    }
+    // seq_pad: pad to the name column (the buffer is pre-filled with
+    // spaces), then one space.
+    h.push_to(out, h.len.max(NAME_COLUMN) + 1);
+    match (path, name) {
+        (Some((p, deleted)), _) => {
+            escape_path(out, p);
+            if deleted {
+                out.push_str(" (deleted)");
             }
-            (None, Some(n)) => out.push_str(n),
-            (None, None) => {}
         }
+        (None, Some(n)) => out.push_str(n),
+        (None, None) => {}
     }
     out.push('\n');
 }
@@ -86,13 +149,40 @@ pub fn show_map_vma(out: &mut String, st: &MmState, files: &FileTable, v: &Vma) 
 /// Renders the whole address space as `/proc/PID/maps` does, with the
 /// `[vsyscall]` line at the end when `gate` is set.
 pub fn render_maps(mm: &impl VmaView, files: &FileTable, gate: bool) -> String {
-    let st = mm.state();
     let mut out = String::with_capacity(mm.vma_count() * 80 + 100);
-    for v in mm.snapshot() {
-        show_map_vma(&mut out, st, files, &v);
-    }
+    render_maps_into(&mut out, mm, files, gate);
+    out
+}
+
+/// [`render_maps`] appending to `out` (a reader's reused buffer, as
+/// `seq_file` reuses its page).
+pub fn render_maps_into(out: &mut String, mm: &impl VmaView, files: &FileTable, gate: bool) {
+    let st = mm.state();
+    mm.for_each_vma(|v| show_map_vma(out, st, files, v));
     if gate {
         out.push_str(GATE_LINE);
     }
-    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::push_hex;
+
+    #[test]
+    fn push_hex_matches_format() {
+        for (v, w) in [
+            (0u64, 8usize),
+            (0, 2),
+            (0xfe, 2),
+            (0x1, 8),
+            (0x7ffff7fff000, 8),
+            (u64::MAX, 8),
+            (0xffffffffff600000, 8),
+            (0x123, 0),
+        ] {
+            let mut s = String::new();
+            push_hex(&mut s, v, w);
+            assert_eq!(s, format!("{v:0w$x}"), "{v:#x} width {w}");
+        }
+    }
 }

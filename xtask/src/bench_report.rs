@@ -1,0 +1,499 @@
+//! `docs/benchmarks.md` and `docs/benchmarks.svg` from a [`Run`].
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use plotters::prelude::*;
+
+use crate::bench::{Est, POLICIES, Run, VMAS, overhead};
+
+/// The write-path loops (will-it-scale analogues), with what they do.
+const WRITE: [(&str, &str); 6] = [
+    (
+        "mmap_munmap_4k",
+        "mmap 4 KiB anonymous `rw-p` next to an `rw-p` neighbour (merges), munmap it (splits)",
+    ),
+    (
+        "mmap_munmap_4k_own",
+        "mmap 4 KiB anonymous `r--p` in a hole (own VMA), munmap it",
+    ),
+    ("mmap1", "will-it-scale mmap1: mmap 128 MiB anonymous, munmap"),
+    ("mmap2", "will-it-scale mmap2: mmap 128 MiB of a file, private, munmap"),
+    ("brk1", "will-it-scale brk1: brk +1 page, brk −1 page"),
+    (
+        "mprotect_toggle",
+        "mprotect one page rw (split + merge left), back to r (split + merge right)",
+    ),
+];
+
+/// The read-path benches.
+const READ: [(&str, &str); 10] = [
+    (
+        "spec_lookup",
+        "speculative vma_lookup (one attempt, then the locked path)",
+    ),
+    (
+        "locked_lookup",
+        "vma_lookup under mmap_read_lock (kernel: mincore(2) of one page)",
+    ),
+    ("uprobe_spec", "uprobe-style address → (file, offset), speculative"),
+    ("uprobe_locked", "the same under mmap_read_lock"),
+    (
+        "spec_lookup_with_writer",
+        "speculative, while a writer thread maps and unmaps",
+    ),
+    (
+        "locked_lookup_with_writer",
+        "locked, while a writer thread maps and unmaps",
+    ),
+    ("spec_lookup_2r", "speculative, two reader threads"),
+    ("locked_lookup_2r", "locked, two reader threads"),
+    ("spec_lookup_2r_with_writer", "speculative, two readers and a writer"),
+    ("locked_lookup_2r_with_writer", "locked, two readers and a writer"),
+];
+
+/// Hand-written analysis (profiles, causes, fixes) appended to the report.
+const ANALYSIS: &str = include_str!("bench_analysis.md");
+
+fn ns(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2} ms", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.2} µs", x / 1e3)
+    } else if x >= 10.0 {
+        format!("{x:.1} ns")
+    } else {
+        format!("{x:.2} ns")
+    }
+}
+
+fn est_cell(e: Option<&Est>) -> String {
+    match e {
+        Some(e) => format!("{} [{}–{}]", ns(e.median), ns(e.lo), ns(e.hi)),
+        None => "–".into(),
+    }
+}
+
+fn get<'a>(run: &'a Run, name: &str, func: &str, vmas: u64) -> Option<&'a Est> {
+    run.est.get(&(name.to_string(), func.to_string(), vmas))
+}
+
+fn median(run: &Run, name: &str, func: &str, vmas: u64) -> Option<f64> {
+    get(run, name, func, vmas).map(|e| e.median)
+}
+
+/// One target: description, measured text, met.
+struct Target {
+    what: String,
+    measured: String,
+    met: Option<bool>,
+}
+
+fn targets(run: &Run) -> Vec<Target> {
+    let mut t = Vec::new();
+    let up = "upstream";
+    for name in ["mmap_munmap_4k", "mmap_munmap_4k_own", "mprotect_toggle"] {
+        let r = median(run, name, "kernel", 1024).zip(median(run, name, up, 1024));
+        t.push(Target {
+            what: format!("`{name}` ≥ 25× faster than the kernel at 1,024 VMAs"),
+            measured: r.map_or("–".into(), |(k, m)| format!("{:.1}× ({} vs {})", k / m, ns(m), ns(k))),
+            met: r.map(|(k, m)| k / m >= 25.0),
+        });
+    }
+    let s = median(run, "spec_lookup", up, 1024);
+    t.push(Target {
+        what: "`spec_lookup` ≤ 15 ns at 1,024 VMAs".into(),
+        measured: s.map_or("–".into(), ns),
+        met: s.map(|s| s <= 15.0),
+    });
+    let r = median(run, "locked_lookup_with_writer", up, 1024).zip(median(run, "spec_lookup_with_writer", up, 1024));
+    t.push(Target {
+        what: "`spec_lookup_with_writer` ≥ 3× faster than `locked_lookup_with_writer` (1,024 VMAs)".into(),
+        measured: r.map_or("–".into(), |(l, s)| format!("{:.2}× ({} vs {})", l / s, ns(s), ns(l))),
+        met: r.map(|(l, s)| l / s >= 3.0),
+    });
+    let mut worst: Option<(String, f64)> = None;
+    let mut over = Vec::new();
+    for name in WRITE
+        .iter()
+        .map(|w| w.0)
+        .chain(["spec_lookup", "locked_lookup", "maps_render_per_vma"])
+    {
+        if let Some((a, b)) = median(run, name, up, 64).zip(median(run, name, up, 65530)) {
+            let g = b / a;
+            if g > 2.5 {
+                over.push(format!("`{name}` {g:.1}×"));
+            }
+            if worst.as_ref().is_none_or(|w| g > w.1) {
+                worst = Some((name.into(), g));
+            }
+        }
+    }
+    t.push(Target {
+        what: "cost grows ≤ 2.5× from 64 to 65,530 VMAs (single-threaded benches)".into(),
+        measured: match (&worst, over.is_empty()) {
+            (Some((n, g)), true) => format!("worst `{n}` {g:.2}×"),
+            (_, false) => format!("over: {}", over.join(", ")),
+            _ => "–".into(),
+        },
+        met: worst.map(|_| over.is_empty()),
+    });
+    let r = median(run, "maps_render_per_vma", "kernel", 1024).zip(median(run, "maps_render_per_vma", up, 1024));
+    t.push(Target {
+        what: "`/proc/pid/maps` rendering ≥ 10× faster per line than the kernel's (1,024 VMAs)".into(),
+        measured: r.map_or("–".into(), |(k, m)| format!("{:.1}× ({} vs {})", k / m, ns(m), ns(k))),
+        met: r.map(|(k, m)| k / m >= 10.0),
+    });
+    t
+}
+
+fn policy_table(out: &mut String, run: &Run, names: &[(&str, &str)], with_kernel: bool) {
+    for (name, what) in names {
+        if !run.est.keys().any(|k| k.0 == *name) {
+            continue;
+        }
+        let _ = writeln!(out, "**`{name}`**: {what}.\n");
+        let mut head = "| VMAs |".to_string();
+        if with_kernel {
+            head.push_str(" kernel |");
+        }
+        for p in POLICIES {
+            let _ = write!(head, " {p} |");
+        }
+        if with_kernel {
+            head.push_str(" kernel / upstream |");
+        }
+        let _ = writeln!(out, "{head}");
+        let _ = writeln!(out, "|{}", "---|".repeat(head.matches('|').count() - 1));
+        for v in VMAS {
+            if !POLICIES.iter().any(|p| get(run, name, p, v).is_some()) {
+                continue;
+            }
+            let mut row = format!("| {v} |");
+            if with_kernel {
+                let _ = write!(row, " {} |", est_cell(get(run, name, "kernel", v)));
+            }
+            for p in POLICIES {
+                let _ = write!(row, " {} |", est_cell(get(run, name, p, v)));
+            }
+            if with_kernel {
+                let r = median(run, name, "kernel", v).zip(median(run, name, "upstream", v));
+                let _ = write!(row, " {} |", r.map_or("–".into(), |(k, m)| format!("{:.1}×", k / m)));
+            }
+            let _ = writeln!(out, "{row}");
+        }
+        out.push('\n');
+    }
+}
+
+/// The whole report.
+pub fn markdown(run: &Run) -> String {
+    let m = &run.machine;
+    let mut o = String::new();
+    let _ = writeln!(o, "# Benchmarks\n");
+    let _ = writeln!(
+        o,
+        "Generated by `cargo xtask bench{}` on {}; rerun it to refresh every number here \
+         (the analysis at the end is hand-written and names its own date).\n",
+        if run.quick { " --quick" } else { "" },
+        m.date
+    );
+    let _ = writeln!(
+        o,
+        "- **Machine:** {} ({} CPUs), Linux {}, {}.",
+        m.cpu, m.cpus, m.kernel, m.rustc
+    );
+    let _ = writeln!(
+        o,
+        "- **Method:** criterion ({}); every figure is the median time per operation with its 95% \
+         confidence interval in brackets. The kernel column runs the same loop through the real \
+         system calls (libc) in the same process, on the same layout, in the same run.",
+        if run.quick {
+            "`--quick`: 10 samples of about 0.2 s per benchmark"
+        } else {
+            "30 samples over 2 s per benchmark"
+        }
+    );
+    if let Some(f) = median(run, "syscall_floor", "kernel", 0) {
+        let _ = writeln!(o, "- **Syscall floor:** `getppid(2)` takes {} here.", ns(f));
+    }
+    let _ = writeln!(
+        o,
+        "- **Layout:** VMAs of two pages, shared mappings of one sparse ext4 file, alternately \
+         `r--s` and `rw-s`, plus an anonymous arena (`benches/lib.rs`). \"65530\" is max_map_count; \
+         the address space then holds 65,522 VMAs, 8 fewer, so that the benchmarked calls can \
+         still map. The kernel's counts include the bench process's own VMAs.\n"
+    );
+
+    let _ = writeln!(
+        o,
+        "## Targets\n\n| target | measured (upstream policy) | met |\n|---|---|---|"
+    );
+    for t in targets(run) {
+        let met = match t.met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "–",
+        };
+        let _ = writeln!(o, "| {} | {} | {} |", t.what, t.measured, met);
+    }
+    o.push_str("\nEach missed target is explained, with a profile, under [Where the targets are missed](#where-the-targets-are-missed).\n\n");
+
+    let _ = writeln!(o, "## Write path: will-it-scale analogues\n");
+    let _ = writeln!(
+        o,
+        "Time per loop iteration (one call pair). `kernel / upstream` is how many times faster \
+         the model is than the kernel for the same loop.\n"
+    );
+    policy_table(&mut o, run, &WRITE, true);
+
+    let _ = writeln!(o, "## Read path\n");
+    let _ = writeln!(
+        o,
+        "Time per lookup (per lookup per thread for the two-reader benches). The addresses cycle \
+         through 4,096 pseudo-random fixture addresses, so no lookup reuses the last one's path. \
+         The writer thread maps and unmaps 4 KiB in a loop and makes one real empty system call \
+         (`getppid`) per call, the entry and exit cost a real writer pays outside `mmap_lock`. \
+         The machine has {} CPUs: with two readers and a writer, three threads share them.\n",
+        m.cpus
+    );
+    policy_table(&mut o, run, &READ[..2], true);
+    policy_table(&mut o, run, &READ[2..], false);
+    let _ = writeln!(
+        o,
+        "**Speculation outcomes** (every attempt made during the benchmark, warm-up included):\n\n\
+         | bench | policy | VMAs | attempts | validated | retry failed | try_begin failed | fell back | writer calls/s |\n\
+         |---|---|---|---|---|---|---|---|---|"
+    );
+    for ((name, p, v), r) in &run.rates {
+        if r.attempts == 0 || !name.starts_with("spec") {
+            continue;
+        }
+        let pct = |x: u64| format!("{:.2}%", 100.0 * x as f64 / r.attempts as f64);
+        let _ = writeln!(
+            o,
+            "| `{name}` | {p} | {v} | {} | {} | {} | {} | {} | {} |",
+            r.attempts,
+            pct(r.valid),
+            pct(r.retry),
+            pct(r.busy),
+            pct(r.fallback),
+            if r.writer_ops > 0.0 {
+                format!("{:.0}", r.writer_ops)
+            } else {
+                "–".into()
+            }
+        );
+    }
+    o.push('\n');
+
+    let _ = writeln!(o, "## Lock cost: the barriers alone\n");
+    policy_table(
+        &mut o,
+        run,
+        &[
+            (
+                "write_lock_unlock",
+                "mmap_write_lock + mmap_write_unlock (two `mm_lock_seq` bumps)",
+            ),
+            (
+                "try_begin_retry",
+                "mmap_lock_speculate_try_begin + mmap_lock_speculate_retry",
+            ),
+        ],
+        false,
+    );
+
+    let _ = writeln!(o, "## Each policy's overhead against seed-v1\n");
+    let _ = writeln!(
+        o,
+        "Ratio of medians (policy / seed-v1); *significant* when the 95% bootstrap interval of \
+         the ratio (2,000 resamples of criterion's samples) excludes 1.\n\n\
+         | bench | VMAs | seed-fixed | upstream | full |\n|---|---|---|---|---|"
+    );
+    let names: Vec<&str> = WRITE
+        .iter()
+        .map(|w| w.0)
+        .chain([
+            "write_lock_unlock",
+            "try_begin_retry",
+            "spec_lookup",
+            "locked_lookup",
+            "uprobe_spec",
+        ])
+        .collect();
+    for name in names {
+        for v in VMAS {
+            let cells: Vec<String> = POLICIES[1..]
+                .iter()
+                .map(|p| match overhead(run, name, p, v) {
+                    Some((r, true)) => format!("{:+.1}% (significant)", (r - 1.0) * 100.0),
+                    Some((r, false)) => format!("{:+.1}% (noise)", (r - 1.0) * 100.0),
+                    None => "–".into(),
+                })
+                .collect();
+            if cells.iter().all(|c| c == "–") {
+                continue;
+            }
+            let _ = writeln!(o, "| `{name}` | {v} | {} |", cells.join(" | "));
+        }
+    }
+    o.push('\n');
+
+    let _ = writeln!(o, "## Scaling with the number of VMAs\n");
+    let _ = writeln!(
+        o,
+        "upstream policy; growth = time at 65,530 / time at 64. The kernel's growth over the same \
+         range is beside it where the kernel runs the loop.\n\n\
+         | bench | 64 | 1,024 | 65,530 | growth | kernel growth |\n|---|---|---|---|---|---|"
+    );
+    for name in WRITE
+        .iter()
+        .map(|w| w.0)
+        .chain(["spec_lookup", "locked_lookup", "uprobe_spec", "maps_render_per_vma"])
+    {
+        let c = |v| median(run, name, "upstream", v);
+        let g = c(64).zip(c(65530)).map(|(a, b)| b / a);
+        let kg = median(run, name, "kernel", 64)
+            .zip(median(run, name, "kernel", 65530))
+            .map(|(a, b)| b / a);
+        let _ = writeln!(
+            o,
+            "| `{name}` | {} | {} | {} | {} | {} |",
+            c(64).map_or("–".into(), ns),
+            c(1024).map_or("–".into(), ns),
+            c(65530).map_or("–".into(), ns),
+            g.map_or("–".into(), |g| format!("{g:.2}×")),
+            kg.map_or("–".into(), |g| format!("{g:.2}×"))
+        );
+    }
+    o.push('\n');
+
+    let _ = writeln!(o, "## Memory per VMA\n");
+    let _ = writeln!(
+        o,
+        "Model: bytes allocated by the VMA slab, the tree and the file slab divided by the VMA \
+         count (`MmStruct::allocated_bytes`). Kernel: growth of the `vm_area_struct` and \
+         `maple_node` slabs in `/proc/slabinfo` while the fixture was mapped, per fixture VMA \
+         (machine-wide, so other activity adds noise).\n\n| VMAs | {} | kernel |\n|---|---|---|---|---|---|",
+        POLICIES.join(" | ")
+    );
+    for v in VMAS {
+        let cells: Vec<String> = POLICIES
+            .iter()
+            .map(|p| {
+                run.mem
+                    .get(&(p.to_string(), v))
+                    .map_or("–".into(), |b| format!("{b} B"))
+            })
+            .collect();
+        let k = run.kmem.get(&v).map_or("–".into(), |b| format!("{b} B"));
+        let _ = writeln!(o, "| {v} | {} | {k} |", cells.join(" | "));
+    }
+    o.push_str("\n## Chart\n\n![model vs kernel, and scaling](benchmarks.svg)\n\n");
+    o.push_str(&crate::bench_answer::answer(run));
+    o.push('\n');
+    o.push_str(ANALYSIS);
+    o
+}
+
+/// Two panels: model vs kernel for each write-path loop at 1,024 VMAs
+/// (log scale), and lookup cost against the VMA count.
+pub fn chart(run: &Run, path: &Path) -> Result<(), String> {
+    let root = SVGBackend::new(path, (1100, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| e.to_string())?;
+    let (left, right) = root.split_horizontally(600);
+    let names: Vec<&str> = WRITE.iter().map(|w| w.0).chain(["maps_render_per_vma"]).collect();
+    let bars: Vec<(usize, f64, f64)> = names
+        .iter()
+        .enumerate()
+        .filter_map(|(i, n)| Some((i, median(run, n, "upstream", 1024)?, median(run, n, "kernel", 1024)?)))
+        .collect();
+    let top = bars.iter().map(|b| b.2.max(b.1)).fold(10.0, f64::max) * 2.0;
+    let mut c = ChartBuilder::on(&left)
+        .caption("ns per operation, 1,024 VMAs (log)", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(70)
+        .y_label_area_size(60)
+        .build_cartesian_2d(0f64..names.len() as f64, (1f64..top).log_scale())
+        .map_err(|e| e.to_string())?;
+    c.configure_mesh()
+        .disable_x_mesh()
+        .x_labels(names.len())
+        .x_label_formatter(&|x| {
+            let i = x.floor() as usize;
+            names.get(i).map_or(String::new(), |n| n.to_string())
+        })
+        .x_label_style(("sans-serif", 10).into_font().transform(FontTransform::Rotate90))
+        .draw()
+        .map_err(|e| e.to_string())?;
+    let model_color = RGBColor(0x1f, 0x77, 0xb4);
+    let kernel_color = RGBColor(0xd6, 0x27, 0x28);
+    c.draw_series(
+        bars.iter()
+            .map(|&(i, m, _)| Rectangle::new([(i as f64 + 0.1, 1.0), (i as f64 + 0.45, m)], model_color.filled())),
+    )
+    .map_err(|e| e.to_string())?
+    .label("model (upstream)")
+    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], model_color.filled()));
+    c.draw_series(
+        bars.iter()
+            .map(|&(i, _, k)| Rectangle::new([(i as f64 + 0.5, 1.0), (i as f64 + 0.85, k)], kernel_color.filled())),
+    )
+    .map_err(|e| e.to_string())?
+    .label("kernel")
+    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], kernel_color.filled()));
+    c.configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+
+    let lines = [
+        ("spec_lookup", "upstream", model_color),
+        ("locked_lookup", "upstream", RGBColor(0x2c, 0xa0, 0x2c)),
+        ("mmap_munmap_4k", "upstream", RGBColor(0x94, 0x67, 0xbd)),
+        ("mprotect_toggle", "upstream", RGBColor(0x8c, 0x56, 0x4b)),
+        ("locked_lookup", "kernel", kernel_color),
+    ];
+    let top = lines
+        .iter()
+        .flat_map(|(n, p, _)| VMAS.map(|v| median(run, n, p, v).unwrap_or(1.0)))
+        .fold(10.0, f64::max)
+        * 2.0;
+    let mut c = ChartBuilder::on(&right)
+        .caption("ns per operation vs VMAs (log-log)", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d((32f64..131072f64).log_scale(), (1f64..top).log_scale())
+        .map_err(|e| e.to_string())?;
+    c.configure_mesh().x_desc("VMAs").draw().map_err(|e| e.to_string())?;
+    for (name, pol, color) in lines {
+        let pts: Vec<(f64, f64)> = VMAS
+            .iter()
+            .filter_map(|&v| Some((v as f64, median(run, name, pol, v)?)))
+            .collect();
+        if pts.is_empty() {
+            continue;
+        }
+        let label = if pol == "kernel" {
+            format!("{name} (kernel: mincore)")
+        } else {
+            name.to_string()
+        };
+        c.draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .map_err(|e| e.to_string())?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 15, y)], color.stroke_width(2)));
+        c.draw_series(pts.iter().map(|&p| Circle::new(p, 3, color.filled())))
+            .map_err(|e| e.to_string())?;
+    }
+    c.configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(|e| e.to_string())?;
+    root.present().map_err(|e| e.to_string())
+}
