@@ -538,6 +538,32 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         st.vma_alloc.free(id);
     }
 
+    /// Moves the boundary between adjacent VMAs `left` and `right` to `x`
+    /// (`left` grows and `right` shrinks, or the reverse), giving `right`
+    /// the offset `right_pgoff`: what `commit_merge` does when a merge moves
+    /// part of one VMA into its neighbour (`vma_adjust_trans_huge` aside).
+    pub fn vma_move_boundary(&mut self, left: VmaId, right: VmaId, x: u64, right_pgoff: u64) {
+        let (pl, pr) = (self.pos_of(left), self.pos_of(right));
+        let st = &mut *self.g;
+        let (ol, or) = (st.vmas[left as usize], st.vmas[right as usize]);
+        st.vmas[left as usize].end = x;
+        let r = &mut st.vmas[right as usize];
+        r.start = x;
+        r.pgoff = right_pgoff;
+        // Publish the shrinking side first, so that the two published
+        // ranges never overlap.
+        let ls = self.sh.vmas.get(left).expect("live VMA");
+        let rs = self.sh.vmas.get(right).expect("live VMA");
+        if x < ol.end {
+            ls.publish_changed_range(&ol, ol.start, x, ol.pgoff);
+            rs.publish_changed_range(&or, x, or.end, right_pgoff);
+        } else {
+            rs.publish_changed_range(&or, x, or.end, right_pgoff);
+            ls.publish_changed_range(&ol, ol.start, x, ol.pgoff);
+        }
+        st.tree.move_boundary(&self.sh.tree, pl, pr, x);
+    }
+
     /// `vma_set_range` in place (and the tree entry), keeping address order.
     pub fn vma_set_range(&mut self, id: VmaId, start: u64, end: u64, pgoff: u64) {
         let p = self.pos_of(id);

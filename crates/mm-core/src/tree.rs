@@ -148,6 +148,21 @@ fn count_le(keys: &[u64], addr: u64) -> usize {
     keys.iter().map(|&k| usize::from(k <= addr)).sum()
 }
 
+/// A node's largest gap after one of its gaps went from `old` to `new`,
+/// given the largest before (`None`: unknown); `None` when only a rescan
+/// can tell (the largest gap shrank).
+#[inline]
+fn max_after(max: Option<u64>, old: u64, new: u64) -> Option<u64> {
+    let max = max?;
+    if new >= max {
+        Some(new)
+    } else if old == max {
+        None
+    } else {
+        Some(max)
+    }
+}
+
 /// A position in the tree: leaf node and index. Invalidated by any change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pos {
@@ -471,9 +486,15 @@ impl Tree {
     /// and the largest gap of each child. `node`'s own largest gap is
     /// rescanned; above it, each ancestor's is updated incrementally and
     /// rescanned only when the child that held it shrank.
-    fn refresh_up(&mut self, sh: &TreeShared, mut node: u32) {
+    fn refresh_up(&mut self, sh: &TreeShared, node: u32) {
+        self.refresh_up_with(sh, node, None);
+    }
+
+    /// [`refresh_up`](Self::refresh_up) when the caller already knows
+    /// `node`'s new largest gap (`None`: rescan it).
+    fn refresh_up_with(&mut self, sh: &TreeShared, mut node: u32, known_max: Option<u64>) {
         let n = &mut self.nodes[node as usize];
-        let mut new_max = n.max_gap();
+        let mut new_max = known_max.unwrap_or_else(|| n.max_gap());
         if new_max == n.max && n.keys[0] == n.min && n.parent != NIL {
             // Nothing the ancestors summarize has changed.
             return;
@@ -511,8 +532,10 @@ impl Tree {
     /// Recomputes the gap below the entry at `pos`.
     fn fix_gap(&mut self, sh: &TreeShared, pos: Pos) {
         let gap = self.get(pos).start - self.pred_end(pos);
-        self.nodes[pos.leaf as usize].gaps[pos.idx] = gap;
-        self.refresh_up(sh, pos.leaf);
+        let n = &mut self.nodes[pos.leaf as usize];
+        let known = max_after(Some(n.max), n.gaps[pos.idx], gap);
+        n.gaps[pos.idx] = gap;
+        self.refresh_up_with(sh, pos.leaf, known);
     }
 
     /// Fixes the gaps of the entry starting at `start` and of its successor.
@@ -626,7 +649,17 @@ impl Tree {
         // Split: the upper half moves to a new right sibling.
         let right = self.new_node(sh)?;
         let is_leaf = self.is_leaf(node);
-        let half = FANOUT / 2;
+        // Appending at the end (or the start) of a full node is how address
+        // spaces grow (bottom-up, or top-down from mmap_base): split off one
+        // entry rather than half, so that sequential growth leaves nodes
+        // nearly full and the tree shallow (a B-tree's bulk-append split).
+        let half = if idx == FANOUT {
+            FANOUT - 1
+        } else if idx == 0 {
+            1
+        } else {
+            FANOUT / 2
+        };
         let (mut l, mut r) = (self.nodes[node as usize].clone(), NodeM::empty());
         let moved = l.len - half;
         r.keys[..moved].copy_from_slice(&l.keys[half..l.len]);
@@ -858,21 +891,43 @@ impl Tree {
         let pred_end = self.pred_end(pos);
         let n = &mut self.nodes[pos.leaf as usize];
         let old_start = n.keys[pos.idx];
+        let gap = start - pred_end;
+        let mut known = max_after(Some(n.max), n.gaps[pos.idx], gap);
         n.keys[pos.idx] = start;
         n.ends[pos.idx] = end;
-        n.gaps[pos.idx] = start - pred_end;
+        n.gaps[pos.idx] = gap;
         if start != old_start {
             write_once(&sh.nodes.get(pos.leaf).expect("allocated").keys[pos.idx], start);
         }
         // The successor's gap starts at our new end.
         if let Some(nx) = self.next(pos) {
             let nn = &mut self.nodes[nx.leaf as usize];
-            nn.gaps[nx.idx] = nn.keys[nx.idx] - end;
+            let gap = nn.keys[nx.idx] - end;
+            let old = nn.gaps[nx.idx];
+            nn.gaps[nx.idx] = gap;
             if nx.leaf != pos.leaf {
-                self.refresh_up(sh, nx.leaf);
+                let k = max_after(Some(nn.max), old, gap);
+                self.refresh_up_with(sh, nx.leaf, k);
+            } else {
+                known = max_after(known, old, gap);
             }
         }
-        self.refresh_up(sh, pos.leaf);
+        self.refresh_up_with(sh, pos.leaf, known);
+    }
+
+    /// Moves the boundary between two adjacent entries (`left` ends where
+    /// `right` starts) to `x`, strictly inside `left.start..right.end`. No
+    /// gap changes, so no gap summary is rescanned: the merge case where one
+    /// VMA grows exactly as much as its neighbour shrinks.
+    pub fn move_boundary(&mut self, sh: &TreeShared, left: Pos, right: Pos, x: u64) {
+        debug_assert_eq!(self.get(left).end, self.get(right).start, "not adjacent");
+        debug_assert!(self.get(left).start < x && x < self.get(right).end);
+        self.nodes[left.leaf as usize].ends[left.idx] = x;
+        let n = &mut self.nodes[right.leaf as usize];
+        n.keys[right.idx] = x;
+        let known = Some(n.max);
+        write_once(&sh.nodes.get(right.leaf).expect("allocated").keys[right.idx], x);
+        self.refresh_up_with(sh, right.leaf, known);
     }
 
     /// Replaces the value of the entry at `pos`.

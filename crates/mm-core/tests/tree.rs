@@ -139,3 +139,24 @@ fn many_entries_grow_and_shrink() {
     assert!(t.is_empty());
     assert_eq!(sh.lookup_le(u64::MAX), None);
 }
+
+#[test]
+fn sequential_growth_keeps_the_tree_shallow() {
+    // Address spaces grow upwards (brk, MAP_FIXED runs) and downwards
+    // (top-down mmap): both must leave nodes nearly full.
+    for ascending in [true, false] {
+        let sh = TreeShared::new(100_000);
+        let mut t = Tree::default();
+        for i in 0..65_000u64 {
+            let k = if ascending { i } else { 65_000 - i };
+            t.insert(&sh, k * 8192, k * 8192 + 4096, i as u32).unwrap();
+        }
+        t.check(&sh).unwrap();
+        // 15 of 16 slots filled per node: 15^4 < 65,000 <= 15^5.
+        assert_eq!(t.height(), 5, "ascending {ascending}");
+        for i in 0..65_000u64 {
+            let k = if ascending { i } else { 65_000 - i };
+            assert_eq!(t.get(t.lookup(k * 8192 + 100).unwrap()).val, i as u32);
+        }
+    }
+}

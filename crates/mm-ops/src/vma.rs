@@ -143,16 +143,25 @@ fn commit_merge<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &Vmg) {
     if vmg.adjust_next_start {
         // Middle shrinks to [start, end); next grows down to end.
         let mid = vmg.middle.expect("middle");
-        mm.vma_set_range(mid, vmg.start, vmg.end, vmg.pgoff);
-        let next = mm.vma(target);
+        let (m, next) = (mm.vma(mid), mm.vma(target));
         let pgoff = next.pgoff - ((next.start - vmg.end) >> PAGE_SHIFT);
-        mm.vma_set_range(target, vmg.end, next.end, pgoff);
+        if m.start == vmg.start && m.end == next.start {
+            mm.vma_move_boundary(mid, target, vmg.end, pgoff);
+        } else {
+            mm.vma_set_range(mid, vmg.start, vmg.end, vmg.pgoff);
+            mm.vma_set_range(target, vmg.end, next.end, pgoff);
+        }
         return;
     }
     if vmg.adjust_middle_start {
         let mid = vmg.middle.expect("middle");
-        let m = mm.vma(mid);
+        let (m, t) = (mm.vma(mid), mm.vma(target));
         let pgoff = m.pgoff + ((vmg.end - m.start) >> PAGE_SHIFT);
+        if t.start == vmg.start && t.end == m.start {
+            // Target grows up to end, middle starts there.
+            mm.vma_move_boundary(target, mid, vmg.end, pgoff);
+            return;
+        }
         mm.vma_set_range(mid, vmg.end, m.end, pgoff);
     }
     mm.vma_set_range(target, vmg.start, vmg.end, vmg.pgoff);
