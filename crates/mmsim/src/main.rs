@@ -1,14 +1,16 @@
 //! `mmsim`: the mm-sim command line.
 //!
 //! ```text
-//! mmsim replay [--maps] [--brk ADDR] [--cwd DIR] FILE|-
+//! mmsim replay [--maps] [--brk ADDR] [--cwd DIR] [--initial-maps FILE] [--mmap-base ADDR] [--check] FILE|-
+//! mmsim replay --fixture DIR [--maps]
 //! mmsim simulate [--threads N] [--writers N] [--duration SECS] [--vmas N] [--policy NAME|all] [--seed N] [--quiet]
 //! mmsim record …            (not implemented yet)
 //! ```
 //!
 //! Exit status: 0 on success, 2 for bad arguments, unreadable input or a
-//! malformed line, 1 when the output cannot be written, 3 when the model
-//! panicked on a call (a bug in the model, reported with the line).
+//! malformed line, 1 when the output cannot be written or (`--check`,
+//! `--fixture`) when the model diverged from the recording, 3 when the
+//! model panicked on a call (a bug in the model, reported with the line).
 
 use std::io::{self, BufReader, Write};
 use std::path::Path;
@@ -18,7 +20,8 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use mm_core::PolicyKind;
 use mmsim::parse_u64;
-use mmsim::replay::{ReplayError, ReplayOptions, replay};
+use mmsim::replay::fixture::{self, Fixture};
+use mmsim::replay::{ReplayError, ReplayOptions, replay, replay_lines};
 use mmsim::simulate::{SimulateOptions, render, simulate};
 
 /// mm-sim: a userspace model of Linux's address-space manager.
@@ -46,16 +49,33 @@ struct ReplayArgs {
     /// Print the final address space (/proc/PID/maps format) after the calls.
     #[arg(long)]
     maps: bool,
-    /// Initial program break (hex with 0x, or decimal); default: the first
-    /// brk call's recorded result.
+    /// Initial program break, `mm->start_brk` (hex with 0x, or decimal);
+    /// default: the first brk call's recorded result.
     #[arg(long, value_name = "ADDR", value_parser = parse_u64)]
     brk: Option<u64>,
     /// Directory relative paths resolve against (default: the current one).
     #[arg(long, value_name = "DIR")]
     cwd: Option<String>,
+    /// Start from this /proc/PID/maps snapshot, taken at the program's
+    /// last execve; the trace is replayed from after its last execve line.
+    #[arg(long, value_name = "FILE")]
+    initial_maps: Option<String>,
+    /// mm->mmap_base (default 0x7ffff7fff000: x86-64, ASLR off, 8 MiB
+    /// stack limit).
+    #[arg(long, value_name = "ADDR", value_parser = parse_u64)]
+    mmap_base: Option<u64>,
+    /// Compare each result with the one recorded after ` = `; print every
+    /// divergence (with its line) and exit 1 if there is any.
+    #[arg(long)]
+    check: bool,
+    /// Replay a fixture directory from `mmsim record` (initial maps, trace,
+    /// break, working directory), check every result, and compare the final
+    /// address space with the recorded final maps.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["file", "initial_maps"])]
+    fixture: Option<String>,
     /// The trace, or `-` for standard input.
-    #[arg(value_name = "FILE|-")]
-    file: String,
+    #[arg(value_name = "FILE|-", required_unless_present = "fixture")]
+    file: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -160,45 +180,99 @@ fn run_replay(a: &ReplayArgs) -> ExitCode {
     let mut opts = ReplayOptions {
         maps: a.maps,
         brk: a.brk,
+        mmap_base: a.mmap_base,
+        check: a.check,
         ..ReplayOptions::default()
     };
     if let Some(d) = &a.cwd {
         opts.cwd = absolute_dir(d);
     }
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
-    let result = if a.file == "-" {
-        replay(io::stdin().lock(), &opts, &mut out)
-    } else {
-        match std::fs::File::open(&a.file) {
-            Ok(f) => replay(BufReader::new(f), &opts, &mut out),
+    if let Some(f) = &a.initial_maps {
+        match std::fs::read_to_string(f) {
+            Ok(t) => opts.initial_maps = Some(t),
             Err(e) => {
-                eprintln!("mmsim replay: cannot open {}: {e}", a.file);
+                eprintln!("mmsim replay: cannot read {f}: {e}");
                 return ExitCode::from(2);
             }
         }
+    }
+    let stdout = io::stdout();
+    let mut out = io::BufWriter::new(stdout.lock());
+    let mut fixture = None;
+    let (name, result) = if let Some(dir) = &a.fixture {
+        let fx = match Fixture::load(Path::new(dir)).and_then(|f| f.options(&opts).map(|o| (f, o))) {
+            Ok(x) => x,
+            Err(e) => {
+                eprintln!("mmsim replay: fixture {dir}: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        let r = replay_lines(&fx.0.trace, &fx.1, &mut out);
+        fixture = Some(fx.0);
+        (format!("{dir}/{}", fixture::TRACE), r)
+    } else {
+        let file = a.file.clone().unwrap_or_else(|| "-".into());
+        let r = if file == "-" {
+            replay(io::stdin().lock(), &opts, &mut out)
+        } else {
+            match std::fs::File::open(&file) {
+                Ok(f) => replay(BufReader::new(f), &opts, &mut out),
+                Err(e) => {
+                    eprintln!("mmsim replay: cannot open {file}: {e}");
+                    return ExitCode::from(2);
+                }
+            }
+        };
+        (file, r)
     };
     // Whatever was printed goes out before the message on stderr.
     let flushed = out.flush();
+    let name = if name == "-" {
+        String::new()
+    } else {
+        format!("{name}: ")
+    };
     match result {
         Ok(summary) => {
             if let Err(e) = flushed {
                 return write_failed(&e);
             }
+            for d in &summary.divergences {
+                eprintln!("mmsim replay: {name}divergence: {d}");
+            }
+            let mut diverged = !summary.divergences.is_empty();
+            if let Some(fx) = &fixture {
+                match fx
+                    .final_maps
+                    .as_deref()
+                    .map(|m| fixture::diff_maps(m, &summary.final_maps))
+                {
+                    Some(Ok(None)) => eprintln!("mmsim replay: final maps identical to {}", fixture::FINAL_MAPS),
+                    Some(Ok(Some(diff))) => {
+                        eprintln!("mmsim replay: final maps differ from {}:\n{diff}", fixture::FINAL_MAPS);
+                        diverged = true;
+                    }
+                    Some(Err(e)) => {
+                        eprintln!("mmsim replay: comparing final maps: {e}");
+                        diverged = true;
+                    }
+                    None => eprintln!("mmsim replay: no {} to compare with", fixture::FINAL_MAPS),
+                }
+            }
             eprintln!("mmsim replay: {summary}");
-            ExitCode::SUCCESS
+            if diverged { ExitCode::from(1) } else { ExitCode::SUCCESS }
         }
         Err(ReplayError::Write(e)) => write_failed(&e),
-        Err(e @ ReplayError::Parse { .. }) => {
-            eprintln!("mmsim replay: {e}");
+        Err(e @ (ReplayError::Parse { .. } | ReplayError::Setup(_))) => {
+            eprintln!("mmsim replay: {name}{e}");
             ExitCode::from(2)
         }
         Err(e @ ReplayError::ModelPanic { .. }) => {
-            eprintln!("mmsim replay: {e}");
+            eprintln!("mmsim replay: {name}{e}");
             ExitCode::from(3)
         }
         Err(e @ ReplayError::Read { .. }) => {
-            eprintln!("mmsim replay: {}: {e}", a.file);
+            eprintln!("mmsim replay: {name}{e}");
             ExitCode::from(2)
         }
     }

@@ -19,12 +19,23 @@
 //!   otherwise the recorded result of the input's first `brk` call (a
 //!   trace's `brk(NULL) = 0x5555…` tells where the heap starts); otherwise 0.
 //!
+//! * **Start.** [`ReplayOptions::initial_maps`] starts the model from a
+//!   `/proc/PID/maps` snapshot taken at the program's last `execve`; the
+//!   replay then starts after the trace's last successful `execve` line.
+//! * **Processes.** Only the first process and its threads are replayed;
+//!   lines of forked children (own mm) are skipped ([`procs`]).
+//! * **Check.** With [`ReplayOptions::check`], every model result is
+//!   compared with the recorded one; differences are collected as
+//!   [`Divergence`]s.
+//!
 //! Other system calls, blank lines, comments and strace's own lines are
 //! counted in the [`ReplaySummary`]. A line that cannot be read stops the
 //! replay with a [`ReplayError`] naming the line.
 
 mod deferred;
 mod fds;
+pub mod fixture;
+pub mod procs;
 mod report;
 
 use std::borrow::Cow;
@@ -34,6 +45,7 @@ use std::panic::AssertUnwindSafe;
 use mm_core::MmConfig;
 use mm_ops::call::{Call, Outcome};
 use mm_ops::hostfs::host_probe;
+use mm_ops::procmaps::parse_maps;
 use mm_ops::strace::{Line, Parser, Recorded, TraceLine, format_call, format_result};
 use mm_ops::task::Task;
 use mm_ops::task_mmu::render_maps;
@@ -42,7 +54,7 @@ use mm_ops::uapi::{AT_FDCWD, MAP_ANONYMOUS};
 use deferred::Deferred;
 use fds::FdTracker;
 use report::panic_message;
-pub use report::{ReplayError, ReplaySummary};
+pub use report::{Divergence, ReplayError, ReplaySummary};
 
 /// How to replay.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +67,17 @@ pub struct ReplayOptions {
     pub brk: Option<u64>,
     /// The working directory relative paths resolve against (absolute).
     pub cwd: String,
+    /// A `/proc/PID/maps` snapshot to start from (taken at the last
+    /// `execve`); the replay then skips the trace up to that `execve`.
+    pub initial_maps: Option<String>,
+    /// `mm->mmap_base`; `None`: the host's with ASLR off and an 8 MiB stack
+    /// limit (`0x7ffff7fff000`).
+    pub mmap_base: Option<u64>,
+    /// `mm->start_stack` (names `[stack]`); `None`: inside the snapshot's
+    /// `[stack]` line.
+    pub start_stack: Option<u64>,
+    /// Compare every result with the recorded one.
+    pub check: bool,
 }
 
 impl Default for ReplayOptions {
@@ -68,6 +91,10 @@ impl Default for ReplayOptions {
             maps: false,
             brk: None,
             cwd,
+            initial_maps: None,
+            mmap_base: None,
+            start_stack: None,
+            check: false,
         }
     }
 }
@@ -93,8 +120,12 @@ pub struct Replayer {
 impl Replayer {
     /// A fresh model configured like the host (ASLR off, root), with the
     /// host's file system behind paths, set up as `opts` says.
-    pub fn new(opts: &ReplayOptions) -> Replayer {
-        let mut task = Task::new(MmConfig::default());
+    pub fn new(opts: &ReplayOptions) -> Result<Replayer, String> {
+        let mut cfg = MmConfig::default();
+        if let Some(b) = opts.mmap_base {
+            cfg.mmap_base = b;
+        }
+        let mut task = Task::new(cfg);
         task.set_probe(host_probe());
         task.inherit_unknown_fds = true;
         let mut r = Replayer {
@@ -104,10 +135,41 @@ impl Replayer {
             brk_decided: false,
         };
         r.set_cwd(&opts.cwd);
-        if let Some(b) = opts.brk {
-            r.set_brk(b);
+        if let Some(text) = &opts.initial_maps {
+            r.import(text, opts.start_stack)?;
         }
-        r
+        if let Some(b) = opts.brk {
+            if r.brk_decided {
+                // The snapshot has a heap: it decided the break; `b` is
+                // where the heap starts.
+                r.task.mm().write().st().start_brk = b;
+            } else {
+                r.set_brk(b);
+            }
+        }
+        Ok(r)
+    }
+
+    /// Starts from a maps snapshot: its VMAs, `[heap]` as the break and
+    /// `[stack]` as the initial stack.
+    fn import(&mut self, text: &str, start_stack: Option<u64>) -> Result<(), String> {
+        let lines = parse_maps(text).map_err(|e| format!("initial maps: {e}"))?;
+        self.task
+            .import_maps(&lines)
+            .map_err(|e| format!("initial maps: {e}"))?;
+        let stack = lines.iter().find(|l| l.name == "[stack]");
+        let heap = lines.iter().find(|l| l.name == "[heap]");
+        let mut w = self.task.mm().write();
+        let st = w.st();
+        if let Some(s) = start_stack.or(stack.map(|l| l.end - 8)) {
+            st.start_stack = s;
+        }
+        if let Some(h) = heap {
+            st.start_brk = h.start;
+            st.brk = h.end;
+            self.brk_decided = true;
+        }
+        Ok(())
     }
 
     /// The model.
@@ -287,24 +349,47 @@ pub fn replay(
     opts: &ReplayOptions,
     out: &mut impl Write,
 ) -> Result<ReplaySummary, ReplayError> {
-    let mut r = Replayer::new(opts);
-    let mut parser = Parser::new();
-    let mut summary = ReplaySummary::default();
-    let mut deferred = Deferred::default();
+    let mut lines = Vec::new();
     let mut buf = Vec::new();
     loop {
         buf.clear();
         let n = input.read_until(b'\n', &mut buf).map_err(|source| ReplayError::Read {
-            line: summary.lines + 1,
+            line: lines.len() + 1,
             source,
         })?;
         if n == 0 {
             break;
         }
-        summary.lines += 1;
-        let lineno = summary.lines;
         let text = String::from_utf8_lossy(&buf);
-        let text = text.trim_end_matches(['\n', '\r']);
+        lines.push(text.trim_end_matches(['\n', '\r']).to_string());
+    }
+    replay_lines(&lines, opts, out)
+}
+
+/// [`replay`] over lines already read.
+pub fn replay_lines(
+    lines: &[String],
+    opts: &ReplayOptions,
+    out: &mut impl Write,
+) -> Result<ReplaySummary, ReplayError> {
+    let mut r = Replayer::new(opts).map_err(ReplayError::Setup)?;
+    let mut parser = Parser::new();
+    let mut summary = ReplaySummary::default();
+    let mut deferred = Deferred::default();
+    let mut procs = procs::Procs::default();
+    let start = if opts.initial_maps.is_some() {
+        procs::start_after_last_exec(lines)
+    } else {
+        0
+    };
+    summary.before_exec = start;
+    for (i, text) in lines.iter().enumerate().skip(start) {
+        summary.lines = i + 1;
+        let lineno = i + 1;
+        if !procs.observe(text) {
+            summary.other_processes += 1;
+            continue;
+        }
         match parser.feed(text) {
             Err(e) => {
                 return Err(ReplayError::Parse {
@@ -330,6 +415,19 @@ pub fn replay(
                     summary.not_applied += 1;
                 }
                 let result = format_result(&tl.call, &step.outcome);
+                if opts.check {
+                    if let Some(rec) = tl.recorded.as_ref().and_then(Recorded::outcome) {
+                        summary.checked += 1;
+                        if rec != step.outcome {
+                            summary.divergences.push(Divergence {
+                                line: lineno,
+                                text: text.to_string(),
+                                model: result.clone(),
+                                recorded: format_result(&tl.call, &rec),
+                            });
+                        }
+                    }
+                }
                 writeln!(out, "{} = {result}", format_call(&tl.call)).map_err(ReplayError::Write)?;
             }
             Ok(Some(Line::Skipped { name: Some(name) })) => {
@@ -339,6 +437,7 @@ pub fn replay(
             Ok(Some(Line::Blank)) => summary.blank_lines += 1,
         }
     }
+    summary.lines = lines.len();
     let lost = parser.finish().into_iter().map(|e| {
         let (line, message, text) = deferred
             .find(e.message())
@@ -351,8 +450,10 @@ pub fn replay(
     }) {
         return Err(e);
     }
+    summary.final_maps = r.maps();
     if opts.maps {
-        out.write_all(r.maps().as_bytes()).map_err(ReplayError::Write)?;
+        out.write_all(summary.final_maps.as_bytes())
+            .map_err(ReplayError::Write)?;
     }
     out.flush().map_err(ReplayError::Write)?;
     Ok(summary)

@@ -207,6 +207,13 @@ fn classify_body(pid: Option<u32>, s: &str) -> Result<Raw, ParseError> {
     }
 }
 
+/// Splits the columns strace puts before a call (`[pid N]`, the `-f -o`
+/// pid column, timestamps, `-i`, `-n`) off `line`: the pid, if any, and
+/// the rest.
+pub fn split_pid(line: &str) -> (Option<u32>, &str) {
+    lex::split_prefix(line)
+}
+
 /// Reads one line on its own.
 ///
 /// The halves of a call strace split (`mmap(… <unfinished ...>` and

@@ -20,12 +20,50 @@ pub struct ReplaySummary {
     pub strace_lines: usize,
     /// Blank lines and `#` comments.
     pub blank_lines: usize,
+    /// Lines before the last `execve` (skipped: the initial maps are the
+    /// address space after it).
+    pub before_exec: usize,
+    /// Lines of other processes (forked children) skipped.
+    pub other_processes: usize,
+    /// Results compared with a recorded one (`--check`).
+    pub checked: usize,
+    /// Results that differ from the recorded ones (`--check`).
+    pub divergences: Vec<Divergence>,
+    /// The address space at the end, in `/proc/PID/maps` format.
+    pub final_maps: String,
+}
+
+/// A model result that differs from the recorded one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    /// The line number (from 1).
+    pub line: usize,
+    /// The line's text.
+    pub text: String,
+    /// The model's result, as strace prints it.
+    pub model: String,
+    /// The recorded result.
+    pub recorded: String,
+}
+
+impl fmt::Display for Divergence {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "line {}: model = {}, recorded = {}: {}",
+            self.line, self.model, self.recorded, self.text
+        )
+    }
 }
 
 impl ReplaySummary {
     /// All lines that were not modeled calls.
     pub fn skipped(&self) -> usize {
-        self.skipped_calls.values().sum::<usize>() + self.strace_lines + self.blank_lines
+        self.skipped_calls.values().sum::<usize>()
+            + self.strace_lines
+            + self.blank_lines
+            + self.before_exec
+            + self.other_processes
     }
 }
 
@@ -53,9 +91,23 @@ impl fmt::Display for ReplaySummary {
         if self.blank_lines > 0 {
             parts.push(("blank or comments".into(), self.blank_lines));
         }
+        if self.before_exec > 0 {
+            parts.push(("before the last execve".into(), self.before_exec));
+        }
+        if self.other_processes > 0 {
+            parts.push(("other processes".into(), self.other_processes));
+        }
         if !parts.is_empty() {
             let list: Vec<String> = parts.iter().map(|(k, v)| format!("{k} {v}")).collect();
             write!(f, " ({})", list.join(", "))?;
+        }
+        if self.checked > 0 {
+            write!(
+                f,
+                "; {} checked, {}",
+                self.checked,
+                plural(self.divergences.len(), "divergence", "divergences")
+            )?;
         }
         Ok(())
     }
@@ -92,6 +144,8 @@ pub enum ReplayError {
     },
     /// Writing the output failed.
     Write(io::Error),
+    /// The model could not be set up (a bad initial maps snapshot).
+    Setup(String),
 }
 
 /// The text of a panic payload.
@@ -118,6 +172,7 @@ impl fmt::Display for ReplayError {
                 "line {line}: internal error: the model panicked ({message}) on: {text}"
             ),
             ReplayError::Write(e) => write!(f, "writing the output: {e}"),
+            ReplayError::Setup(e) => write!(f, "{e}"),
         }
     }
 }
@@ -126,7 +181,7 @@ impl std::error::Error for ReplayError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             ReplayError::Read { source, .. } | ReplayError::Write(source) => Some(source),
-            ReplayError::Parse { .. } | ReplayError::ModelPanic { .. } => None,
+            ReplayError::Parse { .. } | ReplayError::ModelPanic { .. } | ReplayError::Setup(_) => None,
         }
     }
 }

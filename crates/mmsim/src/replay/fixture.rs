@@ -1,0 +1,181 @@
+//! Fixture directories written by `mmsim record` and read by
+//! `mmsim replay --fixture DIR`:
+//!
+//! | file | what |
+//! |---|---|
+//! | `initial-maps.txt` | `/proc/PID/maps` at the last `execve` |
+//! | `trace.txt` | the calls, in strace syntax, in the order they completed |
+//! | `final-maps.txt` | `/proc/PID/maps` at `exit_group` |
+//! | `meta.txt` | `key: value` lines: `start_brk`, `cwd`, `rlimit_stack`, … |
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use mm_ops::procmaps::{MapsLine, parse_maps};
+
+use super::ReplayOptions;
+
+/// The initial maps snapshot.
+pub const INITIAL_MAPS: &str = "initial-maps.txt";
+/// The trace.
+pub const TRACE: &str = "trace.txt";
+/// The final maps snapshot.
+pub const FINAL_MAPS: &str = "final-maps.txt";
+/// The metadata.
+pub const META: &str = "meta.txt";
+
+/// x86-64's `TASK_SIZE` with 4-level page tables.
+const TASK_SIZE: u64 = 0x7fff_ffff_f000;
+/// `stack_guard_gap`: 256 pages.
+const STACK_GUARD_GAP: u64 = 256 << 12;
+
+/// A fixture directory, read.
+#[derive(Clone, Debug)]
+pub struct Fixture {
+    /// Where it was read from.
+    pub dir: PathBuf,
+    /// The trace's lines.
+    pub trace: Vec<String>,
+    /// `initial-maps.txt`.
+    pub initial_maps: String,
+    /// `final-maps.txt`, if present.
+    pub final_maps: Option<String>,
+    /// `meta.txt`.
+    pub meta: BTreeMap<String, String>,
+}
+
+fn read(dir: &Path, name: &str) -> Result<String, String> {
+    std::fs::read_to_string(dir.join(name)).map_err(|e| format!("{}: {e}", dir.join(name).display()))
+}
+
+/// A number as `meta.txt` writes it: `0x…` hex or decimal.
+fn number(s: &str) -> Option<u64> {
+    let s = s.trim();
+    match s.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => s.parse().ok(),
+    }
+}
+
+impl Fixture {
+    /// Reads `dir`. `initial-maps.txt` and `trace.txt` are required.
+    pub fn load(dir: &Path) -> Result<Fixture, String> {
+        let trace = read(dir, TRACE)?.lines().map(str::to_string).collect();
+        let initial_maps = read(dir, INITIAL_MAPS)?;
+        let final_maps = read(dir, FINAL_MAPS).ok();
+        let mut meta = BTreeMap::new();
+        if let Ok(text) = read(dir, META) {
+            for (i, line) in text.lines().enumerate() {
+                if line.trim().is_empty() {
+                    continue;
+                }
+                let (k, v) = line
+                    .split_once(':')
+                    .ok_or_else(|| format!("{}: line {}: not `key: value`: {line}", META, i + 1))?;
+                meta.insert(k.trim().to_string(), v.trim().to_string());
+            }
+        }
+        Ok(Fixture {
+            dir: dir.to_path_buf(),
+            trace,
+            initial_maps,
+            final_maps,
+            meta,
+        })
+    }
+
+    /// A numeric metadata value.
+    pub fn meta_number(&self, key: &str) -> Result<Option<u64>, String> {
+        match self.meta.get(key) {
+            None => Ok(None),
+            Some(v) => number(v)
+                .map(Some)
+                .ok_or_else(|| format!("{META}: `{key}: {v}` is not a number")),
+        }
+    }
+
+    /// `base` completed with what the fixture knows; explicit settings in
+    /// `base` win.
+    pub fn options(&self, base: &ReplayOptions) -> Result<ReplayOptions, String> {
+        let mut o = base.clone();
+        o.initial_maps = Some(self.initial_maps.clone());
+        o.check = true;
+        if o.brk.is_none() {
+            o.brk = self.meta_number("start_brk")?;
+        }
+        if o.start_stack.is_none() {
+            o.start_stack = self.meta_number("start_stack")?;
+        }
+        if o.mmap_base.is_none() {
+            if let Some(limit) = self.meta_number("rlimit_stack")? {
+                o.mmap_base = Some(mmap_base(limit));
+            }
+        }
+        if let Some(cwd) = self.meta.get("cwd") {
+            o.cwd = cwd.clone();
+        }
+        Ok(o)
+    }
+}
+
+/// `mmap_base()` (`arch/x86/mm/mmap.c`) without randomization: below the
+/// stack's room (its rlimit plus the guard gap), at least 128 MiB and at
+/// most 5/6 of the address space.
+pub fn mmap_base(rlimit_stack: u64) -> u64 {
+    let mut gap = rlimit_stack;
+    if let Some(g) = gap.checked_add(STACK_GUARD_GAP) {
+        gap = g;
+    }
+    let gap = gap.clamp(128 << 20, TASK_SIZE / 6 * 5);
+    (TASK_SIZE - gap + 0xfff) & !0xfff
+}
+
+/// Compares two maps texts by the columns that do not depend on the file
+/// system (range, permissions, offset, name); `None` if they agree,
+/// otherwise the lines that differ, side by side.
+pub fn diff_maps(recorded: &str, model: &str) -> Result<Option<String>, String> {
+    let keys = |t: &str, what: &str| -> Result<Vec<String>, String> {
+        Ok(parse_maps(t)
+            .map_err(|e| format!("{what} maps: {e}"))?
+            .iter()
+            .map(MapsLine::key)
+            .collect())
+    };
+    let (r, m) = (keys(recorded, "recorded")?, keys(model, "model")?);
+    if r == m {
+        return Ok(None);
+    }
+    let mut out = String::new();
+    for i in 0..r.len().max(m.len()) {
+        let a = r.get(i).map_or("-", String::as_str);
+        let b = m.get(i).map_or("-", String::as_str);
+        let mark = if a == b { "  " } else { "!!" };
+        out.push_str(&format!("{mark} recorded: {a:<72} model: {b}\n"));
+    }
+    Ok(Some(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mmap_base_matches_the_host_default() {
+        // 8 MiB stack limit, ASLR off: what this host gives (see
+        // docs/semantics.md and the helper's layout tests).
+        assert_eq!(mmap_base(8 << 20), 0x7fff_f7ff_f000);
+        // A huge limit is clamped to 5/6 of the space.
+        assert_eq!(mmap_base(u64::MAX), (TASK_SIZE - TASK_SIZE / 6 * 5 + 0xfff) & !0xfff);
+        // 1 GiB + guard gap.
+        assert_eq!(mmap_base(1 << 30), TASK_SIZE - (1 << 30) - STACK_GUARD_GAP);
+    }
+
+    #[test]
+    fn diff_ignores_device_and_inode() {
+        let a = "555555554000-555555556000 r--p 00000000 fe:00 123 /bin/x\n";
+        let b = "555555554000-555555556000 r--p 00000000 00:1f 9 /bin/x\n";
+        assert_eq!(diff_maps(a, b), Ok(None));
+        let c = "555555554000-555555557000 r--p 00000000 fe:00 123 /bin/x\n";
+        assert!(diff_maps(a, c).unwrap().unwrap().contains("!!"));
+    }
+}
