@@ -152,6 +152,10 @@ pub struct MmState {
     pub start_stack: u64,
     /// `mm->def_flags`.
     pub def_flags: VmFlags,
+    /// Pages holding a guard marker (`MADV_GUARD_INSTALL`): page-table
+    /// state, kept as disjoint `start -> end` ranges. Faults on them raise
+    /// `SIGSEGV`; unmapping drops them, mremap moves them.
+    pub guard_pages: std::collections::BTreeMap<u64, u64>,
     /// The configuration.
     pub cfg: MmConfig,
 }
@@ -196,6 +200,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
             // randomization off would begin (one page below TASK_SIZE).
             start_stack: TASK_SIZE_4LEVEL - 0x1000,
             def_flags: VmFlags::NONE,
+            guard_pages: std::collections::BTreeMap::new(),
             cfg,
         };
         MmStruct {

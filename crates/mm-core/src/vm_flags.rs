@@ -44,6 +44,9 @@ flags! {
     UFFD_MISSING = 0x200, "um";
     /// Page ranges managed without `struct page`.
     PFNMAP = 0x400, "pf";
+    /// The VMA may hold guard markers (`MADV_GUARD_INSTALL`); sticky on
+    /// merges (`VM_MAYBE_GUARD`, bit 11, on the host kernel).
+    MAYBE_GUARD = 0x800, "gu";
     /// userfaultfd write-protect tracking.
     UFFD_WP = 0x1000, "uw";
     /// Pages are mlocked.
@@ -93,7 +96,7 @@ flags! {
     /// x86 shadow stack (`VM_HIGH_ARCH_5`).
     SHADOW_STACK = 1 << 37, "ss";
     /// Droppable anonymous memory (`MAP_DROPPABLE`, `VM_HIGH_ARCH_8`).
-    DROPPABLE = 1 << 40, "";
+    DROPPABLE = 1 << 40, "dp";
     /// userfaultfd minor faults (`VM_HIGH_ARCH_9`).
     UFFD_MINOR = 1 << 41, "ui";
     /// Sealed by mseal (`VM_HIGH_ARCH_10`).
@@ -121,8 +124,10 @@ impl VmFlags {
     pub const DATA_DEFAULT: VmFlags = VmFlags(0x1 | 0x2 | 0x10 | 0x20 | 0x40);
     /// `VM_STACK_DEFAULT_FLAGS` on x86-64.
     pub const STACK_DEFAULT: VmFlags = VmFlags::DATA_DEFAULT;
+    /// `VM_STICKY`: bits that one VMA of a merge brings to the merged VMA.
+    pub const STICKY: VmFlags = VmFlags(VmFlags::SOFTDIRTY.0 | VmFlags::MAYBE_GUARD.0);
     /// `VM_IGNORE_MERGE`: bits that may differ between merged VMAs.
-    pub const IGNORE_MERGE: VmFlags = VmFlags::SOFTDIRTY;
+    pub const IGNORE_MERGE: VmFlags = VmFlags(VmFlags::SOFTDIRTY.0 | VmFlags::STICKY.0);
 
     /// True if all bits of `other` are set.
     #[inline]

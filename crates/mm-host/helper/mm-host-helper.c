@@ -102,6 +102,7 @@ enum op {
 	OP_STAT = 17,  /* value = brk(0), data = /proc/self/stat */
 	OP_EXIT = 18,
 	OP_CHDIR = 19, /* string = directory */
+	OP_SMAPS = 20, /* streams /proc/self/smaps */
 };
 
 enum access { ACCESS_READ = 0, ACCESS_WRITE = 1, ACCESS_EXEC = 2 };
@@ -491,7 +492,7 @@ static void send(i64 value, const void *data, u64 len)
 		write_full(data, len);
 }
 
-/* OP_MAPS: stream a /proc file in chunks, then {0,0} or {-errno,0}. */
+/* OP_MAPS, OP_SMAPS: stream a /proc file in chunks, then {0,0} or {-errno,0}. */
 static void stream_file(const char *path)
 {
 	i64 fd = sys3(SYS_open, path, O_RDONLY | O_CLOEXEC, 0);
@@ -595,6 +596,9 @@ void __attribute__((noreturn, used)) helper_main(void)
 			break;
 		case OP_MAPS:
 			stream_file("/proc/self/maps");
+			break;
+		case OP_SMAPS:
+			stream_file("/proc/self/smaps");
 			break;
 		case OP_STAT:
 			send_stat();

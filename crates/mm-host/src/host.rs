@@ -240,7 +240,17 @@ impl HostProcess {
 
     /// The helper's `/proc/self/maps`, read by the helper itself.
     pub fn maps(&mut self) -> io::Result<String> {
-        self.send(&Request::bare(Op::Maps))?;
+        self.stream(Op::Maps)
+    }
+
+    /// The helper's `/proc/self/smaps` (for the `VmFlags` lines).
+    pub fn smaps(&mut self) -> io::Result<String> {
+        self.stream(Op::Smaps)
+    }
+
+    /// Reads a streamed `/proc` file.
+    fn stream(&mut self, op: Op) -> io::Result<String> {
+        self.send(&Request::bare(op))?;
         let mut text = Vec::new();
         loop {
             let (value, data) = self.reply()?;

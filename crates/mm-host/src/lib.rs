@@ -76,7 +76,8 @@
 //! (SIGSEGV) or 7 (SIGBUS). Op 16 (`maps`) streams `/proc/self/maps` as
 //! replies `{1, n}` + n bytes, closed by `{0, 0}`; op 17 (`stat`) answers
 //! `value = brk(0)` with the `/proc/self/stat` line as data; op 18 exits;
-//! op 19 is `chdir` (used once at start-up for [`HostOptions::cwd`]).
+//! op 19 is `chdir` (used once at start-up for [`HostOptions::cwd`]); op 20
+//! (`smaps`) streams `/proc/self/smaps` like op 16.
 //!
 //! # Faults
 //!

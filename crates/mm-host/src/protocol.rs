@@ -38,6 +38,7 @@ pub(crate) enum Op {
     Stat = 17,
     Exit = 18,
     Chdir = 19,
+    Smaps = 20,
 }
 
 /// One encoded request: operation, six argument words and a string.

@@ -78,6 +78,31 @@ impl Twin {
         Ok(diff_maps_text(&host, &model))
     }
 
+    /// Compares the `VmFlags` of every VMA in `/proc/PID/smaps` (flags
+    /// that maps does not show: `VM_ACCOUNT`, `VM_LOCKED`, the madvise
+    /// bits); returns a description of the differences.
+    pub fn diff_vmflags(&mut self) -> io::Result<Option<String>> {
+        let host = parse_smaps_flags(&self.host.smaps()?);
+        let model = {
+            let r = self.model.mm().read();
+            mm_ops::task_mmu::smaps_flags(&r)
+        };
+        if host == model {
+            return Ok(None);
+        }
+        let mut out = String::new();
+        for i in 0..host.len().max(model.len()) {
+            let show = |v: Option<&(u64, u64, String)>| match v {
+                Some((s, e, f)) => format!("{s:x}-{e:x} {f}"),
+                None => "-".into(),
+            };
+            let (a, b) = (show(host.get(i)), show(model.get(i)));
+            let mark = if a == b { "  " } else { "!!" };
+            out.push_str(&format!("{mark} host: {a:<60} model: {b}\n"));
+        }
+        Ok(Some(out))
+    }
+
     /// Number of VMAs in the model.
     pub fn model_vma_count(&self) -> usize {
         self.model.mm().read().vma_count()
@@ -93,6 +118,30 @@ pub fn set_layout(model: &Task, stat: &ProcStat) {
     st.start_stack = stat.start_stack;
     st.start_data = stat.start_data;
     st.end_data = stat.end_data;
+}
+
+/// `(start, end, VmFlags)` of each VMA in an smaps text (the `VmFlags:`
+/// value with its trailing space, as the kernel prints it).
+pub fn parse_smaps_flags(text: &str) -> Vec<(u64, u64, String)> {
+    let mut out = Vec::new();
+    let mut range = None;
+    for line in text.lines() {
+        if let Some(f) = line.strip_prefix("VmFlags: ") {
+            if let Some((s, e)) = range.take() {
+                out.push((s, e, f.to_string()));
+            }
+            continue;
+        }
+        let Some(first) = line.split(' ').next() else { continue };
+        if let Some((s, e)) = first.split_once('-')
+            && let (Ok(s), Ok(e)) = (u64::from_str_radix(s, 16), u64::from_str_radix(e, 16))
+        {
+            range = Some((s, e));
+        }
+    }
+    // The gate area has no VMA in the model.
+    out.retain(|&(s, _, _)| s < 0xffff_ffff_ff60_0000);
+    out
 }
 
 /// Compares two maps texts by [`MapsLine::key`]; `None` if equal.

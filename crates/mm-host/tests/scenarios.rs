@@ -4,7 +4,8 @@
 //! model side by side.
 //!
 //! Every call's result must be identical on both sides, and so must the
-//! whole `/proc/PID/maps` (but dev and inode) after every call. Each
+//! whole `/proc/PID/maps` (but dev and inode) and every VMA's `VmFlags` in
+//! `/proc/PID/smaps` after every call. Each
 //! scenario also asserts what the kernel test expects (boundaries, pgoffs,
 //! number of VMAs) against the *host's* maps, so that a harness comparing
 //! two wrong things would fail too.
@@ -59,43 +60,31 @@ scenarios! {
     simple_modify => vma_existing::simple_modify,
     simple_expand => vma_new::simple_expand,
     simple_shrink => vma_new::simple_shrink,
-    simple_shrink_mremap
-        ignore "model diverges: mremap is not implemented (ENOSYS)"
-        => vma_remap::simple_shrink_mremap,
+    simple_shrink_mremap => vma_remap::simple_shrink_mremap,
     merge_new => vma_new::merge_new,
     merge_new_anon_vma => vma_new::merge_new_anon_vma,
     merge_new_file => vma_new::merge_new_file,
     vma_merge_special_flags => extra::vma_merge_special_flags,
-    special_flags_mremap
-        ignore "model diverges: mremap is not implemented (ENOSYS)"
-        => vma_remap::special_flags_mremap,
+    special_flags_mremap => vma_remap::special_flags_mremap,
     merge_existing => vma_existing::merge_existing,
     merge_existing_file => vma_existing::merge_existing_file,
     anon_vma_non_mergeable => vma_existing::anon_vma_non_mergeable,
     dup_anon_vma => vma_existing::dup_anon_vma,
-    merge_extend
-        ignore "model diverges: mremap is not implemented (ENOSYS)"
-        => vma_remap::merge_extend,
-    copy_vma
-        ignore "model diverges: mremap is not implemented (ENOSYS)"
-        => vma_remap::copy_vma,
+    merge_extend => vma_remap::merge_extend,
+    copy_vma => vma_remap::copy_vma,
     expand_only_mode_brk => vma_new::expand_only_mode_brk,
     mmap_region_basic => vma_new::mmap_region_basic,
     // Implied by it.
     account_noreserve => extra::account_noreserve,
     map_stack_nohugepage => extra::map_stack_nohugepage,
     map_locked_populate => extra::map_locked_populate,
-    madvise_flags_block_merge
-        ignore "model diverges: madvise is not implemented (ENOSYS)"
-        => advice::madvise_flags_block_merge,
+    madvise_flags_block_merge => advice::madvise_flags_block_merge,
     growsdown => extra::growsdown,
     files_and_descriptors => extra::files_and_descriptors,
     pgoff_noncontiguous => extra::pgoff_noncontiguous,
     shared_anonymous => extra::shared_anonymous,
     mprotect_enomem_hole => extra::mprotect_enomem_hole,
-    madvise_enomem_hole
-        ignore "model diverges: madvise is not implemented (ENOSYS)"
-        => advice::madvise_enomem_hole,
+    madvise_enomem_hole => advice::madvise_enomem_hole,
     mmap_fixed_over => extra::mmap_fixed_over,
 }
 

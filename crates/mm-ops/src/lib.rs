@@ -10,8 +10,9 @@
 //! | [`vma`] | merge, split, modify, `anon_vma` reuse | `mm/vma.c`, `mm/rmap.c` |
 //! | [`vma_region`] | `mmap_region`, `munmap`, `brk` growth, free-area search | `mm/vma.c` |
 //! | [`mprotect`] | `mprotect` | `mm/mprotect.c` |
-//! | [`mremap`] | `mremap` | `mm/mremap.c` |
-//! | [`madvise`] | `madvise` | `mm/madvise.c` |
+//! | [`mremap`] | `mremap`: resize in place, move, multi-VMA moves | `mm/mremap.c`, `mm/vma.c` (`copy_vma`, `vma_merge_extend`) |
+//! | [`madvise`] | `madvise`: flag changes, validation, page advice | `mm/madvise.c`, `mm/ksm.c`, `mm/khugepaged.c` |
+//! | [`guards`] | guard markers (`MADV_GUARD_INSTALL`) | `mm/madvise.c`, `mm/memory.c` |
 //! | [`memory`] | page faults, stack growth, populate | `mm/memory.c`, `arch/x86/mm/fault.c`, `mm/gup.c` |
 //! | [`task_mmu`] | `/proc/PID/maps` rendering | `fs/proc/task_mmu.c` |
 //! | [`procmaps`] | parsing maps, importing a snapshot | — |
@@ -23,12 +24,14 @@
 //! | [`strace`] | strace syntax: reading and canonical writing | — |
 
 pub mod call;
+pub mod guards;
 pub mod hostfs;
 pub mod madvise;
 pub mod memory;
 pub mod mmap;
 pub mod mprotect;
 pub mod mremap;
+mod mremap_move;
 pub mod procmaps;
 pub mod strace;
 pub mod sys_x86_64;

@@ -8,7 +8,7 @@
 //! its outcome is `0`, `SIGSEGV` or `SIGBUS`.
 
 use mm_core::file::InodeKind;
-use mm_core::{BarrierPolicy, MmStruct, MmWrite, VmFlags, VmaId, VmaView};
+use mm_core::{BarrierPolicy, MmRead, MmStruct, MmWrite, VmFlags, VmaId, VmaView};
 
 use crate::call::{Access, Signal};
 use crate::uapi::*;
@@ -165,6 +165,10 @@ pub fn handle_user_fault<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64, access: 
     if access_error(flags, access) {
         return Err(Signal::Segv);
     }
+    // A guard marker in the page table: handle_pte_marker answers SIGSEGV.
+    if crate::guards::is_guard(r.state(), addr & PAGE_MASK) {
+        return Err(Signal::Segv);
+    }
     {
         let files = r.files();
         handle_mm_fault(&r, &files, id, addr, access == Access::Write)?;
@@ -205,4 +209,56 @@ pub fn mm_populate_locked<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, id: VmaId) {
     if !v.flags.intersects(VmFlags::LOCKONFAULT) {
         anon_vma_prepare(&*w, id);
     }
+}
+
+/// The faults of `faultin_page_range` (`mm/gup.c`, for
+/// `MADV_POPULATE_READ`/`WRITE`) on `[start, end)` of VMA `id`, whose
+/// flags allow the access: `EFAULT` when a page faults with `SIGBUS` or
+/// `SIGSEGV` (beyond the end of the file, a guard marker). A write fault
+/// on a private mapping that reaches the fault handler gives it an
+/// `anon_vma` (`do_anonymous_page`, and `do_cow_fault` even for a page
+/// beyond EOF); a guard marker stops the fault before that.
+pub fn populate_pages<P: BarrierPolicy>(
+    mm: &MmRead<'_, P>,
+    id: VmaId,
+    start: u64,
+    end: u64,
+    write: bool,
+) -> Result<(), Errno> {
+    let v = mm.vma(id);
+    // The first guard page in the range.
+    let guard = mm
+        .state()
+        .guard_pages
+        .range(..end)
+        .find(|&(_, &e)| e > start)
+        .map(|(&s, _)| s.max(start));
+    let eof = v.file.and_then(|f| {
+        let files = mm.files();
+        let inode = files.file_inode(f);
+        if inode.kind == InodeKind::HugetlbAnon {
+            return Some(start);
+        }
+        let size_pages = inode.size.div_ceil(PAGE_SIZE);
+        let first_bad = v.start
+            + size_pages
+                .saturating_sub(v.pgoff)
+                .saturating_mul(PAGE_SIZE)
+                .min(u64::MAX - v.start);
+        (first_bad < end).then_some(first_bad.max(start))
+    });
+    let fail = match (guard, eof) {
+        (Some(g), Some(e)) => Some(g.min(e)),
+        (g, e) => g.or(e),
+    };
+    if write && !v.flags.contains(VmFlags::SHARED) && v.special.is_none() {
+        let reaches = match fail {
+            None => true,
+            Some(f) => f > start || guard != Some(f),
+        };
+        if reaches {
+            anon_vma_prepare(mm, id);
+        }
+    }
+    if fail.is_some() { Err(Errno::EFAULT) } else { Ok(()) }
 }

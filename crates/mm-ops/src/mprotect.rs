@@ -58,6 +58,8 @@ pub fn mprotect_fixup<P: BarrierPolicy>(
         }
     };
     *prev = Some(res);
+    // A merge may have brought sticky flags from a neighbour.
+    newflags |= w.vma(res).flags & VmFlags::STICKY;
     w.vma_set_flags(res, newflags);
     if oldflags.contains(VmFlags::ACCOUNT) && !newflags.contains(VmFlags::ACCOUNT) {
         vm_unacct_memory(w.st(), nrpages);

@@ -2,7 +2,7 @@
 //! `show_vma_header_prefix`, `get_vma_name`).
 
 use mm_core::file::FileTable;
-use mm_core::{MmState, Vma, VmaView};
+use mm_core::{MmState, VmFlags, Vma, VmaView};
 
 /// The `[vsyscall]` gate area that x86-64 prints after the last VMA
 /// (`get_gate_vma`; not a VMA of the tree).
@@ -144,6 +144,27 @@ pub fn show_map_vma(out: &mut String, st: &MmState, files: &FileTable, v: &Vma) 
         (None, None) => {}
     }
     out.push('\n');
+}
+
+/// `show_smap_vma_flags` (`fs/proc/task_mmu.c`): the mnemonics of the
+/// `VmFlags:` line of `/proc/PID/smaps`, in bit order, each followed by a
+/// space (protection-key bits are not shown there).
+pub fn smaps_vm_flags(flags: VmFlags) -> String {
+    let mut out = String::with_capacity(64);
+    for &(flag, mn) in VmFlags::NAMED {
+        if flag.0 != 0 && !mn.is_empty() && flags.contains(flag) {
+            out.push_str(mn);
+            out.push(' ');
+        }
+    }
+    out
+}
+
+/// `(start, end, VmFlags)` of every VMA, as `/proc/PID/smaps` shows them.
+pub fn smaps_flags(mm: &impl VmaView) -> Vec<(u64, u64, String)> {
+    let mut v = Vec::with_capacity(mm.vma_count());
+    mm.for_each_vma(|vma| v.push((vma.start, vma.end, smaps_vm_flags(vma.flags))));
+    v
 }
 
 /// Renders the whole address space as `/proc/PID/maps` does, with the

@@ -171,15 +171,27 @@ fn commit_merge<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &Vmg) {
 /// `vmg.next` when the range reaches its end.
 pub fn vma_expand<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) {
     let target = vmg.target.expect("expand has a target");
+    let mut sticky = (vmg.flags | mm.vma(target).flags) & VmFlags::STICKY;
     let remove_next = vmg.next.is_some_and(|n| n != target && vmg.end == mm.vma(n).end);
     if remove_next {
-        dup_anon_vma(mm, target, vmg.next.expect("next"));
+        let next = vmg.next.expect("next");
+        sticky |= mm.vma(next).flags & VmFlags::STICKY;
+        dup_anon_vma(mm, target, next);
     }
     if let Some(src) = vmg.copied_from {
         dup_anon_vma(mm, target, src);
     }
     vmg.remove_next = remove_next;
     commit_merge(mm, vmg);
+    add_flags(mm, target, sticky);
+}
+
+/// `vm_flags_set`: adds `flags` to VMA `id`.
+fn add_flags<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId, flags: VmFlags) {
+    let f = mm.vma(id).flags;
+    if !f.contains(flags) {
+        mm.vma_set_flags(id, f | flags);
+    }
 }
 
 /// `vma_merge_new_range`: tries to place a new range `[vmg.start, vmg.end)`
@@ -229,6 +241,14 @@ pub fn vma_merge_existing_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: 
         return None;
     }
     let merge_both = merge_left && merge_right;
+    // Sticky flags of every VMA merged end up on the result.
+    let mut sticky = vmg.flags & VmFlags::STICKY;
+    if merge_right {
+        sticky |= mm.vma(vmg.next.expect("right")).flags & VmFlags::STICKY;
+    }
+    if merge_left {
+        sticky |= mm.vma(vmg.prev.expect("left")).flags & VmFlags::STICKY;
+    }
     vmg.remove_middle = left_side && right_side;
     vmg.remove_next = merge_both;
     if merge_both {
@@ -264,6 +284,8 @@ pub fn vma_merge_existing_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: 
         dup_anon_vma(mm, next, middle);
     }
     commit_merge(mm, vmg);
+    let target = vmg.target.expect("merged");
+    add_flags(mm, target, sticky);
     vmg.target
 }
 
@@ -371,4 +393,88 @@ pub fn anon_vma_prepare(mm: &impl VmaView, id: VmaId) {
     }
     let av = find_mergeable_anon_vma(mm, id).unwrap_or_else(|| mm.new_anon_vma());
     mm.set_anon_vma(id, Some(av));
+}
+
+/// `vma_merge_extend` (`mm/vma.c`): grows `id` in place by `delta` bytes
+/// (mremap), merging with the next VMA when the new end reaches it and it
+/// is compatible. Returns the resulting VMA, or `None` if no merge was
+/// possible (`VM_SPECIAL`).
+pub fn vma_merge_extend<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId, delta: u64) -> Option<VmaId> {
+    let v = mm.vma(id);
+    let next = mm.vma_next(id);
+    let mut vmg = Vmg {
+        prev: Some(id),
+        next,
+        start: v.end,
+        end: v.end + delta,
+        pgoff: v.pgoff + v.pages(),
+        flags: v.flags,
+        file: v.file,
+        anon_vma: v.anon_vma,
+        ..Vmg::default()
+    };
+    vma_merge_new_range(mm, &mut vmg)
+}
+
+/// The result of [`copy_vma`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Copied {
+    /// The VMA now covering the destination.
+    pub new: VmaId,
+    /// The source VMA (it changes when the source merged into the copy).
+    pub src: VmaId,
+}
+
+/// `copy_vma` (`mm/vma.c`): sets up `[addr, addr + len)` as a copy of VMA
+/// `id` at file offset `pgoff` (mremap's move), merging with the
+/// neighbours of the destination when possible. An anonymous VMA that was
+/// never faulted takes the offset of its new address, so that it can merge
+/// there. `None` when the VMA cannot be allocated.
+pub fn copy_vma<P: BarrierPolicy>(
+    mm: &mut MmWrite<'_, P>,
+    id: VmaId,
+    addr: u64,
+    len: u64,
+    mut pgoff: u64,
+) -> Option<Copied> {
+    let v = mm.vma(id);
+    if v.is_anonymous() && v.anon_vma.is_none() {
+        pgoff = addr >> PAGE_SHIFT;
+    }
+    let end = addr + len;
+    if mm.find_vma_intersection(addr, end).is_some() {
+        return None;
+    }
+    let prev = mm.vma_before(addr);
+    let next = mm.find_vma(addr);
+    let mut vmg = Vmg {
+        prev,
+        next,
+        start: addr,
+        end,
+        pgoff,
+        flags: v.flags,
+        file: v.file,
+        anon_vma: v.anon_vma,
+        copied_from: Some(id),
+        ..Vmg::default()
+    };
+    if let Some(new) = vma_merge_new_range(mm, &mut vmg) {
+        let n = mm.vma(new);
+        // The source itself may have been absorbed into the copy.
+        let src = if n.start <= v.start && v.start < n.end { new } else { id };
+        return Some(Copied { new, src });
+    }
+    let copy = Vma {
+        start: addr,
+        end,
+        pgoff,
+        ..v
+    };
+    let new = mm.vma_link(copy).ok()?;
+    if let Some(f) = v.file {
+        mm.files().get(f);
+    }
+    mm.st().map_count += 1;
+    Some(Copied { new, src: id })
 }

@@ -197,6 +197,9 @@ pub fn vms_gather_munmap_vmas<P: BarrierPolicy>(
 /// accounting.
 pub fn vms_complete_munmap_vmas<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vms: &Vms) {
     for &id in &vms.list {
+        // The page tables go, and any guard markers with them.
+        let v = mm.vma(id);
+        crate::guards::remove(mm.st(), v.start, v.end);
         remove_vma(mm, id);
     }
     let st = mm.st();

@@ -124,6 +124,11 @@ impl Sc {
             Ok(Some(d)) => self.fail(&format!("maps differ after `{}`:\n{d}", format_call(&call))),
             Err(e) => self.fail(&format!("cannot read maps: {e}")),
         }
+        match self.twin.diff_vmflags() {
+            Ok(None) => {}
+            Ok(Some(d)) => self.fail(&format!("smaps VmFlags differ after `{}`:\n{d}", format_call(&call))),
+            Err(e) => self.fail(&format!("cannot read smaps: {e}")),
+        }
         h
     }
 
