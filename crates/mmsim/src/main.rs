@@ -4,22 +4,28 @@
 //! mmsim replay [--maps] [--brk ADDR] [--cwd DIR] [--initial-maps FILE] [--mmap-base ADDR] [--check] FILE|-
 //! mmsim replay --fixture DIR [--maps]
 //! mmsim simulate [--threads N] [--writers N] [--duration SECS] [--vmas N] [--policy NAME|all] [--seed N] [--quiet]
-//! mmsim record …            (not implemented yet)
+//! mmsim record [-o DIR] -- CMD [ARGS…]
 //! ```
 //!
 //! Exit status: 0 on success, 2 for bad arguments, unreadable input or a
 //! malformed line, 1 when the output cannot be written or (`--check`,
 //! `--fixture`) when the model diverged from the recording, 3 when the
 //! model panicked on a call (a bug in the model, reported with the line).
+//!
+//! `mmsim record` exits with the recorded program's status (128 + N when
+//! signal N killed it; 1 if its end was not seen), 127 when the program is
+//! not found, and 2 when the fixture cannot be written or the program
+//! cannot be started or traced.
 
 use std::io::{self, BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use mm_core::PolicyKind;
 use mmsim::parse_u64;
+use mmsim::record::{RecordError, RecordOptions, default_dir, record};
 use mmsim::replay::fixture::{self, Fixture};
 use mmsim::replay::{ReplayError, ReplayOptions, replay, replay_lines};
 use mmsim::simulate::{SimulateOptions, render, simulate};
@@ -40,7 +46,8 @@ enum Cmd {
     /// The main job: writers mutate while speculative readers look VMAs up,
     /// every validated read checked, for each barrier policy.
     Simulate(SimulateArgs),
-    /// Record a program's calls (not implemented yet).
+    /// Run a program under ptrace (ASLR off) and write a fixture directory:
+    /// initial maps, the calls that shape its address space, final maps.
     Record(RecordArgs),
 }
 
@@ -116,9 +123,18 @@ fn parse_policies(s: &str) -> Result<PolicyList, String> {
 
 #[derive(Args, Debug)]
 struct RecordArgs {
-    /// Anything (ignored for now).
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-    args: Vec<String>,
+    /// The fixture directory (default: ./mmsim-record-PROGNAME).
+    #[arg(short = 'o', long = "output", value_name = "DIR")]
+    output: Option<PathBuf>,
+    /// The program and its arguments, after `--`.
+    #[arg(
+        value_name = "CMD",
+        required = true,
+        num_args = 1..,
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    command: Vec<String>,
 }
 
 fn parse_secs(s: &str) -> Result<f64, String> {
@@ -156,10 +172,7 @@ fn main() -> ExitCode {
             print!("{text}");
             if pass { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
-        Cmd::Record(_) => {
-            eprintln!("mmsim record: not implemented yet");
-            ExitCode::from(2)
-        }
+        Cmd::Record(a) => run_record(a),
     }
 }
 
@@ -274,6 +287,38 @@ fn run_replay(a: &ReplayArgs) -> ExitCode {
         Err(e @ ReplayError::Read { .. }) => {
             eprintln!("mmsim replay: {name}{e}");
             ExitCode::from(2)
+        }
+    }
+}
+
+fn run_record(a: RecordArgs) -> ExitCode {
+    let dir = a.output.unwrap_or_else(|| default_dir(&a.command));
+    let opts = RecordOptions {
+        command: a.command,
+        dir,
+    };
+    match record(&opts) {
+        Ok(s) => {
+            for w in &s.warnings {
+                eprintln!("mmsim record: warning: {w}");
+            }
+            eprintln!(
+                "mmsim record: recorded {} calls from {} threads to {}",
+                s.meta.calls,
+                s.meta.threads,
+                s.dir.display()
+            );
+            match s.meta.exit {
+                Some(e) => ExitCode::from(e.status()),
+                None => ExitCode::from(1),
+            }
+        }
+        Err(e) => {
+            eprintln!("mmsim record: {e}");
+            match e {
+                RecordError::Spawn { source, .. } if source.kind() == io::ErrorKind::NotFound => ExitCode::from(127),
+                _ => ExitCode::from(2),
+            }
         }
     }
 }

@@ -1,0 +1,441 @@
+//! From the registers of a syscall-entry stop to a [`Call`], and from a
+//! completed call to its line in `trace.txt`.
+//!
+//! A line is what `strace -f -y -o FILE` prints for the call: the thread id,
+//! the call in canonical strace syntax ([`format_call`]) with `-y`
+//! annotations on its descriptor arguments, ` = `, and the result
+//! ([`format_result`]), annotated with the file when the call returned a
+//! new descriptor (`= 3</usr/lib/libc.so.6>`).
+
+use std::fmt::Write as _;
+
+use mm_ops::call::{Call, Outcome};
+use mm_ops::strace::{format_call, format_result};
+use mm_ops::uapi::{AT_FDCWD, Errno};
+
+/// x86-64 system call numbers of the calls `record` looks at.
+pub(crate) mod nr {
+    /// `open`.
+    pub const OPEN: u64 = 2;
+    /// `close`.
+    pub const CLOSE: u64 = 3;
+    /// `mmap`.
+    pub const MMAP: u64 = 9;
+    /// `mprotect`.
+    pub const MPROTECT: u64 = 10;
+    /// `munmap`.
+    pub const MUNMAP: u64 = 11;
+    /// `brk`.
+    pub const BRK: u64 = 12;
+    /// `mremap`.
+    pub const MREMAP: u64 = 25;
+    /// `madvise`.
+    pub const MADVISE: u64 = 28;
+    /// `dup`.
+    pub const DUP: u64 = 32;
+    /// `dup2`.
+    pub const DUP2: u64 = 33;
+    /// `ftruncate`.
+    pub const FTRUNCATE: u64 = 77;
+    /// `exit_group`.
+    pub const EXIT_GROUP: u64 = 231;
+    /// `openat`.
+    pub const OPENAT: u64 = 257;
+    /// `dup3`.
+    pub const DUP3: u64 = 292;
+    /// `memfd_create`.
+    pub const MEMFD_CREATE: u64 = 319;
+}
+
+/// `O_CREAT` and `__O_TMPFILE`: the open flags that make the kernel (and
+/// strace) look at the mode argument.
+const TAKES_MODE: u64 = 0o100 | 0o20000000;
+
+/// `PATH_MAX`: the kernel reads at most this many bytes of a path.
+pub(crate) const PATH_MAX: usize = 4096;
+
+/// `MFD_NAME_MAX_LEN` plus room for the terminating NUL.
+pub(crate) const MEMFD_NAME_MAX: usize = 250;
+
+/// A system call at its entry stop: the number and the six argument
+/// registers (`rdi`, `rsi`, `rdx`, `r10`, `r8`, `r9`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Entry {
+    /// `orig_rax`.
+    pub nr: u64,
+    /// The arguments.
+    pub args: [u64; 6],
+}
+
+/// Which string argument a call needs read from the tracee's memory.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StringArg {
+    /// No string.
+    None,
+    /// A path: argument `index`, at most [`PATH_MAX`] bytes.
+    Path(usize),
+    /// A `memfd_create` name (argument 0).
+    MemfdName,
+}
+
+/// The string argument the call `nr` takes, if it is a recorded call.
+pub(crate) fn string_arg(nr: u64) -> Option<StringArg> {
+    Some(match nr {
+        nr::OPEN => StringArg::Path(0),
+        nr::OPENAT => StringArg::Path(1),
+        nr::MEMFD_CREATE => StringArg::MemfdName,
+        nr::MMAP
+        | nr::MUNMAP
+        | nr::MPROTECT
+        | nr::BRK
+        | nr::MREMAP
+        | nr::MADVISE
+        | nr::CLOSE
+        | nr::DUP
+        | nr::DUP2
+        | nr::DUP3
+        | nr::FTRUNCATE => StringArg::None,
+        _ => return None,
+    })
+}
+
+/// A descriptor as the kernel reads an `int` or `unsigned int` argument,
+/// widened the way strace prints it (as an `int`).
+fn fd_arg(v: u64) -> i64 {
+    i64::from(v as i32)
+}
+
+/// An `int` flag word as the kernel reads it.
+fn int_arg(v: u64) -> u64 {
+    u64::from(v as u32)
+}
+
+/// The mode of an open: kept only when the flags make the kernel use it
+/// (that is also when strace prints it), as the 16-bit `umode_t`.
+fn open_mode(flags: u64, mode: u64) -> Option<u64> {
+    (flags & TAKES_MODE != 0).then_some(mode & 0xffff)
+}
+
+/// Builds the call for `e`, or `None` when `e` is not a recorded call.
+/// `string` is the string argument (see [`string_arg`]) as read from the
+/// tracee; bytes that are not UTF-8 become U+FFFD, as the strace reader
+/// does.
+///
+/// Arguments are narrowed to the C types the kernel reads (descriptors and
+/// `int` flags to 32 bits, modes to 16 bits, `mremap`'s new address to 0
+/// unless `MREMAP_MAYMOVE|MREMAP_FIXED`), so that the call equals what the
+/// strace reader makes of its own line.
+pub(crate) fn decode(e: &Entry, string: Option<&[u8]>) -> Option<Call> {
+    let a = e.args;
+    let text = || String::from_utf8_lossy(string.unwrap_or_default()).into_owned();
+    Some(match e.nr {
+        nr::MMAP => Call::Mmap {
+            addr: a[0],
+            len: a[1],
+            prot: a[2],
+            flags: a[3],
+            fd: fd_arg(a[4]),
+            off: a[5],
+        },
+        nr::MUNMAP => Call::Munmap { addr: a[0], len: a[1] },
+        nr::MPROTECT => Call::Mprotect {
+            addr: a[0],
+            len: a[1],
+            prot: a[2],
+        },
+        nr::BRK => Call::Brk { addr: a[0] },
+        nr::MREMAP => Call::Mremap {
+            old_addr: a[0],
+            old_len: a[1],
+            new_len: a[2],
+            flags: a[3],
+            new_addr: if a[3] & 3 == 3 { a[4] } else { 0 },
+        },
+        nr::MADVISE => Call::Madvise {
+            addr: a[0],
+            len: a[1],
+            advice: int_arg(a[2]),
+        },
+        nr::OPEN => {
+            let flags = int_arg(a[1]);
+            Call::Open {
+                path: text(),
+                flags,
+                mode: open_mode(flags, a[2]),
+            }
+        }
+        nr::OPENAT => {
+            let flags = int_arg(a[2]);
+            Call::Openat {
+                dirfd: fd_arg(a[0]),
+                path: text(),
+                flags,
+                mode: open_mode(flags, a[3]),
+            }
+        }
+        nr::CLOSE => Call::Close { fd: fd_arg(a[0]) },
+        nr::DUP => Call::Dup { fd: fd_arg(a[0]) },
+        nr::DUP2 => Call::Dup2 {
+            oldfd: fd_arg(a[0]),
+            newfd: fd_arg(a[1]),
+        },
+        nr::DUP3 => Call::Dup3 {
+            oldfd: fd_arg(a[0]),
+            newfd: fd_arg(a[1]),
+            flags: int_arg(a[2]),
+        },
+        nr::MEMFD_CREATE => Call::MemfdCreate {
+            name: text(),
+            flags: int_arg(a[1]),
+        },
+        nr::FTRUNCATE => Call::Ftruncate {
+            fd: fd_arg(a[0]),
+            length: a[1],
+        },
+        _ => return None,
+    })
+}
+
+/// A descriptor argument that gets a `-y` annotation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum FdArg {
+    /// A descriptor: the file `/proc/PID/fd/N` names.
+    Fd(i64),
+    /// `AT_FDCWD`: the working directory.
+    Cwd,
+}
+
+/// The descriptor arguments of `call` that strace `-y` annotates, as
+/// `(argument index, descriptor)`.  `mmap`'s `-1` and other negative
+/// descriptors are left out (they name no file).
+pub(crate) fn fd_args(call: &Call) -> Vec<(usize, FdArg)> {
+    let fd = |i: usize, f: i64| (f >= 0).then_some((i, FdArg::Fd(f)));
+    let v = match *call {
+        Call::Mmap { fd: f, .. } => vec![fd(4, f)],
+        Call::Close { fd: f } | Call::Dup { fd: f } | Call::Ftruncate { fd: f, .. } => vec![fd(0, f)],
+        Call::Dup2 { oldfd, newfd } | Call::Dup3 { oldfd, newfd, .. } => vec![fd(0, oldfd), fd(1, newfd)],
+        Call::Openat { dirfd, .. } if dirfd as i32 == AT_FDCWD as i32 => vec![Some((0, FdArg::Cwd))],
+        Call::Openat { dirfd, .. } => vec![fd(0, dirfd)],
+        _ => vec![],
+    };
+    v.into_iter().flatten().collect()
+}
+
+/// True for the calls whose successful result is a new descriptor, which
+/// strace `-y` annotates with its file.
+pub(crate) fn returns_fd(call: &Call) -> bool {
+    call.creates_fd()
+}
+
+/// The outcome the exit value `rax` stands for: `-4095..=-1` is an errno.
+pub(crate) fn outcome(rax: u64) -> Outcome {
+    let v = rax as i64;
+    if (-4095..0).contains(&v) {
+        Outcome::Err(Errno(-v as i32))
+    } else {
+        Outcome::Val(rax)
+    }
+}
+
+/// The `-y` annotation of a file as `readlink` on `/proc/PID/fd/N` gives
+/// it: `<path>` with strace's escapes (`<` and `>` as `\74` and `\76`,
+/// `"` and `\` backslashed, control and non-ASCII bytes in octal), and a
+/// ` (deleted)` suffix moved after the `>` as `(deleted)`, as strace 6.1
+/// prints it (`3</memfd:x>(deleted)`).
+pub fn annotation(link: &[u8]) -> String {
+    let (path, deleted) = match link.strip_suffix(b" (deleted)") {
+        Some(p) => (p, true),
+        None => (link, false),
+    };
+    let mut o = String::with_capacity(path.len() + 12);
+    o.push('<');
+    for (i, &c) in path.iter().enumerate() {
+        match c {
+            b'"' => o.push_str("\\\""),
+            b'\\' => o.push_str("\\\\"),
+            0x0c => o.push_str("\\f"),
+            b'\n' => o.push_str("\\n"),
+            b'\r' => o.push_str("\\r"),
+            b'\t' => o.push_str("\\t"),
+            0x0b => o.push_str("\\v"),
+            b'<' | b'>' => octal(&mut o, c, path.get(i + 1)),
+            0x20..=0x7e => o.push(c as char),
+            _ => octal(&mut o, c, path.get(i + 1)),
+        }
+    }
+    o.push('>');
+    if deleted {
+        o.push_str("(deleted)");
+    }
+    o
+}
+
+/// strace's octal escape: three digits when an octal digit follows, so
+/// that the next character is not read as part of the escape.
+fn octal(o: &mut String, c: u8, next: Option<&u8>) {
+    if next.is_some_and(|d| (b'0'..=b'7').contains(d)) {
+        let _ = write!(o, "\\{c:03o}");
+    } else {
+        let _ = write!(o, "\\{c:o}");
+    }
+}
+
+/// `text` (a call as [`format_call`] prints it) with `ann` inserted after
+/// argument `index`.  Only for arguments that no string argument precedes
+/// (true of every argument [`fd_args`] names), so that `, ` separates
+/// arguments.
+fn insert_after_arg(text: &mut String, index: usize, ann: &str) {
+    let Some(open) = text.find('(') else {
+        return;
+    };
+    let mut pos = open + 1;
+    for _ in 0..index {
+        match text[pos..].find(", ") {
+            Some(i) => pos += i + 2,
+            None => return,
+        }
+    }
+    let end = match text[pos..].find(", ") {
+        Some(i) => pos + i,
+        None => text.len() - 1, // before the closing parenthesis
+    };
+    text.insert_str(end, ann);
+}
+
+/// The call in strace syntax with its `-y` annotations: `anns` holds
+/// `(argument index, annotation)` pairs as [`annotation`] renders them.
+pub fn call_text(call: &Call, anns: &[(usize, String)]) -> String {
+    let mut text = format_call(call);
+    // From the last argument back, so that earlier positions stay valid.
+    let mut sorted: Vec<&(usize, String)> = anns.iter().collect();
+    sorted.sort_by_key(|(i, _)| std::cmp::Reverse(*i));
+    for (i, ann) in sorted {
+        insert_after_arg(&mut text, *i, ann);
+    }
+    text
+}
+
+/// One line of `trace.txt`: `TID CALL = RESULT`, the result followed by
+/// `result_ann` (the annotation of a returned descriptor) when given.
+pub fn line(tid: i32, call_text: &str, call: &Call, outcome: &Outcome, result_ann: Option<&str>) -> String {
+    let mut l = format!("{tid} {call_text} = {}", format_result(call, outcome));
+    if let (Outcome::Val(_), Some(a)) = (outcome, result_ann) {
+        l.push_str(a);
+    }
+    l
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mm_ops::strace::{Line, Recorded, parse_line};
+
+    fn parse(l: &str) -> mm_ops::strace::TraceLine {
+        match parse_line(l) {
+            Ok(Line::Call(t)) => t,
+            other => panic!("{l}: {other:?}"),
+        }
+    }
+
+    fn entry(nr: u64, args: [u64; 6]) -> Entry {
+        Entry { nr, args }
+    }
+
+    #[test]
+    fn mmap_with_annotated_fd_round_trips() {
+        let call = decode(&entry(nr::MMAP, [0, 8192, 1, 2, 3, 0x2000]), None).unwrap();
+        let anns = vec![(4, annotation(b"/usr/lib/x86_64-linux-gnu/libc.so.6"))];
+        let text = call_text(&call, &anns);
+        assert_eq!(
+            text,
+            "mmap(NULL, 8192, PROT_READ, MAP_PRIVATE, 3</usr/lib/x86_64-linux-gnu/libc.so.6>, 0x2000)"
+        );
+        let l = line(42, &text, &call, &Outcome::Val(0x7fff_f7fb_7000), None);
+        let t = parse(&l);
+        assert_eq!(t.pid, Some(42));
+        assert_eq!(t.call, call);
+        assert_eq!(t.fd_path.as_deref(), Some("/usr/lib/x86_64-linux-gnu/libc.so.6"));
+        assert_eq!(t.recorded, Some(Recorded::Outcome(Outcome::Val(0x7fff_f7fb_7000))));
+    }
+
+    #[test]
+    fn awkward_paths_round_trip() {
+        for path in [
+            &b"/tmp/a<b>c"[..],
+            b"/tmp/with space, comma) and (paren",
+            b"/tmp/quote\"back\\slash",
+            b"/tmp/tab\tnew\nline",
+            b"/tmp/caf\xc3\xa9",
+            b"/tmp/<7>1",
+        ] {
+            let call = decode(&entry(nr::OPENAT, [AT_FDCWD as u64, 0, 0o101, 0o644, 0, 0]), Some(path)).unwrap();
+            let anns = vec![(0, annotation(b"/home/x>y"))];
+            let text = call_text(&call, &anns);
+            let ann = annotation(path);
+            let l = line(7, &text, &call, &Outcome::Val(3), Some(&ann));
+            let t = parse(&l);
+            assert_eq!(t.call, call, "{l}");
+            assert_eq!(t.dirfd_path.as_deref(), Some("/home/x>y"), "{l}");
+            let want = String::from_utf8_lossy(path).into_owned();
+            assert_eq!(t.recorded, Some(Recorded::FdWithPath(3, want)), "{l}");
+        }
+    }
+
+    #[test]
+    fn deleted_files_and_dup2_newfd() {
+        let call = decode(&entry(nr::DUP2, [3, 7, 0, 0, 0, 0]), None).unwrap();
+        let anns = vec![(0, annotation(b"/memfd:abc (deleted)")), (1, annotation(b"/dev/null"))];
+        let text = call_text(&call, &anns);
+        assert_eq!(text, "dup2(3</memfd:abc>(deleted), 7</dev/null>)");
+        let ann = annotation(b"/memfd:abc (deleted)");
+        let l = line(1, &text, &call, &Outcome::Val(7), Some(&ann));
+        assert_eq!(
+            l,
+            "1 dup2(3</memfd:abc>(deleted), 7</dev/null>) = 7</memfd:abc>(deleted)"
+        );
+        let t = parse(&l);
+        assert_eq!(t.call, call);
+        assert_eq!(t.fd_path.as_deref(), Some("/memfd:abc"));
+        assert_eq!(t.newfd_path.as_deref(), Some("/dev/null"));
+    }
+
+    #[test]
+    fn errors_and_narrowed_arguments() {
+        // Upper halves of int arguments are not what the kernel reads.
+        let call = decode(&entry(nr::CLOSE, [0xdead_0000_0005, 0, 0, 0, 0, 0]), None).unwrap();
+        assert_eq!(call, Call::Close { fd: 5 });
+        let o = outcome(-9i64 as u64);
+        assert_eq!(o, Outcome::Err(Errno(9)));
+        let l = line(3, &call_text(&call, &[]), &call, &o, Some("<ignored>"));
+        assert_eq!(l, "3 close(5) = -1 EBADF (Bad file descriptor)");
+        assert_eq!(parse(&l).call, call);
+        // open without O_CREAT has no mode; mremap without FIXED no new address.
+        let open = decode(&entry(nr::OPEN, [0, 0, 0o2000000, 0o777, 0, 0]), Some(b"/x")).unwrap();
+        assert_eq!(
+            parse(&line(1, &call_text(&open, &[]), &open, &Outcome::Val(3), None)).call,
+            open
+        );
+        let mr = decode(&entry(nr::MREMAP, [0x1000, 4096, 8192, 1, 0x5000, 0]), None).unwrap();
+        assert_eq!(
+            parse(&line(1, &call_text(&mr, &[]), &mr, &Outcome::Val(0x9000), None)).call,
+            mr
+        );
+        let memfd = decode(
+            &entry(nr::MEMFD_CREATE, [0, 1, 0, 0, 0, 0]),
+            Some(b"a name that is longer than thirty-two bytes"),
+        )
+        .unwrap();
+        let ann = annotation(b"/memfd:a name that is longer than thirty-two bytes (deleted)");
+        let l = line(1, &call_text(&memfd, &[]), &memfd, &Outcome::Val(4), Some(&ann));
+        assert!(parse_line(&l).is_ok(), "{l}");
+    }
+
+    #[test]
+    fn fd_args_skip_negative_descriptors() {
+        let anon = decode(&entry(nr::MMAP, [0, 4096, 3, 0x22, u64::MAX, 0]), None).unwrap();
+        assert!(fd_args(&anon).is_empty());
+        let at = decode(&entry(nr::OPENAT, [AT_FDCWD as u64, 0, 0, 0, 0, 0]), Some(b"x")).unwrap();
+        assert_eq!(fd_args(&at), vec![(0, FdArg::Cwd)]);
+        assert!(string_arg(nr::EXIT_GROUP).is_none());
+    }
+}

@@ -1,0 +1,141 @@
+//! Writing the fixture directory: the trace file (restarted on every
+//! exec), the maps files and `meta.txt`.
+
+use std::fs::File;
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use super::{FINAL_MAPS, INITIAL_MAPS, META, Meta, TRACE};
+
+/// The open fixture directory.
+pub(crate) struct Fixture {
+    dir: PathBuf,
+    trace: File,
+    buf: Vec<u8>,
+    lines: u64,
+}
+
+/// A failed write, naming the file.
+pub(crate) type WriteError = (PathBuf, std::io::Error);
+
+/// Buffered bytes of `trace.txt` beyond which they are written out.
+const FLUSH_AT: usize = 64 * 1024;
+
+impl Fixture {
+    /// Creates `dir` (and its parents) and an empty `trace.txt` in it.
+    pub(crate) fn create(dir: &Path) -> Result<Fixture, WriteError> {
+        std::fs::create_dir_all(dir).map_err(|e| (dir.to_path_buf(), e))?;
+        let path = dir.join(TRACE);
+        let trace = File::create(&path).map_err(|e| (path, e))?;
+        Ok(Fixture {
+            dir: dir.to_path_buf(),
+            trace,
+            buf: Vec::with_capacity(FLUSH_AT + 4096),
+            lines: 0,
+        })
+    }
+
+    /// Lines written to the trace since the last restart.
+    pub(crate) fn lines(&self) -> u64 {
+        self.lines
+    }
+
+    fn write_named(&self, name: &str, text: &str) -> Result<(), WriteError> {
+        let path = self.dir.join(name);
+        std::fs::write(&path, text).map_err(|e| (path, e))
+    }
+
+    /// Empties `trace.txt` (an exec started a new recording) and writes
+    /// `initial-maps.txt`; a stale `final-maps.txt` is removed.
+    pub(crate) fn restart(&mut self, initial_maps: &str) -> Result<(), WriteError> {
+        self.buf.clear();
+        self.lines = 0;
+        let path = self.dir.join(TRACE);
+        self.trace
+            .set_len(0)
+            .and_then(|()| self.trace.seek(SeekFrom::Start(0)).map(drop))
+            .map_err(|e| (path, e))?;
+        let _ = std::fs::remove_file(self.dir.join(FINAL_MAPS));
+        self.write_named(INITIAL_MAPS, initial_maps)
+    }
+
+    /// Appends one line (without its newline) to the trace.
+    pub(crate) fn push(&mut self, line: &str) -> Result<(), WriteError> {
+        self.buf.extend_from_slice(line.as_bytes());
+        self.buf.push(b'\n');
+        self.lines += 1;
+        if self.buf.len() >= FLUSH_AT {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), WriteError> {
+        let r = self.trace.write_all(&self.buf);
+        self.buf.clear();
+        r.map_err(|e| (self.dir.join(TRACE), e))
+    }
+
+    /// Writes what is buffered, `final-maps.txt` and `meta.txt`.
+    pub(crate) fn finish(mut self, final_maps: &str, meta: &Meta) -> Result<(), WriteError> {
+        self.flush()?;
+        self.trace.sync_data().map_err(|e| (self.dir.join(TRACE), e))?;
+        self.write_named(FINAL_MAPS, final_maps)?;
+        self.write_named(META, &meta.render())
+    }
+}
+
+/// `arg` as a shell word on one line: as is when it holds only characters
+/// no shell treats specially, in single quotes (`'` as `'\''`) otherwise,
+/// and, when it holds control characters (a newline would end the
+/// `key: value` line), as a `$'…'` word (bash, zsh, ksh; not POSIX sh)
+/// with `\n`, `\t`, `\\`, `\'` and `\xHH` escapes.
+pub fn shell_quote(arg: &str) -> String {
+    let plain = !arg.is_empty()
+        && arg
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"@%+=:,./-_".contains(&b));
+    if plain {
+        return arg.to_string();
+    }
+    if !arg.bytes().any(|b| b.is_ascii_control()) {
+        return format!("'{}'", arg.replace('\'', "'\\''"));
+    }
+    let mut o = String::from("$'");
+    for c in arg.chars() {
+        match c {
+            '\n' => o.push_str("\\n"),
+            '\t' => o.push_str("\\t"),
+            '\r' => o.push_str("\\r"),
+            '\\' => o.push_str("\\\\"),
+            '\'' => o.push_str("\\'"),
+            c if c.is_ascii_control() => o.push_str(&format!("\\x{:02x}", c as u32)),
+            c => o.push(c),
+        }
+    }
+    o.push('\'');
+    o
+}
+
+/// The command line `argv` as one shell-quoted string.
+pub fn shell_join(argv: &[String]) -> String {
+    argv.iter().map(|a| shell_quote(a)).collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(shell_quote("ls"), "ls");
+        assert_eq!(shell_quote("/usr/bin/x-y_z.1"), "/usr/bin/x-y_z.1");
+        assert_eq!(shell_quote(""), "''");
+        assert_eq!(shell_quote("a b"), "'a b'");
+        assert_eq!(shell_quote("it's"), "'it'\\''s'");
+        assert_eq!(shell_quote("$HOME"), "'$HOME'");
+        let argv = ["sh", "-c", "ls; true"].map(String::from);
+        assert_eq!(shell_join(&argv), "sh -c 'ls; true'");
+        assert_eq!(shell_quote("a\nb'c\\d\x01"), "$'a\\nb\\'c\\\\d\\x01'");
+    }
+}
