@@ -53,7 +53,12 @@ pub struct Sc {
 /// Runs scenario `f` named `name` on a fresh twin; returns the number of
 /// calls it compared.
 pub fn run(name: &'static str, f: Scenario) -> usize {
-    let twin = Twin::spawn().unwrap_or_else(|e| panic!("[{name}] cannot start the host helper: {e}"));
+    run_with(name, &mm_host::HostOptions::default(), f)
+}
+
+/// Like [`run`] with a helper started with `opts` (e.g. unprivileged).
+pub fn run_with(name: &'static str, opts: &mm_host::HostOptions, f: Scenario) -> usize {
+    let twin = Twin::spawn_with(opts).unwrap_or_else(|e| panic!("[{name}] cannot start the host helper: {e}"));
     let mut sc = Sc {
         name,
         twin,
