@@ -75,6 +75,14 @@ struct ReplayArgs {
     /// divergence (with its line) and exit 1 if there is any.
     #[arg(long)]
     check: bool,
+    /// Assume the program writes to private writable memory as soon as a
+    /// call makes it writable (an anon_vma, as a write fault gives; it
+    /// decides later merges). Default: on with --initial-maps or --fixture.
+    #[arg(long, overrides_with = "no_assume_written")]
+    assume_written: bool,
+    /// Do not assume writes (see --assume-written).
+    #[arg(long)]
+    no_assume_written: bool,
     /// Replay a fixture directory from `mmsim record` (initial maps, trace,
     /// break, working directory), check every result, and compare the final
     /// address space with the recorded final maps.
@@ -195,6 +203,11 @@ fn run_replay(a: &ReplayArgs) -> ExitCode {
         brk: a.brk,
         mmap_base: a.mmap_base,
         check: a.check,
+        assume_written: match (a.assume_written, a.no_assume_written) {
+            (true, _) => Some(true),
+            (_, true) => Some(false),
+            _ => None,
+        },
         ..ReplayOptions::default()
     };
     if let Some(d) = &a.cwd {

@@ -43,13 +43,15 @@ use std::io::{BufRead, Write};
 use std::panic::AssertUnwindSafe;
 
 use mm_core::MmConfig;
+use mm_core::{VmFlags, VmaView};
 use mm_ops::call::{Call, Outcome};
 use mm_ops::hostfs::host_probe;
 use mm_ops::procmaps::parse_maps;
 use mm_ops::strace::{Line, Parser, Recorded, TraceLine, format_call, format_result};
 use mm_ops::task::Task;
 use mm_ops::task_mmu::render_maps;
-use mm_ops::uapi::{AT_FDCWD, MAP_ANONYMOUS};
+use mm_ops::uapi::{AT_FDCWD, MAP_ANONYMOUS, MAP_SHARED, PROT_WRITE};
+use mm_ops::vma::anon_vma_prepare;
 
 use deferred::Deferred;
 use fds::FdTracker;
@@ -78,6 +80,12 @@ pub struct ReplayOptions {
     pub start_stack: Option<u64>,
     /// Compare every result with the recorded one.
     pub check: bool,
+    /// Assume the program writes to private writable memory as soon as a
+    /// call makes it writable: give it an `anon_vma` as a write fault
+    /// would. A trace shows no page faults, but they decide whether two
+    /// anonymous VMAs can merge later. On by default with
+    /// [`initial_maps`](Self::initial_maps) (a real program).
+    pub assume_written: Option<bool>,
 }
 
 impl Default for ReplayOptions {
@@ -95,6 +103,7 @@ impl Default for ReplayOptions {
             mmap_base: None,
             start_stack: None,
             check: false,
+            assume_written: None,
         }
     }
 }
@@ -115,6 +124,7 @@ pub struct Replayer {
     fds: FdTracker,
     cwd: String,
     brk_decided: bool,
+    assume_written: bool,
 }
 
 impl Replayer {
@@ -133,6 +143,7 @@ impl Replayer {
             fds: FdTracker::default(),
             cwd: String::new(),
             brk_decided: false,
+            assume_written: opts.assume_written.unwrap_or(opts.initial_maps.is_some()),
         };
         r.set_cwd(&opts.cwd);
         if let Some(text) = &opts.initial_maps {
@@ -235,7 +246,13 @@ impl Replayer {
             }
         }
         let applied = self.with_dirfd_path(call);
+        let old_brk = self.task.mm().read().state_brk();
         let outcome = self.task.apply(&applied, want);
+        if self.assume_written {
+            if let Some((start, end)) = written_range(call, &outcome, old_brk) {
+                self.write_fault(start, end);
+            }
+        }
         let path = match (&line.recorded, applied.as_ref()) {
             (Some(Recorded::FdWithPath(_, p)), _) => Some(p.clone()),
             (_, Call::Open { path, .. } | Call::Openat { path, .. }) => Some(self.absolute(path)),
@@ -243,6 +260,23 @@ impl Replayer {
         };
         self.fds.after(call, &outcome, path);
         Step { outcome, applied: true }
+    }
+
+    /// What a first write to each private writable VMA in `[start, end)`
+    /// does to it: `anon_vma_prepare` (`do_anonymous_page`/`do_wp_page`).
+    fn write_fault(&mut self, start: u64, end: u64) {
+        let r = self.task.mm().read();
+        let mut next = r.find_vma(start);
+        while let Some(id) = next {
+            let v = r.vma(id);
+            if v.start >= end {
+                break;
+            }
+            if v.flags.contains(VmFlags::WRITE) && !v.flags.contains(VmFlags::SHARED) && v.anon_vma.is_none() {
+                anon_vma_prepare(&r, id);
+            }
+            next = r.vma_next(id);
+        }
     }
 
     /// Takes what the line's `-y` annotations tell: the files behind
@@ -255,6 +289,17 @@ impl Replayer {
             _ => None,
         };
         if let Some(fd) = fd_arg {
+            let ok = matches!(
+                line.recorded.as_ref().and_then(Recorded::outcome),
+                Some(Outcome::Val(_))
+            );
+            if ok && self.fds.is_closed(fd) {
+                // The input closed it, yet the call succeeded: a call the
+                // input does not show opened it again.
+                self.fds.reopen(fd, line.fd_path.as_deref());
+                let path = line.fd_path.clone().unwrap_or_else(|| format!("/proc/self/fd/{fd}"));
+                self.task.inherit_fd(fd, &path);
+            }
             self.foreign_fd(fd, line.fd_path.as_deref());
         }
         match line.call {
@@ -317,6 +362,26 @@ impl Replayer {
         } else {
             join(&self.cwd, path)
         }
+    }
+}
+
+/// The range a successful `call` made (or kept) writable, for
+/// [`ReplayOptions::assume_written`]: new private writable mappings,
+/// mprotect to writable, mremap's new range, and heap growth.
+fn written_range(call: &Call, outcome: &Outcome, old_brk: u64) -> Option<(u64, u64)> {
+    let page = |x: u64| x.checked_add(0xfff).map(|v| v & !0xfff);
+    match (call, outcome) {
+        (&Call::Mmap { len, prot, flags, .. }, &Outcome::Val(a))
+            if prot & PROT_WRITE != 0 && flags & MAP_SHARED == 0 =>
+        {
+            Some((a, a.checked_add(page(len)?)?))
+        }
+        (&Call::Mprotect { addr, len, prot }, Outcome::Val(_)) if prot & PROT_WRITE != 0 => {
+            Some((addr, addr.checked_add(page(len)?)?))
+        }
+        (&Call::Mremap { new_len, .. }, &Outcome::Val(a)) => Some((a, a.checked_add(page(new_len)?)?)),
+        (&Call::Brk { .. }, &Outcome::Val(new)) if new > old_brk => Some((old_brk & !0xfff, page(new)?)),
+        _ => None,
     }
 }
 

@@ -43,6 +43,19 @@ impl FdTracker {
         }
     }
 
+    /// True when the input closed `fd` and nothing it showed opened it
+    /// again.
+    pub(crate) fn is_closed(&self, fd: i64) -> bool {
+        self.closed.contains(&fd)
+    }
+
+    /// Records that `fd`, which the input closed, is open again: a call the
+    /// input does not show (socket, creat, fcntl F_DUPFD, …) reopened it.
+    pub(crate) fn reopen(&mut self, fd: i64, path: Option<&str>) {
+        self.closed.remove(&fd);
+        self.inherited.insert(fd, path.map(str::to_string));
+    }
+
     /// The path behind `fd`, when the input showed it.
     pub(crate) fn path_of(&self, fd: i64) -> Option<&str> {
         self.opened

@@ -1,0 +1,196 @@
+//! Real programs, recorded live on this machine with `mmsim record` and
+//! replayed with `mmsim replay --fixture`: every result (including where
+//! each non-fixed mmap lands) and the final maps must match the kernel's.
+//!
+//! Each program runs in a fresh temporary directory. `MM_PROGRAMS=a,b`
+//! runs only those; `MM_KEEP_FIXTURES=DIR` copies the fixtures there.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::TempDir;
+
+/// A program to record: a name, and its command line (`{dir}` is the
+/// temporary directory).
+struct Program {
+    name: &'static str,
+    argv: &'static [&'static str],
+    /// What the trace must contain (the point of recording it).
+    must_call: &'static [&'static str],
+}
+
+const PROGRAMS: &[Program] = &[
+    Program {
+        name: "cat",
+        argv: &["cat", "/etc/passwd", "/etc/os-release"],
+        must_call: &["openat", "mmap"],
+    },
+    Program {
+        name: "ls",
+        argv: &["ls", "-la", "/usr/lib", "/etc"],
+        must_call: &["openat", "mmap", "mprotect"],
+    },
+    Program {
+        name: "sort",
+        argv: &["sort", "-r", "{dir}/input.txt", "-o", "{dir}/sorted.txt"],
+        must_call: &["mmap", "munmap"],
+    },
+    Program {
+        name: "tar",
+        argv: &["tar", "-cf", "{dir}/out.tar", "-C", "/usr/share/common-licenses", "."],
+        must_call: &["openat", "mmap"],
+    },
+    Program {
+        name: "perl",
+        argv: &[
+            "perl",
+            "-e",
+            "my @a = (1..300000); my %h = map { $_ => $_ } @a; print scalar(keys %h), qq(\\n);",
+        ],
+        must_call: &["brk", "mmap", "munmap"],
+    },
+    Program {
+        name: "python3",
+        argv: &[
+            "python3",
+            "-c",
+            "import json, re, collections, decimal, hashlib\n\
+             big = bytearray(64 << 20)\n\
+             xs = [str(i) for i in range(300000)]\n\
+             print(len(json.dumps(xs)), len(big))",
+        ],
+        must_call: &["mmap", "munmap", "brk"],
+    },
+    Program {
+        name: "awk",
+        argv: &[
+            "awk",
+            "BEGIN { s = \"\"; for (i = 0; i < 400000; i++) { a[i] = i; s = s \"x\" } print length(a), length(s) }",
+        ],
+        must_call: &["mremap"],
+    },
+    Program {
+        name: "sqlite3",
+        argv: &[
+            "sqlite3",
+            "{dir}/db.sqlite",
+            "CREATE TABLE t(x); WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 200000) \
+             INSERT INTO t SELECT x FROM c; CREATE INDEX i ON t(x); SELECT count(*), sum(x) FROM t;",
+        ],
+        must_call: &["openat", "mmap"],
+    },
+    Program {
+        name: "node",
+        argv: &[
+            "node",
+            "-e",
+            "const a = []; for (let i = 0; i < 300000; i++) a.push({ i, s: String(i) }); console.log(a.length)",
+        ],
+        must_call: &["mmap", "mprotect", "munmap", "madvise"],
+    },
+];
+
+fn selected(name: &str) -> bool {
+    match std::env::var("MM_PROGRAMS") {
+        Ok(list) => list.split(',').any(|n| n.trim() == name),
+        Err(_) => true,
+    }
+}
+
+fn mmsim() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_mmsim"))
+}
+
+/// Records and replays one program; returns a description of what went
+/// wrong, if anything.
+fn record_and_replay(p: &Program, tmp: &Path) -> Result<String, String> {
+    let fixture = tmp.join("fixture");
+    let argv: Vec<String> = p
+        .argv
+        .iter()
+        .map(|a| a.replace("{dir}", tmp.to_str().expect("utf-8 temp dir")))
+        .collect();
+    let rec = mmsim()
+        .arg("record")
+        .arg("-o")
+        .arg(&fixture)
+        .arg("--")
+        .args(&argv)
+        .current_dir(tmp)
+        .output()
+        .map_err(|e| format!("cannot run mmsim record: {e}"))?;
+    if !rec.status.success() {
+        return Err(format!(
+            "mmsim record -- {argv:?} failed ({}): {}",
+            rec.status,
+            String::from_utf8_lossy(&rec.stderr)
+        ));
+    }
+    let trace = std::fs::read_to_string(fixture.join("trace.txt")).map_err(|e| format!("trace.txt: {e}"))?;
+    for name in p.must_call {
+        let head = format!("{name}(");
+        if !trace
+            .lines()
+            .any(|l| l.split_whitespace().any(|w| w.starts_with(&head)))
+        {
+            return Err(format!("the trace of {} has no {name} call", p.name));
+        }
+    }
+    if let Ok(keep) = std::env::var("MM_KEEP_FIXTURES") {
+        let dest = Path::new(&keep).join(p.name);
+        let _ = std::fs::create_dir_all(&dest);
+        for f in ["trace.txt", "initial-maps.txt", "final-maps.txt", "meta.txt"] {
+            let _ = std::fs::copy(fixture.join(f), dest.join(f));
+        }
+    }
+    let rep = mmsim()
+        .arg("replay")
+        .arg("--fixture")
+        .arg(&fixture)
+        .output()
+        .map_err(|e| format!("cannot run mmsim replay: {e}"))?;
+    let stderr = String::from_utf8_lossy(&rep.stderr).into_owned();
+    if rep.status.code() != Some(0) {
+        return Err(format!(
+            "mmsim replay --fixture of {} exited {:?}:\n{stderr}",
+            p.name,
+            rep.status.code()
+        ));
+    }
+    if !stderr.contains("final maps identical") || !stderr.contains(" 0 divergences") {
+        return Err(format!("unexpected replay report for {}:\n{stderr}", p.name));
+    }
+    Ok(stderr.lines().last().unwrap_or_default().to_string())
+}
+
+#[test]
+fn real_programs_replay_with_zero_divergence() {
+    let mut failures = Vec::new();
+    let mut ran = 0;
+    for p in PROGRAMS.iter().filter(|p| selected(p.name)) {
+        let tmp = TempDir::new(&format!("prog-{}", p.name));
+        if p.name == "sort" {
+            let text: String = (0..200_000)
+                .map(|i| format!("{:08}\n", (i * 7919) % 1_000_003))
+                .collect();
+            std::fs::write(tmp.path().join("input.txt"), text).expect("sort input");
+        }
+        match record_and_replay(p, tmp.path()) {
+            Ok(summary) => {
+                ran += 1;
+                eprintln!("{}: {summary}", p.name);
+            }
+            Err(e) => failures.push(format!("{}: {e}", p.name)),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} programs diverged:\n{}",
+        failures.len(),
+        ran + failures.len(),
+        failures.join("\n\n")
+    );
+    assert!(ran >= 1, "no program selected");
+}
