@@ -294,11 +294,7 @@ impl Replayer {
                 Some(Outcome::Val(_))
             );
             if ok && self.fds.is_closed(fd) {
-                // The input closed it, yet the call succeeded: a call the
-                // input does not show opened it again.
-                self.fds.reopen(fd, line.fd_path.as_deref());
-                let path = line.fd_path.clone().unwrap_or_else(|| format!("/proc/self/fd/{fd}"));
-                self.task.inherit_fd(fd, &path);
+                self.reopen(fd, line.fd_path.as_deref());
             }
             self.foreign_fd(fd, line.fd_path.as_deref());
         }
@@ -312,11 +308,27 @@ impl Replayer {
                         self.set_cwd(d);
                     }
                 } else if !path.starts_with('/') || line.dirfd_path.is_some() {
+                    let ok = matches!(
+                        line.recorded.as_ref().and_then(Recorded::outcome),
+                        Some(Outcome::Val(_))
+                    );
+                    if ok && self.fds.is_closed(dirfd) {
+                        self.reopen(dirfd, line.dirfd_path.as_deref());
+                    }
                     self.foreign_fd(dirfd, line.dirfd_path.as_deref());
                 }
             }
             _ => {}
         }
+    }
+
+    /// `fd`, which the input closed, was used successfully: a call the
+    /// input does not show (socket, creat, fcntl F_DUPFD, …) opened it
+    /// again, on `path` if the line annotates it.
+    fn reopen(&mut self, fd: i64, path: Option<&str>) {
+        self.fds.reopen(fd, path);
+        let path = path.map_or_else(|| format!("/proc/self/fd/{fd}"), str::to_string);
+        self.task.inherit_fd(fd, &path);
     }
 
     /// Notes a use of `fd`; if no line opened it, it is inherited, and

@@ -101,12 +101,12 @@ impl Procs {
             if !self.ours.contains(&pid) && !self.others.contains(&pid) {
                 self.new_pid(pid);
             }
-            if self.others.contains(&pid) {
-                return false;
-            }
         }
+        let mine = pid.is_none_or(|p| !self.others.contains(&p));
         let known = |p: &Procs, n: u32| p.ours.contains(&n) || p.others.contains(&n);
         if let Some((kind, rest)) = clone_kind(body) {
+            // Whatever another process creates belongs to it.
+            let kind = if mine { kind } else { Kind::Child };
             let resumed = body.trim_start().starts_with("<... ");
             if let Some(child) = result_value(rest).filter(|&c| c > 0) {
                 if !known(self, child) {
@@ -127,7 +127,7 @@ impl Procs {
                 self.new_pid(n);
             }
         }
-        true
+        mine
     }
 
     /// Lines from other processes seen so far.
@@ -187,8 +187,21 @@ mod tests {
             "[pid   103] mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7ffff7fb0000",
             "[pid   100] <... vfork resumed>) = 103",
             "[pid   100] munmap(0x7ffff7fa0000, 8192) = 0",
+            // A child's own children and threads are not ours either.
+            "[pid   103] vfork( <unfinished ...>",
+            "[pid   104] execve(\"/bin/ld\", [\"ld\"], 0x7ffc /* 3 vars */ <unfinished ...>",
+            "[pid   103] <... vfork resumed>) = 104",
+            "[pid   104] brk(NULL) = 0x555555559000",
+            "[pid   103] clone3({flags=CLONE_VM|CLONE_THREAD, exit_signal=0}, 88) = 105",
+            "[pid   105] mmap(NULL, 4096, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7ffff7fb0000",
+            "[pid   100] brk(NULL) = 0x555555559000",
         ]);
-        assert_eq!(got, [true, false, false, true, true]);
+        assert_eq!(
+            got,
+            [
+                true, false, false, true, true, false, false, false, false, false, false, true
+            ]
+        );
     }
 
     #[test]
