@@ -315,10 +315,13 @@ fn run_record(a: RecordArgs) -> ExitCode {
             for w in &s.warnings {
                 eprintln!("mmsim record: warning: {w}");
             }
+            let plural = |n: usize, one: &str| if n == 1 { one.to_string() } else { format!("{one}s") };
             eprintln!(
-                "mmsim record: recorded {} calls from {} threads to {}",
+                "mmsim record: recorded {} {} from {} {} to {}",
                 s.meta.calls,
+                plural(s.meta.calls as usize, "call"),
                 s.meta.threads,
+                plural(s.meta.threads as usize, "thread"),
                 s.dir.display()
             );
             match s.meta.exit {

@@ -315,10 +315,12 @@ fn check_fixture(rec: &Rec, argv: &[&str]) {
     assert!(!rec.initial.is_empty() && !rec.trace.is_empty());
     assert_eq!(rec.meta_num("calls") as usize, rec.lines().len());
     assert_eq!(rec.meta("exit"), "0");
+    let plural = |n: &str, one: &str| if n == "1" { one.to_string() } else { format!("{one}s") };
+    let (calls, threads) = (rec.meta("calls"), rec.meta("threads"));
     let summary = format!(
-        "mmsim record: recorded {} calls from {} threads to ",
-        rec.meta("calls"),
-        rec.meta("threads")
+        "mmsim record: recorded {calls} {} from {threads} {} to ",
+        plural(&calls, "call"),
+        plural(&threads, "thread")
     );
     assert!(rec.stderr.contains(&summary), "{argv:?}: {}", rec.stderr);
     // Only the program's own calls: one process.
