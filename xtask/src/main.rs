@@ -61,7 +61,58 @@ fn summary_dir() -> PathBuf {
     root().join("target").join("mm-ci")
 }
 
+/// The programs `crates/mmsim/tests/programs.rs` records, with the Debian
+/// package that provides each one a fresh machine may lack.
+const TEST_PROGRAMS: [(&str, &str); 9] = [
+    ("cat", "coreutils"),
+    ("ls", "coreutils"),
+    ("sort", "coreutils"),
+    ("tar", "tar"),
+    ("perl", "perl"),
+    ("python3", "python3"),
+    ("awk", "mawk"),
+    ("sqlite3", "sqlite3"),
+    ("node", "nodejs"),
+];
+
+fn on_path(prog: &str) -> bool {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).any(|d| d.join(prog).is_file()))
+        .unwrap_or(false)
+}
+
+/// Installs the recorded programs that are missing (with apt-get, when it
+/// is there and we are root). A failure is reported; the test then names
+/// the missing program.
+fn ensure_test_programs() {
+    let missing: Vec<&str> = TEST_PROGRAMS
+        .iter()
+        .filter(|(p, _)| !on_path(p))
+        .map(|&(_, pkg)| pkg)
+        .collect();
+    if missing.is_empty() {
+        return;
+    }
+    println!("==> installing programs the replay tests record: {}", missing.join(" "));
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
+    install.extend(&missing);
+    if !(apt(&["update", "-qq"]) && apt(&install)) {
+        eprintln!(
+            "xtask: could not install {}; tests/programs.rs will fail",
+            missing.join(" ")
+        );
+    }
+}
+
 fn ci() -> bool {
+    ensure_test_programs();
     let dir = summary_dir();
     let _ = std::fs::remove_dir_all(&dir);
     if let Err(e) = std::fs::create_dir_all(&dir) {

@@ -106,6 +106,14 @@ fn mmsim() -> Command {
 /// Records and replays one program; returns a description of what went
 /// wrong, if anything.
 fn record_and_replay(p: &Program, tmp: &Path) -> Result<String, String> {
+    let on_path =
+        std::env::var_os("PATH").is_some_and(|path| std::env::split_paths(&path).any(|d| d.join(p.argv[0]).is_file()));
+    if !on_path {
+        return Err(format!(
+            "`{}` is not installed (`cargo xtask ci` installs it)",
+            p.argv[0]
+        ));
+    }
     let fixture = tmp.join("fixture");
     let argv: Vec<String> = p
         .argv
