@@ -67,6 +67,7 @@ impl RefMm {
             } => self.mmap(addr, len, prot, flags, fd, off),
             Call::Munmap { addr, len } => self.munmap(addr, len).map(|()| 0),
             Call::Mprotect { addr, len, prot } => self.mprotect(addr, len, prot).map(|()| 0),
+            Call::Madvise { addr, len, advice } => self.madvise(addr, len, advice).map(|()| 0),
             Call::Brk { addr } => Ok(self.brk(addr)),
             Call::Fault { addr, access } => {
                 return match self.fault(addr, access) {
@@ -414,6 +415,42 @@ impl RefMm {
         if tmp < e { Err(Errno::ENOMEM) } else { Ok(()) }
     }
 
+    /// `madvise(2)` for the advice that changes `vm_flags` (and invalid
+    /// advice): each VMA of the range gets its new flags, split or merged
+    /// as mprotect does; a hole fails the call with ENOMEM once the rest is
+    /// done; an error stops at the VMA that refuses.
+    fn madvise(&mut self, addr: u64, len: u64, advice: u64) -> Result<(), Errno> {
+        let advice = u64::from(advice as u32);
+        let alen = len.wrapping_add(PAGE_SIZE - 1) & PAGE_MASK;
+        if addr & !PAGE_MASK != 0 || (len != 0 && alen == 0) || addr.checked_add(alen).is_none() {
+            return Err(Errno::EINVAL);
+        }
+        if !matches!(advice, 0..=2 | 10..=19) {
+            return Err(Errno::EINVAL);
+        }
+        if alen == 0 {
+            return Ok(());
+        }
+        let (mut cur, e) = (addr >> PAGE_SHIFT, (addr + alen) >> PAGE_SHIFT);
+        let mut hole = false;
+        while cur < e {
+            let Some(v) = self.layout.find(cur).filter(|v| v.start < e) else {
+                hole = true;
+                break;
+            };
+            hole |= v.start > cur;
+            let (a, b) = (cur.max(v.start), v.end.min(e));
+            let nf = advice_flags(&v.seg, advice)?;
+            cur = if nf == v.seg.flags {
+                v.end
+            } else {
+                self.layout.touch(a..b);
+                modify(&mut self.layout, &v, a, b, nf).end
+            };
+        }
+        if hole { Err(Errno::ENOMEM) } else { Ok(()) }
+    }
+
     fn brk(&mut self, brk: u64) -> u64 {
         let old = self.brk;
         if brk < START_BRK {
@@ -557,4 +594,37 @@ impl RefMm {
             })
             .collect()
     }
+}
+
+/// The flags madvise `advice` gives a VMA with attributes `seg`, or the
+/// error it refuses with.
+fn advice_flags(seg: &Seg, advice: u64) -> Result<VmFlags, Errno> {
+    let f = seg.flags;
+    let without = |x: VmFlags| VmFlags(f.0 & !x.0);
+    Ok(match advice {
+        0 => without(VmFlags::SEQ_READ | VmFlags::RAND_READ),
+        1 => without(VmFlags::SEQ_READ) | VmFlags::RAND_READ,
+        2 => without(VmFlags::RAND_READ) | VmFlags::SEQ_READ,
+        10 => f | VmFlags::DONTCOPY,
+        11 if f.contains(VmFlags::IO) => return Err(Errno::EINVAL),
+        11 => without(VmFlags::DONTCOPY),
+        12 => {
+            // KSM leaves shared, special, hugetlb and droppable VMAs alone.
+            let bad = VmFlags::SHARED | VmFlags::MAYSHARE | VmFlags::SPECIAL | VmFlags::HUGETLB | VmFlags::DROPPABLE;
+            if f.intersects(bad) { f } else { f | VmFlags::MERGEABLE }
+        }
+        13 => without(VmFlags::MERGEABLE),
+        14 => without(VmFlags::NOHUGEPAGE) | VmFlags::HUGEPAGE,
+        15 => without(VmFlags::HUGEPAGE) | VmFlags::NOHUGEPAGE,
+        16 => f | VmFlags::DONTDUMP,
+        17 if (f.intersects(VmFlags::SPECIAL) && !f.contains(VmFlags::HUGETLB)) || f.contains(VmFlags::DROPPABLE) => {
+            return Err(Errno::EINVAL);
+        }
+        17 => without(VmFlags::DONTDUMP),
+        18 if seg.file.is_some() || f.contains(VmFlags::SHARED) => return Err(Errno::EINVAL),
+        18 => f | VmFlags::WIPEONFORK,
+        19 if f.contains(VmFlags::DROPPABLE) => return Err(Errno::EINVAL),
+        19 => without(VmFlags::WIPEONFORK),
+        _ => return Err(Errno::EINVAL),
+    })
 }

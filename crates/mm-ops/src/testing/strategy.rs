@@ -1,4 +1,5 @@
-//! proptest strategies for calls in a small arena, with the descriptors of
+//! proptest strategies for calls (mmap, munmap, mprotect, brk, faults,
+//! madvise's flag advice) in a small arena, with the descriptors of
 //! the [`World`](super::machine::World) (3: a file read-write, 4: the same
 //! file read-only, 5: a dup of 3, 6: a memfd, 7: not open).
 
@@ -68,5 +69,7 @@ pub fn arb_call() -> impl Strategy<Value = Call> {
         1 => (0u64..24).prop_map(|p| Call::Brk { addr: if p == 0 { 0 } else { super::refmm::START_BRK + (p - 1) * 3000 } }),
         3 => (arb_addr(), 0u64..PAGE_SIZE, prop::sample::select(vec![Access::Read, Access::Write, Access::Exec]))
             .prop_map(|(a, o, access)| Call::Fault { addr: a + o, access }),
+        2 => (arb_addr(), arb_len(), prop::sample::select(vec![0u64, 1, 2, 5, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19]))
+            .prop_map(|(addr, len, advice)| Call::Madvise { addr, len, advice }),
     ]
 }
