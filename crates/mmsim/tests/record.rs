@@ -319,8 +319,8 @@ fn check_fixture(rec: &Rec, argv: &[&str]) {
     let (calls, threads) = (rec.meta("calls"), rec.meta("threads"));
     let summary = format!(
         "mmsim record: recorded {calls} {} from {threads} {} to ",
-        plural(&calls, "call"),
-        plural(&threads, "thread")
+        plural(calls, "call"),
+        plural(threads, "thread")
     );
     assert!(rec.stderr.contains(&summary), "{argv:?}: {}", rec.stderr);
     // Only the program's own calls: one process.
