@@ -135,7 +135,7 @@ fn ci() -> bool {
     doc.args(["doc", "--workspace", "--no-deps", "--all-features"])
         .env("RUSTDOCFLAGS", "-D warnings");
     let mut test = cargo();
-    test.args(["test", "--workspace", "--all-features"])
+    test.args(["test", "--workspace", "--all-features", "--no-fail-fast"])
         .env("MM_CI_SUMMARY_DIR", &dir);
     let steps = [
         ("cargo fmt --check", fmt),

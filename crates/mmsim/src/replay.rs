@@ -125,6 +125,8 @@ pub struct Replayer {
     cwd: String,
     brk_decided: bool,
     assume_written: bool,
+    /// Ranges made writable whose first write is still to come.
+    unwritten: Vec<(u64, u64)>,
 }
 
 impl Replayer {
@@ -144,6 +146,7 @@ impl Replayer {
             cwd: String::new(),
             brk_decided: false,
             assume_written: opts.assume_written.unwrap_or(opts.initial_maps.is_some()),
+            unwritten: Vec::new(),
         };
         r.set_cwd(&opts.cwd);
         if let Some(text) = &opts.initial_maps {
@@ -247,10 +250,23 @@ impl Replayer {
         }
         let applied = self.with_dirfd_path(call);
         let old_brk = self.task.mm().read().state_brk();
+        if self.assume_written {
+            // Memory made writable is written once the program moves on to
+            // something else: a call that does not touch the ranges still
+            // being set up flushes them first.
+            let busy = affected_ranges(call, recorded, old_brk)
+                .iter()
+                .any(|&(s, e)| self.unwritten.iter().any(|&(ps, pe)| s <= pe && ps <= e));
+            if !busy {
+                for (s, e) in std::mem::take(&mut self.unwritten) {
+                    self.write_fault(s, e);
+                }
+            }
+        }
         let outcome = self.task.apply(&applied, want);
         if self.assume_written {
-            if let Some((start, end)) = written_range(call, &outcome, old_brk) {
-                self.write_fault(start, end);
+            if let Some(r) = written_range(call, &outcome, old_brk) {
+                self.unwritten.push(r);
             }
         }
         let path = match (&line.recorded, applied.as_ref()) {
@@ -394,6 +410,36 @@ fn written_range(call: &Call, outcome: &Outcome, old_brk: u64) -> Option<(u64, u
         (&Call::Mremap { new_len, .. }, &Outcome::Val(a)) => Some((a, a.checked_add(page(new_len)?)?)),
         (&Call::Brk { .. }, &Outcome::Val(new)) if new > old_brk => Some((old_brk & !0xfff, page(new)?)),
         _ => None,
+    }
+}
+
+/// The address ranges `call` works on, before it runs (for a call that
+/// chooses its address, where the trace says it went).
+fn affected_ranges(call: &Call, recorded: Option<Outcome>, old_brk: u64) -> Vec<(u64, u64)> {
+    let span = |a: u64, len: u64| (a, a.saturating_add(len));
+    let placed = match recorded {
+        Some(Outcome::Val(v)) => Some(v),
+        _ => None,
+    };
+    match *call {
+        Call::Mmap { addr, len, .. } => vec![span(placed.unwrap_or(addr), len)],
+        Call::Munmap { addr, len } | Call::Mprotect { addr, len, .. } | Call::Madvise { addr, len, .. } => {
+            vec![span(addr, len)]
+        }
+        Call::Mremap {
+            old_addr,
+            old_len,
+            new_len,
+            ..
+        } => {
+            let mut v = vec![span(old_addr, old_len.max(1))];
+            if let Some(n) = placed {
+                v.push(span(n, new_len));
+            }
+            v
+        }
+        Call::Brk { addr } => vec![(old_brk.min(addr), old_brk.max(addr))],
+        _ => Vec::new(),
     }
 }
 
