@@ -163,6 +163,37 @@ impl FileTable {
         self.by_path.get(path).copied()
     }
 
+    /// `unlink(path)` as far as names go (`vfs_unlink` → `d_delete`): the
+    /// file stays alive while open or mapped, but no longer has `path` as
+    /// its name, so `/proc/PID/maps` shows `path (deleted)`, and a later
+    /// open of `path` finds a new file. False if the table knew no file
+    /// there.
+    pub fn unlink(&mut self, path: &str) -> bool {
+        let Some(id) = self.by_path.remove(path) else {
+            return false;
+        };
+        if let Some(inode) = self.inodes[id.0 as usize].as_mut() {
+            inode.deleted = true;
+        }
+        true
+    }
+
+    /// `rename(from, to)` as far as names go (`vfs_rename`): the file at
+    /// `to`, if any, is unlinked, and `from`'s file is now named `to`.
+    pub fn rename(&mut self, from: &str, to: &str) {
+        if from == to {
+            return;
+        }
+        let moved = self.by_path.remove(from);
+        self.unlink(to);
+        if let Some(id) = moved {
+            if let Some(inode) = self.inodes[id.0 as usize].as_mut() {
+                inode.path = to.to_string();
+            }
+            self.by_path.insert(to.to_string(), id);
+        }
+    }
+
     /// A fresh inode number for model-made objects.
     pub fn fresh_ino(&mut self) -> u64 {
         self.next_ino += 1;

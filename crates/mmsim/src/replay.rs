@@ -47,7 +47,9 @@ use mm_core::{VmFlags, VmaView};
 use mm_ops::call::{Call, Outcome};
 use mm_ops::hostfs::host_probe;
 use mm_ops::procmaps::parse_maps;
-use mm_ops::strace::{Line, Parser, Recorded, TraceLine, format_call, format_result};
+use mm_ops::strace::{
+    Line, Parser, PathArg, PathOp, PathOpLine, Recorded, TraceLine, format_call, format_result, parse_path_op,
+};
 use mm_ops::task::Task;
 use mm_ops::task_mmu::render_maps;
 use mm_ops::uapi::{AT_FDCWD, MAP_ANONYMOUS, MAP_SHARED, PROT_WRITE};
@@ -276,6 +278,43 @@ impl Replayer {
         };
         self.fds.after(call, &outcome, path);
         Step { outcome, applied: true }
+    }
+
+    /// Applies an `unlink` or `rename` that succeeded to the file table:
+    /// maps lines name files by their current path.
+    pub fn path_op(&mut self, l: &PathOpLine) {
+        if !l.ok {
+            return;
+        }
+        let mm = self.task.mm().clone();
+        match &l.op {
+            PathOp::Unlink(p) => {
+                if let Some(path) = self.resolve_arg(p) {
+                    mm.files().unlink(&path);
+                }
+            }
+            PathOp::Rename { from, to } => {
+                if let (Some(f), Some(t)) = (self.resolve_arg(from), self.resolve_arg(to)) {
+                    mm.files().rename(&f, &t);
+                }
+            }
+        }
+    }
+
+    /// The absolute path a path argument names, when the input tells.
+    fn resolve_arg(&self, p: &PathArg) -> Option<String> {
+        if p.path.starts_with('/') {
+            return Some(p.path.clone());
+        }
+        let dir = match p.dirfd {
+            None => self.cwd.clone(),
+            Some(fd) if is_at_fdcwd(fd) => p.dir_path.clone().unwrap_or_else(|| self.cwd.clone()),
+            Some(fd) => p
+                .dir_path
+                .clone()
+                .or_else(|| self.fds.path_of(fd).map(str::to_string))?,
+        };
+        Some(join(&dir, &p.path))
     }
 
     /// What a first write to each private writable VMA in `[start, end)`
@@ -554,6 +593,10 @@ pub fn replay_lines(
                 writeln!(out, "{} = {result}", format_call(&tl.call)).map_err(ReplayError::Write)?;
             }
             Ok(Some(Line::Skipped { name: Some(name) })) => {
+                // unlink and rename change the names maps lines show.
+                if let Ok(Some(op)) = parse_path_op(text) {
+                    r.path_op(&op);
+                }
                 *summary.skipped_calls.entry(name).or_default() += 1;
             }
             Ok(Some(Line::Skipped { name: None })) => summary.strace_lines += 1,

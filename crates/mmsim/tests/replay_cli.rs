@@ -268,3 +268,27 @@ fn simulate_prints_a_table_and_rejects_a_bad_policy() {
     let rec = mmsim(&["record"], "");
     assert_eq!(rec.code, Some(2), "{rec:?}");
 }
+
+#[test]
+fn unlink_and_rename_change_the_names_maps_show() {
+    let dir = TempDir::new("unlink");
+    let a = dir.file("a", 8192);
+    let b = dir.file("b", 8192);
+    let script = format!(
+        "\
+openat(AT_FDCWD, \"{a}\", O_RDONLY) = 3
+mmap(0x200000000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED, 3, 0) = 0x200000000
+openat(AT_FDCWD, \"{b}\", O_RDONLY) = 4
+mmap(0x300000000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED, 4, 0) = 0x300000000
+unlink(\"{a}\") = 0
+rename(\"{b}\", \"{a}\") = 0
+unlinkat(AT_FDCWD, \"{b}\", 0) = -1 ENOENT (No such file or directory)
+"
+    );
+    let run = replay(&["--maps"], &script);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let maps: Vec<&str> = run.stdout.lines().filter(|l| common::is_maps_line(l)).collect();
+    assert!(maps[0].ends_with(&format!(" {a} (deleted)")), "{maps:?}");
+    assert!(maps[1].ends_with(&format!(" {a}")), "{maps:?}");
+    assert!(run.stderr.contains("unlink 1"), "{}", run.stderr);
+}

@@ -48,6 +48,7 @@ mod build;
 mod errno;
 mod format;
 mod lex;
+mod pathop;
 mod result;
 mod value;
 mod xlat;
@@ -56,6 +57,7 @@ use crate::call::{Call, Outcome};
 use build::NAMES;
 pub use format::{format_call, format_result};
 use lex::{Body, UNFINISHED};
+pub use pathop::{PathArg, PathOp, PathOpLine, parse_path_op};
 
 /// A modeled call read from a trace line.
 #[derive(Clone, Debug, PartialEq, Eq)]

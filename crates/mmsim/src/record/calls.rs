@@ -45,6 +45,93 @@ pub(crate) mod nr {
     pub const DUP3: u64 = 292;
     /// `memfd_create`.
     pub const MEMFD_CREATE: u64 = 319;
+    /// `rename`.
+    pub const RENAME: u64 = 82;
+    /// `unlink`.
+    pub const UNLINK: u64 = 87;
+    /// `unlinkat`.
+    pub const UNLINKAT: u64 = 263;
+    /// `renameat`.
+    pub const RENAMEAT: u64 = 264;
+    /// `renameat2`.
+    pub const RENAMEAT2: u64 = 316;
+}
+
+/// A path as strace prints a string argument: quoted, with `"` and `\`
+/// backslashed, the usual C escapes, and other control or non-ASCII
+/// bytes in octal.
+fn quote_path(p: &[u8]) -> String {
+    let mut o = String::with_capacity(p.len() + 2);
+    o.push('"');
+    for &c in p {
+        match c {
+            b'"' => o.push_str("\\\""),
+            b'\\' => o.push_str("\\\\"),
+            b'\n' => o.push_str("\\n"),
+            b'\t' => o.push_str("\\t"),
+            b'\r' => o.push_str("\\r"),
+            0x20..=0x7e => o.push(c as char),
+            _ => {
+                let _ = write!(o, "\\{c:o}");
+            }
+        }
+    }
+    o.push('"');
+    o
+}
+
+/// The text of an `unlink`, `unlinkat`, `rename`, `renameat` or
+/// `renameat2` call (which change the names maps lines show), with `-y`
+/// annotations on its directory descriptors; `None` for other calls.
+/// `read` reads a path from the tracee, `link` annotates a descriptor.
+pub(crate) fn path_op_text(
+    e: &Entry,
+    read: impl Fn(u64) -> Option<Vec<u8>>,
+    link: impl Fn(FdArg) -> Option<String>,
+) -> Option<String> {
+    let a = e.args;
+    let path = |i: usize| quote_path(&read(a[i]).unwrap_or_default());
+    let dir = |i: usize| {
+        let fd = fd_arg(a[i]);
+        let (name, arg) = if fd as i32 == AT_FDCWD as i32 {
+            ("AT_FDCWD".to_string(), FdArg::Cwd)
+        } else {
+            (fd.to_string(), FdArg::Fd(fd))
+        };
+        format!("{name}{}", link(arg).unwrap_or_default())
+    };
+    Some(match e.nr {
+        nr::UNLINK => format!("unlink({})", path(0)),
+        nr::UNLINKAT => {
+            let flags = if int_arg(a[2]) == 0x200 {
+                "AT_REMOVEDIR".to_string()
+            } else {
+                format!("{:#x}", int_arg(a[2]))
+            };
+            let flags = if int_arg(a[2]) == 0 { "0".to_string() } else { flags };
+            format!("unlinkat({}, {}, {flags})", dir(0), path(1))
+        }
+        nr::RENAME => format!("rename({}, {})", path(0), path(1)),
+        nr::RENAMEAT => format!("renameat({}, {}, {}, {})", dir(0), path(1), dir(2), path(3)),
+        nr::RENAMEAT2 => {
+            let f = int_arg(a[4]);
+            let flags = match f {
+                0 => "0".to_string(),
+                1 => "RENAME_NOREPLACE".to_string(),
+                2 => "RENAME_EXCHANGE".to_string(),
+                4 => "RENAME_WHITEOUT".to_string(),
+                _ => format!("{f:#x}"),
+            };
+            format!("renameat2({}, {}, {}, {}, {flags})", dir(0), path(1), dir(2), path(3))
+        }
+        _ => return None,
+    })
+}
+
+/// The line of a path operation: its result is an `int`.
+pub(crate) fn path_op_line(tid: i32, text: &str, outcome: &Outcome) -> String {
+    // close(2) has the same result type: 0, or -1 and an errno.
+    format!("{tid} {text} = {}", format_result(&Call::Close { fd: 0 }, outcome))
 }
 
 /// `O_CREAT` and `__O_TMPFILE`: the open flags that make the kernel (and

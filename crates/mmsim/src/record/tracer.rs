@@ -77,7 +77,8 @@ pub(crate) struct Traced {
 
 /// A recorded call between its entry and exit stops.
 struct Pending {
-    call: Call,
+    /// The modeled call, or `None` for a path operation (unlink, rename).
+    call: Option<Call>,
     /// The call with its `-y` annotations, read at entry.
     text: String,
 }
@@ -337,6 +338,16 @@ impl Tracer {
             self.take_final_maps(tid, FinalMapsAt::ExitGroup);
             return Some(e.nr);
         }
+        if let Some(text) = calls::path_op_text(
+            &e,
+            |addr| proc::read_string(tid, addr, PATH_MAX),
+            |fd| proc::fd_link(tid, fd).map(|l| calls::annotation(&l)),
+        ) {
+            if let Some(th) = self.threads.get_mut(&tid) {
+                th.pending = Some(Pending { call: None, text });
+            }
+            return Some(e.nr);
+        }
         let Some(s) = calls::string_arg(e.nr) else {
             return Some(e.nr);
         };
@@ -354,7 +365,7 @@ impl Tracer {
             .collect();
         let text = calls::call_text(&call, &anns);
         if let Some(th) = self.threads.get_mut(&tid) {
-            th.pending = Some(Pending { call, text });
+            th.pending = Some(Pending { call: Some(call), text });
         }
         Some(e.nr)
     }
@@ -366,12 +377,15 @@ impl Tracer {
         };
         let outcome = calls::outcome(r.rax);
         let result_ann = match outcome {
-            Outcome::Val(fd) if calls::returns_fd(&p.call) => {
+            Outcome::Val(fd) if p.call.as_ref().is_some_and(calls::returns_fd) => {
                 proc::fd_link(tid, FdArg::Fd(fd as i64)).map(|l| calls::annotation(&l))
             }
             _ => None,
         };
-        let line = calls::line(tid.as_raw(), &p.text, &p.call, &outcome, result_ann.as_deref());
+        let line = match &p.call {
+            Some(call) => calls::line(tid.as_raw(), &p.text, call, &outcome, result_ann.as_deref()),
+            None => calls::path_op_line(tid.as_raw(), &p.text, &outcome),
+        };
         if mm_ops::strace::parse_line(&line).is_err() && self.unparsable.len() < 10 {
             self.unparsable.push(line.clone());
         }
