@@ -411,50 +411,46 @@ pub fn chart(run: &Run, path: &Path) -> Result<(), String> {
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let (left, right) = root.split_horizontally(600);
     let names: Vec<&str> = WRITE.iter().map(|w| w.0).chain(["maps_render_per_vma"]).collect();
-    let bars: Vec<(usize, f64, f64)> = names
-        .iter()
-        .enumerate()
-        .filter_map(|(i, n)| Some((i, median(run, n, "upstream", 1024)?, median(run, n, "kernel", 1024)?)))
-        .collect();
-    let top = bars.iter().map(|b| b.2.max(b.1)).fold(10.0, f64::max) * 2.0;
-    let mut c = ChartBuilder::on(&left)
-        .caption("ns per operation, 1,024 VMAs (log)", ("sans-serif", 18))
-        .margin(10)
-        .x_label_area_size(70)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0f64..names.len() as f64, (1f64..top).log_scale())
-        .map_err(|e| e.to_string())?;
-    c.configure_mesh()
-        .disable_x_mesh()
-        .x_labels(names.len())
-        .x_label_formatter(&|x| {
-            let i = x.floor() as usize;
-            names.get(i).map_or(String::new(), |n| n.to_string())
-        })
-        .x_label_style(("sans-serif", 10).into_font().transform(FontTransform::Rotate90))
-        .draw()
-        .map_err(|e| e.to_string())?;
     let model_color = RGBColor(0x1f, 0x77, 0xb4);
     let kernel_color = RGBColor(0xd6, 0x27, 0x28);
-    c.draw_series(
-        bars.iter()
-            .map(|&(i, m, _)| Rectangle::new([(i as f64 + 0.1, 1.0), (i as f64 + 0.45, m)], model_color.filled())),
-    )
-    .map_err(|e| e.to_string())?
-    .label("model (upstream)")
-    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], model_color.filled()));
-    c.draw_series(
-        bars.iter()
-            .map(|&(i, _, k)| Rectangle::new([(i as f64 + 0.5, 1.0), (i as f64 + 0.85, k)], kernel_color.filled())),
-    )
-    .map_err(|e| e.to_string())?
-    .label("kernel")
-    .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], kernel_color.filled()));
-    c.configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
+    // One row per (bench, model or kernel), model first.
+    let mut rows: Vec<(String, f64, RGBColor)> = Vec::new();
+    for n in &names {
+        if let (Some(m), Some(k)) = (median(run, n, "upstream", 1024), median(run, n, "kernel", 1024)) {
+            rows.push((format!("{n} (model)"), m, model_color));
+            rows.push((format!("{n} (kernel)"), k, kernel_color));
+        }
+    }
+    let top = rows.iter().map(|r| r.1).fold(10.0, f64::max) * 2.0;
+    let count = rows.len() as i32;
+    let mut c = ChartBuilder::on(&left)
+        .caption("ns per operation, 1,024 VMAs, upstream (log)", ("sans-serif", 18))
+        .margin(10)
+        .x_label_area_size(30)
+        .y_label_area_size(190)
+        .build_cartesian_2d((1f64..top).log_scale(), (0..count.max(1)).into_segmented())
+        .map_err(|e| e.to_string())?;
+    let labels: Vec<String> = rows.iter().map(|r| r.0.clone()).collect();
+    c.configure_mesh()
+        .disable_y_mesh()
+        .y_labels(rows.len().max(1))
+        .y_label_formatter(&|v| match v {
+            SegmentValue::CenterOf(i) => labels.get(*i as usize).cloned().unwrap_or_default(),
+            _ => String::new(),
+        })
+        .y_label_style(("sans-serif", 11))
         .draw()
         .map_err(|e| e.to_string())?;
+    c.draw_series(rows.iter().enumerate().map(|(i, (_, v, color))| {
+        let i = i as i32;
+        let mut bar = Rectangle::new(
+            [(1.0, SegmentValue::Exact(i)), (*v, SegmentValue::Exact(i + 1))],
+            color.filled(),
+        );
+        bar.set_margin(2, 2, 0, 0);
+        bar
+    }))
+    .map_err(|e| e.to_string())?;
 
     let lines = [
         ("spec_lookup", "upstream", model_color),
@@ -497,7 +493,7 @@ pub fn chart(run: &Run, path: &Path) -> Result<(), String> {
             .map_err(|e| e.to_string())?;
     }
     c.configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
+        .position(SeriesLabelPosition::LowerRight)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
