@@ -48,7 +48,8 @@ use mm_ops::call::{Call, Outcome};
 use mm_ops::hostfs::host_probe;
 use mm_ops::procmaps::parse_maps;
 use mm_ops::strace::{
-    Line, Parser, PathArg, PathOp, PathOpLine, Recorded, TraceLine, format_call, format_result, parse_path_op,
+    Line, Parser, PathArg, PathOp, PathOpLine, Recorded, TraceLine, equivalent_call, format_call, format_result,
+    parse_path_op,
 };
 use mm_ops::task::Task;
 use mm_ops::task_mmu::render_maps;
@@ -596,6 +597,28 @@ pub fn replay_lines(
                 // unlink and rename change the names maps lines show.
                 if let Ok(Some(op)) = parse_path_op(text) {
                     r.path_op(&op);
+                }
+                // fcntl(F_DUPFD) and creat make descriptors as dup and open
+                // do: applied (not printed), so that file identity holds.
+                if let Ok(Some(tl)) = equivalent_call(text) {
+                    let step = std::panic::catch_unwind(AssertUnwindSafe(|| r.step(&tl))).map_err(|payload| {
+                        ReplayError::ModelPanic {
+                            line: lineno,
+                            message: panic_message(payload.as_ref()),
+                            text: text.to_string(),
+                        }
+                    })?;
+                    if let (true, Some(rec)) = (opts.check, tl.recorded.as_ref().and_then(Recorded::outcome)) {
+                        summary.checked += 1;
+                        if rec != step.outcome {
+                            summary.divergences.push(Divergence {
+                                line: lineno,
+                                text: text.to_string(),
+                                model: format_result(&tl.call, &step.outcome),
+                                recorded: format_result(&tl.call, &rec),
+                            });
+                        }
+                    }
                 }
                 *summary.skipped_calls.entry(name).or_default() += 1;
             }

@@ -12,7 +12,10 @@ use std::process::{Command, Output, Stdio};
 
 use common::TempDir;
 use mm_ops::call::{Call, Outcome};
-use mm_ops::strace::{Line, Parser, Recorded, TraceLine, format_call, format_result, parse_line};
+use mm_ops::strace::{
+    Line, Parser, Recorded, TraceLine, equivalent_call, format_call, format_result, parse_line, parse_path_op,
+    split_pid,
+};
 
 /// A recording: the fixture files and how `mmsim record` ended.
 #[derive(Debug)]
@@ -48,10 +51,26 @@ impl Rec {
         self.trace.lines().collect()
     }
 
-    /// Every trace line, parsed (and checked to be a modeled call with a
-    /// pid and a result).
-    fn calls(&self) -> Vec<TraceLine> {
+    /// The lines of modeled calls (the others are side calls: unlink,
+    /// rename, fcntl F_DUPFD, creat, each checked to read back as one).
+    fn call_lines(&self) -> Vec<&str> {
         self.lines()
+            .into_iter()
+            .filter(|l| {
+                let side = matches!(parse_path_op(l), Ok(Some(_))) || matches!(equivalent_call(l), Ok(Some(_)));
+                if side {
+                    assert!(split_pid(l).0.is_some(), "no pid: {l}");
+                    assert!(l.contains(") = "), "no result: {l}");
+                }
+                !side
+            })
+            .collect()
+    }
+
+    /// Every modeled call's line, parsed (and checked to be a modeled call
+    /// with a pid and a result).
+    fn calls(&self) -> Vec<TraceLine> {
+        self.call_lines()
             .iter()
             .map(|l| match parse_line(l) {
                 Ok(Line::Call(t)) => {
@@ -196,7 +215,7 @@ fn strip_annotations(line: &str) -> String {
 /// [`Parser`] fed the whole trace joins nothing and loses nothing.
 fn check_round_trip(rec: &Rec) {
     let mut parser = Parser::new();
-    for (l, t) in rec.lines().into_iter().zip(rec.calls()) {
+    for (l, t) in rec.call_lines().into_iter().zip(rec.calls()) {
         let outcome = t.recorded.as_ref().and_then(Recorded::outcome).expect("an outcome");
         let again = format!(
             "{} {} = {}",

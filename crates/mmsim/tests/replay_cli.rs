@@ -292,3 +292,44 @@ unlinkat(AT_FDCWD, \"{b}\", 0) = -1 ENOENT (No such file or directory)
     assert!(maps[1].ends_with(&format!(" {a}")), "{maps:?}");
     assert!(run.stderr.contains("unlink 1"), "{}", run.stderr);
 }
+
+/// Host behaviour (checked with a C program on Linux 6.18): a mapping made
+/// through a descriptor from `fcntl(F_DUPFD_CLOEXEC)` merges with one made
+/// through the original (same open file description); a second open of the
+/// same file does not.
+#[test]
+fn fcntl_dupfd_shares_the_open_file_and_creat_opens() {
+    let dir = TempDir::new("dupfd");
+    let f = dir.file("f", 1 << 20);
+    let out = format!("{}/new.tar", dir.str());
+    let script = format!(
+        "\
+openat(AT_FDCWD, \"{f}\", O_RDWR|O_CREAT, 0600) = 3
+mmap(0x7e0000000000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED, 3, 0) = 0x7e0000000000
+fcntl(3, F_DUPFD_CLOEXEC, 10) = 10
+mmap(0x7e0000001000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED, 10, 0x1000) = 0x7e0000001000
+openat(AT_FDCWD, \"{f}\", O_RDONLY) = 11
+mmap(0x7e0000002000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED, 11, 0x2000) = 0x7e0000002000
+creat(\"{out}\", 0666) = 12
+close(12) = 0
+"
+    );
+    let run = replay(&["--maps", "--check"], &script);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let maps: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| common::is_maps_line(l) && l.contains(&f))
+        .collect();
+    assert_eq!(maps.len(), 2, "{maps:?}");
+    assert!(
+        maps[0].starts_with("7e0000000000-7e0000002000 r--p 00000000"),
+        "{maps:?}"
+    );
+    assert!(
+        maps[1].starts_with("7e0000002000-7e0000003000 r--p 00002000"),
+        "{maps:?}"
+    );
+    // close(12) found the descriptor creat made.
+    assert!(run.stderr.contains(" 0 divergences"), "{}", run.stderr);
+}

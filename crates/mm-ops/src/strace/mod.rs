@@ -57,7 +57,7 @@ use crate::call::{Call, Outcome};
 use build::NAMES;
 pub use format::{format_call, format_result};
 use lex::{Body, UNFINISHED};
-pub use pathop::{PathArg, PathOp, PathOpLine, parse_path_op};
+pub use pathop::{PathArg, PathOp, PathOpLine, equivalent_call, parse_path_op};
 
 /// A modeled call read from a trace line.
 #[derive(Clone, Debug, PartialEq, Eq)]

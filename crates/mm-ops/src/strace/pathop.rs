@@ -5,8 +5,9 @@
 //! that wants the kernel's final maps applies them to its file table.
 
 use super::lex::{self, Body};
-use super::{ParseError, Recorded, result, value};
-use crate::call::Outcome;
+use super::{ParseError, Recorded, TraceLine, result, value};
+use crate::call::{Call, Outcome};
+use crate::uapi::oflags::{O_CREAT, O_TRUNC, O_WRONLY};
 
 /// A path argument: the directory descriptor it is relative to (`None`
 /// for `unlink`/`rename`, whose paths resolve like `AT_FDCWD`), that
@@ -125,6 +126,67 @@ pub fn parse_path_op(line: &str) -> Result<Option<PathOpLine>, ParseError> {
     Ok(Some(PathOpLine { pid, op, ok }))
 }
 
+/// `F_DUPFD` and `F_DUPFD_CLOEXEC` (`include/uapi/asm-generic/fcntl.h`).
+const F_DUPFD: u64 = 0;
+const F_DUPFD_CLOEXEC: u64 = 1030;
+
+/// Reads a complete line of a call that creates a descriptor the way a
+/// modeled call does, and returns that modeled call with the line's
+/// result: `fcntl(fd, F_DUPFD[_CLOEXEC], min) = N` is a `dup(fd) = N`
+/// (`f_dupfd`: the new descriptor shares the open file description), and
+/// `creat(path, mode) = N` is `open(path, O_CREAT|O_WRONLY|O_TRUNC, mode)`
+/// (`SYSCALL_DEFINE2(creat)`). `Ok(None)` for any other line.
+pub fn equivalent_call(line: &str) -> Result<Option<TraceLine>, ParseError> {
+    let (pid, s) = lex::split_prefix(line);
+    let Body::Call { name, rest } = lex::body(s) else {
+        return Ok(None);
+    };
+    if !matches!(name, "fcntl" | "fcntl64" | "creat") || rest.trim_end().ends_with(lex::UNFINISHED) {
+        return Ok(None);
+    }
+    let args = lex::split_args(rest)?;
+    let Some(tail) = args.tail else {
+        return Err(ParseError::new(format!("{name}: missing `)`")));
+    };
+    let a = &args.args;
+    let (call, fd_path) = if name == "creat" {
+        if a.len() != 2 {
+            return Err(ParseError::new(format!("creat takes 2 arguments, found {}", a.len())));
+        }
+        let mode = value::number(a[1])?;
+        let call = Call::Open {
+            path: value::string(a[0])?,
+            flags: O_CREAT | O_WRONLY | O_TRUNC,
+            mode: Some(mode),
+        };
+        (call, None)
+    } else {
+        let cmd = match a.get(1).map(|c| c.trim()) {
+            Some("F_DUPFD") => F_DUPFD,
+            Some("F_DUPFD_CLOEXEC") => F_DUPFD_CLOEXEC,
+            Some(other) => match value::number(other) {
+                Ok(n) => n,
+                Err(_) => return Ok(None),
+            },
+            None => return Ok(None),
+        };
+        if cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC {
+            return Ok(None);
+        }
+        let (fd, path) = value::fd(a[0], false)?;
+        (Call::Dup { fd }, path)
+    };
+    let recorded = result::tail(tail)?;
+    Ok(Some(TraceLine {
+        pid,
+        call,
+        recorded,
+        fd_path,
+        newfd_path: None,
+        dirfd_path: None,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +229,32 @@ mod tests {
         );
         assert_eq!(parse_path_op("unlink(\"/x\" <unfinished ...>").unwrap(), None);
         assert!(parse_path_op("unlink(0x1234) = 0").is_err());
+    }
+
+    #[test]
+    fn fcntl_dupfd_and_creat_are_dup_and_open() {
+        let l = equivalent_call("7 fcntl(3</tmp/x>, F_DUPFD_CLOEXEC, 10) = 10</tmp/x>")
+            .unwrap()
+            .unwrap();
+        assert_eq!(l.pid, Some(7));
+        assert_eq!(l.call, Call::Dup { fd: 3 });
+        assert_eq!(l.fd_path.as_deref(), Some("/tmp/x"));
+        assert_eq!(l.recorded.and_then(|r| r.outcome()), Some(Outcome::Val(10)));
+        let l = equivalent_call("fcntl(5, 0x406, 3) = 4").unwrap().unwrap();
+        assert_eq!(l.call, Call::Dup { fd: 5 });
+        assert_eq!(
+            equivalent_call("fcntl(5, F_GETFL) = 0x8002 (flags O_RDWR|O_LARGEFILE)").unwrap(),
+            None
+        );
+        assert_eq!(equivalent_call("fcntl(5, F_SETFD, FD_CLOEXEC) = 0").unwrap(), None);
+        let l = equivalent_call("creat(\"/tmp/o.tar\", 0666) = 3").unwrap().unwrap();
+        assert_eq!(
+            l.call,
+            Call::Open {
+                path: "/tmp/o.tar".into(),
+                flags: O_CREAT | O_WRONLY | O_TRUNC,
+                mode: Some(0o666)
+            }
+        );
     }
 }

@@ -55,6 +55,10 @@ pub(crate) mod nr {
     pub const RENAMEAT: u64 = 264;
     /// `renameat2`.
     pub const RENAMEAT2: u64 = 316;
+    /// `fcntl`.
+    pub const FCNTL: u64 = 72;
+    /// `creat`.
+    pub const CREAT: u64 = 85;
 }
 
 /// A path as strace prints a string argument: quoted, with `"` and `\`
@@ -80,9 +84,11 @@ fn quote_path(p: &[u8]) -> String {
     o
 }
 
-/// The text of an `unlink`, `unlinkat`, `rename`, `renameat` or
-/// `renameat2` call (which change the names maps lines show), with `-y`
-/// annotations on its directory descriptors; `None` for other calls.
+/// The text of a side call the replay needs although it is not an
+/// address-space call: `unlink`, `unlinkat`, `rename`, `renameat`,
+/// `renameat2` (they change the names maps lines show), `fcntl` with
+/// `F_DUPFD`/`F_DUPFD_CLOEXEC` and `creat` (they make descriptors), with
+/// `-y` annotations on descriptor arguments; `None` for other calls.
 /// `read` reads a path from the tracee, `link` annotates a descriptor.
 pub(crate) fn path_op_text(
     e: &Entry,
@@ -101,6 +107,30 @@ pub(crate) fn path_op_text(
         format!("{name}{}", link(arg).unwrap_or_default())
     };
     Some(match e.nr {
+        nr::FCNTL => {
+            let cmd = match int_arg(a[1]) {
+                0 => "F_DUPFD",
+                1030 => "F_DUPFD_CLOEXEC",
+                _ => return None,
+            };
+            let fd = fd_arg(a[0]);
+            let ann = if fd >= 0 {
+                link(FdArg::Fd(fd)).unwrap_or_default()
+            } else {
+                String::new()
+            };
+            format!("fcntl({fd}{ann}, {cmd}, {})", fd_arg(a[2]))
+        }
+        nr::CREAT => {
+            // strace's `%#03o`.
+            let mode = a[1] & 0o7777;
+            let mode = if mode == 0 {
+                "000".to_string()
+            } else {
+                format!("0{mode:o}")
+            };
+            format!("creat({}, {mode})", path(0))
+        }
         nr::UNLINK => format!("unlink({})", path(0)),
         nr::UNLINKAT => {
             let flags = if int_arg(a[2]) == 0x200 {
@@ -128,10 +158,21 @@ pub(crate) fn path_op_text(
     })
 }
 
-/// The line of a path operation: its result is an `int`.
-pub(crate) fn path_op_line(tid: i32, text: &str, outcome: &Outcome) -> String {
+/// True when the side call `nr` (see [`path_op_text`]) returns a
+/// descriptor (`fcntl F_DUPFD*`, `creat`).
+pub(crate) fn side_call_returns_fd(nr: u64) -> bool {
+    matches!(nr, nr::FCNTL | nr::CREAT)
+}
+
+/// The line of a side call: its result is an `int` (a descriptor for
+/// `fcntl F_DUPFD*` and `creat`, annotated with `result_ann`).
+pub(crate) fn path_op_line(tid: i32, text: &str, outcome: &Outcome, result_ann: Option<&str>) -> String {
     // close(2) has the same result type: 0, or -1 and an errno.
-    format!("{tid} {text} = {}", format_result(&Call::Close { fd: 0 }, outcome))
+    let mut l = format!("{tid} {text} = {}", format_result(&Call::Close { fd: 0 }, outcome));
+    if let (Outcome::Val(_), Some(a)) = (outcome, result_ann) {
+        l.push_str(a);
+    }
+    l
 }
 
 /// `O_CREAT` and `__O_TMPFILE`: the open flags that make the kernel (and

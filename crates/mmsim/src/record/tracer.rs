@@ -77,8 +77,11 @@ pub(crate) struct Traced {
 
 /// A recorded call between its entry and exit stops.
 struct Pending {
-    /// The modeled call, or `None` for a path operation (unlink, rename).
+    /// The modeled call, or `None` for a side call (unlink, rename, fcntl
+    /// F_DUPFD, creat).
     call: Option<Call>,
+    /// For a side call: whether it returns a descriptor.
+    side_fd: bool,
     /// The call with its `-y` annotations, read at entry.
     text: String,
 }
@@ -344,7 +347,11 @@ impl Tracer {
             |fd| proc::fd_link(tid, fd).map(|l| calls::annotation(&l)),
         ) {
             if let Some(th) = self.threads.get_mut(&tid) {
-                th.pending = Some(Pending { call: None, text });
+                th.pending = Some(Pending {
+                    call: None,
+                    text,
+                    side_fd: calls::side_call_returns_fd(e.nr),
+                });
             }
             return Some(e.nr);
         }
@@ -365,7 +372,11 @@ impl Tracer {
             .collect();
         let text = calls::call_text(&call, &anns);
         if let Some(th) = self.threads.get_mut(&tid) {
-            th.pending = Some(Pending { call: Some(call), text });
+            th.pending = Some(Pending {
+                call: Some(call),
+                text,
+                side_fd: false,
+            });
         }
         Some(e.nr)
     }
@@ -377,14 +388,14 @@ impl Tracer {
         };
         let outcome = calls::outcome(r.rax);
         let result_ann = match outcome {
-            Outcome::Val(fd) if p.call.as_ref().is_some_and(calls::returns_fd) => {
+            Outcome::Val(fd) if p.side_fd || p.call.as_ref().is_some_and(calls::returns_fd) => {
                 proc::fd_link(tid, FdArg::Fd(fd as i64)).map(|l| calls::annotation(&l))
             }
             _ => None,
         };
         let line = match &p.call {
             Some(call) => calls::line(tid.as_raw(), &p.text, call, &outcome, result_ann.as_deref()),
-            None => calls::path_op_line(tid.as_raw(), &p.text, &outcome),
+            None => calls::path_op_line(tid.as_raw(), &p.text, &outcome, result_ann.as_deref()),
         };
         if mm_ops::strace::parse_line(&line).is_err() && self.unparsable.len() < 10 {
             self.unparsable.push(line.clone());
