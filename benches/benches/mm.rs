@@ -127,32 +127,32 @@ fn kernel_suite(c: &mut Criterion, n: usize, files: &BenchFiles, extra: &mut Ext
     });
     // The same lookup while another thread maps and unmaps 4 KiB in a
     // loop (will-it-scale's threads mode), through the real calls.
-    c.benchmark_group("locked_lookup_with_writer").bench_function(kernel(n), |b| {
-        let stop = AtomicBool::new(false);
-        std::thread::scope(|sc| {
-            sc.spawn(|| {
-                while !stop.load(Ordering::Relaxed) {
-                    let a = host_mmap(s.writer_hint(), P, PROT_READ, ANON, -1, Some(s.writer_hint()));
-                    host_munmap(a, P);
-                }
+    c.benchmark_group("locked_lookup_with_writer")
+        .bench_function(kernel(n), |b| {
+            let stop = AtomicBool::new(false);
+            std::thread::scope(|sc| {
+                sc.spawn(|| {
+                    while !stop.load(Ordering::Relaxed) {
+                        let a = host_mmap(s.writer_hint(), P, PROT_READ, ANON, -1, Some(s.writer_hint()));
+                        host_munmap(a, P);
+                    }
+                });
+                let mut i = 0;
+                let mut vec = [0u8; 1];
+                b.iter(|| {
+                    i = (i + 1) & (ADDRS - 1);
+                    let a = addrs[i] & !(P - 1);
+                    // SAFETY: one page, one byte of output, which `vec` holds.
+                    let r = unsafe { libc::mincore(a as *mut _, P as usize, vec.as_mut_ptr()) };
+                    assert_eq!(r, 0, "mincore: {}", std::io::Error::last_os_error());
+                });
+                stop.store(true, Ordering::Relaxed);
             });
-            let mut i = 0;
-            let mut vec = [0u8; 1];
-            b.iter(|| {
-                i = (i + 1) & (ADDRS - 1);
-                let a = addrs[i] & !(P - 1);
-                // SAFETY: one page, one byte of output, which `vec` holds.
-                let r = unsafe { libc::mincore(a as *mut _, P as usize, vec.as_mut_ptr()) };
-                assert_eq!(r, 0, "mincore: {}", std::io::Error::last_os_error());
-            });
-            stop.store(true, Ordering::Relaxed);
         });
-    });
     // mmap_write_lock + unlock as the kernel pays them: brk(NULL) takes the
     // write lock, finds nothing to do and unlocks (plus the syscall).
-    c.benchmark_group("write_lock_unlock").bench_function(kernel(n), |b| {
-        b.iter(|| black_box(host_brk(0)))
-    });
+    c.benchmark_group("write_lock_unlock")
+        .bench_function(kernel(n), |b| b.iter(|| black_box(host_brk(0))));
     let lines = host_vma_count() + 1;
     let mut buf = Vec::with_capacity(lines * 128);
     c.benchmark_group("maps_render_per_vma").bench_function(kernel(n), |b| {
