@@ -2,7 +2,7 @@
 //! the whole /proc/PID/maps (but dev and inode) must be identical.
 //!
 //! Knobs: `MM_DIFF_SEED` (first seed, default 1), `MM_DIFF_OPS` (total
-//! calls, default 2400), `MM_DIFF_SESSION` (calls per fresh helper, 200).
+//! calls, default 10000), `MM_DIFF_SESSION` (calls per fresh helper, 200).
 
 use mm_host::callgen::{run_session, temp_dir};
 
@@ -13,7 +13,7 @@ fn env(name: &str, default: u64) -> u64 {
 #[test]
 fn random_calls_match_the_host_kernel() {
     let seed0 = env("MM_DIFF_SEED", 1);
-    let total = env("MM_DIFF_OPS", 2400) as usize;
+    let total = env("MM_DIFF_OPS", 10000) as usize;
     let per = env("MM_DIFF_SESSION", 200).max(1) as usize;
     let dir = temp_dir("diff").unwrap();
     let mut all = mm_host::callgen::SessionStats::default();

@@ -292,6 +292,18 @@ fn dontunmap_rules() {
 }
 
 #[test]
+fn dontunmap_copy_merging_with_its_source() {
+    case("dontunmap_copy_merging_with_its_source", |sc| {
+        // The target cuts the source's own VMA, and the copy merges back
+        // with the source: one VMA, and the walk over the source range
+        // must not visit it again (found by the random sessions).
+        sc.anon(0, 4, PROT_NONE);
+        sc.expect(rp(1, 2, 2, FIXED | MREMAP_DONTUNMAP, 3), Outcome::Val(at(3)));
+        sc.expect_vmas("copy merged with the source", &[(0, 5, "---p")]);
+    });
+}
+
+#[test]
 fn old_len_zero_duplicates_shared() {
     case("old_len_zero_duplicates_shared", |sc| {
         sc.shared_anon(0, 4, RW);

@@ -346,7 +346,12 @@ fn remap_move<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, vrm: &mut Vrm) -> Result
     let mut last_end = 0;
     let mut seen = false;
     let mut cursor = start;
-    while let Some(id) = w.find_vma_intersection(cursor, end) {
+    // The walk resumes past the end the last VMA had when it was found
+    // (the maple state's index), even if the move grew it back over the
+    // range (a DONTUNMAP copy merging with its source).
+    while cursor < end
+        && let Some(id) = w.find_vma_intersection(cursor, end)
+    {
         let v = w.vma(id);
         if !seen && start < v.start {
             return Err(Errno::EFAULT);
