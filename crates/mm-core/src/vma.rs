@@ -49,9 +49,11 @@ impl Vma {
         (self.end - self.start) >> 12
     }
 
-    /// `vma_is_anonymous`: no file (shared anonymous memory has a shmem file).
+    /// `vma_is_anonymous` (`include/linux/mm.h`): no `vm_ops`, that is no
+    /// file (shared anonymous memory has a shmem file) and not a special
+    /// mapping (`[vdso]`, `[vvar]`, … have `special_mapping_vmops`).
     pub fn is_anonymous(&self) -> bool {
-        self.file.is_none()
+        self.file.is_none() && self.special.is_none()
     }
 }
 

@@ -65,6 +65,7 @@ typedef unsigned char u8;
 #define O_CLOEXEC 02000000
 #define SIGBUS 7
 #define SIGSEGV 11
+#define SIGTRAP 5
 #define SIGCHLD 17
 #define SIGALRM 14
 #define SIG_SETMASK 2
@@ -132,6 +133,8 @@ static volatile int fault_sig;
 /* EXEC probe: the target address, and the byte rax points at (children). */
 static u64 exec_target;
 static volatile u8 exec_scratch[64];
+/* Set once the single-step trap has reached exec_target. */
+static volatile int exec_at_target;
 /* mincore() output, and the stack of the CLONE_VM child (see fault()). */
 static u8 mincore_vec;
 static u8 vm_child_stack[8192] __attribute__((aligned(16)));
@@ -203,7 +206,9 @@ static void die(const char *msg)
  * _start: the kernel enters with rsp at argc; we need nothing from it.
  * probe_read:  one byte load from rdi:  8a 07    movb (%rdi),%al
  * probe_write: one byte store to rdi:   c6 07 c3 movb $0xc3,(%rdi)
- * probe_exec:  rax = rsi, then          ff d7    call *%rdi
+ * probe_exec:  rax = rsi, set the trap flag, then  ff d7  call *%rdi
+ *              (single-stepping: the child runs one instruction at the
+ *              target at most, see on_exec_fault)
  * The *_end labels mark the instruction that follows each faulting one, so
  * the handler can skip it by its length.
  * clone_vm(stack_top): clone(CLONE_VM | SIGCHLD) onto that stack; the child
@@ -236,6 +241,9 @@ __asm__(".text\n"
 	".type probe_exec,@function\n"
 	"probe_exec:\n"
 	"	mov %rsi, %rax\n"
+	"	pushfq\n"
+	"	orq $0x100, (%rsp)\n"
+	"	popfq\n"
 	"probe_exec_call:\n"
 	"	call *%rdi\n"
 	"	ret\n"
@@ -330,6 +338,20 @@ static int canonical(u64 addr)
 static void on_exec_fault(int sig, struct ksiginfo *si, void *uc)
 {
 	u64 rip = *greg(uc, GREG_RIP);
+	/*
+	 * Single-step traps (the trap flag is set before the call): the first
+	 * one arrives with rip at the target, before its fetch; returning keeps
+	 * the flag and lets the fetch happen.  Any later one means the fetch
+	 * succeeded: stop there, before wild code can touch the address space
+	 * (a CLONE_VM child shares the helper's).
+	 */
+	if (sig == SIGTRAP) {
+		if (rip == exec_target && !exec_at_target) {
+			exec_at_target = 1;
+			return;
+		}
+		exit_group(0);
+	}
 	int gp = *greg(uc, GREG_TRAPNO) == TRAP_GP && !canonical(exec_target);
 	int failed = (rip == (u64)probe_exec_call && gp) ||
 		     (rip == exec_target && (si->addr == exec_target || gp));
@@ -375,6 +397,14 @@ static __attribute__((noreturn)) void exec_child(void)
 	/* Keep wild code away from the parent's files. */
 	sys3(SYS_close_range, 0, ~0U, 0);
 	install(on_exec_fault);
+	struct ksigaction trap = {
+		.handler = (void *)on_exec_fault,
+		.flags = SA_SIGINFO | SA_RESTORER,
+		.restorer = (void *)restore_rt,
+		.mask = 0,
+	};
+	if (sys4(SYS_rt_sigaction, SIGTRAP, &trap, 0, 8) < 0)
+		exit_group(101);
 	sys1(SYS_alarm, 1); /* against code that loops */
 	probe_exec(exec_target, exec_scratch);
 	exit_group(0); /* e.g. a 0xC3 (ret) at the target */
@@ -434,6 +464,7 @@ static i64 fault(u64 addr, u64 access)
 		return fault_sig;
 
 	exec_target = addr;
+	exec_at_target = 0;
 	int mapped = is_mapped(addr);
 	i64 pid = sys0(SYS_fork);
 	if (pid < 0)

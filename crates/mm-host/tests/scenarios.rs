@@ -86,6 +86,7 @@ scenarios! {
     mprotect_enomem_hole => extra::mprotect_enomem_hole,
     madvise_enomem_hole => advice::madvise_enomem_hole,
     mmap_fixed_over => extra::mmap_fixed_over,
+    special_mapping_keeps_account => extra::special_mapping_keeps_account,
 }
 
 /// Runs every scenario that is not ignored, in order, and prints the count

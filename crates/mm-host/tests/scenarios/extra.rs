@@ -427,3 +427,23 @@ impl Sc {
         });
     }
 }
+
+/// A special mapping is not anonymous (`vma_is_anonymous` is false: it has
+/// `vm_ops`): made writable it is charged (`VM_ACCOUNT`), and made
+/// read-only again it keeps the charge (found by the random sessions; the
+/// harness compares smaps `VmFlags` after every call).
+pub fn special_mapping_keeps_account(sc: &mut Sc) {
+    let l = sc.host_maps().into_iter().find(|l| l.name == "[vdso]");
+    let l = l.unwrap_or_else(|| sc.fail("no [vdso]"));
+    let len = l.end - l.start;
+    sc.ok(Call::Mprotect {
+        addr: l.start,
+        len,
+        prot: PROT_WRITE,
+    });
+    sc.ok(Call::Mprotect {
+        addr: l.start,
+        len,
+        prot: PROT_READ,
+    });
+}
