@@ -316,6 +316,17 @@ fn remove_rules() {
         // Pages read back after the hole: still there (size kept).
         sc.read(12);
         sc.read(20);
+        // The hole must fit in the file system's largest file: ext4's
+        // s_maxbytes is 2^44 - 4096 (EFBIG beyond); tmpfs/memfd take any
+        // offset (found by the random sessions).
+        let last = ((1u64 << 32) - 1) - 1; // the page below the limit
+        sc.map(28, 2, RW, MAP_SHARED, fd, last);
+        sc.ok(adv(28, 1, REMOVE));
+        sc.err(adv(28, 2, REMOVE), Errno::EFBIG);
+        sc.map(32, 1, RW, MAP_SHARED, fd, 1 << 50);
+        sc.err(adv(32, 1, REMOVE), Errno::EFBIG);
+        sc.map(36, 1, RW, MAP_SHARED, memfd, 1 << 50);
+        sc.ok(adv(36, 1, REMOVE));
     });
 }
 
