@@ -505,6 +505,38 @@ fn join(dir: &str, path: &str) -> String {
     }
 }
 
+/// Applies one call read from line `lineno` and, with `check`, compares
+/// its result with the recorded one. A panic in the model (a bug there)
+/// must not take mmsim down with it: it ends the replay with an error
+/// naming the line, and the model is not used after it.
+fn apply_line(
+    r: &mut Replayer,
+    tl: &TraceLine,
+    lineno: usize,
+    text: &str,
+    check: bool,
+    summary: &mut ReplaySummary,
+) -> Result<Step, ReplayError> {
+    let step =
+        std::panic::catch_unwind(AssertUnwindSafe(|| r.step(tl))).map_err(|payload| ReplayError::ModelPanic {
+            line: lineno,
+            message: panic_message(payload.as_ref()),
+            text: text.to_string(),
+        })?;
+    if let (true, Some(rec)) = (check, tl.recorded.as_ref().and_then(Recorded::outcome)) {
+        summary.checked += 1;
+        if rec != step.outcome {
+            summary.divergences.push(Divergence {
+                line: lineno,
+                text: text.to_string(),
+                model: format_result(&tl.call, &step.outcome),
+                recorded: format_result(&tl.call, &rec),
+            });
+        }
+    }
+    Ok(step)
+}
+
 /// Replays `input` as `opts` says, writing one line per modeled call (and
 /// the maps, with [`ReplayOptions::maps`]) to `out`.
 pub fn replay(
@@ -563,34 +595,12 @@ pub fn replay_lines(
             }
             Ok(None) => deferred.push(lineno, text),
             Ok(Some(Line::Call(tl))) => {
-                // A panic in the model (a bug there) must not take mmsim
-                // down with it: it ends the replay with an error naming
-                // the line. The model is not used after it.
-                let step = std::panic::catch_unwind(AssertUnwindSafe(|| r.step(&tl))).map_err(|payload| {
-                    ReplayError::ModelPanic {
-                        line: lineno,
-                        message: panic_message(payload.as_ref()),
-                        text: text.to_string(),
-                    }
-                })?;
+                let step = apply_line(&mut r, &tl, lineno, text, opts.check, &mut summary)?;
                 summary.calls += 1;
                 if !step.applied {
                     summary.not_applied += 1;
                 }
                 let result = format_result(&tl.call, &step.outcome);
-                if opts.check {
-                    if let Some(rec) = tl.recorded.as_ref().and_then(Recorded::outcome) {
-                        summary.checked += 1;
-                        if rec != step.outcome {
-                            summary.divergences.push(Divergence {
-                                line: lineno,
-                                text: text.to_string(),
-                                model: result.clone(),
-                                recorded: format_result(&tl.call, &rec),
-                            });
-                        }
-                    }
-                }
                 writeln!(out, "{} = {result}", format_call(&tl.call)).map_err(ReplayError::Write)?;
             }
             Ok(Some(Line::Skipped { name: Some(name) })) => {
@@ -601,24 +611,7 @@ pub fn replay_lines(
                 // fcntl(F_DUPFD) and creat make descriptors as dup and open
                 // do: applied (not printed), so that file identity holds.
                 if let Ok(Some(tl)) = equivalent_call(text) {
-                    let step = std::panic::catch_unwind(AssertUnwindSafe(|| r.step(&tl))).map_err(|payload| {
-                        ReplayError::ModelPanic {
-                            line: lineno,
-                            message: panic_message(payload.as_ref()),
-                            text: text.to_string(),
-                        }
-                    })?;
-                    if let (true, Some(rec)) = (opts.check, tl.recorded.as_ref().and_then(Recorded::outcome)) {
-                        summary.checked += 1;
-                        if rec != step.outcome {
-                            summary.divergences.push(Divergence {
-                                line: lineno,
-                                text: text.to_string(),
-                                model: format_result(&tl.call, &step.outcome),
-                                recorded: format_result(&tl.call, &rec),
-                            });
-                        }
-                    }
+                    apply_line(&mut r, &tl, lineno, text, opts.check, &mut summary)?;
                 }
                 *summary.skipped_calls.entry(name).or_default() += 1;
             }
