@@ -37,6 +37,7 @@ mod fds;
 pub mod fixture;
 pub mod procs;
 mod report;
+mod written;
 
 use std::borrow::Cow;
 use std::io::{BufRead, Write};
@@ -53,13 +54,14 @@ use mm_ops::strace::{
 };
 use mm_ops::task::Task;
 use mm_ops::task_mmu::render_maps;
-use mm_ops::uapi::{AT_FDCWD, MAP_ANONYMOUS, MAP_SHARED, PROT_WRITE};
+use mm_ops::uapi::{AT_FDCWD, MAP_ANONYMOUS};
 use mm_ops::vma::anon_vma_prepare;
 
 use deferred::Deferred;
 use fds::FdTracker;
 use report::panic_message;
 pub use report::{Divergence, ReplayError, ReplaySummary};
+use written::{affected_ranges, written_range};
 
 /// How to replay.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -430,56 +432,6 @@ impl Replayer {
         } else {
             join(&self.cwd, path)
         }
-    }
-}
-
-/// The range a successful `call` made (or kept) writable, for
-/// [`ReplayOptions::assume_written`]: new private writable mappings,
-/// mprotect to writable, mremap's new range, and heap growth.
-fn written_range(call: &Call, outcome: &Outcome, old_brk: u64) -> Option<(u64, u64)> {
-    let page = |x: u64| x.checked_add(0xfff).map(|v| v & !0xfff);
-    match (call, outcome) {
-        (&Call::Mmap { len, prot, flags, .. }, &Outcome::Val(a))
-            if prot & PROT_WRITE != 0 && flags & MAP_SHARED == 0 =>
-        {
-            Some((a, a.checked_add(page(len)?)?))
-        }
-        (&Call::Mprotect { addr, len, prot }, Outcome::Val(_)) if prot & PROT_WRITE != 0 => {
-            Some((addr, addr.checked_add(page(len)?)?))
-        }
-        (&Call::Mremap { new_len, .. }, &Outcome::Val(a)) => Some((a, a.checked_add(page(new_len)?)?)),
-        (&Call::Brk { .. }, &Outcome::Val(new)) if new > old_brk => Some((old_brk & !0xfff, page(new)?)),
-        _ => None,
-    }
-}
-
-/// The address ranges `call` works on, before it runs (for a call that
-/// chooses its address, where the trace says it went).
-fn affected_ranges(call: &Call, recorded: Option<Outcome>, old_brk: u64) -> Vec<(u64, u64)> {
-    let span = |a: u64, len: u64| (a, a.saturating_add(len));
-    let placed = match recorded {
-        Some(Outcome::Val(v)) => Some(v),
-        _ => None,
-    };
-    match *call {
-        Call::Mmap { addr, len, .. } => vec![span(placed.unwrap_or(addr), len)],
-        Call::Munmap { addr, len } | Call::Mprotect { addr, len, .. } | Call::Madvise { addr, len, .. } => {
-            vec![span(addr, len)]
-        }
-        Call::Mremap {
-            old_addr,
-            old_len,
-            new_len,
-            ..
-        } => {
-            let mut v = vec![span(old_addr, old_len.max(1))];
-            if let Some(n) = placed {
-                v.push(span(n, new_len));
-            }
-            v
-        }
-        Call::Brk { addr } => vec![(old_brk.min(addr), old_brk.max(addr))],
-        _ => Vec::new(),
     }
 }
 
