@@ -66,6 +66,20 @@ fn host_brk(addr: u64) -> u64 {
     (unsafe { libc::syscall(libc::SYS_brk, addr) }) as u64
 }
 
+/// The kernel's lookup loop: `mincore(2)` of one page at each of `addrs`
+/// in turn.
+fn host_lookups(b: &mut criterion::Bencher<'_>, addrs: &[u64]) {
+    let mut i = 0;
+    let mut vec = [0u8; 1];
+    b.iter(|| {
+        i = (i + 1) & (ADDRS - 1);
+        let a = addrs[i] & !(P - 1);
+        // SAFETY: one page, one byte of output, which `vec` holds.
+        let r = unsafe { libc::mincore(a as *mut _, P as usize, vec.as_mut_ptr()) };
+        assert_eq!(r, 0, "mincore: {}", std::io::Error::last_os_error());
+    })
+}
+
 /// The kernel's loops for one VMA count.
 fn kernel_suite(c: &mut Criterion, n: usize, files: &BenchFiles, extra: &mut Extra) {
     let slab_before = kernel_vma_slab_bytes();
@@ -114,17 +128,8 @@ fn kernel_suite(c: &mut Criterion, n: usize, files: &BenchFiles, extra: &mut Ext
     // The cheapest system call that takes mmap_read_lock and does a
     // vma_lookup: mincore(2) of one page.
     let addrs = s.lookup_addrs(ADDRS);
-    c.benchmark_group("locked_lookup").bench_function(kernel(n), |b| {
-        let mut i = 0;
-        let mut vec = [0u8; 1];
-        b.iter(|| {
-            i = (i + 1) & (ADDRS - 1);
-            let a = addrs[i] & !(P - 1);
-            // SAFETY: one page, one byte of output, which `vec` holds.
-            let r = unsafe { libc::mincore(a as *mut _, P as usize, vec.as_mut_ptr()) };
-            assert_eq!(r, 0, "mincore: {}", std::io::Error::last_os_error());
-        })
-    });
+    c.benchmark_group("locked_lookup")
+        .bench_function(kernel(n), |b| host_lookups(b, &addrs));
     // The same lookup while another thread maps and unmaps 4 KiB in a
     // loop (will-it-scale's threads mode), through the real calls.
     c.benchmark_group("locked_lookup_with_writer")
@@ -137,15 +142,7 @@ fn kernel_suite(c: &mut Criterion, n: usize, files: &BenchFiles, extra: &mut Ext
                         host_munmap(a, P);
                     }
                 });
-                let mut i = 0;
-                let mut vec = [0u8; 1];
-                b.iter(|| {
-                    i = (i + 1) & (ADDRS - 1);
-                    let a = addrs[i] & !(P - 1);
-                    // SAFETY: one page, one byte of output, which `vec` holds.
-                    let r = unsafe { libc::mincore(a as *mut _, P as usize, vec.as_mut_ptr()) };
-                    assert_eq!(r, 0, "mincore: {}", std::io::Error::last_os_error());
-                });
+                host_lookups(b, &addrs);
                 stop.store(true, Ordering::Relaxed);
             });
         });
