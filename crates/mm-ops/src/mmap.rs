@@ -3,7 +3,7 @@
 //! placement (`__get_unmapped_area` with THP alignment), and the call into
 //! `mmap_region`.
 
-use mm_core::file::{FileId, InodeKind};
+use mm_core::file::{FileId, FileTable, InodeKind};
 use mm_core::{BarrierPolicy, MmStruct, MmWrite, VmFlags, VmaView};
 
 use crate::memory::mm_populate;
@@ -41,26 +41,15 @@ pub struct MapFile {
 impl MapFile {
     /// Describes file `id` from the file table.
     pub fn describe<P: BarrierPolicy>(mm: &MmStruct<P>, id: FileId) -> MapFile {
-        let files = mm.files();
-        let f = files.file(id);
-        let i = files.inode(f.inode);
-        MapFile {
-            id,
-            readable: f.readable,
-            writable: f.writable,
-            append_only: i.append_only,
-            noexec: i.noexec,
-            hugetlb: i.kind == InodeKind::HugetlbAnon,
-            huge_size: i.huge_size,
-            kind: i.kind,
-            thp_unmapped_area: i.thp_unmapped_area,
-            fop_mmap_sync: i.rejects_sync,
-        }
+        Self::from_table(&mm.files(), id)
     }
 
     /// Like [`describe`](Self::describe), from inside a write section.
     pub fn describe_locked<P: BarrierPolicy>(w: &MmWrite<'_, P>, id: FileId) -> MapFile {
-        let files = w.files();
+        Self::from_table(&w.files(), id)
+    }
+
+    fn from_table(files: &FileTable, id: FileId) -> MapFile {
         let f = files.file(id);
         let i = files.inode(f.inode);
         MapFile {
