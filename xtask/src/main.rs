@@ -5,11 +5,16 @@
 //!   of the workspace (doc tests, the reference state machine, the
 //!   differential tests against the host kernel), then a summary of the
 //!   counts the tests reported.
-//! * `cargo xtask loom` — the loom model checks of the speculation protocol
-//!   for every barrier policy, then each single-barrier mutation of
-//!   `upstream` (each must be detected), ending with a summary table.
-//! * `cargo xtask asan` — the concurrency tests under AddressSanitizer
-//!   (nightly).
+//! * `cargo xtask loom` — the loom model checks of every scenario under
+//!   every barrier policy, then the mutation table (each one-site mutation
+//!   of the read or write path must be caught by loom, the stress test or
+//!   the state machine); writes `target/mm-loom/summary.json`.
+//! * `cargo xtask asan` — the mm-core and mm-spec tests under
+//!   AddressSanitizer (nightly).
+//! * `cargo xtask tsan` — the concurrency tests under ThreadSanitizer
+//!   (nightly, `-Zbuild-std`).
+//! * `cargo xtask miri` — the small concurrency test under Miri, over
+//!   several scheduling seeds (nightly).
 //! * `cargo xtask asm` — what each barrier policy compiles to on this
 //!   machine (for `docs/ordering.md`).
 //! * `cargo xtask bench [--quick]` — the criterion suite, side by side with
@@ -20,6 +25,9 @@
 mod bench;
 mod bench_answer;
 mod bench_report;
+#[path = "../../crates/mmsim/fingerprint.rs"]
+mod fingerprint;
+mod loom;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -154,7 +162,9 @@ fn ci() -> bool {
         }
     }
     if ok {
-        ok = loom() && asan();
+        // Every checker runs, even after one fails, so that CI shows them all.
+        let checks = [loom::loom(), asan(), tsan(), miri()];
+        ok = checks.iter().all(|&c| c);
     }
     println!("==> summary");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -170,84 +180,79 @@ fn ci() -> bool {
     ok
 }
 
-/// Preemption bound of the loom checks: none (an exhaustive search, which
-/// these scenarios allow in seconds); `LOOM_BOUND=N` overrides.
-const LOOM_BOUND: &str = "none";
+fn nightly(args: &[&str]) -> Command {
+    let mut c = Command::new("cargo");
+    c.current_dir(root()).arg("+nightly").args(args);
+    c
+}
 
-const MUTATIONS: [&str; 4] = ["no-wmb-begin", "no-wmb-end", "relaxed-try-begin", "no-rmb-retry"];
-
-fn loom() -> bool {
-    let out = root().join("target").join("mm-loom");
-    let _ = std::fs::remove_dir_all(&out);
-    if let Err(e) = std::fs::create_dir_all(&out) {
-        eprintln!("xtask: cannot create {}: {e}", out.display());
-        return false;
-    }
-    let bound = std::env::var("LOOM_BOUND").unwrap_or_else(|_| LOOM_BOUND.into());
-    let run = |features: Option<String>| {
-        let mut c = cargo();
-        c.args(["test", "--release", "-p", "mm-spec", "--test", "loom"]);
-        if let Some(f) = &features {
-            c.args(["--features", f]);
-        }
-        c.args(["--", "--test-threads", "1"])
-            .env("RUSTFLAGS", "--cfg loom")
-            .env("CARGO_TARGET_DIR", root().join("target").join("loom"))
-            .env("MM_LOOM_OUT", &out)
-            .env("LOOM_BOUND", &bound);
-        c
-    };
-    let mut ok = step(&format!("loom: all policies (preemption bound {bound})"), run(None));
-    for m in MUTATIONS {
-        ok &= step(
-            &format!("loom: upstream without {m} (must be detected)"),
-            run(Some(format!("mutation-{m}"))),
-        );
-    }
-    let rows = std::fs::read_to_string(out.join("rows.tsv")).unwrap_or_default();
-    println!();
-    println!(
-        "{:<28} {:<24} {:<16} {:>10} {:>8}",
-        "POLICY", "SCENARIO", "VERDICT", "EXECUTIONS", "SECONDS"
-    );
-    let mut lines: Vec<Vec<&str>> = rows.lines().map(|l| l.split('\t').collect()).collect();
-    lines.sort_by_key(|r| {
-        (
-            r.first().is_some_and(|p| p.contains('-') && p.starts_with("upstream-")),
-            r.first().copied(),
-        )
-    });
-    for r in &lines {
-        if r.len() >= 5 {
-            println!("{:<28} {:<24} {:<16} {:>10} {:>8}", r[0], r[1], r[2], r[3], r[4]);
-        }
-    }
-    println!(
-        "loom: preemption bound {bound}; {}",
-        if ok { "all verdicts as expected" } else { "FAILED" }
-    );
-    let _ = std::fs::write(out.join("summary.tsv"), &rows);
-    ok
+/// Makes sure the nightly components a checker needs are installed.
+fn nightly_components(components: &[&str]) -> bool {
+    let mut c = Command::new("rustup");
+    c.args(["component", "add", "--toolchain", "nightly"]).args(components);
+    step(&format!("rustup: nightly {}", components.join(", ")), c)
 }
 
 fn asan() -> bool {
-    let mut c = Command::new("cargo");
-    c.current_dir(root())
-        .args([
-            "+nightly",
-            "test",
-            "--target",
-            "x86_64-unknown-linux-gnu",
-            "-p",
-            "mm-spec",
-            "-p",
-            "mm-core",
-        ])
-        .env("RUSTFLAGS", "-Zsanitizer=address")
+    let mut c = nightly(&[
+        "test",
+        "--target",
+        "x86_64-unknown-linux-gnu",
+        "-p",
+        "mm-spec",
+        "-p",
+        "mm-core",
+    ]);
+    c.env("RUSTFLAGS", "-Zsanitizer=address")
         .env("RUSTDOCFLAGS", "-Zsanitizer=address")
         .env("ASAN_OPTIONS", "detect_leaks=0")
         .env("CARGO_TARGET_DIR", root().join("target").join("asan"));
     step("AddressSanitizer: mm-core and mm-spec tests (nightly)", c)
+}
+
+/// ThreadSanitizer over the concurrency tests: the standard library is
+/// rebuilt instrumented (`-Zbuild-std`), so that its atomics and parking
+/// are seen too.
+fn tsan() -> bool {
+    if !nightly_components(&["rust-src"]) {
+        return false;
+    }
+    let mut c = nightly(&[
+        "test",
+        "-Zbuild-std",
+        "--target",
+        "x86_64-unknown-linux-gnu",
+        "-p",
+        "mm-spec",
+        "--test",
+        "threads",
+        "--test",
+        "stress",
+    ]);
+    c.env("RUSTFLAGS", "-Zsanitizer=thread")
+        .env("TSAN_OPTIONS", "halt_on_error=1")
+        .env("CARGO_TARGET_DIR", root().join("target").join("tsan"));
+    step(
+        "ThreadSanitizer: mm-spec threads and stress tests (nightly, build-std)",
+        c,
+    )
+}
+
+/// Miri over the small concurrency test, on several scheduling seeds
+/// (`MIRI_SEEDS`, default 8): undefined behaviour, data races and the
+/// aliasing rules of the guards' `unsafe`.
+fn miri() -> bool {
+    if !nightly_components(&["miri", "rust-src"]) {
+        return false;
+    }
+    let seeds = std::env::var("MIRI_SEEDS").unwrap_or_else(|_| "8".into());
+    let mut c = nightly(&["miri", "test", "-p", "mm-spec", "--test", "threads"]);
+    c.env("MIRIFLAGS", format!("-Zmiri-many-seeds=0..{seeds}"))
+        .env("CARGO_TARGET_DIR", root().join("target").join("miri"));
+    step(
+        &format!("Miri: mm-spec threads test over {seeds} scheduling seeds (nightly)"),
+        c,
+    )
 }
 
 /// Disassembles each policy's four steps (`mm-core/examples/barrier_asm.rs`).
@@ -316,12 +321,14 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let ok = match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        Some("loom") => loom(),
+        Some("loom") => loom::loom(),
         Some("asan") => asan(),
+        Some("tsan") => tsan(),
+        Some("miri") => miri(),
         Some("asm") => asm(),
         Some("bench") => bench::bench(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask ci | loom | asan | asm | bench [--quick]");
+            eprintln!("usage: cargo xtask ci | loom | asan | tsan | miri | asm | bench [--quick]");
             false
         }
     };

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::ordering::{read_once, write_once};
+use crate::ordering::{publish_recycled, read_once};
 use crate::slab::IndexAlloc;
 use crate::sync::AtomicU64;
 
@@ -246,7 +246,11 @@ impl FileTable {
         } else {
             self.files[slot] = Some(f);
         }
-        write_once(&slots.get(id).expect("ensured").ino, ino);
+        // The slot may be recycled, and this open may run outside
+        // `mmap_lock`, where no write section orders the store: a reader
+        // that still holds the old file's id must see a changed count if it
+        // sees the new identity (the recycled-memory rule, `ordering.rs`).
+        publish_recycled(&slots.get(id).expect("ensured").ino, ino);
         Some(FileId(id))
     }
 

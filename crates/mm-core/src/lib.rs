@@ -10,6 +10,7 @@
 //! | [`file`](mod@file) | open file descriptions and inodes | `struct file`, `struct inode` |
 //! | [`tree`] | the VMA tree with lockless lookups and gap search | `lib/maple_tree.c` |
 //! | [`mmap_lock`] | [`MmapLock`](mmap_lock::MmapLock): rwsem + `mm_lock_seq` | `include/linux/mmap_lock.h` |
+//! | [`mutation`] | one-site mutations for the checkers (`cargo xtask loom`) | — |
 //! | [`ordering`] | all memory orderings; the barrier policies | `include/linux/seqlock.h`, the seed thread |
 //! | [`slab`] | type-stable memory for lockless readers | `SLAB_TYPESAFE_BY_RCU` |
 //! | [`sync`] | the `cfg(loom)` facade | — |
@@ -17,6 +18,7 @@
 pub mod file;
 pub mod mm;
 pub mod mmap_lock;
+pub mod mutation;
 pub mod ordering;
 pub mod slab;
 pub mod sync;

@@ -1,14 +1,11 @@
 //! `struct mm_struct` (`include/linux/mm_types.h`) and the VMA-tree
 //! primitives of `mm/vma.h` that the mutators in `mm-ops` are built from.
 
-use std::sync::atomic::{AtomicU32, Ordering};
-
-use parking_lot::{Mutex, MutexGuard};
-
 use crate::file::{FileId, FileSlot, FileTable};
 use crate::mmap_lock::{MmapLock, MmapReadGuard, MmapWriteGuard};
 use crate::ordering::{BarrierPolicy, Upstream};
 use crate::slab::{IndexAlloc, Slab};
+use crate::sync::{AtomicU32, Mutex, MutexGuard, Ordering};
 use crate::tree::{Pos, Tree, TreeShared};
 use crate::vm_flags::VmFlags;
 use crate::vma::{AnonVmaId, Vma, VmaId, VmaSlot};
@@ -177,6 +174,15 @@ pub struct MmStruct<P: BarrierPolicy = Upstream> {
 impl<P: BarrierPolicy> MmStruct<P> {
     /// An empty address space.
     pub fn new(cfg: MmConfig) -> Self {
+        Self::with_lock_seq(cfg, 0)
+    }
+
+    /// An empty address space whose `mm_lock_seq` starts at `seq` (even),
+    /// for tests of the count's wraparound at 2^32.
+    ///
+    /// # Panics
+    /// If `seq` is odd.
+    pub fn with_lock_seq(cfg: MmConfig, seq: u32) -> Self {
         let cap = cfg.vma_capacity;
         let state = MmState {
             tree: Tree::default(),
@@ -209,7 +215,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
                 vmas: Slab::with_capacity(cap),
                 files: Slab::with_capacity(if cfg!(loom) { cap } else { cap + 1024 }),
             },
-            lock: MmapLock::new(state),
+            lock: MmapLock::with_seq(state, seq),
             files: Mutex::new(FileTable::default()),
         }
     }
@@ -410,6 +416,13 @@ pub trait VmaView {
         self.state().tree.len()
     }
 
+    /// The VMA tree's shape, for tests that need a write section to split
+    /// or grow it: `(height, nodes in use, root node id)`.
+    fn tree_shape(&self) -> (u32, usize, Option<u32>) {
+        let t = &self.state().tree;
+        (t.height(), t.node_count(), t.root_id())
+    }
+
     /// Highest gap in `[low, high)` of at least `size` (`vma_iter_area_highest`).
     fn area_highest(&self, low: u64, high: u64, size: u64) -> Option<(u64, u64)> {
         self.state().tree.highest_gap(low, high, size)
@@ -593,7 +606,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         let v = &mut self.g.vmas[id as usize];
         if v.flags != flags {
             v.flags = flags;
-            self.sh.vmas.get(id).expect("live VMA").publish_flags(flags);
+            self.sh.vmas.get(id).expect("live VMA").publish_changed_flags(flags);
         }
     }
 

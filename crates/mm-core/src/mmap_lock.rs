@@ -15,7 +15,9 @@
 //!    then `downgrade_write`.
 //!
 //! Read locks never touch it, so it is odd exactly while the lock is held for
-//! writing, and every write section adds 2.
+//! writing, and every write section adds 2. Debug builds check that
+//! invariant at every acquisition and release ([`MmapLock::check_parity`]);
+//! the count wraps at 2^32, which keeps its parity.
 //!
 //! ```
 //! use mm_core::mmap_lock::MmapLock;
@@ -37,8 +39,9 @@
 use core::marker::PhantomData;
 use core::ops::{Deref, DerefMut};
 
+use crate::mutation::{self, Mutation};
 use crate::ordering::BarrierPolicy;
-use crate::sync::{AtomicU32, ExclusiveToken, Ordering, RawRwLock, SharedToken, UnsafeCell};
+use crate::sync::{AtomicU32, ConstPtr, ExclusiveToken, MutPtr, Ordering, RawRwLock, SharedToken, UnsafeCell};
 
 /// `mm->mmap_lock` plus `mm->mm_lock_seq`, protecting a `T`.
 pub struct MmapLock<T, P: BarrierPolicy> {
@@ -59,12 +62,22 @@ unsafe impl<T: Send + Sync, P: BarrierPolicy> Sync for MmapLock<T, P> {}
 unsafe impl<T: Send, P: BarrierPolicy> Send for MmapLock<T, P> {}
 
 impl<T, P: BarrierPolicy> MmapLock<T, P> {
-    /// A new, unlocked lock with `mm_lock_seq` = 0.
+    /// A new, unlocked lock with `mm_lock_seq` = 0 (`mm_lock_seqcount_init`).
     pub fn new(data: T) -> Self {
+        Self::with_seq(data, 0)
+    }
+
+    /// A new, unlocked lock whose count starts at `seq` (even), for tests
+    /// of the count's wraparound at 2^32.
+    ///
+    /// # Panics
+    /// If `seq` is odd: an unlocked count is even.
+    pub fn with_seq(data: T, seq: u32) -> Self {
+        assert!(seq & 1 == 0, "mm_lock_seq {seq} is odd, but the lock is free");
         MmapLock {
             raw: RawRwLock::new(),
-            seq: AtomicU32::new(0),
-            wseq: UnsafeCell::new(0),
+            seq: AtomicU32::new(seq),
+            wseq: UnsafeCell::new(seq),
             data: UnsafeCell::new(data),
             _policy: PhantomData,
         }
@@ -73,10 +86,33 @@ impl<T, P: BarrierPolicy> MmapLock<T, P> {
     /// `mmap_write_lock`: takes the lock for writing and makes the count odd.
     pub fn write(&self) -> MmapWriteGuard<'_, T, P> {
         let token = self.raw.lock_exclusive();
-        P::write_begin(&self.seq, self.bump());
-        MmapWriteGuard {
-            lock: self,
-            token: Some(token),
+        self.begin_write(Mutation::NoBumpLock);
+        MmapWriteGuard::new(self, token)
+    }
+
+    /// `mmap_write_trylock`: like [`write`](Self::write) if the lock is free;
+    /// bumps the count only on success.
+    pub fn try_write(&self) -> Option<MmapWriteGuard<'_, T, P>> {
+        let token = self.raw.try_lock_exclusive()?;
+        self.begin_write(Mutation::NoBumpTrylock);
+        Some(MmapWriteGuard::new(self, token))
+    }
+
+    /// The bump that opens a write section (`mm_lock_seqcount_begin`).
+    /// Only called with the lock held for writing.
+    fn begin_write(&self, skip: Mutation) {
+        self.check_parity(false, "mmap_write_lock");
+        if !mutation::active(skip) {
+            P::write_begin(&self.seq, self.bump());
+        }
+    }
+
+    /// The bump that closes a write section (`mm_lock_seqcount_end`, from
+    /// `vma_end_write_all`). Only called with the lock held for writing.
+    fn end_write(&self, skip: Mutation) {
+        self.check_parity(true, "the end of a write section");
+        if !mutation::active(skip) {
+            P::write_end(&self.seq, self.bump());
         }
     }
 
@@ -94,33 +130,36 @@ impl<T, P: BarrierPolicy> MmapLock<T, P> {
         })
     }
 
-    /// `mmap_write_trylock`: like [`write`](Self::write) if the lock is free;
-    /// bumps the count only on success.
-    pub fn try_write(&self) -> Option<MmapWriteGuard<'_, T, P>> {
-        let token = self.raw.try_lock_exclusive()?;
-        P::write_begin(&self.seq, self.bump());
-        Some(MmapWriteGuard {
-            lock: self,
-            token: Some(token),
-        })
+    /// The debug-build invariant: `mm_lock_seq` is odd exactly while the
+    /// lock is held for writing. `odd` is what the caller's lock state
+    /// requires. Panics naming `at` if the count disagrees.
+    #[inline]
+    fn check_parity(&self, odd: bool, at: &str) {
+        if cfg!(debug_assertions) {
+            // With the lock held (either way), no store to `seq` races
+            // with this load, so relaxed sees the last one.
+            let s = self.seq.load(Ordering::Relaxed);
+            assert!(
+                (s & 1 == 1) == odd,
+                "mm_lock_seq invariant broken at {at}: count {s} is {} but the write lock is {}",
+                if s & 1 == 1 { "odd" } else { "even" },
+                if odd { "held" } else { "not held" }
+            );
+        }
     }
 
     /// `mmap_read_lock`.
     pub fn read(&self) -> MmapReadGuard<'_, T, P> {
         let token = self.raw.lock_shared();
-        MmapReadGuard {
-            lock: self,
-            token: Some(token),
-        }
+        self.check_parity(false, "mmap_read_lock");
+        MmapReadGuard::new(self, token)
     }
 
     /// `mmap_read_trylock`.
     pub fn try_read(&self) -> Option<MmapReadGuard<'_, T, P>> {
         let token = self.raw.try_lock_shared()?;
-        Some(MmapReadGuard {
-            lock: self,
-            token: Some(token),
-        })
+        self.check_parity(false, "mmap_read_trylock");
+        Some(MmapReadGuard::new(self, token))
     }
 
     /// `mmap_lock_speculate_try_begin`: `Some(seq)` if no writer holds the
@@ -160,23 +199,34 @@ impl<T, P: BarrierPolicy> core::fmt::Debug for MmapLock<T, P> {
 }
 
 /// A write-locked `mmap_lock` (`mmap_write_lock` … `mmap_write_unlock`).
+///
+/// The guard holds a tracked pointer to the data for as long as it lives,
+/// so that under loom every access through it is checked against the
+/// other threads' accesses.
 pub struct MmapWriteGuard<'a, T, P: BarrierPolicy> {
     lock: &'a MmapLock<T, P>,
     token: Option<ExclusiveToken>,
+    data: Option<MutPtr<T>>,
 }
 
 impl<'a, T, P: BarrierPolicy> MmapWriteGuard<'a, T, P> {
+    fn new(lock: &'a MmapLock<T, P>, token: ExclusiveToken) -> Self {
+        MmapWriteGuard {
+            lock,
+            token: Some(token),
+            data: Some(lock.data.get_mut()),
+        }
+    }
+
     /// `mmap_write_downgrade`: ends the write section (count becomes even)
     /// and keeps the lock for reading.
     pub fn downgrade(mut self) -> MmapReadGuard<'a, T, P> {
+        self.data = None;
         let token = self.token.take().expect("guard holds its token until dropped");
-        P::write_end(&self.lock.seq, self.lock.bump());
+        self.lock.end_write(Mutation::NoBumpDowngrade);
         // SAFETY: `token` is this guard's exclusive acquisition of `raw`.
         let shared = unsafe { self.lock.raw.downgrade(token) };
-        MmapReadGuard {
-            lock: self.lock,
-            token: Some(shared),
-        }
+        MmapReadGuard::new(self.lock, shared)
     }
 
     /// The lock this guard holds.
@@ -187,24 +237,33 @@ impl<'a, T, P: BarrierPolicy> MmapWriteGuard<'a, T, P> {
 
 impl<T, P: BarrierPolicy> Deref for MmapWriteGuard<'_, T, P> {
     type Target = T;
+    #[inline]
     fn deref(&self) -> &T {
-        // SAFETY: the exclusive lock is held, so no other reference exists.
-        self.lock.data.with(|p| unsafe { &*p })
+        let p = self.data.as_ref().expect("guard holds its pointer until dropped");
+        // SAFETY: the exclusive lock is held, and the result borrows `self`,
+        // so no `&mut T` from `deref_mut` can coexist with it. The shared
+        // reference is made from the raw pointer, not from a `&mut T`, so
+        // it does not invalidate other shared references to the data.
+        p.with(|ptr| unsafe { &*ptr })
     }
 }
 
 impl<T, P: BarrierPolicy> DerefMut for MmapWriteGuard<'_, T, P> {
+    #[inline]
     fn deref_mut(&mut self) -> &mut T {
+        let p = self.data.as_ref().expect("guard holds its pointer until dropped");
         // SAFETY: the exclusive lock is held, and `&mut self` makes this the
         // only reference derived from the guard.
-        self.lock.data.with_mut(|p| unsafe { &mut *p })
+        p.with(|ptr| unsafe { &mut *ptr })
     }
 }
 
 impl<T, P: BarrierPolicy> Drop for MmapWriteGuard<'_, T, P> {
     fn drop(&mut self) {
+        // The tracked access ends before the lock is released.
+        self.data = None;
         if let Some(token) = self.token.take() {
-            P::write_end(&self.lock.seq, self.lock.bump());
+            self.lock.end_write(Mutation::NoBumpUnlock);
             // SAFETY: `token` is this guard's exclusive acquisition of `raw`.
             unsafe { self.lock.raw.unlock_exclusive(token) };
         }
@@ -215,9 +274,18 @@ impl<T, P: BarrierPolicy> Drop for MmapWriteGuard<'_, T, P> {
 pub struct MmapReadGuard<'a, T, P: BarrierPolicy> {
     lock: &'a MmapLock<T, P>,
     token: Option<SharedToken>,
+    data: Option<ConstPtr<T>>,
 }
 
 impl<'a, T, P: BarrierPolicy> MmapReadGuard<'a, T, P> {
+    fn new(lock: &'a MmapLock<T, P>, token: SharedToken) -> Self {
+        MmapReadGuard {
+            lock,
+            token: Some(token),
+            data: Some(lock.data.get()),
+        }
+    }
+
     /// The lock this guard holds.
     pub fn lock(&self) -> &'a MmapLock<T, P> {
         self.lock
@@ -226,14 +294,17 @@ impl<'a, T, P: BarrierPolicy> MmapReadGuard<'a, T, P> {
 
 impl<T, P: BarrierPolicy> Deref for MmapReadGuard<'_, T, P> {
     type Target = T;
+    #[inline]
     fn deref(&self) -> &T {
+        let p = self.data.as_ref().expect("guard holds its pointer until dropped");
         // SAFETY: a shared lock is held, so no writer holds `&mut T`.
-        self.lock.data.with(|p| unsafe { &*p })
+        p.with(|ptr| unsafe { &*ptr })
     }
 }
 
 impl<T, P: BarrierPolicy> Drop for MmapReadGuard<'_, T, P> {
     fn drop(&mut self) {
+        self.data = None;
         if let Some(token) = self.token.take() {
             // SAFETY: `token` is this guard's shared acquisition of `raw`.
             unsafe { self.lock.raw.unlock_shared(token) };

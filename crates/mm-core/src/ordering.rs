@@ -11,6 +11,7 @@
 //! | `smp_wmb()` | `fence(Release)` | orders earlier stores before later stores; a release fence is the weakest C++ fence that does, and it pairs with the reader's acquire fence through the relaxed accesses in between |
 //! | `smp_rmb()` | `fence(Acquire)` | orders earlier loads before later loads; the acquire fence pairs with the writer's release fence |
 //! | `smp_mb()` | `fence(SeqCst)` | full barrier, including store→load |
+//! | first store to recycled memory outside a write section | [`publish_recycled`]: `store(Release)` | see its documentation |
 //!
 //! `READ_ONCE` also gives address-dependency ordering in the LKMM; nothing here
 //! relies on it, so `Relaxed` is exact for our uses. See `docs/ordering.md`
@@ -24,6 +25,7 @@
 //! [`crate::MmStruct`], so each policy is monomorphized and costs only its own
 //! instructions.
 
+use crate::mutation::{self, Mutation};
 use crate::sync::{AtomicU32, AtomicU64, Ordering, fence};
 
 /// `READ_ONCE` of a 64-bit field that lockless readers may load.
@@ -143,10 +145,10 @@ impl BarrierPolicy for SeedFixed {
 /// `mmap_lock_speculate_try_begin` = `smp_load_acquire` + even check;
 /// `mmap_lock_speculate_retry` = `smp_rmb()` then `READ_ONCE(seq) != start`.
 ///
-/// Under `cfg(loom)`, one of the features `mutation-no-wmb-begin`,
-/// `mutation-no-wmb-end`, `mutation-relaxed-try-begin`,
-/// `mutation-no-rmb-retry` removes exactly that barrier, so that
-/// `cargo xtask loom` can show each one is needed.
+/// With the feature `mutations`, `MM_MUTATION=no-wmb-begin`, `no-wmb-end`,
+/// `relaxed-try-begin` or `no-rmb-retry` removes exactly that barrier
+/// ([`crate::mutation`]), so that `cargo xtask loom` can show each one is
+/// needed.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Upstream;
 
@@ -155,28 +157,56 @@ impl BarrierPolicy for Upstream {
     #[inline(always)]
     fn write_begin(seq: &AtomicU32, new: u32) {
         seq.store(new, Ordering::Relaxed);
-        #[cfg(not(all(loom, feature = "mutation-no-wmb-begin")))]
-        fence(Ordering::Release);
+        if !mutation::active(Mutation::NoWmbBegin) {
+            fence(Ordering::Release);
+        }
     }
     #[inline(always)]
     fn write_end(seq: &AtomicU32, new: u32) {
-        #[cfg(not(all(loom, feature = "mutation-no-wmb-end")))]
-        fence(Ordering::Release);
+        if !mutation::active(Mutation::NoWmbEnd) {
+            fence(Ordering::Release);
+        }
         seq.store(new, Ordering::Relaxed);
     }
     #[inline(always)]
     fn read_begin(seq: &AtomicU32) -> Option<u32> {
-        #[cfg(not(all(loom, feature = "mutation-relaxed-try-begin")))]
-        let s = seq.load(Ordering::Acquire);
-        #[cfg(all(loom, feature = "mutation-relaxed-try-begin"))]
-        let s = seq.load(Ordering::Relaxed);
+        let s = if mutation::active(Mutation::RelaxedTryBegin) {
+            seq.load(Ordering::Relaxed)
+        } else {
+            seq.load(Ordering::Acquire)
+        };
         (s & 1 == 0).then_some(s)
     }
     #[inline(always)]
     fn read_retry(seq: &AtomicU32, start: u32) -> bool {
-        #[cfg(not(all(loom, feature = "mutation-no-rmb-retry")))]
-        fence(Ordering::Acquire);
+        if !mutation::active(Mutation::NoRmbRetry) {
+            fence(Ordering::Acquire);
+        }
         seq.load(Ordering::Relaxed) != start
+    }
+}
+
+/// Stores the first value of a field of *recycled* reader-reachable memory
+/// (a file slot reused by an `open` outside `mmap_lock`): a release store.
+///
+/// The rule for recycled memory (`docs/ordering.md`, "Recycled memory"): a
+/// store that a speculative reader in flight can observe must either lie
+/// inside a write section (after the policy's `write_begin`), or be
+/// release-ordered after an event that happens after the `write_begin` of
+/// the section that made the old contents unreachable. Here that event is
+/// the file table lock, taken after the `fput` that freed the slot; the
+/// release store carries it to a reader that loads the new value, whose
+/// `read_retry` (an acquire fence or stronger in every sound policy) then
+/// sees the odd or later count and fails. In the kernel, the fully ordered
+/// `atomic_long_dec_and_test` in `fput` and the lock-based handoff of the
+/// slab give this ordering (LKMM's `po-unlock-lock-po` is stronger than a
+/// C11 mutex's release/acquire, which is why the model needs the release).
+#[inline(always)]
+pub fn publish_recycled(a: &AtomicU64, v: u64) {
+    if mutation::active(Mutation::RelaxedFileReinit) {
+        a.store(v, Ordering::Relaxed);
+    } else {
+        a.store(v, Ordering::Release);
     }
 }
 

@@ -21,14 +21,14 @@ pub use loom::thread;
 #[cfg(not(loom))]
 pub use std::thread;
 
-/// A cell for data protected by a lock, with loom's closure-based API.
-///
-/// Under loom, accesses are checked for data races; otherwise this is a thin
-/// wrapper over [`core::cell::UnsafeCell`].
+/// A cell for data protected by a lock. Under loom, every access is checked
+/// for data races, including accesses through the tracked pointers
+/// [`ConstPtr`] and [`MutPtr`] that guards hold for as long as they live.
 #[cfg(loom)]
-pub use loom::cell::UnsafeCell;
+pub use loom::cell::{ConstPtr, MutPtr, UnsafeCell};
 
-/// A cell for data protected by a lock, with loom's closure-based API.
+/// A cell for data protected by a lock, with loom's API: closure-based
+/// accesses, or tracked pointers that guards keep while they live.
 #[cfg(not(loom))]
 #[derive(Debug)]
 pub struct UnsafeCell<T>(core::cell::UnsafeCell<T>);
@@ -41,13 +41,152 @@ impl<T> UnsafeCell<T> {
     }
 
     /// Calls `f` with a shared raw pointer to the contents.
+    #[inline]
     pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
         f(self.0.get())
     }
 
     /// Calls `f` with a mutable raw pointer to the contents.
+    #[inline]
     pub fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
         f(self.0.get())
+    }
+
+    /// A shared pointer to the contents, for an access that lasts as long
+    /// as the pointer (loom tracks it for that long).
+    #[inline]
+    pub fn get(&self) -> ConstPtr<T> {
+        ConstPtr(self.0.get())
+    }
+
+    /// A mutable pointer to the contents, for an access that lasts as long
+    /// as the pointer (loom tracks it for that long).
+    #[inline]
+    pub fn get_mut(&self) -> MutPtr<T> {
+        MutPtr(self.0.get())
+    }
+}
+
+/// A shared pointer into an [`UnsafeCell`] (loom's `ConstPtr`).
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub struct ConstPtr<T>(*const T);
+
+// SAFETY: a `ConstPtr` is used as a `&T` is (shared access under a lock),
+// so it may cross threads exactly when `&T` may.
+#[cfg(not(loom))]
+unsafe impl<T: Sync> Send for ConstPtr<T> {}
+// SAFETY: as for `Send`.
+#[cfg(not(loom))]
+unsafe impl<T: Sync> Sync for ConstPtr<T> {}
+
+#[cfg(not(loom))]
+impl<T> ConstPtr<T> {
+    /// Calls `f` with the raw pointer.
+    #[inline]
+    pub fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+        f(self.0)
+    }
+
+    /// Dereferences the pointer.
+    ///
+    /// # Safety
+    /// No mutable access to the cell may exist while the result lives.
+    #[inline]
+    pub unsafe fn deref(&self) -> &T {
+        // SAFETY: forwarded contract of the caller; the pointer came from a
+        // live cell.
+        unsafe { &*self.0 }
+    }
+}
+
+/// A mutable pointer into an [`UnsafeCell`] (loom's `MutPtr`).
+#[cfg(not(loom))]
+#[derive(Debug)]
+pub struct MutPtr<T>(*mut T);
+
+// SAFETY: a `MutPtr` is used as a `&mut T` is (exclusive access under a
+// lock), so it may cross threads exactly when `&mut T` may.
+#[cfg(not(loom))]
+unsafe impl<T: Send> Send for MutPtr<T> {}
+// SAFETY: as for `&mut T`, sharing it only gives shared access.
+#[cfg(not(loom))]
+unsafe impl<T: Sync> Sync for MutPtr<T> {}
+
+#[cfg(not(loom))]
+impl<T> MutPtr<T> {
+    /// Calls `f` with the raw pointer (no reference is created, so
+    /// references derived earlier stay valid).
+    #[inline]
+    pub fn with<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+        f(self.0)
+    }
+
+    /// Dereferences the pointer.
+    ///
+    /// # Safety
+    /// No other access to the cell may exist while the result lives.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn deref(&self) -> &mut T {
+        // SAFETY: forwarded contract of the caller; the pointer came from a
+        // live cell.
+        unsafe { &mut *self.0 }
+    }
+}
+
+/// A mutual-exclusion lock for data that lockless readers never touch
+/// (`mm->page_table_lock`, the file table): parking_lot's, or loom's under
+/// `cfg(loom)`, so that the model checker sees the ordering it gives.
+pub struct Mutex<T> {
+    #[cfg(not(loom))]
+    inner: parking_lot::Mutex<T>,
+    #[cfg(loom)]
+    inner: loom::sync::Mutex<T>,
+}
+
+/// The guard of a [`Mutex`].
+#[cfg(not(loom))]
+pub type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+/// The guard of a [`Mutex`].
+#[cfg(loom)]
+pub type MutexGuard<'a, T> = loom::sync::MutexGuard<'a, T>;
+
+impl<T> Mutex<T> {
+    /// An unlocked mutex holding `value`.
+    pub fn new(value: T) -> Self {
+        Mutex {
+            #[cfg(not(loom))]
+            inner: parking_lot::Mutex::new(value),
+            #[cfg(loom)]
+            inner: loom::sync::Mutex::new(value),
+        }
+    }
+
+    /// Takes the lock (`spin_lock`, `mutex_lock`).
+    #[inline]
+    pub fn lock(&self) -> MutexGuard<'_, T> {
+        #[cfg(not(loom))]
+        {
+            self.inner.lock()
+        }
+        #[cfg(loom)]
+        {
+            // A panic while the lock was held is a failed model run anyway.
+            self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Self {
+        Mutex::new(T::default())
+    }
+}
+
+impl<T> core::fmt::Debug for Mutex<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Mutex")
     }
 }
 

@@ -16,9 +16,10 @@
 //! Every change to the writer copy is published to the shared copy with
 //! `WRITE_ONCE` stores ([`crate::ordering::write_once`]).
 
+use crate::mutation::{self, Mutation};
 use crate::ordering::{read_once, read_once_u32, write_once, write_once_u32};
 use crate::slab::{IndexAlloc, Slab};
-use crate::sync::{AtomicU32, AtomicU64};
+use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// Maximum entries per node (4 under loom, to keep the model small).
 pub const FANOUT: usize = if cfg!(loom) { 4 } else { 16 };
@@ -163,6 +164,15 @@ fn max_after(max: Option<u64>, old: u64, new: u64) -> Option<u64> {
     }
 }
 
+/// Publishes a key changed in place (a boundary move, a VMA's new start, a
+/// child's new smallest key).
+#[inline]
+fn publish_key(sh: &TreeShared, node: u32, idx: usize, key: u64) {
+    if !mutation::active(Mutation::NoPublishKey) {
+        write_once(&sh.nodes.get(node).expect("allocated").keys[idx], key);
+    }
+}
+
 /// A position in the tree: leaf node and index. Invalidated by any change.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pos {
@@ -191,7 +201,7 @@ pub struct Tree {
     /// The leaf of the last lookup: successive lookups of one system call
     /// touch neighbouring addresses, so checking it first usually saves the
     /// descent (a hint, validated before use).
-    hint: std::sync::atomic::AtomicU32,
+    hint: AtomicU32,
     /// The leaf each value was last put in (a hint, validated before use):
     /// finds an entry by value without a descent.
     leaf_of: Vec<u32>,
@@ -205,7 +215,7 @@ impl Default for Tree {
             root: NIL,
             height: 0,
             len: 0,
-            hint: std::sync::atomic::AtomicU32::new(NIL),
+            hint: AtomicU32::new(NIL),
             leaf_of: Vec::new(),
         }
     }
@@ -231,6 +241,16 @@ impl Tree {
         self.height
     }
 
+    /// Number of nodes in use.
+    pub fn node_count(&self) -> usize {
+        self.alloc.in_use()
+    }
+
+    /// The root node's id (changes when the root grows or collapses).
+    pub fn root_id(&self) -> Option<u32> {
+        (self.root != NIL).then_some(self.root)
+    }
+
     /// The entry at `pos`.
     #[inline]
     pub fn get(&self, pos: Pos) -> Entry {
@@ -244,7 +264,7 @@ impl Tree {
 
     /// The entry with the greatest start `<= addr`.
     pub fn find_le(&self, addr: u64) -> Option<Pos> {
-        use std::sync::atomic::Ordering::Relaxed;
+        use Ordering::Relaxed;
         if self.root == NIL {
             return None;
         }
@@ -436,6 +456,9 @@ impl Tree {
     }
 
     fn publish_root(&self, sh: &TreeShared) {
+        if mutation::active(Mutation::NoPublishRoot) {
+            return;
+        }
         let v = if self.root == NIL {
             NIL as u64
         } else {
@@ -510,7 +533,7 @@ impl Tree {
             }
             if p.keys[i] != key {
                 p.keys[i] = key;
-                write_once(&sh.nodes.get(parent).expect("allocated").keys[i], key);
+                publish_key(sh, parent, i, key);
             }
             p.gaps[i] = new_max;
             if new_max >= p.max {
@@ -897,7 +920,7 @@ impl Tree {
         n.ends[pos.idx] = end;
         n.gaps[pos.idx] = gap;
         if start != old_start {
-            write_once(&sh.nodes.get(pos.leaf).expect("allocated").keys[pos.idx], start);
+            publish_key(sh, pos.leaf, pos.idx, start);
         }
         // The successor's gap starts at our new end.
         if let Some(nx) = self.next(pos) {
@@ -926,7 +949,7 @@ impl Tree {
         let n = &mut self.nodes[right.leaf as usize];
         n.keys[right.idx] = x;
         let known = Some(n.max);
-        write_once(&sh.nodes.get(right.leaf).expect("allocated").keys[right.idx], x);
+        publish_key(sh, right.leaf, right.idx, x);
         self.refresh_up_with(sh, right.leaf, known);
     }
 

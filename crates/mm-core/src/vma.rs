@@ -11,6 +11,7 @@
 //!   `READ_ONCE` and must validate against `mm_lock_seq`.
 
 use crate::file::FileId;
+use crate::mutation::{self, Mutation};
 use crate::ordering::{read_once, read_once_u32, write_once, write_once_u32};
 use crate::sync::{AtomicU32, AtomicU64};
 use crate::vm_flags::VmFlags;
@@ -125,13 +126,13 @@ impl VmaSlot {
 
     /// `vma_set_range` in place: stores only the fields that change.
     pub(crate) fn publish_changed_range(&self, old: &Vma, start: u64, end: u64, pgoff: u64) {
-        if old.start != start {
+        if old.start != start && !mutation::active(Mutation::NoPublishStart) {
             write_once(&self.start, start);
         }
-        if old.end != end {
+        if old.end != end && !mutation::active(Mutation::NoPublishEnd) {
             write_once(&self.end, end);
         }
-        if old.pgoff != pgoff {
+        if old.pgoff != pgoff && !mutation::active(Mutation::NoPublishPgoff) {
             write_once(&self.pgoff, pgoff);
         }
     }
@@ -139,5 +140,12 @@ impl VmaSlot {
     /// `vm_flags_reset` in place.
     pub(crate) fn publish_flags(&self, flags: VmFlags) {
         write_once(&self.flags, flags.0);
+    }
+
+    /// `vm_flags_reset` of a linked VMA (an in-place change).
+    pub(crate) fn publish_changed_flags(&self, flags: VmFlags) {
+        if !mutation::active(Mutation::NoPublishFlags) {
+            self.publish_flags(flags);
+        }
     }
 }

@@ -1,9 +1,9 @@
 //! Speculative `vma_lookup`: try_begin, walk the published tree and VMA
 //! without any lock, validate with retry; fall back to `mmap_read_lock`.
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
 use mm_core::file::FileId;
+use mm_core::mutation::{self, Mutation};
+use mm_core::sync::{AtomicU64, Ordering};
 use mm_core::{BarrierPolicy, MmStruct, VmFlags, VmaView};
 
 /// What a lookup returns about the VMA containing an address.
@@ -44,7 +44,7 @@ pub fn read_vma<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64) -> Option<VmaInfo
     let slot = mm.vma_lookup_rcu(addr)?;
     let start = slot.start();
     let end = slot.end();
-    if !(start <= addr && addr < end) {
+    if !in_range(start, addr, end) {
         return None;
     }
     let pgoff = slot.pgoff();
@@ -57,6 +57,14 @@ pub fn read_vma<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64) -> Option<VmaInfo
         flags,
         ino,
     })
+}
+
+/// The reader's range check: the tree walk only finds the entry with the
+/// greatest start `<= addr`, so the VMA must also end above `addr`
+/// (`vma_lookup`'s `addr < vma->vm_end`).
+#[inline(always)]
+pub(crate) fn in_range(start: u64, addr: u64, end: u64) -> bool {
+    mutation::active(Mutation::NoRangeCheck) || (start <= addr && addr < end)
 }
 
 /// One speculative `vma_lookup`: `mmap_lock_speculate_try_begin`, the

@@ -1,31 +1,48 @@
 //! The real-thread stress oracle: writer threads mutate the address space
-//! while reader threads look VMAs up speculatively, and every validated
-//! read is checked against the address space as it was at the sequence
-//! number the reader validated against.
+//! while reader threads look VMAs up, speculatively and through the
+//! fallbacks users call, and every answer is checked against the address
+//! space as it was at the sequence number the answer belongs to.
 //!
 //! The address space is cut into *slots*: `SLOT_PAGES` pages each,
 //! separated by an unmapped guard page that no call maps, so that no merge
 //! crosses a slot. Each writer owns some slots and, inside its write
 //! section, records the slot's VMAs (as the locked view sees them) with the
-//! sequence number the section ends at. A reader's validated result for an
-//! address must equal the record of its slot at the reader's sequence
-//! number.
+//! sequence number the section ends at.
+//!
+//! What runs:
+//! * writers: `mprotect`, `munmap` (a third of them ending with
+//!   `mmap_write_downgrade`, as `vm_munmap` does), anonymous mappings,
+//!   mappings of one shared memfd, and mappings of *fresh* files that the
+//!   VMA alone keeps open, so that `munmap` frees their file slots;
+//! * openers: open and close files outside `mmap_lock`, recycling the
+//!   freed file slots (the pattern of the file-slot bug that loom found);
+//! * readers, in turn: speculative `vma_lookup` and uprobe resolution
+//!   (each validated answer must equal the record at its sequence number),
+//!   and `vma_lookup` and `uprobe::resolve` with their locked fallbacks
+//!   (each answer must equal a record in force at some sequence number
+//!   between the call's start and end).
+//!
+//! On x86-64 (TSO) the hardware never reorders the loads or the stores
+//! that the barrier policies order, so this oracle catches logic errors
+//! (a missing publication, range check or bump), not missing barriers:
+//! those are loom's (`cargo xtask loom`).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use mm_core::{BarrierPolicy, MmConfig, MmWrite, VmaView};
+use mm_core::file::{FileId, Inode, InodeKind};
+use mm_core::{BarrierPolicy, MmConfig, MmStruct, MmWrite, VmaView};
 use mm_ops::mmap::{MapFile, do_mmap};
 use mm_ops::mprotect::mprotect_locked;
-use mm_ops::task::Task;
 use mm_ops::uapi::*;
 use mm_ops::vma_region::do_vmi_munmap;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::lookup::{Spec, SpecCounts, SpecStats, VmaInfo, vma_lookup_locked, vma_lookup_speculative};
+use crate::lookup::{Spec, SpecCounts, SpecStats, VmaInfo, vma_lookup, vma_lookup_speculative};
+use crate::uprobe::{UprobeHit, resolve, uprobe_speculative};
 
 /// Pages per slot.
 pub const SLOT_PAGES: u64 = 8;
@@ -39,12 +56,19 @@ pub struct StressConfig {
     pub writers: usize,
     /// Reader threads.
     pub readers: usize,
+    /// Threads that open and close files outside `mmap_lock`.
+    pub openers: usize,
     /// How long.
     pub duration: Duration,
     /// Slots (about one VMA each at the start).
     pub slots: usize,
     /// Seed of the call sequences.
     pub seed: u64,
+    /// `mm_lock_seq` at the start (even); near 2^32 to cross the wrap.
+    pub initial_seq: u32,
+    /// Stop after this many write sections per writer instead of after
+    /// `duration` (for Miri and sanitizers, where time runs differently).
+    pub sections_per_writer: Option<u64>,
 }
 
 impl Default for StressConfig {
@@ -52,9 +76,12 @@ impl Default for StressConfig {
         StressConfig {
             writers: 1,
             readers: 2,
+            openers: 1,
             duration: Duration::from_secs(2),
             slots: 1024,
             seed: 1,
+            initial_seq: 0,
+            sections_per_writer: None,
         }
     }
 }
@@ -62,20 +89,31 @@ impl Default for StressConfig {
 /// What happened.
 #[derive(Clone, Debug, Default)]
 pub struct StressReport {
-    /// Speculative reader counters.
-    pub reads: SpecCounts,
-    /// Validated reads checked against the writers' records.
+    /// Speculative `vma_lookup` attempts and their outcomes.
+    pub lookups: SpecCounts,
+    /// Speculative uprobe resolutions and their outcomes.
+    pub uprobes: SpecCounts,
+    /// Validated speculative answers checked against the records.
     pub checked: u64,
-    /// Validated reads that did not match (must be 0 for sound policies).
+    /// Answers of `vma_lookup` and `resolve` (with their locked
+    /// fallbacks) checked against the records.
+    pub fallback_checked: u64,
+    /// Checked answers that did not match (must be 0).
     pub wrong: u64,
-    /// The first wrong read, described.
+    /// The first wrong answer, described.
     pub first_wrong: Option<String>,
-    /// Calls the writers made.
+    /// Write sections the writers ran.
     pub writer_ops: u64,
+    /// Of which ended with `mmap_write_downgrade`.
+    pub downgrades: u64,
+    /// Files opened (and closed) outside `mmap_lock` by the openers.
+    pub opens: u64,
     /// Wall-clock time.
     pub elapsed: Duration,
     /// VMAs at the end.
     pub vmas: usize,
+    /// `mm_lock_seq` at the start.
+    pub initial_seq: u32,
     /// `mm_lock_seq` at the end.
     pub final_seq: u32,
 }
@@ -115,39 +153,195 @@ fn snapshot<P: BarrierPolicy>(w: &MmWrite<'_, P>, i: usize) -> SlotState {
     out
 }
 
-/// The expected result for `addr` in a slot state.
+/// The expected `vma_lookup` result for `addr` in a slot state.
 fn expect(state: &SlotState, addr: u64) -> Option<VmaInfo> {
     state.iter().find(|v| v.start <= addr && addr < v.end).copied()
 }
 
-/// One random call inside slot `i`.
-fn random_op<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, rng: &mut SmallRng, i: usize, file: &MapFile) {
+/// The expected uprobe result for `addr` in a slot state.
+fn expect_uprobe(state: &SlotState, addr: u64) -> Option<UprobeHit> {
+    let v = expect(state, addr)?;
+    Some(UprobeHit {
+        ino: v.ino?,
+        offset: (v.pgoff << 12) + (addr - v.start),
+    })
+}
+
+/// `x <= y` for sequence numbers, across the wrap at 2^32.
+fn seq_le(x: u32, y: u32) -> bool {
+    x.wrapping_sub(y) as i32 <= 0
+}
+
+impl Slot {
+    /// The record in force at `seq`.
+    fn at(&self, seq: u32) -> Option<SlotState> {
+        let h = self.history.read();
+        let idx = h.partition_point(|(s, _)| seq_le(*s, seq));
+        idx.checked_sub(1).map(|k| h[k].1.clone())
+    }
+
+    /// Every record in force at some sequence number in `[lo, hi]`.
+    fn during(&self, lo: u32, hi: u32) -> Vec<SlotState> {
+        let h = self.history.read();
+        let first = h.partition_point(|(s, _)| seq_le(*s, lo)).saturating_sub(1);
+        let last = h.partition_point(|(s, _)| seq_le(*s, hi));
+        h[first..last.max(first)].iter().map(|(_, s)| s.clone()).collect()
+    }
+}
+
+/// A new file that only its mappings will keep open (ino unique to it).
+fn fresh_file<P: BarrierPolicy>(mm: &MmStruct<P>, ino: u64) -> Option<FileId> {
+    let mut files = mm.files();
+    let inode = files.add_inode(Inode::new(
+        ino,
+        (0, 1),
+        SLOT_PAGES * PAGE_SIZE,
+        format!("/stress/{ino}"),
+        InodeKind::Memfd,
+    ));
+    files.open(mm.file_slots(), inode, true, true, false)
+}
+
+/// Inode numbers of fresh files, unique across threads.
+static NEXT_INO: AtomicU64 = AtomicU64::new(1 << 40);
+
+/// One random call inside slot `i`; returns whether the section should end
+/// with a downgrade (as `vm_munmap` does).
+fn random_op<P: BarrierPolicy>(
+    mm: &MmStruct<P>,
+    w: &mut MmWrite<'_, P>,
+    rng: &mut SmallRng,
+    i: usize,
+    shared: &MapFile,
+) -> bool {
     let base = slot_base(i);
     let a = rng.random_range(0..SLOT_PAGES);
     let n = rng.random_range(1..=SLOT_PAGES - a);
     let (addr, len) = (base + a * PAGE_SIZE, n * PAGE_SIZE);
     let prot = [PROT_READ, PROT_READ | PROT_WRITE, PROT_READ | PROT_EXEC, PROT_NONE][rng.random_range(0..4)];
-    let _ = match rng.random_range(0..10) {
-        0..=3 => mprotect_locked(w, addr, addr + len, prot, 0),
-        4..=5 => do_vmi_munmap(w, addr, len),
-        6..=7 => do_mmap(w, None, addr, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0).map(|_| ()),
-        _ => do_mmap(w, Some(file), addr, len, prot, MAP_PRIVATE | MAP_FIXED, a).map(|_| ()),
-    };
+    match rng.random_range(0..12) {
+        0..=3 => {
+            let _ = mprotect_locked(w, addr, addr + len, prot, 0);
+        }
+        4..=6 => {
+            let _ = do_vmi_munmap(w, addr, len);
+            return rng.random_range(0..3) == 0;
+        }
+        7..=8 => {
+            let _ = do_mmap(w, None, addr, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0);
+        }
+        9 => {
+            let _ = do_mmap(w, Some(shared), addr, len, prot, MAP_SHARED | MAP_FIXED, a);
+        }
+        _ => {
+            // A fresh file, mapped, its descriptor closed at once: the VMA
+            // holds its only reference, so unmapping frees its slot.
+            let ino = NEXT_INO.fetch_add(1, Ordering::Relaxed);
+            if let Some(f) = fresh_file(mm, ino) {
+                let desc = MapFile::describe_locked(w, f);
+                let _ = do_mmap(w, Some(&desc), addr, len, prot, MAP_SHARED | MAP_FIXED, 0);
+                w.files().put(f);
+            }
+        }
+    }
+    false
 }
 
-/// Runs writers and readers on a fresh address space with barrier policy
-/// `P`, calling `progress` with the elapsed fraction now and then.
+/// Per-reader tallies, flushed at the end.
+#[derive(Default)]
+struct Tally {
+    lookups: SpecCounts,
+    uprobes: SpecCounts,
+    checked: u64,
+    fallback_checked: u64,
+    wrong: u64,
+}
+
+fn count(c: &mut SpecCounts, s: &Spec<impl Sized>) {
+    c.attempts += 1;
+    match s {
+        Spec::Valid { .. } => c.successes += 1,
+        Spec::Retry => c.retries += 1,
+        Spec::Busy => c.busy += 1,
+    }
+}
+
+/// One reader step at `addr` in slot `slot`; returns a description of a
+/// wrong answer.
+fn read_step<P: BarrierPolicy>(mm: &MmStruct<P>, slot: &Slot, addr: u64, kind: u32, t: &mut Tally) -> Option<String> {
+    let stats = SpecStats::default();
+    match kind {
+        0 | 1 => {
+            let sp = vma_lookup_speculative(mm, addr);
+            count(&mut t.lookups, &sp);
+            if let Spec::Valid { value, seq } = sp {
+                t.checked += 1;
+                let want = slot.at(seq).map(|s| expect(&s, addr));
+                if want != Some(value) {
+                    return Some(format!(
+                        "vma_lookup {addr:#x} validated at seq {seq}: {value:?}, expected {want:?}"
+                    ));
+                }
+            }
+        }
+        2 => {
+            let sp = uprobe_speculative(mm, addr);
+            count(&mut t.uprobes, &sp);
+            if let Spec::Valid { value, seq } = sp {
+                t.checked += 1;
+                let want = slot.at(seq).map(|s| expect_uprobe(&s, addr));
+                if want != Some(value) {
+                    return Some(format!(
+                        "uprobe {addr:#x} validated at seq {seq}: {value:?}, expected {want:?}"
+                    ));
+                }
+            }
+        }
+        _ => {
+            let lo = mm.mmap_lock().seq();
+            let (desc, ok) = if kind == 3 {
+                let v = vma_lookup(mm, addr, &stats);
+                let hi = mm.mmap_lock().seq();
+                (
+                    format!("vma_lookup {addr:#x}: {v:?}"),
+                    slot.during(lo, hi).iter().any(|s| expect(s, addr) == v),
+                )
+            } else {
+                let v = resolve(mm, addr, &stats);
+                let hi = mm.mmap_lock().seq();
+                (
+                    format!("resolve {addr:#x}: {v:?}"),
+                    slot.during(lo, hi).iter().any(|s| expect_uprobe(s, addr) == v),
+                )
+            };
+            t.fallback_checked += 1;
+            if !ok {
+                return Some(format!(
+                    "{desc}, in force at no seq in [{lo}, {}]",
+                    mm.mmap_lock().seq()
+                ));
+            }
+        }
+    }
+    None
+}
+
+/// Runs writers, openers and readers on a fresh address space with
+/// barrier policy `P`, calling `progress` with the elapsed fraction now
+/// and then.
 pub fn run<P: BarrierPolicy>(cfg: &StressConfig, progress: &(dyn Fn(f64) + Sync)) -> StressReport {
     let mcfg = MmConfig {
         vma_capacity: cfg.slots * (SLOT_PAGES as usize + 1) + 64,
         ..MmConfig::default()
     };
-    let mut task: Task<P> = Task::new(mcfg);
-    let fd = task.memfd_create("stress", 0, None).expect("memfd");
-    task.ftruncate(fd, 4 * SLOT_PAGES * PAGE_SIZE).expect("ftruncate");
-    let fid = task.fget(fd).expect("fget");
-    let mm = task.mm().clone();
-    let file = MapFile::describe(&mm, fid);
+    let mm: Arc<MmStruct<P>> = Arc::new(MmStruct::with_lock_seq(mcfg, cfg.initial_seq & !1));
+    let shared_id = fresh_file(&mm, 1).expect("file slot");
+    {
+        let mut ft = mm.files();
+        let inode = ft.file(shared_id).inode;
+        ft.inode_mut(inode).size = 4 * SLOT_PAGES * PAGE_SIZE;
+    }
+    let shared = MapFile::describe(&mm, shared_id);
     // Initial layout: one VMA per slot, alternately anonymous and file-backed.
     let slots: Arc<Vec<Slot>> = Arc::new({
         let mut w = mm.write();
@@ -165,7 +359,7 @@ pub fn run<P: BarrierPolicy>(cfg: &StressConfig, progress: &(dyn Fn(f64) + Sync)
                     0,
                 )
             } else {
-                do_mmap(&mut w, Some(&file), addr, len, PROT_READ, MAP_SHARED | MAP_FIXED, 0)
+                do_mmap(&mut w, Some(&shared), addr, len, PROT_READ, MAP_SHARED | MAP_FIXED, 0)
             };
             r.expect("initial mapping");
             v.push(Slot {
@@ -175,102 +369,121 @@ pub fn run<P: BarrierPolicy>(cfg: &StressConfig, progress: &(dyn Fn(f64) + Sync)
         v
     });
     let stop = AtomicBool::new(false);
-    let stats = SpecStats::default();
-    let writer_ops = AtomicU64::new(0);
-    let checked = AtomicU64::new(0);
-    let wrong = AtomicU64::new(0);
-    let first_wrong = parking_lot::Mutex::new(None::<String>);
+    let writers_left = AtomicU64::new(cfg.writers.max(1) as u64);
+    let (writer_ops, downgrades, opens) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
+    let totals = Mutex::new(Tally::default());
+    let first_wrong = Mutex::new(None::<String>);
     let start = Instant::now();
     std::thread::scope(|s| {
-        for wk in 0..cfg.writers.max(1) {
-            let (mm, slots, stop, writer_ops, file) = (&mm, &slots, &stop, &writer_ops, &file);
+        let writers = cfg.writers.max(1);
+        for wk in 0..writers {
+            let (mm, slots, stop, writer_ops, downgrades, shared) =
+                (&mm, &slots, &stop, &writer_ops, &downgrades, &shared);
+            let (writers_left, limit) = (&writers_left, cfg.sections_per_writer);
             let seed = cfg.seed ^ ((wk as u64 + 1) * 0x9e37_79b9);
-            let writers = cfg.writers.max(1);
             s.spawn(move || {
                 let mut rng = SmallRng::seed_from_u64(seed);
                 let mine: Vec<usize> = (wk..slots.len()).step_by(writers).collect();
-                let mut n = 0;
-                while !stop.load(Ordering::Relaxed) {
+                let (mut n, mut d) = (0, 0);
+                while !stop.load(Ordering::Relaxed) && limit.is_none_or(|l| n < l) {
                     let i = mine[rng.random_range(0..mine.len())];
                     let mut w = mm.write();
-                    random_op(&mut w, &mut rng, i, file);
+                    let downgrade = random_op(mm, &mut w, &mut rng, i, shared);
                     // The state this write section ends with, at the
-                    // sequence number its unlock makes.
+                    // sequence number its unlock (or downgrade) makes.
                     let seq = w.lock_seq().wrapping_add(1);
                     let snap = snapshot(&w, i);
                     slots[i].history.write().push((seq, snap));
-                    drop(w);
+                    if downgrade {
+                        let r = w.downgrade();
+                        std::hint::black_box(r.vma_count());
+                        d += 1;
+                    } else {
+                        drop(w);
+                    }
                     n += 1;
                 }
                 writer_ops.fetch_add(n, Ordering::Relaxed);
+                downgrades.fetch_add(d, Ordering::Relaxed);
+                writers_left.fetch_sub(1, Ordering::Release);
+            });
+        }
+        for _ in 0..cfg.openers {
+            let (mm, stop, opens) = (&mm, &stop, &opens);
+            s.spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let ino = NEXT_INO.fetch_add(1, Ordering::Relaxed);
+                    if let Some(f) = fresh_file(mm, ino) {
+                        mm.files().put(f);
+                        n += 1;
+                    }
+                    std::thread::yield_now();
+                }
+                opens.fetch_add(n, Ordering::Relaxed);
             });
         }
         for rk in 0..cfg.readers {
-            let (mm, slots, stop, stats, checked, wrong, first_wrong) =
-                (&mm, &slots, &stop, &stats, &checked, &wrong, &first_wrong);
+            let (mm, slots, stop, totals, first_wrong) = (&mm, &slots, &stop, &totals, &first_wrong);
             let seed = cfg.seed ^ 0x5151_0000 ^ rk as u64;
+            let batch = if cfg.sections_per_writer.is_some() { 4 } else { 256 };
             s.spawn(move || {
                 let mut rng = SmallRng::seed_from_u64(seed);
-                let mut c = SpecCounts::default();
-                let (mut ok, mut bad) = (0u64, 0u64);
+                let mut t = Tally::default();
                 while !stop.load(Ordering::Relaxed) {
-                    for _ in 0..256 {
+                    for _ in 0..batch {
                         let i = rng.random_range(0..slots.len());
                         let addr = slot_base(i) + rng.random_range(0..(SLOT_PAGES + 1) * PAGE_SIZE);
-                        let sp = vma_lookup_speculative(mm, addr);
-                        c.attempts += 1;
-                        match sp {
-                            Spec::Valid { value, seq } => {
-                                c.successes += 1;
-                                let h = slots[i].history.read();
-                                // The record in force at `seq`.
-                                let idx = h.partition_point(|(s, _)| s.wrapping_sub(seq) as i32 <= 0);
-                                let want = idx.checked_sub(1).map(|k| expect(&h[k].1, addr));
-                                ok += 1;
-                                if want != Some(value) {
-                                    bad += 1;
-                                    let mut fw = first_wrong.lock();
-                                    if fw.is_none() {
-                                        *fw = Some(format!(
-                                            "addr {addr:#x} at seq {seq}: read {value:?}, expected {want:?}"
-                                        ));
-                                    }
-                                }
-                            }
-                            Spec::Retry | Spec::Busy => {
-                                if matches!(sp, Spec::Retry) {
-                                    c.retries += 1;
-                                } else {
-                                    c.busy += 1;
-                                }
-                                c.fallbacks += 1;
-                                std::hint::black_box(vma_lookup_locked(mm, addr));
-                            }
+                        // Mostly speculative reads, as on the fast path.
+                        let kind = [0, 1, 2, 0, 1, 2, 3, 4][rng.random_range(0..8)];
+                        if let Some(w) = read_step(mm, &slots[i], addr, kind, &mut t) {
+                            t.wrong += 1;
+                            first_wrong.lock().get_or_insert(w);
                         }
                     }
                 }
-                stats.add(&c);
-                checked.fetch_add(ok, Ordering::Relaxed);
-                wrong.fetch_add(bad, Ordering::Relaxed);
+                let mut guard = totals.lock();
+                let all = &mut *guard;
+                for (a, b) in [(&mut all.lookups, &t.lookups), (&mut all.uprobes, &t.uprobes)] {
+                    a.attempts += b.attempts;
+                    a.successes += b.successes;
+                    a.retries += b.retries;
+                    a.busy += b.busy;
+                }
+                all.checked += t.checked;
+                all.fallback_checked += t.fallback_checked;
+                all.wrong += t.wrong;
             });
         }
-        let deadline = start + cfg.duration;
-        while Instant::now() < deadline {
-            progress(start.elapsed().as_secs_f64() / cfg.duration.as_secs_f64());
-            std::thread::sleep(Duration::from_millis(50).min(cfg.duration));
+        if cfg.sections_per_writer.is_some() {
+            while writers_left.load(Ordering::Acquire) > 0 {
+                std::thread::yield_now();
+            }
+        } else {
+            let deadline = start + cfg.duration;
+            while Instant::now() < deadline {
+                progress(start.elapsed().as_secs_f64() / cfg.duration.as_secs_f64());
+                std::thread::sleep(Duration::from_millis(50).min(cfg.duration));
+            }
         }
         stop.store(true, Ordering::Relaxed);
     });
     progress(1.0);
+    let t = totals.into_inner();
     let r = mm.read();
     StressReport {
-        reads: stats.snapshot(),
-        checked: checked.into_inner(),
-        wrong: wrong.into_inner(),
+        lookups: t.lookups,
+        uprobes: t.uprobes,
+        checked: t.checked,
+        fallback_checked: t.fallback_checked,
+        wrong: t.wrong,
         first_wrong: first_wrong.into_inner(),
         writer_ops: writer_ops.into_inner(),
+        downgrades: downgrades.into_inner(),
+        opens: opens.into_inner(),
         elapsed: start.elapsed(),
         vmas: r.vma_count(),
+        initial_seq: cfg.initial_seq & !1,
         final_seq: mm.mmap_lock().seq(),
     }
 }

@@ -5,7 +5,10 @@
 
 use mm_core::{BarrierPolicy, MmStruct, VmaView};
 
-use crate::lookup::SpecStats;
+use mm_core::file::FileId;
+use mm_core::mutation::{self, Mutation};
+
+use crate::lookup::{Spec, SpecStats, in_range};
 
 /// Where a breakpoint address falls in a file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,13 +29,57 @@ pub struct UprobeHit {
 #[inline]
 pub fn find_active_uprobe_speculative<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64) -> Option<UprobeHit> {
     let seq = mm.speculate_try_begin()?;
+    let (file, offset) = file_offset(mm, addr)?;
+    read_ino_and_validate(mm, seq, file, offset)
+}
+
+/// The same reads as [`find_active_uprobe_speculative`], with the outcome
+/// and the sequence number it validated against, for checkers: a "no
+/// file at `addr`" answer is validated too (`Valid { value: None }`),
+/// where the kernel's function gives up without validating.
+pub fn uprobe_speculative<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64) -> Spec<Option<UprobeHit>> {
+    let Some(seq) = mm.speculate_try_begin() else {
+        return Spec::Busy;
+    };
+    let value = match file_offset(mm, addr) {
+        Some((file, offset)) => match read_ino_and_validate(mm, seq, file, offset) {
+            Some(hit) => return Spec::Valid { value: Some(hit), seq },
+            None => return Spec::Retry,
+        },
+        None => None,
+    };
+    if mm.speculate_retry(seq) {
+        return Spec::Retry;
+    }
+    Spec::Valid { value, seq }
+}
+
+/// `vma_lookup` under RCU, then `vm_file`, `vm_pgoff` and `vm_start`:
+/// the file and the byte offset of `addr` in it, unvalidated.
+#[inline(always)]
+fn file_offset<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64) -> Option<(FileId, u64)> {
     let slot = mm.vma_lookup_rcu(addr)?;
     let start = slot.start();
-    if !(start <= addr && addr < slot.end()) {
+    if !in_range(start, addr, slot.end()) {
         return None;
     }
     let file = slot.file()?;
-    let offset = (slot.pgoff() << 12).wrapping_add(addr - start);
+    let offset = (slot.pgoff() << 12).wrapping_add(addr.wrapping_sub(start));
+    Some((file, offset))
+}
+
+/// The file's inode, then `mmap_lock_speculate_retry`; `None` if the
+/// section must be retried. The inode is read before the retry: read
+/// after it, nothing would validate it (mutation `ino-after-retry`).
+#[inline(always)]
+fn read_ino_and_validate<P: BarrierPolicy>(mm: &MmStruct<P>, seq: u32, file: FileId, offset: u64) -> Option<UprobeHit> {
+    if mutation::active(Mutation::InoAfterRetry) {
+        if mm.speculate_retry(seq) {
+            return None;
+        }
+        let ino = mm.file_ino_rcu(file)?;
+        return Some(UprobeHit { ino, offset });
+    }
     let ino = mm.file_ino_rcu(file)?;
     if mm.speculate_retry(seq) {
         return None;
@@ -52,16 +99,18 @@ pub fn find_active_uprobe_locked<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64) 
     })
 }
 
-/// Resolution as a uprobe hit is handled: speculative first, locked if
-/// that cannot answer; counts both in `stats`.
+/// Resolution as a uprobe hit is handled (`find_active_uprobe`):
+/// speculative first (`find_active_uprobe_rcu`), locked if that cannot
+/// answer; counts both in `stats` (a speculative `None` counts as a retry,
+/// whatever its cause, as the kernel cannot tell either).
 pub fn resolve<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64, stats: &SpecStats) -> Option<UprobeHit> {
     match find_active_uprobe_speculative(mm, addr) {
         Some(hit) => {
-            stats.count(&crate::lookup::Spec::Valid { value: (), seq: 0 });
+            stats.count(&Spec::Valid { value: (), seq: 0 });
             Some(hit)
         }
         None => {
-            stats.count::<()>(&crate::lookup::Spec::Retry);
+            stats.count::<()>(&Spec::Retry);
             stats.fallback();
             find_active_uprobe_locked(mm, addr)
         }

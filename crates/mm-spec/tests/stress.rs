@@ -1,47 +1,95 @@
-//! The stress oracle with real threads: zero wrong validated reads for the
-//! sound policies (and, on x86-64, for all of them: TSO hides v1's bugs).
+//! The stress oracle with real threads: zero wrong answers for the sound
+//! policies (and, on x86-64, for all of them: TSO hides v1's bugs), with
+//! speculative and fallback readers, downgrades and file-slot recycling,
+//! also across the wrap of `mm_lock_seq` at 2^32.
 #![cfg(not(loom))]
 
 use std::time::Duration;
 
 use mm_core::{BarrierPolicy, Full, SeedFixed, SeedV1, Upstream};
-use mm_spec::stress::{StressConfig, run};
+use mm_spec::stress::{StressConfig, StressReport, run};
 
-fn check<P: BarrierPolicy>() {
-    let cfg = StressConfig {
+fn config() -> StressConfig {
+    StressConfig {
         writers: 2,
         readers: 2,
+        openers: 1,
         duration: Duration::from_millis(700),
         slots: 256,
         seed: 7,
-    };
-    let r = run::<P>(&cfg, &|_| {});
+        initial_seq: 0,
+        sections_per_writer: None,
+    }
+}
+
+fn check<P: BarrierPolicy>(cfg: &StressConfig) -> StressReport {
+    let r = run::<P>(cfg, &|_| {});
     println!("{}: {r:?}", P::NAME);
     assert!(r.writer_ops > 100, "writers made progress: {r:?}");
+    assert!(r.downgrades > 0, "some sections ended with a downgrade: {r:?}");
+    assert!(r.opens > 0, "the opener recycled file slots: {r:?}");
     assert!(r.checked > 1000, "readers validated reads: {r:?}");
+    assert!(r.uprobes.successes > 100, "uprobe reads validated: {r:?}");
+    assert!(r.fallback_checked > 100, "fallback answers checked: {r:?}");
     assert!(
-        r.reads.retries + r.reads.busy > 0,
+        r.lookups.retries + r.lookups.busy + r.uprobes.retries + r.uprobes.busy > 0,
         "some reads raced with writers: {r:?}"
     );
     assert_eq!(r.wrong, 0, "{}: {:?}", P::NAME, r.first_wrong);
+    r
 }
 
 #[test]
 fn upstream_has_no_wrong_reads() {
-    check::<Upstream>();
+    check::<Upstream>(&config());
 }
 
 #[test]
 fn seed_fixed_has_no_wrong_reads() {
-    check::<SeedFixed>();
+    check::<SeedFixed>(&config());
 }
 
 #[test]
 fn full_has_no_wrong_reads() {
-    check::<Full>();
+    check::<Full>(&config());
 }
 
 #[test]
 fn seed_v1_has_no_wrong_reads_on_tso() {
-    check::<SeedV1>();
+    check::<SeedV1>(&config());
+}
+
+/// The count starts 200 below 2^32 and wraps to small values: validation
+/// and the records keep working across the wrap.
+#[test]
+fn upstream_across_the_wrap() {
+    let start = u32::MAX - 199;
+    let cfg = StressConfig {
+        initial_seq: start,
+        ..config()
+    };
+    let r = check::<Upstream>(&cfg);
+    assert!(
+        r.final_seq < start && r.writer_ops > 200,
+        "the count wrapped: {} -> {}",
+        r.initial_seq,
+        r.final_seq
+    );
+}
+
+/// With `MM_MUTATION` set (feature `mutations`), this run is one of the
+/// detectors of `cargo xtask loom`: it fails if any answer is wrong, or if
+/// the debug-build `mm_lock_seq` invariant breaks.
+#[test]
+fn mutation_run() {
+    if std::env::var("MM_MUTATION").is_err() {
+        return;
+    }
+    let cfg = StressConfig {
+        duration: Duration::from_millis(1500),
+        ..config()
+    };
+    let r = run::<Upstream>(&cfg, &|_| {});
+    println!("{r:?}");
+    assert_eq!(r.wrong, 0, "wrong answers: {:?}", r.first_wrong);
 }

@@ -3,7 +3,8 @@
 //! ```text
 //! mmsim replay [--maps] [--brk ADDR] [--cwd DIR] [--initial-maps FILE] [--mmap-base ADDR] [--check] FILE|-
 //! mmsim replay --fixture DIR [--maps]
-//! mmsim simulate [--threads N] [--writers N] [--duration SECS] [--vmas N] [--policy NAME|all] [--seed N] [--quiet]
+//! mmsim simulate [--threads N] [--writers N] [--openers N] [--duration SECS] [--rounds N] [--vmas N]
+//!                [--policy NAME|all] [--seed N] [--loom-summary FILE] [--quiet]
 //! mmsim record [-o DIR] -- CMD [ARGS…]
 //! ```
 //!
@@ -28,7 +29,7 @@ use mmsim::parse_u64;
 use mmsim::record::{RecordError, RecordOptions, default_dir, record};
 use mmsim::replay::fixture::{self, Fixture};
 use mmsim::replay::{ReplayError, ReplayOptions, replay, replay_lines};
-use mmsim::simulate::{SimulateOptions, render, simulate};
+use mmsim::simulate::{SimulateOptions, loom_record, render, simulate};
 
 /// mm-sim: a userspace model of Linux's address-space manager.
 #[derive(Parser, Debug)]
@@ -98,12 +99,23 @@ struct SimulateArgs {
     /// Reader threads (speculative lookups).
     #[arg(long, default_value_t = 2, value_name = "N")]
     threads: usize,
-    /// Writer threads (mmap/munmap/mprotect).
+    /// Writer threads (mmap/munmap/mprotect, some ending with a downgrade).
     #[arg(long, default_value_t = 1, value_name = "N")]
     writers: usize,
+    /// Threads that open and close files outside mmap_lock (file-slot reuse).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    openers: usize,
     /// Seconds per policy.
     #[arg(long, default_value_t = 8.0, value_name = "SECS", value_parser = parse_secs)]
     duration: f64,
+    /// Rounds per policy (the policies alternate; the throughput columns
+    /// show the spread over the rounds).
+    #[arg(long, default_value_t = 4, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    rounds: u32,
+    /// The loom summary to take the LOOM column from (default: the
+    /// workspace's target/mm-loom/summary.json).
+    #[arg(long, value_name = "FILE")]
+    loom_summary: Option<PathBuf>,
     /// VMAs at the start (one per slot).
     #[arg(long, default_value_t = 1024, value_name = "N")]
     vmas: usize,
@@ -169,14 +181,18 @@ fn main() -> ExitCode {
             let opts = SimulateOptions {
                 readers: a.threads,
                 writers: a.writers,
+                openers: a.openers,
                 duration: Duration::from_secs_f64(a.duration),
+                rounds: a.rounds as usize,
                 vmas: a.vmas,
                 policies: a.policy.0,
                 seed: a.seed,
                 progress: !a.quiet,
+                loom_summary: a.loom_summary,
             };
             let results = simulate(&opts);
-            let (text, pass) = render(&opts, &results);
+            let loom = loom_record(opts.loom_summary.as_ref());
+            let (text, pass) = render(&opts, &results, &loom);
             print!("{text}");
             if pass { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }

@@ -1,8 +1,11 @@
-//! `mmsim simulate`, the main job: writers and speculative readers on real
-//! threads, every validated read checked ([`mm_spec::stress`]), for each
-//! barrier policy, side by side with the policy's loom verdict.
+//! `mmsim simulate`, the main job: writers, file openers and readers on
+//! real threads ([`mm_spec::stress`]), every answer checked, for each
+//! barrier policy; side by side with the policy's loom verdict, taken from
+//! a `cargo xtask loom` summary only when that summary was made from the
+//! sources this binary was built from.
 
 use std::fmt::Write as _;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
@@ -16,8 +19,14 @@ pub struct SimulateOptions {
     pub readers: usize,
     /// Writer threads.
     pub writers: usize,
-    /// Time per policy.
+    /// Threads that open and close files outside `mmap_lock`.
+    pub openers: usize,
+    /// Time per policy (split over the rounds).
     pub duration: Duration,
+    /// Rounds per policy: the policies run in turn, round after round, so
+    /// that drift of the machine falls on all of them; the spread of the
+    /// rounds is the run-to-run noise the throughput columns show.
+    pub rounds: usize,
     /// VMAs (slots) at the start.
     pub vmas: usize,
     /// Policies to run, in order.
@@ -26,59 +35,138 @@ pub struct SimulateOptions {
     pub seed: u64,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// The loom summary to read (default: the workspace's
+    /// `target/mm-loom/summary.json`).
+    pub loom_summary: Option<PathBuf>,
 }
 
-/// One policy's results.
+/// One policy's results: one stress report per round.
 #[derive(Clone, Debug)]
 pub struct PolicyResult {
     /// The policy.
     pub policy: PolicyKind,
-    /// The stress run.
-    pub report: StressReport,
-    /// The loom verdict for the policy.
-    pub loom: String,
+    /// The rounds.
+    pub rounds: Vec<StressReport>,
 }
 
-/// The loom verdict of `policy`: from the last `cargo xtask loom` run if
-/// its summary exists, else as recorded in `docs/ordering.md`.
-pub fn loom_verdict(policy: PolicyKind) -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/mm-loom/summary.tsv");
-    if let Ok(text) = std::fs::read_to_string(path) {
-        let rows: Vec<Vec<&str>> = text
-            .lines()
-            .map(|l| l.split('\t').collect())
-            .filter(|r: &Vec<&str>| r.first() == Some(&policy.name()))
-            .collect();
-        if !rows.is_empty() {
-            let found = rows.iter().filter(|r| r.get(2) == Some(&"violation-found")).count();
-            let bound = rows[0].get(5).copied().unwrap_or("?");
-            return if found > 0 {
-                format!("violation-found {found}/{} (bound {bound})", rows.len())
-            } else {
-                format!("no-violation {}/{} (bound {bound})", rows.len(), rows.len())
-            };
-        }
+impl PolicyResult {
+    fn sum(&self, f: impl Fn(&StressReport) -> u64) -> u64 {
+        self.rounds.iter().map(f).sum()
     }
-    match policy {
-        PolicyKind::SeedV1 => "violation-found 3/3 (recorded)".into(),
-        _ => "no-violation 6/6 (recorded)".into(),
+
+    /// Per-round rates of `f` per second.
+    fn rates(&self, f: impl Fn(&StressReport) -> u64) -> Vec<f64> {
+        self.rounds
+            .iter()
+            .map(|r| f(r) as f64 / r.elapsed.as_secs_f64().max(1e-9))
+            .collect()
+    }
+
+    /// Wrong answers over all rounds.
+    pub fn wrong(&self) -> u64 {
+        self.sum(|r| r.wrong)
     }
 }
 
-fn run_policy<P: BarrierPolicy>(cfg: &StressConfig, pb: &ProgressBar, index: usize, total: usize) -> StressReport {
+/// What `cargo xtask loom` last recorded, and whether it applies here.
+#[derive(Clone, Debug)]
+pub enum LoomRecord {
+    /// No summary file, or an unreadable one.
+    Missing(String),
+    /// A summary made from other sources than this build's.
+    OtherSources {
+        /// When it was made.
+        date: String,
+        /// The commit it names.
+        commit: String,
+    },
+    /// A summary of this build's sources.
+    Current {
+        /// When it was made.
+        date: String,
+        /// The commit it names.
+        commit: String,
+        /// Its rows: (policy, scenario, verdict).
+        rows: Vec<(String, String, String)>,
+    },
+}
+
+/// Reads the loom summary and compares its source fingerprint with the one
+/// this binary was built from.
+pub fn loom_record(path: Option<&PathBuf>) -> LoomRecord {
+    let path = path.cloned().unwrap_or_else(|| {
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../target/mm-loom/summary.json"
+        ))
+    });
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) => return LoomRecord::Missing(format!("{}: {e}", path.display())),
+    };
+    let v: serde_json::Value = match serde_json::from_str(&text) {
+        Ok(v) => v,
+        Err(e) => return LoomRecord::Missing(format!("{}: {e}", path.display())),
+    };
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("?").to_string();
+    let (date, commit) = (s("date"), s("commit"));
+    if s("source_fingerprint") != env!("MMSIM_SOURCE_FINGERPRINT") || v.get("complete") != Some(&true.into()) {
+        return LoomRecord::OtherSources { date, commit };
+    }
+    let rows = v
+        .get("rows")
+        .and_then(|r| r.as_array())
+        .map(|a| {
+            a.iter()
+                .map(|r| {
+                    let f = |k: &str| r.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+                    (f("policy"), f("scenario"), f("verdict"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    LoomRecord::Current { date, commit, rows }
+}
+
+/// The LOOM column of `policy` from a current record.
+fn loom_cell(rec: &LoomRecord, policy: PolicyKind) -> String {
+    let LoomRecord::Current { rows, .. } = rec else {
+        return "-".into();
+    };
+    let mine: Vec<_> = rows.iter().filter(|r| r.0 == policy.name()).collect();
+    if mine.is_empty() {
+        return "not checked".into();
+    }
+    let bad: Vec<&str> = mine
+        .iter()
+        .filter(|r| r.2 == "violation-found")
+        .map(|r| r.1.as_str())
+        .collect();
+    if bad.is_empty() {
+        format!("no violation in {} scenarios", mine.len())
+    } else {
+        format!("violations in {}/{} ({})", bad.len(), mine.len(), bad.join(", "))
+    }
+}
+
+fn run_policy<P: BarrierPolicy>(cfg: &StressConfig, pb: &ProgressBar, done: f64, total: f64) -> StressReport {
     pb.set_message(P::NAME);
-    let f = |x: f64| pb.set_position(((index as f64 + x.min(1.0)) / total as f64 * 1000.0) as u64);
+    let f = |x: f64| pb.set_position(((done + x.min(1.0)) / total * 1000.0) as u64);
     run::<P>(cfg, &f)
 }
 
-/// Runs the simulation for every selected policy.
+/// Runs the simulation for every selected policy, round after round.
 pub fn simulate(opts: &SimulateOptions) -> Vec<PolicyResult> {
+    let rounds = opts.rounds.max(1);
     let cfg = StressConfig {
         writers: opts.writers.max(1),
         readers: opts.readers,
-        duration: opts.duration,
+        openers: opts.openers,
+        duration: opts.duration / rounds as u32,
         slots: opts.vmas.max(1),
         seed: opts.seed,
+        initial_seq: 0,
+        sections_per_writer: None,
     };
     let pb = if opts.progress {
         ProgressBar::new(1000)
@@ -89,93 +177,179 @@ pub fn simulate(opts: &SimulateOptions) -> Vec<PolicyResult> {
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40} {percent:>3}% {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    let total = opts.policies.len();
-    let mut out = vec![];
-    for (i, &p) in opts.policies.iter().enumerate() {
-        let report = match p {
-            PolicyKind::SeedV1 => run_policy::<SeedV1>(&cfg, &pb, i, total),
-            PolicyKind::SeedFixed => run_policy::<SeedFixed>(&cfg, &pb, i, total),
-            PolicyKind::Upstream => run_policy::<Upstream>(&cfg, &pb, i, total),
-            PolicyKind::Full => run_policy::<Full>(&cfg, &pb, i, total),
-        };
-        out.push(PolicyResult {
-            policy: p,
-            report,
-            loom: loom_verdict(p),
-        });
+    let total = (opts.policies.len() * rounds) as f64;
+    let mut out: Vec<PolicyResult> = opts
+        .policies
+        .iter()
+        .map(|&policy| PolicyResult { policy, rounds: vec![] })
+        .collect();
+    for round in 0..rounds {
+        for (i, res) in out.iter_mut().enumerate() {
+            let done = (round * opts.policies.len() + i) as f64;
+            let cfg = StressConfig {
+                seed: cfg.seed.wrapping_add(round as u64),
+                ..cfg.clone()
+            };
+            let report = match res.policy {
+                PolicyKind::SeedV1 => run_policy::<SeedV1>(&cfg, &pb, done, total),
+                PolicyKind::SeedFixed => run_policy::<SeedFixed>(&cfg, &pb, done, total),
+                PolicyKind::Upstream => run_policy::<Upstream>(&cfg, &pb, done, total),
+                PolicyKind::Full => run_policy::<Full>(&cfg, &pb, done, total),
+            };
+            res.rounds.push(report);
+        }
     }
     pb.finish_and_clear();
     out
 }
 
-/// The report: header, one table row per policy, the TSO note and a
-/// one-line verdict. Returns the text and whether the verdict is a pass.
-pub fn render(opts: &SimulateOptions, results: &[PolicyResult]) -> (String, bool) {
+/// Median, minimum and maximum.
+fn spread(v: &[f64]) -> (f64, f64, f64) {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.total_cmp(b));
+    if s.is_empty() {
+        return (0.0, 0.0, 0.0);
+    }
+    (s[s.len() / 2], s[0], s[s.len() - 1])
+}
+
+fn rate(x: f64) -> String {
+    if x >= 1e6 {
+        format!("{:.2}M", x / 1e6)
+    } else if x >= 1e3 {
+        format!("{:.1}k", x / 1e3)
+    } else {
+        format!("{x:.0}")
+    }
+}
+
+/// Whether the policies' [min, max] ranges of `rates` overlap pairwise
+/// for every pair (so that no ranking between them is supported).
+fn ranges_overlap(ranges: &[(f64, f64, f64)]) -> bool {
+    ranges.iter().all(|a| ranges.iter().all(|b| a.1 <= b.2 && b.1 <= a.2))
+}
+
+/// The report: what ran, one row per policy, the legend, the loom record
+/// and a verdict computed from this run. Returns the text and whether no
+/// checked answer was wrong under a sound policy.
+pub fn render(opts: &SimulateOptions, results: &[PolicyResult], loom: &LoomRecord) -> (String, bool) {
     let mut s = String::new();
+    let rounds = results.first().map_or(0, |r| r.rounds.len());
     let _ = writeln!(
         s,
-        "mmsim simulate: {} writer(s), {} reader(s), {} VMAs, {:.1} s per policy, seed {}",
+        "mmsim simulate: {} writer(s), {} reader(s), {} opener(s), {} VMAs, {:.1} s per policy in {} round(s), seed {}, {}",
         opts.writers.max(1),
         opts.readers,
+        opts.openers,
         opts.vmas,
         opts.duration.as_secs_f64(),
-        opts.seed
+        rounds,
+        opts.seed,
+        std::env::consts::ARCH
     );
     let _ = writeln!(
         s,
-        "{:<11} {:>12} {:>9} {:>9} {:>10} {:>7} {:>13}  LOOM",
-        "POLICY", "LOOKUPS/S", "SPEC OK%", "RETRIES", "FALLBACKS", "WRONG", "WRITER OPS/S"
+        "{:<11} {:>24} {:>8} {:>10} {:>10} {:>6} {:>22} {:>5} {:>7}  LOOM",
+        "POLICY",
+        "READS/S med (min-max)",
+        "SPEC OK%",
+        "CHECKED",
+        "FALLBACKS",
+        "WRONG",
+        "SECTIONS/S med (min-max)",
+        "DOWNG",
+        "OPENS"
     );
+    let mut read_ranges = vec![];
+    let mut write_ranges = vec![];
     for r in results {
-        let t = r.report.elapsed.as_secs_f64().max(1e-9);
-        let a = r.report.reads;
-        let ok = if a.attempts == 0 {
-            0.0
-        } else {
-            100.0 * a.successes as f64 / a.attempts as f64
-        };
+        let reads = spread(&r.rates(|x| x.lookups.attempts + x.uprobes.attempts));
+        let writes = spread(&r.rates(|x| x.writer_ops));
+        read_ranges.push(reads);
+        write_ranges.push(writes);
+        let (att, ok) = (
+            r.sum(|x| x.lookups.attempts + x.uprobes.attempts),
+            r.sum(|x| x.lookups.successes + x.uprobes.successes),
+        );
         let _ = writeln!(
             s,
-            "{:<11} {:>12.0} {:>9.3} {:>9} {:>10} {:>7} {:>13.0}  {}",
+            "{:<11} {:>24} {:>8.3} {:>10} {:>10} {:>6} {:>22} {:>5} {:>7}  {}",
             r.policy.name(),
-            a.attempts as f64 / t,
-            ok,
-            a.retries + a.busy,
-            a.fallbacks,
-            r.report.wrong,
-            r.report.writer_ops as f64 / t,
-            r.loom
+            format!("{} ({}-{})", rate(reads.0), rate(reads.1), rate(reads.2)),
+            if att == 0 { 0.0 } else { 100.0 * ok as f64 / att as f64 },
+            r.sum(|x| x.checked),
+            r.sum(|x| x.fallback_checked),
+            r.wrong(),
+            format!("{} ({}-{})", rate(writes.0), rate(writes.1), rate(writes.2)),
+            r.sum(|x| x.downgrades),
+            r.sum(|x| x.opens),
+            loom_cell(loom, r.policy)
         );
     }
     let _ = writeln!(
         s,
-        "\nEvery validated read was checked against the address space at the sequence number it validated against.\n\
-         x86-64 is TSO: loads are not reordered with loads, nor stores with stores, so real threads here cannot\n\
-         show the reorderings that break seed-v1 (its `wrong` column stays 0 on this machine). The proof is the\n\
-         loom model check of each policy (cargo xtask loom), which explores the weaker C11 orderings as well."
+        "\nREADS/S: speculative vma_lookup and uprobe attempts per second, median and range over the rounds.\n\
+         SPEC OK%: attempts that validated. CHECKED: validated answers compared with the writers' record at the\n\
+         sequence number they validated against. FALLBACKS: answers of vma_lookup and uprobe resolve with their\n\
+         locked fallbacks, compared with the records in force during the call. WRONG: checked answers that\n\
+         matched no record. SECTIONS/S: write sections per second; DOWNG: of which ended by mmap_write_downgrade.\n\
+         OPENS: files opened and closed outside mmap_lock, recycling freed file slots."
     );
+    if results.len() > 1 && rounds > 1 {
+        for (what, ranges) in [("READS/S", &read_ranges), ("SECTIONS/S", &write_ranges)] {
+            if ranges_overlap(ranges) {
+                let _ = writeln!(
+                    s,
+                    "{what}: the policies' ranges overlap, so this run does not rank them (benchmarks measure barrier cost)."
+                );
+            }
+        }
+    }
+    if std::env::consts::ARCH == "x86_64" {
+        let _ = writeln!(
+            s,
+            "This machine is x86-64 (TSO): the hardware does not reorder the loads or the stores the policies\n\
+             order, so WRONG here reflects logic errors, not missing barriers; the LOOM column is the check of those."
+        );
+    }
+    match loom {
+        LoomRecord::Current { date, commit, .. } => {
+            let _ = writeln!(
+                s,
+                "LOOM: from `cargo xtask loom` of {date} at commit {commit}, made from the same sources as this build."
+            );
+        }
+        LoomRecord::OtherSources { date, commit } => {
+            let _ = writeln!(
+                s,
+                "LOOM: no model check on record for these sources (the summary of {date}, commit {commit}, checked other\n\
+                 sources or did not finish); run `cargo xtask loom`."
+            );
+        }
+        LoomRecord::Missing(why) => {
+            let _ = writeln!(s, "LOOM: no model check on record ({why}); run `cargo xtask loom`.");
+        }
+    }
     let sound_wrong: u64 = results
         .iter()
         .filter(|r| r.policy != PolicyKind::SeedV1)
-        .map(|r| r.report.wrong)
+        .map(PolicyResult::wrong)
         .sum();
-    let v1_loom_bad = results
-        .iter()
-        .any(|r| r.policy == PolicyKind::SeedV1 && r.loom.starts_with("violation"));
-    let pass = sound_wrong == 0;
-    let verdict = if pass {
-        let mut v = String::from("verdict: PASS: 0 wrong validated reads for the sound policies");
-        if v1_loom_bad {
-            v.push_str("; seed-v1 is broken, shown by loom, invisible on x86-64 TSO");
-        }
-        v
+    let checked: u64 = results.iter().map(|r| r.sum(|x| x.checked + x.fallback_checked)).sum();
+    let pass = sound_wrong == 0 && checked > 0;
+    if checked == 0 {
+        let _ = writeln!(s, "verdict: FAIL: no answer was checked in this run");
+    } else if pass {
+        let _ = writeln!(
+            s,
+            "verdict: PASS: {checked} answers checked in this run, none wrong under a sound policy"
+        );
     } else {
-        format!("verdict: FAIL: {sound_wrong} wrong validated reads under a sound policy")
-    };
-    let _ = writeln!(s, "{verdict}");
+        let _ = writeln!(s, "verdict: FAIL: {sound_wrong} wrong answers under a sound policy");
+    }
     for r in results {
-        if let Some(w) = &r.report.first_wrong {
-            let _ = writeln!(s, "  first wrong read under {}: {w}", r.policy.name());
+        if let Some(w) = r.rounds.iter().find_map(|x| x.first_wrong.as_ref()) {
+            let _ = writeln!(s, "  first wrong answer under {}: {w}", r.policy.name());
         }
     }
     (s, pass)

@@ -1,0 +1,424 @@
+//! `cargo xtask loom`: the loom model checks of every scenario under every
+//! policy, then the mutation table: each one-site mutation of the read or
+//! write path (`mm_core::mutation`) run against loom, the real-thread
+//! stress test and the reference state machine, each of which must be
+//! caught by at least one of them. Writes `target/mm-loom/summary.json`,
+//! which `mmsim simulate` reads when it was made from the same sources.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use serde_json::{Value, json};
+
+use crate::fingerprint::source_fingerprint;
+use crate::{cargo, root};
+
+/// Every mutation (`mm_core::mutation::Mutation::ALL`, by name), with the
+/// loom scenarios to try first (all scenarios are tried if these miss it).
+const MUTATIONS: [(&str, &str); 17] = [
+    ("no-wmb-begin", "mprotect-flags,split-uprobe"),
+    ("no-wmb-end", "mprotect-flags,split-uprobe"),
+    ("relaxed-try-begin", "mprotect-flags,split-uprobe"),
+    ("no-rmb-retry", "mprotect-flags,split-uprobe"),
+    ("no-bump-lock", "two-sections,mprotect-flags"),
+    ("no-bump-unlock", "mprotect-flags,two-sections"),
+    ("no-bump-downgrade", "downgrade-then-write"),
+    ("no-bump-trylock", "trylock"),
+    ("no-publish-start", "munmap-head"),
+    ("no-publish-end", "munmap-tail,expand"),
+    ("no-publish-pgoff", "munmap-head"),
+    ("no-publish-flags", "mprotect-flags"),
+    ("no-publish-key", "merge-boundary,munmap-head"),
+    ("no-publish-root", "split-root"),
+    ("relaxed-file-reinit", "file-reuse"),
+    ("no-range-check", "munmap-tail"),
+    ("ino-after-retry", "file-reuse"),
+];
+
+/// The policy tests of the loom binary and the name in reports.
+const POLICY_TESTS: [(&str, &str); 3] = [
+    ("seed-fixed", "seed_fixed_is_sound"),
+    ("upstream", "upstream_is_sound"),
+    ("full", "full_is_sound"),
+];
+
+/// Builds a test target and returns its executable (cargo's JSON messages).
+fn build_test(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Option<PathBuf> {
+    let mut c = cargo();
+    c.args(["test", "--no-run", "--message-format=json"]).args(args);
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    println!("==> build {name}");
+    let t = Instant::now();
+    let out = c.stderr(Stdio::inherit()).output().ok()?;
+    println!("<== build {name}: {:.1}s", t.elapsed().as_secs_f64());
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        let v: Value = serde_json::from_str(l).ok()?;
+        v.get("executable")?.as_str().map(PathBuf::from)
+    })
+}
+
+/// One process to run, with what to call it in the log.
+struct Job {
+    label: String,
+    cmd: Command,
+}
+
+/// What a job did.
+struct Done {
+    label: String,
+    ok: bool,
+    output: String,
+    secs: f64,
+}
+
+/// Runs `jobs` at most `par` at a time; returns their results in order.
+fn run_jobs(jobs: Vec<Job>, par: usize) -> Vec<Done> {
+    let mut pending: Vec<(usize, Job)> = jobs.into_iter().enumerate().collect();
+    pending.reverse();
+    let mut running: Vec<(usize, String, Instant, std::process::Child, PathBuf)> = vec![];
+    let mut done: Vec<(usize, Done)> = vec![];
+    let tmp = root().join("target").join("mm-loom").join("logs");
+    let _ = std::fs::create_dir_all(&tmp);
+    loop {
+        while running.len() < par.max(1) {
+            let Some((i, mut job)) = pending.pop() else { break };
+            let log = tmp.join(format!("job-{i}.log"));
+            let file = std::fs::File::create(&log).expect("log file");
+            let err = file.try_clone().expect("log file");
+            match job.cmd.stdout(file).stderr(err).spawn() {
+                Ok(child) => running.push((i, job.label, Instant::now(), child, log)),
+                Err(e) => done.push((
+                    i,
+                    Done {
+                        label: job.label,
+                        ok: false,
+                        output: format!("cannot start: {e}"),
+                        secs: 0.0,
+                    },
+                )),
+            }
+        }
+        if running.is_empty() {
+            break;
+        }
+        let mut k = 0;
+        while k < running.len() {
+            if let Ok(Some(status)) = running[k].3.try_wait() {
+                let (i, label, t, _, log) = running.remove(k);
+                let output = std::fs::read_to_string(&log).unwrap_or_default();
+                done.push((
+                    i,
+                    Done {
+                        label,
+                        ok: status.success(),
+                        output,
+                        secs: t.elapsed().as_secs_f64(),
+                    },
+                ));
+            } else {
+                k += 1;
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    done.sort_by_key(|d| d.0);
+    done.into_iter().map(|(_, d)| d).collect()
+}
+
+/// Result rows (`policy scenario verdict executions seconds bound first`)
+/// printed by the loom binary.
+fn rows(output: &str) -> Vec<Vec<String>> {
+    output
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect::<Vec<_>>())
+        .filter(|r| r.len() >= 6 && (r[2] == "violation-found" || r[2] == "no-violation"))
+        .collect()
+}
+
+fn loom_cmd(bin: &Path, test: &str, envs: &[(&str, &str)]) -> Command {
+    let mut c = Command::new(bin);
+    c.args([test, "--exact", "--nocapture", "--test-threads", "1"])
+        .env("RUST_BACKTRACE", "0");
+    if let Ok(b) = std::env::var("LOOM_BOUND") {
+        c.env("LOOM_BOUND", b);
+    }
+    for (k, v) in envs {
+        c.env(k, v);
+    }
+    c
+}
+
+/// The scenario names the loom binary knows (it lists them).
+fn scenario_names(bin: &Path) -> Vec<String> {
+    let out = loom_cmd(bin, "list_scenarios", &[("MM_LOOM_LIST", "1")]).output();
+    out.map(|o| {
+        String::from_utf8_lossy(&o.stdout)
+            .lines()
+            .filter_map(|l| l.strip_prefix("scenario\t")?.split('\t').next().map(str::to_string))
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// Which check detected a mutation, from a failed stress or state-machine
+/// run's output.
+fn classify(output: &str) -> String {
+    if output.contains("mm_lock_seq invariant broken") {
+        "yes (seq invariant)".into()
+    } else if output.contains("published") || output.contains("disagrees") {
+        "yes (published copy)".into()
+    } else if output.contains("wrong answers") || output.contains("validated") {
+        "yes (wrong answer)".into()
+    } else {
+        "yes".into()
+    }
+}
+
+/// `cargo xtask loom`.
+pub fn loom() -> bool {
+    let t0 = Instant::now();
+    let out = root().join("target").join("mm-loom");
+    let _ = std::fs::remove_dir_all(&out);
+    if let Err(e) = std::fs::create_dir_all(&out) {
+        eprintln!("xtask: cannot create {}: {e}", out.display());
+        return false;
+    }
+    let fingerprint = source_fingerprint(&root());
+    let loom_target = root().join("target").join("loom");
+    let loom_target = loom_target.to_string_lossy().into_owned();
+    let loom_env = [("RUSTFLAGS", "--cfg loom"), ("CARGO_TARGET_DIR", loom_target.as_str())];
+    let Some(loom_bin) = build_test(
+        "loom model checks",
+        &[
+            "--release",
+            "-p",
+            "mm-spec",
+            "--features",
+            "mutations",
+            "--test",
+            "loom",
+        ],
+        &loom_env,
+    ) else {
+        eprintln!("xtask: cannot build the loom tests");
+        return false;
+    };
+    let Some(stress_bin) = build_test(
+        "stress test (mutations)",
+        &["-p", "mm-spec", "--features", "mutations", "--test", "stress"],
+        &[],
+    ) else {
+        return false;
+    };
+    let Some(machine_bin) = build_test(
+        "state machine (mutations)",
+        &[
+            "-p",
+            "mm-ops",
+            "--features",
+            "proptest,mutations",
+            "--test",
+            "state_machine",
+        ],
+        &[],
+    ) else {
+        return false;
+    };
+    let par = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
+
+    // 1. Every scenario under every sound policy, one job per pair; the
+    //    seed-v1 halves; the scenario shape checks.
+    let names = scenario_names(&loom_bin);
+    if names.is_empty() {
+        eprintln!("xtask: the loom binary listed no scenarios");
+        return false;
+    }
+    let mut jobs = vec![];
+    for (policy, test) in POLICY_TESTS {
+        for sc in &names {
+            jobs.push(Job {
+                label: format!("{policy} {sc}"),
+                cmd: loom_cmd(&loom_bin, test, &[("MM_LOOM_ONLY", sc)]),
+            });
+        }
+    }
+    jobs.push(Job {
+        label: "seed-v1 (Jann Horn's two scenarios)".into(),
+        cmd: loom_cmd(&loom_bin, "seed_v1_violations_are_found", &[]),
+    });
+    jobs.push(Job {
+        label: "scenario shapes".into(),
+        cmd: loom_cmd(&loom_bin, "scenarios_exercise_what_they_claim", &[]),
+    });
+    println!(
+        "==> loom: {} scenarios x {} policies, seed-v1, shapes ({par} at a time)",
+        names.len(),
+        POLICY_TESTS.len()
+    );
+    let t = Instant::now();
+    let done = run_jobs(jobs, par);
+    let mut ok = true;
+    let mut all_rows = vec![];
+    for d in &done {
+        let r = rows(&d.output);
+        if !d.ok || (r.is_empty() && !d.label.starts_with("scenario shapes")) {
+            ok = false;
+            println!("FAILED: {} ({:.1}s)\n{}", d.label, d.secs, tail(&d.output, 30));
+        }
+        all_rows.extend(r);
+    }
+    println!(
+        "<== loom policies: {} in {:.1}s",
+        if ok { "ok" } else { "FAILED" },
+        t.elapsed().as_secs_f64()
+    );
+    println!();
+    println!(
+        "{:<16} {:<22} {:<16} {:>10} {:>8} {:>6}",
+        "POLICY", "SCENARIO", "VERDICT", "EXECUTIONS", "SECONDS", "BOUND"
+    );
+    for r in &all_rows {
+        println!(
+            "{:<16} {:<22} {:<16} {:>10} {:>8} {:>6}",
+            r[0], r[1], r[2], r[3], r[4], r[5]
+        );
+    }
+
+    // 2. The mutation table.
+    let mut jobs = vec![];
+    for (m, targets) in MUTATIONS {
+        jobs.push(Job {
+            label: format!("{m} loom"),
+            cmd: loom_cmd(
+                &loom_bin,
+                "mutation_is_detected",
+                &[("MM_MUTATION", m), ("MM_LOOM_ONLY", targets)],
+            ),
+        });
+        let mut s = Command::new(&stress_bin);
+        s.args(["mutation_run", "--exact", "--nocapture"])
+            .env("MM_MUTATION", m)
+            .env("RUST_BACKTRACE", "0");
+        jobs.push(Job {
+            label: format!("{m} stress"),
+            cmd: s,
+        });
+        let mut sm = Command::new(&machine_bin);
+        sm.args(["model_matches_reference", "--exact"])
+            .env("MM_MUTATION", m)
+            .env("PROPTEST_CASES", "64")
+            .env("RUST_BACKTRACE", "0");
+        jobs.push(Job {
+            label: format!("{m} state-machine"),
+            cmd: sm,
+        });
+    }
+    println!("\n==> mutations: {} x (loom, stress, state machine)", MUTATIONS.len());
+    let t = Instant::now();
+    let mut done = run_jobs(jobs, par);
+    // A mutation the target scenarios miss is tried on every scenario.
+    for (i, (m, _)) in MUTATIONS.iter().enumerate() {
+        if !done[3 * i].ok {
+            println!("    {m}: not caught by its target scenarios; trying all");
+            let again = run_jobs(
+                vec![Job {
+                    label: format!("{m} loom (all scenarios)"),
+                    cmd: loom_cmd(&loom_bin, "mutation_is_detected", &[("MM_MUTATION", m)]),
+                }],
+                1,
+            );
+            done[3 * i] = again.into_iter().next().expect("one job");
+        }
+    }
+    println!("<== mutations in {:.1}s", t.elapsed().as_secs_f64());
+    println!();
+    println!(
+        "{:<20} {:<44} {:<22} {:<22}",
+        "MUTATION", "LOOM", "STRESS", "STATE MACHINE"
+    );
+    let mut table = vec![];
+    for (i, (m, _)) in MUTATIONS.iter().enumerate() {
+        let (l, s, sm) = (&done[3 * i], &done[3 * i + 1], &done[3 * i + 2]);
+        // loom's test passes when it detected the mutation.
+        let loom_cell = if l.ok {
+            rows(&l.output)
+                .into_iter()
+                .find(|r| r[2] == "violation-found")
+                .map_or("yes".into(), |r| format!("yes: {} after {} executions", r[1], r[3]))
+        } else {
+            "no".into()
+        };
+        // The stress and state-machine tests fail when they detect it.
+        let stress_cell = if s.ok { "no".into() } else { classify(&s.output) };
+        let sm_cell = if sm.ok { "no".into() } else { classify(&sm.output) };
+        let detected = l.ok || !s.ok || !sm.ok;
+        if !detected {
+            ok = false;
+        }
+        println!(
+            "{m:<20} {loom_cell:<44} {stress_cell:<22} {sm_cell:<22}{}",
+            if detected { "" } else { "  UNDETECTED" }
+        );
+        table.push(json!({"mutation": m, "loom": loom_cell, "stress": stress_cell, "state_machine": sm_cell, "detected": detected}));
+    }
+
+    let commit = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty = git(&["status", "--porcelain"]).is_some_and(|s| !s.is_empty());
+    let summary = json!({
+        "date": utc_now(),
+        "commit": commit,
+        "dirty": dirty,
+        "source_fingerprint": fingerprint,
+        "complete": ok,
+        "rows": all_rows.iter().map(|r| json!({
+            "policy": r[0], "scenario": r[1], "verdict": r[2],
+            "executions": r[3].parse::<u64>().unwrap_or(0), "seconds": r[4], "bound": r[5],
+            "first_violation": r.get(6).cloned().unwrap_or_default(),
+        })).collect::<Vec<_>>(),
+        "mutations": table,
+    });
+    let text = serde_json::to_string_pretty(&summary).unwrap_or_default();
+    if let Err(e) = std::fs::write(out.join("summary.json"), text) {
+        eprintln!("xtask: cannot write the loom summary: {e}");
+        ok = false;
+    }
+    println!(
+        "\nloom: {} in {:.0}s (commit {commit}{}, sources {fingerprint}); summary in target/mm-loom/summary.json",
+        if ok {
+            "every policy clean, every mutation detected"
+        } else {
+            "FAILED"
+        },
+        t0.elapsed().as_secs_f64(),
+        if dirty { ", uncommitted changes" } else { "" }
+    );
+    ok
+}
+
+fn tail(s: &str, n: usize) -> String {
+    let lines: Vec<&str> = s.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+fn git(args: &[&str]) -> Option<String> {
+    let out = Command::new("git").arg("-C").arg(root()).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// The current UTC time, ISO 8601 (from `date`, which every CI machine has).
+fn utc_now() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .ok()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_else(|| "unknown".into())
+}
