@@ -25,9 +25,9 @@ const MUTATIONS: [(&str, &str); 17] = [
     ("no-bump-unlock", "mprotect-flags,two-sections"),
     ("no-bump-downgrade", "downgrade-then-write"),
     ("no-bump-trylock", "trylock"),
-    ("no-publish-start", "munmap-head"),
-    ("no-publish-end", "munmap-tail,expand"),
-    ("no-publish-pgoff", "munmap-head"),
+    ("no-publish-start", "split-uprobe"),
+    ("no-publish-end", "expand,munmap-tail"),
+    ("no-publish-pgoff", "split-uprobe"),
     ("no-publish-flags", "mprotect-flags"),
     ("no-publish-key", "merge-boundary,munmap-head"),
     ("no-publish-root", "split-root"),
@@ -37,7 +37,8 @@ const MUTATIONS: [(&str, &str); 17] = [
 ];
 
 /// The policy tests of the loom binary and the name in reports.
-const POLICY_TESTS: [(&str, &str); 3] = [
+const POLICY_TESTS: [(&str, &str); 4] = [
+    ("seed-v1", "seed_v1_report"),
     ("seed-fixed", "seed_fixed_is_sound"),
     ("upstream", "upstream_is_sound"),
     ("full", "full_is_sound"),
@@ -63,10 +64,23 @@ fn build_test(name: &str, args: &[&str], envs: &[(&str, &str)]) -> Option<PathBu
     })
 }
 
-/// One process to run, with what to call it in the log.
+/// One process to run, with what to call it in the log, and how long it
+/// may take before it is killed (a mutation can leave a lock held and a
+/// thread waiting on it forever).
 struct Job {
     label: String,
     cmd: Command,
+    timeout: std::time::Duration,
+}
+
+impl Job {
+    fn new(label: String, cmd: Command, timeout_secs: u64) -> Job {
+        Job {
+            label,
+            cmd,
+            timeout: std::time::Duration::from_secs(timeout_secs),
+        }
+    }
 }
 
 /// What a job did.
@@ -77,22 +91,40 @@ struct Done {
     secs: f64,
 }
 
-/// Runs `jobs` at most `par` at a time; returns their results in order.
-fn run_jobs(jobs: Vec<Job>, par: usize) -> Vec<Done> {
+/// A job in flight.
+struct Running {
+    index: usize,
+    label: String,
+    started: Instant,
+    timeout: std::time::Duration,
+    child: std::process::Child,
+    log: PathBuf,
+}
+
+/// Runs `jobs` at most `par` at a time, logging each to
+/// `target/mm-loom/logs/TAG-N.log`; returns their results in order.
+fn run_jobs(tag: &str, jobs: Vec<Job>, par: usize) -> Vec<Done> {
     let mut pending: Vec<(usize, Job)> = jobs.into_iter().enumerate().collect();
     pending.reverse();
-    let mut running: Vec<(usize, String, Instant, std::process::Child, PathBuf)> = vec![];
+    let mut running: Vec<Running> = vec![];
     let mut done: Vec<(usize, Done)> = vec![];
     let tmp = root().join("target").join("mm-loom").join("logs");
     let _ = std::fs::create_dir_all(&tmp);
     loop {
         while running.len() < par.max(1) {
             let Some((i, mut job)) = pending.pop() else { break };
-            let log = tmp.join(format!("job-{i}.log"));
+            let log = tmp.join(format!("{tag}-{i}.log"));
             let file = std::fs::File::create(&log).expect("log file");
             let err = file.try_clone().expect("log file");
             match job.cmd.stdout(file).stderr(err).spawn() {
-                Ok(child) => running.push((i, job.label, Instant::now(), child, log)),
+                Ok(child) => running.push(Running {
+                    index: i,
+                    label: job.label,
+                    started: Instant::now(),
+                    timeout: job.timeout,
+                    child,
+                    log,
+                }),
                 Err(e) => done.push((
                     i,
                     Done {
@@ -109,20 +141,29 @@ fn run_jobs(jobs: Vec<Job>, par: usize) -> Vec<Done> {
         }
         let mut k = 0;
         while k < running.len() {
-            if let Ok(Some(status)) = running[k].3.try_wait() {
-                let (i, label, t, _, log) = running.remove(k);
-                let output = std::fs::read_to_string(&log).unwrap_or_default();
-                done.push((
-                    i,
-                    Done {
-                        label,
-                        ok: status.success(),
-                        output,
-                        secs: t.elapsed().as_secs_f64(),
-                    },
-                ));
-            } else {
-                k += 1;
+            let r = &mut running[k];
+            let late = r.started.elapsed() > r.timeout;
+            if late {
+                let _ = r.child.kill();
+            }
+            match r.child.try_wait() {
+                Ok(Some(status)) => {
+                    let r = running.remove(k);
+                    let mut output = std::fs::read_to_string(&r.log).unwrap_or_default();
+                    if late {
+                        output.push_str(&format!("\n(killed after {}s)\n", r.timeout.as_secs()));
+                    }
+                    done.push((
+                        r.index,
+                        Done {
+                            label: r.label,
+                            ok: status.success() && !late,
+                            output,
+                            secs: r.started.elapsed().as_secs_f64(),
+                        },
+                    ));
+                }
+                _ => k += 1,
             }
         }
         std::thread::sleep(std::time::Duration::from_millis(20));
@@ -132,10 +173,15 @@ fn run_jobs(jobs: Vec<Job>, par: usize) -> Vec<Done> {
 }
 
 /// Result rows (`policy scenario verdict executions seconds bound first`)
-/// printed by the loom binary.
+/// printed by the loom binary (after libtest's `test NAME ... `, which
+/// `--nocapture` puts on the first row's line).
 fn rows(output: &str) -> Vec<Vec<String>> {
     output
         .lines()
+        .map(|l| match l.strip_prefix("test ") {
+            Some(rest) => rest.split_once(" ... ").map_or(l, |(_, r)| r),
+            None => l,
+        })
         .map(|l| l.split('\t').map(str::to_string).collect::<Vec<_>>())
         .filter(|r| r.len() >= 6 && (r[2] == "violation-found" || r[2] == "no-violation"))
         .collect()
@@ -232,46 +278,62 @@ pub fn loom() -> bool {
     };
     let par = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
 
-    // 1. Every scenario under every sound policy, one job per pair; the
-    //    seed-v1 halves; the scenario shape checks.
     let names = scenario_names(&loom_bin);
     if names.is_empty() {
         eprintln!("xtask: the loom binary listed no scenarios");
         return false;
     }
+
+    // 1. Every scenario under every policy, one job per pair (seed-v1 is
+    //    reported, not asserted); Jann Horn's two scenarios, which must be
+    //    caught; the scenario shape checks.
     let mut jobs = vec![];
     for (policy, test) in POLICY_TESTS {
         for sc in &names {
-            jobs.push(Job {
-                label: format!("{policy} {sc}"),
-                cmd: loom_cmd(&loom_bin, test, &[("MM_LOOM_ONLY", sc)]),
-            });
+            jobs.push(Job::new(
+                format!("{policy} {sc}"),
+                loom_cmd(&loom_bin, test, &[("MM_LOOM_ONLY", sc)]),
+                1800,
+            ));
         }
     }
-    jobs.push(Job {
-        label: "seed-v1 (Jann Horn's two scenarios)".into(),
-        cmd: loom_cmd(&loom_bin, "seed_v1_violations_are_found", &[]),
-    });
-    jobs.push(Job {
-        label: "scenario shapes".into(),
-        cmd: loom_cmd(&loom_bin, "scenarios_exercise_what_they_claim", &[]),
-    });
+    jobs.push(Job::new(
+        "seed-v1 halves (Jann Horn's two scenarios)".into(),
+        loom_cmd(&loom_bin, "seed_v1_violations_are_found", &[]),
+        600,
+    ));
+    jobs.push(Job::new(
+        "scenario shapes".into(),
+        loom_cmd(&loom_bin, "scenarios_exercise_what_they_claim", &[]),
+        600,
+    ));
     println!(
-        "==> loom: {} scenarios x {} policies, seed-v1, shapes ({par} at a time)",
+        "==> loom: {} scenarios x {} policies, seed-v1's halves, shapes ({par} at a time)",
         names.len(),
         POLICY_TESTS.len()
     );
     let t = Instant::now();
-    let done = run_jobs(jobs, par);
+    let done = run_jobs("policies", jobs, par);
     let mut ok = true;
     let mut all_rows = vec![];
     for d in &done {
         let r = rows(&d.output);
-        if !d.ok || (r.is_empty() && !d.label.starts_with("scenario shapes")) {
+        // seed-v1 may fail (that is the point); the others must pass, and
+        // every job but the shape check must report its rows.
+        let expect_pass = !d.label.starts_with("seed-v1 ") || d.label.starts_with("seed-v1 halves");
+        if (expect_pass && !d.ok) || (r.is_empty() && !d.label.starts_with("scenario shapes")) {
             ok = false;
             println!("FAILED: {} ({:.1}s)\n{}", d.label, d.secs, tail(&d.output, 30));
         }
         all_rows.extend(r);
+    }
+    let v1 = all_rows
+        .iter()
+        .filter(|r| r[0] == "seed-v1" && r[2] == "violation-found")
+        .count();
+    if v1 == 0 {
+        ok = false;
+        println!("FAILED: seed-v1 passed every scenario; its known bugs went unseen");
     }
     println!(
         "<== loom policies: {} in {:.1}s",
@@ -293,44 +355,41 @@ pub fn loom() -> bool {
     // 2. The mutation table.
     let mut jobs = vec![];
     for (m, targets) in MUTATIONS {
-        jobs.push(Job {
-            label: format!("{m} loom"),
-            cmd: loom_cmd(
+        jobs.push(Job::new(
+            format!("{m} loom"),
+            loom_cmd(
                 &loom_bin,
                 "mutation_is_detected",
                 &[("MM_MUTATION", m), ("MM_LOOM_ONLY", targets)],
             ),
-        });
+            1800,
+        ));
         let mut s = Command::new(&stress_bin);
         s.args(["mutation_run", "--exact", "--nocapture"])
             .env("MM_MUTATION", m)
             .env("RUST_BACKTRACE", "0");
-        jobs.push(Job {
-            label: format!("{m} stress"),
-            cmd: s,
-        });
+        jobs.push(Job::new(format!("{m} stress"), s, 60));
         let mut sm = Command::new(&machine_bin);
         sm.args(["model_matches_reference", "--exact"])
             .env("MM_MUTATION", m)
             .env("PROPTEST_CASES", "64")
             .env("RUST_BACKTRACE", "0");
-        jobs.push(Job {
-            label: format!("{m} state-machine"),
-            cmd: sm,
-        });
+        jobs.push(Job::new(format!("{m} state-machine"), sm, 300));
     }
     println!("\n==> mutations: {} x (loom, stress, state machine)", MUTATIONS.len());
     let t = Instant::now();
-    let mut done = run_jobs(jobs, par);
+    let mut done = run_jobs("mutations", jobs, par);
     // A mutation the target scenarios miss is tried on every scenario.
     for (i, (m, _)) in MUTATIONS.iter().enumerate() {
         if !done[3 * i].ok {
             println!("    {m}: not caught by its target scenarios; trying all");
             let again = run_jobs(
-                vec![Job {
-                    label: format!("{m} loom (all scenarios)"),
-                    cmd: loom_cmd(&loom_bin, "mutation_is_detected", &[("MM_MUTATION", m)]),
-                }],
+                &format!("retry-{m}"),
+                vec![Job::new(
+                    format!("{m} loom (all scenarios)"),
+                    loom_cmd(&loom_bin, "mutation_is_detected", &[("MM_MUTATION", m)]),
+                    3600,
+                )],
                 1,
             );
             done[3 * i] = again.into_iter().next().expect("one job");

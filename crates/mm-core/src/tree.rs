@@ -456,7 +456,9 @@ impl Tree {
     }
 
     fn publish_root(&self, sh: &TreeShared) {
-        if mutation::active(Mutation::NoPublishRoot) {
+        // The mutation forgets root changes (growth, collapse), not the
+        // first root of an empty tree.
+        if mutation::active(Mutation::NoPublishRoot) && read_once(&sh.root) != NIL as u64 {
             return;
         }
         let v = if self.root == NIL {

@@ -433,11 +433,15 @@ pub fn execution<Pol: BarrierPolicy>(sc: &'static Scenario) {
             })
         })
         .collect();
-    if let Err(msg) = read_and_check(&mm, &e, sc.reader) {
-        panic!("VIOLATION: {msg}");
-    }
+    let verdict = read_and_check(&mm, &e, sc.reader);
     for h in handles {
         h.join().expect("writer");
+    }
+    // Loom objects must not be dropped while a panic unwinds out of the
+    // model (loom aborts then), so they go first.
+    drop((mm, ctx));
+    if let Err(msg) = verdict {
+        panic!("VIOLATION: {msg}");
     }
 }
 

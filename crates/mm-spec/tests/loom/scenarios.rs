@@ -153,7 +153,7 @@ pub static SCENARIOS: &[Scenario] = &[
     )),
     with_file(sc(
         "munmap-head",
-        "munmap of a VMA's head: vm_start, vm_pgoff, tree key in place",
+        "munmap of a VMA's head: split at the end (the kept tail is a new VMA), head removed",
         FILE3,
         &[&[Op::Munmap(A, P)]],
         Reader::Uprobe(A + P + 8),
