@@ -1064,6 +1064,15 @@ impl Tree {
 
     /// Checks the structural invariants (tests and debug builds).
     pub fn check(&self, sh: &TreeShared) -> Result<(), String> {
+        let want_root = if self.root == NIL {
+            NIL as u64
+        } else {
+            (self.height as u64) << 32 | self.root as u64
+        };
+        let root = read_once(&sh.root);
+        if root != want_root {
+            return Err(format!("published root {root:#x}, writer's {want_root:#x}"));
+        }
         let entries: Vec<Entry> = self.iter().collect();
         if entries.len() != self.len {
             return Err(format!("len {} but {} entries", self.len, entries.len()));

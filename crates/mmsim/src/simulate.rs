@@ -316,14 +316,19 @@ pub fn render(opts: &SimulateOptions, results: &[PolicyResult], loom: &LoomRecor
         LoomRecord::Current { date, commit, .. } => {
             let _ = writeln!(
                 s,
-                "LOOM: from `cargo xtask loom` of {date} at commit {commit}, made from the same sources as this build."
+                "LOOM: from `cargo xtask loom` of {date} at commit {commit}; this build (commit {}) has the same\n\
+                 sources (mm-core, mm-ops, mm-spec fingerprint {}).",
+                env!("MMSIM_GIT_COMMIT"),
+                env!("MMSIM_SOURCE_FINGERPRINT")
             );
         }
         LoomRecord::OtherSources { date, commit } => {
             let _ = writeln!(
                 s,
-                "LOOM: no model check on record for these sources (the summary of {date}, commit {commit}, checked other\n\
-                 sources or did not finish); run `cargo xtask loom`."
+                "LOOM: no model check on record for this build (commit {}, sources {}): the summary of {date}\n\
+                 (commit {commit}) checked other sources or did not finish; run `cargo xtask loom`.",
+                env!("MMSIM_GIT_COMMIT"),
+                env!("MMSIM_SOURCE_FINGERPRINT")
             );
         }
         LoomRecord::Missing(why) => {

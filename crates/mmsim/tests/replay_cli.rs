@@ -258,7 +258,7 @@ fn simulate_prints_a_table_and_rejects_a_bad_policy() {
         "",
     );
     assert_eq!(run.code, Some(0), "{run:?}");
-    for row in ["POLICY", "LOOKUPS/S", "WRONG", "seed-v1", "TSO", "verdict: PASS"] {
+    for row in ["POLICY", "READS/S", "WRONG", "seed-v1", "verdict: PASS"] {
         assert!(run.stdout.contains(row), "no {row} in\n{}", run.stdout);
     }
     let bad = mmsim(&["simulate", "--policy", "nonsense"], "");
@@ -267,6 +267,87 @@ fn simulate_prints_a_table_and_rejects_a_bad_policy() {
     // record needs a command.
     let rec = mmsim(&["record"], "");
     assert_eq!(rec.code, Some(2), "{rec:?}");
+}
+
+/// The LOOM column comes from a loom summary only when the summary was
+/// made from this build's sources and finished; otherwise simulate says
+/// that no model check is on record.
+#[test]
+fn simulate_takes_the_loom_verdict_only_from_a_summary_of_its_own_sources() {
+    let dir = TempDir::new("loomsum");
+    let summary = |fingerprint: &str, complete: bool, verdict: &str| {
+        format!(
+            r#"{{"date": "2026-01-02T03:04:05Z", "commit": "abcdef123456", "source_fingerprint": "{fingerprint}",
+                "complete": {complete}, "rows": [
+                {{"policy": "upstream", "scenario": "s1", "verdict": "no-violation"}},
+                {{"policy": "upstream", "scenario": "s2", "verdict": "{verdict}"}}]}}"#
+        )
+    };
+    let run_with = |text: String| {
+        let p = dir.file("summary.json", 0);
+        std::fs::write(&p, text).expect("write the summary");
+        mmsim(
+            &[
+                "simulate",
+                "--duration",
+                "0.2",
+                "--rounds",
+                "2",
+                "--vmas",
+                "16",
+                "--policy",
+                "upstream",
+                "--loom-summary",
+                &p,
+            ],
+            "",
+        )
+    };
+    let own = env!("MMSIM_SOURCE_FINGERPRINT");
+    let run = run_with(summary(own, true, "no-violation"));
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stdout.contains("no violation in 2 scenarios"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("2026-01-02T03:04:05Z at commit abcdef123456"),
+        "{}",
+        run.stdout
+    );
+    let run = run_with(summary(own, true, "violation-found"));
+    assert!(run.stdout.contains("violations in 1/2 (s2)"), "{}", run.stdout);
+    for other in [
+        summary("0000000000000000", true, "no-violation"),
+        summary(own, false, "no-violation"),
+    ] {
+        let run = run_with(other);
+        assert!(
+            run.stdout.contains("no model check on record for this build"),
+            "{}",
+            run.stdout
+        );
+        assert!(!run.stdout.contains("no violation in"), "{}", run.stdout);
+    }
+    let run = mmsim(
+        &[
+            "simulate",
+            "--duration",
+            "0.1",
+            "--rounds",
+            "1",
+            "--vmas",
+            "8",
+            "--policy",
+            "upstream",
+            "--loom-summary",
+            "/nonexistent/summary.json",
+        ],
+        "",
+    );
+    assert!(
+        run.stdout
+            .contains("LOOM: no model check on record (/nonexistent/summary.json"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
