@@ -16,7 +16,7 @@
 //!
 //! Read locks never touch it, so it is odd exactly while the lock is held for
 //! writing, and every write section adds 2. Debug builds check that
-//! invariant at every acquisition and release ([`MmapLock::check_parity`]);
+//! invariant at every acquisition and release;
 //! the count wraps at 2^32, which keeps its parity.
 //!
 //! ```
