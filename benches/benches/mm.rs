@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
 use mm_benches::*;
-use mm_core::{BarrierPolicy, Full, MmStruct, SeedFixed, SeedV1, Upstream, VmaView};
+use mm_core::{BarrierPolicy, MmStruct, PolicyKind, PolicyVisitor, VmaView};
 use mm_ops::mmap::{sys_brk, vm_mmap_pgoff, vm_munmap};
 use mm_ops::mprotect::do_mprotect;
 use mm_ops::uapi::*;
@@ -444,6 +444,21 @@ fn model_suite<Pol: BarrierPolicy>(c: &mut Criterion, n: usize, files: &BenchFil
     }
 }
 
+/// [`model_suite`] for each registered policy.
+struct Suite<'a> {
+    c: &'a mut Criterion,
+    n: usize,
+    files: &'a BenchFiles,
+    extra: &'a mut Extra,
+}
+
+impl PolicyVisitor for Suite<'_> {
+    type Output = ();
+    fn visit<P: BarrierPolicy>(self) {
+        model_suite::<P>(self.c, self.n, self.files, self.extra);
+    }
+}
+
 fn main() {
     let mut c = Criterion::default()
         .warm_up_time(Duration::from_millis(500))
@@ -453,16 +468,23 @@ fn main() {
     let files = BenchFiles::create(&std::env::temp_dir()).expect("bench file in the temp directory");
     let mut extra = Extra::create();
     extra.record(&[&"host_vmas_at_start", &host_vma_count()]);
+    for &p in PolicyKind::ALL {
+        extra.record(&[&"policy", &p.name(), &p.expected_sound()]);
+    }
     c.benchmark_group("syscall_floor").bench_function(kernel(0), |b| {
         // SAFETY: getppid has no arguments and no effect.
         b.iter(|| unsafe { libc::syscall(libc::SYS_getppid) })
     });
     for n in VMAS {
         kernel_suite(&mut c, n, &files, &mut extra);
-        model_suite::<SeedV1>(&mut c, n, &files, &mut extra);
-        model_suite::<SeedFixed>(&mut c, n, &files, &mut extra);
-        model_suite::<Upstream>(&mut c, n, &files, &mut extra);
-        model_suite::<Full>(&mut c, n, &files, &mut extra);
+        for &p in PolicyKind::ALL {
+            p.visit(Suite {
+                c: &mut c,
+                n,
+                files: &files,
+                extra: &mut extra,
+            });
+        }
     }
     c.final_summary();
 }

@@ -25,4 +25,12 @@ fn main() {
     let commit = git(&root, &["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
     println!("cargo:rustc-env=MMSIM_SOURCE_FINGERPRINT={fp}");
     println!("cargo:rustc-env=MMSIM_GIT_COMMIT={commit}");
+    // OUT_DIR is TARGET/PROFILE/build/mmsim-HASH/out: the target directory
+    // (wherever CARGO_TARGET_DIR put it) is four levels up.
+    let out = std::env::var("OUT_DIR").unwrap_or_default();
+    let target = Path::new(&out)
+        .ancestors()
+        .nth(4)
+        .map_or_else(|| root.join("target"), Path::to_path_buf);
+    println!("cargo:rustc-env=MMSIM_TARGET_DIR={}", target.display());
 }

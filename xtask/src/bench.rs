@@ -10,7 +10,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use serde_json::{Value, json};
 
-use crate::{cargo, root, step};
+use crate::{cargo, root, step, target_dir};
 
 /// The VMA counts of the suite.
 pub const VMAS: [u64; 3] = [64, 1024, 65530];
@@ -158,7 +158,7 @@ pub fn bench(args: &[String]) -> bool {
         .iter()
         .filter(|a| *a != "--quick" && *a != "--report-only")
         .collect();
-    let target = root().join("target");
+    let target = target_dir();
     let out = target.join("mm-bench");
     let crit = target.join("criterion");
     if !report_only {

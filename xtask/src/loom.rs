@@ -12,7 +12,7 @@ use std::time::Instant;
 use serde_json::{Value, json};
 
 use crate::fingerprint::source_fingerprint;
-use crate::{cargo, root};
+use crate::{cargo, root, target_dir};
 
 /// Every mutation (`mm_core::mutation::Mutation::ALL`, by name), with the
 /// loom scenarios to try first (all scenarios are tried if these miss it).
@@ -34,14 +34,6 @@ const MUTATIONS: [(&str, &str); 17] = [
     ("relaxed-file-reinit", "file-reuse"),
     ("no-range-check", "munmap-tail"),
     ("ino-after-retry", "file-reuse"),
-];
-
-/// The policy tests of the loom binary and the name in reports.
-const POLICY_TESTS: [(&str, &str); 4] = [
-    ("seed-v1", "seed_v1_report"),
-    ("seed-fixed", "seed_fixed_is_sound"),
-    ("upstream", "upstream_is_sound"),
-    ("full", "full_is_sound"),
 ];
 
 /// Builds a test target and returns its executable (cargo's JSON messages).
@@ -108,7 +100,7 @@ fn run_jobs(tag: &str, jobs: Vec<Job>, par: usize) -> Vec<Done> {
     pending.reverse();
     let mut running: Vec<Running> = vec![];
     let mut done: Vec<(usize, Done)> = vec![];
-    let tmp = root().join("target").join("mm-loom").join("logs");
+    let tmp = target_dir().join("mm-loom").join("logs");
     let _ = std::fs::create_dir_all(&tmp);
     loop {
         while running.len() < par.max(1) {
@@ -200,16 +192,24 @@ fn loom_cmd(bin: &Path, test: &str, envs: &[(&str, &str)]) -> Command {
     c
 }
 
-/// The scenario names the loom binary knows (it lists them).
-fn scenario_names(bin: &Path) -> Vec<String> {
+/// What the loom binary lists: its scenarios, and the registered
+/// policies with whether each is expected to be sound.
+fn listing(bin: &Path) -> (Vec<String>, Vec<(String, bool)>) {
     let out = loom_cmd(bin, "list_scenarios", &[("MM_LOOM_LIST", "1")]).output();
-    out.map(|o| {
-        String::from_utf8_lossy(&o.stdout)
-            .lines()
-            .filter_map(|l| l.strip_prefix("scenario\t")?.split('\t').next().map(str::to_string))
-            .collect()
-    })
-    .unwrap_or_default()
+    let text = out
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+        .unwrap_or_default();
+    let mut scenarios = vec![];
+    let mut policies = vec![];
+    for l in text.lines() {
+        let f: Vec<&str> = l.split('\t').collect();
+        match f.as_slice() {
+            ["scenario", name, ..] => scenarios.push(name.to_string()),
+            ["policy", name, sound] => policies.push((name.to_string(), *sound == "sound")),
+            _ => {}
+        }
+    }
+    (scenarios, policies)
 }
 
 /// Which check detected a mutation, from a failed stress or state-machine
@@ -229,14 +229,14 @@ fn classify(output: &str) -> String {
 /// `cargo xtask loom`.
 pub fn loom() -> bool {
     let t0 = Instant::now();
-    let out = root().join("target").join("mm-loom");
+    let out = target_dir().join("mm-loom");
     let _ = std::fs::remove_dir_all(&out);
     if let Err(e) = std::fs::create_dir_all(&out) {
         eprintln!("xtask: cannot create {}: {e}", out.display());
         return false;
     }
     let fingerprint = source_fingerprint(&root());
-    let loom_target = root().join("target").join("loom");
+    let loom_target = target_dir().join("loom");
     let loom_target = loom_target.to_string_lossy().into_owned();
     let loom_env = [("RUSTFLAGS", "--cfg loom"), ("CARGO_TARGET_DIR", loom_target.as_str())];
     let Some(loom_bin) = build_test(
@@ -278,23 +278,30 @@ pub fn loom() -> bool {
     };
     let par = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8);
 
-    let names = scenario_names(&loom_bin);
-    if names.is_empty() {
-        eprintln!("xtask: the loom binary listed no scenarios");
+    let (names, policies) = listing(&loom_bin);
+    if names.is_empty() || policies.is_empty() {
+        eprintln!("xtask: the loom binary listed no scenarios or no policies");
         return false;
     }
 
-    // 1. Every scenario under every policy, one job per pair (seed-v1 is
-    //    reported, not asserted); Jann Horn's two scenarios, which must be
-    //    caught; the scenario shape checks.
+    // 1. Every scenario under every registered policy, one job per pair
+    //    (a policy expected unsound is reported, and must fail somewhere);
+    //    Jann Horn's two scenarios, which must be caught; the scenario
+    //    shape checks.
     let mut jobs = vec![];
-    for (policy, test) in POLICY_TESTS {
+    let mut expect = vec![];
+    for (policy, sound) in &policies {
         for sc in &names {
             jobs.push(Job::new(
                 format!("{policy} {sc}"),
-                loom_cmd(&loom_bin, test, &[("MM_LOOM_ONLY", sc)]),
+                loom_cmd(
+                    &loom_bin,
+                    "policies",
+                    &[("MM_LOOM_POLICY", policy), ("MM_LOOM_ONLY", sc)],
+                ),
                 1800,
             ));
+            expect.push(*sound);
         }
     }
     jobs.push(Job::new(
@@ -302,25 +309,27 @@ pub fn loom() -> bool {
         loom_cmd(&loom_bin, "seed_v1_violations_are_found", &[]),
         600,
     ));
+    expect.push(true);
     jobs.push(Job::new(
         "scenario shapes".into(),
         loom_cmd(&loom_bin, "scenarios_exercise_what_they_claim", &[]),
         600,
     ));
+    expect.push(true);
     println!(
         "==> loom: {} scenarios x {} policies, seed-v1's halves, shapes ({par} at a time)",
         names.len(),
-        POLICY_TESTS.len()
+        policies.len()
     );
     let t = Instant::now();
     let done = run_jobs("policies", jobs, par);
     let mut ok = true;
     let mut all_rows = vec![];
-    for d in &done {
+    for (d, &expect_pass) in done.iter().zip(&expect) {
         let r = rows(&d.output);
-        // seed-v1 may fail (that is the point); the others must pass, and
-        // every job but the shape check must report its rows.
-        let expect_pass = !d.label.starts_with("seed-v1 ") || d.label.starts_with("seed-v1 halves");
+        // A policy expected unsound may fail (that is the point); the
+        // others must pass, and every job but the shape check must report
+        // its rows.
         if (expect_pass && !d.ok) || (r.is_empty() && !d.label.starts_with("scenario shapes")) {
             ok = false;
             println!("FAILED: {} ({:.1}s)\n{}", d.label, d.secs, tail(&d.output, 30));

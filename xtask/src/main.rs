@@ -22,11 +22,13 @@
 //!   `target/mm-bench/summary.json`. Extra arguments go to criterion (a
 //!   filter, say).
 
+mod asm;
 mod bench;
 mod bench_answer;
 mod bench_report;
 #[path = "../../crates/mmsim/fingerprint.rs"]
 mod fingerprint;
+mod icount;
 mod loom;
 
 use std::path::{Path, PathBuf};
@@ -38,6 +40,24 @@ fn root() -> PathBuf {
         .parent()
         .expect("xtask lives in the workspace")
         .to_path_buf()
+}
+
+/// The workspace's target directory (`cargo metadata`, so that
+/// `CARGO_TARGET_DIR` and `build.target-dir` are honoured); `target/`
+/// under the workspace if cargo cannot say.
+fn target_dir() -> PathBuf {
+    static DIR: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let out = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+            .current_dir(root())
+            .args(["metadata", "--format-version", "1", "--no-deps"])
+            .output();
+        out.ok()
+            .and_then(|o| serde_json::from_slice::<serde_json::Value>(&o.stdout).ok())
+            .and_then(|v| v.get("target_directory")?.as_str().map(PathBuf::from))
+            .unwrap_or_else(|| root().join("target"))
+    })
+    .clone()
 }
 
 fn cargo() -> Command {
@@ -66,7 +86,7 @@ fn step(name: &str, mut cmd: Command) -> bool {
 }
 
 fn summary_dir() -> PathBuf {
-    root().join("target").join("mm-ci")
+    target_dir().join("mm-ci")
 }
 
 /// The programs `crates/mmsim/tests/programs.rs` records, with the Debian
@@ -206,7 +226,7 @@ fn asan() -> bool {
     c.env("RUSTFLAGS", "-Zsanitizer=address")
         .env("RUSTDOCFLAGS", "-Zsanitizer=address")
         .env("ASAN_OPTIONS", "detect_leaks=0")
-        .env("CARGO_TARGET_DIR", root().join("target").join("asan"));
+        .env("CARGO_TARGET_DIR", target_dir().join("asan"));
     step("AddressSanitizer: mm-core and mm-spec tests (nightly)", c)
 }
 
@@ -231,7 +251,7 @@ fn tsan() -> bool {
     ]);
     c.env("RUSTFLAGS", "-Zsanitizer=thread")
         .env("TSAN_OPTIONS", "halt_on_error=1")
-        .env("CARGO_TARGET_DIR", root().join("target").join("tsan"));
+        .env("CARGO_TARGET_DIR", target_dir().join("tsan"));
     step(
         "ThreadSanitizer: mm-spec threads and stress tests (nightly, build-std)",
         c,
@@ -248,73 +268,11 @@ fn miri() -> bool {
     let seeds = std::env::var("MIRI_SEEDS").unwrap_or_else(|_| "8".into());
     let mut c = nightly(&["miri", "test", "-p", "mm-spec", "--test", "threads"]);
     c.env("MIRIFLAGS", format!("-Zmiri-many-seeds=0..{seeds}"))
-        .env("CARGO_TARGET_DIR", root().join("target").join("miri"));
+        .env("CARGO_TARGET_DIR", target_dir().join("miri"));
     step(
         &format!("Miri: mm-spec threads test over {seeds} scheduling seeds (nightly)"),
         c,
     )
-}
-
-/// Disassembles each policy's four steps (`mm-core/examples/barrier_asm.rs`).
-fn asm() -> bool {
-    let mut b = cargo();
-    b.args(["build", "--release", "-p", "mm-core", "--example", "barrier_asm"]);
-    if !step("build the barrier_asm example", b) {
-        return false;
-    }
-    let bin = root().join("target/release/examples/barrier_asm");
-    let Ok(nm) = Command::new("nm").arg(&bin).output() else {
-        eprintln!("xtask: nm not found");
-        return false;
-    };
-    let Ok(dump) = Command::new("objdump")
-        .args(["-d", "--no-show-raw-insn"])
-        .arg(&bin)
-        .output()
-    else {
-        eprintln!("xtask: objdump not found");
-        return false;
-    };
-    let nm = String::from_utf8_lossy(&nm.stdout);
-    let dump = String::from_utf8_lossy(&dump.stdout);
-    // Instructions by address.
-    let insns: Vec<(u64, String)> = dump
-        .lines()
-        .filter_map(|l| {
-            let (a, rest) = l.trim_start().split_once(':')?;
-            let a = u64::from_str_radix(a, 16).ok()?;
-            let i = rest.split_whitespace().collect::<Vec<_>>().join(" ");
-            (!i.is_empty()).then_some((a, i))
-        })
-        .collect();
-    println!("{:<12} {:<14} x86-64 instructions (up to ret)", "POLICY", "STEP");
-    for p in ["seed_v1", "seed_fixed", "upstream", "full"] {
-        for st in ["write_lock", "write_unlock", "try_begin", "retry"] {
-            let sym = format!("{p}_{st}");
-            let addr = nm.lines().find_map(|l| {
-                let mut f = l.split_whitespace();
-                let a = f.next()?;
-                let _t = f.next()?;
-                (f.next()? == sym).then(|| u64::from_str_radix(a, 16).ok()).flatten()
-            });
-            let code = match addr {
-                Some(a) => {
-                    let start = insns.iter().position(|(x, _)| *x == a).unwrap_or(insns.len());
-                    let mut v = vec![];
-                    for (_, i) in &insns[start..] {
-                        v.push(i.clone());
-                        if i.starts_with("ret") {
-                            break;
-                        }
-                    }
-                    v.join("; ")
-                }
-                None => "(symbol not found)".into(),
-            };
-            println!("{:<12} {:<14} {code}", p.replace('_', "-"), st.replace('_', "-"));
-        }
-    }
-    true
 }
 
 fn main() -> ExitCode {
@@ -325,10 +283,13 @@ fn main() -> ExitCode {
         Some("asan") => asan(),
         Some("tsan") => tsan(),
         Some("miri") => miri(),
-        Some("asm") => asm(),
+        Some("asm") => asm::asm(),
         Some("bench") => bench::bench(&args[1..]),
+        Some("icount") => icount::icount(&args[1..]),
         _ => {
-            eprintln!("usage: cargo xtask ci | loom | asan | tsan | miri | asm | bench [--quick]");
+            eprintln!(
+                "usage: cargo xtask ci | loom | asan | tsan | miri | asm | icount [POLICY VMAS...] | bench [--help]"
+            );
             false
         }
     };

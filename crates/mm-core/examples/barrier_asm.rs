@@ -1,87 +1,72 @@
-//! The instructions each barrier policy emits for the four steps of the
-//! protocol, as out-of-line functions to disassemble:
-//! `objdump -d --no-show-raw-insn target/release/examples/barrier_asm`
-//! (or `cargo xtask asm`).
+//! The instructions each registered barrier policy emits for the four
+//! steps of the protocol, as out-of-line functions to disassemble
+//! (`cargo xtask asm`). Run, it prints where each function lies relative
+//! to [`anchor`] (`policy step offset`), so that a disassembler can find
+//! the generic functions' instances without their mangled names.
 
 use std::hint::black_box;
 
 use mm_core::sync::AtomicU32;
-use mm_core::{BarrierPolicy, Full, SeedFixed, SeedV1, Upstream};
+use mm_core::{BarrierPolicy, PolicyKind, PolicyVisitor};
 
-macro_rules! steps {
-    ($p:ty, $wb:ident, $we:ident, $rb:ident, $rr:ident) => {
-        /// mmap_write_lock's bump.
-        #[unsafe(no_mangle)]
-        #[inline(never)]
-        pub fn $wb(seq: &AtomicU32, new: u32) {
-            <$p>::write_begin(seq, new)
-        }
-        /// mmap_write_unlock's bump.
-        #[unsafe(no_mangle)]
-        #[inline(never)]
-        pub fn $we(seq: &AtomicU32, new: u32) {
-            <$p>::write_end(seq, new)
-        }
-        /// mmap_lock_speculate_try_begin.
-        #[unsafe(no_mangle)]
-        #[inline(never)]
-        pub fn $rb(seq: &AtomicU32) -> Option<u32> {
-            <$p>::read_begin(seq)
-        }
-        /// mmap_lock_speculate_retry.
-        #[unsafe(no_mangle)]
-        #[inline(never)]
-        pub fn $rr(seq: &AtomicU32, start: u32) -> bool {
-            <$p>::read_retry(seq, start)
-        }
-    };
+/// mmap_write_lock's bump.
+#[inline(never)]
+pub fn write_lock<P: BarrierPolicy>(seq: &AtomicU32, new: u32) {
+    P::write_begin(seq, new)
 }
 
-steps!(
-    SeedV1,
-    seed_v1_write_lock,
-    seed_v1_write_unlock,
-    seed_v1_try_begin,
-    seed_v1_retry
-);
-steps!(
-    SeedFixed,
-    seed_fixed_write_lock,
-    seed_fixed_write_unlock,
-    seed_fixed_try_begin,
-    seed_fixed_retry
-);
-steps!(
-    Upstream,
-    upstream_write_lock,
-    upstream_write_unlock,
-    upstream_try_begin,
-    upstream_retry
-);
-steps!(Full, full_write_lock, full_write_unlock, full_try_begin, full_retry);
+/// mmap_write_unlock's bump.
+#[inline(never)]
+pub fn write_unlock<P: BarrierPolicy>(seq: &AtomicU32, new: u32) {
+    P::write_end(seq, new)
+}
+
+/// mmap_lock_speculate_try_begin.
+#[inline(never)]
+pub fn try_begin<P: BarrierPolicy>(seq: &AtomicU32) -> Option<u32> {
+    P::read_begin(seq)
+}
+
+/// mmap_lock_speculate_retry.
+#[inline(never)]
+pub fn retry<P: BarrierPolicy>(seq: &AtomicU32, start: u32) -> bool {
+    P::read_retry(seq, start)
+}
+
+/// A fixed point whose address the disassembler knows by name.
+#[unsafe(no_mangle)]
+#[inline(never)]
+pub extern "C" fn mm_barrier_asm_anchor() {}
+
+/// Calls the four steps once (so that they are instantiated) and prints
+/// their offsets from the anchor.
+struct Steps;
+
+impl PolicyVisitor for Steps {
+    type Output = ();
+    fn visit<P: BarrierPolicy>(self) {
+        let seq = AtomicU32::new(0);
+        let s = black_box(&seq);
+        write_lock::<P>(s, 1);
+        write_unlock::<P>(s, 2);
+        black_box(try_begin::<P>(s));
+        black_box(retry::<P>(s, 2));
+        let anchor = mm_barrier_asm_anchor as extern "C" fn() as usize;
+        let fns: [(&str, usize); 4] = [
+            ("write-lock", write_lock::<P> as fn(&AtomicU32, u32) as usize),
+            ("write-unlock", write_unlock::<P> as fn(&AtomicU32, u32) as usize),
+            ("try-begin", try_begin::<P> as fn(&AtomicU32) -> Option<u32> as usize),
+            ("retry", retry::<P> as fn(&AtomicU32, u32) -> bool as usize),
+        ];
+        for (step, addr) in fns {
+            println!("{}\t{step}\t{}", P::NAME, addr as i64 - anchor as i64);
+        }
+    }
+}
 
 fn main() {
-    let seq = AtomicU32::new(0);
-    let s = black_box(&seq);
-    seed_v1_write_lock(s, 1);
-    seed_v1_write_unlock(s, 2);
-    seed_fixed_write_lock(s, 3);
-    seed_fixed_write_unlock(s, 4);
-    upstream_write_lock(s, 5);
-    upstream_write_unlock(s, 6);
-    full_write_lock(s, 7);
-    full_write_unlock(s, 8);
-    let b = [
-        seed_v1_try_begin(s),
-        seed_fixed_try_begin(s),
-        upstream_try_begin(s),
-        full_try_begin(s),
-    ];
-    let r = [
-        seed_v1_retry(s, 8),
-        seed_fixed_retry(s, 8),
-        upstream_retry(s, 8),
-        full_retry(s, 8),
-    ];
-    println!("{b:?} {r:?}");
+    mm_barrier_asm_anchor();
+    for &p in PolicyKind::ALL {
+        p.visit(Steps);
+    }
 }

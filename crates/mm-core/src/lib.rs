@@ -27,6 +27,6 @@ pub mod vm_flags;
 pub mod vma;
 
 pub use mm::{MmConfig, MmRead, MmState, MmStruct, MmWrite, VmaView};
-pub use ordering::{BarrierPolicy, Full, PolicyKind, SeedFixed, SeedV1, Upstream};
+pub use ordering::{BarrierPolicy, Full, MbBegin, PolicyKind, PolicyVisitor, SeedFixed, SeedV1, Upstream};
 pub use vm_flags::VmFlags;
 pub use vma::{AnonVmaId, Vma, VmaId, VmaSlot};

@@ -239,41 +239,120 @@ impl BarrierPolicy for Full {
     }
 }
 
-/// The four policies by name, for command lines and reports.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum PolicyKind {
-    /// [`SeedV1`].
-    SeedV1,
-    /// [`SeedFixed`].
-    SeedFixed,
-    /// [`Upstream`].
-    Upstream,
-    /// [`Full`].
-    Full,
+/// `mb-begin`: `upstream` with a full barrier (`smp_mb()`) instead of
+/// `smp_wmb()` after the bump at `mmap_write_lock`, and nothing else
+/// changed. The worked example of adding a policy (`docs/ordering.md`,
+/// "Adding a policy"): stronger than `upstream` on one side, so sound; it
+/// shows what one full barrier per write section costs.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct MbBegin;
+
+impl BarrierPolicy for MbBegin {
+    const NAME: &'static str = "mb-begin";
+    #[inline(always)]
+    fn write_begin(seq: &AtomicU32, new: u32) {
+        seq.store(new, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+    }
+    #[inline(always)]
+    fn write_end(seq: &AtomicU32, new: u32) {
+        fence(Ordering::Release);
+        seq.store(new, Ordering::Relaxed);
+    }
+    #[inline(always)]
+    fn read_begin(seq: &AtomicU32) -> Option<u32> {
+        let s = seq.load(Ordering::Acquire);
+        (s & 1 == 0).then_some(s)
+    }
+    #[inline(always)]
+    fn read_retry(seq: &AtomicU32, start: u32) -> bool {
+        fence(Ordering::Acquire);
+        seq.load(Ordering::Relaxed) != start
+    }
+}
+
+/// Code generic over a policy chosen at run time: [`PolicyKind::visit`]
+/// calls [`visit`](Self::visit) with the policy's type, so one generic
+/// function serves every registered policy.
+///
+/// ```
+/// use mm_core::ordering::{BarrierPolicy, PolicyKind, PolicyVisitor};
+///
+/// struct Name;
+/// impl PolicyVisitor for Name {
+///     type Output = &'static str;
+///     fn visit<P: BarrierPolicy>(self) -> &'static str {
+///         P::NAME
+///     }
+/// }
+/// assert_eq!(PolicyKind::from_name("upstream").unwrap().visit(Name), "upstream");
+/// ```
+pub trait PolicyVisitor {
+    /// What the visit returns.
+    type Output;
+    /// Runs with `P`, the chosen policy.
+    fn visit<P: BarrierPolicy>(self) -> Self::Output;
+}
+
+/// The policy registry: one line per policy, `Type, expected sound;`. It
+/// defines [`PolicyKind`], and through [`PolicyKind::visit`] every tool
+/// that runs policies by name takes them from here: `mmsim simulate
+/// --policy`, the loom checks (`cargo xtask loom`), the criterion benches
+/// and the instruction counts (`cargo xtask bench`). A policy expected to
+/// be sound fails `cargo xtask loom` if loom finds a violation; one
+/// expected unsound is reported, and must fail somewhere.
+macro_rules! policy_registry {
+    ($($ty:ident, $sound:literal;)*) => {
+        /// A registered policy, by name, for command lines and reports.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum PolicyKind {
+            $(
+                #[doc = concat!("[`", stringify!($ty), "`].")]
+                $ty,
+            )*
+        }
+
+        impl PolicyKind {
+            /// All registered policies, in report order.
+            pub const ALL: &'static [PolicyKind] = &[$(PolicyKind::$ty),*];
+
+            /// The policy's name (`"seed-v1"`, …).
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(PolicyKind::$ty => <$ty as BarrierPolicy>::NAME,)*
+                }
+            }
+
+            /// Whether the policy is expected to keep the seqcount
+            /// contract (`seed-v1` is not).
+            pub fn expected_sound(self) -> bool {
+                match self {
+                    $(PolicyKind::$ty => $sound,)*
+                }
+            }
+
+            /// Calls `v` with the policy's type.
+            pub fn visit<V: PolicyVisitor>(self, v: V) -> V::Output {
+                match self {
+                    $(PolicyKind::$ty => v.visit::<$ty>(),)*
+                }
+            }
+        }
+    };
+}
+
+policy_registry! {
+    SeedV1, false;
+    SeedFixed, true;
+    Upstream, true;
+    Full, true;
+    MbBegin, true;
 }
 
 impl PolicyKind {
-    /// All policies, in report order.
-    pub const ALL: [PolicyKind; 4] = [
-        PolicyKind::SeedV1,
-        PolicyKind::SeedFixed,
-        PolicyKind::Upstream,
-        PolicyKind::Full,
-    ];
-
-    /// The policy's name (`"seed-v1"`, …).
-    pub fn name(self) -> &'static str {
-        match self {
-            PolicyKind::SeedV1 => SeedV1::NAME,
-            PolicyKind::SeedFixed => SeedFixed::NAME,
-            PolicyKind::Upstream => Upstream::NAME,
-            PolicyKind::Full => Full::NAME,
-        }
-    }
-
     /// Parses a policy name.
     pub fn from_name(name: &str) -> Option<PolicyKind> {
-        PolicyKind::ALL.into_iter().find(|p| p.name() == name)
+        PolicyKind::ALL.iter().copied().find(|p| p.name() == name)
     }
 }
 

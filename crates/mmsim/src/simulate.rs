@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
-use mm_core::{BarrierPolicy, Full, PolicyKind, SeedFixed, SeedV1, Upstream};
+use mm_core::{BarrierPolicy, PolicyKind, PolicyVisitor};
 use mm_spec::stress::{StressConfig, StressReport, run};
 
 /// What to simulate.
@@ -35,8 +35,8 @@ pub struct SimulateOptions {
     pub seed: u64,
     /// Show a progress bar on stderr.
     pub progress: bool,
-    /// The loom summary to read (default: the workspace's
-    /// `target/mm-loom/summary.json`).
+    /// The loom summary to read (default: `mm-loom/summary.json` in the
+    /// target directory this binary was built in).
     pub loom_summary: Option<PathBuf>,
 }
 
@@ -149,10 +149,24 @@ fn loom_cell(rec: &LoomRecord, policy: PolicyKind) -> String {
     }
 }
 
-fn run_policy<P: BarrierPolicy>(cfg: &StressConfig, pb: &ProgressBar, done: f64, total: f64) -> StressReport {
-    pb.set_message(P::NAME);
-    let f = |x: f64| pb.set_position(((done + x.min(1.0)) / total * 1000.0) as u64);
-    run::<P>(cfg, &f)
+/// One stress round of the visited policy.
+struct RunPolicy<'a> {
+    cfg: &'a StressConfig,
+    pb: &'a ProgressBar,
+    done: f64,
+    total: f64,
+}
+
+impl PolicyVisitor for RunPolicy<'_> {
+    type Output = StressReport;
+    fn visit<P: BarrierPolicy>(self) -> StressReport {
+        self.pb.set_message(P::NAME);
+        let f = |x: f64| {
+            self.pb
+                .set_position(((self.done + x.min(1.0)) / self.total * 1000.0) as u64)
+        };
+        run::<P>(self.cfg, &f)
+    }
 }
 
 /// Runs the simulation for every selected policy, round after round.
@@ -190,12 +204,12 @@ pub fn simulate(opts: &SimulateOptions) -> Vec<PolicyResult> {
                 seed: cfg.seed.wrapping_add(round as u64),
                 ..cfg.clone()
             };
-            let report = match res.policy {
-                PolicyKind::SeedV1 => run_policy::<SeedV1>(&cfg, &pb, done, total),
-                PolicyKind::SeedFixed => run_policy::<SeedFixed>(&cfg, &pb, done, total),
-                PolicyKind::Upstream => run_policy::<Upstream>(&cfg, &pb, done, total),
-                PolicyKind::Full => run_policy::<Full>(&cfg, &pb, done, total),
-            };
+            let report = res.policy.visit(RunPolicy {
+                cfg: &cfg,
+                pb: &pb,
+                done,
+                total,
+            });
             res.rounds.push(report);
         }
     }
@@ -337,7 +351,7 @@ pub fn render(opts: &SimulateOptions, results: &[PolicyResult], loom: &LoomRecor
     }
     let sound_wrong: u64 = results
         .iter()
-        .filter(|r| r.policy != PolicyKind::SeedV1)
+        .filter(|r| r.policy.expected_sound())
         .map(PolicyResult::wrong)
         .sum();
     let checked: u64 = results.iter().map(|r| r.sum(|x| x.checked + x.fallback_checked)).sum();

@@ -19,7 +19,7 @@ mod scenarios;
 
 use harness::{Scenario, Verdict, check, check_shape};
 use mm_core::sync::AtomicU32;
-use mm_core::{BarrierPolicy, Full, SeedFixed, SeedV1, Upstream};
+use mm_core::{BarrierPolicy, PolicyKind, PolicyVisitor, SeedV1, Upstream};
 use scenarios::{SCENARIOS, by_name};
 
 /// `seed-v1` on the reader side only (sound `upstream` writer): Jann Horn's
@@ -102,34 +102,45 @@ fn row(policy: &str, sc: &Scenario, v: &Verdict) {
     }
 }
 
-fn sound<Pol: BarrierPolicy>() {
+/// Checks the selected scenarios under one policy; returns the
+/// violations.
+struct CheckPolicy;
+
+impl PolicyVisitor for CheckPolicy {
+    type Output = Vec<String>;
+    fn visit<Pol: BarrierPolicy>(self) -> Vec<String> {
+        let mut bad = vec![];
+        for sc in selected() {
+            let v = check::<Pol>(sc);
+            row(Pol::NAME, sc, &v);
+            if let Some(m) = v.violation {
+                bad.push(format!("{}: {m}", sc.name));
+            }
+        }
+        bad
+    }
+}
+
+/// Every registered policy (`MM_LOOM_POLICY=a,b` restricts them) on the
+/// selected scenarios. A policy the registry expects to be sound must be
+/// clean; the others (seed-v1) are reported, and `cargo xtask loom`
+/// requires a violation somewhere.
+#[test]
+fn policies() {
     if mutation().is_some() {
         return;
     }
-    let mut bad = vec![];
-    for sc in selected() {
-        let v = check::<Pol>(sc);
-        row(Pol::NAME, sc, &v);
-        if let Some(m) = v.violation {
-            bad.push(format!("{}: {m}", sc.name));
-        }
+    let chosen: Vec<PolicyKind> = match std::env::var("MM_LOOM_POLICY") {
+        Ok(list) if !list.is_empty() => list
+            .split(',')
+            .map(|n| PolicyKind::from_name(n).unwrap_or_else(|| panic!("no policy {n}")))
+            .collect(),
+        _ => PolicyKind::ALL.to_vec(),
+    };
+    for p in chosen {
+        let bad = p.visit(CheckPolicy);
+        assert!(!p.expected_sound() || bad.is_empty(), "{p} violations: {bad:#?}");
     }
-    assert!(bad.is_empty(), "{} violations: {bad:#?}", Pol::NAME);
-}
-
-#[test]
-fn seed_fixed_is_sound() {
-    sound::<SeedFixed>();
-}
-
-#[test]
-fn upstream_is_sound() {
-    sound::<Upstream>();
-}
-
-#[test]
-fn full_is_sound() {
-    sound::<Full>();
 }
 
 /// Jann Horn's two scenarios: each half of seed-v1, paired with a sound
@@ -158,20 +169,6 @@ fn seed_v1_violations_are_found() {
     ] {
         row(policy, by_name(name), &v);
         assert!(v.violation.is_some(), "loom should find seed-v1's bug in {name}");
-    }
-}
-
-/// seed-v1 as posted (both halves) on every scenario: reported, not
-/// asserted here (`cargo xtask loom` requires a violation somewhere).
-/// Runs only when `MM_LOOM_SEED_V1` or `MM_LOOM_ONLY` is set.
-#[test]
-fn seed_v1_report() {
-    if mutation().is_some() || (std::env::var("MM_LOOM_SEED_V1").is_err() && std::env::var("MM_LOOM_ONLY").is_err()) {
-        return;
-    }
-    for sc in selected() {
-        let v = check::<SeedV1>(sc);
-        row(SeedV1::NAME, sc, &v);
     }
 }
 
@@ -206,7 +203,8 @@ fn scenarios_exercise_what_they_claim() {
     }
 }
 
-/// Lists the scenarios (for `cargo xtask loom`) when `MM_LOOM_LIST` is set.
+/// Lists the scenarios and the registered policies (for `cargo xtask
+/// loom`) when `MM_LOOM_LIST` is set.
 #[test]
 fn list_scenarios() {
     if std::env::var("MM_LOOM_LIST").is_err() {
@@ -214,5 +212,12 @@ fn list_scenarios() {
     }
     for sc in SCENARIOS {
         println!("scenario\t{}\t{}", sc.name, sc.about);
+    }
+    for p in PolicyKind::ALL {
+        println!(
+            "policy\t{}\t{}",
+            p.name(),
+            if p.expected_sound() { "sound" } else { "unsound" }
+        );
     }
 }
