@@ -112,6 +112,10 @@ pub struct FileSlot {
     ino: AtomicU64,
 }
 
+// SAFETY: every field is an atomic integer, valid when zeroed (under loom the slab
+// builds slots with `Default` instead).
+unsafe impl crate::slab::ZeroSlot for FileSlot {}
+
 impl Default for FileSlot {
     fn default() -> Self {
         FileSlot { ino: AtomicU64::new(0) }

@@ -275,9 +275,10 @@ impl<P: BarrierPolicy> MmStruct<P> {
     }
 
     /// Lockless `vma_lookup` through the published tree (the maple-tree walk
-    /// under RCU). The result is only meaningful once validated with
-    /// [`speculate_retry`](Self::speculate_retry); the caller must also
-    /// check that `addr` lies inside the returned slot's range.
+    /// under RCU): the VMA with the greatest start `<= addr`, or the first
+    /// VMA when none starts at or below `addr`. The result is only
+    /// meaningful once validated with [`speculate_retry`](Self::speculate_retry),
+    /// and the caller must check that `vm_start <= addr < vm_end`.
     #[inline]
     pub fn vma_lookup_rcu(&self, addr: u64) -> Option<&VmaSlot> {
         let id = self.shared.tree.lookup_le(addr)?;

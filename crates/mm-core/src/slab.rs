@@ -6,91 +6,95 @@
 //! lives, only recycled by the writer; a reader that races with a recycle
 //! reads a slot of the same type with other contents, which is safe because
 //! every field a reader touches is an atomic, and harmless because such a
-//! read fails validation. Memory therefore stays valid for any reader in
-//! flight without any `unsafe`: chunks are allocated on first use and
-//! published through a [`OnceLock`](std::sync::OnceLock), and dropped only
-//! with the slab.
+//! read fails validation (the rule for recycled memory, `ordering.rs`).
+//!
+//! The slab is one flat array of its full capacity, so that a reader's
+//! `get` is a bounds check and an index. It is allocated zeroed
+//! ([`ZeroSlot`]): the allocator hands large zeroed blocks out as fresh
+//! pages, which the kernel backs with memory only when touched, so an
+//! unused capacity costs address space, not memory. Under loom (whose
+//! atomics have no all-zero representation) slots are built with
+//! `Default`, and loom tests use small capacities.
 
-/// Number of slots per chunk (a power of two; small under loom, where every
-/// slot of every chunk is a set of modeled atomics).
-const CHUNK: usize = if cfg!(loom) { 4 } else { 256 };
+/// A slot type whose all-zero bit pattern is a valid, default-like value.
+///
+/// # Safety
+/// Every field must be valid when all its bytes are zero (integers and
+/// atomics of integers are).
+pub unsafe trait ZeroSlot: Default {}
 
-/// Chunked, never-shrinking storage of `T` addressed by `u32` indices.
+/// Fixed-capacity storage of `T` addressed by `u32` indices.
 pub struct Slab<T> {
-    #[cfg(not(loom))]
-    chunks: Box<[std::sync::OnceLock<Box<[T]>>]>,
-    #[cfg(loom)]
-    chunks: Box<[Box<[T]>]>,
+    slots: Box<[T]>,
+    /// One past the highest index [`Slab::ensure`] has seen (for
+    /// [`Slab::allocated_bytes`]).
+    touched: std::sync::atomic::AtomicUsize,
 }
 
-impl<T: Default> Slab<T> {
+impl<T: ZeroSlot> Slab<T> {
     /// A slab able to hold `capacity` slots.
-    ///
-    /// Without loom, chunks are allocated lazily by [`Slab::ensure`]. Under
-    /// loom every chunk is allocated up front (loom does not model
-    /// `OnceLock`), so loom tests use small capacities.
     pub fn with_capacity(capacity: usize) -> Self {
-        let n = capacity.div_ceil(CHUNK).max(1);
-        #[cfg(not(loom))]
-        {
-            Slab {
-                chunks: (0..n).map(|_| std::sync::OnceLock::new()).collect(),
-            }
-        }
-        #[cfg(loom)]
-        {
-            Slab {
-                chunks: (0..n).map(|_| Self::new_chunk()).collect(),
-            }
+        Slab {
+            slots: Self::zeroed(capacity.max(1)),
+            touched: std::sync::atomic::AtomicUsize::new(0),
         }
     }
 
-    fn new_chunk() -> Box<[T]> {
-        (0..CHUNK).map(|_| T::default()).collect()
+    #[cfg(not(loom))]
+    fn zeroed(n: usize) -> Box<[T]> {
+        use std::alloc::{Layout, alloc_zeroed, handle_alloc_error};
+        if core::mem::size_of::<T>() == 0 {
+            return (0..n).map(|_| T::default()).collect();
+        }
+        let layout = Layout::array::<T>(n).expect("slab capacity overflows");
+        // SAFETY: the layout has a non-zero size (checked above); the block
+        // is zeroed, which `T: ZeroSlot` makes `n` valid `T`s; ownership
+        // goes to the `Box`, which frees it with the same layout (that of
+        // `[T]` of length `n`).
+        unsafe {
+            let p = alloc_zeroed(layout) as *mut T;
+            if p.is_null() {
+                handle_alloc_error(layout);
+            }
+            Box::from_raw(core::ptr::slice_from_raw_parts_mut(p, n))
+        }
+    }
+
+    #[cfg(loom)]
+    fn zeroed(n: usize) -> Box<[T]> {
+        (0..n).map(|_| T::default()).collect()
     }
 
     /// Makes sure slot `index` exists; returns `false` if it is beyond the
     /// capacity. Writer side.
+    #[inline]
     pub fn ensure(&self, index: u32) -> bool {
-        let c = index as usize / CHUNK;
-        match self.chunks.get(c) {
-            #[cfg(not(loom))]
-            Some(cell) => {
-                cell.get_or_init(Self::new_chunk);
-                true
-            }
-            #[cfg(loom)]
-            Some(_) => true,
-            None => false,
+        let i = index as usize;
+        if i >= self.slots.len() {
+            return false;
         }
+        self.touched.fetch_max(i + 1, std::sync::atomic::Ordering::Relaxed);
+        true
     }
 }
 
 impl<T> Slab<T> {
-    /// The slot at `index`, if it has been allocated. Safe to call from any
-    /// thread at any time.
-    #[inline]
+    /// The slot at `index`, if it is within the capacity. Safe to call
+    /// from any thread at any time.
+    #[inline(always)]
     pub fn get(&self, index: u32) -> Option<&T> {
-        let i = index as usize;
-        #[cfg(not(loom))]
-        let chunk = self.chunks.get(i / CHUNK)?.get()?;
-        #[cfg(loom)]
-        let chunk = self.chunks.get(i / CHUNK)?;
-        chunk.get(i % CHUNK)
+        self.slots.get(index as usize)
     }
 
     /// Maximum number of slots.
     pub fn capacity(&self) -> usize {
-        self.chunks.len() * CHUNK
+        self.slots.len()
     }
 
-    /// Bytes of slot memory currently allocated.
+    /// Bytes of the slots up to the highest one ever used (what a slab of
+    /// the kernel would hold; the rest is untouched address space).
     pub fn allocated_bytes(&self) -> usize {
-        #[cfg(not(loom))]
-        let n = self.chunks.iter().filter(|c| c.get().is_some()).count();
-        #[cfg(loom)]
-        let n = self.chunks.len();
-        n * CHUNK * core::mem::size_of::<T>()
+        self.touched.load(std::sync::atomic::Ordering::Relaxed) * core::mem::size_of::<T>()
     }
 }
 

@@ -18,7 +18,7 @@
 
 use crate::mutation::{self, Mutation};
 use crate::ordering::{read_once, read_once_u32, write_once, write_once_u32};
-use crate::slab::{IndexAlloc, Slab};
+use crate::slab::{IndexAlloc, Slab, ZeroSlot};
 use crate::sync::{AtomicU32, AtomicU64, Ordering};
 
 /// Maximum entries per node (4 under loom, to keep the model small).
@@ -27,9 +27,12 @@ const NIL: u32 = u32::MAX;
 /// Bound on the height a lockless walk will follow.
 const MAX_HEIGHT: u32 = 16;
 
-/// A node as lockless readers see it.
+/// A node as lockless readers see it: `FANOUT` keys and values, aligned to
+/// a cache line (three lines at fanout 16). Keys past the node's length
+/// are `u64::MAX`, so that a reader searches all `FANOUT` keys without
+/// branching on a length.
+#[repr(C, align(64))]
 pub struct NodeSlot {
-    len: AtomicU32,
     keys: [AtomicU64; FANOUT],
     vals: [AtomicU32; FANOUT],
 }
@@ -37,11 +40,34 @@ pub struct NodeSlot {
 impl Default for NodeSlot {
     fn default() -> Self {
         NodeSlot {
-            len: AtomicU32::new(0),
             keys: core::array::from_fn(|_| AtomicU64::new(0)),
-            vals: core::array::from_fn(|_| AtomicU32::new(NIL)),
+            vals: core::array::from_fn(|_| AtomicU32::new(0)),
         }
     }
+}
+
+// SAFETY: all fields are atomic integers, valid when zeroed (under loom
+// the slab builds slots with `Default` instead). A zeroed node is never
+// reachable before its first publication writes every key.
+unsafe impl ZeroSlot for NodeSlot {}
+
+/// The index of the entry a lockless walk follows for `addr`: the number
+/// of keys after the first that are `<= addr` (keys sorted ascending, the
+/// padding `u64::MAX`), by a branch-free binary search of one load and one
+/// conditional add per halving. The first key is not looked at: below it,
+/// the walk follows entry 0 and ends at an entry that starts above `addr`,
+/// which the reader's range check rejects (the tree has no entry there).
+/// Torn keys give some index in range, which validation then rejects.
+#[inline(always)]
+fn follow(keys: &[AtomicU64; FANOUT], addr: u64) -> usize {
+    let mut i = 0usize;
+    let mut step = FANOUT / 2;
+    while step > 0 {
+        let k = read_once(&keys[(i + step) & (FANOUT - 1)]);
+        i += usize::from(k <= addr) * step;
+        step /= 2;
+    }
+    i
 }
 
 /// The reader-visible half of the tree.
@@ -61,34 +87,26 @@ impl TreeShared {
     }
 
     /// Lockless lookup: the value of the entry with the greatest start
-    /// `<= addr` (the caller checks the entry's end). Any thread, any time;
-    /// the answer is only meaningful if validated.
+    /// `<= addr`, or of the first entry if none starts at or below `addr`
+    /// (the caller checks the entry's range). Any thread, any time; the
+    /// answer is only meaningful if validated.
     #[inline]
     pub fn lookup_le(&self, addr: u64) -> Option<u32> {
         let r = read_once(&self.root);
         let mut node = r as u32;
-        let height = (r >> 32) as u32;
-        if node == NIL || height == 0 || height > MAX_HEIGHT {
+        let mut height = (r >> 32) as u32;
+        if height == 0 || height > MAX_HEIGHT {
             return None;
         }
-        for level in (0..height).rev() {
+        loop {
             let n = self.nodes.get(node)?;
-            let len = (read_once_u32(&n.len) as usize).min(FANOUT);
-            let mut found = None;
-            for i in 0..len {
-                if read_once(&n.keys[i]) <= addr {
-                    found = Some(i);
-                } else {
-                    break;
-                }
-            }
-            let v = read_once_u32(&n.vals[found?]);
-            if level == 0 {
+            let v = read_once_u32(&n.vals[follow(&n.keys, addr) & (FANOUT - 1)]);
+            height -= 1;
+            if height == 0 {
                 return Some(v);
             }
             node = v;
         }
-        None
     }
 
     /// Bytes of node memory allocated.
@@ -205,6 +223,9 @@ pub struct Tree {
     /// The leaf each value was last put in (a hint, validated before use):
     /// finds an entry by value without a descent.
     leaf_of: Vec<u32>,
+    /// Per node: the length last published (`FANOUT` for a node not yet
+    /// published, whose keys may hold anything).
+    pub_len: Vec<u8>,
 }
 
 impl Default for Tree {
@@ -217,6 +238,7 @@ impl Default for Tree {
             len: 0,
             hint: AtomicU32::new(NIL),
             leaf_of: Vec::new(),
+            pub_len: Vec::new(),
         }
     }
 }
@@ -444,8 +466,10 @@ impl Tree {
         }
         if id as usize == self.nodes.len() {
             self.nodes.push(NodeM::empty());
+            self.pub_len.push(FANOUT as u8);
         } else {
             self.nodes[id as usize] = NodeM::empty();
+            self.pub_len[id as usize] = FANOUT as u8;
         }
         Ok(id)
     }
@@ -469,15 +493,21 @@ impl Tree {
         write_once(&sh.root, v);
     }
 
-    /// Publishes slots `from..len` and the length of `node`.
-    fn publish_node(&self, sh: &TreeShared, node: u32, from: usize) {
+    /// Publishes slots `from..len` of `node`, and `u64::MAX` in the keys
+    /// from its length up to what was published before (all of them for a
+    /// node not yet published).
+    fn publish_node(&mut self, sh: &TreeShared, node: u32, from: usize) {
         let n = &self.nodes[node as usize];
         let s = sh.nodes.get(node).expect("ensured at allocation");
         for i in from..n.len {
             write_once(&s.keys[i], n.keys[i]);
             write_once_u32(&s.vals[i], n.vals[i]);
         }
-        write_once_u32(&s.len, n.len as u32);
+        let was = &mut self.pub_len[node as usize];
+        for k in &s.keys[n.len..(*was as usize).max(n.len)] {
+            write_once(k, u64::MAX);
+        }
+        *was = n.len as u8;
     }
 
     fn index_in_parent(&self, node: u32) -> Option<(u32, usize)> {

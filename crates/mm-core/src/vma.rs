@@ -58,7 +58,9 @@ impl Vma {
     }
 }
 
-/// The published copy of a VMA, read by speculative readers.
+/// The published copy of a VMA, read by speculative readers: one cache
+/// line.
+#[repr(C, align(64))]
 pub struct VmaSlot {
     start: AtomicU64,
     end: AtomicU64,
@@ -67,6 +69,10 @@ pub struct VmaSlot {
     /// `FileId + 1`, or 0 for none.
     file: AtomicU32,
 }
+
+// SAFETY: every field is atomic integers, valid when zeroed (under loom the slab
+// builds slots with `Default` instead).
+unsafe impl crate::slab::ZeroSlot for VmaSlot {}
 
 impl Default for VmaSlot {
     fn default() -> Self {

@@ -100,6 +100,10 @@ proptest! {
             let want_vma = m.range(..=a).next_back().filter(|&(_, &(e, _))| e > a).map(|(_, &(_, v))| v);
             prop_assert_eq!(t.lookup(a).map(|p| t.get(p).val), want_vma);
             prop_assert_eq!(sh.lookup_le(a).filter(|_| want_vma.is_some()), want_vma);
+            // The lockless walk: the greatest start <= a, else the first
+            // entry (the reader's range check rejects it).
+            let want_le = m.range(..=a).next_back().or_else(|| m.iter().next()).map(|(_, &(_, v))| v);
+            prop_assert_eq!(sh.lookup_le(a), want_le);
             let want_find = m.iter().find(|&(_, &(e, _))| e > a).map(|(_, &(_, v))| v);
             prop_assert_eq!(t.find_vma(a).map(|p| t.get(p).val), want_find);
             for size in [4096u64, 3 * 4096, 7 * 4096] {
