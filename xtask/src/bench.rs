@@ -1,7 +1,8 @@
-//! `cargo xtask bench [--quick]`: runs the criterion suite
-//! (`benches/benches/mm.rs`), reads criterion's own estimates and samples
-//! back, and writes `target/mm-bench/summary.json`, `docs/benchmarks.md`
-//! and `docs/benchmarks.svg`.
+//! `cargo xtask bench`: runs the criterion suite (`benches/benches/mm.rs`)
+//! and the callgrind instruction counts (`benches/icount.rs`), reads them
+//! back, and writes `summary.json`, `benchmarks.md` and `benchmarks.svg`
+//! under `TARGET/mm-bench/` (`--update-docs` also copies the report and the
+//! chart to `docs/`). `cargo xtask bench --help` says more.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -14,8 +15,54 @@ use crate::{cargo, root, step, target_dir};
 
 /// The VMA counts of the suite.
 pub const VMAS: [u64; 3] = [64, 1024, 65530];
-/// Policies in report order; the baseline first.
-pub const POLICIES: [&str; 4] = ["seed-v1", "seed-fixed", "upstream", "full"];
+
+/// `cargo xtask bench --help`.
+const HELP: &str = "\
+cargo xtask bench [--quick] [--report-only] [--update-docs] [--no-icount] [-- CRITERION-ARGS...]
+
+Runs the criterion suite (every registered barrier policy at 64, 1,024 and
+65,530 VMAs, each loop next to the same loop on the host kernel) and the
+callgrind instruction and cache-miss counts per operation, then writes
+TARGET/mm-bench/summary.json, benchmarks.md and benchmarks.svg (TARGET: the
+cargo target directory, CARGO_TARGET_DIR honoured).
+
+  --quick        10 samples of about 0.2 s per benchmark (about 1 minute)
+  --report-only  rewrite the report from the last run's results
+  --update-docs  also copy the report and the chart to docs/
+  --no-icount    skip the callgrind counts (they need valgrind)
+  --help         this text; nothing is run or deleted
+Arguments after `--` go to criterion (a benchmark filter, say).
+";
+
+/// The bench's command line.
+#[derive(Debug, Default)]
+struct Opts {
+    quick: bool,
+    report_only: bool,
+    update_docs: bool,
+    icount: bool,
+    criterion: Vec<String>,
+}
+
+fn parse(args: &[String]) -> Result<Option<Opts>, String> {
+    let mut o = Opts {
+        icount: true,
+        ..Opts::default()
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--help" | "-h" => return Ok(None),
+            "--quick" => o.quick = true,
+            "--report-only" => o.report_only = true,
+            "--update-docs" => o.update_docs = true,
+            "--no-icount" => o.icount = false,
+            "--" => o.criterion.extend(it.by_ref().cloned()),
+            other => return Err(format!("unknown argument `{other}` (see cargo xtask bench --help)")),
+        }
+    }
+    Ok(Some(o))
+}
 
 /// One criterion result, in nanoseconds per iteration.
 #[derive(Clone, Debug)]
@@ -31,7 +78,6 @@ pub struct Est {
 }
 
 /// Every result of a run plus the bench's side records.
-#[derive(Default)]
 pub struct Run {
     /// `(name, policy or "kernel", vmas)` → estimate.
     pub est: BTreeMap<(String, String, u64), Est>,
@@ -49,6 +95,54 @@ pub struct Run {
     /// (the lookups: a process cannot call the kernel's speculative or
     /// uprobe lookup, so their baseline is the kernel's locked lookup).
     pub kernel_alias: BTreeMap<String, String>,
+    /// The registered policies, in registry order (the baseline first),
+    /// with whether each is expected to be sound.
+    pub policies: Vec<(String, bool)>,
+    /// Instruction and cache-miss counts, or why there are none.
+    pub icount: Result<Vec<crate::icount::Cost>, String>,
+    /// The profiles of each operation (upstream, 1,024 VMAs).
+    pub profiles: Vec<crate::icount::Profile>,
+    /// What each policy compiles to, if it could be disassembled.
+    pub asm: Option<crate::asm::Listing>,
+}
+
+impl Default for Run {
+    fn default() -> Self {
+        Run {
+            est: BTreeMap::new(),
+            rates: BTreeMap::new(),
+            mem: BTreeMap::new(),
+            kmem: BTreeMap::new(),
+            machine: Machine::default(),
+            quick: false,
+            kernel_alias: BTreeMap::new(),
+            policies: vec![],
+            icount: Err("not measured".into()),
+            profiles: vec![],
+            asm: None,
+        }
+    }
+}
+
+impl Run {
+    /// Policy names, registry order.
+    pub fn policy_names(&self) -> Vec<&str> {
+        self.policies.iter().map(|p| p.0.as_str()).collect()
+    }
+
+    /// The baseline policy (the registry's first, `seed-v1`).
+    pub fn baseline(&self) -> &str {
+        self.policies.first().map_or("seed-v1", |p| p.0.as_str())
+    }
+
+    /// Instructions (and misses) of `op` under `policy` at `vmas`.
+    pub fn cost(&self, op: &str, policy: &str, vmas: u64) -> Option<&crate::icount::Cost> {
+        self.icount
+            .as_ref()
+            .ok()?
+            .iter()
+            .find(|c| c.op == op && c.policy == policy && c.vmas == vmas)
+    }
 }
 
 /// Benchmarks measured against another one's kernel loop: name → source.
@@ -102,6 +196,16 @@ pub struct Machine {
     pub rustc: String,
     /// UTC date of the run.
     pub date: String,
+    /// `/proc/loadavg`'s 1-minute load before and after the run.
+    pub load: (f64, f64),
+}
+
+/// The 1-minute load average.
+pub fn loadavg() -> f64 {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(f64::NAN)
 }
 
 impl Machine {
@@ -131,6 +235,7 @@ impl Machine {
                 .to_string(),
             rustc: out("rustc", &["--version"]),
             date: out("date", &["-u", "+%Y-%m-%d %H:%M UTC"]),
+            load: (f64::NAN, f64::NAN),
         }
     }
 }
@@ -151,17 +256,22 @@ const QUICK_ARGS: [&str; 9] = [
 
 /// The `bench` command.
 pub fn bench(args: &[String]) -> bool {
-    let quick = args.iter().any(|a| a == "--quick");
-    // `--report-only`: rewrite the report from the last run's results.
-    let report_only = args.iter().any(|a| a == "--report-only");
-    let extra_args: Vec<&String> = args
-        .iter()
-        .filter(|a| *a != "--quick" && *a != "--report-only")
-        .collect();
+    let opts = match parse(args) {
+        Ok(Some(o)) => o,
+        Ok(None) => {
+            print!("{HELP}");
+            return true;
+        }
+        Err(e) => {
+            eprintln!("xtask bench: {e}");
+            return false;
+        }
+    };
     let target = target_dir();
     let out = target.join("mm-bench");
     let crit = target.join("criterion");
-    if !report_only {
+    let load_before = loadavg();
+    if !opts.report_only {
         let _ = std::fs::remove_dir_all(&crit);
         let _ = std::fs::remove_dir_all(&out);
         if let Err(e) = std::fs::create_dir_all(&out) {
@@ -171,12 +281,12 @@ pub fn bench(args: &[String]) -> bool {
         let mut cmd = cargo();
         cmd.args(["bench", "-p", "mm-benches", "--bench", "mm", "--"])
             .env("MM_BENCH_OUT", &out);
-        if quick {
+        if opts.quick {
             cmd.args(QUICK_ARGS);
         } else {
             cmd.arg("--noplot");
         }
-        cmd.args(extra_args);
+        cmd.args(&opts.criterion);
         if !step("criterion suite", cmd) {
             return false;
         }
@@ -188,31 +298,132 @@ pub fn bench(args: &[String]) -> bool {
             return false;
         }
     };
-    run.quick = quick;
+    run.quick = opts.quick;
     run.machine = Machine::probe();
     alias_kernel_baselines(&mut run);
+    // Deterministic counts: upstream at every size, every policy at 1,024.
+    run.icount = if !opts.icount {
+        Err("not measured (--no-icount)".into())
+    } else if opts.report_only {
+        read_icount(&out)
+    } else {
+        let mut runs: Vec<(String, u64)> = VMAS.iter().map(|&v| ("upstream".to_string(), v)).collect();
+        for p in run.policy_names() {
+            if p != "upstream" {
+                runs.push((p.to_string(), 1024));
+            }
+        }
+        println!("==> callgrind instruction counts ({} runs + profiles)", runs.len());
+        // Profiles are of the first run: upstream at 1,024 VMAs.
+        runs.swap(0, 1);
+        match crate::icount::measure(&runs) {
+            Ok((costs, profiles)) => {
+                write_icount(&out, &costs, &profiles);
+                run.profiles = profiles;
+                Ok(costs)
+            }
+            Err(e) => Err(e),
+        }
+    };
+    if opts.report_only && run.icount.is_ok() {
+        run.profiles = read_profiles(&out);
+    }
+    run.asm = crate::asm::listing();
+    run.machine.load = (load_before, loadavg());
     let summary = summary_json(&run);
-    let docs = root().join("docs");
+    let md = out.join("benchmarks.md");
+    let svg = out.join("benchmarks.svg");
     let written = std::fs::write(
         out.join("summary.json"),
         serde_json::to_string_pretty(&summary).unwrap(),
     )
-    .and_then(|_| std::fs::write(docs.join("benchmarks.md"), crate::bench_report::markdown(&run)))
+    .and_then(|_| std::fs::write(&md, crate::bench_report::markdown(&run)))
     .map_err(|e| e.to_string())
-    .and_then(|_| crate::bench_report::chart(&run, &docs.join("benchmarks.svg")));
-    match written {
-        Ok(()) => {
-            println!(
-                "xtask: {} results → target/mm-bench/summary.json, docs/benchmarks.md, docs/benchmarks.svg",
-                run.est.len()
-            );
-            true
-        }
-        Err(e) => {
-            eprintln!("xtask: writing the report: {e}");
-            false
+    .and_then(|_| crate::bench_report::chart(&run, &svg));
+    if let Err(e) = written {
+        eprintln!("xtask: writing the report: {e}");
+        return false;
+    }
+    println!(
+        "xtask: {} results -> {}, {}, {}",
+        run.est.len(),
+        out.join("summary.json").display(),
+        md.display(),
+        svg.display()
+    );
+    if opts.update_docs {
+        let docs = root().join("docs");
+        let copied = std::fs::copy(&md, docs.join("benchmarks.md"))
+            .and_then(|_| std::fs::copy(&svg, docs.join("benchmarks.svg")));
+        match copied {
+            Ok(_) => println!("xtask: copied to docs/benchmarks.md and docs/benchmarks.svg"),
+            Err(e) => {
+                eprintln!("xtask: copying to docs/: {e}");
+                return false;
+            }
         }
     }
+    true
+}
+
+fn write_icount(out: &Path, costs: &[crate::icount::Cost], profiles: &[crate::icount::Profile]) {
+    let mut t = String::new();
+    for c in costs {
+        t.push_str(&format!(
+            "{}\t{}\t{}\t{}\t{}\t{}\n",
+            c.op, c.policy, c.vmas, c.ir, c.d1_miss, c.ll_miss
+        ));
+    }
+    let _ = std::fs::write(out.join("icount.tsv"), t);
+    let mut t = String::new();
+    for p in profiles {
+        for (f, ir) in &p.top {
+            t.push_str(&format!("{}\t{}\t{}\t{}\n", p.op, p.ir, f.replace('\t', " "), ir));
+        }
+    }
+    let _ = std::fs::write(out.join("profiles.tsv"), t);
+}
+
+fn read_icount(out: &Path) -> Result<Vec<crate::icount::Cost>, String> {
+    let text =
+        std::fs::read_to_string(out.join("icount.tsv")).map_err(|_| "no counts from the last run".to_string())?;
+    Ok(text
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split('\t').collect();
+            Some(crate::icount::Cost {
+                op: f.first()?.to_string(),
+                policy: f.get(1)?.to_string(),
+                vmas: f.get(2)?.parse().ok()?,
+                ir: f.get(3)?.parse().ok()?,
+                d1_miss: f.get(4)?.parse().ok()?,
+                ll_miss: f.get(5)?.parse().ok()?,
+            })
+        })
+        .collect())
+}
+
+fn read_profiles(out: &Path) -> Vec<crate::icount::Profile> {
+    let text = std::fs::read_to_string(out.join("profiles.tsv")).unwrap_or_default();
+    let mut v: Vec<crate::icount::Profile> = vec![];
+    for l in text.lines() {
+        let f: Vec<&str> = l.split('\t').collect();
+        let (Some(op), Some(ir), Some(func), Some(fir)) = (f.first(), f.get(1), f.get(2), f.get(3)) else {
+            continue;
+        };
+        let (Ok(ir), Ok(fir)) = (ir.parse::<f64>(), fir.parse::<f64>()) else {
+            continue;
+        };
+        match v.iter_mut().find(|p| p.op == *op) {
+            Some(p) => p.top.push((func.to_string(), fir)),
+            None => v.push(crate::icount::Profile {
+                op: op.to_string(),
+                ir,
+                top: vec![(func.to_string(), fir)],
+            }),
+        }
+    }
+    v
 }
 
 fn read_json(p: &Path) -> Result<Value, String> {
@@ -296,6 +507,9 @@ pub fn collect(crit: &Path, out: &Path) -> Result<Run, String> {
             "kmem" if f.len() >= 3 => {
                 run.kmem.insert(n(1), n(2));
             }
+            "policy" if f.len() >= 3 && !run.policies.iter().any(|p| p.0 == f[1]) => {
+                run.policies.push((f[1].to_string(), f[2] == "true"));
+            }
             _ => {}
         }
     }
@@ -341,7 +555,7 @@ pub const NOISE: f64 = 0.02;
 /// of medians, and whether it is significant: its 95% interval excludes 1
 /// and it is larger than [`NOISE`].
 pub fn overhead(run: &Run, name: &str, policy: &str, vmas: u64) -> Option<(f64, bool)> {
-    let a = run.est.get(&(name.into(), POLICIES[0].into(), vmas))?;
+    let a = run.est.get(&(name.into(), run.baseline().into(), vmas))?;
     let b = run.est.get(&(name.into(), policy.into(), vmas))?;
     if a.samples.len() < 2 || b.samples.len() < 2 {
         return None;
@@ -378,7 +592,7 @@ fn summary_json(run: &Run) -> Value {
                 _ => "the same loop through the system calls",
             });
         }
-        if let Some((r, sig)) = overhead(run, name, func, *vmas).filter(|_| func != POLICIES[0]) {
+        if let Some((r, sig)) = overhead(run, name, func, *vmas).filter(|_| func != run.baseline()) {
             row["vs_seed_v1"] = json!({"ratio": r, "significant": sig});
         }
         if let Some(r) = run
@@ -402,7 +616,18 @@ fn summary_json(run: &Run) -> Value {
         .est
         .get(&("syscall_floor".into(), "kernel".into(), 0))
         .map(|e| e.median);
+    let icount = match &run.icount {
+        Ok(c) => json!(
+            c.iter()
+                .map(|c| json!({"op": c.op, "policy": c.policy, "vmas": c.vmas,
+                "instructions": c.ir, "d1_misses": c.d1_miss, "ll_misses": c.ll_miss}))
+                .collect::<Vec<_>>()
+        ),
+        Err(e) => json!({ "not_measured": e }),
+    };
     json!({
+        "icount": icount,
+        "policies": run.policies.iter().map(|p| json!({"name": p.0, "expected_sound": p.1})).collect::<Vec<_>>(),
         "machine": {
             "cpu": m.cpu,
             "cpus": m.cpus,
@@ -410,6 +635,8 @@ fn summary_json(run: &Run) -> Value {
             "rustc": m.rustc,
             "date": m.date,
             "mode": if run.quick { "quick" } else { "full" },
+            "loadavg_before": m.load.0,
+            "loadavg_after": m.load.1,
             "syscall_floor_ns": floor,
         },
         "benchmarks": rows,

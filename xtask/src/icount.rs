@@ -202,6 +202,13 @@ pub fn measure(runs: &[(String, u64)]) -> Result<(Vec<Cost>, Vec<Profile>), Stri
                 if !in_table {
                     continue;
                 }
+                if l.trim().is_empty() {
+                    if top.is_empty() {
+                        continue;
+                    }
+                    // The function table ends; annotated source follows.
+                    break;
+                }
                 if let Some((ev, rest)) = events(l) {
                     let name = rest.split(" [").next().unwrap_or(rest).trim();
                     let name = name.rsplit_once(':').map_or(name, |(_, f)| f);
