@@ -520,6 +520,11 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
             .expect("VMA is in the tree")
     }
 
+    /// How many more VMAs the slab can hold (`vm_area_alloc` fails at 0).
+    pub fn free_vma_slots(&self) -> usize {
+        self.g.cfg.vma_capacity.saturating_sub(self.g.vma_alloc.in_use())
+    }
+
     /// `vm_area_alloc` + `vma_iter_store_new`: links a new VMA into the tree
     /// (the range must be free). Does not touch counters or file references.
     pub fn vma_link(&mut self, v: Vma) -> Result<VmaId, NoMem> {

@@ -289,6 +289,22 @@ pub fn vma_merge_existing_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: 
     vmg.target
 }
 
+/// `vm_ops->may_split`: special mappings refuse any split, hugetlb ones a
+/// split that is not huge-page aligned (`special_mapping_split`,
+/// `hugetlb_vm_op_split`).
+pub fn may_split<P: BarrierPolicy>(mm: &MmWrite<'_, P>, v: &Vma, addr: u64) -> Result<(), Errno> {
+    if v.special.is_some() {
+        return Err(Errno::EINVAL);
+    }
+    if v.flags.contains(VmFlags::HUGETLB) {
+        let huge = v.file.map_or(2 << 20, |f| mm.files().file_inode(f).huge_size.max(4096));
+        if addr & (huge - 1) != 0 {
+            return Err(Errno::EINVAL);
+        }
+    }
+    Ok(())
+}
+
 /// `__split_vma` (and `split_vma` when `check_count`): splits `id` at
 /// `addr`. The new VMA takes the part below `addr` if `new_below`, else the
 /// part above; the original is shrunk in place. Returns the new VMA.
@@ -304,16 +320,7 @@ pub fn split_vma<P: BarrierPolicy>(
     }
     let v = mm.vma(id);
     debug_assert!(v.start < addr && addr < v.end);
-    // vm_ops->may_split: special mappings and hugetlb refuse unaligned splits.
-    if v.special.is_some() {
-        return Err(Errno::EINVAL);
-    }
-    if v.flags.contains(VmFlags::HUGETLB) {
-        let huge = v.file.map_or(2 << 20, |f| mm.files().file_inode(f).huge_size.max(4096));
-        if addr & (huge - 1) != 0 {
-            return Err(Errno::EINVAL);
-        }
-    }
+    may_split(mm, &v, addr)?;
     let mut new = v;
     if new_below {
         new.end = addr;

@@ -7,7 +7,7 @@ use mm_core::{BarrierPolicy, MmWrite, VmFlags, Vma, VmaId, VmaView};
 
 use crate::uapi::{Errno, PAGE_SHIFT};
 use crate::util::*;
-use crate::vma::{Vmg, remove_vma, split_vma, vma_merge_new_range};
+use crate::vma::{Vmg, may_split, remove_vma, split_vma, vma_merge_new_range};
 
 /// `struct vm_unmapped_area_info`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -137,6 +137,36 @@ pub struct Vms {
     data_vm: u64,
 }
 
+impl Vms {
+    /// Counts `pages` of a VMA with `flags` as unmapped.
+    fn add(&mut self, flags: VmFlags, pages: u64) {
+        self.nr_pages += pages;
+        if flags.contains(VmFlags::LOCKED) {
+            self.locked_vm += pages;
+        }
+        if flags.contains(VmFlags::ACCOUNT) {
+            self.nr_accounted += pages;
+        }
+        if flags.is_exec_mapping() {
+            self.exec_vm += pages;
+        } else if flags.is_stack_mapping() {
+            self.stack_vm += pages;
+        } else if flags.is_data_mapping() {
+            self.data_vm += pages;
+        }
+    }
+
+    /// The accounting half of `vms_complete_munmap_vmas`.
+    fn unaccount(&self, st: &mut mm_core::MmState) {
+        st.locked_vm -= self.locked_vm;
+        st.total_vm -= self.nr_pages;
+        st.exec_vm -= self.exec_vm;
+        st.stack_vm -= self.stack_vm;
+        st.data_vm -= self.data_vm;
+        vm_unacct_memory(st, self.nr_accounted);
+    }
+}
+
 /// `vms_gather_munmap_vmas`: splits the VMAs straddling `start` and `end`
 /// and collects those inside. On failure, splits already made stay.
 pub fn vms_gather_munmap_vmas<P: BarrierPolicy>(
@@ -171,21 +201,7 @@ pub fn vms_gather_munmap_vmas<P: BarrierPolicy>(
             split_vma(mm, id, end, false, false)?;
         }
         let v = mm.vma(id);
-        let n = v.pages();
-        vms.nr_pages += n;
-        if v.flags.contains(VmFlags::LOCKED) {
-            vms.locked_vm += n;
-        }
-        if v.flags.contains(VmFlags::ACCOUNT) {
-            vms.nr_accounted += n;
-        }
-        if v.flags.is_exec_mapping() {
-            vms.exec_vm += n;
-        } else if v.flags.is_stack_mapping() {
-            vms.stack_vm += n;
-        } else if v.flags.is_data_mapping() {
-            vms.data_vm += n;
-        }
+        vms.add(v.flags, v.pages());
         vms.list.push(id);
         cur = mm.vma_next(id);
     }
@@ -202,13 +218,7 @@ pub fn vms_complete_munmap_vmas<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vms: 
         crate::guards::remove(mm.st(), v.start, v.end);
         remove_vma(mm, id);
     }
-    let st = mm.st();
-    st.locked_vm -= vms.locked_vm;
-    st.total_vm -= vms.nr_pages;
-    st.exec_vm -= vms.exec_vm;
-    st.stack_vm -= vms.stack_vm;
-    st.data_vm -= vms.data_vm;
-    vm_unacct_memory(st, vms.nr_accounted);
+    vms.unaccount(mm.st());
 }
 
 /// `do_vmi_munmap`: the checks and work of `munmap(2)`. Nothing changes on
@@ -235,9 +245,48 @@ pub fn do_vmi_align_munmap<P: BarrierPolicy>(
     start: u64,
     end: u64,
 ) -> Result<(), Errno> {
+    if let Some(r) = trim_in_place(mm, first, start, end) {
+        return r;
+    }
     let vms = vms_gather_munmap_vmas(mm, first, start, end)?;
     vms_complete_munmap_vmas(mm, &vms);
     Ok(())
+}
+
+/// The unmapping of exactly a VMA's head or tail. The kernel splits the
+/// VMA at the range's edge (`__split_vma`: a new VMA for one part, the
+/// original's range changed in place), then removes the unmapped part; the
+/// model moves the edge in place instead, after the same checks (sealing,
+/// `may_split`, and a free VMA slot, which the split's `vm_area_dup`
+/// needs). What the address space shows afterwards — ranges, offsets,
+/// flags, `anon_vma`, counters, `map_count`, guard markers, and what
+/// speculative readers see published — is the same. `None`: not this
+/// case, take the general path.
+fn trim_in_place<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId, start: u64, end: u64) -> Option<Result<(), Errno>> {
+    let v = mm.vma(id);
+    let (keep_start, keep_end, cut) = if start > v.start && end == v.end {
+        (v.start, start, start)
+    } else if start == v.start && end < v.end {
+        (end, v.end, end)
+    } else {
+        return None;
+    };
+    if mm.free_vma_slots() == 0 {
+        return None;
+    }
+    if v.flags.contains(VmFlags::SEALED) {
+        return Some(Err(Errno::EPERM));
+    }
+    if let Err(e) = may_split(mm, &v, cut) {
+        return Some(Err(e));
+    }
+    let mut vms = Vms::default();
+    vms.add(v.flags, (end - start) >> PAGE_SHIFT);
+    crate::guards::remove(mm.st(), start, end);
+    let pgoff = v.pgoff + ((keep_start - v.start) >> PAGE_SHIFT);
+    mm.vma_set_range(id, keep_start, keep_end, pgoff);
+    vms.unaccount(mm.st());
+    Some(Ok(()))
 }
 
 /// `vma_supports_mlock` (`mm/internal.h`).
