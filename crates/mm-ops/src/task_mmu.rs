@@ -37,6 +37,18 @@ fn escape_path(out: &mut String, path: &str) {
     }
 }
 
+/// Every byte value as two lowercase hex digits.
+const HEX_PAIRS: [[u8; 2]; 256] = {
+    const D: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 2]; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = [D[i >> 4], D[i & 0xf]];
+        i += 1;
+    }
+    t
+};
+
 /// The fixed-width start of a maps line, assembled as bytes (every byte
 /// written is ASCII) and appended once.
 struct Header {
@@ -60,18 +72,29 @@ impl Header {
     /// `v` in lowercase hex, zero-padded to `width` digits (`%0*lx`, as
     /// `show_vma_header_prefix` prints with `seq_put_hex_ll`).
     fn hex(&mut self, v: u64, width: usize) {
-        const DIGITS: &[u8; 16] = b"0123456789abcdef";
         let digits = (16 - v.leading_zeros() as usize / 4).max(width.min(16));
-        for i in 0..digits {
-            self.buf[self.len + digits - 1 - i] = DIGITS[((v >> (4 * i)) & 0xf) as usize];
+        let end = self.len + digits;
+        // Two digits per step, from the right, through a table of the 256
+        // byte values.
+        let mut x = v;
+        let mut at = end;
+        while at >= self.len + 2 {
+            let pair = HEX_PAIRS[(x & 0xff) as usize];
+            self.buf[at - 2..at].copy_from_slice(&pair);
+            x >>= 8;
+            at -= 2;
         }
-        self.len += digits;
+        if at > self.len {
+            self.buf[at - 1] = HEX_PAIRS[(x & 0xf) as usize][1];
+        }
+        self.len = end;
     }
 
     fn dec(&mut self, v: u64) {
-        for &b in itoa::Buffer::new().format(v).as_bytes() {
-            self.byte(b);
-        }
+        let mut b = itoa::Buffer::new();
+        let s = b.format(v).as_bytes();
+        self.buf[self.len..self.len + s.len()].copy_from_slice(s);
+        self.len += s.len();
     }
 
     fn push_to(&self, out: &mut String, len: usize) {

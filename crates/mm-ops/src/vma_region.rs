@@ -262,7 +262,12 @@ pub fn do_vmi_align_munmap<P: BarrierPolicy>(
 /// flags, `anon_vma`, counters, `map_count`, guard markers, and what
 /// speculative readers see published — is the same. `None`: not this
 /// case, take the general path.
-fn trim_in_place<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId, start: u64, end: u64) -> Option<Result<(), Errno>> {
+fn trim_in_place<P: BarrierPolicy>(
+    mm: &mut MmWrite<'_, P>,
+    id: VmaId,
+    start: u64,
+    end: u64,
+) -> Option<Result<(), Errno>> {
     let v = mm.vma(id);
     let (keep_start, keep_end, cut) = if start > v.start && end == v.end {
         (v.start, start, start)
