@@ -382,6 +382,9 @@ pub fn loom() -> bool {
         sm.args(["model_matches_reference", "--exact"])
             .env("MM_MUTATION", m)
             .env("PROPTEST_CASES", "64")
+            // A mutation's failures are not regressions to keep.
+            .env("PROPTEST_DISABLE_FAILURE_PERSISTENCE", "1")
+            .env("PROPTEST_MAX_SHRINK_ITERS", "64")
             .env("RUST_BACKTRACE", "0");
         jobs.push(Job::new(format!("{m} state-machine"), sm, 300));
     }
