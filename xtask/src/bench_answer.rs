@@ -15,10 +15,10 @@ fn med(run: &Run, name: &str, func: &str, vmas: u64) -> Option<f64> {
 }
 
 /// The wall-clock resolution of this run for comparisons between
-/// policies: the largest difference between two policies that execute
-/// (nearly) the same instructions (callgrind: at most one instruction or
-/// 1% apart) for the same benchmark. `None` when no such pair exists or no
-/// counts were taken.
+/// policies: the largest difference between two policies whose protocol
+/// steps compile to the same instructions (and whose paths callgrind counts
+/// at most one instruction or 1% apart), for the same benchmark. `None`
+/// when no such pair exists or no counts were taken.
 fn resolution(run: &Run, vmas: u64) -> Option<(f64, String)> {
     let names = run.policy_names();
     let mut worst: Option<(f64, String)> = None;
@@ -35,8 +35,15 @@ fn resolution(run: &Run, vmas: u64) -> Option<(f64, String)> {
                 let (Some(ca), Some(cb)) = (run.cost(op, a, vmas), run.cost(op, b, vmas)) else {
                     continue;
                 };
-                // The same code path: at most one instruction or 1% apart.
-                if (ca.ir - cb.ir).abs() > 1.5_f64.max(0.01 * ca.ir) {
+                // Equivalent code: the four protocol steps disassemble to
+                // the same instructions (then the whole paths differ only
+                // by code placement, at most an instruction or 1% here);
+                // without a disassembly, equal instruction counts.
+                let equivalent = match asm_differs(run, a, b) {
+                    Some(d) => d.is_empty() && (ca.ir - cb.ir).abs() <= 1.5_f64.max(0.01 * ca.ir),
+                    None => (ca.ir - cb.ir).abs() < 0.5,
+                };
+                if !equivalent {
                     continue;
                 }
                 let (Some(ta), Some(tb)) = (med(run, bench, a, vmas), med(run, bench, b, vmas)) else {
@@ -131,8 +138,8 @@ pub fn answer(run: &Run) -> String {
         Some((d, pair)) => {
             let _ = writeln!(
                 o,
-                "**This run's resolution.** Policies that execute nearly the same instructions (at \
-                 most one instruction or 1% apart) differ by up to {d:.1}% in wall time here (largest: {pair}); differences smaller than that are \
+                "**This run's resolution.** Policies whose protocol steps compile to the same \
+                 instructions differ by up to {d:.1}% in wall time here (largest: {pair}); differences smaller than that are \
                  not a measurement of barrier cost on this machine.\n"
             );
         }
