@@ -16,7 +16,7 @@ use crate::{cargo, root, target_dir};
 
 /// Every mutation (`mm_core::mutation::Mutation::ALL`, by name), with the
 /// loom scenarios to try first (all scenarios are tried if these miss it).
-const MUTATIONS: [(&str, &str); 17] = [
+const MUTATIONS: [(&str, &str); 24] = [
     ("no-wmb-begin", "mprotect-flags,split-uprobe"),
     ("no-wmb-end", "mprotect-flags,split-uprobe"),
     ("relaxed-try-begin", "mprotect-flags,split-uprobe"),
@@ -34,6 +34,13 @@ const MUTATIONS: [(&str, &str); 17] = [
     ("relaxed-file-reinit", "file-reuse"),
     ("no-range-check", "munmap-tail"),
     ("ino-after-retry", "file-reuse"),
+    ("relaxed-vma-ref-inc", "lock-vs-mprotect,lock-vs-split,fault-vs-split"),
+    ("relaxed-vma-end-read", "lock-vs-mprotect,lock-vs-split"),
+    ("relaxed-vma-seq-reread", "lock-vs-mprotect,lock-vs-split"),
+    ("no-vma-seq-recheck", "lock-vs-mprotect,lock-vs-split"),
+    ("no-vma-mm-check", "lock-vs-reuse"),
+    ("no-vma-wait-readers", "lock-vs-mprotect,lock-vs-split"),
+    ("relaxed-vma-reinit", "spec-vs-reuse"),
 ];
 
 /// Builds a test target and returns its executable (cargo's JSON messages).

@@ -6,6 +6,8 @@
 //! |---|---|---|
 //! | [`mm`] | [`MmStruct`], its configuration, writer/reader views | `include/linux/mm_types.h`, `mm/vma.h` |
 //! | [`vma`] | [`Vma`] and its published [`VmaSlot`] | `struct vm_area_struct` |
+//! | [`vma_cache`] | the VMA slab, shareable between address spaces | `vm_area_cachep` |
+//! | [`vma_lock`] | per-VMA locks: `vm_refcnt`, `vm_lock_seq`, `lock_vma_under_rcu` | `include/linux/mmap_lock.h`, `mm/mmap_lock.c` |
 //! | [`vm_flags`] | [`VmFlags`] and the `VM_*` bits | `include/linux/mm.h` |
 //! | [`file`](mod@file) | open file descriptions and inodes | `struct file`, `struct inode` |
 //! | [`tree`] | the VMA tree with lockless lookups and gap search | `lib/maple_tree.c` |
@@ -25,6 +27,8 @@ pub mod sync;
 pub mod tree;
 pub mod vm_flags;
 pub mod vma;
+pub mod vma_cache;
+pub mod vma_lock;
 
 pub use mm::{MmConfig, MmRead, MmState, MmStruct, MmWrite, VmaView};
 pub use ordering::{BarrierPolicy, Full, MbBegin, PolicyKind, PolicyVisitor, SeedFixed, SeedV1, Upstream};

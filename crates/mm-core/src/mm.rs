@@ -4,11 +4,12 @@
 use crate::file::{FileId, FileSlot, FileTable};
 use crate::mmap_lock::{MmapLock, MmapReadGuard, MmapWriteGuard};
 use crate::ordering::{BarrierPolicy, Upstream};
-use crate::slab::{IndexAlloc, Slab};
-use crate::sync::{AtomicU32, Mutex, MutexGuard, Ordering};
+use crate::slab::Slab;
+use crate::sync::{Arc, AtomicU32, Mutex, MutexGuard, Ordering};
 use crate::tree::{Pos, Tree, TreeShared};
 use crate::vm_flags::VmFlags;
 use crate::vma::{AnonVmaId, Vma, VmaId, VmaSlot};
+use crate::vma_cache::VmaCache;
 
 /// x86-64 with 4-level page tables: `TASK_SIZE` = `DEFAULT_MAP_WINDOW`.
 pub const TASK_SIZE_4LEVEL: u64 = 0x7fff_ffff_f000;
@@ -114,12 +115,11 @@ pub struct MmState {
     /// The writer's copy of the VMA tree.
     pub(crate) tree: Tree,
     /// The writer's copy of every VMA, indexed by [`VmaId`] (`anon_vma`
-    /// lives in `anon_vmas`).
+    /// lives in the published slot, which faults update without the write
+    /// lock).
     pub(crate) vmas: Vec<Vma>,
-    /// `vma->anon_vma` (0 = none). Atomic because the kernel assigns it on
-    /// page faults under the *read* lock (`__anon_vma_prepare`).
-    anon_vmas: Vec<AtomicU32>,
-    vma_alloc: IndexAlloc,
+    /// VMAs this address space has linked (its share of the VMA cache).
+    vma_live: usize,
     next_anon_vma: AtomicU32,
     /// `mm->page_table_lock`: serializes `anon_vma` assignment by faults.
     page_table_lock: Mutex<()>,
@@ -160,13 +160,20 @@ pub struct MmState {
 /// Lockless-readable state: published VMAs, tree and files.
 pub struct MmShared {
     pub(crate) tree: TreeShared,
-    pub(crate) vmas: Slab<VmaSlot>,
+    pub(crate) vmas: Arc<VmaCache>,
     pub(crate) files: Slab<FileSlot>,
+    /// This address space's identity, as VMAs' `vm_mm` hold it.
+    pub(crate) id: u32,
+    /// `TASK_SIZE` (fixed at creation).
+    task_size: u64,
 }
+
+/// Identities of address spaces (never 0, which means "no mm").
+static NEXT_MM_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
 /// `struct mm_struct`, generic over the `mm_lock_seq` barrier policy.
 pub struct MmStruct<P: BarrierPolicy = Upstream> {
-    shared: MmShared,
+    pub(crate) shared: MmShared,
     lock: MmapLock<MmState, P>,
     files: Mutex<FileTable>,
 }
@@ -183,12 +190,23 @@ impl<P: BarrierPolicy> MmStruct<P> {
     /// # Panics
     /// If `seq` is odd.
     pub fn with_lock_seq(cfg: MmConfig, seq: u32) -> Self {
+        let cache = VmaCache::new(cfg.vma_capacity);
+        Self::with_cache_and_seq(cfg, cache, seq)
+    }
+
+    /// An empty address space that allocates its VMAs from `cache`, which
+    /// other address spaces may share (as all share `vm_area_cachep`).
+    pub fn with_cache(cfg: MmConfig, cache: Arc<VmaCache>) -> Self {
+        Self::with_cache_and_seq(cfg, cache, 0)
+    }
+
+    fn with_cache_and_seq(cfg: MmConfig, cache: Arc<VmaCache>, seq: u32) -> Self {
         let cap = cfg.vma_capacity;
+        let task_size = cfg.task_size;
         let state = MmState {
             tree: Tree::default(),
             vmas: Vec::new(),
-            anon_vmas: Vec::new(),
-            vma_alloc: IndexAlloc::default(),
+            vma_live: 0,
             next_anon_vma: AtomicU32::new(0),
             page_table_lock: Mutex::new(()),
             map_count: 0,
@@ -212,8 +230,10 @@ impl<P: BarrierPolicy> MmStruct<P> {
         MmStruct {
             shared: MmShared {
                 tree: TreeShared::new(if cfg!(loom) { cap + 4 } else { cap + 64 }),
-                vmas: Slab::with_capacity(cap),
+                vmas: cache,
                 files: Slab::with_capacity(if cfg!(loom) { cap } else { cap + 1024 }),
+                id: NEXT_MM_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+                task_size,
             },
             lock: MmapLock::with_seq(state, seq),
             files: Mutex::new(FileTable::default()),
@@ -245,6 +265,15 @@ impl<P: BarrierPolicy> MmStruct<P> {
             sh: &self.shared,
             files: &self.files,
         }
+    }
+
+    /// `mmap_read_trylock`.
+    pub fn try_read(&self) -> Option<MmRead<'_, P>> {
+        Some(MmRead {
+            g: self.lock.try_read()?,
+            sh: &self.shared,
+            files: &self.files,
+        })
     }
 
     /// The file table (its own lock; may be taken inside `mmap_lock`).
@@ -285,6 +314,13 @@ impl<P: BarrierPolicy> MmStruct<P> {
         self.shared.vmas.get(id)
     }
 
+    /// The tree walk of [`vma_lookup_rcu`](Self::vma_lookup_rcu), giving
+    /// the VMA's id (for `lock_vma_under_rcu`).
+    #[inline]
+    pub fn vma_lookup_rcu_id(&self, addr: u64) -> Option<VmaId> {
+        self.shared.tree.lookup_le(addr)
+    }
+
     /// Lockless read of a file's identity (its inode number).
     #[inline]
     pub fn file_ino_rcu(&self, file: FileId) -> Option<u64> {
@@ -294,6 +330,21 @@ impl<P: BarrierPolicy> MmStruct<P> {
     /// Bytes of memory held for VMAs, tree nodes and file slots.
     pub fn allocated_bytes(&self) -> usize {
         self.shared.tree.allocated_bytes() + self.shared.vmas.allocated_bytes() + self.shared.files.allocated_bytes()
+    }
+
+    /// The VMA cache this address space allocates from.
+    pub fn vma_cache(&self) -> &Arc<VmaCache> {
+        &self.shared.vmas
+    }
+
+    /// `TASK_SIZE`, readable without `mmap_lock` (`fault_in_kernel_space`).
+    pub fn task_size(&self) -> u64 {
+        self.shared.task_size
+    }
+
+    /// This address space's identity (`vm_mm` of its VMAs).
+    pub fn id(&self) -> u32 {
+        self.shared.id
     }
 }
 
@@ -327,20 +378,21 @@ pub trait VmaView {
     /// A copy of the VMA `id`.
     #[inline]
     fn vma(&self, id: VmaId) -> Vma {
-        let st = self.state();
-        let mut v = st.vmas[id as usize];
-        v.anon_vma = match st.anon_vmas[id as usize].load(Ordering::Relaxed) {
-            0 => None,
-            a => Some(AnonVmaId(a)),
-        };
+        let mut v = self.state().vmas[id as usize];
+        v.anon_vma = self.cache().get(id).and_then(VmaSlot::anon_vma);
         v
     }
+
+    /// The VMA cache (for the published slots).
+    fn cache(&self) -> &VmaCache;
 
     /// Sets `vma->anon_vma`. Allowed under the read lock, as the kernel's
     /// fault path does it; hold [`page_table_lock`](Self::page_table_lock)
     /// around the decision.
     fn set_anon_vma(&self, id: VmaId, anon: Option<AnonVmaId>) {
-        self.state().anon_vmas[id as usize].store(anon.map_or(0, |a| a.0), Ordering::Relaxed);
+        if let Some(s) = self.cache().get(id) {
+            s.anon_vma.store(anon.map_or(0, |a| a.0), Ordering::Relaxed);
+        }
     }
 
     /// Allocates a new `anon_vma` identity (`anon_vma_alloc`).
@@ -446,6 +498,9 @@ impl<P: BarrierPolicy> VmaView for MmRead<'_, P> {
     fn state(&self) -> &MmState {
         &self.g
     }
+    fn cache(&self) -> &VmaCache {
+        &self.sh.vmas
+    }
 }
 
 impl<'a, P: BarrierPolicy> MmRead<'a, P> {
@@ -481,6 +536,9 @@ impl<P: BarrierPolicy> VmaView for MmWrite<'_, P> {
     fn state(&self) -> &MmState {
         &self.g
     }
+    fn cache(&self) -> &VmaCache {
+        &self.sh.vmas
+    }
 }
 
 impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
@@ -513,6 +571,11 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         }
     }
 
+    /// The published slot of VMA `id`.
+    pub(crate) fn vma_slot(&self, id: VmaId) -> &VmaSlot {
+        self.sh.vmas.get(id).expect("live VMA")
+    }
+
     fn pos_of(&self, id: VmaId) -> Pos {
         self.g
             .tree
@@ -522,44 +585,54 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
 
     /// How many more VMAs the slab can hold (`vm_area_alloc` fails at 0).
     pub fn free_vma_slots(&self) -> usize {
-        self.g.cfg.vma_capacity.saturating_sub(self.g.vma_alloc.in_use())
+        self.g.cfg.vma_capacity.saturating_sub(self.g.vma_live)
     }
 
     /// `vm_area_alloc` + `vma_iter_store_new`: links a new VMA into the tree
     /// (the range must be free). Does not touch counters or file references.
     pub fn vma_link(&mut self, v: Vma) -> Result<VmaId, NoMem> {
+        let seq = self.lock_seq();
         let st = &mut *self.g;
-        if st.vma_alloc.in_use() >= st.cfg.vma_capacity {
+        if st.vma_live >= st.cfg.vma_capacity {
             return Err(NoMem);
         }
-        let id = st.vma_alloc.alloc();
-        if !self.sh.vmas.ensure(id) {
-            st.vma_alloc.free(id);
-            return Err(NoMem);
+        let id = self.sh.vmas.alloc().ok_or(NoMem)?;
+        let slot = self.sh.vmas.get(id).expect("allocated");
+        // The slot may have been another address space's VMA.
+        crate::ordering::recycle_fence();
+        slot.publish(&v);
+        // A new VMA belongs to this mm and is write-locked in this section
+        // (`vma_start_write` of a detached VMA only sets `vm_lock_seq`);
+        // then `vma_mark_attached`, before the tree makes it reachable.
+        crate::vma_lock::prepare_new(slot, self.sh.id, seq);
+        let i = id as usize;
+        if i >= st.vmas.len() {
+            st.vmas.resize(i + 1, v);
         }
-        self.sh.vmas.get(id).expect("ensured").publish(&v);
-        let anon = v.anon_vma.map_or(0, |a| a.0);
-        if id as usize == st.vmas.len() {
-            st.vmas.push(v);
-            st.anon_vmas.push(AtomicU32::new(anon));
-        } else {
-            st.vmas[id as usize] = v;
-            st.anon_vmas[id as usize].store(anon, Ordering::Relaxed);
-        }
+        st.vmas[i] = v;
+        crate::vma_lock::mark_attached(slot);
         if st.tree.insert(&self.sh.tree, v.start, v.end, id).is_err() {
-            st.vma_alloc.free(id);
+            crate::vma_lock::mark_detached(slot);
+            self.sh.vmas.free(id);
             return Err(NoMem);
         }
+        st.vma_live += 1;
         Ok(id)
     }
 
-    /// Removes VMA `id` from the tree and frees its slot (`vma_iter_clear` +
-    /// `vm_area_free`). Does not touch counters or file references.
+    /// Removes VMA `id` from the tree and frees its slot (`vma_iter_clear`,
+    /// `vma_mark_detached`, `vm_area_free`), write-locking it first.
+    /// Detaching waits for the VMA's readers to leave. Does not touch
+    /// counters or file references.
     pub fn vma_unlink(&mut self, id: VmaId) {
+        self.vma_start_write(id);
         let p = self.pos_of(id);
         let st = &mut *self.g;
         st.tree.remove(&self.sh.tree, p);
-        st.vma_alloc.free(id);
+        st.vma_live -= 1;
+        let slot = self.sh.vmas.get(id).expect("live VMA");
+        crate::vma_lock::mark_detached(slot);
+        self.sh.vmas.free(id);
     }
 
     /// Moves the boundary between adjacent VMAs `left` and `right` to `x`
@@ -567,6 +640,8 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     /// the offset `right_pgoff`: what `commit_merge` does when a merge moves
     /// part of one VMA into its neighbour (`vma_adjust_trans_huge` aside).
     pub fn vma_move_boundary(&mut self, left: VmaId, right: VmaId, x: u64, right_pgoff: u64) {
+        self.vma_start_write(left);
+        self.vma_start_write(right);
         let (pl, pr) = (self.pos_of(left), self.pos_of(right));
         let st = &mut *self.g;
         let (ol, or) = (st.vmas[left as usize], st.vmas[right as usize]);
@@ -578,6 +653,8 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         // ranges never overlap.
         let ls = self.sh.vmas.get(left).expect("live VMA");
         let rs = self.sh.vmas.get(right).expect("live VMA");
+        ls.guarded.write();
+        rs.guarded.write();
         if x < ol.end {
             ls.publish_changed_range(&ol, ol.start, x, ol.pgoff);
             rs.publish_changed_range(&or, x, or.end, right_pgoff);
@@ -590,10 +667,12 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
 
     /// `vma_set_range` in place (and the tree entry), keeping address order.
     pub fn vma_set_range(&mut self, id: VmaId, start: u64, end: u64, pgoff: u64) {
+        self.vma_start_write(id);
         let p = self.pos_of(id);
         let st = &mut *self.g;
         let old = st.vmas[id as usize];
         let slot = self.sh.vmas.get(id).expect("live VMA");
+        slot.guarded.write();
         // Publish only what changes, as the kernel writes only those fields.
         if old.start != start || old.end != end || old.pgoff != pgoff {
             let v = &mut st.vmas[id as usize];
@@ -609,10 +688,12 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
 
     /// `vm_flags_reset` in place.
     pub fn vma_set_flags(&mut self, id: VmaId, flags: VmFlags) {
-        let v = &mut self.g.vmas[id as usize];
-        if v.flags != flags {
-            v.flags = flags;
-            self.sh.vmas.get(id).expect("live VMA").publish_changed_flags(flags);
+        if self.g.vmas[id as usize].flags != flags {
+            self.vma_start_write(id);
+            self.g.vmas[id as usize].flags = flags;
+            let slot = self.sh.vmas.get(id).expect("live VMA");
+            slot.guarded.write();
+            slot.publish_changed_flags(flags);
         }
     }
 

@@ -181,6 +181,12 @@ impl<T, P: BarrierPolicy> MmapLock<T, P> {
     pub fn seq(&self) -> u32 {
         self.seq.load(Ordering::Relaxed)
     }
+
+    /// `mm_lock_seq` itself, for the per-VMA lock readers, which load it
+    /// through their policy ([`BarrierPolicy::vma_read_seq`]).
+    pub(crate) fn seq_atomic(&self) -> &AtomicU32 {
+        &self.seq
+    }
 }
 
 impl<T: Default, P: BarrierPolicy> Default for MmapLock<T, P> {

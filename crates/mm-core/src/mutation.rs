@@ -48,11 +48,25 @@ pub enum Mutation {
     NoRangeCheck,
     /// The uprobe reader loads the inode after its retry check.
     InoAfterRetry,
+    /// The acquire of a VMA reader's reference increment.
+    RelaxedVmaRefInc,
+    /// The release of a VMA reader's reference drop (`vma_end_read`).
+    RelaxedVmaEndRead,
+    /// The acquire of `vma_start_read`'s re-read of `mm_lock_seq`.
+    RelaxedVmaSeqReread,
+    /// `vma_start_read`'s re-check of `vm_lock_seq` against `mm_lock_seq`.
+    NoVmaSeqRecheck,
+    /// `vma_start_read`'s `vm_mm` check.
+    NoVmaMmCheck,
+    /// The writer's wait for a VMA's readers to leave.
+    NoVmaWaitReaders,
+    /// The release fence before a recycled VMA slot's first stores.
+    RelaxedVmaReinit,
 }
 
 impl Mutation {
     /// Every mutation, in report order.
-    pub const ALL: [Mutation; 17] = [
+    pub const ALL: [Mutation; 24] = [
         Mutation::NoWmbBegin,
         Mutation::NoWmbEnd,
         Mutation::RelaxedTryBegin,
@@ -70,6 +84,13 @@ impl Mutation {
         Mutation::RelaxedFileReinit,
         Mutation::NoRangeCheck,
         Mutation::InoAfterRetry,
+        Mutation::RelaxedVmaRefInc,
+        Mutation::RelaxedVmaEndRead,
+        Mutation::RelaxedVmaSeqReread,
+        Mutation::NoVmaSeqRecheck,
+        Mutation::NoVmaMmCheck,
+        Mutation::NoVmaWaitReaders,
+        Mutation::RelaxedVmaReinit,
     ];
 
     /// The name `MM_MUTATION` takes.
@@ -92,6 +113,13 @@ impl Mutation {
             Mutation::RelaxedFileReinit => "relaxed-file-reinit",
             Mutation::NoRangeCheck => "no-range-check",
             Mutation::InoAfterRetry => "ino-after-retry",
+            Mutation::RelaxedVmaRefInc => "relaxed-vma-ref-inc",
+            Mutation::RelaxedVmaEndRead => "relaxed-vma-end-read",
+            Mutation::RelaxedVmaSeqReread => "relaxed-vma-seq-reread",
+            Mutation::NoVmaSeqRecheck => "no-vma-seq-recheck",
+            Mutation::NoVmaMmCheck => "no-vma-mm-check",
+            Mutation::NoVmaWaitReaders => "no-vma-wait-readers",
+            Mutation::RelaxedVmaReinit => "relaxed-vma-reinit",
         }
     }
 
@@ -115,6 +143,13 @@ impl Mutation {
             Mutation::RelaxedFileReinit => "ordering.rs publish_recycled (file.rs FileTable::open)",
             Mutation::NoRangeCheck => "mm-spec lookup.rs read_vma, uprobe.rs",
             Mutation::InoAfterRetry => "mm-spec uprobe.rs find_active_uprobe_speculative",
+            Mutation::RelaxedVmaRefInc => "ordering.rs refcount_inc_not_zero_limited_acquire",
+            Mutation::RelaxedVmaEndRead => "ordering.rs refcount_dec_release",
+            Mutation::RelaxedVmaSeqReread => "ordering.rs BarrierPolicy::vma_read_seq",
+            Mutation::NoVmaSeqRecheck => "vma_lock.rs vma_start_read",
+            Mutation::NoVmaMmCheck => "vma_lock.rs vma_start_read",
+            Mutation::NoVmaWaitReaders => "vma_lock.rs wait_for_readers",
+            Mutation::RelaxedVmaReinit => "ordering.rs recycle_fence (mm.rs vma_link)",
         }
     }
 

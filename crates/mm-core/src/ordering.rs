@@ -80,6 +80,18 @@ pub trait BarrierPolicy: Send + Sync + 'static {
     fn read_begin(seq: &AtomicU32) -> Option<u32>;
     /// `mmap_lock_speculate_retry`: `true` if the section must be retried.
     fn read_retry(seq: &AtomicU32, start: u32) -> bool;
+    /// `raw_read_seqcount(&mm->mm_lock_seq)` in `vma_start_read`: a load
+    /// that later loads cannot pass (acquire semantics), pairing with the
+    /// release of the `write_end` bump (`vma_end_write_all`). The default
+    /// is `READ_ONCE` + `smp_rmb()`, as the kernel's.
+    #[inline(always)]
+    fn vma_read_seq(seq: &AtomicU32) -> u32 {
+        let s = seq.load(Ordering::Relaxed);
+        if !mutation::active(Mutation::RelaxedVmaSeqReread) {
+            fence(Ordering::Acquire);
+        }
+        s
+    }
 }
 
 /// `seed-v1`: the patch as posted. `inc_mm_lock_seq` is
@@ -91,6 +103,10 @@ pub struct SeedV1;
 
 impl BarrierPolicy for SeedV1 {
     const NAME: &'static str = "seed-v1";
+    #[inline(always)]
+    fn vma_read_seq(seq: &AtomicU32) -> u32 {
+        seq.load(Ordering::Acquire)
+    }
     #[inline(always)]
     fn write_begin(seq: &AtomicU32, new: u32) {
         seq.store(new, Ordering::Release);
@@ -217,6 +233,12 @@ pub struct Full;
 impl BarrierPolicy for Full {
     const NAME: &'static str = "full";
     #[inline(always)]
+    fn vma_read_seq(seq: &AtomicU32) -> u32 {
+        let s = seq.load(Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+        s
+    }
+    #[inline(always)]
     fn write_begin(seq: &AtomicU32, new: u32) {
         seq.store(new, Ordering::Relaxed);
         fence(Ordering::SeqCst);
@@ -237,6 +259,92 @@ impl BarrierPolicy for Full {
         fence(Ordering::SeqCst);
         seq.load(Ordering::Relaxed) != start
     }
+}
+
+/// Before the first stores to a VMA slot taken from the VMA cache: a
+/// release fence. The slot may have been another address space's VMA until
+/// that address space's write section freed it; those sections' count is
+/// not this one's, so the rule for recycled memory needs the release (see
+/// [`publish_recycled`]): a reader of the old address space that loads a
+/// new value then sees its own count changed.
+#[inline(always)]
+pub fn recycle_fence() {
+    if !mutation::active(Mutation::RelaxedVmaReinit) {
+        fence(Ordering::Release);
+    }
+}
+
+/// `__refcount_inc_not_zero_limited_acquire(&vma->vm_refcnt, …, limit)`:
+/// takes a reference unless the count is 0 or at `limit`; acquire on
+/// success, so the reader's later loads (its `vm_lock_seq` and `vm_mm`
+/// checks, the VMA's fields) cannot pass it. `Err(old)` on failure.
+#[inline(always)]
+pub fn refcount_inc_not_zero_limited_acquire(a: &AtomicU32, limit: u32) -> Result<(), u32> {
+    let ok = if mutation::active(Mutation::RelaxedVmaRefInc) {
+        Ordering::Relaxed
+    } else {
+        Ordering::Acquire
+    };
+    let mut old = a.load(Ordering::Relaxed);
+    loop {
+        if old == 0 || old >= limit {
+            return Err(old);
+        }
+        match a.compare_exchange_weak(old, old + 1, ok, Ordering::Relaxed) {
+            Ok(_) => return Ok(()),
+            Err(now) => old = now,
+        }
+    }
+}
+
+/// `refcount_dec` / `vma_refcount_put`: drops a reference with release
+/// semantics (what the holder did happens before a waiter that sees the
+/// count drop); returns the old count.
+#[inline(always)]
+pub fn refcount_dec_release(a: &AtomicU32) -> u32 {
+    if mutation::active(Mutation::RelaxedVmaEndRead) {
+        a.fetch_sub(1, Ordering::Relaxed)
+    } else {
+        a.fetch_sub(1, Ordering::Release)
+    }
+}
+
+/// `refcount_set_release`: `vma_mark_attached`.
+#[inline(always)]
+pub fn refcount_set_release(a: &AtomicU32, v: u32) {
+    a.store(v, Ordering::Release);
+}
+
+/// `refcount_add_not_zero`: adds `v` unless the count is 0. No ordering of
+/// its own (the caller holds `mmap_lock` for writing, and waits with
+/// [`refcount_read_acquire`]).
+#[inline(always)]
+pub fn refcount_add_not_zero(a: &AtomicU32, v: u32) -> bool {
+    let mut old = a.load(Ordering::Relaxed);
+    loop {
+        if old == 0 {
+            return false;
+        }
+        match a.compare_exchange_weak(old, old + v, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => return true,
+            Err(now) => old = now,
+        }
+    }
+}
+
+/// `refcount_sub_and_test`: removes the writer's exclusion with release
+/// semantics (a reader whose increment then succeeds sees `vm_lock_seq`).
+#[inline(always)]
+pub fn refcount_sub_release(a: &AtomicU32, v: u32) -> u32 {
+    a.fetch_sub(v, Ordering::Release)
+}
+
+/// The writer's wait for readers (`rcuwait_wait_event` on `vm_refcnt`):
+/// acquire, pairing with each reader's release in
+/// [`refcount_dec_release`].
+#[inline(always)]
+pub fn refcount_read_acquire(a: &AtomicU32) -> u32 {
+    a.load(Ordering::Acquire)
 }
 
 /// `mb-begin`: `upstream` with a full barrier (`smp_mb()`) instead of

@@ -190,6 +190,43 @@ impl<T> core::fmt::Debug for Mutex<T> {
     }
 }
 
+/// A data-free cell whose accesses loom checks for races: what a lock
+/// protects, for data the model keeps in atomics anyway (a VMA's fields,
+/// which speculative readers load with `READ_ONCE`, are protected for
+/// per-VMA lock holders by the VMA lock). Writers holding the lock call
+/// [`RaceCheck::write`], readers holding it [`RaceCheck::read`]; under loom
+/// a missing exclusion or ordering between them is reported as a data
+/// race. Outside loom it is empty and free.
+#[derive(Debug, Default)]
+pub struct RaceCheck {
+    #[cfg(loom)]
+    cell: loom::cell::UnsafeCell<()>,
+}
+
+// SAFETY: the cell holds no data (`()`); it exists only for loom's access
+// tracking, which is itself thread-safe.
+#[cfg(loom)]
+unsafe impl Sync for RaceCheck {}
+// SAFETY: as above.
+#[cfg(loom)]
+unsafe impl Send for RaceCheck {}
+
+impl RaceCheck {
+    /// Marks a write access (the protected data changes).
+    #[inline(always)]
+    pub fn write(&self) {
+        #[cfg(loom)]
+        self.cell.with_mut(|_| ());
+    }
+
+    /// Marks a read access.
+    #[inline(always)]
+    pub fn read(&self) {
+        #[cfg(loom)]
+        self.cell.with(|_| ());
+    }
+}
+
 /// Yields in a spin loop. Under loom this lets the scheduler run another
 /// thread, which loom requires of every spin loop.
 pub fn spin_wait() {

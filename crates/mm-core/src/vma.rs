@@ -13,7 +13,7 @@
 use crate::file::FileId;
 use crate::mutation::{self, Mutation};
 use crate::ordering::{read_once, read_once_u32, write_once, write_once_u32};
-use crate::sync::{AtomicU32, AtomicU64};
+use crate::sync::{AtomicU32, AtomicU64, RaceCheck};
 use crate::vm_flags::VmFlags;
 
 /// Index of a VMA slot.
@@ -58,8 +58,20 @@ impl Vma {
     }
 }
 
-/// The published copy of a VMA, read by speculative readers: one cache
-/// line.
+/// The names of special mappings the model knows (`vm_ops->name`).
+pub const SPECIAL_NAMES: [&str; 5] = ["[vdso]", "[vvar]", "[vvar_vclock]", "[uprobes]", "[vsyscall]"];
+
+/// `name`'s index in [`SPECIAL_NAMES`] plus one (an unknown name gets one
+/// past the table, and reads back as `[special]`).
+fn special_index(name: &str) -> u32 {
+    SPECIAL_NAMES
+        .iter()
+        .position(|&n| n == name)
+        .map_or(SPECIAL_NAMES.len() as u32 + 1, |i| i as u32 + 1)
+}
+
+/// The published copy of a VMA, read by speculative readers and by
+/// holders of its per-VMA lock: one cache line.
 #[repr(C, align(64))]
 pub struct VmaSlot {
     start: AtomicU64,
@@ -68,10 +80,31 @@ pub struct VmaSlot {
     flags: AtomicU64,
     /// `FileId + 1`, or 0 for none.
     file: AtomicU32,
+    /// `vma->vm_refcnt`: 0 detached, 1 attached, +1 per reader, plus
+    /// `VMA_LOCK_OFFSET` while a writer excludes readers
+    /// ([`crate::vma_lock`]).
+    pub(crate) refcnt: AtomicU32,
+    /// `vma->vm_lock_seq`: the `mm_lock_seq` of the write section that
+    /// write-locked it last.
+    pub(crate) lock_seq: AtomicU32,
+    /// `vma->anon_vma` (0: none). Faults assign it under the *read*
+    /// lock (`__anon_vma_prepare`, serialized by `page_table_lock`) or
+    /// under the VMA's read lock with a read trylock of `mmap_lock`.
+    pub(crate) anon_vma: AtomicU32,
+    /// Which special mapping it is ([`SPECIAL_NAMES`] index + 1; 0: none):
+    /// `vm_ops` of `[vdso]`, `[vvar]`, ….
+    special: AtomicU32,
+    /// `vma->vm_mm`: the id of the owning [`crate::MmStruct`] (0: none).
+    /// The slot may be another address space's VMA by the time a reader
+    /// looks ([`crate::vma_cache`]).
+    pub(crate) mm: AtomicU32,
+    /// What the per-VMA lock protects, for loom's race detection.
+    pub(crate) guarded: RaceCheck,
 }
 
-// SAFETY: every field is atomic integers, valid when zeroed (under loom the slab
-// builds slots with `Default` instead).
+// SAFETY: every field is an atomic integer or the empty `RaceCheck`, valid
+// when zeroed (under loom, where `RaceCheck` has contents, the slab builds
+// slots with `Default` instead).
 unsafe impl crate::slab::ZeroSlot for VmaSlot {}
 
 impl Default for VmaSlot {
@@ -82,6 +115,12 @@ impl Default for VmaSlot {
             pgoff: AtomicU64::new(0),
             flags: AtomicU64::new(0),
             file: AtomicU32::new(0),
+            refcnt: AtomicU32::new(0),
+            lock_seq: AtomicU32::new(0),
+            anon_vma: AtomicU32::new(0),
+            special: AtomicU32::new(0),
+            mm: AtomicU32::new(0),
+            guarded: RaceCheck::default(),
         }
     }
 }
@@ -121,6 +160,26 @@ impl VmaSlot {
         self.publish_range(v.start, v.end, v.pgoff);
         self.publish_flags(v.flags);
         write_once_u32(&self.file, v.file.map_or(0, |f| f.0 + 1));
+        write_once_u32(&self.anon_vma, v.anon_vma.map_or(0, |a| a.0));
+        write_once_u32(&self.special, v.special.map_or(0, special_index));
+    }
+
+    /// `READ_ONCE(vma->anon_vma)`.
+    #[inline]
+    pub fn anon_vma(&self) -> Option<AnonVmaId> {
+        match read_once_u32(&self.anon_vma) {
+            0 => None,
+            a => Some(AnonVmaId(a)),
+        }
+    }
+
+    /// The special mapping's name (`vm_ops->name`), if it is one.
+    #[inline]
+    pub fn special(&self) -> Option<&'static str> {
+        match read_once_u32(&self.special) {
+            0 => None,
+            i => Some(SPECIAL_NAMES.get(i as usize - 1).copied().unwrap_or("[special]")),
+        }
     }
 
     /// `vma_set_range` for a new VMA.

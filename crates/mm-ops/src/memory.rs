@@ -7,7 +7,8 @@
 //! address space are the `anon_vma` it assigns and the stack it grows, and
 //! its outcome is `0`, `SIGSEGV` or `SIGBUS`.
 
-use mm_core::file::InodeKind;
+use mm_core::file::{FileId, InodeKind};
+use mm_core::vma_lock::{VmaReadLock, lock_vma_under_rcu};
 use mm_core::{BarrierPolicy, MmRead, MmStruct, MmWrite, VmFlags, VmaId, VmaView};
 
 use crate::call::{Access, Signal};
@@ -15,22 +16,63 @@ use crate::uapi::*;
 use crate::util::*;
 use crate::vma::anon_vma_prepare;
 
-/// Is the page at `addr` of file-backed VMA `id` beyond the end of its
-/// object? (`filemap_fault`/`shmem_fault` answer `VM_FAULT_SIGBUS`.)
-fn beyond_eof(mm: &impl VmaView, files: &mm_core::file::FileTable, id: VmaId, addr: u64) -> bool {
-    let v = mm.vma(id);
-    let Some(f) = v.file else { return false };
-    let inode = files.file_inode(f);
+/// Is the page at `addr` of a VMA mapping `file` (from `start`, at page
+/// offset `pgoff`) beyond the end of its object? (`filemap_fault` /
+/// `shmem_fault` answer `VM_FAULT_SIGBUS`.)
+fn beyond_eof(files: &mm_core::file::FileTable, file: FileId, start: u64, pgoff: u64, addr: u64) -> bool {
+    let inode = files.file_inode(file);
     if inode.kind == InodeKind::HugetlbAnon {
         // No huge pages are reserved in the pool: every fault fails.
         return true;
     }
-    let index = v.pgoff + ((addr - v.start) >> PAGE_SHIFT);
+    let index = pgoff + ((addr - start) >> PAGE_SHIFT);
     index >= inode.size.div_ceil(PAGE_SIZE)
 }
 
-/// `handle_mm_fault` on a VMA that passed `access_error`: assigns an
-/// `anon_vma` where the kernel would, and reports `SIGBUS` beyond EOF.
+/// What a fault needs of a VMA, read under `mmap_lock` or under the VMA's
+/// own read lock.
+#[derive(Clone, Copy)]
+struct FaultVma {
+    start: u64,
+    pgoff: u64,
+    flags: VmFlags,
+    file: Option<FileId>,
+    special: Option<&'static str>,
+}
+
+impl FaultVma {
+    /// Does a fault of this kind need an `anon_vma` (`vmf_anon_prepare`)?
+    /// Anonymous write faults (`do_anonymous_page`) and private file write
+    /// faults (`do_cow_fault`, before it reads the file).
+    fn needs_anon_vma(&self, write: bool) -> bool {
+        write && self.special.is_none() && (self.file.is_none() || !self.flags.contains(VmFlags::SHARED))
+    }
+
+    /// The fault's outcome once any `anon_vma` is in place: special
+    /// mappings have pages only at some offsets, files none beyond EOF.
+    fn outcome(&self, files: &mm_core::file::FileTable, addr: u64) -> Result<(), Signal> {
+        if let Some(name) = self.special {
+            // special_mapping_fault / vvar_fault: only some pages have a page
+            // behind them (on the host: vDSO data at 0 and 2 of [vvar], the
+            // kvm-clock page at 0 of [vvar_vclock]); the others raise SIGBUS.
+            let index = self.pgoff + ((addr - self.start) >> PAGE_SHIFT);
+            let present = match name {
+                "[vvar]" => index == 0 || index == 2,
+                "[vvar_vclock]" => index == 0,
+                _ => true,
+            };
+            return if present { Ok(()) } else { Err(Signal::Bus) };
+        }
+        match self.file {
+            Some(f) if beyond_eof(files, f, self.start, self.pgoff, addr) => Err(Signal::Bus),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// `handle_mm_fault` under `mmap_lock` on a VMA that passed
+/// `access_error`: assigns an `anon_vma` where the kernel would, and
+/// reports `SIGBUS` beyond EOF.
 fn handle_mm_fault(
     mm: &impl VmaView,
     files: &mm_core::file::FileTable,
@@ -39,38 +81,17 @@ fn handle_mm_fault(
     write: bool,
 ) -> Result<(), Signal> {
     let v = mm.vma(id);
-    if let Some(name) = v.special {
-        // special_mapping_fault / vvar_fault: only some pages have a page
-        // behind them (on the host: vDSO data at 0 and 2 of [vvar], the
-        // kvm-clock page at 0 of [vvar_vclock]); the others raise SIGBUS.
-        let index = v.pgoff + ((addr - v.start) >> PAGE_SHIFT);
-        let present = match name {
-            "[vvar]" => index == 0 || index == 2,
-            "[vvar_vclock]" => index == 0,
-            _ => true,
-        };
-        return if present { Ok(()) } else { Err(Signal::Bus) };
+    let fv = FaultVma {
+        start: v.start,
+        pgoff: v.pgoff,
+        flags: v.flags,
+        file: v.file,
+        special: v.special,
+    };
+    if fv.needs_anon_vma(write) {
+        anon_vma_prepare(mm, id);
     }
-    match v.file {
-        // do_anonymous_page: reads map the zero page, writes need an anon_vma.
-        None => {
-            if write {
-                anon_vma_prepare(mm, id);
-            }
-            Ok(())
-        }
-        Some(_) => {
-            // do_cow_fault prepares the anon_vma before reading the file.
-            if write && !v.flags.contains(VmFlags::SHARED) {
-                anon_vma_prepare(mm, id);
-            }
-            if beyond_eof(mm, files, id, addr) {
-                Err(Signal::Bus)
-            } else {
-                Ok(())
-            }
-        }
-    }
+    fv.outcome(files, addr)
 }
 
 /// `access_error` (`arch/x86/mm/fault.c`) for a not-present page.
@@ -126,6 +147,21 @@ pub fn expand_downwards<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, id: VmaId, add
     Ok(())
 }
 
+/// How a fault was handled (`count_vm_vma_lock_event`'s events).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultPath {
+    /// Handled under the VMA's read lock (`VMA_LOCK_SUCCESS`).
+    VmaLock,
+    /// The VMA was locked, but the fault needed `mmap_lock` it could not
+    /// take (`VM_FAULT_RETRY`, `VMA_LOCK_RETRY`); `mmap_lock` handled it.
+    VmaRetry,
+    /// No VMA could be locked (none there, or write-locked:
+    /// `VMA_LOCK_ABORT`); `mmap_lock` handled it.
+    MmapLock,
+    /// An address in kernel space: no lookup at all.
+    KernelSpace,
+}
+
 /// One user access to `addr` (`do_user_addr_fault` through
 /// `handle_mm_fault`): `Ok(())`, or the signal delivered.
 ///
@@ -133,11 +169,83 @@ pub fn expand_downwards<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, id: VmaId, add
 /// in like a read (so it may raise `SIGBUS`), then fails the protection
 /// check on the retry with `SIGSEGV`, as on x86.
 pub fn handle_user_fault<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64, access: Access) -> Result<(), Signal> {
-    let r = mm.read();
-    if addr >= r.state().cfg.task_size {
-        return Err(Signal::Segv);
+    handle_user_fault_path(mm, addr, access).0
+}
+
+/// [`handle_user_fault`], saying which path handled it. As
+/// `do_user_addr_fault` (`arch/x86/mm/fault.c`): `lock_vma_under_rcu`
+/// first; `lock_mm_and_find_vma` (`mmap_read_lock`, stack expansion) when
+/// no VMA could be locked or the fault under the VMA lock asks to retry.
+pub fn handle_user_fault_path<P: BarrierPolicy>(
+    mm: &MmStruct<P>,
+    addr: u64,
+    access: Access,
+) -> (Result<(), Signal>, FaultPath) {
+    if addr >= mm.task_size() {
+        return (Err(Signal::Segv), FaultPath::KernelSpace);
     }
-    // lock_mm_and_find_vma.
+    let path = match lock_vma_under_rcu(mm, addr) {
+        Some(lock) => match fault_under_vma_lock(mm, &lock, addr, access) {
+            Some(r) => return (r, FaultPath::VmaLock),
+            None => FaultPath::VmaRetry,
+        },
+        None => FaultPath::MmapLock,
+    };
+    (fault_under_mmap_lock(mm, addr, access), path)
+}
+
+/// The fault under the VMA's read lock; `None` for `VM_FAULT_RETRY`.
+fn fault_under_vma_lock<P: BarrierPolicy>(
+    mm: &MmStruct<P>,
+    lock: &VmaReadLock<'_>,
+    addr: u64,
+    access: Access,
+) -> Option<Result<(), Signal>> {
+    let s = lock.slot();
+    let fv = FaultVma {
+        start: s.start(),
+        pgoff: s.pgoff(),
+        flags: s.flags(),
+        file: s.file(),
+        special: s.special(),
+    };
+    if access_error(fv.flags, access) {
+        return Some(Err(Signal::Segv));
+    }
+    // Guard markers are page-table state, which the kernel reads under
+    // the VMA lock; the model keeps them under mmap_lock, so a VMA that
+    // may hold some needs a read trylock (a model choice: a failed
+    // trylock retries under mmap_lock, with the same outcome).
+    if fv.flags.contains(VmFlags::MAYBE_GUARD) {
+        let r = mm.try_read()?;
+        if crate::guards::is_guard(r.state(), addr & PAGE_MASK) {
+            return Some(Err(Signal::Segv));
+        }
+    }
+    let write = access == Access::Write;
+    if fv.needs_anon_vma(write) && s.anon_vma().is_none() {
+        // vmf_anon_prepare under FAULT_FLAG_VMA_LOCK: needs mmap_lock for
+        // reading, and retries if it cannot have it at once.
+        let r = mm.try_read()?;
+        anon_vma_prepare(&r, lock.id());
+    }
+    let out = fv.outcome(&mm.files(), addr);
+    Some(out.and_then(|()| exec_check(fv.flags, access)))
+}
+
+/// After the fault: an instruction fetch from a page without `VM_EXEC`
+/// fails the protection check on the retry.
+fn exec_check(flags: VmFlags, access: Access) -> Result<(), Signal> {
+    if access == Access::Exec && !flags.contains(VmFlags::EXEC) {
+        Err(Signal::Segv)
+    } else {
+        Ok(())
+    }
+}
+
+/// `lock_mm_and_find_vma` and the fault under `mmap_lock`.
+fn fault_under_mmap_lock<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64, access: Access) -> Result<(), Signal> {
+    let r = mm.read();
     let Some(mut id) = r.find_vma(addr) else {
         return Err(Signal::Segv);
     };
@@ -173,10 +281,7 @@ pub fn handle_user_fault<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64, access: 
         let files = r.files();
         handle_mm_fault(&r, &files, id, addr, access == Access::Write)?;
     }
-    if access == Access::Exec && !flags.contains(VmFlags::EXEC) {
-        return Err(Signal::Segv);
-    }
-    Ok(())
+    exec_check(flags, access)
 }
 
 /// `__mm_populate(start, len, ignore_errors = 1)` (`mm/gup.c`): prefaults

@@ -10,7 +10,10 @@ use std::sync::{Arc as StdArc, Mutex as StdMutex, OnceLock};
 use loom::sync::Arc;
 use loom::thread;
 use mm_core::file::{FileId, Inode, InodeKind};
-use mm_core::{BarrierPolicy, MmConfig, MmStruct, VmaView};
+use mm_core::vma_lock::lock_vma_under_rcu;
+use mm_core::{BarrierPolicy, MmConfig, MmStruct, VmFlags, VmaView};
+use mm_ops::call::{Access, Signal};
+use mm_ops::memory::handle_user_fault;
 use mm_ops::mmap::{MapFile, do_mmap, vm_mmap_pgoff, vm_munmap};
 use mm_ops::mprotect::{do_mprotect, mprotect_locked};
 use mm_ops::mremap::sys_mremap;
@@ -51,12 +54,16 @@ pub enum Op {
     /// `open` of a new file outside `mmap_lock` (recycles a freed file
     /// slot if there is one): not a write section.
     Open(u64),
+    /// `mmap(addr, len, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED)` in
+    /// the *other* address space, which shares the VMA cache (a write
+    /// section there, not here).
+    MmapAnonOther(u64, u64, u64),
 }
 
 impl Op {
     /// True if the operation is one write section.
     fn is_section(self) -> bool {
-        !matches!(self, Op::Open(_))
+        !matches!(self, Op::Open(_) | Op::MmapAnonOther(..))
     }
 }
 
@@ -76,6 +83,14 @@ pub enum Reader {
     Resolve(u64),
     /// Under `mmap_read_lock`, `try_begin` must succeed; then as `Spec`.
     UnderReadLock(u64),
+    /// A user fault (`handle_user_fault`: under the VMA lock first, then
+    /// `mmap_lock`): its outcome must be the one of some state at or after
+    /// the count read before it.
+    Fault(u64, Access),
+    /// `lock_vma_under_rcu`: a VMA it locks must be this address space's,
+    /// contain the address, match a state at or after the count read
+    /// before, and not change while it is held.
+    LockVma(u64),
 }
 
 /// A scenario: files, the setup's mappings (one write section), writer
@@ -93,6 +108,8 @@ pub struct Scenario {
     /// Keep the setup's descriptor references (else the VMAs hold the
     /// only references, and munmap frees the file slots).
     pub keep_fds: bool,
+    /// A second address space shares the VMA cache ([`Op::MmapAnonOther`]).
+    pub other_mm: bool,
     /// One list of operations per writer thread.
     pub writers: &'static [&'static [Op]],
     /// The reader.
@@ -173,8 +190,12 @@ impl Expected {
             .ok_or_else(|| format!("validated at seq {seq}, which no write section ends at"))
     }
 
-    /// States from sequence number `lo` on (`lo` may be odd).
+    /// The states in force at sequence number `lo` or later. An odd `lo`
+    /// is a section in progress: the state before it still counts, since a
+    /// per-VMA lock reader may see a VMA the section has not write-locked
+    /// yet.
     fn from(&self, lo: u32) -> impl Iterator<Item = &State> {
+        let lo = lo & !1;
         self.by_seq
             .iter()
             .filter(move |(s, _)| s.wrapping_sub(lo) as i32 >= 0)
@@ -182,13 +203,15 @@ impl Expected {
     }
 }
 
-/// Mutable context of one execution: the setup's files.
-pub struct Ctx {
+/// Mutable context of one execution: the setup's files, and the other
+/// address space.
+pub struct Ctx<Pol: BarrierPolicy> {
     files: Vec<FileId>,
+    other: Option<MmStruct<Pol>>,
 }
 
 /// Applies `op` (one write section, or an open).
-fn apply<Pol: BarrierPolicy>(mm: &MmStruct<Pol>, ctx: &Ctx, op: Op) {
+fn apply<Pol: BarrierPolicy>(mm: &MmStruct<Pol>, ctx: &Ctx<Pol>, op: Op) {
     let r = match op {
         Op::Mprotect(a, l, p) => do_mprotect(mm, a, l, p),
         Op::Munmap(a, l) => vm_munmap(mm, a, l),
@@ -220,6 +243,10 @@ fn apply<Pol: BarrierPolicy>(mm: &MmStruct<Pol>, ctx: &Ctx, op: Op) {
             }
             thread::yield_now();
         },
+        Op::MmapAnonOther(a, l, p) => {
+            let other = ctx.other.as_ref().expect("the scenario has a second address space");
+            vm_mmap_pgoff(other, None, a, l, p, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, 0).map(drop)
+        }
         Op::Open(ino) => {
             let mut files = mm.files();
             let inode = files.add_inode(Inode::new(ino, (0, 1), 64 * P, format!("/f{ino}"), InodeKind::Memfd));
@@ -240,7 +267,7 @@ fn config() -> MmConfig {
 }
 
 /// A fresh address space with the scenario's files and setup mappings.
-pub fn setup<Pol: BarrierPolicy>(sc: &Scenario) -> (Arc<MmStruct<Pol>>, Ctx) {
+pub fn setup<Pol: BarrierPolicy>(sc: &Scenario) -> (Arc<MmStruct<Pol>>, Ctx<Pol>) {
     let mm: MmStruct<Pol> = MmStruct::new(config());
     let files: Vec<FileId> = {
         let mut ft = mm.files();
@@ -275,7 +302,10 @@ pub fn setup<Pol: BarrierPolicy>(sc: &Scenario) -> (Arc<MmStruct<Pol>>, Ctx) {
             ft.put(f);
         }
     }
-    (Arc::new(mm), Ctx { files })
+    let other = sc
+        .other_mm
+        .then(|| MmStruct::with_cache(config(), mm.vma_cache().clone()));
+    (Arc::new(mm), Ctx { files, other })
 }
 
 /// Every order of the writers' operations that keeps each writer's own
@@ -390,6 +420,42 @@ fn read_and_check<Pol: BarrierPolicy>(mm: &MmStruct<Pol>, e: &Expected, reader: 
                 ))
             }
         }
+        Reader::Fault(addr, access) => {
+            let lo = mm.mmap_lock().seq();
+            let got = handle_user_fault(mm, addr, access);
+            if e.from(lo).any(|s| expect_fault(s, addr, access) == got) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "fault {access:?} at {addr:#x} (seq >= {lo}): {got:?}, no state gives that"
+                ))
+            }
+        }
+        Reader::LockVma(addr) => {
+            let lo = mm.mmap_lock().seq();
+            let Some(lock) = lock_vma_under_rcu(mm, addr) else {
+                return Ok(());
+            };
+            let s = lock.slot();
+            let read = |s: &mm_core::VmaSlot| (s.start(), s.end(), s.pgoff(), s.flags());
+            let first = read(s);
+            thread::yield_now();
+            let second = read(lock.slot());
+            if first != second {
+                return Err(format!("VMA changed under its read lock: {first:x?} then {second:x?}"));
+            }
+            let (start, end, pgoff, flags) = first;
+            let ok = e.from(lo).any(|st| {
+                lookup(st, addr).is_some_and(|v| (v.start, v.end, v.pgoff, v.flags) == (start, end, pgoff, flags))
+            });
+            if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "locked VMA {start:#x}-{end:#x} pgoff {pgoff:#x} {flags:?} at {addr:#x} (seq >= {lo}) existed in no state"
+                ))
+            }
+        }
         Reader::Resolve(addr) => {
             let lo = mm.mmap_lock().seq();
             let value = resolve(mm, addr, &stats);
@@ -399,6 +465,25 @@ fn read_and_check<Pol: BarrierPolicy>(mm: &MmStruct<Pol>, e: &Expected, reader: 
                 Err(format!("resolve (seq >= {lo}): {value:?}, a state that never existed"))
             }
         }
+    }
+}
+
+/// The outcome of a fault in `state` (no special mappings, no guard
+/// markers, no file ends in these scenarios): `access_error` on x86, then
+/// the exec check.
+fn expect_fault(state: &State, addr: u64, access: Access) -> Result<(), Signal> {
+    let Some(v) = lookup(state, addr) else {
+        return Err(Signal::Segv);
+    };
+    let f = v.flags;
+    let denied = match access {
+        Access::Write => !f.contains(VmFlags::WRITE),
+        Access::Read | Access::Exec => !f.is_accessible(),
+    };
+    if denied || (access == Access::Exec && !f.contains(VmFlags::EXEC)) {
+        Err(Signal::Segv)
+    } else {
+        Ok(())
     }
 }
 

@@ -3,6 +3,8 @@
 
 use mm_ops::uapi::*;
 
+use mm_ops::call::Access;
+
 use crate::harness::{A, Op, P, Reader, Scenario, Shape};
 
 const RW: u64 = PROT_READ | PROT_WRITE;
@@ -46,6 +48,7 @@ const fn sc(
         files: &[],
         setup,
         keep_fds: false,
+        other_mm: false,
         writers,
         reader,
         bound: None,
@@ -55,6 +58,11 @@ const fn sc(
 
 const fn with_file(mut s: Scenario) -> Scenario {
     s.files = &[77];
+    s
+}
+
+const fn with_other_mm(mut s: Scenario) -> Scenario {
+    s.other_mm = true;
     s
 }
 
@@ -271,6 +279,81 @@ pub static SCENARIOS: &[Scenario] = &[
             FILE2,
             &[&[Op::Munmap(A, 2 * P)], &[Op::Open(88)]],
             Reader::Resolve(A + 8),
+        )),
+        3,
+    ),
+    sc(
+        "fault-vs-mprotect",
+        "a write fault under the VMA lock racing mprotect of its VMA",
+        ANON2,
+        &[&[Op::Mprotect(A, 2 * P, R)]],
+        Reader::Fault(A + 8, Access::Write),
+    ),
+    sc(
+        "fault-vs-split",
+        "a write fault under the VMA lock racing a split of its VMA",
+        ANON2,
+        &[&[Op::Mprotect(A + P, P, R)]],
+        Reader::Fault(A + P + 8, Access::Write),
+    ),
+    bounded(
+        sc(
+            "fault-vs-munmap",
+            "a read fault racing munmap of its VMA",
+            ANON2,
+            &[&[Op::Munmap(A, 2 * P)]],
+            Reader::Fault(A + 8, Access::Read),
+        ),
+        3,
+    ),
+    bounded(
+        sc(
+            "fault-vs-mremap",
+            "a read fault racing mremap (move) of its VMA",
+            ANON2,
+            &[&[Op::Mremap(A, 2 * P, 2 * P, MREMAP_MAYMOVE | MREMAP_FIXED, A + 8 * P)]],
+            Reader::Fault(A + 8, Access::Read),
+        ),
+        3,
+    ),
+    sc(
+        "fault-other-vma",
+        "a write fault on one VMA while a writer changes another",
+        &[Op::MmapAnon(A, 2 * P, RW), Op::MmapAnon(A + 4 * P, 2 * P, RW)],
+        &[&[Op::Mprotect(A + 4 * P, 2 * P, R)]],
+        Reader::Fault(A + 8, Access::Write),
+    ),
+    sc(
+        "lock-vs-mprotect",
+        "lock_vma_under_rcu racing mprotect: the locked VMA never changes",
+        ANON2,
+        &[&[Op::Mprotect(A, 2 * P, R)]],
+        Reader::LockVma(A + 8),
+    ),
+    sc(
+        "lock-vs-split",
+        "lock_vma_under_rcu racing a split of the VMA",
+        ANON2,
+        &[&[Op::Mprotect(A + P, P, R)]],
+        Reader::LockVma(A + P + 8),
+    ),
+    bounded(
+        with_other_mm(sc(
+            "lock-vs-reuse",
+            "munmap frees a VMA slot that the other address space reuses at the same address",
+            ANON2,
+            &[&[Op::Munmap(A, 2 * P)], &[Op::MmapAnonOther(A, 2 * P, RW)]],
+            Reader::LockVma(A + 8),
+        )),
+        3,
+    ),
+    bounded(
+        with_other_mm(sc(
+            "spec-vs-reuse",
+            "the speculative reader across a VMA slot reused by the other address space",
+            ANON2,
+            &[&[Op::Munmap(A, 2 * P)], &[Op::MmapAnonOther(A, 2 * P, RX)]],
+            Reader::Spec(A + 8),
         )),
         3,
     ),
