@@ -18,9 +18,11 @@
 //!   freed file slots (the pattern of the file-slot bug that loom found);
 //! * readers, in turn: speculative `vma_lookup` and uprobe resolution
 //!   (each validated answer must equal the record at its sequence number),
-//!   and `vma_lookup` and `uprobe::resolve` with their locked fallbacks
-//!   (each answer must equal a record in force at some sequence number
-//!   between the call's start and end).
+//!   `vma_lookup` and `uprobe::resolve` with their locked fallbacks (each
+//!   answer must equal a record in force at some sequence number between
+//!   the call's start and end), and page faults of each access kind, under
+//!   the VMA's lock or `mmap_lock` (each outcome must be the one of a
+//!   record in force during the fault).
 //!
 //! On x86-64 (TSO) the hardware never reorders the loads or the stores
 //! that the barrier policies order, so this oracle catches logic errors
@@ -32,7 +34,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mm_core::file::{FileId, Inode, InodeKind};
-use mm_core::{BarrierPolicy, MmConfig, MmStruct, MmWrite, VmaView};
+use mm_core::{BarrierPolicy, MmConfig, MmStruct, MmWrite, VmFlags, VmaView};
+use mm_ops::call::{Access, Signal};
+use mm_ops::memory::{FaultPath, handle_user_fault_path};
 use mm_ops::mmap::{MapFile, do_mmap};
 use mm_ops::mprotect::mprotect_locked;
 use mm_ops::uapi::*;
@@ -86,6 +90,19 @@ impl Default for StressConfig {
     }
 }
 
+/// How the readers' page faults were handled.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    /// Faults taken.
+    pub faults: u64,
+    /// Handled under the VMA's read lock.
+    pub vma_lock: u64,
+    /// The VMA was locked, then the fault retried under `mmap_lock`.
+    pub vma_retry: u64,
+    /// No VMA could be locked: `mmap_lock` handled it.
+    pub mmap_lock: u64,
+}
+
 /// What happened.
 #[derive(Clone, Debug, Default)]
 pub struct StressReport {
@@ -96,8 +113,10 @@ pub struct StressReport {
     /// Validated speculative answers checked against the records.
     pub checked: u64,
     /// Answers of `vma_lookup` and `resolve` (with their locked
-    /// fallbacks) checked against the records.
+    /// fallbacks), and fault outcomes, checked against the records.
     pub fallback_checked: u64,
+    /// The readers' page faults, by the path that handled them.
+    pub faults: FaultCounts,
     /// Checked answers that did not match (must be 0).
     pub wrong: u64,
     /// The first wrong answer, described.
@@ -165,6 +184,24 @@ fn expect_uprobe(state: &SlotState, addr: u64) -> Option<UprobeHit> {
         ino: v.ino?,
         offset: (v.pgoff << 12) + (addr - v.start),
     })
+}
+
+/// The outcome of a user fault in a slot state (no special mappings, guard
+/// markers or file ends here): x86's `access_error`, then the exec check.
+fn expect_fault(state: &SlotState, addr: u64, access: Access) -> Result<(), Signal> {
+    let Some(v) = expect(state, addr) else {
+        return Err(Signal::Segv);
+    };
+    let f = v.flags;
+    let denied = match access {
+        Access::Write => !f.contains(VmFlags::WRITE),
+        Access::Read | Access::Exec => !f.is_accessible(),
+    };
+    if denied || (access == Access::Exec && !f.contains(VmFlags::EXEC)) {
+        Err(Signal::Segv)
+    } else {
+        Ok(())
+    }
 }
 
 /// `x <= y` for sequence numbers, across the wrap at 2^32.
@@ -252,6 +289,7 @@ fn random_op<P: BarrierPolicy>(
 struct Tally {
     lookups: SpecCounts,
     uprobes: SpecCounts,
+    faults: FaultCounts,
     checked: u64,
     fallback_checked: u64,
     wrong: u64,
@@ -295,6 +333,26 @@ fn read_step<P: BarrierPolicy>(mm: &MmStruct<P>, slot: &Slot, addr: u64, kind: u
                         "uprobe {addr:#x} validated at seq {seq}: {value:?}, expected {want:?}"
                     ));
                 }
+            }
+        }
+        5..=7 => {
+            let access = [Access::Read, Access::Write, Access::Exec][kind as usize - 5];
+            // A section in progress may not have write-locked this VMA
+            // yet: the state before it counts too.
+            let lo = mm.mmap_lock().seq() & !1;
+            let (got, path) = handle_user_fault_path(mm, addr, access);
+            let hi = mm.mmap_lock().seq();
+            t.faults.faults += 1;
+            match path {
+                FaultPath::VmaLock => t.faults.vma_lock += 1,
+                FaultPath::VmaRetry => t.faults.vma_retry += 1,
+                FaultPath::MmapLock | FaultPath::KernelSpace => t.faults.mmap_lock += 1,
+            }
+            t.fallback_checked += 1;
+            if !slot.during(lo, hi).iter().any(|s| expect_fault(s, addr, access) == got) {
+                return Some(format!(
+                    "fault {access:?} at {addr:#x}: {got:?}, in force at no seq in [{lo}, {hi}]"
+                ));
             }
         }
         _ => {
@@ -434,8 +492,9 @@ pub fn run<P: BarrierPolicy>(cfg: &StressConfig, progress: &(dyn Fn(f64) + Sync)
                     for _ in 0..batch {
                         let i = rng.random_range(0..slots.len());
                         let addr = slot_base(i) + rng.random_range(0..(SLOT_PAGES + 1) * PAGE_SIZE);
-                        // Mostly speculative reads, as on the fast path.
-                        let kind = [0, 1, 2, 0, 1, 2, 3, 4][rng.random_range(0..8)];
+                        // Mostly speculative reads, as on the fast path;
+                        // faults of each kind.
+                        let kind = [0, 1, 2, 0, 1, 2, 3, 4, 5, 6, 7][rng.random_range(0..11)];
                         if let Some(w) = read_step(mm, &slots[i], addr, kind, &mut t) {
                             t.wrong += 1;
                             first_wrong.lock().get_or_insert(w);
@@ -450,6 +509,10 @@ pub fn run<P: BarrierPolicy>(cfg: &StressConfig, progress: &(dyn Fn(f64) + Sync)
                     a.retries += b.retries;
                     a.busy += b.busy;
                 }
+                all.faults.faults += t.faults.faults;
+                all.faults.vma_lock += t.faults.vma_lock;
+                all.faults.vma_retry += t.faults.vma_retry;
+                all.faults.mmap_lock += t.faults.mmap_lock;
                 all.checked += t.checked;
                 all.fallback_checked += t.fallback_checked;
                 all.wrong += t.wrong;
@@ -476,6 +539,7 @@ pub fn run<P: BarrierPolicy>(cfg: &StressConfig, progress: &(dyn Fn(f64) + Sync)
         uprobes: t.uprobes,
         checked: t.checked,
         fallback_checked: t.fallback_checked,
+        faults: t.faults,
         wrong: t.wrong,
         first_wrong: first_wrong.into_inner(),
         writer_ops: writer_ops.into_inner(),

@@ -31,6 +31,8 @@ fn check<P: BarrierPolicy>(cfg: &StressConfig) -> StressReport {
     assert!(r.checked > 1000, "readers validated reads: {r:?}");
     assert!(r.uprobes.successes > 100, "uprobe reads validated: {r:?}");
     assert!(r.fallback_checked > 100, "fallback answers checked: {r:?}");
+    assert!(r.faults.vma_lock > 100, "faults handled under the VMA lock: {r:?}");
+    assert!(r.faults.mmap_lock > 0, "faults that fell back to mmap_lock: {r:?}");
     assert!(
         r.lookups.retries + r.lookups.busy + r.uprobes.retries + r.uprobes.busy > 0,
         "some reads raced with writers: {r:?}"

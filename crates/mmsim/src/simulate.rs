@@ -285,14 +285,21 @@ pub fn render(opts: &SimulateOptions, results: &[PolicyResult], loom: &LoomRecor
             r.sum(|x| x.lookups.attempts + x.uprobes.attempts),
             r.sum(|x| x.lookups.successes + x.uprobes.successes),
         );
+        let faults = r.sum(|x| x.faults.faults);
         let _ = writeln!(
             s,
-            "{:<11} {:>24} {:>8.3} {:>10} {:>10} {:>6} {:>22} {:>5} {:>7}  {}",
+            "{:<11} {:>24} {:>8.3} {:>10} {:>10} {:>9} {:>6.1} {:>6} {:>22} {:>5} {:>7}  {}",
             r.policy.name(),
             format!("{} ({}-{})", rate(reads.0), rate(reads.1), rate(reads.2)),
             if att == 0 { 0.0 } else { 100.0 * ok as f64 / att as f64 },
             r.sum(|x| x.checked),
             r.sum(|x| x.fallback_checked),
+            faults,
+            if faults == 0 {
+                0.0
+            } else {
+                100.0 * r.sum(|x| x.faults.vma_lock) as f64 / faults as f64
+            },
             r.wrong(),
             format!("{} ({}-{})", rate(writes.0), rate(writes.1), rate(writes.2)),
             r.sum(|x| x.downgrades),
@@ -305,7 +312,9 @@ pub fn render(opts: &SimulateOptions, results: &[PolicyResult], loom: &LoomRecor
         "\nREADS/S: speculative vma_lookup and uprobe attempts per second, median and range over the rounds.\n\
          SPEC OK%: attempts that validated. CHECKED: validated answers compared with the writers' record at the\n\
          sequence number they validated against. FALLBACKS: answers of vma_lookup and uprobe resolve with their\n\
-         locked fallbacks, compared with the records in force during the call. WRONG: checked answers that\n\
+         locked fallbacks, and fault outcomes, compared with the records in force during the call.\n\
+         FAULTS: page faults taken (read, write, exec); VMA%: of them handled under the VMA's own lock\n\
+         (lock_vma_under_rcu), the rest under mmap_lock. WRONG: checked answers that\n\
          matched no record. SECTIONS/S: write sections per second; DOWNG: of which ended by mmap_write_downgrade.\n\
          OPENS: files opened and closed outside mmap_lock, recycling freed file slots."
     );
