@@ -178,6 +178,10 @@ fn main() -> ExitCode {
     match cli.cmd {
         Cmd::Replay(a) => run_replay(&a),
         Cmd::Simulate(a) => {
+            if let Err(e) = check_simulate_args(&a) {
+                eprintln!("mmsim simulate: {e}");
+                return ExitCode::from(2);
+            }
             let opts = SimulateOptions {
                 readers: a.threads,
                 writers: a.writers,
@@ -198,6 +202,30 @@ fn main() -> ExitCode {
         }
         Cmd::Record(a) => run_record(a),
     }
+}
+
+/// Rejects simulate options that cannot describe a run.
+fn check_simulate_args(a: &SimulateArgs) -> Result<(), String> {
+    // The model's default max_map_count; each VMA slot also has a guard
+    // page after it, so this many slots fit the address space easily.
+    const MAX_MAP_COUNT: usize = 65530;
+    if a.writers == 0 {
+        return Err("--writers must be at least 1 (the writers are what the readers race with)".into());
+    }
+    if a.threads == 0 {
+        return Err("--threads must be at least 1 (the readers are what is checked)".into());
+    }
+    if a.vmas == 0 || a.vmas > MAX_MAP_COUNT - 64 {
+        return Err(format!(
+            "--vmas {} is out of range: 1 to {} (max_map_count {MAX_MAP_COUNT}, less room for the writers' splits)",
+            a.vmas,
+            MAX_MAP_COUNT - 64
+        ));
+    }
+    if a.duration <= 0.0 {
+        return Err("--duration must be more than 0 seconds".into());
+    }
+    Ok(())
 }
 
 /// An absolute working directory for `--cwd` (relative ones are taken

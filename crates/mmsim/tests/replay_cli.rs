@@ -261,6 +261,16 @@ fn simulate_prints_a_table_and_rejects_a_bad_policy() {
     for row in ["POLICY", "READS/S", "WRONG", "seed-v1", "verdict: PASS"] {
         assert!(run.stdout.contains(row), "no {row} in\n{}", run.stdout);
     }
+    for (args, says) in [
+        (&["simulate", "--writers", "0"][..], "--writers must be at least 1"),
+        (&["simulate", "--threads", "0"][..], "--threads must be at least 1"),
+        (&["simulate", "--vmas", "70000"][..], "--vmas 70000 is out of range"),
+        (&["simulate", "--duration", "0"][..], "--duration must be more than 0"),
+    ] {
+        let r = mmsim(args, "");
+        assert_eq!(r.code, Some(2), "{args:?}: {r:?}");
+        assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
+    }
     let bad = mmsim(&["simulate", "--policy", "nonsense"], "");
     assert_eq!(bad.code, Some(2));
     assert!(bad.stderr.contains("unknown policy `nonsense`"), "{}", bad.stderr);
