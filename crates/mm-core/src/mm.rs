@@ -5,7 +5,7 @@ use crate::file::{FileId, FileSlot, FileTable};
 use crate::mmap_lock::{MmapLock, MmapReadGuard, MmapWriteGuard};
 use crate::ordering::{BarrierPolicy, Upstream};
 use crate::slab::Slab;
-use crate::sync::{Arc, AtomicU32, Mutex, MutexGuard, Ordering};
+use crate::sync::{Arc, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering};
 use crate::tree::{Pos, Tree, TreeShared};
 use crate::vm_flags::VmFlags;
 use crate::vma::{AnonVmaId, Vma, VmaId, VmaSlot};
@@ -166,6 +166,11 @@ pub struct MmShared {
     pub(crate) id: u32,
     /// `TASK_SIZE` (fixed at creation).
     task_size: u64,
+    /// `mm->brk`, `start_brk` and `start_stack` as of the last write
+    /// section (for `/proc/PID/maps` without `mmap_lock`).
+    pub(crate) brk: AtomicU64,
+    pub(crate) start_brk: AtomicU64,
+    pub(crate) start_stack: AtomicU64,
 }
 
 /// Identities of address spaces (never 0, which means "no mm").
@@ -234,6 +239,9 @@ impl<P: BarrierPolicy> MmStruct<P> {
                 files: Slab::with_capacity(if cfg!(loom) { cap } else { cap + 1024 }),
                 id: NEXT_MM_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 task_size,
+                brk: AtomicU64::new(0),
+                start_brk: AtomicU64::new(0),
+                start_stack: AtomicU64::new(TASK_SIZE_4LEVEL - 0x1000),
             },
             lock: MmapLock::with_seq(state, seq),
             files: Mutex::new(FileTable::default()),
@@ -243,7 +251,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
     /// `mmap_write_lock`.
     pub fn write(&self) -> MmWrite<'_, P> {
         MmWrite {
-            g: self.lock.write(),
+            g: Some(self.lock.write()),
             sh: &self.shared,
             files: &self.files,
         }
@@ -252,7 +260,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
     /// `mmap_write_trylock`.
     pub fn try_write(&self) -> Option<MmWrite<'_, P>> {
         Some(MmWrite {
-            g: self.lock.try_write()?,
+            g: Some(self.lock.try_write()?),
             sh: &self.shared,
             files: &self.files,
         })
@@ -314,11 +322,35 @@ impl<P: BarrierPolicy> MmStruct<P> {
         self.shared.vmas.get(id)
     }
 
+    /// `vma_next` under RCU: the first VMA that ends above `addr` (the one
+    /// containing it, or the next), unvalidated.
+    pub fn vma_next_rcu(&self, addr: u64) -> Option<VmaId> {
+        let t = &self.shared.tree;
+        let id = t.lookup_le(addr)?;
+        let s = self.shared.vmas.get(id)?;
+        if s.start() > addr || (s.start() <= addr && addr < s.end()) {
+            return Some(id);
+        }
+        t.first_gt(addr)
+    }
+
     /// The tree walk of [`vma_lookup_rcu`](Self::vma_lookup_rcu), giving
     /// the VMA's id (for `lock_vma_under_rcu`).
     #[inline]
     pub fn vma_lookup_rcu_id(&self, addr: u64) -> Option<VmaId> {
         self.shared.tree.lookup_le(addr)
+    }
+
+    /// `(start_brk, brk, start_stack)` as of the last write section, for
+    /// readers without `mmap_lock` (relaxed loads; a maps reader holding a
+    /// VMA's read lock tolerates their races, as the kernel's does).
+    pub fn heap_and_stack(&self) -> (u64, u64, u64) {
+        use crate::ordering::read_once;
+        (
+            read_once(&self.shared.start_brk),
+            read_once(&self.shared.brk),
+            read_once(&self.shared.start_stack),
+        )
     }
 
     /// Lockless read of a file's identity (its inode number).
@@ -523,9 +555,45 @@ impl<'a, P: BarrierPolicy> MmRead<'a, P> {
 /// A write-locked mm (`mmap_write_lock`), with the VMA primitives of
 /// `mm/vma.h`. Dropping it is `mmap_write_unlock`.
 pub struct MmWrite<'a, P: BarrierPolicy> {
-    g: MmapWriteGuard<'a, MmState, P>,
+    /// The guard; `None` only after `downgrade` took it.
+    g: Option<MmapWriteGuard<'a, MmState, P>>,
     sh: &'a MmShared,
     files: &'a Mutex<FileTable>,
+}
+
+impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
+    fn gr(&self) -> &MmapWriteGuard<'a, MmState, P> {
+        self.g.as_ref().expect("held until downgrade or drop")
+    }
+
+    fn gm(&mut self) -> &mut MmapWriteGuard<'a, MmState, P> {
+        self.g.as_mut().expect("held until downgrade or drop")
+    }
+
+    /// Publishes the `mm_struct` fields that lock-free readers of
+    /// `/proc/PID/maps` read (`vma_is_initial_heap`/`_stack` read
+    /// `mm->brk`, `start_brk` and `start_stack` without `mmap_lock`); the
+    /// end of the section orders them before its end bump.
+    fn publish_mm_fields(&self) {
+        let st: &MmState = self.gr();
+        crate::ordering::write_once(&self.sh.brk, st.brk);
+        crate::ordering::write_once(&self.sh.start_brk, st.start_brk);
+        crate::ordering::write_once(&self.sh.start_stack, st.start_stack);
+    }
+
+    fn take_guard(mut self) -> MmapWriteGuard<'a, MmState, P> {
+        self.publish_mm_fields();
+        self.g.take().expect("held until downgrade or drop")
+    }
+}
+
+impl<P: BarrierPolicy> Drop for MmWrite<'_, P> {
+    /// `mmap_write_unlock`, after publishing the maps fields.
+    fn drop(&mut self) {
+        if self.g.is_some() {
+            self.publish_mm_fields();
+        }
+    }
 }
 
 /// The VMA slab or tree is full (the caller maps this to `ENOMEM`).
@@ -534,7 +602,7 @@ pub struct NoMem;
 
 impl<P: BarrierPolicy> VmaView for MmWrite<'_, P> {
     fn state(&self) -> &MmState {
-        &self.g
+        self.gr()
     }
     fn cache(&self) -> &VmaCache {
         &self.sh.vmas
@@ -544,7 +612,7 @@ impl<P: BarrierPolicy> VmaView for MmWrite<'_, P> {
 impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     /// The writer-side state.
     pub fn st(&mut self) -> &mut MmState {
-        &mut self.g
+        self.gm()
     }
 
     /// The file table.
@@ -559,15 +627,16 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
 
     /// `mm_lock_seq` inside this write section (odd).
     pub fn lock_seq(&self) -> u32 {
-        self.g.lock().seq()
+        self.gr().lock().seq()
     }
 
     /// `mmap_write_downgrade`.
     pub fn downgrade(self) -> MmRead<'a, P> {
+        let (sh, files) = (self.sh, self.files);
         MmRead {
-            g: self.g.downgrade(),
-            sh: self.sh,
-            files: self.files,
+            g: self.take_guard().downgrade(),
+            sh,
+            files,
         }
     }
 
@@ -577,22 +646,22 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     }
 
     fn pos_of(&self, id: VmaId) -> Pos {
-        self.g
+        self.gr()
             .tree
-            .pos_of(self.g.vmas[id as usize].start, id)
+            .pos_of(self.gr().vmas[id as usize].start, id)
             .expect("VMA is in the tree")
     }
 
     /// How many more VMAs the slab can hold (`vm_area_alloc` fails at 0).
     pub fn free_vma_slots(&self) -> usize {
-        self.g.cfg.vma_capacity.saturating_sub(self.g.vma_live)
+        self.gr().cfg.vma_capacity.saturating_sub(self.gr().vma_live)
     }
 
     /// `vm_area_alloc` + `vma_iter_store_new`: links a new VMA into the tree
     /// (the range must be free). Does not touch counters or file references.
     pub fn vma_link(&mut self, v: Vma) -> Result<VmaId, NoMem> {
         let seq = self.lock_seq();
-        let st = &mut *self.g;
+        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
         if st.vma_live >= st.cfg.vma_capacity {
             return Err(NoMem);
         }
@@ -627,7 +696,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     pub fn vma_unlink(&mut self, id: VmaId) {
         self.vma_start_write(id);
         let p = self.pos_of(id);
-        let st = &mut *self.g;
+        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
         st.tree.remove(&self.sh.tree, p);
         st.vma_live -= 1;
         let slot = self.sh.vmas.get(id).expect("live VMA");
@@ -643,7 +712,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         self.vma_start_write(left);
         self.vma_start_write(right);
         let (pl, pr) = (self.pos_of(left), self.pos_of(right));
-        let st = &mut *self.g;
+        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
         let (ol, or) = (st.vmas[left as usize], st.vmas[right as usize]);
         st.vmas[left as usize].end = x;
         let r = &mut st.vmas[right as usize];
@@ -669,7 +738,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     pub fn vma_set_range(&mut self, id: VmaId, start: u64, end: u64, pgoff: u64) {
         self.vma_start_write(id);
         let p = self.pos_of(id);
-        let st = &mut *self.g;
+        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
         let old = st.vmas[id as usize];
         let slot = self.sh.vmas.get(id).expect("live VMA");
         slot.guarded.write();
@@ -688,9 +757,9 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
 
     /// `vm_flags_reset` in place.
     pub fn vma_set_flags(&mut self, id: VmaId, flags: VmFlags) {
-        if self.g.vmas[id as usize].flags != flags {
+        if self.gr().vmas[id as usize].flags != flags {
             self.vma_start_write(id);
-            self.g.vmas[id as usize].flags = flags;
+            self.gm().vmas[id as usize].flags = flags;
             let slot = self.sh.vmas.get(id).expect("live VMA");
             slot.guarded.write();
             slot.publish_changed_flags(flags);
@@ -699,7 +768,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
 
     /// Checks that the published copy agrees with the writer's copy.
     pub fn check_published(&self) -> Result<(), String> {
-        check_published(&self.g, self.sh)
+        check_published(self.gr(), self.sh)
     }
 }
 

@@ -62,11 +62,13 @@ pub enum Mutation {
     NoVmaWaitReaders,
     /// The release fence before a recycled VMA slot's first stores.
     RelaxedVmaReinit,
+    /// `lock_next_vma`'s check that a gap before the VMA it found is real.
+    NoMapsGapCheck,
 }
 
 impl Mutation {
     /// Every mutation, in report order.
-    pub const ALL: [Mutation; 24] = [
+    pub const ALL: [Mutation; 25] = [
         Mutation::NoWmbBegin,
         Mutation::NoWmbEnd,
         Mutation::RelaxedTryBegin,
@@ -91,6 +93,7 @@ impl Mutation {
         Mutation::NoVmaMmCheck,
         Mutation::NoVmaWaitReaders,
         Mutation::RelaxedVmaReinit,
+        Mutation::NoMapsGapCheck,
     ];
 
     /// The name `MM_MUTATION` takes.
@@ -120,6 +123,7 @@ impl Mutation {
             Mutation::NoVmaMmCheck => "no-vma-mm-check",
             Mutation::NoVmaWaitReaders => "no-vma-wait-readers",
             Mutation::RelaxedVmaReinit => "relaxed-vma-reinit",
+            Mutation::NoMapsGapCheck => "no-maps-gap-check",
         }
     }
 
@@ -150,6 +154,7 @@ impl Mutation {
             Mutation::NoVmaMmCheck => "vma_lock.rs vma_start_read",
             Mutation::NoVmaWaitReaders => "vma_lock.rs wait_for_readers",
             Mutation::RelaxedVmaReinit => "ordering.rs recycle_fence (mm.rs vma_link)",
+            Mutation::NoMapsGapCheck => "vma_lock.rs lock_next_vma",
         }
     }
 

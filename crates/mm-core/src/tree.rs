@@ -109,6 +109,47 @@ impl TreeShared {
         }
     }
 
+    /// Lockless: the value of the first entry whose start is above
+    /// `addr` (the successor walk of `vma_next`/`mas_find`). Any thread,
+    /// any time; the answer is only meaningful if validated.
+    pub fn first_gt(&self, addr: u64) -> Option<u32> {
+        let r = read_once(&self.root);
+        let height = (r >> 32) as u32;
+        if height == 0 || height > MAX_HEIGHT {
+            return None;
+        }
+        self.first_gt_in(r as u32, height, addr)
+    }
+
+    fn first_gt_in(&self, node: u32, height: u32, addr: u64) -> Option<u32> {
+        let n = self.nodes.get(node)?;
+        let i = follow(&n.keys, addr) & (FANOUT - 1);
+        if height == 1 {
+            // Entry i has the greatest start <= addr (or starts above it).
+            for j in [i, i + 1] {
+                if j < FANOUT {
+                    let k = read_once(&n.keys[j]);
+                    if k != u64::MAX && k > addr {
+                        return Some(read_once_u32(&n.vals[j]));
+                    }
+                }
+            }
+            return None;
+        }
+        if let Some(v) = self.first_gt_in(read_once_u32(&n.vals[i]), height - 1, addr) {
+            return Some(v);
+        }
+        // Nothing above addr in child i: the first entry of child i + 1.
+        if i + 1 < FANOUT && read_once(&n.keys[i + 1]) != u64::MAX {
+            let mut node = read_once_u32(&n.vals[i + 1]);
+            for _ in 1..height {
+                node = read_once_u32(&self.nodes.get(node)?.vals[0]);
+            }
+            return Some(node);
+        }
+        None
+    }
+
     /// Bytes of node memory allocated.
     pub fn allocated_bytes(&self) -> usize {
         self.nodes.allocated_bytes()

@@ -130,6 +130,76 @@ pub fn lock_vma_under_rcu<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64) -> Opti
     }
 }
 
+/// How [`lock_next_vma`] found its VMA (for counters).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NextPath {
+    /// Without `mmap_lock`.
+    Lockless,
+    /// Under `mmap_read_lock` (`lock_vma_under_mmap_lock`).
+    MmapLock,
+}
+
+/// `lock_next_vma` (`mm/mmap_lock.c`, 6.17+): read-locks the first VMA
+/// that ends above `from` without `mmap_lock` — the `/proc/PID/maps`
+/// iterator's step — or `None` at the end of the address space.
+///
+/// As the kernel's: the VMA found must not end at or below `from` (else
+/// take `mmap_lock`), and when it starts above `from` the gap before it
+/// must be real, which the speculation count decides (unchanged: no
+/// writer ran; changed: look again, and take `mmap_lock` unless the same
+/// VMA comes back). One addition: the model's tree changes nodes in place,
+/// so a lockless walk that finds nothing is believed only if no writer ran
+/// meanwhile (the kernel's RCU walk of the maple tree cannot miss a VMA
+/// that way).
+pub fn lock_next_vma<P: BarrierPolicy>(mm: &MmStruct<P>, from: u64) -> Option<(VmaReadLock<'_>, NextPath)> {
+    loop {
+        let spec = mm.speculate_try_begin();
+        let Some(id) = mm.vma_next_rcu(from) else {
+            if spec.is_some_and(|s| !mm.speculate_retry(s)) {
+                return None;
+            }
+            return lock_vma_under_mmap_lock(mm, from);
+        };
+        let lock = match vma_start_read(mm, id) {
+            Ok(l) => l,
+            Err(ReadFail::Detached) => {
+                spin_wait();
+                continue;
+            }
+            Err(ReadFail::Busy) => return lock_vma_under_mmap_lock(mm, from),
+        };
+        let s = lock.slot();
+        if from >= s.end() {
+            drop(lock);
+            return lock_vma_under_mmap_lock(mm, from);
+        }
+        if from < s.start() {
+            let changed = match spec {
+                Some(seq) => mm.speculate_retry(seq),
+                None => true,
+            };
+            if changed && mm.vma_next_rcu(from) != Some(id) && !mutation::active(Mutation::NoMapsGapCheck) {
+                drop(lock);
+                return lock_vma_under_mmap_lock(mm, from);
+            }
+        }
+        return Some((lock, NextPath::Lockless));
+    }
+}
+
+/// `lock_vma_under_mmap_lock`: the next VMA from `from`, found under
+/// `mmap_read_lock` and read-locked before the lock is dropped
+/// (`vma_start_read_locked`: no writer can exclude readers meanwhile).
+fn lock_vma_under_mmap_lock<P: BarrierPolicy>(mm: &MmStruct<P>, from: u64) -> Option<(VmaReadLock<'_>, NextPath)> {
+    use crate::mm::VmaView;
+    let r = mm.read();
+    let id = r.find_vma(from)?;
+    let slot = mm.vma_cache().get(id)?;
+    ordering::refcount_inc_not_zero_limited_acquire(&slot.refcnt, VMA_REF_LIMIT).ok()?;
+    drop(r);
+    Some((VmaReadLock { slot, id }, NextPath::MmapLock))
+}
+
 /// A new VMA, before it is attached: owned by mm `mm_id`, write-locked in
 /// the section `seq` (`vma_lock_init` + `vma_start_write` of a detached VMA).
 pub(crate) fn prepare_new(slot: &VmaSlot, mm_id: u32, seq: u32) {

@@ -104,6 +104,8 @@ proptest! {
             // entry (the reader's range check rejects it).
             let want_le = m.range(..=a).next_back().or_else(|| m.iter().next()).map(|(_, &(_, v))| v);
             prop_assert_eq!(sh.lookup_le(a), want_le);
+            let want_gt = m.range(a + 1..).next().map(|(_, &(_, v))| v);
+            prop_assert_eq!(sh.first_gt(a), want_gt);
             let want_find = m.iter().find(|&(_, &(e, _))| e > a).map(|(_, &(_, v))| v);
             prop_assert_eq!(t.find_vma(a).map(|p| t.get(p).val), want_find);
             for size in [4096u64, 3 * 4096, 7 * 4096] {
@@ -128,6 +130,9 @@ fn many_entries_grow_and_shrink() {
     }
     t.check(&sh).unwrap();
     assert!(t.height() >= 4, "height {}", t.height());
+    for i in (0..20_000u64).step_by(97) {
+        assert_eq!(sh.first_gt(i * 8192), (i < 19_999).then_some(i as u32 + 1), "first_gt of entry {i}");
+    }
     for i in (0..20_000u64).step_by(3) {
         let p = t.lookup(i * 8192).unwrap();
         t.remove(&sh, p);

@@ -8,7 +8,7 @@ use mm_ops::call::{Call, Outcome};
 use mm_ops::hostfs::host_probe;
 use mm_ops::procmaps::{MapsLine, parse_maps};
 use mm_ops::task::Task;
-use mm_ops::task_mmu::render_maps;
+use mm_ops::task_mmu::{render_maps, render_maps_vma_locked};
 
 use crate::{HostOptions, HostProcess, ProcStat};
 
@@ -63,11 +63,20 @@ impl Twin {
         Ok((h, m))
     }
 
-    /// The model's maps text (with the `[vsyscall]` line).
+    /// The model's maps text (with the `[vsyscall]` line). Rendered both
+    /// under `mmap_lock` and the 6.17+ way (each VMA under its own lock,
+    /// `lock_next_vma`), which must agree; a difference panics, so every
+    /// differential test compares the lock-free reader with the host too.
     pub fn model_maps(&self) -> String {
-        let r = self.model.mm().read();
-        let files = r.files();
-        render_maps(&r, &files, true)
+        let locked = {
+            let r = self.model.mm().read();
+            let files = r.files();
+            render_maps(&r, &files, true)
+        };
+        let mut free = String::new();
+        render_maps_vma_locked(&mut free, self.model.mm(), true);
+        assert_eq!(free, locked, "maps read under per-VMA locks differs from maps read under mmap_lock");
+        locked
     }
 
     /// Compares maps line by line on every column but dev and inode;

@@ -2,7 +2,8 @@
 //! `show_vma_header_prefix`, `get_vma_name`).
 
 use mm_core::file::FileTable;
-use mm_core::{MmState, VmFlags, Vma, VmaView};
+use mm_core::vma_lock::{NextPath, lock_next_vma};
+use mm_core::{BarrierPolicy, MmState, MmStruct, VmFlags, Vma, VmaView};
 
 /// The `[vsyscall]` gate area that x86-64 prints after the last VMA
 /// (`get_gate_vma`; not a VMA of the tree).
@@ -11,14 +12,36 @@ pub const GATE_LINE: &str = "ffffffffff600000-ffffffffff601000 --xp 00000000 00:
 /// Width the header is padded to before a name: `25 + sizeof(void *) * 6 - 1`.
 const NAME_COLUMN: usize = 72;
 
+/// The `mm_struct` fields a maps line reads besides its VMA.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MapsMm {
+    /// `mm->start_brk`.
+    pub start_brk: u64,
+    /// `mm->brk`.
+    pub brk: u64,
+    /// `mm->start_stack`.
+    pub start_stack: u64,
+}
+
+impl MapsMm {
+    /// From the writer-side state (under `mmap_lock`).
+    pub fn of(st: &MmState) -> MapsMm {
+        MapsMm {
+            start_brk: st.start_brk,
+            brk: st.brk,
+            start_stack: st.start_stack,
+        }
+    }
+}
+
 /// `vma_is_initial_heap`: overlaps `[start_brk, brk)` (strictly: a VMA
 /// that merely touches the heap is not it).
-fn is_initial_heap(st: &MmState, v: &Vma) -> bool {
+fn is_initial_heap(st: &MapsMm, v: &Vma) -> bool {
     v.start < st.brk && v.end > st.start_brk
 }
 
 /// `vma_is_initial_stack`.
-fn is_initial_stack(st: &MmState, v: &Vma) -> bool {
+fn is_initial_stack(st: &MapsMm, v: &Vma) -> bool {
     v.start <= st.start_stack && v.end >= st.start_stack
 }
 
@@ -112,7 +135,7 @@ fn push_hex(out: &mut String, v: u64, width: usize) {
 }
 
 /// `show_map_vma`: appends one line for `v`.
-pub fn show_map_vma(out: &mut String, st: &MmState, files: &FileTable, v: &Vma) {
+pub fn show_map_vma(out: &mut String, st: &MapsMm, files: &FileTable, v: &Vma) {
     let (dev, ino, pgoff, path) = match v.file {
         Some(f) => {
             let i = files.file_inode(f);
@@ -201,11 +224,63 @@ pub fn render_maps(mm: &impl VmaView, files: &FileTable, gate: bool) -> String {
 /// [`render_maps`] appending to `out` (a reader's reused buffer, as
 /// `seq_file` reuses its page).
 pub fn render_maps_into(out: &mut String, mm: &impl VmaView, files: &FileTable, gate: bool) {
-    let st = mm.state();
-    mm.for_each_vma(|v| show_map_vma(out, st, files, v));
+    let st = MapsMm::of(mm.state());
+    mm.for_each_vma(|v| show_map_vma(out, &st, files, v));
     if gate {
         out.push_str(GATE_LINE);
     }
+}
+
+/// How a lock-free maps read went.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MapsReadStats {
+    /// Lines (VMAs) shown.
+    pub lines: u64,
+    /// VMAs found and locked without `mmap_lock`.
+    pub lockless: u64,
+    /// VMAs found under `mmap_read_lock` (`lock_next_vma`'s fallback).
+    pub fallbacks: u64,
+}
+
+/// `/proc/PID/maps` as Linux 6.17+ reads it: each VMA under its own read
+/// lock, found by `lock_next_vma` from the end of the previous one, with
+/// `mmap_read_lock` only as a fallback (`fs/proc/task_mmu.c`
+/// `m_start`/`m_next`/`show_map` with `CONFIG_PER_VMA_LOCK`). Each line is
+/// a VMA as it was at some instant while its lock was held; lines come in
+/// address order; a gap between two lines was a gap at some instant.
+pub fn render_maps_vma_locked<P: BarrierPolicy>(out: &mut String, mm: &MmStruct<P>, gate: bool) -> MapsReadStats {
+    let mut stats = MapsReadStats::default();
+    let mut from = 0;
+    while let Some((lock, path)) = lock_next_vma(mm, from) {
+        match path {
+            NextPath::Lockless => stats.lockless += 1,
+            NextPath::MmapLock => stats.fallbacks += 1,
+        }
+        let s = lock.slot();
+        let v = Vma {
+            start: s.start(),
+            end: s.end(),
+            pgoff: s.pgoff(),
+            flags: s.flags(),
+            file: s.file(),
+            anon_vma: s.anon_vma(),
+            special: s.special(),
+        };
+        let (start_brk, brk, start_stack) = mm.heap_and_stack();
+        let st = MapsMm {
+            start_brk,
+            brk,
+            start_stack,
+        };
+        show_map_vma(out, &st, &mm.files(), &v);
+        stats.lines += 1;
+        from = v.end;
+        drop(lock);
+    }
+    if gate {
+        out.push_str(GATE_LINE);
+    }
+    stats
 }
 
 #[cfg(test)]
