@@ -131,7 +131,11 @@ fn many_entries_grow_and_shrink() {
     t.check(&sh).unwrap();
     assert!(t.height() >= 4, "height {}", t.height());
     for i in (0..20_000u64).step_by(97) {
-        assert_eq!(sh.first_gt(i * 8192), (i < 19_999).then_some(i as u32 + 1), "first_gt of entry {i}");
+        assert_eq!(
+            sh.first_gt(i * 8192),
+            (i < 19_999).then_some(i as u32 + 1),
+            "first_gt of entry {i}"
+        );
     }
     for i in (0..20_000u64).step_by(3) {
         let p = t.lookup(i * 8192).unwrap();

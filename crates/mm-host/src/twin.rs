@@ -75,7 +75,10 @@ impl Twin {
         };
         let mut free = String::new();
         render_maps_vma_locked(&mut free, self.model.mm(), true);
-        assert_eq!(free, locked, "maps read under per-VMA locks differs from maps read under mmap_lock");
+        assert_eq!(
+            free, locked,
+            "maps read under per-VMA locks differs from maps read under mmap_lock"
+        );
         locked
     }
 

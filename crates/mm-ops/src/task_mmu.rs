@@ -249,6 +249,25 @@ pub struct MapsReadStats {
 /// a VMA as it was at some instant while its lock was held; lines come in
 /// address order; a gap between two lines was a gap at some instant.
 pub fn render_maps_vma_locked<P: BarrierPolicy>(out: &mut String, mm: &MmStruct<P>, gate: bool) -> MapsReadStats {
+    let stats = for_each_vma_locked(mm, |v| {
+        let (start_brk, brk, start_stack) = mm.heap_and_stack();
+        let st = MapsMm {
+            start_brk,
+            brk,
+            start_stack,
+        };
+        show_map_vma(out, &st, &mm.files(), v);
+    });
+    if gate {
+        out.push_str(GATE_LINE);
+    }
+    stats
+}
+
+/// The walk of [`render_maps_vma_locked`]: calls `f` on each VMA in
+/// address order, each while its read lock is held (`lock_next_vma` from
+/// the end of the previous one).
+pub fn for_each_vma_locked<P: BarrierPolicy>(mm: &MmStruct<P>, mut f: impl FnMut(&Vma)) -> MapsReadStats {
     let mut stats = MapsReadStats::default();
     let mut from = 0;
     while let Some((lock, path)) = lock_next_vma(mm, from) {
@@ -266,19 +285,10 @@ pub fn render_maps_vma_locked<P: BarrierPolicy>(out: &mut String, mm: &MmStruct<
             anon_vma: s.anon_vma(),
             special: s.special(),
         };
-        let (start_brk, brk, start_stack) = mm.heap_and_stack();
-        let st = MapsMm {
-            start_brk,
-            brk,
-            start_stack,
-        };
-        show_map_vma(out, &st, &mm.files(), &v);
+        f(&v);
         stats.lines += 1;
         from = v.end;
         drop(lock);
-    }
-    if gate {
-        out.push_str(GATE_LINE);
     }
     stats
 }

@@ -17,6 +17,7 @@ use mm_ops::memory::handle_user_fault;
 use mm_ops::mmap::{MapFile, do_mmap, vm_mmap_pgoff, vm_munmap};
 use mm_ops::mprotect::{do_mprotect, mprotect_locked};
 use mm_ops::mremap::sys_mremap;
+use mm_ops::task_mmu::for_each_vma_locked;
 use mm_ops::uapi::*;
 use mm_spec::lookup::{Spec, SpecStats, VmaInfo, vma_lookup, vma_lookup_speculative};
 use mm_spec::uprobe::{UprobeHit, resolve, uprobe_speculative};
@@ -91,6 +92,11 @@ pub enum Reader {
     /// contain the address, match a state at or after the count read
     /// before, and not change while it is held.
     LockVma(u64),
+    /// `/proc/PID/maps` under per-VMA locks (`lock_next_vma`): lines in
+    /// address order; each line a VMA of some state at or after the count
+    /// read before; each gap between lines (and before the first, after
+    /// the last) a gap in some such state — no phantom gaps.
+    Maps,
 }
 
 /// A scenario: files, the setup's mappings (one write section), writer
@@ -456,6 +462,21 @@ fn read_and_check<Pol: BarrierPolicy>(mm: &MmStruct<Pol>, e: &Expected, reader: 
                 ))
             }
         }
+        Reader::Maps => {
+            let lo = mm.mmap_lock().seq();
+            // The walk the maps file makes (lock_next_vma), without the
+            // text formatting, which would only add loom steps.
+            let mut out = String::new();
+            for_each_vma_locked(mm, |v| {
+                out.push_str(&format!(
+                    "{:x}-{:x} {}\n",
+                    v.start,
+                    v.end,
+                    String::from_utf8_lossy(&v.flags.perms())
+                ))
+            });
+            check_maps(e, lo, &out)
+        }
         Reader::Resolve(addr) => {
             let lo = mm.mmap_lock().seq();
             let value = resolve(mm, addr, &stats);
@@ -466,6 +487,52 @@ fn read_and_check<Pol: BarrierPolicy>(mm: &MmStruct<Pol>, e: &Expected, reader: 
             }
         }
     }
+}
+
+/// The invariants of a lock-free maps read (see [`Reader::Maps`]).
+fn check_maps(e: &Expected, lo: u32, out: &str) -> Result<(), String> {
+    let mut lines = vec![];
+    for l in out.lines() {
+        let parsed = l.split_once(' ').and_then(|(range, rest)| {
+            let (a, b) = range.split_once('-')?;
+            let a = u64::from_str_radix(a, 16).ok()?;
+            let b = u64::from_str_radix(b, 16).ok()?;
+            Some((a, b, rest.get(..4)?.to_string()))
+        });
+        lines.push(parsed.ok_or_else(|| format!("unparsable maps line {l:?}"))?);
+    }
+    let states: Vec<&State> = e.from(lo).collect();
+    let perms = |v: &VmaInfo| String::from_utf8_lossy(&v.flags.perms()).into_owned();
+    for (i, (a, b, p)) in lines.iter().enumerate() {
+        if i > 0 && lines[i - 1].1 > *a {
+            return Err(format!("maps lines out of order or overlapping:\n{out}"));
+        }
+        let existed = states
+            .iter()
+            .any(|st| st.iter().any(|v| (v.start, v.end) == (*a, *b) && perms(v) == *p));
+        if !existed {
+            return Err(format!(
+                "maps line {a:#x}-{b:#x} {p} is no VMA of any state (seq >= {lo}):\n{out}"
+            ));
+        }
+    }
+    // Every gap shown must have been a gap (no VMA in it) in some state.
+    let mut gaps = vec![];
+    let mut prev = 0;
+    for (a, b, _) in &lines {
+        if *a > prev {
+            gaps.push((prev, *a));
+        }
+        prev = *b;
+    }
+    gaps.push((prev, u64::MAX));
+    for (g0, g1) in gaps {
+        let real = states.iter().any(|st| st.iter().all(|v| v.end <= g0 || v.start >= g1));
+        if !real {
+            return Err(format!("phantom gap {g0:#x}-{g1:#x} (seq >= {lo}):\n{out}"));
+        }
+    }
+    Ok(())
 }
 
 /// The outcome of a fault in `state` (no special mappings, no guard

@@ -338,6 +338,36 @@ pub static SCENARIOS: &[Scenario] = &[
         Reader::LockVma(A + P + 8),
     ),
     bounded(
+        sc(
+            "maps-vs-split",
+            "maps under per-VMA locks racing a split (proc-maps-race: split)",
+            ANON2,
+            &[&[Op::Mprotect(A + P, P, R)]],
+            Reader::Maps,
+        ),
+        2,
+    ),
+    bounded(
+        sc(
+            "maps-vs-resize",
+            "maps under per-VMA locks racing a shrink in place (proc-maps-race: resize)",
+            ANON2,
+            &[&[Op::Mremap(A, 2 * P, P, 0, 0)]],
+            Reader::Maps,
+        ),
+        2,
+    ),
+    bounded(
+        sc(
+            "maps-vs-remap",
+            "maps under per-VMA locks racing mremap of a VMA next to another (proc-maps-race: remap)",
+            &[Op::MmapAnon(A, 2 * P, RW), Op::MmapAnon(A + 4 * P, P, R)],
+            &[&[Op::Mremap(A + 4 * P, P, P, MREMAP_MAYMOVE | MREMAP_FIXED, A + 2 * P)]],
+            Reader::Maps,
+        ),
+        1,
+    ),
+    bounded(
         with_other_mm(sc(
             "lock-vs-reuse",
             "munmap frees a VMA slot that the other address space reuses at the same address",
