@@ -507,11 +507,15 @@ pub struct SessionStats {
     pub outcomes: std::collections::BTreeMap<String, usize>,
     /// Largest number of VMAs seen in the model.
     pub max_vmas: usize,
+    /// Rounds of `PROCMAP_QUERY` comparisons (every VMA boundary of the
+    /// session's region, seven flag sets).
+    pub procmap_queries: usize,
 }
 
 impl SessionStats {
     /// Adds another session's counts.
     pub fn merge(&mut self, o: &SessionStats) {
+        self.procmap_queries += o.procmap_queries;
         self.calls += o.calls;
         self.maps += o.maps;
         for (k, v) in &o.outcomes {
@@ -588,6 +592,17 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
                 script,
                 what: format!("smaps VmFlags after the last call:\n{d}"),
             }));
+        }
+        // PROCMAP_QUERY over the session's region, every 8th call.
+        if stats.calls % 8 == 0 {
+            if let Some(d) = twin.diff_procmap_query(stat_start_brk, 0x7fff_f7ff_7000)? {
+                return Ok(Err(Divergence {
+                    seed,
+                    script,
+                    what: format!("after the last call: {d}"),
+                }));
+            }
+            stats.procmap_queries += 1;
         }
     }
     Ok(Ok(stats))

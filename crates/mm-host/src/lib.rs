@@ -102,6 +102,7 @@
 
 pub mod callgen;
 mod host;
+pub mod procmap;
 mod protocol;
 mod stat;
 pub mod summary;

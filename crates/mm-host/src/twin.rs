@@ -82,6 +82,54 @@ impl Twin {
         locked
     }
 
+    /// Compares `PROCMAP_QUERY` on both sides at every VMA boundary of
+    /// `[lo, hi)` (each start and end, a page either side) with each
+    /// query-flag combination; describes the first difference.
+    pub fn diff_procmap_query(&self, lo: u64, hi: u64) -> io::Result<Option<String>> {
+        use mm_ops::procmap_query::*;
+        let mut addrs = vec![lo];
+        for v in self.model.mm().read().snapshot() {
+            if v.end <= lo || v.start >= hi {
+                continue;
+            }
+            for a in [v.start.saturating_sub(4096), v.start, v.end - 4096, v.end] {
+                addrs.push(a);
+            }
+        }
+        addrs.sort_unstable();
+        addrs.dedup();
+        let flag_sets = [
+            0,
+            PROCMAP_QUERY_COVERING_OR_NEXT_VMA,
+            PROCMAP_QUERY_COVERING_OR_NEXT_VMA | PROCMAP_QUERY_FILE_BACKED_VMA,
+            PROCMAP_QUERY_COVERING_OR_NEXT_VMA | PROCMAP_QUERY_VMA_WRITABLE,
+            PROCMAP_QUERY_COVERING_OR_NEXT_VMA | PROCMAP_QUERY_VMA_EXECUTABLE | PROCMAP_QUERY_VMA_READABLE,
+            PROCMAP_QUERY_VMA_SHARED,
+            0x40,
+        ];
+        for &a in &addrs {
+            for f in flag_sets {
+                let host = crate::procmap::host_procmap_query(self.host.pid(), a, f)?;
+                let mut model = procmap_query(self.model.mm(), a, f);
+                // As the maps comparison: not dev and inode (the model
+                // numbers the objects it makes itself), but whether there
+                // is one.
+                if let (Ok(h), Ok(m)) = (&host, &mut model)
+                    && (m.inode == 0) == (h.inode == 0)
+                {
+                    m.inode = h.inode;
+                    m.dev = h.dev;
+                }
+                if host != model {
+                    return Ok(Some(format!(
+                        "PROCMAP_QUERY at {a:#x} flags {f:#x}: host {host:x?}, model {model:x?}"
+                    )));
+                }
+            }
+        }
+        Ok(None)
+    }
+
     /// Compares maps line by line on every column but dev and inode;
     /// returns a description of the first difference.
     pub fn diff_maps(&mut self) -> io::Result<Option<String>> {

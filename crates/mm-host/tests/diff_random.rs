@@ -33,10 +33,12 @@ fn random_calls_match_the_host_kernel() {
         seed += 1;
     }
     let _ = std::fs::remove_dir_all(&dir);
+    assert!(all.procmap_queries > 0, "PROCMAP_QUERY was compared");
     mm_host::summary::report(
         "diff_random",
         &format!(
-            "differential: {calls} random calls in {sessions} sessions (seeds {seed0}..{seed}), {maps} maps snapshots, all identical to the host kernel"
+            "differential: {calls} random calls in {sessions} sessions (seeds {seed0}..{seed}), {maps} maps snapshots (also read under per-VMA locks), {} PROCMAP_QUERY rounds, all identical to the host kernel",
+            all.procmap_queries
         ),
     );
     if std::env::var_os("MM_DIFF_VERBOSE").is_some() {

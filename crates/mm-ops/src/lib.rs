@@ -14,7 +14,8 @@
 //! | [`madvise`] | `madvise`: flag changes, validation, page advice | `mm/madvise.c`, `mm/ksm.c`, `mm/khugepaged.c` |
 //! | [`guards`] | guard markers (`MADV_GUARD_INSTALL`) | `mm/madvise.c`, `mm/memory.c` |
 //! | [`memory`] | page faults, stack growth, populate | `mm/memory.c`, `arch/x86/mm/fault.c`, `mm/gup.c` |
-//! | [`task_mmu`] | `/proc/PID/maps` rendering | `fs/proc/task_mmu.c` |
+//! | [`task_mmu`] | `/proc/PID/maps` rendering, under `mmap_lock` or per-VMA locks | `fs/proc/task_mmu.c` |
+//! | [`procmap_query`] | `PROCMAP_QUERY` | `fs/proc/task_mmu.c` `do_procmap_query` |
 //! | [`procmaps`] | parsing maps, importing a snapshot | — |
 //! | [`hostfs`] | path lookups on the host for file mappings | — |
 //! | `testing` | reference model, strategies, state machine (feature `proptest`) | — |
@@ -32,6 +33,7 @@ pub mod mmap;
 pub mod mprotect;
 pub mod mremap;
 mod mremap_move;
+pub mod procmap_query;
 pub mod procmaps;
 pub mod strace;
 pub mod sys_x86_64;

@@ -134,6 +134,26 @@ fn push_hex(out: &mut String, v: u64, width: usize) {
     h.push_to(out, h.len);
 }
 
+/// The name a maps line shows for `v` (path with ` (deleted)`, special
+/// name, `[heap]`, `[stack]`), or empty (`get_vma_name`).
+pub fn vma_name(st: &MapsMm, files: &FileTable, v: &Vma) -> String {
+    let mut out = String::new();
+    if let Some(f) = v.file {
+        let i = files.file_inode(f);
+        escape_path(&mut out, &i.path);
+        if i.deleted {
+            out.push_str(" (deleted)");
+        }
+    } else if let Some(s) = v.special {
+        out.push_str(s);
+    } else if is_initial_heap(st, v) {
+        out.push_str("[heap]");
+    } else if is_initial_stack(st, v) {
+        out.push_str("[stack]");
+    }
+    out
+}
+
 /// `show_map_vma`: appends one line for `v`.
 pub fn show_map_vma(out: &mut String, st: &MapsMm, files: &FileTable, v: &Vma) {
     let (dev, ino, pgoff, path) = match v.file {
