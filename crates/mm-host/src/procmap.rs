@@ -50,7 +50,7 @@ pub fn host_procmap_query(pid: u32, addr: u64, flags: u64) -> io::Result<Result<
     let r = unsafe { libc::ioctl(f.as_raw_fd(), PROCMAP_QUERY as _, &mut q as *mut RawQuery) };
     if r < 0 {
         let e = io::Error::last_os_error().raw_os_error().unwrap_or(0);
-        return Ok(Err(Errno(e as i32)));
+        return Ok(Err(Errno(e)));
     }
     let len = (q.vma_name_size as usize).saturating_sub(1).min(name.len());
     Ok(Ok(ProcmapQuery {
