@@ -16,7 +16,7 @@ use crate::{cargo, root, target_dir};
 
 /// Every mutation (`mm_core::mutation::Mutation::ALL`, by name), with the
 /// loom scenarios to try first (all scenarios are tried if these miss it).
-const MUTATIONS: [(&str, &str); 25] = [
+const MUTATIONS: [(&str, &str); 26] = [
     ("no-wmb-begin", "mprotect-flags,split-uprobe"),
     ("no-wmb-end", "mprotect-flags,split-uprobe"),
     ("relaxed-try-begin", "mprotect-flags,split-uprobe"),
@@ -42,6 +42,7 @@ const MUTATIONS: [(&str, &str); 25] = [
     ("no-vma-wait-readers", "lock-vs-mprotect,lock-vs-split"),
     ("relaxed-vma-reinit", "spec-vs-reuse"),
     ("no-maps-gap-check", "maps-vs-split"),
+    ("no-killable-undo", "killable-writer"),
 ];
 
 /// Builds a test target and returns its executable (cargo's JSON messages).

@@ -64,11 +64,13 @@ pub enum Mutation {
     RelaxedVmaReinit,
     /// `lock_next_vma`'s check that a gap before the VMA it found is real.
     NoMapsGapCheck,
+    /// A killed `vma_start_write_killable` forgets to remove its exclusion.
+    NoKillableUndo,
 }
 
 impl Mutation {
     /// Every mutation, in report order.
-    pub const ALL: [Mutation; 25] = [
+    pub const ALL: [Mutation; 26] = [
         Mutation::NoWmbBegin,
         Mutation::NoWmbEnd,
         Mutation::RelaxedTryBegin,
@@ -94,6 +96,7 @@ impl Mutation {
         Mutation::NoVmaWaitReaders,
         Mutation::RelaxedVmaReinit,
         Mutation::NoMapsGapCheck,
+        Mutation::NoKillableUndo,
     ];
 
     /// The name `MM_MUTATION` takes.
@@ -124,6 +127,7 @@ impl Mutation {
             Mutation::NoVmaWaitReaders => "no-vma-wait-readers",
             Mutation::RelaxedVmaReinit => "relaxed-vma-reinit",
             Mutation::NoMapsGapCheck => "no-maps-gap-check",
+            Mutation::NoKillableUndo => "no-killable-undo",
         }
     }
 
@@ -155,6 +159,7 @@ impl Mutation {
             Mutation::NoVmaWaitReaders => "vma_lock.rs wait_for_readers",
             Mutation::RelaxedVmaReinit => "ordering.rs recycle_fence (mm.rs vma_link)",
             Mutation::NoMapsGapCheck => "vma_lock.rs lock_next_vma",
+            Mutation::NoKillableUndo => "vma_lock.rs MmWrite::vma_start_write_killable",
         }
     }
 

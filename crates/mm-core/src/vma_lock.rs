@@ -259,6 +259,36 @@ impl<P: BarrierPolicy> MmWrite<'_, P> {
         }
     }
 
+    /// `vma_start_write_killable` (Linux 6.19, used by `dup_mmap`): as
+    /// [`vma_start_write`](Self::vma_start_write), but while waiting for
+    /// readers it gives up when `fatal_signal` is set, removes its
+    /// exclusion (readers may lock the VMA again) and returns `EINTR`
+    /// (`Err(())`); the VMA is then not write-locked.
+    pub fn vma_start_write_killable(&mut self, id: VmaId, fatal_signal: &crate::sync::AtomicBool) -> Result<(), ()> {
+        let seq = self.lock_seq();
+        let slot = self.vma_slot(id);
+        if read_once_u32(&slot.lock_seq) == seq {
+            return Ok(());
+        }
+        let locked = ordering::refcount_add_not_zero(&slot.refcnt, VMA_LOCK_OFFSET);
+        if locked {
+            while ordering::refcount_read_acquire(&slot.refcnt) != VMA_LOCK_OFFSET + 1 {
+                if fatal_signal.load(Ordering::Relaxed) {
+                    if !mutation::active(Mutation::NoKillableUndo) {
+                        ordering::refcount_sub_release(&slot.refcnt, VMA_LOCK_OFFSET);
+                    }
+                    return Err(());
+                }
+                spin_wait();
+            }
+        }
+        write_once_u32(&slot.lock_seq, seq);
+        if locked {
+            ordering::refcount_sub_release(&slot.refcnt, VMA_LOCK_OFFSET);
+        }
+        Ok(())
+    }
+
     /// `__is_vma_write_locked`: VMA `id` is write-locked in this section.
     pub fn vma_is_write_locked(&self, id: VmaId) -> bool {
         read_once_u32(&self.vma_slot(id).lock_seq) == self.lock_seq()

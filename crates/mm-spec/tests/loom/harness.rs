@@ -116,6 +116,9 @@ pub struct Scenario {
     pub keep_fds: bool,
     /// A second address space shares the VMA cache ([`Op::MmapAnonOther`]).
     pub other_mm: bool,
+    /// Instead of writers and a reader: the killable-writer check
+    /// ([`killable_execution`]).
+    pub killable: bool,
     /// One list of operations per writer thread.
     pub writers: &'static [&'static [Op]],
     /// The reader.
@@ -570,6 +573,9 @@ fn check_spec(e: &Expected, addr: u64, s: Spec<Option<VmaInfo>>) -> Result<(), S
 /// One execution of `sc`: setup, writer threads, the reader on the main
 /// thread. Panics with the reader's complaint on a violation.
 pub fn execution<Pol: BarrierPolicy>(sc: &'static Scenario) {
+    if sc.killable {
+        return killable_execution::<Pol>(sc);
+    }
     let e = expected::<Pol>(sc);
     let (mm, ctx) = setup::<Pol>(sc);
     let ctx = Arc::new(ctx);
@@ -592,6 +598,49 @@ pub fn execution<Pol: BarrierPolicy>(sc: &'static Scenario) {
     // Loom objects must not be dropped while a panic unwinds out of the
     // model (loom aborts then), so they go first.
     drop((mm, ctx));
+    if let Err(msg) = verdict {
+        panic!("VIOLATION: {msg}");
+    }
+}
+
+/// `vma_start_write_killable` while a reader holds the VMA: the reader
+/// takes its lock and then "kills" the writer. The writer either locks the
+/// VMA (no reader in: then it changes it, and loom checks that no reader
+/// saw that) or gives up with `EINTR` and leaves the VMA unchanged and
+/// lockable again: afterwards a reader must be able to lock it.
+fn killable_execution<Pol: BarrierPolicy>(sc: &'static Scenario) {
+    let (mm, _ctx) = setup::<Pol>(sc);
+    let id = mm.vma_lookup_rcu_id(A).expect("the setup's VMA");
+    let killed = Arc::new(mm_core::sync::AtomicBool::new(false));
+    let reader = {
+        let (mm, killed) = (mm.clone(), killed.clone());
+        thread::spawn(move || {
+            let lock = lock_vma_under_rcu(&mm, A + 8);
+            killed.store(true, std::sync::atomic::Ordering::Relaxed);
+            if let Some(l) = &lock {
+                let s = l.slot();
+                std::hint::black_box(s.flags());
+            }
+            drop(lock);
+        })
+    };
+    let outcome = {
+        let mut w = mm.write();
+        let r = w.vma_start_write_killable(id, &killed);
+        if r.is_ok() {
+            mprotect_locked(&mut w, A, A + 2 * P, PROT_READ, 0).expect("mprotect");
+        }
+        r
+    };
+    reader.join().expect("reader");
+    let after = lock_vma_under_rcu(&mm, A + 8).map(|l| l.slot().flags());
+    let verdict = match (outcome, after) {
+        (_, None) => Err(format!("after the writer ({outcome:?}), no reader can lock the VMA")),
+        (Err(()), Some(f)) if f.contains(VmFlags::WRITE) => Ok(()),
+        (Err(()), Some(f)) => Err(format!("a killed writer changed the VMA: {f:?}")),
+        (Ok(()), Some(_)) => Ok(()),
+    };
+    drop(mm);
     if let Err(msg) = verdict {
         panic!("VIOLATION: {msg}");
     }

@@ -49,6 +49,7 @@ const fn sc(
         setup,
         keep_fds: false,
         other_mm: false,
+        killable: false,
         writers,
         reader,
         bound: None,
@@ -58,6 +59,11 @@ const fn sc(
 
 const fn with_file(mut s: Scenario) -> Scenario {
     s.files = &[77];
+    s
+}
+
+const fn killable(mut s: Scenario) -> Scenario {
+    s.killable = true;
     s
 }
 
@@ -337,6 +343,13 @@ pub static SCENARIOS: &[Scenario] = &[
         &[&[Op::Mprotect(A + P, P, R)]],
         Reader::LockVma(A + P + 8),
     ),
+    killable(sc(
+        "killable-writer",
+        "vma_start_write_killable killed while a reader holds the VMA",
+        ANON2,
+        &[],
+        Reader::Spec(A + 8),
+    )),
     bounded(
         sc(
             "maps-vs-split",
