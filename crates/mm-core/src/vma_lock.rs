@@ -130,6 +130,10 @@ pub fn lock_vma_under_rcu<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64) -> Opti
     }
 }
 
+/// A killable wait was interrupted by a fatal signal (`-EINTR`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Killed;
+
 /// How [`lock_next_vma`] found its VMA (for counters).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NextPath {
@@ -263,8 +267,8 @@ impl<P: BarrierPolicy> MmWrite<'_, P> {
     /// [`vma_start_write`](Self::vma_start_write), but while waiting for
     /// readers it gives up when `fatal_signal` is set, removes its
     /// exclusion (readers may lock the VMA again) and returns `EINTR`
-    /// (`Err(())`); the VMA is then not write-locked.
-    pub fn vma_start_write_killable(&mut self, id: VmaId, fatal_signal: &crate::sync::AtomicBool) -> Result<(), ()> {
+    /// ([`Killed`]); the VMA is then not write-locked.
+    pub fn vma_start_write_killable(&mut self, id: VmaId, fatal_signal: &crate::sync::AtomicBool) -> Result<(), Killed> {
         let seq = self.lock_seq();
         let slot = self.vma_slot(id);
         if read_once_u32(&slot.lock_seq) == seq {
@@ -277,7 +281,7 @@ impl<P: BarrierPolicy> MmWrite<'_, P> {
                     if !mutation::active(Mutation::NoKillableUndo) {
                         ordering::refcount_sub_release(&slot.refcnt, VMA_LOCK_OFFSET);
                     }
-                    return Err(());
+                    return Err(Killed);
                 }
                 spin_wait();
             }

@@ -636,8 +636,8 @@ fn killable_execution<Pol: BarrierPolicy>(sc: &'static Scenario) {
     let after = lock_vma_under_rcu(&mm, A + 8).map(|l| l.slot().flags());
     let verdict = match (outcome, after) {
         (_, None) => Err(format!("after the writer ({outcome:?}), no reader can lock the VMA")),
-        (Err(()), Some(f)) if f.contains(VmFlags::WRITE) => Ok(()),
-        (Err(()), Some(f)) => Err(format!("a killed writer changed the VMA: {f:?}")),
+        (Err(_), Some(f)) if f.contains(VmFlags::WRITE) => Ok(()),
+        (Err(_), Some(f)) => Err(format!("a killed writer changed the VMA: {f:?}")),
         (Ok(()), Some(_)) => Ok(()),
     };
     drop(mm);
