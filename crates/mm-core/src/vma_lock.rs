@@ -152,9 +152,9 @@ pub enum NextPath {
 /// must be real, which the speculation count decides (unchanged: no
 /// writer ran; changed: look again, and take `mmap_lock` unless the same
 /// VMA comes back). One addition: the model's tree changes nodes in place,
-/// so a lockless walk that finds nothing is believed only if no writer ran
-/// meanwhile (the kernel's RCU walk of the maple tree cannot miss a VMA
-/// that way).
+/// so a lockless walk that finds nothing, and the second look, are believed
+/// only if no writer ran during them (the kernel's RCU walk of the maple
+/// tree sees the tree as it was at one instant).
 pub fn lock_next_vma<P: BarrierPolicy>(mm: &MmStruct<P>, from: u64) -> Option<(VmaReadLock<'_>, NextPath)> {
     loop {
         let spec = mm.speculate_try_begin();
@@ -177,18 +177,31 @@ pub fn lock_next_vma<P: BarrierPolicy>(mm: &MmStruct<P>, from: u64) -> Option<(V
             drop(lock);
             return lock_vma_under_mmap_lock(mm, from);
         }
-        if from < s.start() {
+        if from < s.start() && !mutation::active(Mutation::NoMapsGapCheck) {
             let changed = match spec {
                 Some(seq) => mm.speculate_retry(seq),
                 None => true,
             };
-            if changed && mm.vma_next_rcu(from) != Some(id) && !mutation::active(Mutation::NoMapsGapCheck) {
+            // Look again; the model's walk of a tree a writer is changing
+            // in place may be torn, so the second look counts only if no
+            // writer ran during it (the kernel's RCU walk is consistent).
+            if changed && !same_next_stable(mm, from, id) {
                 drop(lock);
                 return lock_vma_under_mmap_lock(mm, from);
             }
         }
         return Some((lock, NextPath::Lockless));
     }
+}
+
+/// Whether a fresh lockless look from `from` finds VMA `id` again, in a
+/// window no writer entered.
+fn same_next_stable<P: BarrierPolicy>(mm: &MmStruct<P>, from: u64, id: VmaId) -> bool {
+    let Some(seq) = mm.speculate_try_begin() else {
+        return false;
+    };
+    let again = mm.vma_next_rcu(from);
+    !mm.speculate_retry(seq) && again == Some(id)
 }
 
 /// `lock_vma_under_mmap_lock`: the next VMA from `from`, found under
@@ -268,7 +281,11 @@ impl<P: BarrierPolicy> MmWrite<'_, P> {
     /// readers it gives up when `fatal_signal` is set, removes its
     /// exclusion (readers may lock the VMA again) and returns `EINTR`
     /// ([`Killed`]); the VMA is then not write-locked.
-    pub fn vma_start_write_killable(&mut self, id: VmaId, fatal_signal: &crate::sync::AtomicBool) -> Result<(), Killed> {
+    pub fn vma_start_write_killable(
+        &mut self,
+        id: VmaId,
+        fatal_signal: &crate::sync::AtomicBool,
+    ) -> Result<(), Killed> {
         let seq = self.lock_seq();
         let slot = self.vma_slot(id);
         if read_once_u32(&slot.lock_seq) == seq {

@@ -14,6 +14,7 @@ fn config() -> StressConfig {
         writers: 2,
         readers: 2,
         openers: 1,
+        maps_readers: 1,
         duration: Duration::from_millis(700),
         slots: 256,
         seed: 7,
@@ -33,6 +34,11 @@ fn check<P: BarrierPolicy>(cfg: &StressConfig) -> StressReport {
     assert!(r.fallback_checked > 100, "fallback answers checked: {r:?}");
     assert!(r.faults.vma_lock > 100, "faults handled under the VMA lock: {r:?}");
     assert!(r.faults.mmap_lock > 0, "faults that fell back to mmap_lock: {r:?}");
+    assert!(
+        r.maps.reads > 0 && r.maps.lines > 100,
+        "maps read under per-VMA locks: {r:?}"
+    );
+    assert!(r.writer_latency.samples == r.writer_ops, "every section timed: {r:?}");
     assert!(
         r.lookups.retries + r.lookups.busy + r.uprobes.retries + r.uprobes.busy > 0,
         "some reads raced with writers: {r:?}"

@@ -3,7 +3,7 @@
 //! ```text
 //! mmsim replay [--maps] [--brk ADDR] [--cwd DIR] [--initial-maps FILE] [--mmap-base ADDR] [--check] FILE|-
 //! mmsim replay --fixture DIR [--maps]
-//! mmsim simulate [--threads N] [--writers N] [--openers N] [--duration SECS] [--rounds N] [--vmas N]
+//! mmsim simulate [--threads N] [--writers N] [--openers N] [--maps-readers N] [--duration SECS] [--rounds N] [--vmas N]
 //!                [--policy NAME|all] [--seed N] [--loom-summary FILE] [--quiet]
 //! mmsim record [-o DIR] -- CMD [ARGS…]
 //! ```
@@ -105,6 +105,9 @@ struct SimulateArgs {
     /// Threads that open and close files outside mmap_lock (file-slot reuse).
     #[arg(long, default_value_t = 1, value_name = "N")]
     openers: usize,
+    /// Threads that read /proc/PID/maps under per-VMA locks.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    maps_readers: usize,
     /// Seconds per policy.
     #[arg(long, default_value_t = 8.0, value_name = "SECS", value_parser = parse_secs)]
     duration: f64,
@@ -186,6 +189,7 @@ fn main() -> ExitCode {
                 readers: a.threads,
                 writers: a.writers,
                 openers: a.openers,
+                maps_readers: a.maps_readers,
                 duration: Duration::from_secs_f64(a.duration),
                 rounds: a.rounds as usize,
                 vmas: a.vmas,

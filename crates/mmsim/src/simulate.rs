@@ -21,6 +21,8 @@ pub struct SimulateOptions {
     pub writers: usize,
     /// Threads that open and close files outside `mmap_lock`.
     pub openers: usize,
+    /// Threads that read `/proc/PID/maps` under per-VMA locks.
+    pub maps_readers: usize,
     /// Time per policy (split over the rounds).
     pub duration: Duration,
     /// Rounds per policy: the policies run in turn, round after round, so
@@ -176,6 +178,7 @@ pub fn simulate(opts: &SimulateOptions) -> Vec<PolicyResult> {
         writers: opts.writers.max(1),
         readers: opts.readers,
         openers: opts.openers,
+        maps_readers: opts.maps_readers,
         duration: opts.duration / rounds as u32,
         slots: opts.vmas.max(1),
         seed: opts.seed,
@@ -251,26 +254,32 @@ pub fn render(opts: &SimulateOptions, results: &[PolicyResult], loom: &LoomRecor
     let rounds = results.first().map_or(0, |r| r.rounds.len());
     let _ = writeln!(
         s,
-        "mmsim simulate: {} writer(s), {} reader(s), {} opener(s), {} VMAs, {:.1} s per policy in {} round(s), seed {}, {}",
+        "mmsim simulate: {} writer(s), {} reader(s), {} opener(s), {} maps reader(s), {} VMAs, {:.1} s per policy in {} round(s), seed {}, {} on {} CPUs",
         opts.writers.max(1),
         opts.readers,
         opts.openers,
+        opts.maps_readers,
         opts.vmas,
         opts.duration.as_secs_f64(),
         rounds,
         opts.seed,
-        std::env::consts::ARCH
+        std::env::consts::ARCH,
+        std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let _ = writeln!(
         s,
-        "{:<11} {:>24} {:>8} {:>10} {:>10} {:>6} {:>22} {:>5} {:>7}  LOOM",
+        "{:<11} {:>24} {:>8} {:>9} {:>9} {:>8} {:>5} {:>7} {:>5} {:>22} {:>17} {:>5} {:>7}  LOOM",
         "POLICY",
         "READS/S med (min-max)",
         "SPEC OK%",
         "CHECKED",
-        "FALLBACKS",
+        "FALLBACK",
+        "FAULTS",
+        "VMA%",
+        "MAPS/S",
         "WRONG",
         "SECTIONS/S med (min-max)",
+        "WRITE us p50/p99/max",
         "DOWNG",
         "OPENS"
     );
@@ -286,9 +295,23 @@ pub fn render(opts: &SimulateOptions, results: &[PolicyResult], loom: &LoomRecor
             r.sum(|x| x.lookups.successes + x.uprobes.successes),
         );
         let faults = r.sum(|x| x.faults.faults);
+        let maps_rate = spread(&r.rates(|x| x.maps.reads)).0;
+        // Over the rounds: the median of the medians, the worst p99 and max.
+        let lat = {
+            let mut p50: Vec<u64> = r.rounds.iter().map(|x| x.writer_latency.p50).collect();
+            p50.sort_unstable();
+            let p99 = r.rounds.iter().map(|x| x.writer_latency.p99).max().unwrap_or(0);
+            let max = r.rounds.iter().map(|x| x.writer_latency.max).max().unwrap_or(0);
+            format!(
+                "{:.1}/{:.1}/{:.0}",
+                p50.get(p50.len() / 2).copied().unwrap_or(0) as f64 / 1e3,
+                p99 as f64 / 1e3,
+                max as f64 / 1e3
+            )
+        };
         let _ = writeln!(
             s,
-            "{:<11} {:>24} {:>8.3} {:>10} {:>10} {:>9} {:>6.1} {:>6} {:>22} {:>5} {:>7}  {}",
+            "{:<11} {:>24} {:>8.3} {:>9} {:>9} {:>8} {:>5.1} {:>7} {:>5} {:>22} {:>17} {:>5} {:>7}  {}",
             r.policy.name(),
             format!("{} ({}-{})", rate(reads.0), rate(reads.1), rate(reads.2)),
             if att == 0 { 0.0 } else { 100.0 * ok as f64 / att as f64 },
@@ -300,8 +323,10 @@ pub fn render(opts: &SimulateOptions, results: &[PolicyResult], loom: &LoomRecor
             } else {
                 100.0 * r.sum(|x| x.faults.vma_lock) as f64 / faults as f64
             },
+            rate(maps_rate),
             r.wrong(),
             format!("{} ({}-{})", rate(writes.0), rate(writes.1), rate(writes.2)),
+            lat,
             r.sum(|x| x.downgrades),
             r.sum(|x| x.opens),
             loom_cell(loom, r.policy)
@@ -314,8 +339,11 @@ pub fn render(opts: &SimulateOptions, results: &[PolicyResult], loom: &LoomRecor
          sequence number they validated against. FALLBACKS: answers of vma_lookup and uprobe resolve with their\n\
          locked fallbacks, and fault outcomes, compared with the records in force during the call.\n\
          FAULTS: page faults taken (read, write, exec); VMA%: of them handled under the VMA's own lock\n\
-         (lock_vma_under_rcu), the rest under mmap_lock. WRONG: checked answers that\n\
-         matched no record. SECTIONS/S: write sections per second; DOWNG: of which ended by mmap_write_downgrade.\n\
+         (lock_vma_under_rcu), the rest under mmap_lock. MAPS/S: whole /proc/PID/maps reads per second under\n\
+         per-VMA locks (median over the rounds), each checked for order, existing VMAs and phantom gaps.\n\
+         WRONG: checked answers that matched no record. SECTIONS/S: write sections per second; WRITE us:\n\
+         write-section latency including the lock wait (median of the rounds' medians, worst p99, worst max);\n\
+         DOWNG: sections ended by mmap_write_downgrade.\n\
          OPENS: files opened and closed outside mmap_lock, recycling freed file slots."
     );
     if results.len() > 1 && rounds > 1 {

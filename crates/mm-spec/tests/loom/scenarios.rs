@@ -343,6 +343,16 @@ pub static SCENARIOS: &[Scenario] = &[
         &[&[Op::Mprotect(A + P, P, R)]],
         Reader::LockVma(A + P + 8),
     ),
+    bounded(
+        sc(
+            "maps-vs-boundary",
+            "maps under per-VMA locks racing a boundary move between two VMAs (mprotect merging part of one into the other)",
+            &[Op::MmapAnon(A, 2 * P, RW), Op::MmapAnon(A + 2 * P, 2 * P, R)],
+            &[&[Op::Mprotect(A + P, P, R)]],
+            Reader::Maps,
+        ),
+        2,
+    ),
     killable(sc(
         "killable-writer",
         "vma_start_write_killable killed while a reader holds the VMA",

@@ -34,9 +34,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use mm_core::file::{FileId, Inode, InodeKind};
-use mm_core::{BarrierPolicy, MmConfig, MmStruct, MmWrite, VmFlags, VmaView};
-use mm_ops::call::{Access, Signal};
-use mm_ops::memory::{FaultPath, handle_user_fault_path};
+use mm_core::{BarrierPolicy, MmConfig, MmStruct, MmWrite, VmaView};
 use mm_ops::mmap::{MapFile, do_mmap};
 use mm_ops::mprotect::mprotect_locked;
 use mm_ops::uapi::*;
@@ -45,8 +43,10 @@ use parking_lot::{Mutex, RwLock};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::lookup::{Spec, SpecCounts, SpecStats, VmaInfo, vma_lookup, vma_lookup_speculative};
-use crate::uprobe::{UprobeHit, resolve, uprobe_speculative};
+use crate::lookup::{SpecCounts, VmaInfo};
+
+mod check;
+use check::{Tally, maps_step, read_step};
 
 /// Pages per slot.
 pub const SLOT_PAGES: u64 = 8;
@@ -62,6 +62,8 @@ pub struct StressConfig {
     pub readers: usize,
     /// Threads that open and close files outside `mmap_lock`.
     pub openers: usize,
+    /// Threads that read `/proc/PID/maps` under per-VMA locks.
+    pub maps_readers: usize,
     /// How long.
     pub duration: Duration,
     /// Slots (about one VMA each at the start).
@@ -81,6 +83,7 @@ impl Default for StressConfig {
             writers: 1,
             readers: 2,
             openers: 1,
+            maps_readers: 1,
             duration: Duration::from_secs(2),
             slots: 1024,
             seed: 1,
@@ -103,6 +106,46 @@ pub struct FaultCounts {
     pub mmap_lock: u64,
 }
 
+/// The lock-free maps reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MapsCounts {
+    /// Whole reads of the maps.
+    pub reads: u64,
+    /// Lines (VMAs) read.
+    pub lines: u64,
+    /// VMAs found under `mmap_lock` (`lock_next_vma`'s fallback).
+    pub fallbacks: u64,
+}
+
+/// Write-section latencies (lock wait included), in nanoseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Latency {
+    /// Sections measured.
+    pub samples: u64,
+    /// Median.
+    pub p50: u64,
+    /// 99th percentile.
+    pub p99: u64,
+    /// Largest.
+    pub max: u64,
+}
+
+impl Latency {
+    fn of(mut v: Vec<u64>) -> Latency {
+        if v.is_empty() {
+            return Latency::default();
+        }
+        v.sort_unstable();
+        let at = |q: f64| v[((v.len() - 1) as f64 * q) as usize];
+        Latency {
+            samples: v.len() as u64,
+            p50: at(0.5),
+            p99: at(0.99),
+            max: v[v.len() - 1],
+        }
+    }
+}
+
 /// What happened.
 #[derive(Clone, Debug, Default)]
 pub struct StressReport {
@@ -117,6 +160,10 @@ pub struct StressReport {
     pub fallback_checked: u64,
     /// The readers' page faults, by the path that handled them.
     pub faults: FaultCounts,
+    /// The maps readers' reads (each checked).
+    pub maps: MapsCounts,
+    /// The writers' section latencies.
+    pub writer_latency: Latency,
     /// Checked answers that did not match (must be 0).
     pub wrong: u64,
     /// The first wrong answer, described.
@@ -140,6 +187,7 @@ pub struct StressReport {
 /// The VMAs of one slot at one sequence number.
 type SlotState = Vec<VmaInfo>;
 
+/// The writers' records of one slot.
 struct Slot {
     /// `(seq, state)`: the state from `seq` on, in increasing `seq`.
     history: RwLock<Vec<(u32, SlotState)>>,
@@ -147,6 +195,12 @@ struct Slot {
 
 fn slot_base(i: usize) -> u64 {
     BASE + i as u64 * (SLOT_PAGES + 1) * PAGE_SIZE
+}
+
+/// The slot an address lies in (with its guard page), if any.
+fn slot_of(addr: u64) -> Option<usize> {
+    let off = addr.checked_sub(BASE)?;
+    Some((off / ((SLOT_PAGES + 1) * PAGE_SIZE)) as usize)
 }
 
 /// The slot's VMAs under the (write) lock.
@@ -170,60 +224,6 @@ fn snapshot<P: BarrierPolicy>(w: &MmWrite<'_, P>, i: usize) -> SlotState {
         cur = w.vma_next(id);
     }
     out
-}
-
-/// The expected `vma_lookup` result for `addr` in a slot state.
-fn expect(state: &SlotState, addr: u64) -> Option<VmaInfo> {
-    state.iter().find(|v| v.start <= addr && addr < v.end).copied()
-}
-
-/// The expected uprobe result for `addr` in a slot state.
-fn expect_uprobe(state: &SlotState, addr: u64) -> Option<UprobeHit> {
-    let v = expect(state, addr)?;
-    Some(UprobeHit {
-        ino: v.ino?,
-        offset: (v.pgoff << 12) + (addr - v.start),
-    })
-}
-
-/// The outcome of a user fault in a slot state (no special mappings, guard
-/// markers or file ends here): x86's `access_error`, then the exec check.
-fn expect_fault(state: &SlotState, addr: u64, access: Access) -> Result<(), Signal> {
-    let Some(v) = expect(state, addr) else {
-        return Err(Signal::Segv);
-    };
-    let f = v.flags;
-    let denied = match access {
-        Access::Write => !f.contains(VmFlags::WRITE),
-        Access::Read | Access::Exec => !f.is_accessible(),
-    };
-    if denied || (access == Access::Exec && !f.contains(VmFlags::EXEC)) {
-        Err(Signal::Segv)
-    } else {
-        Ok(())
-    }
-}
-
-/// `x <= y` for sequence numbers, across the wrap at 2^32.
-fn seq_le(x: u32, y: u32) -> bool {
-    x.wrapping_sub(y) as i32 <= 0
-}
-
-impl Slot {
-    /// The record in force at `seq`.
-    fn at(&self, seq: u32) -> Option<SlotState> {
-        let h = self.history.read();
-        let idx = h.partition_point(|(s, _)| seq_le(*s, seq));
-        idx.checked_sub(1).map(|k| h[k].1.clone())
-    }
-
-    /// Every record in force at some sequence number in `[lo, hi]`.
-    fn during(&self, lo: u32, hi: u32) -> Vec<SlotState> {
-        let h = self.history.read();
-        let first = h.partition_point(|(s, _)| seq_le(*s, lo)).saturating_sub(1);
-        let last = h.partition_point(|(s, _)| seq_le(*s, hi));
-        h[first..last.max(first)].iter().map(|(_, s)| s.clone()).collect()
-    }
 }
 
 /// A new file that only its mappings will keep open (ino unique to it).
@@ -284,106 +284,6 @@ fn random_op<P: BarrierPolicy>(
     false
 }
 
-/// Per-reader tallies, flushed at the end.
-#[derive(Default)]
-struct Tally {
-    lookups: SpecCounts,
-    uprobes: SpecCounts,
-    faults: FaultCounts,
-    checked: u64,
-    fallback_checked: u64,
-    wrong: u64,
-}
-
-fn count(c: &mut SpecCounts, s: &Spec<impl Sized>) {
-    c.attempts += 1;
-    match s {
-        Spec::Valid { .. } => c.successes += 1,
-        Spec::Retry => c.retries += 1,
-        Spec::Busy => c.busy += 1,
-    }
-}
-
-/// One reader step at `addr` in slot `slot`; returns a description of a
-/// wrong answer.
-fn read_step<P: BarrierPolicy>(mm: &MmStruct<P>, slot: &Slot, addr: u64, kind: u32, t: &mut Tally) -> Option<String> {
-    let stats = SpecStats::default();
-    match kind {
-        0 | 1 => {
-            let sp = vma_lookup_speculative(mm, addr);
-            count(&mut t.lookups, &sp);
-            if let Spec::Valid { value, seq } = sp {
-                t.checked += 1;
-                let want = slot.at(seq).map(|s| expect(&s, addr));
-                if want != Some(value) {
-                    return Some(format!(
-                        "vma_lookup {addr:#x} validated at seq {seq}: {value:?}, expected {want:?}"
-                    ));
-                }
-            }
-        }
-        2 => {
-            let sp = uprobe_speculative(mm, addr);
-            count(&mut t.uprobes, &sp);
-            if let Spec::Valid { value, seq } = sp {
-                t.checked += 1;
-                let want = slot.at(seq).map(|s| expect_uprobe(&s, addr));
-                if want != Some(value) {
-                    return Some(format!(
-                        "uprobe {addr:#x} validated at seq {seq}: {value:?}, expected {want:?}"
-                    ));
-                }
-            }
-        }
-        5..=7 => {
-            let access = [Access::Read, Access::Write, Access::Exec][kind as usize - 5];
-            // A section in progress may not have write-locked this VMA
-            // yet: the state before it counts too.
-            let lo = mm.mmap_lock().seq() & !1;
-            let (got, path) = handle_user_fault_path(mm, addr, access);
-            let hi = mm.mmap_lock().seq();
-            t.faults.faults += 1;
-            match path {
-                FaultPath::VmaLock => t.faults.vma_lock += 1,
-                FaultPath::VmaRetry => t.faults.vma_retry += 1,
-                FaultPath::MmapLock | FaultPath::KernelSpace => t.faults.mmap_lock += 1,
-            }
-            t.fallback_checked += 1;
-            if !slot.during(lo, hi).iter().any(|s| expect_fault(s, addr, access) == got) {
-                return Some(format!(
-                    "fault {access:?} at {addr:#x}: {got:?}, in force at no seq in [{lo}, {hi}]"
-                ));
-            }
-        }
-        _ => {
-            let lo = mm.mmap_lock().seq();
-            let (desc, ok) = if kind == 3 {
-                let v = vma_lookup(mm, addr, &stats);
-                let hi = mm.mmap_lock().seq();
-                (
-                    format!("vma_lookup {addr:#x}: {v:?}"),
-                    slot.during(lo, hi).iter().any(|s| expect(s, addr) == v),
-                )
-            } else {
-                let v = resolve(mm, addr, &stats);
-                let hi = mm.mmap_lock().seq();
-                (
-                    format!("resolve {addr:#x}: {v:?}"),
-                    slot.during(lo, hi).iter().any(|s| expect_uprobe(s, addr) == v),
-                )
-            };
-            t.fallback_checked += 1;
-            if !ok {
-                return Some(format!(
-                    "{desc}, in force at no seq in [{lo}, {}]",
-                    mm.mmap_lock().seq()
-                ));
-            }
-        }
-    }
-    None
-}
-
 /// Runs writers, openers and readers on a fresh address space with
 /// barrier policy `P`, calling `progress` with the elapsed fraction now
 /// and then.
@@ -430,6 +330,8 @@ pub fn run<P: BarrierPolicy>(cfg: &StressConfig, progress: &(dyn Fn(f64) + Sync)
     let writers_left = AtomicU64::new(cfg.writers.max(1) as u64);
     let (writer_ops, downgrades, opens) = (AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0));
     let totals = Mutex::new(Tally::default());
+    let maps_totals = Mutex::new(MapsCounts::default());
+    let latencies = Mutex::new(Vec::<u64>::new());
     let first_wrong = Mutex::new(None::<String>);
     let start = Instant::now();
     std::thread::scope(|s| {
@@ -438,13 +340,16 @@ pub fn run<P: BarrierPolicy>(cfg: &StressConfig, progress: &(dyn Fn(f64) + Sync)
             let (mm, slots, stop, writer_ops, downgrades, shared) =
                 (&mm, &slots, &stop, &writer_ops, &downgrades, &shared);
             let (writers_left, limit) = (&writers_left, cfg.sections_per_writer);
+            let latencies = &latencies;
             let seed = cfg.seed ^ ((wk as u64 + 1) * 0x9e37_79b9);
             s.spawn(move || {
                 let mut rng = SmallRng::seed_from_u64(seed);
                 let mine: Vec<usize> = (wk..slots.len()).step_by(writers).collect();
                 let (mut n, mut d) = (0, 0);
+                let mut lat = Vec::new();
                 while !stop.load(Ordering::Relaxed) && limit.is_none_or(|l| n < l) {
                     let i = mine[rng.random_range(0..mine.len())];
+                    let t0 = Instant::now();
                     let mut w = mm.write();
                     let downgrade = random_op(mm, &mut w, &mut rng, i, shared);
                     // The state this write section ends with, at the
@@ -459,11 +364,35 @@ pub fn run<P: BarrierPolicy>(cfg: &StressConfig, progress: &(dyn Fn(f64) + Sync)
                     } else {
                         drop(w);
                     }
+                    // At most a million samples per writer.
+                    if lat.len() < 1 << 20 {
+                        lat.push(t0.elapsed().as_nanos() as u64);
+                    }
                     n += 1;
                 }
+                latencies.lock().extend(lat);
                 writer_ops.fetch_add(n, Ordering::Relaxed);
                 downgrades.fetch_add(d, Ordering::Relaxed);
                 writers_left.fetch_sub(1, Ordering::Release);
+            });
+        }
+        for _ in 0..cfg.maps_readers {
+            let (mm, slots, stop, maps_totals, totals, first_wrong) =
+                (&mm, &slots, &stop, &maps_totals, &totals, &first_wrong);
+            s.spawn(move || {
+                let mut m = MapsCounts::default();
+                let mut wrong = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    if let Some(w) = maps_step(mm, slots, &mut m) {
+                        wrong += 1;
+                        first_wrong.lock().get_or_insert(w);
+                    }
+                }
+                let mut t = maps_totals.lock();
+                t.reads += m.reads;
+                t.lines += m.lines;
+                t.fallbacks += m.fallbacks;
+                totals.lock().wrong += wrong;
             });
         }
         for _ in 0..cfg.openers {
@@ -540,6 +469,8 @@ pub fn run<P: BarrierPolicy>(cfg: &StressConfig, progress: &(dyn Fn(f64) + Sync)
         checked: t.checked,
         fallback_checked: t.fallback_checked,
         faults: t.faults,
+        maps: maps_totals.into_inner(),
+        writer_latency: Latency::of(latencies.into_inner()),
         wrong: t.wrong,
         first_wrong: first_wrong.into_inner(),
         writer_ops: writer_ops.into_inner(),
