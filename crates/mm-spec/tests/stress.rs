@@ -27,15 +27,17 @@ fn check<P: BarrierPolicy>(cfg: &StressConfig) -> StressReport {
     let r = run::<P>(cfg, &|_| {});
     println!("{}: {r:?}", P::NAME);
     assert!(r.writer_ops > 100, "writers made progress: {r:?}");
+    // The counts below only show that each kind of reader ran; the machine
+    // may be loaded (CI runs tests in parallel), so they are kept low.
     assert!(r.downgrades > 0, "some sections ended with a downgrade: {r:?}");
     assert!(r.opens > 0, "the opener recycled file slots: {r:?}");
-    assert!(r.checked > 1000, "readers validated reads: {r:?}");
-    assert!(r.uprobes.successes > 100, "uprobe reads validated: {r:?}");
-    assert!(r.fallback_checked > 100, "fallback answers checked: {r:?}");
-    assert!(r.faults.vma_lock > 100, "faults handled under the VMA lock: {r:?}");
+    assert!(r.checked > 50, "readers validated reads: {r:?}");
+    assert!(r.uprobes.successes > 5, "uprobe reads validated: {r:?}");
+    assert!(r.fallback_checked > 5, "fallback answers checked: {r:?}");
+    assert!(r.faults.vma_lock > 5, "faults handled under the VMA lock: {r:?}");
     assert!(r.faults.mmap_lock > 0, "faults that fell back to mmap_lock: {r:?}");
     assert!(
-        r.maps.reads > 0 && r.maps.lines > 100,
+        r.maps.reads > 0 && r.maps.lines > 10,
         "maps read under per-VMA locks: {r:?}"
     );
     assert!(r.writer_latency.samples == r.writer_ops, "every section timed: {r:?}");
