@@ -3,6 +3,7 @@
 //! | module | what | kernel counterpart |
 //! |---|---|---|
 //! | [`lookup`] | speculative `vma_lookup` with fallback, counters | `lock_vma_under_rcu` style readers, `mmap_lock_speculate_*` |
+//! | [`oracle`] | expected fault outcomes, for checkers | `arch/x86/mm/fault.c` |
 //! | [`uprobe`] | address → (file identity, file offset) | `find_active_uprobe_speculative` (`kernel/events/uprobes.c`) |
 //! | [`stress`] | real threads: writers mutate, readers speculate, every validated read checked | — |
 //!
@@ -25,6 +26,7 @@
 //! ```
 
 pub mod lookup;
+pub mod oracle;
 #[cfg(not(loom))]
 pub mod stress;
 pub mod uprobe;

@@ -25,22 +25,9 @@ pub(super) fn expect_uprobe(state: &SlotState, addr: u64) -> Option<UprobeHit> {
     })
 }
 
-/// The outcome of a user fault in a slot state (no special mappings, guard
-/// markers or file ends here): x86's `access_error`, then the exec check.
+/// The outcome of a user fault in a slot state.
 pub(super) fn expect_fault(state: &SlotState, addr: u64, access: Access) -> Result<(), Signal> {
-    let Some(v) = expect(state, addr) else {
-        return Err(Signal::Segv);
-    };
-    let f = v.flags;
-    let denied = match access {
-        Access::Write => !f.contains(VmFlags::WRITE),
-        Access::Read | Access::Exec => !f.is_accessible(),
-    };
-    if denied || (access == Access::Exec && !f.contains(VmFlags::EXEC)) {
-        Err(Signal::Segv)
-    } else {
-        Ok(())
-    }
+    crate::oracle::expected_fault(expect(state, addr).map(|v| v.flags), access)
 }
 
 /// `x <= y` for sequence numbers, across the wrap at 2^32.

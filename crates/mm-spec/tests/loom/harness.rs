@@ -540,23 +540,9 @@ fn check_maps(e: &Expected, lo: u32, out: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The outcome of a fault in `state` (no special mappings, no guard
-/// markers, no file ends in these scenarios): `access_error` on x86, then
-/// the exec check.
+/// The outcome of a fault in `state`.
 fn expect_fault(state: &State, addr: u64, access: Access) -> Result<(), Signal> {
-    let Some(v) = lookup(state, addr) else {
-        return Err(Signal::Segv);
-    };
-    let f = v.flags;
-    let denied = match access {
-        Access::Write => !f.contains(VmFlags::WRITE),
-        Access::Read | Access::Exec => !f.is_accessible(),
-    };
-    if denied || (access == Access::Exec && !f.contains(VmFlags::EXEC)) {
-        Err(Signal::Segv)
-    } else {
-        Ok(())
-    }
+    mm_spec::oracle::expected_fault(lookup(state, addr).map(|v| v.flags), access)
 }
 
 fn check_spec(e: &Expected, addr: u64, s: Spec<Option<VmaInfo>>) -> Result<(), String> {
