@@ -25,6 +25,8 @@ use mm_core::{BarrierPolicy, MmConfig, MmStruct, VmaView};
 use mm_ops::task::Task;
 use mm_ops::uapi::*;
 
+pub mod locking;
+
 /// The VMA counts every group is parameterized by.
 pub const VMAS: [usize; 3] = [64, 1024, 65530];
 /// Page size.
@@ -122,7 +124,13 @@ impl BenchFiles {
     /// Creates the file in a fresh directory under `parent` (the system
     /// temporary directory by default: ext4 here, like a real program's).
     pub fn create(parent: &Path) -> std::io::Result<BenchFiles> {
-        let dir = parent.join(format!("mm-bench-{}", std::process::id()));
+        BenchFiles::create_sized(parent, "data", FILE_SIZE)
+    }
+
+    /// A sparse file of `size` bytes in a fresh directory under `parent`
+    /// named after this process and `name`.
+    pub fn create_sized(parent: &Path, name: &str, size: u64) -> std::io::Result<BenchFiles> {
+        let dir = parent.join(format!("mm-bench-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         let path = dir.join("data");
         let file = std::fs::OpenOptions::new()
@@ -131,7 +139,7 @@ impl BenchFiles {
             .create(true)
             .truncate(true)
             .open(&path)?;
-        file.set_len(FILE_SIZE)?;
+        file.set_len(size)?;
         Ok(BenchFiles { dir, path, file })
     }
 
@@ -334,11 +342,16 @@ pub struct Extra {
 impl Extra {
     /// Truncates the file and returns a writer.
     pub fn create() -> Extra {
+        Extra::create_named("extra.tsv")
+    }
+
+    /// Truncates `$MM_BENCH_OUT/name` and returns a writer.
+    pub fn create_named(name: &str) -> Extra {
         let dir = std::env::var_os("MM_BENCH_OUT")
             .map(PathBuf::from)
             .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/mm-bench"));
         let file = std::fs::create_dir_all(&dir)
-            .and_then(|_| File::create(dir.join("extra.tsv")))
+            .and_then(|_| File::create(dir.join(name)))
             .ok();
         Extra { file }
     }

@@ -1,5 +1,5 @@
-//! `cargo xtask bench`: runs the criterion suite (`benches/benches/mm.rs`)
-//! and the callgrind instruction counts (`benches/icount.rs`), reads them
+//! `cargo xtask bench`: runs the criterion suite (`benches/benches/mm.rs`),
+//! the locking-protocol suite (`benches/benches/locking.rs`) and the callgrind instruction counts (`benches/icount.rs`), reads them
 //! back, and writes `summary.json`, `benchmarks.md` and `benchmarks.svg`
 //! under `TARGET/mm-bench/` (`--update-docs` also copies the report and the
 //! chart to `docs/`). `cargo xtask bench --help` says more.
@@ -18,10 +18,13 @@ pub const VMAS: [u64; 3] = [64, 1024, 65530];
 
 /// `cargo xtask bench --help`.
 const HELP: &str = "\
-cargo xtask bench [--quick] [--report-only] [--update-docs] [--no-icount] [-- CRITERION-ARGS...]
+cargo xtask bench [--quick] [--report-only] [--update-docs] [--no-icount] [--no-locking] [-- CRITERION-ARGS...]
 
 Runs the criterion suite (every registered barrier policy at 64, 1,024 and
-65,530 VMAs, each loop next to the same loop on the host kernel) and the
+65,530 VMAs, each loop next to the same loop on the host kernel), the
+locking-protocol suite (pft-threads, will-it-scale page_fault1/2/3 in
+threads mode, a proc-mmap_sem-test analogue, vma_start_write per VMA; each
+next to the kernel; MM_BENCH_THREADS=1,2,4 sets its thread counts) and the
 callgrind instruction and cache-miss counts per operation, then writes
 TARGET/mm-bench/summary.json, benchmarks.md and benchmarks.svg (TARGET: the
 cargo target directory, CARGO_TARGET_DIR honoured).
@@ -30,6 +33,7 @@ cargo target directory, CARGO_TARGET_DIR honoured).
   --report-only  rewrite the report from the last run's results
   --update-docs  also copy the report and the chart to docs/
   --no-icount    skip the callgrind counts (they need valgrind)
+  --no-locking   skip the locking-protocol suite
   --help         this text; nothing is run or deleted
 Arguments after `--` go to criterion (a benchmark filter, say).
 ";
@@ -41,12 +45,14 @@ struct Opts {
     report_only: bool,
     update_docs: bool,
     icount: bool,
+    locking: bool,
     criterion: Vec<String>,
 }
 
 fn parse(args: &[String]) -> Result<Option<Opts>, String> {
     let mut o = Opts {
         icount: true,
+        locking: true,
         ..Opts::default()
     };
     let mut it = args.iter();
@@ -57,6 +63,7 @@ fn parse(args: &[String]) -> Result<Option<Opts>, String> {
             "--report-only" => o.report_only = true,
             "--update-docs" => o.update_docs = true,
             "--no-icount" => o.icount = false,
+            "--no-locking" => o.locking = false,
             "--" => o.criterion.extend(it.by_ref().cloned()),
             other => return Err(format!("unknown argument `{other}` (see cargo xtask bench --help)")),
         }
@@ -104,6 +111,9 @@ pub struct Run {
     pub profiles: Vec<crate::icount::Profile>,
     /// What each policy compiles to, if it could be disassembled.
     pub asm: Option<crate::asm::Listing>,
+    /// The locking-protocol suite (`benches/benches/locking.rs`), or why
+    /// there is none.
+    pub locking: Result<crate::bench_locking::Locking, String>,
 }
 
 impl Default for Run {
@@ -120,6 +130,7 @@ impl Default for Run {
             icount: Err("not measured".into()),
             profiles: vec![],
             asm: None,
+            locking: Err("not measured".into()),
         }
     }
 }
@@ -290,6 +301,17 @@ pub fn bench(args: &[String]) -> bool {
         if !step("criterion suite", cmd) {
             return false;
         }
+        if opts.locking {
+            let mut cmd = cargo();
+            cmd.args(["bench", "-p", "mm-benches", "--bench", "locking"])
+                .env("MM_BENCH_OUT", &out);
+            if opts.quick {
+                cmd.env("MM_BENCH_QUICK", "1");
+            }
+            if !step("locking-protocol suite", cmd) {
+                return false;
+            }
+        }
     }
     let mut run = match collect(&crit, &out) {
         Ok(r) => r,
@@ -299,6 +321,11 @@ pub fn bench(args: &[String]) -> bool {
         }
     };
     run.quick = opts.quick;
+    run.locking = if opts.locking {
+        crate::bench_locking::read(&out.join("locking.tsv"))
+    } else {
+        Err("skipped (--no-locking)".into())
+    };
     run.machine = Machine::probe();
     alias_kernel_baselines(&mut run);
     // Deterministic counts: upstream at every size, every policy at 1,024.
@@ -625,8 +652,13 @@ fn summary_json(run: &Run) -> Value {
         ),
         Err(e) => json!({ "not_measured": e }),
     };
+    let locking = match &run.locking {
+        Ok(l) => crate::bench_locking::json(l),
+        Err(e) => json!({ "not_measured": e }),
+    };
     json!({
         "icount": icount,
+        "locking": locking,
         "policies": run.policies.iter().map(|p| json!({"name": p.0, "expected_sound": p.1})).collect::<Vec<_>>(),
         "machine": {
             "cpu": m.cpu,

@@ -566,6 +566,15 @@ pub fn markdown(run: &Run) -> String {
         let _ = writeln!(o, "| {v} | {} | {k} |", cells.join(" | "));
     }
     o.push_str("\n## Chart\n\n![model vs kernel, and scaling](benchmarks.svg)\n\n");
+    match &run.locking {
+        Ok(l) => crate::bench_locking::markdown(&mut o, l),
+        Err(e) => {
+            let _ = writeln!(
+                o,
+                "## Locking protocol: faults, maps readers and vma_start_write\n\nNot measured in this run: {e}.\n"
+            );
+        }
+    }
     icount_section(&mut o, run);
     missed_section(&mut o, run);
     noise_section(&mut o, run);

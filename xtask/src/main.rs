@@ -25,6 +25,7 @@
 mod asm;
 mod bench;
 mod bench_answer;
+mod bench_locking;
 mod bench_report;
 #[path = "../../crates/mmsim/fingerprint.rs"]
 mod fingerprint;

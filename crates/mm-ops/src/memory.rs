@@ -51,6 +51,14 @@ impl FaultVma {
     /// The fault's outcome once any `anon_vma` is in place: special
     /// mappings have pages only at some offsets, files none beyond EOF.
     fn outcome(&self, files: &mm_core::file::FileTable, addr: u64) -> Result<(), Signal> {
+        match self.file {
+            Some(f) if self.special.is_none() && beyond_eof(files, f, self.start, self.pgoff, addr) => Err(Signal::Bus),
+            _ => self.outcome_no_file(addr),
+        }
+    }
+
+    /// [`outcome`](Self::outcome) for a VMA with no file, or a special one.
+    fn outcome_no_file(&self, addr: u64) -> Result<(), Signal> {
         if let Some(name) = self.special {
             // special_mapping_fault / vvar_fault: only some pages have a page
             // behind them (on the host: vDSO data at 0 and 2 of [vvar], the
@@ -63,10 +71,7 @@ impl FaultVma {
             };
             return if present { Ok(()) } else { Err(Signal::Bus) };
         }
-        match self.file {
-            Some(f) if beyond_eof(files, f, self.start, self.pgoff, addr) => Err(Signal::Bus),
-            _ => Ok(()),
-        }
+        Ok(())
     }
 }
 
@@ -229,7 +234,15 @@ fn fault_under_vma_lock<P: BarrierPolicy>(
         let r = mm.try_read()?;
         anon_vma_prepare(&r, lock.id());
     }
-    let out = fv.outcome(&mm.files(), addr);
+    // Only a file's size needs the file table: an anonymous fault takes
+    // no lock beyond the VMA's (the kernel reads `i_size` locklessly; the
+    // model's file table is behind a mutex, so file-backed faults under
+    // the VMA lock still serialize on it).
+    let out = if fv.file.is_some() && fv.special.is_none() {
+        fv.outcome(&mm.files(), addr)
+    } else {
+        fv.outcome_no_file(addr)
+    };
     Some(out.and_then(|()| exec_check(fv.flags, access)))
 }
 
@@ -241,6 +254,21 @@ fn exec_check(flags: VmFlags, access: Access) -> Result<(), Signal> {
     } else {
         Ok(())
     }
+}
+
+/// [`handle_user_fault`] as a kernel without `CONFIG_PER_VMA_LOCK` takes
+/// it (`do_user_addr_fault` before 6.4): every fault under `mmap_lock`
+/// for reading, through `lock_mm_and_find_vma`. The benches compare the
+/// two entries; the outcome is the same.
+pub fn handle_user_fault_mmap_lock<P: BarrierPolicy>(
+    mm: &MmStruct<P>,
+    addr: u64,
+    access: Access,
+) -> Result<(), Signal> {
+    if addr >= mm.task_size() {
+        return Err(Signal::Segv);
+    }
+    fault_under_mmap_lock(mm, addr, access)
 }
 
 /// `lock_mm_and_find_vma` and the fault under `mmap_lock`.
