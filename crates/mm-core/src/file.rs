@@ -63,6 +63,10 @@ pub struct Inode {
     pub rejects_sync: bool,
     /// Huge page size of a hugetlbfs object (0 otherwise).
     pub huge_size: u64,
+    /// Pages a shmem object charged to the commit count when it was set
+    /// up (`shmem_acct_size`); given back when it dies
+    /// (`shmem_unacct_size` from `shmem_evict_inode`).
+    pub acct_pages: u64,
     /// Open file descriptions referring to it.
     refs: u32,
 }
@@ -82,6 +86,7 @@ impl Inode {
             thp_unmapped_area: kind == InodeKind::Regular,
             rejects_sync: kind == InodeKind::Regular,
             huge_size: 0,
+            acct_pages: 0,
             refs: 0,
         }
     }
@@ -264,12 +269,14 @@ impl FileTable {
     }
 
     /// `fput`: drops a reference; the description dies with its last one,
-    /// and a shmem inode with its last description.
-    pub fn put(&mut self, id: FileId) {
+    /// and a shmem inode with its last description. Returns the commit
+    /// charge of an inode that died ([`Inode::acct_pages`]; 0 otherwise),
+    /// which the caller gives back.
+    pub fn put(&mut self, id: FileId) -> u64 {
         let f = self.files[id.0 as usize].as_mut().expect("live file");
         f.refs -= 1;
         if f.refs > 0 {
-            return;
+            return 0;
         }
         let inode = f.inode;
         self.files[id.0 as usize] = None;
@@ -277,9 +284,12 @@ impl FileTable {
         let i = self.inodes[inode.0 as usize].as_mut().expect("live inode");
         i.refs -= 1;
         if i.refs == 0 && i.kind != InodeKind::Regular {
+            let acct = i.acct_pages;
             self.inodes[inode.0 as usize] = None;
             self.inode_alloc.free(inode.0);
+            return acct;
         }
+        0
     }
 
     /// Number of live file descriptions.

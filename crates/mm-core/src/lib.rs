@@ -30,7 +30,7 @@ pub mod vma;
 pub mod vma_cache;
 pub mod vma_lock;
 
-pub use mm::{MmConfig, MmRead, MmState, MmStruct, MmWrite, VmaView};
+pub use mm::{MmConfig, MmRead, MmState, MmStruct, MmWrite, Overcommit, ThpMode, VmaView};
 pub use ordering::{BarrierPolicy, Full, MbBegin, PolicyKind, PolicyVisitor, SeedFixed, SeedV1, Upstream};
 pub use vm_flags::VmFlags;
 pub use vma::{AnonVmaId, Vma, VmaId, VmaSlot};

@@ -28,6 +28,17 @@ pub enum Overcommit {
     Never,
 }
 
+/// `/sys/kernel/mm/transparent_hugepage/enabled`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ThpMode {
+    /// Every anonymous VMA is eligible unless `VM_NOHUGEPAGE`.
+    Always,
+    /// Only `VM_HUGEPAGE` VMAs (`MADV_HUGEPAGE`).
+    Madvise,
+    /// None.
+    Never,
+}
+
 /// The knobs that decide the address space's behaviour: sysctls, rlimits,
 /// credentials and the layout chosen at exec.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -55,6 +66,12 @@ pub struct MmConfig {
     pub overcommit: Overcommit,
     /// `vm.overcommit_ratio` (percent).
     pub overcommit_ratio: u64,
+    /// `vm.overcommit_kbytes`; when non-zero it sets the commit limit
+    /// instead of the ratio (`vm_commit_limit`).
+    pub overcommit_kbytes: u64,
+    /// `hugetlb_total_pages()`: huge-page pool, in base pages, which the
+    /// commit limit leaves out.
+    pub hugetlb_total_pages: u64,
     /// `totalram_pages()` (MemTotal in pages).
     pub totalram_pages: u64,
     /// `total_swap_pages`.
@@ -74,6 +91,9 @@ pub struct MmConfig {
     /// `CONFIG_TRANSPARENT_HUGEPAGE`: anonymous mappings whose length is a
     /// multiple of 2 MiB are THP-aligned.
     pub thp: bool,
+    /// The THP mode (`transparent_hugepage/enabled`): which VMAs take the
+    /// huge-page fault path.
+    pub thp_enabled: ThpMode,
     /// `READ_IMPLIES_EXEC` personality.
     pub read_implies_exec: bool,
     /// Capacity of the VMA slab (bounds the number of VMAs).
@@ -95,6 +115,8 @@ impl Default for MmConfig {
             stack_guard_gap: 256 << 12,
             overcommit: Overcommit::Guess,
             overcommit_ratio: 50,
+            overcommit_kbytes: 0,
+            hugetlb_total_pages: 0,
             totalram_pages: 24_684_084 / 4,
             total_swap_pages: 0,
             rlimit_as: u64::MAX,
@@ -104,6 +126,7 @@ impl Default for MmConfig {
             cap_sys_rawio: true,
             cap_ipc_lock: true,
             thp: true,
+            thp_enabled: ThpMode::Madvise,
             read_implies_exec: false,
             vma_capacity: 65530 + 64,
         }

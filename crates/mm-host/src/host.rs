@@ -48,6 +48,19 @@ pub struct HostOptions {
     /// on real physical pages of the host when the helper is privileged,
     /// so by default [`HostProcess::call`] refuses them with an I/O error.
     pub allow_hwpoison: bool,
+    /// Limits set (soft and hard) before exec, as `prlimit` would:
+    /// `(resource, bytes)`, e.g. `(libc::RLIMIT_AS, 1 << 30)`;
+    /// [`libc::RLIM_INFINITY`] for none. `RLIMIT_STACK` is
+    /// [`stack_limit`](Self::stack_limit)'s.
+    pub rlimits: Vec<(libc::__rlimit_resource_t, u64)>,
+    /// Run the helper as this uid and gid (no supplementary groups), as
+    /// `setpriv --reuid --regid --clear-groups` does: an unprivileged
+    /// process, whose effective capabilities are gone. Needs root.
+    pub user: Option<u32>,
+    /// Personality flags added to `ADDR_NO_RANDOMIZE` (or to the inherited
+    /// personality with [`aslr`](Self::aslr)): `ADDR_COMPAT_LAYOUT` (the
+    /// legacy bottom-up layout, `setarch -L`), `READ_IMPLIES_EXEC`.
+    pub personality: u64,
 }
 
 impl Default for HostOptions {
@@ -58,6 +71,9 @@ impl Default for HostOptions {
             cwd: None,
             drop_capabilities: false,
             allow_hwpoison: false,
+            rlimits: Vec::new(),
+            user: None,
+            personality: 0,
         }
     }
 }
@@ -101,6 +117,15 @@ impl HostProcess {
 
         let aslr = opts.aslr;
         let drop_caps = opts.drop_capabilities;
+        let extra_personality = opts.personality;
+        let user = opts.user;
+        // Fixed-size, so that the pre-exec closure allocates nothing.
+        let mut limits = [(0 as libc::__rlimit_resource_t, 0u64); 8];
+        if opts.rlimits.len() > limits.len() {
+            return Err(io::Error::other("more than 8 rlimits"));
+        }
+        limits[..opts.rlimits.len()].copy_from_slice(&opts.rlimits);
+        let nlimits = opts.rlimits.len();
         let stack = match opts.stack_limit {
             Some(cur) => {
                 let mut lim = libc::rlimit {
@@ -125,17 +150,30 @@ impl HostProcess {
         };
         // SAFETY: the closure runs in the forked child before exec and only
         // makes async-signal-safe system calls (personality, setrlimit,
-        // prctl, close_range) on values captured by copy; it allocates
+        // prctl, setgroups, setgid, setuid, close_range) on values captured
+        // by copy; it allocates
         // nothing and touches no lock.
         unsafe {
             cmd.pre_exec(move || {
-                if !aslr {
+                if !aslr || extra_personality != 0 {
                     let cur = libc::personality(0xffff_ffff);
                     if cur == -1 {
                         return Err(io::Error::last_os_error());
                     }
-                    let p = (cur as libc::c_ulong) | libc::ADDR_NO_RANDOMIZE as libc::c_ulong;
+                    let mut p = (cur as libc::c_ulong) | extra_personality as libc::c_ulong;
+                    if !aslr {
+                        p |= libc::ADDR_NO_RANDOMIZE as libc::c_ulong;
+                    }
                     if libc::personality(p) == -1 {
+                        return Err(io::Error::last_os_error());
+                    }
+                }
+                for &(resource, bytes) in &limits[..nlimits] {
+                    let lim = libc::rlimit {
+                        rlim_cur: bytes,
+                        rlim_max: bytes,
+                    };
+                    if libc::setrlimit(resource, &lim) != 0 {
                         return Err(io::Error::last_os_error());
                     }
                 }
@@ -152,6 +190,11 @@ impl HostProcess {
                     }
                     let clear = libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong;
                     libc::prctl(libc::PR_CAP_AMBIENT, clear, 0, 0, 0);
+                }
+                if let Some(id) = user {
+                    if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(id) != 0 || libc::setuid(id) != 0 {
+                        return Err(io::Error::last_os_error());
+                    }
                 }
                 // Any descriptor leaked to us without O_CLOEXEC must not reach
                 // the helper: its descriptor table is exactly 0, 1, 2.

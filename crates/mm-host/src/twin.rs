@@ -5,6 +5,7 @@ use std::io;
 
 use mm_core::{MmConfig, VmaView};
 use mm_ops::call::{Call, Outcome};
+use mm_ops::env::ProcEnv;
 use mm_ops::hostfs::host_probe;
 use mm_ops::procmaps::{MapsLine, parse_maps};
 use mm_ops::task::Task;
@@ -32,18 +33,21 @@ impl Twin {
         Self::spawn_with(&HostOptions::default())
     }
 
-    /// Like [`spawn`](Self::spawn) with options; an unprivileged helper
-    /// (`drop_capabilities`) gets a model without `CAP_SYS_RAWIO` and
-    /// `CAP_IPC_LOCK`.
+    /// Like [`spawn`](Self::spawn) with options. The model's configuration
+    /// is the helper's environment as `/proc` shows it
+    /// ([`ProcEnv::of_process`]): memory size, sysctls, THP mode, rlimits,
+    /// capabilities, personality.
     pub fn spawn_with(opts: &HostOptions) -> io::Result<Twin> {
         let mut host = HostProcess::spawn_with(opts)?;
         let maps = host.maps()?;
         let stat = host.stat()?;
-        let mut cfg = host_config();
-        if opts.drop_capabilities {
-            cfg.cap_sys_rawio = false;
-            cfg.cap_ipc_lock = false;
+        let (env, missing) = ProcEnv::of_process(Some(host.pid()));
+        if !missing.is_empty() {
+            return Err(io::Error::other(format!(
+                "the helper's environment: cannot read {missing:?}"
+            )));
         }
+        let cfg = env.config();
         let mut model = Task::new(cfg);
         model.set_probe(host_probe());
         let lines = parse_maps(&maps).map_err(io::Error::other)?;

@@ -25,6 +25,7 @@
 //! | [`strace`] | strace syntax: reading and canonical writing | — |
 
 pub mod call;
+pub mod env;
 pub mod guards;
 pub mod hostfs;
 pub mod madvise;

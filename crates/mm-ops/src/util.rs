@@ -89,15 +89,24 @@ pub fn vm_enough_memory(st: &mut MmState, pages: u64) -> bool {
     let ok = match cfg.overcommit {
         Overcommit::Always => true,
         Overcommit::Guess => pages <= cfg.totalram_pages + cfg.total_swap_pages,
-        Overcommit::Never => {
-            let limit = cfg.totalram_pages * cfg.overcommit_ratio / 100 + cfg.total_swap_pages;
-            st.committed + pages < limit
-        }
+        Overcommit::Never => st.committed + pages < vm_commit_limit(cfg),
     };
     if ok {
         st.committed += pages;
     }
     ok
+}
+
+/// `vm_commit_limit` (`mm/util.c`): `vm.overcommit_kbytes` if set, else
+/// `vm.overcommit_ratio` percent of RAM outside the huge-page pool; plus
+/// swap.
+pub fn vm_commit_limit(cfg: &mm_core::MmConfig) -> u64 {
+    let allowed = if cfg.overcommit_kbytes != 0 {
+        cfg.overcommit_kbytes >> (PAGE_SHIFT - 10)
+    } else {
+        cfg.totalram_pages.saturating_sub(cfg.hugetlb_total_pages) * cfg.overcommit_ratio / 100
+    };
+    allowed + cfg.total_swap_pages
 }
 
 /// `vm_unacct_memory`.

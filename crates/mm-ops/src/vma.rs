@@ -125,7 +125,10 @@ pub fn remove_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId) {
     mm.vma_unlink(id);
     mm.st().map_count -= 1;
     if let Some(f) = file {
-        mm.files().put(f);
+        let acct = mm.files().put(f);
+        if acct > 0 {
+            crate::util::vm_unacct_memory(mm.st(), acct);
+        }
     }
 }
 

@@ -339,8 +339,9 @@ pub fn mmap_region<P: BarrierPolicy>(
         MapSource::File(f) => mm.files().file_inode(f).kind == mm_core::file::InodeKind::HugetlbAnon,
         _ => false,
     };
+    let mut charged = 0;
     if !hugetlb && accountable_mapping(flags) {
-        let charged = pglen - vms.nr_accounted;
+        charged = pglen - vms.nr_accounted;
         if charged > 0 && !vm_enough_memory(mm.st(), charged) {
             return Err(Errno::ENOMEM);
         }
@@ -398,7 +399,14 @@ pub fn mmap_region<P: BarrierPolicy>(
                 mm.files().get(f);
                 Some(f)
             }
-            MapSource::SharedAnon => Some(shmem_zero_setup(mm, len)?),
+            MapSource::SharedAnon => match shmem_zero_setup(mm, len, flags) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    // unacct_error.
+                    vm_unacct_memory(mm.st(), charged);
+                    return Err(e);
+                }
+            },
         };
         let v = Vma {
             start: addr,
@@ -410,9 +418,12 @@ pub fn mmap_region<P: BarrierPolicy>(
             special: None,
         };
         if mm.vma_link(v).is_err() {
+            // unacct_error: the mapping's charge and a new shmem object's.
+            let mut given_back = charged;
             if let Some(f) = file {
-                mm.files().put(f);
+                given_back += mm.files().put(f);
             }
+            vm_unacct_memory(mm.st(), given_back);
             return Err(Errno::ENOMEM);
         }
         mm.st().map_count += 1;
@@ -433,15 +444,39 @@ pub fn mmap_region<P: BarrierPolicy>(
 }
 
 /// `shmem_zero_setup` (`mm/shmem.c`): the shmem object behind a shared
-/// anonymous mapping, shown as `/dev/zero (deleted)`.
-fn shmem_zero_setup<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, size: u64) -> Result<mm_core::file::FileId, Errno> {
+/// anonymous mapping, shown as `/dev/zero (deleted)`. Unless
+/// `VM_NORESERVE`, the object charges its size to the commit count
+/// (`__shmem_file_setup` → `shmem_acct_size`), which fails with `ENOMEM`
+/// as a private mapping's charge does; the charge lasts as long as the
+/// object (not the mapping).
+pub fn shmem_zero_setup<P: BarrierPolicy>(
+    mm: &mut MmWrite<'_, P>,
+    size: u64,
+    flags: VmFlags,
+) -> Result<mm_core::file::FileId, Errno> {
+    let acct = if flags.contains(VmFlags::NORESERVE) {
+        0
+    } else {
+        let pages = size.div_ceil(crate::uapi::PAGE_SIZE);
+        if !vm_enough_memory(mm.st(), pages) {
+            return Err(Errno::ENOMEM);
+        }
+        pages
+    };
     let slots = mm.file_slots();
-    let mut files = mm.files();
-    let ino = files.fresh_ino();
-    let mut inode = Inode::new(ino, (0, 1), size, "/dev/zero".into(), InodeKind::ShmemAnon);
-    inode.deleted = true;
-    let id = files.add_inode(inode);
-    files.open(slots, id, true, true, false).ok_or(Errno::ENOMEM)
+    let opened = {
+        let mut files = mm.files();
+        let ino = files.fresh_ino();
+        let mut inode = Inode::new(ino, (0, 1), size, "/dev/zero".into(), InodeKind::ShmemAnon);
+        inode.deleted = true;
+        inode.acct_pages = acct;
+        let id = files.add_inode(inode);
+        files.open(slots, id, true, true, false)
+    };
+    opened.ok_or_else(|| {
+        vm_unacct_memory(mm.st(), acct);
+        Errno::ENOMEM
+    })
 }
 
 /// `do_brk_flags`: grows the heap by `[addr, addr + len)`, expanding

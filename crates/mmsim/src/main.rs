@@ -76,6 +76,21 @@ struct ReplayArgs {
     /// divergence (with its line) and exit 1 if there is any.
     #[arg(long)]
     check: bool,
+    /// Set one part of the process's environment, KEY=VALUE (repeatable;
+    /// over --host-env and a fixture's meta.txt). Keys: mem_total_kb,
+    /// swap_total_kb, hugetlb_total_kb, overcommit_memory,
+    /// overcommit_ratio, overcommit_kbytes, max_map_count, mmap_min_addr,
+    /// legacy_va_layout, thp_enabled (always|madvise|never), rlimit_as,
+    /// rlimit_data, rlimit_stack, rlimit_memlock (bytes or unlimited),
+    /// cap_eff (hex), uid, personality (hex). Default: the reference host
+    /// (root, 8 MiB stack, sysctl defaults, 24 GiB, THP madvise).
+    #[arg(long = "env", value_name = "KEY=VALUE", value_parser = parse_env_setting)]
+    env: Vec<(String, String)>,
+    /// Start from this machine's and this process's environment (memory
+    /// size, sysctls, THP mode, rlimits, capabilities, personality) instead
+    /// of the reference host's, for a plain strace trace taken here.
+    #[arg(long)]
+    host_env: bool,
     /// Assume the program writes to private writable memory as soon as a
     /// call makes it writable (an anon_vma, as a write fault gives; it
     /// decides later merges). Default: on with --initial-maps or --fixture.
@@ -245,6 +260,15 @@ fn absolute_dir(dir: &str) -> String {
     }
 }
 
+/// `KEY=VALUE` for `--env`; the key and value are checked when the
+/// replay starts (with every other setting).
+fn parse_env_setting(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s.split_once('=').ok_or_else(|| format!("`{s}`: expected KEY=VALUE"))?;
+    let mut probe = mm_ops::env::ProcEnv::default();
+    probe.set(k.trim(), v)?;
+    Ok((k.trim().to_string(), v.to_string()))
+}
+
 fn run_replay(a: &ReplayArgs) -> ExitCode {
     let mut opts = ReplayOptions {
         maps: a.maps,
@@ -256,8 +280,16 @@ fn run_replay(a: &ReplayArgs) -> ExitCode {
             (_, true) => Some(false),
             _ => None,
         },
+        env_overrides: a.env.clone(),
         ..ReplayOptions::default()
     };
+    if a.host_env {
+        let (env, missing) = mm_ops::env::ProcEnv::from_host();
+        for m in missing {
+            eprintln!("mmsim replay: --host-env: cannot read {m}; keeping the reference host's value");
+        }
+        opts.env = env;
+    }
     if let Some(d) = &a.cwd {
         opts.cwd = absolute_dir(d);
     }

@@ -201,6 +201,11 @@ pub struct Meta {
     /// `unfinished`: recorded calls that entered the kernel but never
     /// returned (the thread died first); they are not in the trace.
     pub unfinished: u64,
+    /// The process's environment at the last exec (memory size, sysctls,
+    /// THP mode, rlimits, capabilities): the keys of
+    /// [`mm_ops::env::KEYS`] other than `rlimit_stack` and `personality`,
+    /// which have their own lines above.
+    pub env: mm_ops::env::ProcEnv,
 }
 
 impl Meta {
@@ -226,7 +231,13 @@ impl Meta {
             self.threads,
             self.execs,
             self.unfinished,
-        )
+        ) + &self
+            .env
+            .to_lines()
+            .lines()
+            .filter(|l| !l.starts_with("rlimit_stack:") && !l.starts_with("personality:"))
+            .map(|l| format!("{l}\n"))
+            .collect::<String>()
     }
 }
 
@@ -365,6 +376,7 @@ pub fn record(opts: &RecordOptions) -> Result<RecordSummary, RecordError> {
         execs: t.execs,
         final_maps: t.final_maps.as_ref().map(|(_, at)| *at),
         unfinished: t.unfinished,
+        env: t.exec.env.clone(),
     };
     let mut warnings = t.warnings;
     if t.final_maps.is_none() {

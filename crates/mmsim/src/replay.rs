@@ -43,9 +43,9 @@ use std::borrow::Cow;
 use std::io::{BufRead, Write};
 use std::panic::AssertUnwindSafe;
 
-use mm_core::MmConfig;
 use mm_core::{VmFlags, VmaView};
 use mm_ops::call::{Call, Outcome};
+use mm_ops::env::ProcEnv;
 use mm_ops::hostfs::host_probe;
 use mm_ops::procmaps::parse_maps;
 use mm_ops::strace::{
@@ -91,6 +91,12 @@ pub struct ReplayOptions {
     /// anonymous VMAs can merge later. On by default with
     /// [`initial_maps`](Self::initial_maps) (a real program).
     pub assume_written: Option<bool>,
+    /// The process's environment (limits, credentials, sysctls, memory
+    /// size, personality): the reference host's by default, a fixture's
+    /// `meta.txt` when replaying one.
+    pub env: ProcEnv,
+    /// `--env KEY=VALUE` settings, applied over [`env`](Self::env).
+    pub env_overrides: Vec<(String, String)>,
 }
 
 impl Default for ReplayOptions {
@@ -109,6 +115,8 @@ impl Default for ReplayOptions {
             start_stack: None,
             check: false,
             assume_written: None,
+            env: ProcEnv::default(),
+            env_overrides: Vec::new(),
         }
     }
 }
@@ -121,6 +129,25 @@ pub struct Step {
     pub outcome: Outcome,
     /// False for an open-like call whose recorded failure was taken as is.
     pub applied: bool,
+}
+
+/// The range of the program interpreter's mappings in a maps snapshot
+/// taken at `exec` (`ld-*.so*`), or of the vDSO block (`[vvar]` to
+/// `[vdso]`) when there is no interpreter.
+fn first_area_mappings(lines: &[mm_ops::procmaps::MapsLine]) -> Option<(u64, u64)> {
+    let span = |pick: &dyn Fn(&str) -> bool| {
+        lines
+            .iter()
+            .filter(|l| pick(&l.name))
+            .fold(None, |acc: Option<(u64, u64)>, l| {
+                Some(acc.map_or((l.start, l.end), |(a, b)| (a.min(l.start), b.max(l.end))))
+            })
+    };
+    let interp = |name: &str| {
+        let base = name.rsplit('/').next().unwrap_or(name);
+        name.starts_with('/') && base.starts_with("ld-") && base.contains(".so")
+    };
+    span(&interp).or_else(|| span(&|n: &str| matches!(n, "[vvar]" | "[vvar_vclock]" | "[vdso]")))
 }
 
 /// The model and the rules that apply a trace's calls to it.
@@ -138,7 +165,11 @@ impl Replayer {
     /// A fresh model configured like the host (ASLR off, root), with the
     /// host's file system behind paths, set up as `opts` says.
     pub fn new(opts: &ReplayOptions) -> Result<Replayer, String> {
-        let mut cfg = MmConfig::default();
+        let mut env = opts.env.clone();
+        for (k, v) in &opts.env_overrides {
+            env.set(k, v).map_err(|e| format!("--env {k}={v}: {e}"))?;
+        }
+        let mut cfg = env.config();
         if let Some(b) = opts.mmap_base {
             cfg.mmap_base = b;
         }
@@ -155,7 +186,7 @@ impl Replayer {
         };
         r.set_cwd(&opts.cwd);
         if let Some(text) = &opts.initial_maps {
-            r.import(text, opts.start_stack)?;
+            r.import(text, opts.start_stack, opts.mmap_base.is_none())?;
         }
         if let Some(b) = opts.brk {
             if r.brk_decided {
@@ -171,7 +202,15 @@ impl Replayer {
 
     /// Starts from a maps snapshot: its VMAs, `[heap]` as the break and
     /// `[stack]` as the initial stack.
-    fn import(&mut self, text: &str, start_stack: Option<u64>) -> Result<(), String> {
+    ///
+    /// With `infer_layout`, the mmap area's base comes from where the ELF
+    /// loader put the program interpreter (or, for a static program, the
+    /// vDSO): the first mappings of the area after `exec`, so its top in
+    /// the top-down layout (`mmap_base`) and its bottom in the legacy one
+    /// (`mmap_legacy_base`). That also holds when the program ran with
+    /// randomization (`setarch` clears `ADDR_NO_RANDOMIZE`), where no
+    /// limit or personality can tell the base.
+    fn import(&mut self, text: &str, start_stack: Option<u64>, infer_layout: bool) -> Result<(), String> {
         let lines = parse_maps(text).map_err(|e| format!("initial maps: {e}"))?;
         self.task
             .import_maps(&lines)
@@ -187,6 +226,15 @@ impl Replayer {
             st.start_brk = h.start;
             st.brk = h.end;
             self.brk_decided = true;
+        }
+        if infer_layout {
+            if let Some((lo, hi)) = first_area_mappings(&lines) {
+                if st.cfg.topdown {
+                    st.cfg.mmap_base = hi;
+                } else {
+                    st.cfg.mmap_legacy_base = lo;
+                }
+            }
         }
         Ok(())
     }

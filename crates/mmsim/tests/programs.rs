@@ -21,6 +21,9 @@ struct Program {
     must_call: &'static [&'static str],
     /// Run only when installed (not one of the programs CI installs).
     optional: bool,
+    /// `--env KEY=VALUE` settings under which the replay must diverge: the
+    /// environment the recorder saw is what made it match.
+    diverges_with: &'static [&'static str],
 }
 
 const PROGRAMS: &[Program] = &[
@@ -29,24 +32,28 @@ const PROGRAMS: &[Program] = &[
         argv: &["cat", "/etc/passwd", "/etc/os-release"],
         must_call: &["openat", "mmap"],
         optional: false,
+        diverges_with: &[],
     },
     Program {
         name: "ls",
         argv: &["ls", "-la", "/usr/lib", "/etc"],
         must_call: &["openat", "mmap", "mprotect"],
         optional: false,
+        diverges_with: &[],
     },
     Program {
         name: "sort",
         argv: &["sort", "-r", "{dir}/input.txt", "-o", "{dir}/sorted.txt"],
         must_call: &["mmap", "munmap"],
         optional: false,
+        diverges_with: &[],
     },
     Program {
         name: "tar",
         argv: &["tar", "-cf", "{dir}/out.tar", "-C", "/usr/share/common-licenses", "."],
         must_call: &["openat", "mmap"],
         optional: false,
+        diverges_with: &[],
     },
     Program {
         name: "perl",
@@ -57,6 +64,7 @@ const PROGRAMS: &[Program] = &[
         ],
         must_call: &["brk", "mmap", "munmap"],
         optional: false,
+        diverges_with: &[],
     },
     Program {
         name: "python3",
@@ -70,6 +78,7 @@ const PROGRAMS: &[Program] = &[
         ],
         must_call: &["mmap", "munmap", "brk"],
         optional: false,
+        diverges_with: &[],
     },
     Program {
         name: "awk",
@@ -79,6 +88,7 @@ const PROGRAMS: &[Program] = &[
         ],
         must_call: &["mremap"],
         optional: false,
+        diverges_with: &[],
     },
     Program {
         name: "sqlite3",
@@ -90,6 +100,7 @@ const PROGRAMS: &[Program] = &[
         ],
         must_call: &["openat", "mmap"],
         optional: false,
+        diverges_with: &[],
     },
     Program {
         name: "node",
@@ -100,12 +111,72 @@ const PROGRAMS: &[Program] = &[
         ],
         must_call: &["mmap", "mprotect", "munmap", "madvise"],
         optional: false,
+        diverges_with: &[],
+    },
+    // The same interpreter under other limits, credentials and layouts:
+    // the recorder writes the environment into meta.txt, and the replay
+    // must take it from there (each one diverges on the reference host's).
+    Program {
+        name: "python3-rlimit-as",
+        argv: &[
+            "sh",
+            "-c",
+            "ulimit -v 1048576; exec python3 -c '\
+a = bytearray(64 << 20)\n\
+try:\n    b = bytearray(2 << 30)\nexcept MemoryError:\n    print(\"ENOMEM under RLIMIT_AS\")'",
+        ],
+        must_call: &["mmap", "munmap"],
+        optional: false,
+        diverges_with: &["rlimit_as=unlimited"],
+    },
+    Program {
+        name: "perl-unprivileged",
+        argv: &[
+            "setpriv",
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "perl",
+            "-e",
+            "my $r = syscall(9, 0, 4096, 1, 0x32, -1, 0); print qq($r $!\\n); my @a = (1..100000); print scalar(@a), qq(\\n);",
+        ],
+        must_call: &["mmap", "brk"],
+        optional: false,
+        diverges_with: &["cap_eff=1ffffffffff"],
+    },
+    Program {
+        name: "python3-legacy-layout",
+        argv: &[
+            "setarch",
+            "x86_64",
+            "-L",
+            "python3",
+            "-c",
+            "a = bytearray(8 << 20); print(len(a))",
+        ],
+        // setarch also turns randomization back on: the mmap area's base
+        // comes from the initial maps.
+        must_call: &["mmap", "munmap"],
+        optional: false,
+        diverges_with: &["personality=0"],
+    },
+    Program {
+        name: "python3-big-stack",
+        argv: &[
+            "sh",
+            "-c",
+            "ulimit -s 1048576; exec python3 -c 'a = bytearray(8 << 20); print(len(a))'",
+        ],
+        must_call: &["mmap", "munmap"],
+        optional: false,
+        diverges_with: &[],
     },
     Program {
         name: "java",
         argv: &["java", "-Xmx256m", "{dir}/Hello.java"],
         must_call: &["mmap", "mprotect", "munmap", "unlink"],
         optional: true,
+        diverges_with: &[],
     },
 ];
 
@@ -189,6 +260,24 @@ fn record_and_replay(p: &Program, tmp: &Path) -> Result<String, String> {
     }
     if !stderr.contains("final maps identical") || !stderr.contains(" 0 divergences") {
         return Err(format!("unexpected replay report for {}:\n{stderr}", p.name));
+    }
+    for setting in p.diverges_with {
+        let rep = mmsim()
+            .arg("replay")
+            .arg("--fixture")
+            .arg(&fixture)
+            .arg("--env")
+            .arg(setting)
+            .output()
+            .map_err(|e| format!("cannot run mmsim replay: {e}"))?;
+        if rep.status.code() != Some(1) {
+            return Err(format!(
+                "{}: replayed with --env {setting}, the replay should diverge, but exited {:?}:\n{}",
+                p.name,
+                rep.status.code(),
+                String::from_utf8_lossy(&rep.stderr)
+            ));
+        }
     }
     Ok(stderr.lines().last().unwrap_or_default().to_string())
 }

@@ -61,6 +61,8 @@ pub(crate) struct ExecInfo {
     pub start_stack: u64,
     pub rlimit_stack: u64,
     pub personality: u64,
+    /// Limits, credentials, sysctls and memory size at the exec.
+    pub env: mm_ops::env::ProcEnv,
 }
 
 /// The result of a traced run.
@@ -282,6 +284,7 @@ impl Tracer {
             start_stack: field(proc::STAT_START_STACK),
             rlimit_stack: proc::stack_rlimit(tid).unwrap_or(0),
             personality: proc::personality(tid).unwrap_or(0),
+            env: mm_ops::env::ProcEnv::of_process(Some(tid.as_raw() as u32)).0,
         };
         if let Err(e) = self.fixture.restart(&maps) {
             self.write_error.get_or_insert(e);

@@ -25,8 +25,10 @@ pub const FINAL_MAPS: &str = "final-maps.txt";
 pub const META: &str = "meta.txt";
 
 /// x86-64's `TASK_SIZE` with 4-level page tables.
+#[cfg(test)]
 const TASK_SIZE: u64 = 0x7fff_ffff_f000;
 /// `stack_guard_gap`: 256 pages.
+#[cfg(test)]
 const STACK_GUARD_GAP: u64 = 256 << 12;
 
 /// A fixture directory, read.
@@ -106,29 +108,21 @@ impl Fixture {
         if o.start_stack.is_none() {
             o.start_stack = self.meta_number("start_stack")?;
         }
-        if o.mmap_base.is_none() {
-            if let Some(limit) = self.meta_number("rlimit_stack")? {
-                o.mmap_base = Some(mmap_base(limit));
-            }
-        }
         if let Some(cwd) = self.meta.get("cwd") {
             o.cwd = cwd.clone();
+        }
+        // The environment the recorder saw (fixtures from before it was
+        // recorded have only `rlimit_stack` and `personality`).
+        for key in mm_ops::env::KEYS {
+            if let Some(v) = self.meta.get(key) {
+                o.env.set(key, v).map_err(|e| format!("{META}: {e}"))?;
+            }
         }
         Ok(o)
     }
 }
 
-/// `mmap_base()` (`arch/x86/mm/mmap.c`) without randomization: below the
-/// stack's room (its rlimit plus the guard gap), at least 128 MiB and at
-/// most 5/6 of the address space.
-pub fn mmap_base(rlimit_stack: u64) -> u64 {
-    let mut gap = rlimit_stack;
-    if let Some(g) = gap.checked_add(STACK_GUARD_GAP) {
-        gap = g;
-    }
-    let gap = gap.clamp(128 << 20, TASK_SIZE / 6 * 5);
-    (TASK_SIZE - gap + 0xfff) & !0xfff
-}
+pub use mm_ops::env::mmap_base;
 
 /// Compares two maps texts by the columns that do not depend on the file
 /// system (range, permissions, offset, name); `None` if they agree,

@@ -1,0 +1,264 @@
+//! The process's environment decides results: rlimits, credentials,
+//! personality, memory size. Each scenario starts a helper with a limit,
+//! a user or a personality set before exec (as `prlimit`, `setpriv` and
+//! `setarch -L` would), and a model configured from what `/proc` shows of
+//! that helper ([`mm_ops::env::ProcEnv`]); every result and the maps must
+//! be identical after every call. Each scenario also asserts that the
+//! kernel did answer the way the environment makes it answer (the error
+//! the limit causes), so a limit that was not applied fails the test.
+#![cfg(all(target_os = "linux", target_arch = "x86_64"))]
+
+#[path = "scenarios/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use harness::{P, Sc, at, run_with};
+use mm_host::HostOptions;
+use mm_ops::call::{Call, Outcome};
+use mm_ops::env::{ADDR_COMPAT_LAYOUT, READ_IMPLIES_EXEC};
+use mm_ops::uapi::*;
+
+const NOBODY: u32 = 65534;
+
+fn root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn mmap(addr: u64, len: u64, prot: u64, flags: u64) -> Call {
+    Call::Mmap {
+        addr,
+        len,
+        prot,
+        flags,
+        fd: -1,
+        off: 0,
+    }
+}
+
+const RW: u64 = PROT_READ | PROT_WRITE;
+const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
+
+fn with_limit(resource: libc::__rlimit_resource_t, bytes: u64) -> HostOptions {
+    HostOptions {
+        rlimits: vec![(resource, bytes)],
+        ..HostOptions::default()
+    }
+}
+
+fn rlimit_as(s: &mut Sc) {
+    // 32 MiB in all: the helper itself holds well under 1 MiB.
+    s.anon(0, 2048, RW);
+    s.err(mmap(0, 32 << 20, RW, ANON), Errno::ENOMEM);
+    s.err(mmap(0, 32 << 20, PROT_NONE, ANON | MAP_NORESERVE), Errno::ENOMEM);
+    s.err(
+        Call::Mremap {
+            old_addr: at(0),
+            old_len: 2048 * P,
+            new_len: 8192 * P,
+            flags: MREMAP_MAYMOVE,
+            new_addr: 0,
+        },
+        Errno::ENOMEM,
+    );
+    let brk = s.ok(Call::Brk { addr: 0 });
+    // brk beyond the limit leaves the break where it was.
+    s.expect(Call::Brk { addr: brk + (64 << 20) }, Outcome::Val(brk));
+    s.ok(Call::Brk { addr: brk + 4 * P });
+    s.munmap(0, 2048);
+    s.anon(0, 4096, PROT_READ);
+}
+
+fn rlimit_data(s: &mut Sc) {
+    // 1 MiB of data: private writable memory counts, read-only and shared
+    // memory does not.
+    s.err(mmap(0, 2 << 20, RW, ANON), Errno::ENOMEM);
+    s.anon(0, 512, PROT_READ);
+    s.shared_anon(1024, 512, RW);
+    s.ok(Call::Mprotect {
+        addr: at(0),
+        len: 128 * P,
+        prot: RW,
+    });
+    s.err(
+        Call::Mprotect {
+            addr: at(0),
+            len: 512 * P,
+            prot: RW,
+        },
+        Errno::ENOMEM,
+    );
+    let brk = s.ok(Call::Brk { addr: 0 });
+    s.expect(Call::Brk { addr: brk + (2 << 20) }, Outcome::Val(brk));
+}
+
+fn unprivileged_low_addresses(s: &mut Sc) {
+    // Below vm.mmap_min_addr a fixed mapping needs CAP_SYS_RAWIO; at it,
+    // nothing.
+    let min: u64 = std::fs::read_to_string("/proc/sys/vm/mmap_min_addr")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    s.err(mmap(0, P, PROT_READ, ANON | MAP_FIXED), Errno::EPERM);
+    if min > P {
+        s.err(mmap(min - P, P, PROT_READ, ANON | MAP_FIXED), Errno::EPERM);
+    }
+    s.ok(mmap(min.max(P), P, PROT_READ, ANON | MAP_FIXED_NOREPLACE));
+    // A hint below it is not an error: it is moved up.
+    s.ok(mmap(0x1000, P, PROT_READ, ANON));
+    s.ok(mmap(0x10000, 2 * P, PROT_READ, ANON));
+}
+
+fn unprivileged_memlock(s: &mut Sc) {
+    // RLIMIT_MEMLOCK of 64 KiB and no CAP_IPC_LOCK.
+    s.err(mmap(0, 32 * P, RW, ANON | MAP_LOCKED), Errno::EAGAIN);
+    s.ok(mmap(0, 8 * P, RW, ANON | MAP_LOCKED));
+    s.err(mmap(0, 9 * P, RW, ANON | MAP_LOCKED), Errno::EAGAIN);
+}
+
+fn legacy_layout(s: &mut Sc) {
+    let a = s.ok(mmap(0, 4 * P, PROT_READ, ANON));
+    if a > 0x4000_0000_0000 {
+        s.fail(&format!(
+            "legacy layout: NULL-hint mmap at {a:#x}, expected bottom-up near TASK_SIZE/3"
+        ));
+    }
+    let b = s.ok(mmap(0, 4 * P, RW, ANON));
+    s.ok(mmap(0, 256 * P, PROT_READ, ANON));
+    s.ok(Call::Munmap { addr: a, len: 4 * P });
+    s.ok(mmap(0, 2 * P, PROT_READ, ANON));
+    s.ok(Call::Munmap { addr: b, len: 4 * P });
+}
+
+fn big_stack_limit(s: &mut Sc) {
+    // RLIMIT_STACK of 1 GiB at exec: mmap_base is 1 GiB + the guard gap
+    // below TASK_SIZE.
+    let a = s.ok(mmap(0, P, PROT_READ, ANON));
+    if a > 0x7fff_ffff_f000 - (1 << 30) {
+        s.fail(&format!("mmap at {a:#x} is inside the stack's 1 GiB"));
+    }
+    s.ok(mmap(0, 512 * P, RW, ANON));
+}
+
+fn read_implies_exec(s: &mut Sc) {
+    // The exec of a 64-bit program clears READ_IMPLIES_EXEC
+    // (set_personality_64bit), so the personality asked for before exec
+    // is not the one the program runs with: the model must take the one
+    // /proc shows.
+    s.anon(0, 4, PROT_READ);
+    s.anon(8, 4, RW);
+    s.mprotect(0, 2, PROT_READ | PROT_WRITE);
+    let lines = s.arena_lines();
+    if lines.iter().any(|l| l.perms.contains(&b'x')) {
+        s.fail("a 64-bit exec clears READ_IMPLIES_EXEC: no mapping may be executable");
+    }
+}
+
+/// Kibibytes of RAM plus swap, from /proc/meminfo.
+fn ram_and_swap() -> u64 {
+    let mi = std::fs::read_to_string("/proc/meminfo").unwrap();
+    let kb = |name: &str| -> u64 {
+        mi.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim_start_matches(':').split_whitespace().next()?.parse().ok())
+            .unwrap_or(0)
+    };
+    (kb("MemTotal") + kb("SwapTotal")) << 10
+}
+
+fn overcommit_guess(s: &mut Sc) {
+    // OVERCOMMIT_GUESS: one request larger than RAM + swap fails if it is
+    // charged: private writable memory and shared anonymous memory (its
+    // shmem object is charged at mmap), unless MAP_NORESERVE.
+    let big = (ram_and_swap() * 2 + (1 << 30)) & !((1 << 21) - 1);
+    s.err(mmap(0, big, RW, ANON), Errno::ENOMEM);
+    s.err(mmap(0, big, RW, MAP_SHARED | MAP_ANONYMOUS), Errno::ENOMEM);
+    s.err(mmap(0, big, PROT_READ, MAP_SHARED | MAP_ANONYMOUS), Errno::ENOMEM);
+    let a = s.ok(mmap(0, big, RW, MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE));
+    s.ok(Call::Munmap { addr: a, len: big });
+    let a = s.ok(mmap(0, big, PROT_READ, ANON));
+    s.err(
+        Call::Mprotect {
+            addr: a,
+            len: big,
+            prot: RW,
+        },
+        Errno::ENOMEM,
+    );
+    s.ok(Call::Munmap { addr: a, len: big });
+}
+
+#[test]
+fn env_rlimit_as() {
+    run_with("rlimit_as", &with_limit(libc::RLIMIT_AS, 32 << 20), rlimit_as);
+}
+
+#[test]
+fn env_rlimit_data() {
+    run_with("rlimit_data", &with_limit(libc::RLIMIT_DATA, 1 << 20), rlimit_data);
+}
+
+#[test]
+fn env_unprivileged_low_addresses() {
+    if !root() {
+        eprintln!("not root: cannot switch to an unprivileged user; skipping");
+        return;
+    }
+    let opts = HostOptions {
+        user: Some(NOBODY),
+        ..HostOptions::default()
+    };
+    run_with("unprivileged_low_addresses", &opts, unprivileged_low_addresses);
+}
+
+#[test]
+fn env_unprivileged_memlock() {
+    if !root() {
+        eprintln!("not root: cannot switch to an unprivileged user; skipping");
+        return;
+    }
+    let opts = HostOptions {
+        user: Some(NOBODY),
+        rlimits: vec![(libc::RLIMIT_MEMLOCK, 64 << 10)],
+        ..HostOptions::default()
+    };
+    run_with("unprivileged_memlock", &opts, unprivileged_memlock);
+}
+
+#[test]
+fn env_legacy_layout() {
+    let opts = HostOptions {
+        personality: ADDR_COMPAT_LAYOUT,
+        ..HostOptions::default()
+    };
+    run_with("legacy_layout", &opts, legacy_layout);
+}
+
+#[test]
+fn env_big_stack_limit() {
+    let opts = HostOptions {
+        stack_limit: Some(1 << 30),
+        ..HostOptions::default()
+    };
+    run_with("big_stack_limit", &opts, big_stack_limit);
+}
+
+#[test]
+fn env_read_implies_exec() {
+    let opts = HostOptions {
+        personality: READ_IMPLIES_EXEC,
+        ..HostOptions::default()
+    };
+    run_with("read_implies_exec", &opts, read_implies_exec);
+}
+
+#[test]
+fn env_overcommit_guess() {
+    let mode = std::fs::read_to_string("/proc/sys/vm/overcommit_memory").unwrap();
+    if mode.trim() != "0" {
+        eprintln!("vm.overcommit_memory is {}, not 0; skipping", mode.trim());
+        return;
+    }
+    run_with("overcommit_guess", &HostOptions::default(), overcommit_guess);
+}

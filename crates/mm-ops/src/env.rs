@@ -1,0 +1,449 @@
+//! The process's environment as the address-space code sees it: memory
+//! size and overcommit sysctls, `vm.max_map_count` and `mmap_min_addr`,
+//! the THP mode, the rlimits, the capabilities that matter and the
+//! personality. [`ProcEnv`] reads them from a running process (or this
+//! one), writes and reads them as `key: value` lines (a fixture's
+//! `meta.txt`, `mmsim replay --env`), and turns them into an [`MmConfig`].
+//!
+//! Kernel counterparts: `vm_commit_limit` and `__vm_enough_memory`
+//! (`mm/util.c`), `may_expand_vm` (`mm/mmap.c`), `mmap_is_legacy`,
+//! `mmap_base` and `arch_pick_mmap_layout` (`arch/x86/mm/mmap.c`),
+//! `security/min_addr.c`, `capable(CAP_SYS_RAWIO)` in `mmap_min_addr`
+//! checks and `capable(CAP_IPC_LOCK)` in `can_do_mlock`.
+//!
+//! ```
+//! use mm_ops::env::ProcEnv;
+//! let mut env = ProcEnv::default();
+//! env.set("rlimit_as", "16777216").unwrap();
+//! env.set("cap_eff", "0").unwrap();
+//! let cfg = env.config();
+//! assert_eq!(cfg.rlimit_as, 16 << 20);
+//! assert!(!cfg.cap_sys_rawio);
+//! // Round trip through `key: value` lines.
+//! let back = ProcEnv::from_lines(&env.to_lines()).unwrap();
+//! assert_eq!(back, env);
+//! ```
+
+use mm_core::{MmConfig, Overcommit, ThpMode};
+
+/// `TASK_SIZE` with 4-level page tables.
+const TASK_SIZE: u64 = mm_core::mm::TASK_SIZE_4LEVEL;
+/// `stack_guard_gap` (256 pages).
+const STACK_GUARD_GAP: u64 = 256 << 12;
+/// `CAP_IPC_LOCK`.
+const CAP_IPC_LOCK: u32 = 14;
+/// `CAP_SYS_RAWIO`.
+const CAP_SYS_RAWIO: u32 = 17;
+/// `ADDR_COMPAT_LAYOUT` (personality flag).
+pub const ADDR_COMPAT_LAYOUT: u64 = 0x020_0000;
+/// `READ_IMPLIES_EXEC` (personality flag).
+pub const READ_IMPLIES_EXEC: u64 = 0x040_0000;
+/// `RLIM_INFINITY`.
+pub const UNLIMITED: u64 = u64::MAX;
+
+/// What decides a result beyond the calls themselves. Every field has the
+/// value of the project's reference host by default (Linux 6.18 x86-64,
+/// root, sysctl defaults, 8 MiB stack, 24 GiB, no swap, THP `madvise`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProcEnv {
+    /// `MemTotal` of `/proc/meminfo`, in KiB (`totalram_pages`).
+    pub mem_total_kb: u64,
+    /// `SwapTotal`, in KiB (`total_swap_pages`).
+    pub swap_total_kb: u64,
+    /// `HugePages_Total` × `Hugepagesize`, in KiB (`hugetlb_total_pages`).
+    pub hugetlb_total_kb: u64,
+    /// `vm.overcommit_memory`: 0 guess, 1 always, 2 never.
+    pub overcommit_memory: u8,
+    /// `vm.overcommit_ratio`.
+    pub overcommit_ratio: u64,
+    /// `vm.overcommit_kbytes` (0: the ratio applies).
+    pub overcommit_kbytes: u64,
+    /// `vm.max_map_count`.
+    pub max_map_count: u32,
+    /// `vm.mmap_min_addr`.
+    pub mmap_min_addr: u64,
+    /// `vm.legacy_va_layout`.
+    pub legacy_va_layout: bool,
+    /// `/sys/kernel/mm/transparent_hugepage/enabled`.
+    pub thp_enabled: ThpMode,
+    /// Soft `RLIMIT_AS` in bytes ([`UNLIMITED`]: none).
+    pub rlimit_as: u64,
+    /// Soft `RLIMIT_DATA`.
+    pub rlimit_data: u64,
+    /// Soft `RLIMIT_STACK` (at exec, it placed `mmap_base`).
+    pub rlimit_stack: u64,
+    /// Soft `RLIMIT_MEMLOCK`.
+    pub rlimit_memlock: u64,
+    /// The effective capability set (`CapEff` of `/proc/PID/status`).
+    pub cap_eff: u64,
+    /// The real uid (informational: capabilities decide).
+    pub uid: u32,
+    /// `personality(2)` flags.
+    pub personality: u64,
+}
+
+impl Default for ProcEnv {
+    fn default() -> Self {
+        ProcEnv {
+            mem_total_kb: 24_684_084,
+            swap_total_kb: 0,
+            hugetlb_total_kb: 0,
+            overcommit_memory: 0,
+            overcommit_ratio: 50,
+            overcommit_kbytes: 0,
+            max_map_count: 65530,
+            mmap_min_addr: 4096,
+            legacy_va_layout: false,
+            thp_enabled: ThpMode::Madvise,
+            rlimit_as: UNLIMITED,
+            rlimit_data: UNLIMITED,
+            rlimit_stack: 8 << 20,
+            rlimit_memlock: 8 << 20,
+            cap_eff: 0x1ff_ffff_ffff,
+            uid: 0,
+            personality: 0,
+        }
+    }
+}
+
+/// The keys of [`ProcEnv::to_lines`], in order.
+pub const KEYS: [&str; 17] = [
+    "mem_total_kb",
+    "swap_total_kb",
+    "hugetlb_total_kb",
+    "overcommit_memory",
+    "overcommit_ratio",
+    "overcommit_kbytes",
+    "max_map_count",
+    "mmap_min_addr",
+    "legacy_va_layout",
+    "thp_enabled",
+    "rlimit_as",
+    "rlimit_data",
+    "rlimit_stack",
+    "rlimit_memlock",
+    "cap_eff",
+    "uid",
+    "personality",
+];
+
+fn number(v: &str) -> Option<u64> {
+    let v = v.trim();
+    if v == "unlimited" || v == "infinity" {
+        return Some(UNLIMITED);
+    }
+    match v.strip_prefix("0x") {
+        Some(h) => u64::from_str_radix(h, 16).ok(),
+        None => v.parse().ok(),
+    }
+}
+
+fn limit_text(v: u64) -> String {
+    if v == UNLIMITED {
+        "unlimited".into()
+    } else {
+        v.to_string()
+    }
+}
+
+/// The `[selected]` word of a sysfs choice line (`always [madvise] never`).
+fn selected(text: &str) -> Option<&str> {
+    let a = text.find('[')?;
+    let b = text[a..].find(']')? + a;
+    Some(&text[a + 1..b])
+}
+
+impl ProcEnv {
+    /// Sets one field from its key and text value; an error names both.
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let value = value.trim();
+        let bad = || format!("environment `{key}: {value}`: not a valid value");
+        let n = || number(value).ok_or_else(bad);
+        match key {
+            "mem_total_kb" => self.mem_total_kb = n()?,
+            "swap_total_kb" => self.swap_total_kb = n()?,
+            "hugetlb_total_kb" => self.hugetlb_total_kb = n()?,
+            "overcommit_memory" => {
+                self.overcommit_memory = n()?.try_into().ok().filter(|&m: &u8| m <= 2).ok_or_else(bad)?
+            }
+            "overcommit_ratio" => self.overcommit_ratio = n()?,
+            "overcommit_kbytes" => self.overcommit_kbytes = n()?,
+            "max_map_count" => self.max_map_count = n()?.try_into().ok().filter(|&m: &u32| m > 0).ok_or_else(bad)?,
+            "mmap_min_addr" => self.mmap_min_addr = n()?,
+            "legacy_va_layout" => self.legacy_va_layout = n()? != 0,
+            "thp_enabled" => {
+                self.thp_enabled = match selected(value).unwrap_or(value.trim()) {
+                    "always" => ThpMode::Always,
+                    "madvise" => ThpMode::Madvise,
+                    "never" => ThpMode::Never,
+                    _ => return Err(bad()),
+                }
+            }
+            "rlimit_as" => self.rlimit_as = n()?,
+            "rlimit_data" => self.rlimit_data = n()?,
+            "rlimit_stack" => self.rlimit_stack = n()?,
+            "rlimit_memlock" => self.rlimit_memlock = n()?,
+            "cap_eff" => {
+                // /proc/PID/status writes CapEff in hex without `0x`.
+                let v = value.trim();
+                self.cap_eff = u64::from_str_radix(v.strip_prefix("0x").unwrap_or(v), 16).map_err(|_| bad())?
+            }
+            "uid" => self.uid = n()?.try_into().map_err(|_| bad())?,
+            "personality" => {
+                let v = value.trim();
+                self.personality = u64::from_str_radix(v.strip_prefix("0x").unwrap_or(v), 16).map_err(|_| bad())?
+            }
+            _ => return Err(format!("environment: unknown key `{key}` (known: {})", KEYS.join(", "))),
+        }
+        Ok(())
+    }
+
+    /// `key: value` lines of every field, in [`KEYS`] order.
+    pub fn to_lines(&self) -> String {
+        let thp = match self.thp_enabled {
+            ThpMode::Always => "always",
+            ThpMode::Madvise => "madvise",
+            ThpMode::Never => "never",
+        };
+        let values = [
+            self.mem_total_kb.to_string(),
+            self.swap_total_kb.to_string(),
+            self.hugetlb_total_kb.to_string(),
+            self.overcommit_memory.to_string(),
+            self.overcommit_ratio.to_string(),
+            self.overcommit_kbytes.to_string(),
+            self.max_map_count.to_string(),
+            self.mmap_min_addr.to_string(),
+            u8::from(self.legacy_va_layout).to_string(),
+            thp.to_string(),
+            limit_text(self.rlimit_as),
+            limit_text(self.rlimit_data),
+            limit_text(self.rlimit_stack),
+            limit_text(self.rlimit_memlock),
+            format!("{:016x}", self.cap_eff),
+            self.uid.to_string(),
+            format!("{:08x}", self.personality),
+        ];
+        KEYS.iter().zip(values).map(|(k, v)| format!("{k}: {v}\n")).collect()
+    }
+
+    /// Reads `key: value` lines; keys not in [`KEYS`] are errors, keys
+    /// absent keep their defaults.
+    pub fn from_lines(text: &str) -> Result<ProcEnv, String> {
+        let mut env = ProcEnv::default();
+        for (i, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let (k, v) = line
+                .split_once(':')
+                .ok_or_else(|| format!("line {}: not `key: value`: {line}", i + 1))?;
+            env.set(k.trim(), v).map_err(|e| format!("line {}: {e}", i + 1))?;
+        }
+        Ok(env)
+    }
+
+    /// The environment of process `pid` (`None`: this process), read from
+    /// `/proc` and `/sys`. Values that cannot be read keep their defaults
+    /// and are named in the second part of the result.
+    pub fn of_process(pid: Option<u32>) -> (ProcEnv, Vec<String>) {
+        let mut env = ProcEnv::default();
+        let mut missing = Vec::new();
+        let proc_dir = pid.map_or("/proc/self".to_string(), |p| format!("/proc/{p}"));
+        let read = |path: &str, missing: &mut Vec<String>| -> Option<String> {
+            let r = std::fs::read_to_string(path).ok();
+            if r.is_none() {
+                missing.push(path.to_string());
+            }
+            r
+        };
+        if let Some(mi) = read("/proc/meminfo", &mut missing) {
+            let field = |name: &str| {
+                mi.lines()
+                    .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                    .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            };
+            env.mem_total_kb = field("MemTotal").unwrap_or(env.mem_total_kb);
+            env.swap_total_kb = field("SwapTotal").unwrap_or(0);
+            env.hugetlb_total_kb = field("HugePages_Total").unwrap_or(0) * field("Hugepagesize").unwrap_or(0);
+        }
+        for (key, path) in [
+            ("overcommit_memory", "/proc/sys/vm/overcommit_memory"),
+            ("overcommit_ratio", "/proc/sys/vm/overcommit_ratio"),
+            ("overcommit_kbytes", "/proc/sys/vm/overcommit_kbytes"),
+            ("max_map_count", "/proc/sys/vm/max_map_count"),
+            ("mmap_min_addr", "/proc/sys/vm/mmap_min_addr"),
+            ("legacy_va_layout", "/proc/sys/vm/legacy_va_layout"),
+            ("thp_enabled", "/sys/kernel/mm/transparent_hugepage/enabled"),
+            ("personality", &format!("{proc_dir}/personality")),
+        ] {
+            if let Some(v) = read(path, &mut missing) {
+                if env.set(key, v.trim()).is_err() {
+                    missing.push(path.to_string());
+                }
+            }
+        }
+        if let Some(limits) = read(&format!("{proc_dir}/limits"), &mut missing) {
+            for (key, name) in [
+                ("rlimit_as", "Max address space"),
+                ("rlimit_data", "Max data size"),
+                ("rlimit_stack", "Max stack size"),
+                ("rlimit_memlock", "Max locked memory"),
+            ] {
+                let soft = limits
+                    .lines()
+                    .find_map(|l| l.strip_prefix(name))
+                    .and_then(|rest| rest.split_whitespace().next());
+                if soft.is_none_or(|s| env.set(key, s).is_err()) {
+                    missing.push(format!("{proc_dir}/limits: {name}"));
+                }
+            }
+        }
+        if let Some(status) = read(&format!("{proc_dir}/status"), &mut missing) {
+            let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
+            if field("CapEff:").is_none_or(|v| env.set("cap_eff", v).is_err()) {
+                missing.push(format!("{proc_dir}/status: CapEff"));
+            }
+            match field("Uid:").and_then(|v| v.split_whitespace().next()) {
+                Some(u) if env.set("uid", u).is_ok() => {}
+                _ => missing.push(format!("{proc_dir}/status: Uid")),
+            }
+        }
+        (env, missing)
+    }
+
+    /// [`of_process`](Self::of_process) for this process.
+    pub fn from_host() -> (ProcEnv, Vec<String>) {
+        ProcEnv::of_process(None)
+    }
+
+    fn cap(&self, bit: u32) -> bool {
+        self.cap_eff & (1 << bit) != 0
+    }
+
+    /// `mmap_is_legacy` (`arch/x86/mm/mmap.c`): `ADDR_COMPAT_LAYOUT` or
+    /// `vm.legacy_va_layout`. (On x86-64 an unlimited stack does not make
+    /// the layout legacy.)
+    pub fn legacy_layout(&self) -> bool {
+        self.personality & ADDR_COMPAT_LAYOUT != 0 || self.legacy_va_layout
+    }
+
+    /// The model configuration for this environment, with the layout
+    /// chosen at exec without randomization.
+    pub fn config(&self) -> MmConfig {
+        let mut cfg = MmConfig::default();
+        self.apply(&mut cfg);
+        cfg
+    }
+
+    /// Sets every field of `cfg` this environment decides.
+    pub fn apply(&self, cfg: &mut MmConfig) {
+        cfg.totalram_pages = self.mem_total_kb / 4;
+        cfg.total_swap_pages = self.swap_total_kb / 4;
+        cfg.hugetlb_total_pages = self.hugetlb_total_kb / 4;
+        cfg.overcommit = match self.overcommit_memory {
+            1 => Overcommit::Always,
+            2 => Overcommit::Never,
+            _ => Overcommit::Guess,
+        };
+        cfg.overcommit_ratio = self.overcommit_ratio;
+        cfg.overcommit_kbytes = self.overcommit_kbytes;
+        cfg.max_map_count = self.max_map_count;
+        cfg.vma_capacity = cfg.vma_capacity.max(self.max_map_count as usize + 64);
+        cfg.mmap_min_addr = self.mmap_min_addr;
+        cfg.thp_enabled = self.thp_enabled;
+        cfg.rlimit_as = self.rlimit_as;
+        cfg.rlimit_data = self.rlimit_data;
+        cfg.rlimit_stack = self.rlimit_stack;
+        cfg.rlimit_memlock = self.rlimit_memlock;
+        cfg.cap_sys_rawio = self.cap(CAP_SYS_RAWIO);
+        cfg.cap_ipc_lock = self.cap(CAP_IPC_LOCK);
+        cfg.read_implies_exec = self.personality & READ_IMPLIES_EXEC != 0;
+        cfg.topdown = !self.legacy_layout();
+        cfg.mmap_base = mmap_base(self.rlimit_stack);
+        cfg.mmap_legacy_base = (TASK_SIZE / 3 + 0xfff) & !0xfff;
+    }
+}
+
+/// `mmap_base()` (`arch/x86/mm/mmap.c`) without randomization: below the
+/// stack's room (its rlimit plus the guard gap), at least 128 MiB and at
+/// most 5/6 of the address space.
+pub fn mmap_base(rlimit_stack: u64) -> u64 {
+    let gap = rlimit_stack.saturating_add(STACK_GUARD_GAP);
+    let gap = gap.clamp(128 << 20, TASK_SIZE / 6 * 5);
+    (TASK_SIZE - gap + 0xfff) & !0xfff
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_is_the_default_config() {
+        assert_eq!(ProcEnv::default().config(), MmConfig::default());
+    }
+
+    #[test]
+    fn this_process_reads_back() {
+        let (env, missing) = ProcEnv::from_host();
+        assert!(missing.is_empty(), "unreadable: {missing:?}");
+        let mi = std::fs::read_to_string("/proc/meminfo").unwrap();
+        assert!(
+            mi.contains(&format!("{} kB", env.mem_total_kb)),
+            "MemTotal {}",
+            env.mem_total_kb
+        );
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: getrlimit fills the struct it is given.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_STACK, &mut lim) }, 0);
+        let want = if lim.rlim_cur == libc::RLIM_INFINITY {
+            UNLIMITED
+        } else {
+            lim.rlim_cur
+        };
+        assert_eq!(env.rlimit_stack, want);
+        // SAFETY: getuid has no arguments.
+        assert_eq!(env.uid, unsafe { libc::getuid() });
+        assert_eq!(ProcEnv::from_lines(&env.to_lines()).unwrap(), env);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let e = ProcEnv::from_lines("rlimit_as: lots\n").unwrap_err();
+        assert!(e.contains("line 1") && e.contains("rlimit_as: lots"), "{e}");
+        let e = ProcEnv::from_lines("colour: blue\n").unwrap_err();
+        assert!(e.contains("unknown key `colour`"), "{e}");
+        assert!(ProcEnv::from_lines("overcommit_memory: 3").is_err());
+        assert!(ProcEnv::from_lines("max_map_count: 0").is_err());
+    }
+
+    #[test]
+    fn layout_follows_personality_and_sysctl() {
+        let mut env = ProcEnv::default();
+        assert!(env.config().topdown);
+        env.personality = ADDR_COMPAT_LAYOUT;
+        assert!(!env.config().topdown);
+        env.personality = 0;
+        env.legacy_va_layout = true;
+        assert!(!env.config().topdown);
+        env.legacy_va_layout = false;
+        env.rlimit_stack = UNLIMITED;
+        let cfg = env.config();
+        assert!(cfg.topdown, "x86-64: an unlimited stack keeps the top-down layout");
+        assert_eq!(cfg.mmap_base, (TASK_SIZE - TASK_SIZE / 6 * 5 + 0xfff) & !0xfff);
+        assert_eq!(mmap_base(8 << 20), 0x7fff_f7ff_f000);
+        assert_eq!(mmap_base(1 << 30), TASK_SIZE - (1 << 30) - STACK_GUARD_GAP);
+    }
+
+    #[test]
+    fn thp_choice_lines() {
+        let mut env = ProcEnv::default();
+        env.set("thp_enabled", "always [madvise] never").unwrap();
+        assert_eq!(env.thp_enabled, ThpMode::Madvise);
+        env.set("thp_enabled", "never").unwrap();
+        assert_eq!(env.config().thp_enabled, ThpMode::Never);
+    }
+}
