@@ -90,3 +90,82 @@ fn over_long_strings_are_judged_by_the_kernel_or_refused() {
     };
     assert_eq!(h.call(&name).unwrap(), Outcome::Err(Errno::EINVAL));
 }
+
+/// Addresses and lengths at the edges: 0, `TASK_SIZE`, 2^63, 2^64, sums
+/// that overflow when aligned or added. Every call's result must be the
+/// kernel's (no panic, no wrong errno), and the maps identical after.
+#[test]
+fn extreme_arguments_match_the_kernel() {
+    use mm_ops::uapi::{MAP_FIXED_NOREPLACE, MREMAP_DONTUNMAP, MREMAP_FIXED, MREMAP_MAYMOVE, madv as m};
+    const TASK_SIZE: u64 = 0x7fff_ffff_f000;
+    let addrs = [
+        0,
+        0x1000,
+        TASK_SIZE + 0x1000,
+        1 << 63,
+        u64::MAX - 0x1fff,
+        u64::MAX - 0xfff,
+        u64::MAX - 0xffe,
+        u64::MAX - 11,
+        u64::MAX,
+    ];
+    // (No valid length that would cover the helper itself.)
+    let lens = [0, 1, 0x1000, 0x2000, u64::MAX - 0x1fff, u64::MAX - 0xfff, u64::MAX];
+    let mut twin = mm_host::Twin::spawn().unwrap();
+    let mut calls = Vec::new();
+    for &addr in &addrs {
+        for &len in &lens {
+            for flags in [
+                MAP_PRIVATE | MAP_ANONYMOUS,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+                MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+            ] {
+                calls.push(Call::Mmap {
+                    addr,
+                    len,
+                    prot: PROT_READ,
+                    flags,
+                    fd: -1,
+                    off: 0,
+                });
+            }
+            calls.push(Call::Munmap { addr, len });
+            for advice in [m::NORMAL, m::DONTNEED, m::WILLNEED] {
+                calls.push(Call::Madvise { addr, len, advice });
+            }
+            for &new_len in &lens {
+                for flags in [
+                    0,
+                    MREMAP_MAYMOVE,
+                    MREMAP_MAYMOVE | MREMAP_FIXED,
+                    MREMAP_MAYMOVE | MREMAP_DONTUNMAP,
+                ] {
+                    for new_addr in [0, 0x10000, u64::MAX - 0xfff] {
+                        calls.push(Call::Mremap {
+                            old_addr: addr,
+                            old_len: len,
+                            new_len,
+                            flags,
+                            new_addr,
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let mut differ = Vec::new();
+    for c in &calls {
+        let (h, m) = twin.step(c).unwrap();
+        if h != m {
+            differ.push(format!("{}: host {h} model {m}", mm_ops::strace::format_call(c)));
+        }
+    }
+    assert!(
+        differ.is_empty(),
+        "{} of {} calls differ:\n{}",
+        differ.len(),
+        calls.len(),
+        differ.join("\n")
+    );
+    assert_eq!(twin.diff_maps().unwrap(), None);
+}

@@ -74,6 +74,9 @@ impl MapFile {
     }
 }
 
+/// `MAX_ERRNO` (`include/linux/err.h`).
+const MAX_ERRNO: u64 = 4095;
+
 /// `round_hint_to_min`.
 fn round_hint_to_min(mm: &impl VmaView, hint: u64) -> u64 {
     let hint = hint & PAGE_MASK;
@@ -190,6 +193,12 @@ pub fn get_unmapped_area(
         }
         None => mm_get_unmapped_area(mm, None, addr, len, 0, flags, vm_flags)?,
     };
+    // IS_ERR_VALUE: a fixed address in the top 4095 bytes comes back from
+    // the arch function as it was, and reads as an error number (-1 is
+    // EPERM).
+    if addr > u64::MAX - MAX_ERRNO {
+        return Err(Errno(addr.wrapping_neg() as i32));
+    }
     if addr > cfg.task_size - len {
         return Err(Errno::ENOMEM);
     }

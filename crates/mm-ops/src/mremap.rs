@@ -340,7 +340,9 @@ fn mremap_at<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, vrm: &mut Vrm) -> Result<
 /// `EFAULT` when no VMA starts the range; an error on a later VMA leaves
 /// the earlier ones moved.
 fn remap_move<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, vrm: &mut Vrm) -> Result<u64, Errno> {
-    let (start, end) = (vrm.addr, vrm.addr + vrm.old_len);
+    // A range past 2^64 wraps, as the kernel's unsigned sum does: the walk
+    // then finds nothing, and the answer is EFAULT.
+    let (start, end) = (vrm.addr, vrm.addr.wrapping_add(vrm.old_len));
     let mut target = vrm.new_addr;
     let mut res = Err(Errno::EFAULT);
     let mut last_end = 0;

@@ -91,6 +91,38 @@ pub fn parse_maps(text: &str) -> Result<Vec<MapsLine>, String> {
         .collect()
 }
 
+/// [`parse_maps`] for a snapshot to start from: also checks that every
+/// VMA lies below `task_size` (`[vsyscall]`, the gate area above it, is
+/// not a VMA) and that the lines are sorted and do not overlap, naming the
+/// line (and the line it overlaps).
+pub fn parse_maps_snapshot(text: &str, task_size: u64) -> Result<Vec<MapsLine>, String> {
+    let mut out: Vec<MapsLine> = Vec::new();
+    let mut prev: Option<(usize, u64)> = None;
+    for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let n = i + 1;
+        let m = parse_maps_line(l).map_err(|e| format!("line {n}: {e}: {l:?}"))?;
+        if m.name != "[vsyscall]" {
+            if m.end > task_size {
+                return Err(format!(
+                    "line {n}: {:#x}-{:#x} ends above TASK_SIZE ({task_size:#x}): {l:?}",
+                    m.start, m.end
+                ));
+            }
+            if let Some((pn, pend)) = prev
+                && m.start < pend
+            {
+                return Err(format!(
+                    "line {n}: {:#x}-{:#x} overlaps or precedes line {pn} (which ends at {pend:#x}): {l:?}",
+                    m.start, m.end
+                ));
+            }
+            prev = Some((n, m.end));
+        }
+        out.push(m);
+    }
+    Ok(out)
+}
+
 /// Special mappings installed by the kernel at exec.
 fn special_name(name: &str) -> Option<&'static str> {
     match name {

@@ -295,7 +295,14 @@ fn run_replay(a: &ReplayArgs) -> ExitCode {
     }
     if let Some(f) = &a.initial_maps {
         match std::fs::read_to_string(f) {
-            Ok(t) => opts.initial_maps = Some(t),
+            Ok(t) => {
+                // Checked here so that an error names this file, not the trace.
+                if let Err(e) = mm_ops::procmaps::parse_maps_snapshot(&t, mm_core::mm::TASK_SIZE_4LEVEL) {
+                    eprintln!("mmsim replay: {f}: {e}");
+                    return ExitCode::from(2);
+                }
+                opts.initial_maps = Some(t)
+            }
             Err(e) => {
                 eprintln!("mmsim replay: cannot read {f}: {e}");
                 return ExitCode::from(2);

@@ -47,7 +47,7 @@ use mm_core::{VmFlags, VmaView};
 use mm_ops::call::{Call, Outcome};
 use mm_ops::env::ProcEnv;
 use mm_ops::hostfs::host_probe;
-use mm_ops::procmaps::parse_maps;
+use mm_ops::procmaps::parse_maps_snapshot;
 use mm_ops::strace::{
     Line, Parser, PathArg, PathOp, PathOpLine, Recorded, TraceLine, equivalent_call, format_call, format_result,
     parse_path_op,
@@ -211,7 +211,8 @@ impl Replayer {
     /// randomization (`setarch` clears `ADDR_NO_RANDOMIZE`), where no
     /// limit or personality can tell the base.
     fn import(&mut self, text: &str, start_stack: Option<u64>, infer_layout: bool) -> Result<(), String> {
-        let lines = parse_maps(text).map_err(|e| format!("initial maps: {e}"))?;
+        let task_size = self.task.mm().task_size();
+        let lines = parse_maps_snapshot(text, task_size).map_err(|e| format!("initial maps: {e}"))?;
         self.task
             .import_maps(&lines)
             .map_err(|e| format!("initial maps: {e}"))?;

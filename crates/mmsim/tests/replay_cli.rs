@@ -424,3 +424,54 @@ close(12) = 0
     // close(12) found the descriptor creat made.
     assert!(run.stderr.contains(" 0 divergences"), "{}", run.stderr);
 }
+
+#[test]
+fn bad_initial_maps_are_named_by_file_and_line() {
+    let tmp = TempDir::new("bad-maps");
+    let cases = [
+        (
+            "above.txt",
+            "555555554000-555555556000 r--p 00000000 fe:00 1 /bin/x\n7fffffffe000-800000001000 rw-p 00000000 00:00 0 [stack]\n",
+            "above.txt: line 2: 0x7fffffffe000-0x800000001000 ends above TASK_SIZE",
+        ),
+        (
+            "overlap.txt",
+            "555555554000-555555558000 r--p 00000000 fe:00 1 /bin/x\n\n555555556000-555555559000 rw-p 00000000 00:00 0\n",
+            "overlap.txt: line 3: 0x555555556000-0x555555559000 overlaps or precedes line 1",
+        ),
+        ("garbage.txt", "garbage line\n", "garbage.txt: line 1: missing offset"),
+    ];
+    for (name, text, want) in cases {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        let run = replay(&["--initial-maps", p.to_str().unwrap()], "brk(NULL) = 0x1000\n");
+        assert_eq!(run.code, Some(2), "{name}: {run:?}");
+        assert!(run.stderr.contains(want), "{name}: {}", run.stderr);
+    }
+    // The gate area above TASK_SIZE is fine.
+    let p = tmp.path().join("ok.txt");
+    std::fs::write(
+        &p,
+        "7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\nffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0 [vsyscall]\n",
+    )
+    .unwrap();
+    let run = replay(&["--initial-maps", p.to_str().unwrap()], "brk(NULL) = 0x1000\n");
+    assert_eq!(run.code, Some(0), "{run:?}");
+}
+
+#[test]
+fn env_settings_are_checked_and_applied() {
+    let run = replay(&["--env", "rlimit_as=lots"], "brk(NULL) = 0x1000\n");
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("rlimit_as"), "{}", run.stderr);
+    let run = replay(&["--env", "colour=blue"], "brk(NULL) = 0x1000\n");
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(run.stderr.contains("unknown key `colour`"), "{}", run.stderr);
+    // 16 MiB of address space: a 32 MiB mapping fails, as recorded.
+    let script =
+        "mmap(NULL, 33554432, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = -1 ENOMEM (Cannot allocate memory)\n";
+    let run = replay(&["--check", "--env", "rlimit_as=16777216"], script);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let run = replay(&["--check"], script);
+    assert_eq!(run.code, Some(1), "without the limit the model maps it: {run:?}");
+}

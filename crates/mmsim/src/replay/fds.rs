@@ -25,6 +25,10 @@ pub(crate) struct FdTracker {
     inherited: BTreeMap<i64, Option<String>>,
     /// Closed by the input and not opened again.
     closed: BTreeSet<i64>,
+    /// No descriptor below this one is free (only a close frees one): the
+    /// scan of [`lowest_free`](Self::lowest_free) starts here, so a trace
+    /// of many opens stays linear.
+    free_hint: std::cell::Cell<i64>,
 }
 
 impl FdTracker {
@@ -73,10 +77,11 @@ impl FdTracker {
     /// The lowest descriptor not known to be open: what the kernel would
     /// hand out, as far as the input tells.
     pub(crate) fn lowest_free(&self) -> i64 {
-        let mut fd = 0;
+        let mut fd = self.free_hint.get();
         while self.is_live(fd) {
             fd += 1;
         }
+        self.free_hint.set(fd);
         fd
     }
 
@@ -108,6 +113,9 @@ impl FdTracker {
                 self.opened.remove(&fd);
                 self.inherited.remove(&fd);
                 self.closed.insert(fd);
+                if fd >= 0 && fd < self.free_hint.get() {
+                    self.free_hint.set(fd);
+                }
             }
             _ => {}
         }
@@ -137,5 +145,26 @@ mod tests {
         t.after(&Call::Dup2 { oldfd: 3, newfd: 7 }, &Outcome::Val(7), None);
         assert_eq!(t.path_of(7), Some("/a"));
         assert!(!t.is_foreign(7));
+    }
+
+    #[test]
+    fn lowest_free_follows_closes_below_the_hint() {
+        let mut t = FdTracker::default();
+        let open = Call::Open {
+            path: "/x".into(),
+            flags: 0,
+            mode: None,
+        };
+        for _ in 0..100_000 {
+            let fd = t.lowest_free();
+            t.after(&open, &Outcome::Val(fd as u64), None);
+        }
+        assert_eq!(t.lowest_free(), 100_003);
+        t.after(&Call::Close { fd: 50 }, &Outcome::Val(0), None);
+        assert_eq!(t.lowest_free(), 50);
+        t.after(&open, &Outcome::Val(50), None);
+        assert_eq!(t.lowest_free(), 100_003);
+        t.after(&Call::Close { fd: 1 }, &Outcome::Val(0), None);
+        assert_eq!(t.lowest_free(), 1);
     }
 }

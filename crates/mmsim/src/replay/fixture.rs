@@ -64,6 +64,8 @@ impl Fixture {
     pub fn load(dir: &Path) -> Result<Fixture, String> {
         let trace = read(dir, TRACE)?.lines().map(str::to_string).collect();
         let initial_maps = read(dir, INITIAL_MAPS)?;
+        mm_ops::procmaps::parse_maps_snapshot(&initial_maps, mm_core::mm::TASK_SIZE_4LEVEL)
+            .map_err(|e| format!("{INITIAL_MAPS}: {e}"))?;
         let final_maps = read(dir, FINAL_MAPS).ok();
         let mut meta = BTreeMap::new();
         if let Ok(text) = read(dir, META) {
