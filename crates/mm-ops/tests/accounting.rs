@@ -1,0 +1,80 @@
+//! The commit charge after calls that fail late: nothing may leak.
+
+use mm_core::{MmConfig, MmStruct, VmaView};
+use mm_ops::mmap::{vm_mmap_pgoff, vm_munmap};
+use mm_ops::uapi::*;
+
+const P: u64 = PAGE_SIZE;
+
+fn committed(mm: &MmStruct) -> u64 {
+    mm.read().state().committed
+}
+
+/// A private writable mapping is charged before its VMA is linked; when
+/// the link fails (no VMA slot left), the charge is given back
+/// (`__mmap_region`'s `unacct_error`), and so is a new shmem object's.
+#[test]
+fn a_failed_link_gives_its_charge_back() {
+    let cfg = MmConfig {
+        vma_capacity: 4,
+        ..MmConfig::default()
+    };
+    let mm: MmStruct = MmStruct::new(cfg);
+    let rw = PROT_READ | PROT_WRITE;
+    let mut n = 0;
+    // Alternate protections so that nothing merges, until no slot is left.
+    let err = loop {
+        let prot = if n % 2 == 0 { rw } else { PROT_READ };
+        match vm_mmap_pgoff(
+            &mm,
+            None,
+            0x1000_0000 + n * 2 * P,
+            P,
+            prot,
+            MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+            0,
+        ) {
+            Ok(_) => n += 1,
+            Err(e) => break e,
+        }
+        assert!(n < 100, "the slab never ran out");
+    };
+    assert_eq!(err, Errno::ENOMEM);
+    let charged = committed(&mm);
+    assert_eq!(charged, n.div_ceil(2), "one page per writable mapping");
+    let e = vm_mmap_pgoff(&mm, None, 0x2000_0000, 16 * P, rw, MAP_PRIVATE | MAP_ANONYMOUS, 0).unwrap_err();
+    assert_eq!(e, Errno::ENOMEM);
+    assert_eq!(committed(&mm), charged, "a failed private mapping keeps no charge");
+    let e = vm_mmap_pgoff(&mm, None, 0x2000_0000, 16 * P, rw, MAP_SHARED | MAP_ANONYMOUS, 0).unwrap_err();
+    assert_eq!(e, Errno::ENOMEM);
+    assert_eq!(committed(&mm), charged, "a failed shared mapping keeps no charge");
+    assert_eq!(mm.files().live_files(), 0, "nor a file");
+}
+
+/// A shared anonymous mapping's shmem object is charged while it lives:
+/// across a split, until its last VMA is gone.
+#[test]
+fn the_shmem_charge_lives_as_long_as_the_object() {
+    let mm: MmStruct = MmStruct::new(MmConfig::default());
+    let a = vm_mmap_pgoff(&mm, None, 0, 8 * P, PROT_READ, MAP_SHARED | MAP_ANONYMOUS, 0).unwrap();
+    assert_eq!(committed(&mm), 8);
+    vm_munmap(&mm, a + 2 * P, 2 * P).unwrap();
+    assert_eq!(mm.read().vma_count(), 2);
+    assert_eq!(committed(&mm), 8, "the object is still there");
+    vm_munmap(&mm, a, 2 * P).unwrap();
+    assert_eq!(committed(&mm), 8);
+    vm_munmap(&mm, a + 4 * P, 4 * P).unwrap();
+    assert_eq!(committed(&mm), 0, "gone with its last VMA");
+    let b = vm_mmap_pgoff(
+        &mm,
+        None,
+        0,
+        8 * P,
+        PROT_READ,
+        MAP_SHARED | MAP_ANONYMOUS | MAP_NORESERVE,
+        0,
+    )
+    .unwrap();
+    assert_eq!(committed(&mm), 0, "MAP_NORESERVE: no charge");
+    vm_munmap(&mm, b, 8 * P).unwrap();
+}
