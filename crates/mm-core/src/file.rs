@@ -33,6 +33,21 @@ pub enum InodeKind {
     /// The hugetlbfs object behind a `MAP_HUGETLB` anonymous mapping:
     /// `/anon_hugepage (deleted)`.
     HugetlbAnon,
+    /// A file with no `mmap` operation (`file_has_valid_mmap_hooks` is
+    /// false): directories, FIFOs and pipes, `/dev/null`, `/dev/full`,
+    /// `/dev/random`, `/dev/urandom`, `/proc/PID/*` and `/proc/sys/*`,
+    /// `eventfd`-like anonymous inodes. `mmap` fails with `ENODEV` after
+    /// its access checks, before touching the address space.
+    NoMmap,
+    /// A file whose `mmap` operation refuses: sysfs attributes and sockets
+    /// (`ENODEV`), `/proc` files of `proc_create` (`EIO`). The refusal
+    /// comes once the target range has been cleared, so the mappings that
+    /// were there are gone.
+    MmapRefuses(i32),
+    /// `/dev/zero` (character device 1:5): a private mapping is anonymous
+    /// memory that keeps `/dev/zero` as its file; a shared one is a new
+    /// shmem object per mapping (`/dev/zero (deleted)`).
+    DevZero,
 }
 
 /// An inode.
@@ -108,6 +123,9 @@ pub struct File {
     pub writable: bool,
     /// Opened with `O_APPEND`.
     pub append: bool,
+    /// Opened with `O_PATH` (`FMODE_PATH`): `fget` does not return it, so
+    /// `mmap` answers `EBADF`.
+    pub path_only: bool,
     /// References: descriptors plus VMAs (`f_count`).
     refs: u32,
 }
@@ -247,6 +265,7 @@ impl FileTable {
             readable,
             writable,
             append,
+            path_only: false,
             refs: 1,
         };
         let slot = id as usize;
@@ -268,6 +287,11 @@ impl FileTable {
         self.files[id.0 as usize].as_mut().expect("live file").refs += 1;
     }
 
+    /// Marks description `id` as opened with `O_PATH`.
+    pub fn set_path_only(&mut self, id: FileId) {
+        self.files[id.0 as usize].as_mut().expect("live file").path_only = true;
+    }
+
     /// `fput`: drops a reference; the description dies with its last one,
     /// and a shmem inode with its last description. Returns the commit
     /// charge of an inode that died ([`Inode::acct_pages`]; 0 otherwise),
@@ -283,7 +307,9 @@ impl FileTable {
         self.file_alloc.free(id.0);
         let i = self.inodes[inode.0 as usize].as_mut().expect("live inode");
         i.refs -= 1;
-        if i.refs == 0 && i.kind != InodeKind::Regular {
+        // Objects without a path die with their last description; files
+        // reached by path stay, looked up again by a later open.
+        if i.refs == 0 && matches!(i.kind, InodeKind::Memfd | InodeKind::ShmemAnon | InodeKind::HugetlbAnon) {
             let acct = i.acct_pages;
             self.inodes[inode.0 as usize] = None;
             self.inode_alloc.free(inode.0);

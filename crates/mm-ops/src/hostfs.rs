@@ -2,16 +2,28 @@
 //! path up (size, device and inode, `noexec` mount, file system type) so
 //! that file mappings replayed from a trace behave as on the host.
 
-use crate::task::{PathInfo, PathProbe};
+use crate::task::{FileType, PathInfo, PathProbe};
 
 /// Looks a path up on the host: size, identity, mount flags, file system.
 pub fn host_probe() -> PathProbe {
     Box::new(|path: &str| {
+        use std::os::unix::fs::FileTypeExt;
         use std::os::unix::fs::MetadataExt;
         let md = std::fs::metadata(path).ok()?;
-        if !md.is_file() {
-            return None;
-        }
+        let ft = md.file_type();
+        let file_type = if ft.is_file() {
+            FileType::Regular
+        } else if ft.is_dir() {
+            FileType::Directory
+        } else if ft.is_fifo() {
+            FileType::Fifo
+        } else if ft.is_socket() {
+            FileType::Socket
+        } else if ft.is_char_device() {
+            FileType::CharDevice
+        } else {
+            FileType::BlockDevice
+        };
         let canonical = std::fs::canonicalize(path).ok()?.to_string_lossy().into_owned();
         let c = std::ffi::CString::new(canonical.clone()).ok()?;
         // SAFETY: `c` is a valid NUL-terminated path and `sfs`/`vfs` are
@@ -29,13 +41,18 @@ pub fn host_probe() -> PathProbe {
         };
         const TMPFS_MAGIC: i64 = 0x0102_1994;
         let dev = md.dev();
+        let rdev = md.rdev();
         Some(PathInfo {
             canonical,
-            size: md.size(),
+            // Only a regular file's size bounds its mappings.
+            size: if file_type == FileType::Regular { md.size() } else { 0 },
             dev: (libc::major(dev), libc::minor(dev)),
             ino: md.ino(),
             noexec,
             thp_unmapped_area: fs_type != TMPFS_MAGIC,
+            file_type,
+            rdev: (libc::major(rdev), libc::minor(rdev)),
+            fs_magic: fs_type,
         })
     })
 }

@@ -21,6 +21,11 @@ use crate::vma::anon_vma_prepare;
 /// `shmem_fault` answer `VM_FAULT_SIGBUS`.)
 fn beyond_eof(files: &mm_core::file::FileTable, file: FileId, start: u64, pgoff: u64, addr: u64) -> bool {
     let inode = files.file_inode(file);
+    if inode.kind == InodeKind::DevZero {
+        // A private /dev/zero mapping is anonymous memory (no vm_ops): its
+        // faults never look at a size.
+        return false;
+    }
     if inode.kind == InodeKind::HugetlbAnon {
         // No huge pages are reserved in the pool: every fault fails.
         return true;

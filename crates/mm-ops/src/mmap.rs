@@ -181,6 +181,10 @@ pub fn get_unmapped_area(
             };
             mm_get_unmapped_area(mm, area, addr0, len, pgoff, flags, VmFlags::NONE)?
         }
+        // get_unmapped_area_zero: a shared /dev/zero mapping is shmem's.
+        Some(f) if f.kind == InodeKind::DevZero && flags & MAP_SHARED != 0 => {
+            mm_get_unmapped_area(mm, None, addr, len, pgoff, flags, vm_flags)?
+        }
         // ext4-like files: f_op->get_unmapped_area = thp_get_unmapped_area.
         Some(f) if f.thp_unmapped_area => thp_get_unmapped_area(mm, area, addr, len, pgoff, flags, vm_flags)?,
         // shmem (memfd, tmpfs) with huge pages off, hugetlbfs and others.
@@ -356,6 +360,10 @@ fn file_private_checks(f: &MapFile, vm_flags: &mut VmFlags) -> Result<(), Errno>
             return Err(Errno::EPERM);
         }
         *vm_flags = VmFlags(vm_flags.0 & !VmFlags::MAYEXEC.0);
+    }
+    if f.kind == InodeKind::NoMmap {
+        // !file_has_valid_mmap_hooks(file).
+        return Err(Errno::ENODEV);
     }
     if vm_flags.contains(VmFlags::GROWSDOWN) {
         return Err(Errno::EINVAL);

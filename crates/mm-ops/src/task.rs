@@ -31,6 +31,89 @@ pub struct PathInfo {
     /// The file system aligns large mappings (`thp_get_unmapped_area`):
     /// true for ext4/xfs, false for tmpfs.
     pub thp_unmapped_area: bool,
+    /// What the path is: a regular file, a directory, a device...
+    pub file_type: FileType,
+    /// The device a character or block device node stands for.
+    pub rdev: (u32, u32),
+    /// The file system's magic number (`statfs(2)`'s `f_type`).
+    pub fs_magic: i64,
+}
+
+/// The type of a path (`st_mode & S_IFMT`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileType {
+    /// `S_IFREG`.
+    Regular,
+    /// `S_IFDIR`.
+    Directory,
+    /// `S_IFIFO`.
+    Fifo,
+    /// `S_IFSOCK`.
+    Socket,
+    /// `S_IFCHR`.
+    CharDevice,
+    /// `S_IFBLK`.
+    BlockDevice,
+}
+
+/// `PROC_SUPER_MAGIC`.
+pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+/// `SYSFS_MAGIC`.
+pub const SYSFS_MAGIC: i64 = 0x6265_6572;
+
+/// How `mmap` treats a file, from what a path is (kernel: which
+/// `file_operations` the inode has, and what their `mmap` does). Regular
+/// files and devices the model does not know map as regular files.
+pub fn mmap_kind(info: &PathInfo) -> InodeKind {
+    match info.file_type {
+        FileType::Directory | FileType::Fifo => InodeKind::NoMmap,
+        FileType::Socket => InodeKind::MmapRefuses(Errno::ENODEV.0),
+        // drivers/char/mem.c: null, zero, full, random, urandom.
+        FileType::CharDevice => match info.rdev {
+            (1, 5) => InodeKind::DevZero,
+            (1, 3) | (1, 7) | (1, 8) | (1, 9) => InodeKind::NoMmap,
+            _ => InodeKind::Regular,
+        },
+        FileType::BlockDevice => InodeKind::Regular,
+        FileType::Regular if info.fs_magic == SYSFS_MAGIC => InodeKind::MmapRefuses(Errno::ENODEV.0),
+        FileType::Regular if info.fs_magic == PROC_SUPER_MAGIC => {
+            // Per-process files and sysctls have no mmap; the files of
+            // proc_create (proc_reg_file_ops) have one that answers EIO.
+            let rest = info.canonical.strip_prefix("/proc/").unwrap_or("");
+            let first = rest.split('/').next().unwrap_or("");
+            let per_process = first.bytes().all(|b| b.is_ascii_digit()) && !first.is_empty();
+            if per_process || matches!(first, "self" | "thread-self" | "sys") {
+                InodeKind::NoMmap
+            } else {
+                InodeKind::MmapRefuses(Errno::EIO.0)
+            }
+        }
+        FileType::Regular => InodeKind::Regular,
+    }
+}
+
+/// How `mmap` treats a descriptor strace names without a path
+/// (`pipe:[N]`, `socket:[N]`, `anon_inode:[eventfd]`); `None` for a path.
+pub fn pseudo_kind(name: &str) -> Option<InodeKind> {
+    if name.starts_with("pipe:[") {
+        return Some(InodeKind::NoMmap);
+    }
+    if name.starts_with("socket:[") {
+        return Some(InodeKind::MmapRefuses(Errno::ENODEV.0));
+    }
+    let anon = name.strip_prefix("anon_inode:")?;
+    // eventfd, signalfd, timerfd, epoll, inotify, fanotify, pidfd have no
+    // mmap; others (perf_event, io_uring, kvm) do, and map as files.
+    let no_mmap = [
+        "[eventfd]",
+        "[signalfd]",
+        "[timerfd]",
+        "[eventpoll]",
+        "inotify",
+        "[fanotify]",
+        "[pidfd]",
+    ];
+    no_mmap.contains(&anon).then_some(InodeKind::NoMmap)
 }
 
 /// Looks up a path on the host (or anywhere else); `None` if unknown.
@@ -138,7 +221,12 @@ impl<P: BarrierPolicy> Task<P> {
     /// `fget`: the file behind `fd` with an extra reference, for mmap.
     pub fn fget(&mut self, fd: i64) -> Result<FileId, Errno> {
         let f = self.file_of(fd)?;
-        self.mm.files().get(f);
+        let mut files = self.mm.files();
+        // fget skips FMODE_PATH files.
+        if files.file(f).path_only {
+            return Err(Errno::EBADF);
+        }
+        files.get(f);
         Ok(f)
     }
 
@@ -160,8 +248,15 @@ impl<P: BarrierPolicy> Task<P> {
     /// Opens a new file description on `path` (creating the inode on first
     /// use). `default_size` applies when nothing is known about the path.
     fn open_file(&mut self, path: &str, flags: u64, default_size: u64) -> Result<FileId, Errno> {
-        let path = self.resolve(path);
-        let info = self.probe.as_ref().and_then(|p| p(&path));
+        // strace's names of pipes, sockets and anonymous inodes are not
+        // paths: nothing to resolve or probe.
+        let pseudo = pseudo_kind(path).is_some();
+        let path = if pseudo { path.to_string() } else { self.resolve(path) };
+        let info = if pseudo {
+            None
+        } else {
+            self.probe.as_ref().and_then(|p| p(&path))
+        };
         let key = info.as_ref().map_or(path.clone(), |i| i.canonical.clone());
         let mm = self.mm.clone();
         let mut files = mm.files();
@@ -170,15 +265,20 @@ impl<P: BarrierPolicy> Task<P> {
             None => {
                 let mut inode = match &info {
                     Some(i) => {
-                        let mut n = Inode::new(i.ino, i.dev, i.size, key.clone(), InodeKind::Regular);
+                        let kind = mmap_kind(i);
+                        let mut n = Inode::new(i.ino, i.dev, i.size, key.clone(), kind);
                         n.noexec = i.noexec;
-                        n.thp_unmapped_area = i.thp_unmapped_area;
-                        n.rejects_sync = i.thp_unmapped_area;
+                        let disk_file = kind == InodeKind::Regular && i.file_type == FileType::Regular;
+                        // get_unmapped_area_zero: a private /dev/zero
+                        // mapping is aligned like an ext4 file's.
+                        n.thp_unmapped_area = (disk_file && i.thp_unmapped_area) || kind == InodeKind::DevZero;
+                        n.rejects_sync = disk_file && i.thp_unmapped_area;
                         n
                     }
                     None => {
                         let ino = files.fresh_ino();
-                        Inode::new(ino, (0xfe, 0), default_size, key.clone(), InodeKind::Regular)
+                        let kind = pseudo_kind(&key).unwrap_or(InodeKind::Regular);
+                        Inode::new(ino, (0xfe, 0), default_size, key.clone(), kind)
                     }
                 };
                 if flags & O_TRUNC != 0 || (info.is_none() && flags & O_CREAT != 0) {
@@ -199,9 +299,13 @@ impl<P: BarrierPolicy> Task<P> {
                 _ => (true, true),
             }
         };
-        files
+        let id = files
             .open(mm.file_slots(), inode, r, w, flags & O_APPEND != 0)
-            .ok_or(Errno::ENFILE)
+            .ok_or(Errno::ENFILE)?;
+        if flags & O_PATH != 0 {
+            files.set_path_only(id);
+        }
+        Ok(id)
     }
 
     fn install(&mut self, fd: i64, f: FileId) {

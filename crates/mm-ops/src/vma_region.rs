@@ -373,12 +373,20 @@ pub fn mmap_region<P: BarrierPolicy>(
             flags |= VmFlags::HUGETLB | VmFlags::DONTEXPAND;
         }
     }
+    let kind = match src {
+        MapSource::File(f) => Some(mm.files().file_inode(f).kind),
+        _ => None,
+    };
+    // mmap_zero: with VM_SHARED (a writable description), /dev/zero gives
+    // the mapping a new shmem object, keeping the offset; otherwise the
+    // mapping is anonymous memory that keeps /dev/zero as its file.
+    let dev_zero_shared = kind == Some(InodeKind::DevZero) && flags.contains(VmFlags::SHARED);
     let file = match src {
         MapSource::File(f) => Some(f),
         _ => None,
     };
     let mut merged = None;
-    if src != MapSource::SharedAnon && (prev.is_some() || next.is_some()) {
+    if src != MapSource::SharedAnon && !dev_zero_shared && (prev.is_some() || next.is_some()) {
         let mut vmg = Vmg {
             prev,
             next,
@@ -393,8 +401,21 @@ pub fn mmap_region<P: BarrierPolicy>(
     }
     if merged.is_none() {
         // __mmap_new_vma.
+        if let Some(InodeKind::MmapRefuses(e)) = kind {
+            // The file's mmap refuses (__mmap_new_file_vma → unacct_error);
+            // the range was cleared before it was called.
+            vm_unacct_memory(mm.st(), charged);
+            return Err(Errno(e));
+        }
         let file = match src {
             MapSource::Anon => None,
+            MapSource::File(_) if dev_zero_shared => match shmem_zero_setup(mm, len, flags) {
+                Ok(f) => Some(f),
+                Err(e) => {
+                    vm_unacct_memory(mm.st(), charged);
+                    return Err(e);
+                }
+            },
             MapSource::File(f) => {
                 mm.files().get(f);
                 Some(f)

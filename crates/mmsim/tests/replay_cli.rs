@@ -475,3 +475,15 @@ fn env_settings_are_checked_and_applied() {
     let run = replay(&["--check"], script);
     assert_eq!(run.code, Some(1), "without the limit the model maps it: {run:?}");
 }
+
+#[test]
+fn pipes_sockets_and_event_descriptors_cannot_be_mapped() {
+    let script = "\
+mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 3<pipe:[1234]>, 0) = -1 ENODEV (No such device)
+mmap(NULL, 4096, PROT_READ, MAP_SHARED, 4<socket:[99]>, 0) = -1 ENODEV (No such device)
+mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 5<anon_inode:[eventfd]>, 0) = -1 ENODEV (No such device)
+";
+    let run = replay(&["--check"], script);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stderr.contains("0 divergences"), "{}", run.stderr);
+}

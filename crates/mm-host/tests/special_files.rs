@@ -1,0 +1,169 @@
+//! Files that are not regular files, mapped on the host and in the model:
+//! devices of `drivers/char/mem.c`, `/proc` and sysfs files, directories,
+//! FIFOs, `O_PATH` descriptors, and `/dev/zero`, whose shared mappings are
+//! shmem objects and whose private ones are anonymous memory. Every result
+//! and, after every call, the maps and `VmFlags` must be identical; each
+//! scenario also asserts the kernel's answer.
+#![cfg(all(target_os = "linux", target_arch = "x86_64"))]
+
+#[path = "scenarios/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use harness::{P, Sc, at, run};
+use mm_ops::call::{Access, Call, Outcome, Signal};
+use mm_ops::uapi::*;
+
+const RW: u64 = PROT_READ | PROT_WRITE;
+
+fn mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i64, off: u64) -> Call {
+    Call::Mmap {
+        addr,
+        len,
+        prot,
+        flags,
+        fd,
+        off,
+    }
+}
+
+/// The checks every unmappable file goes through: private and shared
+/// mappings fail with `want`; a fixed mapping over anonymous memory fails
+/// too (the harness compares whether the old mapping survived); asking
+/// for write access to a read-only description is `EACCES` first.
+fn refused(s: &mut Sc, path: &str, oflags: u64, want: Errno) {
+    let fd = s.open(path, oflags);
+    s.err(mmap(0, P, PROT_READ, MAP_PRIVATE, fd, 0), want);
+    s.err(mmap(0, P, PROT_READ, MAP_SHARED, fd, 0), want);
+    s.err(mmap(0, P, RW, MAP_SHARED, fd, 0), Errno::EACCES);
+    s.anon(0, 4, RW);
+    s.err(mmap(at(1), 2 * P, PROT_READ, MAP_PRIVATE | MAP_FIXED, fd, 0), want);
+    s.munmap(0, 4);
+    s.ok(Call::Close { fd });
+}
+
+fn dev_null(s: &mut Sc) {
+    refused(s, "/dev/null", oflags::O_RDONLY, Errno::ENODEV);
+    refused(s, "/dev/urandom", oflags::O_RDONLY, Errno::ENODEV);
+    refused(s, "/dev/full", oflags::O_RDONLY, Errno::ENODEV);
+}
+
+fn proc_files(s: &mut Sc) {
+    // Per-process files: no mmap at all; proc_create files: mmap says EIO
+    // after the range was cleared.
+    refused(s, "/proc/self/status", oflags::O_RDONLY, Errno::ENODEV);
+    refused(s, "/proc/self/maps", oflags::O_RDONLY, Errno::ENODEV);
+    refused(s, "/proc/sys/vm/max_map_count", oflags::O_RDONLY, Errno::ENODEV);
+    refused(s, "/proc/meminfo", oflags::O_RDONLY, Errno::EIO);
+}
+
+fn sysfs_file(s: &mut Sc) {
+    refused(
+        s,
+        "/sys/kernel/mm/transparent_hugepage/enabled",
+        oflags::O_RDONLY,
+        Errno::ENODEV,
+    );
+}
+
+fn directory(s: &mut Sc) {
+    refused(s, "/usr", oflags::O_RDONLY | oflags::O_DIRECTORY, Errno::ENODEV);
+}
+
+fn fifo(s: &mut Sc) {
+    let dir = std::env::temp_dir().join(format!("mm-fifo-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("fifo");
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    refused(
+        s,
+        path.to_str().unwrap(),
+        oflags::O_RDONLY | oflags::O_NONBLOCK,
+        Errno::ENODEV,
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn o_path(s: &mut Sc) {
+    let fd = s.open("/etc/passwd", oflags::O_PATH);
+    for flags in [MAP_PRIVATE, MAP_SHARED] {
+        s.err(mmap(0, P, PROT_READ, flags, fd, 0), Errno::EBADF);
+        s.err(mmap(0, P, RW, flags, fd, 0), Errno::EBADF);
+    }
+    s.ok(Call::Close { fd });
+}
+
+fn dev_zero(s: &mut Sc) {
+    let fd = s.open("/dev/zero", oflags::O_RDWR);
+    // Shared: one new shmem object per mapping, the offset kept; two
+    // neighbours never merge. Faults past the object's size (its length)
+    // raise SIGBUS.
+    s.map(0, 2, RW, MAP_SHARED, fd, 0);
+    s.map(2, 2, RW, MAP_SHARED, fd, 2);
+    s.write(0);
+    s.write(1);
+    s.expect(
+        Call::Fault {
+            addr: at(2),
+            access: Access::Write,
+        },
+        Outcome::Signal(Signal::Bus),
+    );
+    s.expect_window("two shared /dev/zero mappings", 0, 4, &[(0, 2, "rw-s"), (2, 4, "rw-s")]);
+    // Private: anonymous memory that keeps /dev/zero as its file; with
+    // consecutive offsets two neighbours merge, with anonymous memory not.
+    s.map(16, 2, RW, MAP_PRIVATE, fd, 0);
+    s.map(18, 2, RW, MAP_PRIVATE, fd, 2);
+    s.anon(20, 2, RW);
+    s.read(16);
+    s.write(17);
+    s.write(19);
+    s.expect_window("private /dev/zero", 16, 22, &[(16, 20, "rw-p"), (20, 22, "rw-p")]);
+    // Read-only description, MAP_SHARED: not VM_SHARED, so anonymous too.
+    let ro = s.open("/dev/zero", oflags::O_RDONLY);
+    s.map(32, 2, PROT_READ, MAP_SHARED, ro, 0);
+    s.read(32);
+    // Unaligned placement: a private mapping is placed like an ext4
+    // file's (thp_get_unmapped_area), a shared one like shmem's.
+    s.ok(mmap(0, 4 << 20, PROT_READ, MAP_PRIVATE, fd, 0));
+    s.ok(mmap(0, 4 << 20, PROT_READ, MAP_SHARED, fd, 0));
+    s.ok(Call::Close { fd });
+    s.ok(Call::Close { fd: ro });
+}
+
+#[test]
+fn special_dev_null_urandom_full() {
+    run("dev_null", dev_null);
+}
+
+#[test]
+fn special_proc_files() {
+    run("proc_files", proc_files);
+}
+
+#[test]
+fn special_sysfs_file() {
+    run("sysfs_file", sysfs_file);
+}
+
+#[test]
+fn special_directory() {
+    run("directory", directory);
+}
+
+#[test]
+fn special_fifo() {
+    run("fifo", fifo);
+}
+
+#[test]
+fn special_o_path() {
+    run("o_path", o_path);
+}
+
+#[test]
+fn special_dev_zero() {
+    run("dev_zero", dev_zero);
+}
