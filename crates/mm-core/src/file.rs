@@ -218,6 +218,27 @@ impl FileTable {
                 inode.path = to.to_string();
             }
             self.by_path.insert(to.to_string(), id);
+            return;
+        }
+        // A directory: every file below it is now below `to` (unlinked
+        // ones too: d_path walks the renamed parent).
+        let prefix = format!("{}/", from.trim_end_matches('/'));
+        let to = to.trim_end_matches('/');
+        let renamed = |p: &str| format!("{to}/{}", &p[prefix.len()..]);
+        for inode in self.inodes.iter_mut().flatten() {
+            if inode.path.starts_with(&prefix) {
+                inode.path = renamed(&inode.path);
+            }
+        }
+        let keys: Vec<String> = self
+            .by_path
+            .keys()
+            .filter(|k| k.starts_with(&prefix))
+            .cloned()
+            .collect();
+        for k in keys {
+            let id = self.by_path.remove(&k).expect("listed");
+            self.by_path.insert(renamed(&k), id);
         }
     }
 
@@ -227,11 +248,14 @@ impl FileTable {
         1_000_000 + self.next_ino
     }
 
-    /// Adds an inode. Regular files are indexed by path (a later open of the
+    /// Adds an inode. Files reached by path are indexed by it (a later open of the
     /// same path finds the same inode).
     pub fn add_inode(&mut self, inode: Inode) -> InodeId {
         let id = InodeId(self.inode_alloc.alloc());
-        if inode.kind == InodeKind::Regular {
+        if !matches!(
+            inode.kind,
+            InodeKind::Memfd | InodeKind::ShmemAnon | InodeKind::HugetlbAnon
+        ) {
             self.by_path.insert(inode.path.clone(), id);
         }
         let slot = id.0 as usize;

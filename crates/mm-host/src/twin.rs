@@ -50,6 +50,7 @@ impl Twin {
         let cfg = env.config();
         let mut model = Task::new(cfg);
         model.set_probe(host_probe());
+        model.dir_fs_probe = Some(mm_ops::hostfs::host_dir_fs);
         let lines = parse_maps(&maps).map_err(io::Error::other)?;
         model.import_maps(&lines).map_err(io::Error::other)?;
         set_layout(&model, &stat);

@@ -2,7 +2,8 @@
 //! path up (size, device and inode, `noexec` mount, file system type) so
 //! that file mappings replayed from a trace behave as on the host.
 
-use crate::task::{FileType, PathInfo, PathProbe};
+use crate::file_kind::{FileType, thp_aligned_fs};
+use crate::task::{PathInfo, PathProbe};
 
 /// Looks a path up on the host: size, identity, mount flags, file system.
 pub fn host_probe() -> PathProbe {
@@ -39,7 +40,6 @@ pub fn host_probe() -> PathProbe {
             };
             (noexec, t)
         };
-        const TMPFS_MAGIC: i64 = 0x0102_1994;
         let dev = md.dev();
         let rdev = md.rdev();
         Some(PathInfo {
@@ -49,10 +49,29 @@ pub fn host_probe() -> PathProbe {
             dev: (libc::major(dev), libc::minor(dev)),
             ino: md.ino(),
             noexec,
-            thp_unmapped_area: fs_type != TMPFS_MAGIC,
+            thp_unmapped_area: thp_aligned_fs(fs_type),
             file_type,
             rdev: (libc::major(rdev), libc::minor(rdev)),
             fs_magic: fs_type,
         })
     })
+}
+
+/// The file system (`statfs(2)`'s `f_type`) of the nearest existing
+/// directory above `path`: where a file the host no longer has (unlinked
+/// since the trace was taken) lived.
+pub fn host_dir_fs(path: &str) -> Option<i64> {
+    let mut p = std::path::Path::new(path);
+    while let Some(parent) = p.parent() {
+        p = parent;
+        let c = std::ffi::CString::new(p.as_os_str().as_encoded_bytes()).ok()?;
+        // SAFETY: `c` is NUL-terminated and `sfs` a plain out-parameter.
+        unsafe {
+            let mut sfs: libc::statfs = std::mem::zeroed();
+            if libc::statfs(c.as_ptr(), &mut sfs) == 0 {
+                return Some(sfs.f_type as i64);
+            }
+        }
+    }
+    None
 }

@@ -26,6 +26,7 @@
 
 pub mod call;
 pub mod env;
+pub mod file_kind;
 pub mod guards;
 pub mod hostfs;
 pub mod madvise;

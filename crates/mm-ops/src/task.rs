@@ -9,6 +9,7 @@ use mm_core::file::{FileId, Inode, InodeKind};
 use mm_core::{BarrierPolicy, MmConfig, MmStruct, Upstream};
 
 use crate::call::{Call, Outcome};
+use crate::file_kind::{FileType, mmap_kind, pseudo_kind};
 use crate::memory::handle_user_fault;
 use crate::mmap::{MapFile, sys_brk, vm_mmap_pgoff, vm_munmap};
 use crate::mprotect::do_mprotect;
@@ -39,83 +40,6 @@ pub struct PathInfo {
     pub fs_magic: i64,
 }
 
-/// The type of a path (`st_mode & S_IFMT`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileType {
-    /// `S_IFREG`.
-    Regular,
-    /// `S_IFDIR`.
-    Directory,
-    /// `S_IFIFO`.
-    Fifo,
-    /// `S_IFSOCK`.
-    Socket,
-    /// `S_IFCHR`.
-    CharDevice,
-    /// `S_IFBLK`.
-    BlockDevice,
-}
-
-/// `PROC_SUPER_MAGIC`.
-pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-/// `SYSFS_MAGIC`.
-pub const SYSFS_MAGIC: i64 = 0x6265_6572;
-
-/// How `mmap` treats a file, from what a path is (kernel: which
-/// `file_operations` the inode has, and what their `mmap` does). Regular
-/// files and devices the model does not know map as regular files.
-pub fn mmap_kind(info: &PathInfo) -> InodeKind {
-    match info.file_type {
-        FileType::Directory | FileType::Fifo => InodeKind::NoMmap,
-        FileType::Socket => InodeKind::MmapRefuses(Errno::ENODEV.0),
-        // drivers/char/mem.c: null, zero, full, random, urandom.
-        FileType::CharDevice => match info.rdev {
-            (1, 5) => InodeKind::DevZero,
-            (1, 3) | (1, 7) | (1, 8) | (1, 9) => InodeKind::NoMmap,
-            _ => InodeKind::Regular,
-        },
-        FileType::BlockDevice => InodeKind::Regular,
-        FileType::Regular if info.fs_magic == SYSFS_MAGIC => InodeKind::MmapRefuses(Errno::ENODEV.0),
-        FileType::Regular if info.fs_magic == PROC_SUPER_MAGIC => {
-            // Per-process files and sysctls have no mmap; the files of
-            // proc_create (proc_reg_file_ops) have one that answers EIO.
-            let rest = info.canonical.strip_prefix("/proc/").unwrap_or("");
-            let first = rest.split('/').next().unwrap_or("");
-            let per_process = first.bytes().all(|b| b.is_ascii_digit()) && !first.is_empty();
-            if per_process || matches!(first, "self" | "thread-self" | "sys") {
-                InodeKind::NoMmap
-            } else {
-                InodeKind::MmapRefuses(Errno::EIO.0)
-            }
-        }
-        FileType::Regular => InodeKind::Regular,
-    }
-}
-
-/// How `mmap` treats a descriptor strace names without a path
-/// (`pipe:[N]`, `socket:[N]`, `anon_inode:[eventfd]`); `None` for a path.
-pub fn pseudo_kind(name: &str) -> Option<InodeKind> {
-    if name.starts_with("pipe:[") {
-        return Some(InodeKind::NoMmap);
-    }
-    if name.starts_with("socket:[") {
-        return Some(InodeKind::MmapRefuses(Errno::ENODEV.0));
-    }
-    let anon = name.strip_prefix("anon_inode:")?;
-    // eventfd, signalfd, timerfd, epoll, inotify, fanotify, pidfd have no
-    // mmap; others (perf_event, io_uring, kvm) do, and map as files.
-    let no_mmap = [
-        "[eventfd]",
-        "[signalfd]",
-        "[timerfd]",
-        "[eventpoll]",
-        "inotify",
-        "[fanotify]",
-        "[pidfd]",
-    ];
-    no_mmap.contains(&anon).then_some(InodeKind::NoMmap)
-}
-
 /// Looks up a path on the host (or anywhere else); `None` if unknown.
 pub type PathProbe = Box<dyn Fn(&str) -> Option<PathInfo> + Send + Sync>;
 
@@ -131,6 +55,10 @@ pub struct Task<P: BarrierPolicy = Upstream> {
     pub inherit_unknown_fds: bool,
     /// Names for inherited descriptors (from strace's `-y` annotations).
     pub inherited_paths: BTreeMap<i64, String>,
+    /// For a path the probe does not know (a file unlinked since): the
+    /// file system of its directory (`statfs` magic), which decides how
+    /// its mappings are placed. `None`: assume a disk file system.
+    pub dir_fs_probe: Option<fn(&str) -> Option<i64>>,
 }
 
 /// The lowest descriptor a new file gets (0–2 are the standard streams).
@@ -154,6 +82,7 @@ impl<P: BarrierPolicy> Task<P> {
             cwd: "/".into(),
             inherit_unknown_fds: false,
             inherited_paths: BTreeMap::new(),
+            dir_fs_probe: None,
         }
     }
 
@@ -278,7 +207,12 @@ impl<P: BarrierPolicy> Task<P> {
                     None => {
                         let ino = files.fresh_ino();
                         let kind = pseudo_kind(&key).unwrap_or(InodeKind::Regular);
-                        Inode::new(ino, (0xfe, 0), default_size, key.clone(), kind)
+                        let mut n = Inode::new(ino, (0xfe, 0), default_size, key.clone(), kind);
+                        if let Some(fs) = self.dir_fs_probe.and_then(|p| p(&key)) {
+                            n.thp_unmapped_area = crate::file_kind::thp_aligned_fs(fs);
+                            n.rejects_sync = n.thp_unmapped_area;
+                        }
+                        n
                     }
                 };
                 if flags & O_TRUNC != 0 || (info.is_none() && flags & O_CREAT != 0) {

@@ -175,6 +175,7 @@ impl Replayer {
         }
         let mut task = Task::new(cfg);
         task.set_probe(host_probe());
+        task.dir_fs_probe = Some(mm_ops::hostfs::host_dir_fs);
         task.inherit_unknown_fds = true;
         let mut r = Replayer {
             task,

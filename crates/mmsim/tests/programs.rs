@@ -171,6 +171,29 @@ try:\n    b = bytearray(2 << 30)\nexcept MemoryError:\n    print(\"ENOMEM under 
         optional: false,
         diverges_with: &[],
     },
+    // A shm_open-style tmpfs file, unlinked before the replay: its
+    // mappings are placed as tmpfs places them (no THP alignment), which
+    // the replay learns from the directory's file system.
+    Program {
+        name: "python3-shm-unlinked",
+        argv: &[
+            "python3",
+            "-c",
+            "import mmap, os\n\
+p = '/dev/shm/mmsim-test-%d' % os.getpid()\n\
+fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)\n\
+os.ftruncate(fd, 8 << 20)\n\
+a = mmap.mmap(fd, 2 << 20)\n\
+b = mmap.mmap(fd, 4 << 20)\n\
+a[0] = 1\n\
+os.unlink(p)\n\
+c = mmap.mmap(fd, 2 << 20, offset=2 << 20)\n\
+print(len(a) + len(b) + len(c))",
+        ],
+        must_call: &["mmap", "unlink"],
+        optional: false,
+        diverges_with: &[],
+    },
     Program {
         name: "java",
         argv: &["java", "-Xmx256m", "{dir}/Hello.java"],

@@ -487,3 +487,28 @@ mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 5<anon_inode:[eventfd]>, 0) = -1 ENODEV
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run.stderr.contains("0 divergences"), "{}", run.stderr);
 }
+
+#[test]
+fn renaming_a_directory_renames_the_mapped_files_in_it() {
+    let tmp = TempDir::new("rename-dir");
+    let d = tmp.path().join("d");
+    std::fs::create_dir(&d).unwrap();
+    std::fs::write(d.join("f"), vec![0u8; 4096]).unwrap();
+    let (d, e) = (
+        d.to_str().unwrap().to_string(),
+        tmp.path().join("e").to_str().unwrap().to_string(),
+    );
+    let script = format!(
+        "openat(AT_FDCWD, \"{d}/f\", O_RDONLY) = 3\n\
+         mmap(0x100000000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED, 3, 0) = 0x100000000\n\
+         rename(\"{d}\", \"{e}\") = 0\n"
+    );
+    let run = replay(&["--maps"], &script);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("100000000-"))
+        .unwrap_or_default();
+    assert!(line.ends_with(&format!("{e}/f")), "{}", run.stdout);
+}

@@ -1,0 +1,116 @@
+//! Where a file lives decides where its mappings go: ext4-like file
+//! systems place large mappings with `thp_get_unmapped_area` (2 MiB
+//! aligned to the file offset), tmpfs mounted `huge=never` and ramfs do
+//! not. Each scenario mounts a private tmpfs or ramfs (root only), maps
+//! files there on the host and in the model, and compares every result and
+//! the maps; it unmounts after.
+#![cfg(all(target_os = "linux", target_arch = "x86_64"))]
+
+#[path = "scenarios/harness.rs"]
+#[allow(dead_code)]
+mod harness;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use harness::{Sc, run};
+use mm_ops::call::Call;
+use mm_ops::uapi::*;
+
+fn root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+fn mount_dir(fs: &str) -> PathBuf {
+    std::env::temp_dir().join(format!("mm-fs-{}-{fs}", std::process::id()))
+}
+
+/// A mount of `fs` that is unmounted (and its directory removed) on drop.
+struct Mount(PathBuf);
+
+impl Mount {
+    fn new(fs: &str, opts: &str) -> Mount {
+        let dir = mount_dir(fs);
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", fs, "-o", opts, "none", dir.to_str().unwrap()])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "mount -t {fs} {}", dir.display());
+        Mount(dir)
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// Large shared and private mappings of an 8 MiB file, at offsets 0 and
+/// 1 MiB, placed by the kernel (no hint).
+fn large_mappings(s: &mut Sc, dir: PathBuf) {
+    let path = dir.join("data");
+    std::fs::write(&path, vec![0u8; 8 << 20]).unwrap();
+    let fd = s.open(path.to_str().unwrap(), oflags::O_RDWR);
+    for (flags, off) in [
+        (MAP_SHARED, 0),
+        (MAP_PRIVATE, 0),
+        (MAP_SHARED, 1 << 20),
+        (MAP_PRIVATE, 1 << 20),
+    ] {
+        s.ok(Call::Mmap {
+            addr: 0,
+            len: 4 << 20,
+            prot: PROT_READ,
+            flags,
+            fd,
+            off,
+        });
+    }
+    s.ok(Call::Close { fd });
+}
+
+fn on_ramfs(s: &mut Sc) {
+    large_mappings(s, mount_dir("ramfs"));
+}
+
+fn on_tmpfs(s: &mut Sc) {
+    large_mappings(s, mount_dir("tmpfs"));
+}
+
+fn on_disk(s: &mut Sc) {
+    // The temporary directory of this machine (ext4 here).
+    let dir = std::env::temp_dir().join(format!("mm-fs-{}-disk", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    large_mappings(s, dir.clone());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn fs_ramfs() {
+    if !root() {
+        eprintln!("not root: cannot mount; skipping");
+        return;
+    }
+    let _m = Mount::new("ramfs", "mode=0755");
+    run("ramfs", on_ramfs);
+}
+
+#[test]
+fn fs_tmpfs_huge_never() {
+    if !root() {
+        eprintln!("not root: cannot mount; skipping");
+        return;
+    }
+    let _m = Mount::new("tmpfs", "size=64m,huge=never");
+    run("tmpfs", on_tmpfs);
+}
+
+#[test]
+fn fs_disk() {
+    run("disk", on_disk);
+}
