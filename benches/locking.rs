@@ -2,16 +2,16 @@
 //! side (the real calls, in this process) and a model side (the same
 //! loop through mm-ops), for `benches/locking.rs`:
 //!
-//! * [`pft`]: a pft-threads analogue. `T` threads fault disjoint parts of
+//! * [`pft_kernel`], [`pft_model`]: a pft-threads analogue. `T` threads fault disjoint parts of
 //!   one anonymous mapping, one write per page; faults per second. The
 //!   model runs it twice: faults under the VMA lock first
 //!   (`lock_vma_under_rcu`, as 6.18), and every fault under `mmap_lock`
 //!   (a kernel without `CONFIG_PER_VMA_LOCK`).
-//! * [`page_fault`]: will-it-scale `page_fault1/2/3` in threads mode. Each
+//! * [`page_fault_kernel`], [`page_fault_model`]: will-it-scale `page_fault1/2/3` in threads mode. Each
 //!   thread maps 128 MiB (anonymous private / its own file private / its
 //!   own file shared), writes every page, unmaps, in a loop; pages per
 //!   second over all threads.
-//! * [`mmap_sem`]: a proc-mmap_sem-test analogue. One thread maps and
+//! * [`mmap_sem_kernel`], [`mmap_sem_model`]: a proc-mmap_sem-test analogue. One thread maps and
 //!   unmaps 4 KiB in a loop and times each pair while other threads read
 //!   `/proc/pid/maps` (1,024 VMAs); the model's readers either walk the
 //!   VMAs under per-VMA locks (6.17+) or render under `mmap_read_lock`.

@@ -189,6 +189,9 @@ pub struct MmShared {
     pub(crate) id: u32,
     /// `TASK_SIZE` (fixed at creation).
     task_size: u64,
+    /// `MmConfig::thp_enabled`, readable without `mmap_lock` (faults under
+    /// the VMA lock read it).
+    thp_enabled: ThpMode,
     /// `mm->brk`, `start_brk` and `start_stack` as of the last write
     /// section (for `/proc/PID/maps` without `mmap_lock`).
     pub(crate) brk: AtomicU64,
@@ -231,6 +234,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
     fn with_cache_and_seq(cfg: MmConfig, cache: Arc<VmaCache>, seq: u32) -> Self {
         let cap = cfg.vma_capacity;
         let task_size = cfg.task_size;
+        let thp_enabled = cfg.thp_enabled;
         let state = MmState {
             tree: Tree::default(),
             vmas: Vec::new(),
@@ -262,6 +266,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
                 files: Slab::with_capacity(if cfg!(loom) { cap } else { cap + 1024 }),
                 id: NEXT_MM_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 task_size,
+                thp_enabled,
                 brk: AtomicU64::new(0),
                 start_brk: AtomicU64::new(0),
                 start_stack: AtomicU64::new(TASK_SIZE_4LEVEL - 0x1000),
@@ -395,6 +400,11 @@ impl<P: BarrierPolicy> MmStruct<P> {
     /// `TASK_SIZE`, readable without `mmap_lock` (`fault_in_kernel_space`).
     pub fn task_size(&self) -> u64 {
         self.shared.task_size
+    }
+
+    /// The THP mode it was configured with, readable without `mmap_lock`.
+    pub fn thp_enabled(&self) -> ThpMode {
+        self.shared.thp_enabled
     }
 
     /// This address space's identity (`vm_mm` of its VMAs).

@@ -262,3 +262,69 @@ fn env_overcommit_guess() {
     }
     run_with("overcommit_guess", &HostOptions::default(), overcommit_guess);
 }
+
+/// The THP mode, `[always]`, `[madvise]` or `[never]`.
+fn thp_mode() -> String {
+    let t = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+    t.split('[')
+        .nth(1)
+        .and_then(|r| r.split(']').next())
+        .unwrap_or("never")
+        .to_string()
+}
+
+fn thp_read_fault(s: &mut Sc) {
+    let mode = thp_mode();
+    // 8 MiB at a 2 MiB-aligned address, MADV_HUGEPAGE: a read fault there
+    // takes the huge-page path, which prepares an anon_vma (the huge zero
+    // page is mapped), so the read-only half no longer merges with the
+    // written half once their protections agree.
+    s.anon(0, 2048, RW);
+    s.madvise(0, 2048, madv::HUGEPAGE);
+    s.mprotect(0, 1024, PROT_READ);
+    s.read(0);
+    s.write(1024);
+    s.mprotect(0, 1024, RW);
+    if mode != "never" {
+        s.expect_window(
+            "read-faulted THP half keeps its anon_vma",
+            0,
+            2048,
+            &[(0, 1024, "rw-p"), (1024, 2048, "rw-p")],
+        );
+    }
+    // Without MADV_HUGEPAGE (mode madvise) the read maps the small zero
+    // page: no anon_vma, and the halves merge.
+    s.anon(4096, 2048, RW);
+    s.mprotect(4096, 1024, PROT_READ);
+    s.read(4096);
+    s.write(5120);
+    s.mprotect(4096, 1024, RW);
+    if mode == "madvise" {
+        s.expect_window("small read fault: no anon_vma", 4096, 6144, &[(4096, 6144, "rw-p")]);
+    }
+    // A VMA that does not cover a whole aligned 2 MiB range never takes
+    // the huge path, MADV_HUGEPAGE or not.
+    s.anon(8193, 511, RW);
+    s.madvise(8193, 511, madv::HUGEPAGE);
+    s.mprotect(8193, 255, PROT_READ);
+    s.read(8193);
+    s.write(8448);
+    s.mprotect(8193, 255, RW);
+    if mode != "never" {
+        s.expect_window("no whole PMD: no anon_vma", 8193, 8704, &[(8193, 8704, "rw-p")]);
+    }
+    // MADV_NOHUGEPAGE wins in every mode.
+    s.anon(12288, 2048, RW);
+    s.madvise(12288, 2048, madv::NOHUGEPAGE);
+    s.mprotect(12288, 1024, PROT_READ);
+    s.read(12288);
+    s.write(13312);
+    s.mprotect(12288, 1024, RW);
+    s.expect_window("MADV_NOHUGEPAGE: no anon_vma", 12288, 14336, &[(12288, 14336, "rw-p")]);
+}
+
+#[test]
+fn env_thp_read_fault() {
+    run_with("thp_read_fault", &HostOptions::default(), thp_read_fault);
+}

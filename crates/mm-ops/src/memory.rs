@@ -7,6 +7,7 @@
 //! address space are the `anon_vma` it assigns and the stack it grows, and
 //! its outcome is `0`, `SIGSEGV` or `SIGBUS`.
 
+use mm_core::ThpMode;
 use mm_core::file::{FileId, InodeKind};
 use mm_core::vma_lock::{VmaReadLock, lock_vma_under_rcu};
 use mm_core::{BarrierPolicy, MmRead, MmStruct, MmWrite, VmFlags, VmaId, VmaView};
@@ -39,6 +40,7 @@ fn beyond_eof(files: &mm_core::file::FileTable, file: FileId, start: u64, pgoff:
 #[derive(Clone, Copy)]
 struct FaultVma {
     start: u64,
+    end: u64,
     pgoff: u64,
     flags: VmFlags,
     file: Option<FileId>,
@@ -48,9 +50,36 @@ struct FaultVma {
 impl FaultVma {
     /// Does a fault of this kind need an `anon_vma` (`vmf_anon_prepare`)?
     /// Anonymous write faults (`do_anonymous_page`) and private file write
-    /// faults (`do_cow_fault`, before it reads the file).
-    fn needs_anon_vma(&self, write: bool) -> bool {
-        write && self.special.is_none() && (self.file.is_none() || !self.flags.contains(VmFlags::SHARED))
+    /// faults (`do_cow_fault`, `wp_page_copy`), and any fault that takes
+    /// the huge-page path ([`thp_anon_fault`](Self::thp_anon_fault)).
+    fn needs_anon_vma(&self, write: bool, addr: u64, thp: ThpMode) -> bool {
+        (write && self.special.is_none() && (self.file.is_none() || !self.flags.contains(VmFlags::SHARED)))
+            || self.thp_anon_fault(addr, thp)
+    }
+
+    /// `__handle_mm_fault` → `create_huge_pmd` → `do_huge_pmd_anonymous_page`,
+    /// which prepares an `anon_vma` before it looks at the access (a read
+    /// maps the huge zero page): an anonymous VMA that THP may back
+    /// (`thp_vma_allowable_order`: mode `always` unless `VM_NOHUGEPAGE`,
+    /// mode `madvise` with `VM_HUGEPAGE`) and that covers the whole 2 MiB
+    /// range around `addr` at a 2 MiB-aligned offset
+    /// (`thp_vma_suitable_order`). The model keeps no page tables: it
+    /// assumes the range's PMD is still empty.
+    fn thp_anon_fault(&self, addr: u64, thp: ThpMode) -> bool {
+        if self.file.is_some() || self.special.is_some() || self.flags.contains(VmFlags::NOHUGEPAGE) {
+            return false;
+        }
+        let allowed = match thp {
+            ThpMode::Always => true,
+            ThpMode::Madvise => self.flags.contains(VmFlags::HUGEPAGE),
+            ThpMode::Never => false,
+        };
+        let haddr = addr & !(PMD_SIZE - 1);
+        let pages = PMD_SIZE >> PAGE_SHIFT;
+        allowed
+            && haddr >= self.start
+            && haddr + PMD_SIZE <= self.end
+            && ((self.start >> PAGE_SHIFT).wrapping_sub(self.pgoff)) % pages == 0
     }
 
     /// The fault's outcome once any `anon_vma` is in place: special
@@ -93,12 +122,13 @@ fn handle_mm_fault(
     let v = mm.vma(id);
     let fv = FaultVma {
         start: v.start,
+        end: v.end,
         pgoff: v.pgoff,
         flags: v.flags,
         file: v.file,
         special: v.special,
     };
-    if fv.needs_anon_vma(write) {
+    if fv.needs_anon_vma(write, addr, mm.state().cfg.thp_enabled) {
         anon_vma_prepare(mm, id);
     }
     fv.outcome(files, addr)
@@ -214,6 +244,7 @@ fn fault_under_vma_lock<P: BarrierPolicy>(
     let s = lock.slot();
     let fv = FaultVma {
         start: s.start(),
+        end: s.end(),
         pgoff: s.pgoff(),
         flags: s.flags(),
         file: s.file(),
@@ -233,7 +264,7 @@ fn fault_under_vma_lock<P: BarrierPolicy>(
         }
     }
     let write = access == Access::Write;
-    if fv.needs_anon_vma(write) && s.anon_vma().is_none() {
+    if fv.needs_anon_vma(write, addr, mm.thp_enabled()) && s.anon_vma().is_none() {
         // vmf_anon_prepare under FAULT_FLAG_VMA_LOCK: needs mmap_lock for
         // reading, and retries if it cannot have it at once.
         let r = mm.try_read()?;
