@@ -92,7 +92,7 @@ fn summary_dir() -> PathBuf {
 
 /// The programs `crates/mmsim/tests/programs.rs` records, with the Debian
 /// package that provides each one a fresh machine may lack.
-const TEST_PROGRAMS: [(&str, &str); 9] = [
+const TEST_PROGRAMS: [(&str, &str); 14] = [
     ("cat", "coreutils"),
     ("ls", "coreutils"),
     ("sort", "coreutils"),
@@ -102,6 +102,11 @@ const TEST_PROGRAMS: [(&str, &str); 9] = [
     ("awk", "mawk"),
     ("sqlite3", "sqlite3"),
     ("node", "nodejs"),
+    ("ruby", "ruby"),
+    ("go", "golang-go"),
+    ("gdb", "gdb"),
+    ("setpriv", "util-linux"),
+    ("setarch", "util-linux"),
 ];
 
 fn on_path(prog: &str) -> bool {

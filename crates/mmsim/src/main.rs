@@ -164,6 +164,13 @@ struct RecordArgs {
     /// The fixture directory (default: ./mmsim-record-PROGNAME).
     #[arg(short = 'o', long = "output", value_name = "DIR")]
     output: Option<PathBuf>,
+    /// Do not record page faults. By default every fault of the traced
+    /// threads (perf tracepoint exceptions:page_fault_user/kernel; needs
+    /// root and tracefs, which is mounted if missing) goes into the trace
+    /// as a `fault(ADDR, READ|WRITE|EXEC)` line, and the replay needs no
+    /// --assume-written.
+    #[arg(long)]
+    no_faults: bool,
     /// The program and its arguments, after `--`.
     #[arg(
         value_name = "CMD",
@@ -396,6 +403,7 @@ fn run_record(a: RecordArgs) -> ExitCode {
     let opts = RecordOptions {
         command: a.command,
         dir,
+        faults: !a.no_faults,
     };
     match record(&opts) {
         Ok(s) => {

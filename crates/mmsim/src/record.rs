@@ -66,6 +66,7 @@
 //! process that has no other children (the `mmsim` binary).
 
 mod calls;
+mod faults;
 mod fixture;
 mod proc;
 mod sys;
@@ -102,6 +103,9 @@ pub struct RecordOptions {
     /// The fixture directory (created if missing; the four files in it are
     /// replaced).
     pub dir: PathBuf,
+    /// Record every page fault of the traced threads as `fault` lines
+    /// (perf tracepoints; needs root and tracefs, else a warning and none).
+    pub faults: bool,
 }
 
 /// `./mmsim-record-PROGNAME`, the default fixture directory for `command`.
@@ -201,6 +205,9 @@ pub struct Meta {
     /// `unfinished`: recorded calls that entered the kernel but never
     /// returned (the thread died first); they are not in the trace.
     pub unfinished: u64,
+    /// `faults`: `recorded N` (every page fault is in the trace, `lost M`
+    /// if some were dropped) or `none`.
+    pub faults: Option<(u64, u64)>,
     /// The process's environment at the last exec (memory size, sysctls,
     /// THP mode, rlimits, capabilities): the keys of
     /// [`mm_ops::env::KEYS`] other than `rlimit_stack` and `personality`,
@@ -231,7 +238,11 @@ impl Meta {
             self.threads,
             self.execs,
             self.unfinished,
-        ) + &self
+        ) + &match self.faults {
+            Some((n, 0)) => format!("faults: recorded {n}\n"),
+            Some((n, lost)) => format!("faults: recorded {n} lost {lost}\n"),
+            None => "faults: none\n".to_string(),
+        } + &self
             .env
             .to_lines()
             .lines()
@@ -352,7 +363,7 @@ pub fn record(opts: &RecordOptions) -> Result<RecordSummary, RecordError> {
     let fixture = fixture::Fixture::create(&opts.dir)?;
     let child = spawn(&opts.command)?;
     let saved = ignore_interrupts(None);
-    let traced = tracer::trace(child, fixture);
+    let traced = tracer::trace(child, fixture, opts.faults);
     if saved.is_some() {
         ignore_interrupts(saved);
     }
@@ -377,6 +388,7 @@ pub fn record(opts: &RecordOptions) -> Result<RecordSummary, RecordError> {
         final_maps: t.final_maps.as_ref().map(|(_, at)| *at),
         unfinished: t.unfinished,
         env: t.exec.env.clone(),
+        faults: t.faults,
     };
     let mut warnings = t.warnings;
     if t.final_maps.is_none() {

@@ -194,6 +194,47 @@ print(len(a) + len(b) + len(c))",
         optional: false,
         diverges_with: &[],
     },
+    // Programs whose faults the old inference got wrong or needed:
+    // recorded with every fault, they replay without it.
+    Program {
+        name: "ruby",
+        argv: &[
+            "ruby",
+            "-e",
+            "a = (1..300000).map { |i| i.to_s * 3 }; h = {}; a.each { |s| h[s] = s.size }; puts h.size",
+        ],
+        must_call: &["mmap", "munmap", "fault"],
+        optional: false,
+        diverges_with: &[],
+    },
+    Program {
+        name: "go",
+        argv: &[
+            "sh",
+            "-c",
+            "cd {dir} && HOME={dir} GOCACHE={dir}/gocache GOPATH={dir}/gopath GOFLAGS=-mod=mod \
+             go build -o hello-go hello.go && exec ./hello-go",
+        ],
+        must_call: &["mmap", "madvise", "fault"],
+        optional: false,
+        diverges_with: &[],
+    },
+    Program {
+        name: "gdb",
+        argv: &["gdb", "-batch", "-nx", "-ex", "run", "--args", "/bin/true"],
+        must_call: &["mmap", "fault"],
+        optional: false,
+        diverges_with: &[],
+    },
+    // The stack grows by faults below it (4 MiB of recursion): the final
+    // [stack] line matches only if the faults are replayed.
+    Program {
+        name: "c-stack-growth",
+        argv: &["sh", "-c", "gcc -O0 -o {dir}/stack {dir}/stack.c && exec {dir}/stack"],
+        must_call: &["fault"],
+        optional: false,
+        diverges_with: &[],
+    },
     Program {
         name: "java",
         argv: &["java", "-Xmx256m", "{dir}/Hello.java"],
@@ -251,6 +292,12 @@ fn record_and_replay(p: &Program, tmp: &Path) -> Result<String, String> {
         ));
     }
     let trace = std::fs::read_to_string(fixture.join("trace.txt")).map_err(|e| format!("trace.txt: {e}"))?;
+    // As root every fault is recorded, so the replay infers none.
+    let meta = std::fs::read_to_string(fixture.join("meta.txt")).map_err(|e| format!("meta.txt: {e}"))?;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 && !meta.lines().any(|l| l.starts_with("faults: recorded")) {
+        return Err(format!("{}: page faults were not recorded:\n{meta}", p.name));
+    }
     for name in p.must_call {
         let head = format!("{name}(");
         if !trace
@@ -318,6 +365,21 @@ fn real_programs_replay_with_zero_divergence() {
                  for (int i = 0; i < 200000; i++) l.add(\"x\" + i); System.out.println(l.size()); } }",
             )
             .expect("java source");
+        }
+        if p.name == "c-stack-growth" {
+            std::fs::write(
+                tmp.path().join("stack.c"),
+                "#include <stdio.h>\nstatic int f(int n) { volatile char buf[1024]; buf[0] = (char)n; return n ? f(n - 1) + buf[0] : 0; }\n\
+                 int main(void) { printf(\"%d\\n\", f(4000)); return 0; }\n",
+            )
+            .expect("c source");
+        }
+        if p.name == "go" {
+            std::fs::write(
+                tmp.path().join("hello.go"),
+                "package main\n\nimport \"fmt\"\n\nfunc main() {\n\tm := map[int]string{}\n\tfor i := 0; i < 200000; i++ {\n\t\tm[i] = fmt.Sprint(i)\n\t}\n\ts := make([]byte, 64<<20)\n\ts[len(s)-1] = 1\n\tfmt.Println(len(m), len(s))\n}\n",
+            )
+            .expect("go source");
         }
         if p.name == "sort" {
             let text: String = (0..200_000)

@@ -56,6 +56,7 @@ impl Rec {
     fn call_lines(&self) -> Vec<&str> {
         self.lines()
             .into_iter()
+            .filter(|l| !self.is_fault(l))
             .filter(|l| {
                 let side = matches!(parse_path_op(l), Ok(Some(_))) || matches!(equivalent_call(l), Ok(Some(_)));
                 if side {
@@ -81,6 +82,31 @@ impl Rec {
                 other => panic!("not a modeled call: {l}: {other:?}"),
             })
             .collect()
+    }
+
+    /// A recorded page fault: `PID fault(ADDR, ACCESS) = ?` (checked to
+    /// parse as one, with its thread and without an outcome).
+    fn is_fault(&self, l: &str) -> bool {
+        if !split_pid(l).1.starts_with("fault(") {
+            return false;
+        }
+        match parse_line(l) {
+            Ok(Line::Call(t)) => {
+                assert!(matches!(t.call, Call::Fault { .. }), "{l}");
+                assert!(t.pid.is_some(), "no pid: {l}");
+                assert!(
+                    t.recorded.as_ref().and_then(Recorded::outcome).is_none(),
+                    "a fault has no recorded outcome: {l}"
+                );
+            }
+            other => panic!("not a fault line: {l}: {other:?}"),
+        }
+        true
+    }
+
+    /// The recorded faults.
+    fn faults(&self) -> usize {
+        self.lines().into_iter().filter(|l| self.is_fault(l)).count()
     }
 
     fn tids(&self) -> BTreeSet<u32> {
@@ -356,6 +382,14 @@ fn fixture_of_true() {
     let init = vmas(&rec.initial);
     // ASLR off: a PIE is loaded at the fixed base 2/3 of TASK_SIZE gives.
     let exe = init.iter().find(|v| v.name.ends_with("/true")).expect("true in maps");
+    // As root with tracefs, every fault is recorded (true's text and data
+    // pages, its stack, ld.so's relocations at least).
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        assert!(rec.meta("faults").starts_with("recorded"), "{}", rec.meta("faults"));
+        assert!(rec.faults() > 10, "{} faults", rec.faults());
+        assert_eq!(rec.meta("faults"), format!("recorded {}", rec.faults()));
+    }
     assert_eq!(exe.start, 0x5555_5555_4000, "{}", rec.initial);
     assert_ne!(rec.meta_num("personality") & 0x0040000, 0, "ADDR_NO_RANDOMIZE");
     // The break starts right after the program's image; brk(NULL) says so too.
@@ -542,6 +576,17 @@ fn forked_children_are_not_followed() {
         assert_eq!(rec.meta("threads"), "1", "{tag}");
         let pid = rec.meta_num("pid") as u32;
         assert_eq!(rec.tids(), BTreeSet::from([pid]), "{tag}");
+        // No fault of the child either.
+        let fault_tids: BTreeSet<u32> = rec
+            .lines()
+            .into_iter()
+            .filter(|l| rec.is_fault(l))
+            .filter_map(|l| split_pid(l).0)
+            .collect();
+        assert!(
+            fault_tids.is_subset(&BTreeSet::from([pid])),
+            "{tag}: faults of {fault_tids:?}"
+        );
     }
 }
 

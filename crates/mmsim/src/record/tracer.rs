@@ -69,6 +69,8 @@ pub(crate) struct ExecInfo {
 pub(crate) struct Traced {
     pub exit: Option<Exit>,
     pub exec: ExecInfo,
+    /// Faults recorded and lost, when faults were recorded.
+    pub faults: Option<(u64, u64)>,
     pub threads: u64,
     pub execs: u64,
     pub unfinished: u64,
@@ -118,12 +120,16 @@ struct Tracer {
     busy: Option<(Pid, Instant)>,
     /// Threads held at the entry of a serialized call, oldest first.
     held: VecDeque<Pid>,
+    /// The page-fault samplers, when the tracepoints could be opened.
+    faults: Option<super::faults::Faults>,
+    /// Why faults are not recorded, if they are not.
+    faults_off: Option<String>,
 }
 
 /// Traces `child`, which must be stopped (or about to stop) with `SIGTRAP`
 /// after its first exec under `PTRACE_TRACEME`, until every traced task is
 /// gone.  Returns the fixture (to finish) and what the run gave.
-pub(crate) fn trace(child: Pid, fixture: Fixture) -> Result<(Fixture, Traced), RecordError> {
+pub(crate) fn trace(child: Pid, fixture: Fixture, record_faults: bool) -> Result<(Fixture, Traced), RecordError> {
     let ptrace_err = |what: &'static str| move |errno| RecordError::Ptrace { what, errno };
     loop {
         let Some((pid, st)) = sys::wait_any(false).map_err(ptrace_err("waiting for the program's exec"))? else {
@@ -162,12 +168,32 @@ pub(crate) fn trace(child: Pid, fixture: Fixture) -> Result<(Fixture, Traced), R
         unparsable: Vec::new(),
         busy: None,
         held: VecDeque::new(),
+        faults: None,
+        faults_off: None,
     };
+    if record_faults {
+        match super::faults::Faults::new() {
+            Ok(f) => t.faults = Some(f),
+            Err(e) => t.faults_off = Some(e),
+        }
+    } else {
+        t.faults_off = Some("not asked for (--no-faults)".into());
+    }
     t.threads.insert(child, Thread::default());
     t.begin(child);
     t.resume(child, 0);
     t.run()?;
+    t.flush_faults();
     let mut warnings = Vec::new();
+    if let Some(e) = &t.faults_off {
+        warnings.push(format!(
+            "page faults were not recorded ({e}); the replay infers write faults (--assume-written)"
+        ));
+    }
+    let faults = t.faults.as_ref().map(|f| (f.recorded, f.lost));
+    if let Some((_, lost)) = faults.filter(|&(_, lost)| lost > 0) {
+        warnings.push(format!("{lost} page faults were lost (a ring buffer was full)"));
+    }
     if t.compat_calls > 0 {
         warnings.push(format!(
             "{} system calls through the 32-bit ABI (int 0x80) were not recorded",
@@ -186,6 +212,7 @@ pub(crate) fn trace(child: Pid, fixture: Fixture) -> Result<(Fixture, Traced), R
         final_maps: t.final_maps,
         warnings,
         write_error: t.write_error,
+        faults,
     };
     Ok((t.fixture, traced))
 }
@@ -274,6 +301,14 @@ impl Tracer {
         self.unfinished = 0;
         self.final_maps = None;
         self.final_dirty = false;
+        // The faults so far belong to the old program (or to the exec
+        // itself, before the snapshot): dropped with the old trace.
+        if let Some(f) = self.faults.as_mut() {
+            f.drain();
+            f.detach_all();
+            f.recorded = 0;
+        }
+        self.attach_faults(tid);
         let maps = proc::maps(tid).unwrap_or_default();
         let stat = proc::Stat::read(tid);
         let field = |n| stat.as_ref().and_then(|s| s.field(n)).unwrap_or(0);
@@ -403,6 +438,7 @@ impl Tracer {
         if mm_ops::strace::parse_line(&line).is_err() && self.unparsable.len() < 10 {
             self.unparsable.push(line.clone());
         }
+        self.flush_faults();
         if self.write_error.is_none() {
             if let Err(e) = self.fixture.push(&line) {
                 self.write_error = Some(e);
@@ -413,7 +449,35 @@ impl Tracer {
         }
     }
 
+    /// Writes every fault sampled so far into the trace, oldest first.
+    fn flush_faults(&mut self) {
+        let Some(f) = self.faults.as_mut() else {
+            return;
+        };
+        for fault in f.drain() {
+            if self.write_error.is_none() {
+                if let Err(e) = self.fixture.push(&fault.line()) {
+                    self.write_error = Some(e);
+                }
+            }
+            if self.final_maps.is_some() {
+                self.final_dirty = true;
+            }
+        }
+    }
+
+    /// Starts sampling `tid`'s faults (a failure turns fault recording off).
+    fn attach_faults(&mut self, tid: Pid) {
+        if let Some(f) = self.faults.as_mut() {
+            if let Err(e) = f.attach(tid.as_raw()) {
+                self.faults = None;
+                self.faults_off = Some(e);
+            }
+        }
+    }
+
     fn take_final_maps(&mut self, tid: Pid, at: FinalMapsAt) {
+        self.flush_faults();
         if let Ok(m) = proc::maps(tid) {
             if !m.is_empty() {
                 self.final_maps = Some((m, at));
@@ -431,6 +495,11 @@ impl Tracer {
                         fresh: true,
                         ..Thread::default()
                     });
+                    // Only threads share the address space; a new process
+                    // (fork, vfork) is let go at its first stop.
+                    if proc::tgid(new).is_some_and(|g| g == self.tgid.as_raw()) {
+                        self.attach_faults(new);
+                    }
                 }
             }
             libc::PTRACE_EVENT_EXEC => {
@@ -474,6 +543,9 @@ impl Tracer {
             // CLONE_THREAD) is let go.
             if proc::tgid(tid).is_some_and(|g| g != self.tgid.as_raw()) {
                 self.threads.remove(&tid);
+                if let Some(f) = self.faults.as_mut() {
+                    f.detach(tid.as_raw());
+                }
                 let _ = ptrace::detach(tid, None);
                 return;
             }
@@ -497,6 +569,10 @@ impl Tracer {
 
     fn gone(&mut self, tid: Pid, how: Exit) {
         self.forget(tid);
+        self.flush_faults();
+        if let Some(f) = self.faults.as_mut() {
+            f.detach(tid.as_raw());
+        }
         if let Some(th) = self.threads.remove(&tid) {
             if th.pending.is_some() {
                 self.unfinished += 1;

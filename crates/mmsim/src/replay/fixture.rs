@@ -113,6 +113,10 @@ impl Fixture {
         if let Some(cwd) = self.meta.get("cwd") {
             o.cwd = cwd.clone();
         }
+        // Every fault is in the trace: nothing to infer.
+        if self.meta.get("faults").is_some_and(|f| f.starts_with("recorded")) && o.assume_written.is_none() {
+            o.assume_written = Some(false);
+        }
         // The environment the recorder saw (fixtures from before it was
         // recorded have only `rlimit_stack` and `personality`).
         for key in mm_ops::env::KEYS {

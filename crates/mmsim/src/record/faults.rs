@@ -1,0 +1,285 @@
+//! Every page fault of the traced threads, from the kernel's
+//! `exceptions:page_fault_user` and `exceptions:page_fault_kernel`
+//! tracepoints (`arch/x86/mm/fault.c`, `trace_page_fault_entries`),
+//! sampled through `perf_event_open` (the `perf-event2` crate): one
+//! counter with a ring buffer per traced thread, every event sampled with
+//! its thread, time and raw record (address, ip, error code).
+//!
+//! The tracer drains every buffer before it writes a trace line, so a
+//! fault goes into the trace before the call that completed after it, as
+//! `PID fault(ADDR, READ|WRITE|EXEC) = ?`. Faults of the kernel on user
+//! addresses (`copy_to_user` in `read(2)`) count: they give VMAs an
+//! `anon_vma` as user faults do. Faults on kernel addresses (and the
+//! vsyscall page) do not.
+
+use std::collections::BTreeMap;
+
+use mm_ops::call::Access;
+use perf_event::events::Tracepoint;
+use perf_event::{Builder, SampleFlag, Sampler};
+
+/// `PERF_RECORD_SAMPLE`.
+const RECORD_SAMPLE: u32 = 9;
+/// `PERF_RECORD_LOST`.
+const RECORD_LOST: u32 = 2;
+/// x86 page-fault error code bits (`arch/x86/include/asm/trap_pf.h`).
+const X86_PF_WRITE: u64 = 1 << 1;
+const X86_PF_INSTR: u64 = 1 << 4;
+/// Faults at or above this are not in a VMA (x86-64 `TASK_SIZE`).
+const TASK_SIZE: u64 = 0x7fff_ffff_f000;
+/// Where tracefs is, or may be mounted.
+const TRACEFS: [&str; 2] = ["/sys/kernel/tracing", "/sys/kernel/debug/tracing"];
+
+/// One fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Fault {
+    /// `CLOCK_MONOTONIC` nanoseconds.
+    pub time: u64,
+    /// The faulting thread.
+    pub tid: i32,
+    /// The faulting address.
+    pub addr: u64,
+    /// What the access was.
+    pub access: Access,
+}
+
+impl Fault {
+    /// The trace line: `PID fault(ADDR, ACCESS) = ?` (the outcome is the
+    /// model's to compute).
+    pub(crate) fn line(&self) -> String {
+        let a = match self.access {
+            Access::Read => "READ",
+            Access::Write => "WRITE",
+            Access::Exec => "EXEC",
+        };
+        format!("{} fault({:#x}, {a}) = ?", self.tid, self.addr)
+    }
+}
+
+/// Decodes a sample's body (`PERF_SAMPLE_TID | TIME | RAW`): pid, tid,
+/// time, raw size, then the tracepoint record (common fields, address at
+/// 8, ip at 16, error code at 24).
+fn decode(body: &[u8]) -> Option<Fault> {
+    let u32_at = |o: usize| Some(u32::from_ne_bytes(body.get(o..o + 4)?.try_into().ok()?));
+    let u64_at = |o: usize| Some(u64::from_ne_bytes(body.get(o..o + 8)?.try_into().ok()?));
+    let tid = u32_at(4)? as i32;
+    let time = u64_at(8)?;
+    let raw = 20;
+    let addr = u64_at(raw + 8)?;
+    let error = u64_at(raw + 24)?;
+    let access = if error & X86_PF_INSTR != 0 {
+        Access::Exec
+    } else if error & X86_PF_WRITE != 0 {
+        Access::Write
+    } else {
+        Access::Read
+    };
+    Some(Fault {
+        time,
+        tid,
+        addr,
+        access,
+    })
+}
+
+/// The ids of the two tracepoints, mounting tracefs if it is not there
+/// (root only).
+fn tracepoint_ids() -> Result<[u64; 2], String> {
+    let read = |dir: &str| -> Option<[u64; 2]> {
+        let id = |name: &str| {
+            std::fs::read_to_string(format!("{dir}/events/exceptions/{name}/id"))
+                .ok()?
+                .trim()
+                .parse()
+                .ok()
+        };
+        Some([id("page_fault_user")?, id("page_fault_kernel")?])
+    };
+    if let Some(ids) = TRACEFS.iter().find_map(|d| read(d)) {
+        return Ok(ids);
+    }
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tracefs", "nodev", TRACEFS[0]])
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if mounted {
+        if let Some(ids) = read(TRACEFS[0]) {
+            return Ok(ids);
+        }
+    }
+    Err(format!(
+        "the exceptions:page_fault_user tracepoint is not readable (tracefs at {} or {}; mounting it needs root)",
+        TRACEFS[0], TRACEFS[1]
+    ))
+}
+
+/// The samplers of every traced thread.
+pub(crate) struct Faults {
+    ids: [u64; 2],
+    samplers: BTreeMap<i32, Vec<Sampler>>,
+    buffer: usize,
+    /// Events the kernel dropped (a ring buffer was full).
+    pub lost: u64,
+    /// Faults recorded.
+    pub recorded: u64,
+}
+
+impl Faults {
+    /// Finds the tracepoints; an error says why faults cannot be recorded.
+    pub(crate) fn new() -> Result<Faults, String> {
+        let ids = tracepoint_ids()?;
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        Ok(Faults {
+            ids,
+            samplers: BTreeMap::new(),
+            // perf_event_mlock_kb bounds an unprivileged user's buffers.
+            buffer: if root { 8 << 20 } else { 128 << 10 },
+            lost: 0,
+            recorded: 0,
+        })
+    }
+
+    /// Starts sampling thread `tid`'s faults.
+    pub(crate) fn attach(&mut self, tid: i32) -> Result<(), String> {
+        if self.samplers.contains_key(&tid) {
+            return Ok(());
+        }
+        let mut v = Vec::new();
+        for id in self.ids {
+            let counter = Builder::new(Tracepoint::with_id(id))
+                .observe_pid(tid)
+                .any_cpu()
+                .sample_period(1)
+                .sample(SampleFlag::TID | SampleFlag::TIME | SampleFlag::RAW)
+                .clockid(perf_event::Clock::MONOTONIC)
+                .include_kernel()
+                .enabled(true)
+                .build()
+                .map_err(|e| format!("perf_event_open on thread {tid}: {e}"))?;
+            v.push(
+                counter
+                    .sampled(self.buffer)
+                    .map_err(|e| format!("mapping the ring buffer of thread {tid}: {e}"))?,
+            );
+        }
+        self.samplers.insert(tid, v);
+        Ok(())
+    }
+
+    /// Stops sampling `tid` (after [`drain`](Self::drain)).
+    pub(crate) fn detach(&mut self, tid: i32) {
+        self.samplers.remove(&tid);
+    }
+
+    /// Stops sampling every thread.
+    pub(crate) fn detach_all(&mut self) {
+        self.samplers.clear();
+    }
+
+    /// Every fault sampled since the last drain, oldest first.
+    pub(crate) fn drain(&mut self) -> Vec<Fault> {
+        let mut out = Vec::new();
+        for samplers in self.samplers.values_mut() {
+            for s in samplers.iter_mut() {
+                while let Some(r) = s.next_record() {
+                    let body = r.to_contiguous();
+                    match r.ty() {
+                        RECORD_SAMPLE => {
+                            if let Some(f) = decode(&body).filter(|f| f.addr < TASK_SIZE) {
+                                out.push(f);
+                            }
+                        }
+                        RECORD_LOST => {
+                            if let Some(n) = body.get(8..16) {
+                                self.lost += u64::from_ne_bytes(n.try_into().expect("8 bytes"));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        out.sort_by_key(|f| f.time);
+        self.recorded += out.len() as u64;
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_and_decoding() {
+        let mut body = vec![0u8; 20 + 32];
+        body[4..8].copy_from_slice(&77i32.to_ne_bytes());
+        body[8..16].copy_from_slice(&5u64.to_ne_bytes());
+        body[16..20].copy_from_slice(&32u32.to_ne_bytes());
+        body[28..36].copy_from_slice(&0x7000_1234u64.to_ne_bytes());
+        body[44..52].copy_from_slice(&(X86_PF_WRITE | 4).to_ne_bytes());
+        let f = decode(&body).unwrap();
+        assert_eq!(
+            f,
+            Fault {
+                time: 5,
+                tid: 77,
+                addr: 0x7000_1234,
+                access: Access::Write
+            }
+        );
+        assert_eq!(f.line(), "77 fault(0x70001234, WRITE) = ?");
+        body[44..52].copy_from_slice(&(X86_PF_INSTR | 4).to_ne_bytes());
+        assert_eq!(decode(&body).unwrap().access, Access::Exec);
+        assert!(decode(&body[..30]).is_none());
+    }
+
+    /// This thread's own faults, sampled: each page written once is one
+    /// write fault at its address (root and tracefs needed).
+    #[test]
+    fn own_faults_are_sampled() {
+        let mut f = match Faults::new() {
+            Ok(f) => f,
+            Err(e) => {
+                eprintln!("skipping: {e}");
+                return;
+            }
+        };
+        // SAFETY: gettid has no preconditions.
+        let tid = unsafe { libc::gettid() };
+        if let Err(e) = f.attach(tid) {
+            eprintln!("skipping: {e}");
+            return;
+        }
+        const PAGES: usize = 16;
+        // SAFETY: a fresh anonymous mapping, private to this test.
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                PAGES * 4096,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        } as u64;
+        for i in 0..PAGES as u64 {
+            // SAFETY: inside the mapping just made.
+            unsafe { std::ptr::write_volatile((p + i * 4096) as *mut u8, 1) };
+        }
+        let faults = f.drain();
+        // SAFETY: the mapping made above.
+        unsafe { libc::munmap(p as *mut libc::c_void, PAGES * 4096) };
+        for i in 0..PAGES as u64 {
+            let a = p + i * 4096;
+            assert!(
+                faults
+                    .iter()
+                    .any(|x| x.addr == a && x.access == Access::Write && x.tid == tid),
+                "no write fault at {a:#x} in {faults:?}"
+            );
+        }
+        assert!(faults.windows(2).all(|w| w[0].time <= w[1].time));
+    }
+}
