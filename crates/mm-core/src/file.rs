@@ -44,6 +44,9 @@ pub enum InodeKind {
     /// comes once the target range has been cleared, so the mappings that
     /// were there are gone.
     MmapRefuses(i32),
+    /// A file on a hugetlbfs mount, or a `memfd_create(MFD_HUGETLB)`
+    /// object: sizes and offsets in huge pages ([`Inode::huge_size`]).
+    Hugetlb,
     /// `/dev/zero` (character device 1:5): a private mapping is anonymous
     /// memory that keeps `/dev/zero` as its file; a shared one is a new
     /// shmem object per mapping (`/dev/zero (deleted)`).
@@ -107,6 +110,12 @@ impl Inode {
     }
 
     /// True for shmem-backed objects (memfd, shared anonymous memory).
+    /// A hugetlbfs object (`is_file_hugepages`).
+    pub fn is_hugetlb(&self) -> bool {
+        matches!(self.kind, InodeKind::HugetlbAnon | InodeKind::Hugetlb)
+    }
+
+    /// A shmem object (memfd, shared anonymous memory).
     pub fn is_shmem(&self) -> bool {
         matches!(self.kind, InodeKind::Memfd | InodeKind::ShmemAnon)
     }
@@ -333,7 +342,9 @@ impl FileTable {
         i.refs -= 1;
         // Objects without a path die with their last description; files
         // reached by path stay, looked up again by a later open.
-        if i.refs == 0 && matches!(i.kind, InodeKind::Memfd | InodeKind::ShmemAnon | InodeKind::HugetlbAnon) {
+        if i.refs == 0
+            && (i.deleted || matches!(i.kind, InodeKind::Memfd | InodeKind::ShmemAnon | InodeKind::HugetlbAnon))
+        {
             let acct = i.acct_pages;
             self.inodes[inode.0 as usize] = None;
             self.inode_alloc.free(inode.0);

@@ -15,6 +15,7 @@ use std::process::Command;
 
 use harness::{Sc, run};
 use mm_ops::call::Call;
+use mm_ops::uapi::Errno;
 use mm_ops::uapi::*;
 
 fn root() -> bool {
@@ -113,4 +114,55 @@ fn fs_tmpfs_huge_never() {
 #[test]
 fn fs_disk() {
     run("disk", on_disk);
+}
+
+fn on_hugetlbfs(s: &mut Sc) {
+    let path = mount_dir("hugetlbfs").join("data");
+    let fd = s.open(path.to_str().unwrap(), oflags::O_RDWR | oflags::O_CREAT);
+    s.err(Call::Ftruncate { fd, length: 4096 }, Errno::EINVAL);
+    s.ok(Call::Ftruncate { fd, length: 8 << 20 });
+    for (len, flags, off) in [
+        (4 << 20, MAP_SHARED | MAP_NORESERVE, 0),
+        (4096, MAP_SHARED | MAP_NORESERVE, 2 << 20),
+        (4 << 20, MAP_PRIVATE | MAP_NORESERVE, 0),
+    ] {
+        s.ok(Call::Mmap {
+            addr: 0,
+            len,
+            prot: PROT_READ,
+            flags,
+            fd,
+            off,
+        });
+    }
+    s.err(
+        Call::Mmap {
+            addr: 0,
+            len: 2 << 20,
+            prot: PROT_READ,
+            flags: MAP_SHARED,
+            fd,
+            off: 0,
+        },
+        Errno::ENOMEM,
+    );
+    s.ok(Call::Close { fd });
+}
+
+#[test]
+fn fs_hugetlbfs() {
+    if !root() {
+        eprintln!("not root: cannot mount; skipping");
+        return;
+    }
+    let pool = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("HugePages_Total:").map(|v| v.trim().to_string()));
+    if pool.as_deref() != Some("0") {
+        eprintln!("a huge page pool is configured; this scenario expects none; skipping");
+        return;
+    }
+    let _m = Mount::new("hugetlbfs", "mode=0755");
+    run("hugetlbfs", on_hugetlbfs);
 }

@@ -167,3 +167,70 @@ fn special_o_path() {
 fn special_dev_zero() {
     run("dev_zero", dev_zero);
 }
+
+/// Huge pages in the pool, from /proc/meminfo.
+fn hugetlb_pool() -> u64 {
+    let mi = std::fs::read_to_string("/proc/meminfo").unwrap();
+    mi.lines()
+        .find_map(|l| l.strip_prefix("HugePages_Total:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn memfd_hugetlb(s: &mut Sc) {
+    // memfd_create(MFD_HUGETLB): a hugetlbfs object. Sizes in huge pages,
+    // lengths rounded up to one, offsets aligned to one; with an empty
+    // pool a mapping needs MAP_NORESERVE and every fault is SIGBUS.
+    let fd = s.ok(Call::MemfdCreate {
+        name: "hx".into(),
+        flags: mfd::HUGETLB,
+    }) as i64;
+    s.err(Call::Ftruncate { fd, length: P }, Errno::EINVAL);
+    s.ok(Call::Ftruncate { fd, length: 4 << 20 });
+    s.err(mmap(0, 4 << 20, RW, MAP_SHARED, fd, 0), Errno::ENOMEM);
+    s.err(mmap(0, 4 << 20, PROT_READ, MAP_PRIVATE, fd, 0), Errno::ENOMEM);
+    let a = s.ok(mmap(0, 4 << 20, RW, MAP_SHARED | MAP_NORESERVE, fd, 0));
+    s.ok(mmap(0, P, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, 0));
+    s.ok(mmap(0, 4 << 20, PROT_READ, MAP_PRIVATE | MAP_NORESERVE, fd, 0));
+    s.err(
+        mmap(0, 4 << 20, PROT_READ, MAP_SHARED | MAP_NORESERVE, fd, P),
+        Errno::EINVAL,
+    );
+    s.expect(
+        Call::Fault {
+            addr: a,
+            access: Access::Read,
+        },
+        Outcome::Signal(Signal::Bus),
+    );
+    let big = s.ok(Call::MemfdCreate {
+        name: "hy".into(),
+        flags: mfd::HUGETLB | (30 << 26),
+    }) as i64;
+    s.err(
+        Call::Ftruncate {
+            fd: big,
+            length: 2 << 20,
+        },
+        Errno::EINVAL,
+    );
+    // Size bits without MFD_HUGETLB.
+    s.err(
+        Call::MemfdCreate {
+            name: "hz".into(),
+            flags: 21 << 26,
+        },
+        Errno::EINVAL,
+    );
+    s.ok(Call::Close { fd });
+    s.ok(Call::Close { fd: big });
+}
+
+#[test]
+fn special_memfd_hugetlb() {
+    if hugetlb_pool() != 0 {
+        eprintln!("a huge page pool is configured; this scenario expects none; skipping");
+        return;
+    }
+    run("memfd_hugetlb", memfd_hugetlb);
+}

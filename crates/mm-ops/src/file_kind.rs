@@ -51,6 +51,9 @@ pub fn mmap_kind(info: &PathInfo) -> InodeKind {
             _ => InodeKind::Regular,
         },
         FileType::BlockDevice => InodeKind::Regular,
+        FileType::Regular if info.fs_magic == HUGETLBFS_MAGIC && info.block_size.is_power_of_two() => {
+            InodeKind::Hugetlb
+        }
         FileType::Regular if info.fs_magic == SYSFS_MAGIC => InodeKind::MmapRefuses(Errno::ENODEV.0),
         FileType::Regular if info.fs_magic == PROC_SUPER_MAGIC => {
             // Per-process files and sysctls have no mmap; the files of
@@ -92,6 +95,8 @@ pub fn pseudo_kind(name: &str) -> Option<InodeKind> {
     no_mmap.contains(&anon).then_some(InodeKind::NoMmap)
 }
 
+/// `HUGETLBFS_MAGIC`.
+pub const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
 /// `TMPFS_MAGIC`.
 pub const TMPFS_MAGIC: i64 = 0x0102_1994;
 /// `RAMFS_MAGIC`.

@@ -29,16 +29,16 @@ pub fn host_probe() -> PathProbe {
         let c = std::ffi::CString::new(canonical.clone()).ok()?;
         // SAFETY: `c` is a valid NUL-terminated path and `sfs`/`vfs` are
         // plain-old-data out-parameters of the right type.
-        let (noexec, fs_type) = unsafe {
+        let (noexec, fs_type, block_size) = unsafe {
             let mut vfs: libc::statvfs = std::mem::zeroed();
             let mut sfs: libc::statfs = std::mem::zeroed();
             let noexec = libc::statvfs(c.as_ptr(), &mut vfs) == 0 && vfs.f_flag & libc::ST_NOEXEC != 0;
-            let t = if libc::statfs(c.as_ptr(), &mut sfs) == 0 {
-                sfs.f_type as i64
+            let (t, bsize) = if libc::statfs(c.as_ptr(), &mut sfs) == 0 {
+                (sfs.f_type as i64, sfs.f_bsize as u64)
             } else {
-                0
+                (0, 0)
             };
-            (noexec, t)
+            (noexec, t, bsize)
         };
         let dev = md.dev();
         let rdev = md.rdev();
@@ -53,6 +53,7 @@ pub fn host_probe() -> PathProbe {
             file_type,
             rdev: (libc::major(rdev), libc::minor(rdev)),
             fs_magic: fs_type,
+            block_size,
         })
     })
 }

@@ -27,7 +27,7 @@ fn beyond_eof(files: &mm_core::file::FileTable, file: FileId, start: u64, pgoff:
         // faults never look at a size.
         return false;
     }
-    if inode.kind == InodeKind::HugetlbAnon {
+    if inode.is_hugetlb() {
         // No huge pages are reserved in the pool: every fault fails.
         return true;
     }
@@ -405,7 +405,7 @@ pub fn populate_pages<P: BarrierPolicy>(
     let eof = v.file.and_then(|f| {
         let files = mm.files();
         let inode = files.file_inode(f);
-        if inode.kind == InodeKind::HugetlbAnon {
+        if inode.is_hugetlb() {
             return Some(start);
         }
         let size_pages = inode.size.div_ceil(PAGE_SIZE);

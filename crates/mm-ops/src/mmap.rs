@@ -58,7 +58,7 @@ impl MapFile {
             writable: f.writable,
             append_only: i.append_only,
             noexec: i.noexec,
-            hugetlb: i.kind == InodeKind::HugetlbAnon,
+            hugetlb: i.is_hugetlb(),
             huge_size: i.huge_size,
             kind: i.kind,
             thp_unmapped_area: i.thp_unmapped_area,

@@ -38,6 +38,9 @@ pub struct PathInfo {
     pub rdev: (u32, u32),
     /// The file system's magic number (`statfs(2)`'s `f_type`).
     pub fs_magic: i64,
+    /// The file system's block size (`statfs(2)`'s `f_bsize`): on
+    /// hugetlbfs, its huge page size.
+    pub block_size: u64,
 }
 
 /// Looks up a path on the host (or anywhere else); `None` if unknown.
@@ -201,6 +204,9 @@ impl<P: BarrierPolicy> Task<P> {
                         // get_unmapped_area_zero: a private /dev/zero
                         // mapping is aligned like an ext4 file's.
                         n.thp_unmapped_area = (disk_file && i.thp_unmapped_area) || kind == InodeKind::DevZero;
+                        if kind == InodeKind::Hugetlb {
+                            n.huge_size = i.block_size;
+                        }
                         n.rejects_sync = disk_file && i.thp_unmapped_area;
                         n
                     }
@@ -271,10 +277,30 @@ impl<P: BarrierPolicy> Task<P> {
             Some(fd) => fd,
             None => self.lowest_free_fd(0)?,
         };
+        // The huge page size bits go with MFD_HUGETLB only; the sizes are
+        // those with a pool (hstate) here: 2 MiB and 1 GiB.
+        let huge_size = if flags & mfd::HUGETLB != 0 {
+            match (flags >> 26) & 0x3f {
+                0 | 21 => PMD_SIZE,
+                30 => 1 << 30,
+                _ => return Err(Errno::EINVAL),
+            }
+        } else if flags & (0x3f << 26) != 0 {
+            return Err(Errno::EINVAL);
+        } else {
+            0
+        };
         let mm = self.mm.clone();
         let mut files = mm.files();
         let ino = files.fresh_ino();
-        let mut inode = Inode::new(ino, (0, 1), 0, format!("/memfd:{name}"), InodeKind::Memfd);
+        let mut inode = if huge_size != 0 {
+            // hugetlb_file_setup: a hugetlbfs object on the internal mount.
+            let mut i = Inode::new(ino, (0, 0x11), 0, format!("/memfd:{name}"), InodeKind::Hugetlb);
+            i.huge_size = huge_size;
+            i
+        } else {
+            Inode::new(ino, (0, 1), 0, format!("/memfd:{name}"), InodeKind::Memfd)
+        };
         inode.deleted = true;
         let id = files.add_inode(inode);
         let f = files
@@ -323,6 +349,11 @@ impl<P: BarrierPolicy> Task<P> {
         if length > i64::MAX as u64 {
             return Err(Errno::EINVAL);
         }
+        // hugetlbfs_setattr: sizes in whole huge pages.
+        let huge = files.inode(file.inode).huge_size;
+        if huge != 0 && length & (huge - 1) != 0 {
+            return Err(Errno::EINVAL);
+        }
         files.inode_mut(file.inode).size = length;
         Ok(())
     }
@@ -336,7 +367,12 @@ impl<P: BarrierPolicy> Task<P> {
         let mut len = len;
         let file = if flags & MAP_ANONYMOUS == 0 {
             let f = self.fget(fd)?;
-            if flags & MAP_HUGETLB != 0 {
+            // ksys_mmap_pgoff: a hugetlbfs file's length is rounded up to
+            // its huge page size; MAP_HUGETLB on any other file is EINVAL.
+            let huge = self.mm.files().file_inode(f).huge_size;
+            if huge != 0 {
+                len = len.wrapping_add(huge - 1) & !(huge - 1);
+            } else if flags & MAP_HUGETLB != 0 {
                 self.mm.files().put(f);
                 return Err(Errno::EINVAL);
             }

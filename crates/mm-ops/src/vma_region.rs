@@ -336,7 +336,7 @@ pub fn mmap_region<P: BarrierPolicy>(
     }
     let mut vms = vms;
     let hugetlb = match src {
-        MapSource::File(f) => mm.files().file_inode(f).kind == mm_core::file::InodeKind::HugetlbAnon,
+        MapSource::File(f) => mm.files().file_inode(f).is_hugetlb(),
         _ => false,
     };
     let mut charged = 0;
@@ -361,7 +361,7 @@ pub fn mmap_region<P: BarrierPolicy>(
         if flags.contains(VmFlags::SYNC) && inode.rejects_sync {
             return Err(Errno::EOPNOTSUPP);
         }
-        if inode.kind == mm_core::file::InodeKind::HugetlbAnon {
+        if inode.is_hugetlb() {
             // hugetlbfs_file_mmap: offset in huge pages, and a reservation
             // the empty pool cannot give unless VM_NORESERVE.
             if pgoff & ((inode.huge_size >> PAGE_SHIFT) - 1) != 0 {
