@@ -109,3 +109,114 @@ pub const RAMFS_MAGIC: i64 = 0x8584_58f6;
 pub fn thp_aligned_fs(fs_magic: i64) -> bool {
     !matches!(fs_magic, TMPFS_MAGIC | RAMFS_MAGIC)
 }
+
+impl FileType {
+    fn name(self) -> &'static str {
+        match self {
+            FileType::Regular => "reg",
+            FileType::Directory => "dir",
+            FileType::Fifo => "fifo",
+            FileType::Socket => "sock",
+            FileType::CharDevice => "chr",
+            FileType::BlockDevice => "blk",
+        }
+    }
+
+    fn from_name(s: &str) -> Option<FileType> {
+        Some(match s {
+            "reg" => FileType::Regular,
+            "dir" => FileType::Directory,
+            "fifo" => FileType::Fifo,
+            "sock" => FileType::Socket,
+            "chr" => FileType::CharDevice,
+            "blk" => FileType::BlockDevice,
+            _ => return None,
+        })
+    }
+}
+
+impl PathInfo {
+    /// One tab-separated record (a fixture's `files.txt`): type, size,
+    /// device, inode, device number, file system magic, block size,
+    /// noexec, then the path (last: it may hold anything but a newline).
+    pub fn to_record(&self) -> String {
+        format!(
+            "{}\t{}\t{}:{}\t{}\t{}:{}\t{:#x}\t{}\t{}\t{}",
+            self.file_type.name(),
+            self.size,
+            self.dev.0,
+            self.dev.1,
+            self.ino,
+            self.rdev.0,
+            self.rdev.1,
+            self.fs_magic,
+            self.block_size,
+            u8::from(self.noexec),
+            self.canonical
+        )
+    }
+
+    /// Reads [`to_record`](Self::to_record)'s text back.
+    pub fn from_record(text: &str) -> Result<PathInfo, String> {
+        let f: Vec<&str> = text.splitn(9, '\t').collect();
+        let bad = |what: &str| format!("file record: bad {what}: {text:?}");
+        if f.len() != 9 {
+            return Err(bad("field count"));
+        }
+        let pair = |s: &str, what: &str| -> Result<(u32, u32), String> {
+            let (a, b) = s.split_once(':').ok_or_else(|| bad(what))?;
+            Ok((a.parse().map_err(|_| bad(what))?, b.parse().map_err(|_| bad(what))?))
+        };
+        let fs_magic = i64::from_str_radix(f[5].trim_start_matches("0x"), 16).map_err(|_| bad("magic"))?;
+        Ok(PathInfo {
+            file_type: FileType::from_name(f[0]).ok_or_else(|| bad("type"))?,
+            size: f[1].parse().map_err(|_| bad("size"))?,
+            dev: pair(f[2], "device")?,
+            ino: f[3].parse().map_err(|_| bad("inode"))?,
+            rdev: pair(f[4], "device number")?,
+            fs_magic,
+            block_size: f[6].parse().map_err(|_| bad("block size"))?,
+            noexec: f[7] == "1",
+            thp_unmapped_area: thp_aligned_fs(fs_magic),
+            canonical: f[8].to_string(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip() {
+        let p = PathInfo {
+            canonical: "/tmp/a b\tc".into(),
+            size: 12345,
+            dev: (254, 0),
+            ino: 99,
+            noexec: true,
+            thp_unmapped_area: false,
+            file_type: FileType::Regular,
+            rdev: (0, 0),
+            fs_magic: TMPFS_MAGIC,
+            block_size: 4096,
+        };
+        assert_eq!(PathInfo::from_record(&p.to_record()).unwrap(), p);
+        assert!(PathInfo::from_record("reg\t1").is_err());
+        assert!(PathInfo::from_record("xyz\t1\t1:2\t3\t0:0\t0x1\t4096\t0\t/a").is_err());
+    }
+
+    #[test]
+    fn kinds() {
+        let mut p = PathInfo::from_record("chr\t0\t0:6\t4\t1:5\t0x1021994\t4096\t0\t/dev/zero").unwrap();
+        assert_eq!(mmap_kind(&p), InodeKind::DevZero);
+        p.rdev = (1, 3);
+        assert_eq!(mmap_kind(&p), InodeKind::NoMmap);
+        let p = PathInfo::from_record("reg\t0\t0:22\t4\t0:0\t0x9fa0\t4096\t0\t/proc/meminfo").unwrap();
+        assert_eq!(mmap_kind(&p), InodeKind::MmapRefuses(Errno::EIO.0));
+        let p = PathInfo::from_record("reg\t0\t0:22\t4\t0:0\t0x9fa0\t4096\t0\t/proc/123/maps").unwrap();
+        assert_eq!(mmap_kind(&p), InodeKind::NoMmap);
+        assert_eq!(pseudo_kind("pipe:[5]"), Some(InodeKind::NoMmap));
+        assert_eq!(pseudo_kind("/tmp/x"), None);
+    }
+}

@@ -8,6 +8,17 @@ use crate::task::{PathInfo, PathProbe};
 /// Looks a path up on the host: size, identity, mount flags, file system.
 pub fn host_probe() -> PathProbe {
     Box::new(|path: &str| {
+        let canonical = std::fs::canonicalize(path).ok()?.to_string_lossy().into_owned();
+        probe_at(&canonical.clone(), canonical)
+    })
+}
+
+/// What the host says of the file at `stat_path` (which may be a
+/// `/proc/PID/fd/N` link: `stat` and `statfs` follow it to the file, even
+/// an unlinked one), named `canonical`.
+pub fn probe_at(stat_path: &str, canonical: String) -> Option<PathInfo> {
+    {
+        let path = stat_path;
         use std::os::unix::fs::FileTypeExt;
         use std::os::unix::fs::MetadataExt;
         let md = std::fs::metadata(path).ok()?;
@@ -25,8 +36,7 @@ pub fn host_probe() -> PathProbe {
         } else {
             FileType::BlockDevice
         };
-        let canonical = std::fs::canonicalize(path).ok()?.to_string_lossy().into_owned();
-        let c = std::ffi::CString::new(canonical.clone()).ok()?;
+        let c = std::ffi::CString::new(path).ok()?;
         // SAFETY: `c` is a valid NUL-terminated path and `sfs`/`vfs` are
         // plain-old-data out-parameters of the right type.
         let (noexec, fs_type, block_size) = unsafe {
@@ -55,7 +65,7 @@ pub fn host_probe() -> PathProbe {
             fs_magic: fs_type,
             block_size,
         })
-    })
+    }
 }
 
 /// The file system (`statfs(2)`'s `f_type`) of the nearest existing

@@ -311,6 +311,17 @@ impl<P: BarrierPolicy> Task<P> {
         Ok(fd)
     }
 
+    /// Sets the size of the file behind `fd`, if the model knows `fd`: what
+    /// a replay learns of a file the trace grew with calls it does not model
+    /// (`write(2)`).
+    pub fn set_file_size(&mut self, fd: i64, size: u64) {
+        if let Some(&f) = self.fds.get(&fd) {
+            let mut files = self.mm.files();
+            let inode = files.file(f).inode;
+            files.inode_mut(inode).size = size;
+        }
+    }
+
     /// `close`.
     pub fn close(&mut self, fd: i64) -> Result<(), Errno> {
         if !self.is_open(fd) {

@@ -93,6 +93,9 @@ pub const TRACE: &str = "trace.txt";
 pub const FINAL_MAPS: &str = "final-maps.txt";
 /// `meta.txt`: facts about the run.
 pub const META: &str = "meta.txt";
+/// `files.txt`: what each file a line opened or mapped was at that moment
+/// (type, size, device, inode, file system), by trace line number.
+pub const FILES: &str = "files.txt";
 
 /// What to record.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -97,6 +97,10 @@ pub struct ReplayOptions {
     pub env: ProcEnv,
     /// `--env KEY=VALUE` settings, applied over [`env`](Self::env).
     pub env_overrides: Vec<(String, String)>,
+    /// What the file a line opened or mapped was when the program ran (a
+    /// fixture's `files.txt`), by line number: the replay uses it instead
+    /// of the host's file system, which may have changed since.
+    pub file_facts: std::collections::BTreeMap<usize, mm_ops::task::PathInfo>,
 }
 
 impl Default for ReplayOptions {
@@ -117,6 +121,7 @@ impl Default for ReplayOptions {
             assume_written: None,
             env: ProcEnv::default(),
             env_overrides: Vec::new(),
+            file_facts: Default::default(),
         }
     }
 }
@@ -150,8 +155,13 @@ fn first_area_mappings(lines: &[mm_ops::procmaps::MapsLine]) -> Option<(u64, u64
     span(&interp).or_else(|| span(&|n: &str| matches!(n, "[vvar]" | "[vvar_vclock]" | "[vdso]")))
 }
 
+/// Files as the recording saw them, by path (the canonical one and the
+/// one the program opened), consulted before the host.
+type KnownFiles = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, mm_ops::task::PathInfo>>>;
+
 /// The model and the rules that apply a trace's calls to it.
 pub struct Replayer {
+    known: KnownFiles,
     task: Task,
     fds: FdTracker,
     cwd: String,
@@ -174,10 +184,16 @@ impl Replayer {
             cfg.mmap_base = b;
         }
         let mut task = Task::new(cfg);
-        task.set_probe(host_probe());
+        let known = KnownFiles::default();
+        let (k, host) = (known.clone(), host_probe());
+        task.set_probe(Box::new(move |path: &str| {
+            let from_trace = k.lock().expect("known files").get(path).cloned();
+            from_trace.or_else(|| host(path))
+        }));
         task.dir_fs_probe = Some(mm_ops::hostfs::host_dir_fs);
         task.inherit_unknown_fds = true;
         let mut r = Replayer {
+            known,
             task,
             fds: FdTracker::default(),
             cwd: String::new(),
@@ -331,6 +347,41 @@ impl Replayer {
         };
         self.fds.after(call, &outcome, path);
         Step { outcome, applied: true }
+    }
+
+    /// Takes what the recording saw of the file `call` opens or maps: the
+    /// probe answers with it for that path, and a file the model already
+    /// has takes its size (a `write(2)` the trace does not show may have
+    /// grown it).
+    pub fn learn_file(&mut self, call: &Call, info: &mm_ops::task::PathInfo) {
+        let mut known = self.known.lock().expect("known files");
+        known.insert(info.canonical.clone(), info.clone());
+        let opened = match call {
+            Call::Open { path, .. } => Some(path.clone()),
+            Call::Openat { path, dirfd, .. } => {
+                let arg = PathArg {
+                    dirfd: Some(*dirfd),
+                    path: path.clone(),
+                    dir_path: None,
+                };
+                self.resolve_arg(&arg)
+            }
+            _ => None,
+        };
+        if let Some(p) = opened {
+            known.insert(if p.starts_with('/') { p } else { join(&self.cwd, &p) }, info.clone());
+        }
+        drop(known);
+        match call {
+            Call::Mmap { fd, .. } => self.task.set_file_size(*fd, info.size),
+            _ => {
+                let mm = self.task.mm().clone();
+                let mut files = mm.files();
+                if let Some(id) = files.lookup_path(&info.canonical) {
+                    files.inode_mut(id).size = info.size;
+                }
+            }
+        }
     }
 
     /// Applies an `unlink` or `rename` that succeeded to the file table:
@@ -597,6 +648,9 @@ pub fn replay_lines(
             }
             Ok(None) => deferred.push(lineno, text),
             Ok(Some(Line::Call(tl))) => {
+                if let Some(info) = opts.file_facts.get(&lineno) {
+                    r.learn_file(&tl.call, info);
+                }
                 let step = apply_line(&mut r, &tl, lineno, text, opts.check, &mut summary)?;
                 summary.calls += 1;
                 if !step.applied {

@@ -84,8 +84,8 @@ impl Rec {
             .collect()
     }
 
-    /// A recorded page fault: `PID fault(ADDR, ACCESS) = ?` (checked to
-    /// parse as one, with its thread and without an outcome).
+    /// A recorded page fault: `PID fault(ADDR, ACCESS) = OUTCOME` (checked
+    /// to parse as one, with its thread).
     fn is_fault(&self, l: &str) -> bool {
         if !split_pid(l).1.starts_with("fault(") {
             return false;
@@ -94,10 +94,11 @@ impl Rec {
             Ok(Line::Call(t)) => {
                 assert!(matches!(t.call, Call::Fault { .. }), "{l}");
                 assert!(t.pid.is_some(), "no pid: {l}");
-                assert!(
-                    t.recorded.as_ref().and_then(Recorded::outcome).is_none(),
-                    "a fault has no recorded outcome: {l}"
-                );
+                // `0`, a signal, or `?` (the last fault of a running thread).
+                assert!(t.recorded.is_some(), "a fault has a result: {l}");
+                if let Some(o) = t.recorded.as_ref().and_then(Recorded::outcome) {
+                    assert!(matches!(o, Outcome::Val(0) | Outcome::Signal(_)), "{l}");
+                }
             }
             other => panic!("not a fault line: {l}: {other:?}"),
         }

@@ -7,7 +7,11 @@
 //!
 //! The tracer drains every buffer before it writes a trace line, so a
 //! fault goes into the trace before the call that completed after it, as
-//! `PID fault(ADDR, READ|WRITE|EXEC) = ?`. Faults of the kernel on user
+//! `PID fault(ADDR, READ|WRITE|EXEC) = OUTCOME`. A user-mode fault that
+//! fails stops its thread at the signal's delivery before it runs again,
+//! so the outcome is known for every fault but the last one of a thread
+//! still running: `0`, the signal, or `?` for that one (and for the
+//! kernel's faults, which fail with an error code). Faults of the kernel on user
 //! addresses (`copy_to_user` in `read(2)`) count: they give VMAs an
 //! `anon_vma` as user faults do. Faults on kernel addresses (and the
 //! vsyscall page) do not.
@@ -41,25 +45,29 @@ pub(crate) struct Fault {
     pub addr: u64,
     /// What the access was.
     pub access: Access,
+    /// A fault in user mode (`page_fault_user`); else the kernel's own
+    /// access to user memory (`page_fault_kernel`, e.g. `copy_to_user`),
+    /// whose failure is an error code, not a signal.
+    pub user: bool,
 }
 
 impl Fault {
-    /// The trace line: `PID fault(ADDR, ACCESS) = ?` (the outcome is the
-    /// model's to compute).
-    pub(crate) fn line(&self) -> String {
+    /// The trace line: `PID fault(ADDR, ACCESS) = OUTCOME`, where the
+    /// outcome is `0`, `SIGSEGV`, `SIGBUS`, or `?` when unknown.
+    pub(crate) fn line(&self, outcome: &str) -> String {
         let a = match self.access {
             Access::Read => "READ",
             Access::Write => "WRITE",
             Access::Exec => "EXEC",
         };
-        format!("{} fault({:#x}, {a}) = ?", self.tid, self.addr)
+        format!("{} fault({:#x}, {a}) = {outcome}", self.tid, self.addr)
     }
 }
 
 /// Decodes a sample's body (`PERF_SAMPLE_TID | TIME | RAW`): pid, tid,
 /// time, raw size, then the tracepoint record (common fields, address at
 /// 8, ip at 16, error code at 24).
-fn decode(body: &[u8]) -> Option<Fault> {
+fn decode(body: &[u8], user: bool) -> Option<Fault> {
     let u32_at = |o: usize| Some(u32::from_ne_bytes(body.get(o..o + 4)?.try_into().ok()?));
     let u64_at = |o: usize| Some(u64::from_ne_bytes(body.get(o..o + 8)?.try_into().ok()?));
     let tid = u32_at(4)? as i32;
@@ -79,6 +87,7 @@ fn decode(body: &[u8]) -> Option<Fault> {
         tid,
         addr,
         access,
+        user,
     })
 }
 
@@ -182,12 +191,13 @@ impl Faults {
     pub(crate) fn drain(&mut self) -> Vec<Fault> {
         let mut out = Vec::new();
         for samplers in self.samplers.values_mut() {
-            for s in samplers.iter_mut() {
+            // The first sampler is page_fault_user's.
+            for (i, s) in samplers.iter_mut().enumerate() {
                 while let Some(r) = s.next_record() {
                     let body = r.to_contiguous();
                     match r.ty() {
                         RECORD_SAMPLE => {
-                            if let Some(f) = decode(&body).filter(|f| f.addr < TASK_SIZE) {
+                            if let Some(f) = decode(&body, i == 0).filter(|f| f.addr < TASK_SIZE) {
                                 out.push(f);
                             }
                         }
@@ -219,20 +229,23 @@ mod tests {
         body[16..20].copy_from_slice(&32u32.to_ne_bytes());
         body[28..36].copy_from_slice(&0x7000_1234u64.to_ne_bytes());
         body[44..52].copy_from_slice(&(X86_PF_WRITE | 4).to_ne_bytes());
-        let f = decode(&body).unwrap();
+        let f = decode(&body, true).unwrap();
         assert_eq!(
             f,
             Fault {
                 time: 5,
                 tid: 77,
                 addr: 0x7000_1234,
-                access: Access::Write
+                access: Access::Write,
+                user: true,
             }
         );
-        assert_eq!(f.line(), "77 fault(0x70001234, WRITE) = ?");
+        assert_eq!(f.line("0"), "77 fault(0x70001234, WRITE) = 0");
+        assert_eq!(f.line("?"), "77 fault(0x70001234, WRITE) = ?");
         body[44..52].copy_from_slice(&(X86_PF_INSTR | 4).to_ne_bytes());
-        assert_eq!(decode(&body).unwrap().access, Access::Exec);
-        assert!(decode(&body[..30]).is_none());
+        assert_eq!(decode(&body, false).unwrap().access, Access::Exec);
+        assert!(!decode(&body, false).unwrap().user);
+        assert!(decode(&body[..30], true).is_none());
     }
 
     /// This thread's own faults, sampled: each page written once is one

@@ -1,11 +1,11 @@
 //! Writing the fixture directory: the trace file (restarted on every
-//! exec), the maps files and `meta.txt`.
+//! exec), the maps files, `files.txt` and `meta.txt`.
 
 use std::fs::File;
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use super::{FINAL_MAPS, INITIAL_MAPS, META, Meta, TRACE};
+use super::{FILES, FINAL_MAPS, INITIAL_MAPS, META, Meta, TRACE};
 
 /// The open fixture directory.
 pub(crate) struct Fixture {
@@ -13,6 +13,8 @@ pub(crate) struct Fixture {
     trace: File,
     buf: Vec<u8>,
     lines: u64,
+    /// `files.txt`: what each file was when a line opened or mapped it.
+    files: String,
 }
 
 /// A failed write, naming the file.
@@ -32,6 +34,7 @@ impl Fixture {
             trace,
             buf: Vec::with_capacity(FLUSH_AT + 4096),
             lines: 0,
+            files: String::new(),
         })
     }
 
@@ -50,6 +53,7 @@ impl Fixture {
     pub(crate) fn restart(&mut self, initial_maps: &str) -> Result<(), WriteError> {
         self.buf.clear();
         self.lines = 0;
+        self.files.clear();
         let path = self.dir.join(TRACE);
         self.trace
             .set_len(0)
@@ -70,6 +74,12 @@ impl Fixture {
         Ok(())
     }
 
+    /// Notes what the file of trace line `line` was (`files.txt`:
+    /// `LINE<TAB>PathInfo record`).
+    pub(crate) fn note_file(&mut self, line: u64, info: &mm_ops::task::PathInfo) {
+        self.files.push_str(&format!("{line}\t{}\n", info.to_record()));
+    }
+
     fn flush(&mut self) -> Result<(), WriteError> {
         let r = self.trace.write_all(&self.buf);
         self.buf.clear();
@@ -81,6 +91,7 @@ impl Fixture {
         self.flush()?;
         self.trace.sync_data().map_err(|e| (self.dir.join(TRACE), e))?;
         self.write_named(FINAL_MAPS, final_maps)?;
+        self.write_named(FILES, &self.files)?;
         self.write_named(META, &meta.render())
     }
 }

@@ -165,6 +165,19 @@ pub(crate) fn read_string(tid: Pid, addr: u64, max: usize) -> Option<Vec<u8>> {
     (at != addr).then_some(out)
 }
 
+/// What descriptor `fd` of `tid` is: the file behind it, probed through
+/// `/proc/TID/fd/FD` (which reaches an unlinked file too), named by its
+/// link; `None` for pipes, sockets and anonymous inodes (no path).
+pub(crate) fn fd_info(tid: Pid, fd: i64) -> Option<mm_ops::task::PathInfo> {
+    let link = std::fs::read_link(format!("/proc/{tid}/fd/{fd}")).ok()?;
+    let link = link.to_str()?;
+    if !link.starts_with('/') {
+        return None;
+    }
+    let name = link.strip_suffix(" (deleted)").unwrap_or(link).to_string();
+    mm_ops::hostfs::probe_at(&format!("/proc/{tid}/fd/{fd}"), name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -438,7 +438,21 @@ impl Tracer {
         if mm_ops::strace::parse_line(&line).is_err() && self.unparsable.len() < 10 {
             self.unparsable.push(line.clone());
         }
-        self.flush_faults();
+        self.flush_faults_at(Some(tid), None);
+        // What the file was when this line opened or mapped it.
+        let fd = match (&p.call, &outcome) {
+            (Some(Call::Mmap { flags, fd, .. }), Outcome::Val(_))
+                if flags & mm_ops::uapi::MAP_ANONYMOUS == 0 && *fd >= 0 =>
+            {
+                Some(*fd)
+            }
+            (_, Outcome::Val(fd)) if p.side_fd || p.call.as_ref().is_some_and(calls::returns_fd) => Some(*fd as i64),
+            _ => None,
+        };
+        if let Some(info) = fd.and_then(|fd| proc::fd_info(tid, fd)) {
+            let n = self.fixture.lines() + 1;
+            self.fixture.note_file(n, &info);
+        }
         if self.write_error.is_none() {
             if let Err(e) = self.fixture.push(&line) {
                 self.write_error = Some(e);
@@ -449,14 +463,50 @@ impl Tracer {
         }
     }
 
-    /// Writes every fault sampled so far into the trace, oldest first.
+    /// Writes every fault sampled so far into the trace, oldest first (see
+    /// [`flush_faults_at`](Self::flush_faults_at)); no thread is known to
+    /// be stopped.
     fn flush_faults(&mut self) {
+        self.flush_faults_at(None, None);
+    }
+
+    /// Writes every fault sampled so far into the trace, oldest first, with
+    /// its outcome: a user fault followed by a later fault of its thread,
+    /// or the last one of `stopped` (a thread in a ptrace stop, which it
+    /// did not reach through a signal), succeeded; the last one of the
+    /// thread `signal` stopped, at the signal's address, raised it; the
+    /// last one of a thread still running is not known yet (`?`).
+    fn flush_faults_at(&mut self, stopped: Option<Pid>, signal: Option<(Pid, i32, u64)>) {
         let Some(f) = self.faults.as_mut() else {
             return;
         };
-        for fault in f.drain() {
+        let faults = f.drain();
+        let mut last_user: HashMap<i32, usize> = HashMap::new();
+        for (i, fault) in faults.iter().enumerate() {
+            if fault.user {
+                last_user.insert(fault.tid, i);
+            }
+        }
+        for (i, fault) in faults.iter().enumerate() {
+            let outcome = if !fault.user {
+                "?"
+            } else if last_user.get(&fault.tid) != Some(&i) {
+                "0"
+            } else {
+                match signal {
+                    Some((t, sig, addr)) if t.as_raw() == fault.tid => {
+                        if (sig == libc::SIGSEGV || sig == libc::SIGBUS) && addr >> 12 == fault.addr >> 12 {
+                            if sig == libc::SIGSEGV { "SIGSEGV" } else { "SIGBUS" }
+                        } else {
+                            "0"
+                        }
+                    }
+                    _ if stopped.is_some_and(|s| s.as_raw() == fault.tid) => "0",
+                    _ => "?",
+                }
+            };
             if self.write_error.is_none() {
-                if let Err(e) = self.fixture.push(&fault.line()) {
+                if let Err(e) = self.fixture.push(&fault.line(outcome)) {
                     self.write_error = Some(e);
                 }
             }
@@ -477,7 +527,7 @@ impl Tracer {
     }
 
     fn take_final_maps(&mut self, tid: Pid, at: FinalMapsAt) {
-        self.flush_faults();
+        self.flush_faults_at(Some(tid), None);
         if let Ok(m) = proc::maps(tid) {
             if !m.is_empty() {
                 self.final_maps = Some((m, at));
@@ -560,16 +610,29 @@ impl Tracer {
         // A group-stop (PTRACE_GETSIGINFO fails with EINVAL) cannot be
         // kept without PTRACE_SEIZE/LISTEN: the task is resumed, as strace
         // does without --seize.  A signal-delivery stop delivers it.
-        let deliver = match ptrace::getsiginfo(tid) {
+        let info = ptrace::getsiginfo(tid);
+        let deliver = match info {
             Err(Errno::EINVAL) => 0,
             _ => sig,
         };
+        // A fault's signal (sent by the kernel: si_code > 0) marks the
+        // fault that raised it; any other stop of a thread means its last
+        // fault succeeded.
+        match info {
+            Ok(i) if (sig == libc::SIGSEGV || sig == libc::SIGBUS) && i.si_code > 0 => {
+                // SAFETY: for SIGSEGV and SIGBUS the kernel fills si_addr.
+                let addr = unsafe { i.si_addr() } as u64;
+                self.flush_faults_at(None, Some((tid, sig, addr)));
+            }
+            _ => self.flush_faults_at(Some(tid), None),
+        }
         self.resume(tid, deliver);
     }
 
     fn gone(&mut self, tid: Pid, how: Exit) {
         self.forget(tid);
-        self.flush_faults();
+        // A fault that killed it stopped it at the signal first.
+        self.flush_faults_at(Some(tid), None);
         if let Some(f) = self.faults.as_mut() {
             f.detach(tid.as_raw());
         }

@@ -7,6 +7,7 @@
 //! | `trace.txt` | the calls, in strace syntax, in the order they completed |
 //! | `final-maps.txt` | `/proc/PID/maps` at `exit_group` |
 //! | `meta.txt` | `key: value` lines: `start_brk`, `cwd`, `rlimit_stack`, … |
+//! | `files.txt` | `LINE<TAB>record`: the file a trace line opened or mapped, as it was then (optional) |
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,6 +24,8 @@ pub const TRACE: &str = "trace.txt";
 pub const FINAL_MAPS: &str = "final-maps.txt";
 /// The metadata.
 pub const META: &str = "meta.txt";
+/// What each opened or mapped file was (optional).
+pub const FILES: &str = "files.txt";
 
 /// x86-64's `TASK_SIZE` with 4-level page tables.
 #[cfg(test)]
@@ -44,6 +47,9 @@ pub struct Fixture {
     pub final_maps: Option<String>,
     /// `meta.txt`.
     pub meta: BTreeMap<String, String>,
+    /// `files.txt`: what the file each line opened or mapped was then, by
+    /// trace line number.
+    pub files: BTreeMap<usize, mm_ops::task::PathInfo>,
 }
 
 fn read(dir: &Path, name: &str) -> Result<String, String> {
@@ -79,7 +85,17 @@ impl Fixture {
                 meta.insert(k.trim().to_string(), v.trim().to_string());
             }
         }
+        let mut files = BTreeMap::new();
+        if let Ok(text) = read(dir, FILES) {
+            for (i, line) in text.lines().enumerate() {
+                let bad = |e: String| format!("{FILES}: line {}: {e}", i + 1);
+                let (n, rec) = line.split_once('\t').ok_or_else(|| bad("no line number".into()))?;
+                let n: usize = n.parse().map_err(|_| bad(format!("bad line number {n:?}")))?;
+                files.insert(n, mm_ops::task::PathInfo::from_record(rec).map_err(bad)?);
+            }
+        }
         Ok(Fixture {
+            files,
             dir: dir.to_path_buf(),
             trace,
             initial_maps,
@@ -103,6 +119,7 @@ impl Fixture {
     pub fn options(&self, base: &ReplayOptions) -> Result<ReplayOptions, String> {
         let mut o = base.clone();
         o.initial_maps = Some(self.initial_maps.clone());
+        o.file_facts = self.files.clone();
         o.check = true;
         if o.brk.is_none() {
             o.brk = self.meta_number("start_brk")?;
