@@ -235,6 +235,26 @@ print(len(a) + len(b) + len(c))",
         optional: false,
         diverges_with: &[],
     },
+    // A file grown by write(2), which the trace does not show, then mapped,
+    // read at its end and removed: the replay takes its size from
+    // files.txt (else the model's fault there is SIGBUS).
+    Program {
+        name: "python3-written-then-mapped",
+        argv: &[
+            "python3",
+            "-c",
+            "import mmap, os\n\
+p = '{dir}/grown'\n\
+fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)\n\
+os.write(fd, b'x' * 20000)\n\
+m = mmap.mmap(fd, 20000)\n\
+print(m[19999])\n\
+os.unlink(p)",
+        ],
+        must_call: &["mmap", "unlink", "fault"],
+        optional: false,
+        diverges_with: &[],
+    },
     Program {
         name: "java",
         argv: &["java", "-Xmx256m", "{dir}/Hello.java"],
