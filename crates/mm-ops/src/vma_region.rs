@@ -200,6 +200,11 @@ pub fn vms_gather_munmap_vmas<P: BarrierPolicy>(
         if v.end > end {
             split_vma(mm, id, end, false, false)?;
         }
+        // As the kernel's loop does, each gathered VMA is write-locked
+        // here, before a later one can fail the gather (a sealed VMA): a
+        // failed munmap leaves the earlier ones locked until the section
+        // ends, and faults on them fall back to mmap_lock meanwhile.
+        mm.vma_start_write(id);
         let v = mm.vma(id);
         vms.add(v.flags, v.pages());
         vms.list.push(id);
