@@ -28,7 +28,7 @@ use mm_core::PolicyKind;
 use mmsim::parse_u64;
 use mmsim::record::{RecordError, RecordOptions, default_dir, record};
 use mmsim::replay::fixture::{self, Fixture};
-use mmsim::replay::{ReplayError, ReplayOptions, replay, replay_lines};
+use mmsim::replay::{ReplayError, ReplayOptions, lines_before_last_exec, replay, replay_from};
 use mmsim::simulate::{SimulateOptions, loom_record, render, simulate};
 
 /// mm-sim: a userspace model of Linux's address-space manager.
@@ -276,6 +276,49 @@ fn parse_env_setting(s: &str) -> Result<(String, String), String> {
     Ok((k.trim().to_string(), v.to_string()))
 }
 
+/// Replays the file at `path`, streamed: with a snapshot, a first pass
+/// finds the last `execve`, then the replay starts after it.
+fn replay_file(
+    path: &str,
+    opts: &ReplayOptions,
+    out: &mut impl Write,
+) -> io::Result<Result<mmsim::replay::ReplaySummary, ReplayError>> {
+    let open = || std::fs::File::open(path).map(BufReader::new);
+    let size = std::fs::metadata(path).map(|m| m.len()).ok();
+    let start = if opts.initial_maps.is_some() {
+        match lines_before_last_exec(open()?) {
+            Ok(n) => Some(n),
+            Err(e) => return Ok(Err(e)),
+        }
+    } else {
+        None
+    };
+    Ok(replay_from(progress(open()?, size), start, opts, out))
+}
+
+/// `input`, showing progress (bytes, and the share of `total` when known)
+/// on stderr when stderr is a terminal.
+fn progress<R: io::BufRead + 'static>(input: R, total: Option<u64>) -> Box<dyn io::BufRead + 'static> {
+    use std::io::IsTerminal;
+    if !io::stderr().is_terminal() {
+        return Box::new(input);
+    }
+    let bar = match total {
+        Some(t) => indicatif::ProgressBar::new(t).with_style(
+            indicatif::ProgressStyle::with_template(
+                "mmsim replay {bar:30} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+            )
+            .expect("template"),
+        ),
+        None => indicatif::ProgressBar::new_spinner().with_style(
+            indicatif::ProgressStyle::with_template("mmsim replay {spinner} {bytes} {bytes_per_sec}")
+                .expect("template"),
+        ),
+    }
+    .with_finish(indicatif::ProgressFinish::AndClear);
+    Box::new(io::BufReader::new(bar.wrap_read(input)))
+}
+
 fn run_replay(a: &ReplayArgs) -> ExitCode {
     let mut opts = ReplayOptions {
         maps: a.maps,
@@ -327,16 +370,23 @@ fn run_replay(a: &ReplayArgs) -> ExitCode {
                 return ExitCode::from(2);
             }
         };
-        let r = replay_lines(&fx.0.trace, &fx.1, &mut out);
+        let path = fx.0.trace.to_string_lossy().into_owned();
+        let r = match replay_file(&path, &fx.1, &mut out) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("mmsim replay: cannot open {path}: {e}");
+                return ExitCode::from(2);
+            }
+        };
         fixture = Some(fx.0);
         (format!("{dir}/{}", fixture::TRACE), r)
     } else {
         let file = a.file.clone().unwrap_or_else(|| "-".into());
         let r = if file == "-" {
-            replay(io::stdin().lock(), &opts, &mut out)
+            replay(progress(io::stdin().lock(), None), &opts, &mut out)
         } else {
-            match std::fs::File::open(&file) {
-                Ok(f) => replay(BufReader::new(f), &opts, &mut out),
+            match replay_file(&file, &opts, &mut out) {
+                Ok(r) => r,
                 Err(e) => {
                     eprintln!("mmsim replay: cannot open {file}: {e}");
                     return ExitCode::from(2);
@@ -378,6 +428,12 @@ fn run_replay(a: &ReplayArgs) -> ExitCode {
                     }
                     None => eprintln!("mmsim replay: no {} to compare with", fixture::FINAL_MAPS),
                 }
+            }
+            if summary.restarts > 0 {
+                eprintln!(
+                    "mmsim replay: note: started over {} time(s) at a later execve (a stream cannot look ahead); the lines printed before the last start belong to an earlier image",
+                    summary.restarts
+                );
             }
             eprintln!("mmsim replay: {summary}");
             if diverged { ExitCode::from(1) } else { ExitCode::SUCCESS }

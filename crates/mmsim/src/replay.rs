@@ -21,7 +21,10 @@
 //!
 //! * **Start.** [`ReplayOptions::initial_maps`] starts the model from a
 //!   `/proc/PID/maps` snapshot taken at the program's last `execve`; the
-//!   replay then starts after the trace's last successful `execve` line.
+//!   replay then starts after the trace's last successful `execve` line
+//!   (found by a first pass over a file; a stream starts over at each one).
+//! * **Streaming.** The input is read a line at a time (`replay/session.rs`): the
+//!   replay's memory is its model's, whatever the input's length.
 //! * **Processes.** Only the first process and its threads are replayed;
 //!   lines of forked children (own mm) are skipped ([`procs`]).
 //! * **Check.** With [`ReplayOptions::check`], every model result is
@@ -29,7 +32,9 @@
 //!   [`Divergence`]s.
 //!
 //! Other system calls, blank lines, comments and strace's own lines are
-//! counted in the [`ReplaySummary`]. A line that cannot be read stops the
+//! counted in the [`ReplaySummary`]; lines that are none of these are
+//! counted as not understood, the first one named, and input in which
+//! nothing is understood is an error. A line that cannot be read stops the
 //! replay with a [`ReplayError`] naming the line.
 
 mod deferred;
@@ -37,6 +42,7 @@ mod fds;
 pub mod fixture;
 pub mod procs;
 mod report;
+mod session;
 mod written;
 
 use std::borrow::Cow;
@@ -48,19 +54,16 @@ use mm_ops::call::{Call, Outcome};
 use mm_ops::env::ProcEnv;
 use mm_ops::hostfs::host_probe;
 use mm_ops::procmaps::parse_maps_snapshot;
-use mm_ops::strace::{
-    Line, Parser, PathArg, PathOp, PathOpLine, Recorded, TraceLine, equivalent_call, format_call, format_result,
-    parse_path_op,
-};
+use mm_ops::strace::{PathArg, PathOp, PathOpLine, Recorded, TraceLine, format_result};
 use mm_ops::task::Task;
 use mm_ops::task_mmu::render_maps;
 use mm_ops::uapi::{AT_FDCWD, MAP_ANONYMOUS};
 use mm_ops::vma::anon_vma_prepare;
 
-use deferred::Deferred;
 use fds::FdTracker;
 use report::panic_message;
 pub use report::{Divergence, ReplayError, ReplaySummary};
+use session::{LastExec, Session};
 use written::{affected_ranges, written_range};
 
 /// How to replay.
@@ -591,27 +594,77 @@ fn apply_line(
 }
 
 /// Replays `input` as `opts` says, writing one line per modeled call (and
-/// the maps, with [`ReplayOptions::maps`]) to `out`.
-pub fn replay(
+/// the maps, with [`ReplayOptions::maps`]) to `out`. The input is
+/// streamed: the replay needs memory for its model, not for its input, so
+/// a pipe of any length works. With [`ReplayOptions::initial_maps`] the
+/// replay starts after the input's last successful `execve`; a stream
+/// cannot look ahead, so it starts after each one it meets, over again
+/// ([`ReplaySummary::restarts`]). [`replay_from`] with a known start (a
+/// first pass over a file with [`lines_before_last_exec`]) avoids that.
+pub fn replay(input: impl BufRead, opts: &ReplayOptions, out: &mut impl Write) -> Result<ReplaySummary, ReplayError> {
+    replay_from(input, None, opts, out)
+}
+
+/// Reads every line of `input`, calling `f` with its number (from 1) and
+/// its text (invalid UTF-8 replaced).
+fn for_each_line(
     mut input: impl BufRead,
+    mut f: impl FnMut(usize, &str) -> Result<(), ReplayError>,
+) -> Result<usize, ReplayError> {
+    let mut buf = Vec::new();
+    let mut n = 0;
+    loop {
+        buf.clear();
+        let got = input
+            .read_until(b'\n', &mut buf)
+            .map_err(|source| ReplayError::Read { line: n + 1, source })?;
+        if got == 0 {
+            return Ok(n);
+        }
+        n += 1;
+        let text = String::from_utf8_lossy(&buf);
+        f(n, text.trim_end_matches(['\n', '\r']))?;
+    }
+}
+
+/// The number of lines before (and including) the last successful `execve`
+/// of the followed process: where a replay from a snapshot starts.
+pub fn lines_before_last_exec(input: impl BufRead) -> Result<usize, ReplayError> {
+    let mut exec = LastExec::default();
+    for_each_line(input, |_, text| {
+        exec.observe(text);
+        Ok(())
+    })?;
+    Ok(exec.start)
+}
+
+/// [`replay`], skipping the first `start` lines when it is given.
+pub fn replay_from(
+    input: impl BufRead,
+    start: Option<usize>,
     opts: &ReplayOptions,
     out: &mut impl Write,
 ) -> Result<ReplaySummary, ReplayError> {
-    let mut lines = Vec::new();
-    let mut buf = Vec::new();
-    loop {
-        buf.clear();
-        let n = input.read_until(b'\n', &mut buf).map_err(|source| ReplayError::Read {
-            line: lines.len() + 1,
-            source,
-        })?;
-        if n == 0 {
-            break;
+    let follow_execs = start.is_none() && opts.initial_maps.is_some();
+    let skip = start.unwrap_or(0);
+    let mut session = Session::new(opts, skip)?;
+    let mut exec = LastExec::default();
+    let mut restarts = 0;
+    for_each_line(input, |n, text| {
+        if n <= skip {
+            return Ok(());
         }
-        let text = String::from_utf8_lossy(&buf);
-        lines.push(text.trim_end_matches(['\n', '\r']).to_string());
-    }
-    replay_lines(&lines, opts, out)
+        if follow_execs && exec.observe(text) {
+            if session.summary.calls > 0 {
+                restarts += 1;
+            }
+            session = Session::new(opts, n)?;
+            return Ok(());
+        }
+        session.feed(n, text, out)
+    })?;
+    session.summary.restarts = restarts;
+    session.finish(out)
 }
 
 /// [`replay`] over lines already read.
@@ -620,79 +673,14 @@ pub fn replay_lines(
     opts: &ReplayOptions,
     out: &mut impl Write,
 ) -> Result<ReplaySummary, ReplayError> {
-    let mut r = Replayer::new(opts).map_err(ReplayError::Setup)?;
-    let mut parser = Parser::new();
-    let mut summary = ReplaySummary::default();
-    let mut deferred = Deferred::default();
-    let mut procs = procs::Procs::default();
     let start = if opts.initial_maps.is_some() {
         procs::start_after_last_exec(lines)
     } else {
         0
     };
-    summary.before_exec = start;
+    let mut session = Session::new(opts, start)?;
     for (i, text) in lines.iter().enumerate().skip(start) {
-        summary.lines = i + 1;
-        let lineno = i + 1;
-        if !procs.observe(text) {
-            summary.other_processes += 1;
-            continue;
-        }
-        match parser.feed(text) {
-            Err(e) => {
-                return Err(ReplayError::Parse {
-                    line: lineno,
-                    message: e.message().to_string(),
-                    text: text.to_string(),
-                });
-            }
-            Ok(None) => deferred.push(lineno, text),
-            Ok(Some(Line::Call(tl))) => {
-                if let Some(info) = opts.file_facts.get(&lineno) {
-                    r.learn_file(&tl.call, info);
-                }
-                let step = apply_line(&mut r, &tl, lineno, text, opts.check, &mut summary)?;
-                summary.calls += 1;
-                if !step.applied {
-                    summary.not_applied += 1;
-                }
-                let result = format_result(&tl.call, &step.outcome);
-                writeln!(out, "{} = {result}", format_call(&tl.call)).map_err(ReplayError::Write)?;
-            }
-            Ok(Some(Line::Skipped { name: Some(name) })) => {
-                // unlink and rename change the names maps lines show.
-                if let Ok(Some(op)) = parse_path_op(text) {
-                    r.path_op(&op);
-                }
-                // fcntl(F_DUPFD) and creat make descriptors as dup and open
-                // do: applied (not printed), so that file identity holds.
-                if let Ok(Some(tl)) = equivalent_call(text) {
-                    apply_line(&mut r, &tl, lineno, text, opts.check, &mut summary)?;
-                }
-                *summary.skipped_calls.entry(name).or_default() += 1;
-            }
-            Ok(Some(Line::Skipped { name: None })) => summary.strace_lines += 1,
-            Ok(Some(Line::Blank)) => summary.blank_lines += 1,
-        }
+        session.feed(i + 1, text, out)?;
     }
-    summary.lines = lines.len();
-    let lost = parser.finish().into_iter().map(|e| {
-        let (line, message, text) = deferred
-            .find(e.message())
-            .unwrap_or_else(|| (summary.lines, e.message().to_string(), String::new()));
-        ReplayError::Parse { line, message, text }
-    });
-    if let Some(e) = lost.min_by_key(|e| match e {
-        ReplayError::Parse { line, .. } => *line,
-        _ => usize::MAX,
-    }) {
-        return Err(e);
-    }
-    summary.final_maps = r.maps();
-    if opts.maps {
-        out.write_all(summary.final_maps.as_bytes())
-            .map_err(ReplayError::Write)?;
-    }
-    out.flush().map_err(ReplayError::Write)?;
-    Ok(summary)
+    session.finish(out)
 }

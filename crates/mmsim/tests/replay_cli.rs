@@ -512,3 +512,112 @@ fn renaming_a_directory_renames_the_mapped_files_in_it() {
         .unwrap_or_default();
     assert!(line.ends_with(&format!("{e}/f")), "{}", run.stdout);
 }
+
+#[test]
+fn input_with_nothing_recognized_is_an_error() {
+    // Random-looking bytes: no call, no strace message.
+    let junk: String = (0..40u32)
+        .map(|i| format!("{:x}{}\u{7f}zz~~ {}\n", i.wrapping_mul(2_654_435_761), "\u{1}", i * 7))
+        .collect();
+    let run = replay(&[], &junk);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    assert!(
+        run.stderr
+            .contains("no line of the input is a system call or a message of strace's (40 lines not understood)"),
+        "{}",
+        run.stderr
+    );
+    // A junk line among calls is reported, not counted as a message.
+    let script = "\
+mmap(0x100000000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS, -1, 0) = 0x100000000
+garbage mmap(0x100001000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS, -1, 0) = 0x100001000
++++ exited with 0 +++
+";
+    let run = replay(&[], script);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stderr.contains("not understood 1"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("first line not understood: line 2"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains("strace messages 1"), "{}", run.stderr);
+}
+
+#[test]
+fn a_stream_with_a_snapshot_starts_over_at_each_exec() {
+    let tmp = TempDir::new("stream-exec");
+    let maps = tmp.path().join("maps.txt");
+    std::fs::write(&maps, "7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n").unwrap();
+    let script = "\
+1 mmap(0x100000000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS, -1, 0) = 0x100000000
+1 execve(\"/bin/a\", [\"a\"], 0x7ffc /* 1 var */) = 0
+1 mmap(0x200000000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS, -1, 0) = 0x200000000
+1 execve(\"/bin/b\", [\"b\"], 0x7ffc /* 1 var */) = 0
+1 mmap(0x300000000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS, -1, 0) = 0x300000000
+";
+    // From a pipe: it starts after each exec it meets.
+    let run = replay(&["--maps", "--initial-maps", maps.to_str().unwrap()], script);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stderr.contains("started over 2 time(s)"), "{}", run.stderr);
+    assert!(run.stdout.contains("300000000-300001000"), "{}", run.stdout);
+    assert!(!run.stdout.contains("200000000-200001000"), "{}", run.stdout);
+    // From a file: a first pass finds the last exec; no start over.
+    let file = tmp.path().join("trace.txt");
+    std::fs::write(&file, script).unwrap();
+    let run = mmsim(
+        &[
+            "replay",
+            "--maps",
+            "--initial-maps",
+            maps.to_str().unwrap(),
+            file.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(!run.stderr.contains("started over"), "{}", run.stderr);
+    assert!(run.stderr.contains("before the last execve 4"), "{}", run.stderr);
+    assert_eq!(run.call_lines().len(), 1, "{}", run.stdout);
+}
+
+/// The replay streams: its peak memory does not grow with the input.
+#[test]
+fn replay_memory_does_not_grow_with_the_input() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+    let pair = "mmap(0x100000000, 4096, PROT_READ, MAP_PRIVATE|MAP_FIXED|MAP_ANONYMOUS, -1, 0) = 0x100000000\n\
+                munmap(0x100000000, 4096) = 0\n";
+    let peak_kib = |pairs: usize| -> i64 {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_mmsim"))
+            .args(["replay", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut input = child.stdin.take().unwrap();
+        let chunk = pair.repeat(1000);
+        for _ in 0..pairs / 1000 {
+            input.write_all(chunk.as_bytes()).unwrap();
+        }
+        drop(input);
+        let pid = child.id() as libc::pid_t;
+        let mut status = 0;
+        // SAFETY: an all-zero rusage is valid; wait4 fills it.
+        let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+        // SAFETY: waits for our own child (reaping it: `child` is not waited
+        // on again), with valid out-pointers.
+        assert_eq!(unsafe { libc::wait4(pid, &mut status, 0, &mut ru) }, pid);
+        assert_eq!(status, 0, "replay failed");
+        std::mem::forget(child);
+        ru.ru_maxrss
+    };
+    let small = peak_kib(10_000);
+    let large = peak_kib(300_000);
+    // 600,000 lines (64 MiB) held in memory would add far more than 16 MiB.
+    assert!(
+        large < small + 16 * 1024,
+        "peak {small} KiB for 20,000 lines, {large} KiB for 600,000"
+    );
+}

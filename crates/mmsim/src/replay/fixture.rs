@@ -39,8 +39,8 @@ const STACK_GUARD_GAP: u64 = 256 << 12;
 pub struct Fixture {
     /// Where it was read from.
     pub dir: PathBuf,
-    /// The trace's lines.
-    pub trace: Vec<String>,
+    /// `trace.txt` (read as a stream by the replay, not loaded).
+    pub trace: PathBuf,
     /// `initial-maps.txt`.
     pub initial_maps: String,
     /// `final-maps.txt`, if present.
@@ -68,7 +68,8 @@ fn number(s: &str) -> Option<u64> {
 impl Fixture {
     /// Reads `dir`. `initial-maps.txt` and `trace.txt` are required.
     pub fn load(dir: &Path) -> Result<Fixture, String> {
-        let trace = read(dir, TRACE)?.lines().map(str::to_string).collect();
+        let trace = dir.join(TRACE);
+        std::fs::metadata(&trace).map_err(|e| format!("{}: {e}", trace.display()))?;
         let initial_maps = read(dir, INITIAL_MAPS)?;
         mm_ops::procmaps::parse_maps_snapshot(&initial_maps, mm_core::mm::TASK_SIZE_4LEVEL)
             .map_err(|e| format!("{INITIAL_MAPS}: {e}"))?;

@@ -145,16 +145,21 @@ pub fn start_after_last_exec(lines: &[String]) -> usize {
         if !procs.observe(l) {
             continue;
         }
-        let (_, body) = split_pid(l);
-        let b = body.trim_start();
-        let is_exec = ["execve(", "execveat(", "<... execve resumed>", "<... execveat resumed>"]
-            .iter()
-            .any(|p| b.starts_with(p));
-        if is_exec && result_value(b) == Some(0) {
+        if is_successful_exec(l) {
             start = i + 1;
         }
     }
     start
+}
+
+/// `execve`/`execveat` (or its resumed half) that returned 0.
+pub fn is_successful_exec(line: &str) -> bool {
+    let (_, body) = split_pid(line);
+    let b = body.trim_start();
+    let is_exec = ["execve(", "execveat(", "<... execve resumed>", "<... execveat resumed>"]
+        .iter()
+        .any(|p| b.starts_with(p));
+    is_exec && result_value(b) == Some(0)
 }
 
 #[cfg(test)]

@@ -31,6 +31,14 @@ pub struct ReplaySummary {
     pub divergences: Vec<Divergence>,
     /// The address space at the end, in `/proc/PID/maps` format.
     pub final_maps: String,
+    /// Lines that are neither calls nor strace's own messages (junk).
+    pub unrecognized: usize,
+    /// The first of them: line number and text (cut at 120 characters).
+    pub first_unrecognized: Option<(usize, String)>,
+    /// Times a streamed replay started over at a later `execve` (it cannot
+    /// look ahead for the last one; what it printed before belongs to an
+    /// earlier image).
+    pub restarts: usize,
 }
 
 /// A model result that differs from the recorded one.
@@ -64,6 +72,7 @@ impl ReplaySummary {
             + self.blank_lines
             + self.before_exec
             + self.other_processes
+            + self.unrecognized
     }
 }
 
@@ -97,9 +106,15 @@ impl fmt::Display for ReplaySummary {
         if self.other_processes > 0 {
             parts.push(("other processes".into(), self.other_processes));
         }
+        if self.unrecognized > 0 {
+            parts.push(("not understood".into(), self.unrecognized));
+        }
         if !parts.is_empty() {
             let list: Vec<String> = parts.iter().map(|(k, v)| format!("{k} {v}")).collect();
             write!(f, " ({})", list.join(", "))?;
+        }
+        if let Some((line, text)) = &self.first_unrecognized {
+            write!(f, "; first line not understood: line {line}: {text:?}")?;
         }
         if self.checked > 0 {
             write!(
