@@ -19,7 +19,7 @@
 //! | [`procmaps`] | parsing maps, importing a snapshot | — |
 //! | [`hostfs`] | path lookups on the host for file mappings (also through `/proc/PID/fd/N`) | — |
 //! | [`file_kind`] | what a file is to `mmap`: no mmap (`ENODEV`), a late refusal, `/dev/zero`, hugetlbfs, placement by file system | `mm/mmap.c` `do_mmap`, `drivers/char/mem.c`, `fs/proc`, `fs/kernfs`, `fs/hugetlbfs` |
-//! | [`env`] | the process's environment: limits, credentials, sysctls, memory size, THP mode, personality → `MmConfig` | `mm/util.c` `vm_commit_limit`, `arch/x86/mm/mmap.c` |
+//! | [`env`](mod@env) | the process's environment: limits, credentials, sysctls, memory size, THP mode, personality → `MmConfig` | `mm/util.c` `vm_commit_limit`, `arch/x86/mm/mmap.c` |
 //! | `testing` | reference model, strategies, state machine (feature `proptest`) | — |
 //! | [`util`] | accounting and flag helpers | `mm/util.c`, `include/linux/mman.h` |
 //! | [`uapi`] | ABI constants and errno | `include/uapi/…` |
