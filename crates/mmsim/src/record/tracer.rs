@@ -190,7 +190,7 @@ pub(crate) fn trace(child: Pid, fixture: Fixture, record_faults: bool) -> Result
             "page faults were not recorded ({e}); the replay infers write faults (--assume-written)"
         ));
     }
-    let faults = t.faults.as_ref().map(|f| (f.recorded, f.lost));
+    let faults = t.faults.as_ref().map(|f| (f.recorded, f.lost()));
     if let Some((_, lost)) = faults.filter(|&(_, lost)| lost > 0) {
         warnings.push(format!("{lost} page faults were lost (a ring buffer was full)"));
     }
