@@ -310,48 +310,70 @@ mod tests {
         assert!(decode(&body[..30], true).is_none());
     }
 
-    /// This thread's own faults, sampled: each page written once is one
-    /// write fault at its address (root and tracefs needed).
-    #[test]
-    fn own_faults_are_sampled() {
-        let mut f = match Faults::new() {
+    /// Samplers on this thread (ring buffers of `buffer` bytes) and its
+    /// id; `None` (said on stderr) without root or tracefs.
+    fn on_this_thread(buffer: usize) -> Option<(Faults, i32)> {
+        let mut f = match Faults::with_buffer(buffer) {
             Ok(f) => f,
             Err(e) => {
                 eprintln!("skipping: {e}");
-                return;
+                return None;
             }
         };
         // SAFETY: gettid has no preconditions.
         let tid = unsafe { libc::gettid() };
         if let Err(e) = f.attach(tid) {
             eprintln!("skipping: {e}");
-            return;
+            return None;
         }
-        const PAGES: usize = 16;
+        Some((f, tid))
+    }
+
+    /// Writes once to each of `pages` fresh anonymous pages (no huge
+    /// pages: one fault each), sleeping 5 ms after every `batch` of them,
+    /// then drains `f`. Returns the mapping's address and the faults.
+    fn fault_fresh_pages(f: &mut Faults, pages: usize, batch: usize) -> (u64, Vec<Fault>) {
         // SAFETY: a fresh anonymous mapping, private to this test.
         let p = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
-                PAGES * 4096,
+                pages * 4096,
                 libc::PROT_READ | libc::PROT_WRITE,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
                 -1,
                 0,
             )
         } as u64;
-        for i in 0..PAGES as u64 {
-            // SAFETY: inside the mapping just made.
+        // SAFETY: advice on the mapping just made.
+        unsafe { libc::madvise(p as *mut libc::c_void, pages * 4096, libc::MADV_NOHUGEPAGE) };
+        for i in 0..pages as u64 {
+            // SAFETY: inside the mapping.
             unsafe { std::ptr::write_volatile((p + i * 4096) as *mut u8, 1) };
+            if i % batch as u64 == batch as u64 - 1 {
+                std::thread::sleep(std::time::Duration::from_millis(5));
+            }
         }
         let faults = f.drain();
         // SAFETY: the mapping made above.
-        unsafe { libc::munmap(p as *mut libc::c_void, PAGES * 4096) };
+        unsafe { libc::munmap(p as *mut libc::c_void, pages * 4096) };
+        (p, faults)
+    }
+
+    /// This thread's own faults, sampled: each page written once is one
+    /// write fault at its address (root and tracefs needed).
+    #[test]
+    fn own_faults_are_sampled() {
+        let Some((mut f, tid)) = on_this_thread(8 << 20) else {
+            return;
+        };
+        const PAGES: usize = 16;
+        let (p, faults) = fault_fresh_pages(&mut f, PAGES, PAGES);
         for i in 0..PAGES as u64 {
             let a = p + i * 4096;
             assert!(
                 faults
                     .iter()
-                    .any(|x| x.addr == a && x.access == Access::Write && x.tid == tid),
+                    .any(|x| x.addr == a && x.access == Access::Write && x.tid == tid && x.user),
                 "no write fault at {a:#x} in {faults:?}"
             );
         }
@@ -365,44 +387,11 @@ mod tests {
     #[test]
     fn bursts_larger_than_a_ring_buffer_lose_nothing() {
         // 64 KiB: about 1,000 records.
-        let mut f = match Faults::with_buffer(64 << 10) {
-            Ok(f) => f,
-            Err(e) => {
-                eprintln!("skipping: {e}");
-                return;
-            }
-        };
-        // SAFETY: gettid has no preconditions.
-        let tid = unsafe { libc::gettid() };
-        if let Err(e) = f.attach(tid) {
-            eprintln!("skipping: {e}");
+        let Some((mut f, _)) = on_this_thread(64 << 10) else {
             return;
-        }
+        };
         const PAGES: usize = 20_000;
-        // SAFETY: a fresh anonymous mapping, private to this test.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                PAGES * 4096,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                -1,
-                0,
-            )
-        } as u64;
-        // SAFETY: advice on the mapping just made (no huge pages, so one
-        // fault per page).
-        unsafe { libc::madvise(p as *mut libc::c_void, PAGES * 4096, libc::MADV_NOHUGEPAGE) };
-        for i in 0..PAGES as u64 {
-            // SAFETY: inside the mapping.
-            unsafe { std::ptr::write_volatile((p + i * 4096) as *mut u8, 1) };
-            if i % 400 == 399 {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
-        }
-        let faults = f.drain();
-        // SAFETY: the mapping made above.
-        unsafe { libc::munmap(p as *mut libc::c_void, PAGES * 4096) };
+        let (p, faults) = fault_fresh_pages(&mut f, PAGES, 400);
         let ours = faults
             .iter()
             .filter(|x| x.addr >= p && x.addr < p + (PAGES * 4096) as u64)
