@@ -475,7 +475,11 @@ fn writer_with_readers(readers: usize, dur: Duration, read: impl Fn() + Sync, mu
             });
         }
         let started = Instant::now();
-        while started.elapsed() < dur {
+        // At least `dur`, and until the readers have read once (a loaded
+        // machine may not have run them yet), within a minute.
+        while started.elapsed() < dur
+            || (readers > 0 && reads.load(Ordering::Relaxed) == 0 && started.elapsed() < Duration::from_secs(60))
+        {
             let t = Instant::now();
             pair();
             ns.push(t.elapsed().as_nanos() as u64);
