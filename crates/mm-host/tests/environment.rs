@@ -25,15 +25,9 @@ fn root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// An anonymous `mmap` call.
 fn mmap(addr: u64, len: u64, prot: u64, flags: u64) -> Call {
-    Call::Mmap {
-        addr,
-        len,
-        prot,
-        flags,
-        fd: -1,
-        off: 0,
-    }
+    harness::mmap(addr, len, prot, flags, -1, 0)
 }
 
 const RW: u64 = PROT_READ | PROT_WRITE;

@@ -13,14 +13,19 @@ mod harness;
 use std::path::PathBuf;
 use std::process::Command;
 
-use harness::{Sc, run};
+use harness::{Sc, hugetlb_pool, mmap, run};
 use mm_ops::call::Call;
 use mm_ops::uapi::Errno;
 use mm_ops::uapi::*;
 
-fn root() -> bool {
+/// Root may mount; otherwise the test says it skips.
+fn can_mount() -> bool {
     // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
+    let root = unsafe { libc::geteuid() == 0 };
+    if !root {
+        eprintln!("not root: cannot mount; skipping");
+    }
+    root
 }
 
 fn mount_dir(fs: &str) -> PathBuf {
@@ -63,14 +68,7 @@ fn large_mappings(s: &mut Sc, dir: PathBuf) {
         (MAP_SHARED, 1 << 20),
         (MAP_PRIVATE, 1 << 20),
     ] {
-        s.ok(Call::Mmap {
-            addr: 0,
-            len: 4 << 20,
-            prot: PROT_READ,
-            flags,
-            fd,
-            off,
-        });
+        s.ok(mmap(0, 4 << 20, PROT_READ, flags, fd, off));
     }
     s.ok(Call::Close { fd });
 }
@@ -93,8 +91,7 @@ fn on_disk(s: &mut Sc) {
 
 #[test]
 fn fs_ramfs() {
-    if !root() {
-        eprintln!("not root: cannot mount; skipping");
+    if !can_mount() {
         return;
     }
     let _m = Mount::new("ramfs", "mode=0755");
@@ -103,8 +100,7 @@ fn fs_ramfs() {
 
 #[test]
 fn fs_tmpfs_huge_never() {
-    if !root() {
-        eprintln!("not root: cannot mount; skipping");
+    if !can_mount() {
         return;
     }
     let _m = Mount::new("tmpfs", "size=64m,huge=never");
@@ -126,40 +122,18 @@ fn on_hugetlbfs(s: &mut Sc) {
         (4096, MAP_SHARED | MAP_NORESERVE, 2 << 20),
         (4 << 20, MAP_PRIVATE | MAP_NORESERVE, 0),
     ] {
-        s.ok(Call::Mmap {
-            addr: 0,
-            len,
-            prot: PROT_READ,
-            flags,
-            fd,
-            off,
-        });
+        s.ok(mmap(0, len, PROT_READ, flags, fd, off));
     }
-    s.err(
-        Call::Mmap {
-            addr: 0,
-            len: 2 << 20,
-            prot: PROT_READ,
-            flags: MAP_SHARED,
-            fd,
-            off: 0,
-        },
-        Errno::ENOMEM,
-    );
+    s.err(mmap(0, 2 << 20, PROT_READ, MAP_SHARED, fd, 0), Errno::ENOMEM);
     s.ok(Call::Close { fd });
 }
 
 #[test]
 fn fs_hugetlbfs() {
-    if !root() {
-        eprintln!("not root: cannot mount; skipping");
+    if !can_mount() {
         return;
     }
-    let pool = std::fs::read_to_string("/proc/meminfo")
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix("HugePages_Total:").map(|v| v.trim().to_string()));
-    if pool.as_deref() != Some("0") {
+    if hugetlb_pool() != 0 {
         eprintln!("a huge page pool is configured; this scenario expects none; skipping");
         return;
     }

@@ -10,22 +10,11 @@
 #[allow(dead_code)]
 mod harness;
 
-use harness::{P, Sc, at, run};
+use harness::{P, Sc, at, hugetlb_pool, mmap, run};
 use mm_ops::call::{Access, Call, Outcome, Signal};
 use mm_ops::uapi::*;
 
 const RW: u64 = PROT_READ | PROT_WRITE;
-
-fn mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i64, off: u64) -> Call {
-    Call::Mmap {
-        addr,
-        len,
-        prot,
-        flags,
-        fd,
-        off,
-    }
-}
 
 /// The checks every unmappable file goes through: private and shared
 /// mappings fail with `want`; a fixed mapping over anonymous memory fails
@@ -166,15 +155,6 @@ fn special_o_path() {
 #[test]
 fn special_dev_zero() {
     run("dev_zero", dev_zero);
-}
-
-/// Huge pages in the pool, from /proc/meminfo.
-fn hugetlb_pool() -> u64 {
-    let mi = std::fs::read_to_string("/proc/meminfo").unwrap();
-    mi.lines()
-        .find_map(|l| l.strip_prefix("HugePages_Total:"))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0)
 }
 
 fn memfd_hugetlb(s: &mut Sc) {

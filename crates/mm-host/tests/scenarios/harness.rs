@@ -29,6 +29,29 @@ pub fn host_only() -> bool {
 /// A scenario body.
 pub type Scenario = fn(&mut Sc);
 
+/// Huge pages in this machine's pool (`HugePages_Total`).
+#[allow(dead_code)] // for special_files.rs and filesystems.rs, not scenarios.rs
+pub fn hugetlb_pool() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("HugePages_Total:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// `mmap(addr, len, prot, flags, fd, off)` as a call.
+pub fn mmap(addr: u64, len: u64, prot: u64, flags: u64, fd: i64, off: u64) -> Call {
+    Call::Mmap {
+        addr,
+        len,
+        prot,
+        flags,
+        fd,
+        off,
+    }
+}
+
 /// Address of arena page `page`.
 pub fn at(page: u64) -> u64 {
     ARENA + page * P
@@ -163,14 +186,7 @@ impl Sc {
     /// `mmap(at(page), pages, prot, MAP_FIXED|flags, fd, off_pages)`; must
     /// land at `at(page)`.
     pub fn map(&mut self, page: u64, pages: u64, prot: u64, flags: u64, fd: i64, off_pages: u64) {
-        let call = Call::Mmap {
-            addr: at(page),
-            len: pages * P,
-            prot,
-            flags: MAP_FIXED | flags,
-            fd,
-            off: off_pages * P,
-        };
+        let call = mmap(at(page), pages * P, prot, MAP_FIXED | flags, fd, off_pages * P);
         let text = format_call(&call);
         let got = self.ok(call);
         if got != at(page) {
