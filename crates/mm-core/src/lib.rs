@@ -7,6 +7,7 @@
 //! | [`mm`] | [`MmStruct`], its configuration, writer/reader views | `include/linux/mm_types.h`, `mm/vma.h` |
 //! | [`vma`] | [`Vma`] and its published [`VmaSlot`] | `struct vm_area_struct` |
 //! | [`vma_cache`] | the VMA slab, shareable between address spaces | `vm_area_cachep` |
+//! | [`vma_iter`] | the write section's VMA primitives and the tree position it carries | `struct vma_iterator`, `vma_iter_*` in `mm/vma.h` |
 //! | [`vma_lock`] | per-VMA locks: `vm_refcnt`, `vm_lock_seq`, `lock_vma_under_rcu` | `include/linux/mmap_lock.h`, `mm/mmap_lock.c` |
 //! | [`vm_flags`] | [`VmFlags`] and the `VM_*` bits | `include/linux/mm.h` |
 //! | [`file`](mod@file) | open file descriptions and inodes | `struct file`, `struct inode` |
@@ -28,6 +29,7 @@ pub mod tree;
 pub mod vm_flags;
 pub mod vma;
 pub mod vma_cache;
+pub mod vma_iter;
 pub mod vma_lock;
 
 pub use mm::{MmConfig, MmRead, MmState, MmStruct, MmWrite, Overcommit, ThpMode, VmaView};

@@ -6,7 +6,7 @@ use crate::mmap_lock::{MmapLock, MmapReadGuard, MmapWriteGuard};
 use crate::ordering::{BarrierPolicy, Upstream};
 use crate::slab::Slab;
 use crate::sync::{Arc, AtomicU32, AtomicU64, Mutex, MutexGuard, Ordering};
-use crate::tree::{Pos, Tree, TreeShared};
+use crate::tree::{Tree, TreeShared};
 use crate::vm_flags::VmFlags;
 use crate::vma::{AnonVmaId, Vma, VmaId, VmaSlot};
 use crate::vma_cache::VmaCache;
@@ -142,7 +142,7 @@ pub struct MmState {
     /// lock).
     pub(crate) vmas: Vec<Vma>,
     /// VMAs this address space has linked (its share of the VMA cache).
-    vma_live: usize,
+    pub(crate) vma_live: usize,
     next_anon_vma: AtomicU32,
     /// `mm->page_table_lock`: serializes `anon_vma` assignment by faults.
     page_table_lock: Mutex<()>,
@@ -282,6 +282,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
             g: Some(self.lock.write()),
             sh: &self.shared,
             files: &self.files,
+            vmi: Default::default(),
         }
     }
 
@@ -291,6 +292,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
             g: Some(self.lock.try_write()?),
             sh: &self.shared,
             files: &self.files,
+            vmi: Default::default(),
         })
     }
 
@@ -560,9 +562,11 @@ pub struct MmRead<'a, P: BarrierPolicy> {
 }
 
 impl<P: BarrierPolicy> VmaView for MmRead<'_, P> {
+    #[inline]
     fn state(&self) -> &MmState {
         &self.g
     }
+    #[inline]
     fn cache(&self) -> &VmaCache {
         &self.sh.vmas
     }
@@ -589,17 +593,22 @@ impl<'a, P: BarrierPolicy> MmRead<'a, P> {
 /// `mm/vma.h`. Dropping it is `mmap_write_unlock`.
 pub struct MmWrite<'a, P: BarrierPolicy> {
     /// The guard; `None` only after `downgrade` took it.
-    g: Option<MmapWriteGuard<'a, MmState, P>>,
-    sh: &'a MmShared,
+    pub(crate) g: Option<MmapWriteGuard<'a, MmState, P>>,
+    pub(crate) sh: &'a MmShared,
     files: &'a Mutex<FileTable>,
+    /// The section's position in the tree (`struct vma_iterator`), carried
+    /// from one step of the system call to the next: see [`crate::vma_iter`].
+    pub(crate) vmi: core::cell::Cell<crate::vma_iter::VmaIter>,
 }
 
 impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
-    fn gr(&self) -> &MmapWriteGuard<'a, MmState, P> {
+    #[inline]
+    pub(crate) fn gr(&self) -> &MmapWriteGuard<'a, MmState, P> {
         self.g.as_ref().expect("held until downgrade or drop")
     }
 
-    fn gm(&mut self) -> &mut MmapWriteGuard<'a, MmState, P> {
+    #[inline]
+    pub(crate) fn gm(&mut self) -> &mut MmapWriteGuard<'a, MmState, P> {
         self.g.as_mut().expect("held until downgrade or drop")
     }
 
@@ -634,16 +643,40 @@ impl<P: BarrierPolicy> Drop for MmWrite<'_, P> {
 pub struct NoMem;
 
 impl<P: BarrierPolicy> VmaView for MmWrite<'_, P> {
+    #[inline]
     fn state(&self) -> &MmState {
         self.gr()
     }
+    #[inline]
     fn cache(&self) -> &VmaCache {
         &self.sh.vmas
+    }
+    // The lookups start from the section's position (`vma_iterator`).
+    fn find_vma(&self, addr: u64) -> Option<VmaId> {
+        self.vmi_find_vma(addr)
+    }
+    fn vma_lookup(&self, addr: u64) -> Option<VmaId> {
+        self.vmi_find_vma(addr)
+            .filter(|&id| self.gr().vmas[id as usize].start <= addr)
+    }
+    fn find_vma_intersection(&self, start: u64, end: u64) -> Option<VmaId> {
+        self.vmi_find_vma(start)
+            .filter(|&id| self.gr().vmas[id as usize].start < end)
+    }
+    fn vma_prev(&self, id: VmaId) -> Option<VmaId> {
+        self.vmi_step(id, false)
+    }
+    fn vma_next(&self, id: VmaId) -> Option<VmaId> {
+        self.vmi_step(id, true)
+    }
+    fn vma_before(&self, addr: u64) -> Option<VmaId> {
+        self.vmi_find_le(addr.checked_sub(1)?)
     }
 }
 
 impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     /// The writer-side state.
+    #[inline]
     pub fn st(&mut self) -> &mut MmState {
         self.gm()
     }
@@ -659,6 +692,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     }
 
     /// `mm_lock_seq` inside this write section (odd).
+    #[inline]
     pub fn lock_seq(&self) -> u32 {
         self.gr().lock().seq()
     }
@@ -670,132 +704,6 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
             g: self.take_guard().downgrade(),
             sh,
             files,
-        }
-    }
-
-    /// The published slot of VMA `id`.
-    pub(crate) fn vma_slot(&self, id: VmaId) -> &VmaSlot {
-        self.sh.vmas.get(id).expect("live VMA")
-    }
-
-    fn pos_of(&self, id: VmaId) -> Pos {
-        self.gr()
-            .tree
-            .pos_of(self.gr().vmas[id as usize].start, id)
-            .expect("VMA is in the tree")
-    }
-
-    /// How many more VMAs the slab can hold (`vm_area_alloc` fails at 0).
-    pub fn free_vma_slots(&self) -> usize {
-        self.gr().cfg.vma_capacity.saturating_sub(self.gr().vma_live)
-    }
-
-    /// `vm_area_alloc` + `vma_iter_store_new`: links a new VMA into the tree
-    /// (the range must be free). Does not touch counters or file references.
-    pub fn vma_link(&mut self, v: Vma) -> Result<VmaId, NoMem> {
-        let seq = self.lock_seq();
-        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
-        if st.vma_live >= st.cfg.vma_capacity {
-            return Err(NoMem);
-        }
-        let id = self.sh.vmas.alloc().ok_or(NoMem)?;
-        let slot = self.sh.vmas.get(id).expect("allocated");
-        // The slot may have been another address space's VMA.
-        crate::ordering::recycle_fence();
-        slot.publish(&v);
-        // A new VMA belongs to this mm and is write-locked in this section
-        // (`vma_start_write` of a detached VMA only sets `vm_lock_seq`);
-        // then `vma_mark_attached`, before the tree makes it reachable.
-        crate::vma_lock::prepare_new(slot, self.sh.id, seq);
-        let i = id as usize;
-        if i >= st.vmas.len() {
-            st.vmas.resize(i + 1, v);
-        }
-        st.vmas[i] = v;
-        crate::vma_lock::mark_attached(slot);
-        if st.tree.insert(&self.sh.tree, v.start, v.end, id).is_err() {
-            crate::vma_lock::mark_detached(slot);
-            self.sh.vmas.free(id);
-            return Err(NoMem);
-        }
-        st.vma_live += 1;
-        Ok(id)
-    }
-
-    /// Removes VMA `id` from the tree and frees its slot (`vma_iter_clear`,
-    /// `vma_mark_detached`, `vm_area_free`), write-locking it first.
-    /// Detaching waits for the VMA's readers to leave. Does not touch
-    /// counters or file references.
-    pub fn vma_unlink(&mut self, id: VmaId) {
-        self.vma_start_write(id);
-        let p = self.pos_of(id);
-        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
-        st.tree.remove(&self.sh.tree, p);
-        st.vma_live -= 1;
-        let slot = self.sh.vmas.get(id).expect("live VMA");
-        crate::vma_lock::mark_detached(slot);
-        self.sh.vmas.free(id);
-    }
-
-    /// Moves the boundary between adjacent VMAs `left` and `right` to `x`
-    /// (`left` grows and `right` shrinks, or the reverse), giving `right`
-    /// the offset `right_pgoff`: what `commit_merge` does when a merge moves
-    /// part of one VMA into its neighbour (`vma_adjust_trans_huge` aside).
-    pub fn vma_move_boundary(&mut self, left: VmaId, right: VmaId, x: u64, right_pgoff: u64) {
-        self.vma_start_write(left);
-        self.vma_start_write(right);
-        let (pl, pr) = (self.pos_of(left), self.pos_of(right));
-        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
-        let (ol, or) = (st.vmas[left as usize], st.vmas[right as usize]);
-        st.vmas[left as usize].end = x;
-        let r = &mut st.vmas[right as usize];
-        r.start = x;
-        r.pgoff = right_pgoff;
-        // Publish the shrinking side first, so that the two published
-        // ranges never overlap.
-        let ls = self.sh.vmas.get(left).expect("live VMA");
-        let rs = self.sh.vmas.get(right).expect("live VMA");
-        ls.guarded.write();
-        rs.guarded.write();
-        if x < ol.end {
-            ls.publish_changed_range(&ol, ol.start, x, ol.pgoff);
-            rs.publish_changed_range(&or, x, or.end, right_pgoff);
-        } else {
-            rs.publish_changed_range(&or, x, or.end, right_pgoff);
-            ls.publish_changed_range(&ol, ol.start, x, ol.pgoff);
-        }
-        st.tree.move_boundary(&self.sh.tree, pl, pr, x);
-    }
-
-    /// `vma_set_range` in place (and the tree entry), keeping address order.
-    pub fn vma_set_range(&mut self, id: VmaId, start: u64, end: u64, pgoff: u64) {
-        self.vma_start_write(id);
-        let p = self.pos_of(id);
-        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
-        let old = st.vmas[id as usize];
-        let slot = self.sh.vmas.get(id).expect("live VMA");
-        slot.guarded.write();
-        // Publish only what changes, as the kernel writes only those fields.
-        if old.start != start || old.end != end || old.pgoff != pgoff {
-            let v = &mut st.vmas[id as usize];
-            v.start = start;
-            v.end = end;
-            v.pgoff = pgoff;
-            slot.publish_changed_range(&old, start, end, pgoff);
-        }
-        if old.start != start || old.end != end {
-            st.tree.set_range(&self.sh.tree, p, start, end);
-        }
-    }
-
-    /// `vm_flags_reset` in place.
-    pub fn vma_set_flags(&mut self, id: VmaId, flags: VmFlags) {
-        if self.gr().vmas[id as usize].flags != flags {
-            self.vma_start_write(id);
-            self.gm().vmas[id as usize].flags = flags;
-            let slot = self.sh.vmas.get(id).expect("live VMA");
-            slot.guarded.write();
-            slot.publish_changed_flags(flags);
         }
     }
 

@@ -326,6 +326,15 @@ impl Tree {
         }
     }
 
+    /// Whether `pos` (kept from before a change) still holds value `val`:
+    /// a held position is checked before each use, never trusted.
+    #[inline]
+    pub fn pos_holds(&self, pos: Pos, val: u32) -> bool {
+        self.nodes
+            .get(pos.leaf as usize)
+            .is_some_and(|n| n.is_leaf && pos.idx < n.len && n.vals[pos.idx] == val)
+    }
+
     /// The entry with the greatest start `<= addr`.
     pub fn find_le(&self, addr: u64) -> Option<Pos> {
         use Ordering::Relaxed;

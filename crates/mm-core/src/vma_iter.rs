@@ -1,0 +1,283 @@
+//! The write section's VMA primitives and the position it carries between
+//! them: the model's `struct vma_iterator` (`include/linux/mm_types.h`,
+//! the `vma_iter_*` helpers of `mm/vma.h`) over `struct ma_state`.
+//!
+//! In the kernel, a system call creates one `vma_iterator` and threads it
+//! through its steps (`vms_gather_munmap_vmas`, `__split_vma`,
+//! `vma_merge_*`, `vma_expand`, `commit_merge`), so that each step starts
+//! where the last one left the maple state instead of walking down from
+//! the root again. Here the position lives in the [`MmWrite`] guard, which
+//! is created once per system call:
+//!
+//! 1. every lookup of the section ([`find_vma`](crate::VmaView::find_vma),
+//!    [`vma_lookup`](crate::VmaView::vma_lookup), [`vma_next`](crate::VmaView::vma_next),
+//!    [`vma_prev`](crate::VmaView::vma_prev), [`vma_before`](crate::VmaView::vma_before))
+//!    first tries the held position and its neighbours, and leaves the
+//!    position on what it found;
+//! 2. every primitive that changes a VMA ([`MmWrite::vma_set_range`],
+//!    [`MmWrite::vma_move_boundary`], [`MmWrite::vma_unlink`]) finds the
+//!    VMA's tree entry through the held position;
+//! 3. a held position is checked before each use (the leaf still holds
+//!    that VMA at that index: [`Tree::pos_holds`]), so a tree change that
+//!    moved entries (a node split or merge) costs a descent, never a wrong
+//!    answer.
+//!
+//! The lock protocol is unchanged: each primitive write-locks the VMAs it
+//! changes (`vma_start_write`) before publishing them.
+
+use crate::mm::{MmWrite, NoMem};
+use crate::ordering::BarrierPolicy;
+use crate::tree::{Pos, Tree};
+use crate::vm_flags::VmFlags;
+use crate::vma::{Vma, VmaId, VmaSlot};
+
+/// The held position: a tree position and the VMA found there.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct VmaIter {
+    at: Option<(VmaId, Pos)>,
+}
+
+impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
+    #[inline]
+    fn tree(&self) -> &Tree {
+        &self.gr().tree
+    }
+
+    #[inline]
+    fn vmi_set(&self, pos: Pos) {
+        let id = self.tree().get(pos).val;
+        self.vmi.set(VmaIter { at: Some((id, pos)) });
+    }
+
+    /// The held position, if it still holds an entry.
+    #[inline]
+    fn vmi_held(&self) -> Option<Pos> {
+        let (id, pos) = self.vmi.get().at?;
+        self.tree().pos_holds(pos, id).then_some(pos)
+    }
+
+    /// The tree position of VMA `id`: the held one when it is that VMA's,
+    /// else found through the tree (and held from then on).
+    #[inline]
+    pub(crate) fn vmi_pos(&self, id: VmaId) -> Pos {
+        if let Some((held, pos)) = self.vmi.get().at
+            && held == id
+            && self.tree().pos_holds(pos, id)
+        {
+            return pos;
+        }
+        let st = self.gr();
+        let pos = st
+            .tree
+            .pos_of(st.vmas[id as usize].start, id)
+            .expect("VMA is in the tree");
+        self.vmi.set(VmaIter { at: Some((id, pos)) });
+        pos
+    }
+
+    /// `find_vma` from the held position (`vma_find`): the first VMA ending
+    /// above `addr`.
+    pub(crate) fn vmi_find_vma(&self, addr: u64) -> Option<VmaId> {
+        let t = self.tree();
+        if let Some(p) = self.vmi_held() {
+            let e = t.get(p);
+            if e.start <= addr {
+                if addr < e.end {
+                    return Some(e.val);
+                }
+                // Past the held VMA: its successor answers if it ends above.
+                match t.next(p) {
+                    None => return None,
+                    Some(n) if t.get(n).end > addr => {
+                        self.vmi_set(n);
+                        return Some(t.get(n).val);
+                    }
+                    Some(_) => {}
+                }
+            } else {
+                // Below the held VMA: it answers if its predecessor ends
+                // at or below `addr`.
+                match t.prev(p) {
+                    None => return Some(e.val),
+                    Some(q) if t.get(q).end <= addr => return Some(e.val),
+                    Some(q) if t.get(q).start <= addr => {
+                        self.vmi_set(q);
+                        return Some(t.get(q).val);
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let p = t.find_vma(addr)?;
+        self.vmi_set(p);
+        Some(t.get(p).val)
+    }
+
+    /// The VMA with the greatest start `<= addr`, from the held position.
+    pub(crate) fn vmi_find_le(&self, addr: u64) -> Option<VmaId> {
+        let t = self.tree();
+        if let Some(p) = self.vmi_held() {
+            let e = t.get(p);
+            if e.start <= addr {
+                match t.next(p) {
+                    None => return Some(e.val),
+                    Some(n) if t.get(n).start > addr => return Some(e.val),
+                    Some(_) => {}
+                }
+            } else {
+                match t.prev(p) {
+                    None => return None,
+                    Some(q) if t.get(q).start <= addr => {
+                        self.vmi_set(q);
+                        return Some(t.get(q).val);
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        let p = t.find_le(addr)?;
+        self.vmi_set(p);
+        Some(t.get(p).val)
+    }
+
+    /// `vma_next` / `vma_prev` of VMA `id` (`vma_iter_next_range`,
+    /// `vma_iter_prev_range`), moving the held position there.
+    pub(crate) fn vmi_step(&self, id: VmaId, forward: bool) -> Option<VmaId> {
+        let p = self.vmi_pos(id);
+        let t = self.tree();
+        let q = if forward { t.next(p) } else { t.prev(p) }?;
+        self.vmi_set(q);
+        Some(t.get(q).val)
+    }
+
+    /// The published slot of VMA `id`.
+    #[inline]
+    pub(crate) fn vma_slot(&self, id: VmaId) -> &VmaSlot {
+        self.sh.vmas.get(id).expect("live VMA")
+    }
+
+    /// How many more VMAs the slab can hold (`vm_area_alloc` fails at 0).
+    pub fn free_vma_slots(&self) -> usize {
+        self.gr().cfg.vma_capacity.saturating_sub(self.gr().vma_live)
+    }
+
+    /// `vm_area_alloc` + `vma_iter_store_new`: links a new VMA into the tree
+    /// (the range must be free). Does not touch counters or file references.
+    pub fn vma_link(&mut self, v: Vma) -> Result<VmaId, NoMem> {
+        let seq = self.lock_seq();
+        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
+        if st.vma_live >= st.cfg.vma_capacity {
+            return Err(NoMem);
+        }
+        let id = self.sh.vmas.alloc().ok_or(NoMem)?;
+        let slot = self.sh.vmas.get(id).expect("allocated");
+        // The slot may have been another address space's VMA.
+        crate::ordering::recycle_fence();
+        slot.publish(&v);
+        // A new VMA belongs to this mm and is write-locked in this section
+        // (`vma_start_write` of a detached VMA only sets `vm_lock_seq`);
+        // then `vma_mark_attached`, before the tree makes it reachable.
+        crate::vma_lock::prepare_new(slot, self.sh.id, seq);
+        let i = id as usize;
+        if i >= st.vmas.len() {
+            st.vmas.resize(i + 1, v);
+        }
+        st.vmas[i] = v;
+        crate::vma_lock::mark_attached(slot);
+        if st.tree.insert(&self.sh.tree, v.start, v.end, id).is_err() {
+            crate::vma_lock::mark_detached(slot);
+            self.sh.vmas.free(id);
+            return Err(NoMem);
+        }
+        st.vma_live += 1;
+        Ok(id)
+    }
+
+    /// Removes VMA `id` from the tree and frees its slot (`vma_iter_clear`,
+    /// `vma_mark_detached`, `vm_area_free`), write-locking it first.
+    /// Detaching waits for the VMA's readers to leave. Does not touch
+    /// counters or file references.
+    pub fn vma_unlink(&mut self, id: VmaId) {
+        self.vma_start_write(id);
+        let p = self.vmi_pos(id);
+        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
+        st.tree.remove(&self.sh.tree, p);
+        st.vma_live -= 1;
+        let slot = self.sh.vmas.get(id).expect("live VMA");
+        crate::vma_lock::mark_detached(slot);
+        self.sh.vmas.free(id);
+    }
+
+    /// Moves the boundary between adjacent VMAs `left` and `right` to `x`
+    /// (`left` grows and `right` shrinks, or the reverse), giving `right`
+    /// the offset `right_pgoff`: what `commit_merge` does when a merge moves
+    /// part of one VMA into its neighbour (`vma_adjust_trans_huge` aside).
+    pub fn vma_move_boundary(&mut self, left: VmaId, right: VmaId, x: u64, right_pgoff: u64) {
+        self.vma_start_write(left);
+        self.vma_start_write(right);
+        let pr = self.vmi_pos(right);
+        // `left` is the entry before `right`.
+        let pl = self.tree().prev(pr).expect("left neighbour");
+        debug_assert_eq!(self.tree().get(pl).val, left);
+        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
+        let (ol, or) = (st.vmas[left as usize], st.vmas[right as usize]);
+        st.vmas[left as usize].end = x;
+        let r = &mut st.vmas[right as usize];
+        r.start = x;
+        r.pgoff = right_pgoff;
+        // Publish the shrinking side first, so that the two published
+        // ranges never overlap.
+        let ls = self.sh.vmas.get(left).expect("live VMA");
+        let rs = self.sh.vmas.get(right).expect("live VMA");
+        ls.guarded.write();
+        rs.guarded.write();
+        if x < ol.end {
+            ls.publish_changed_range(&ol, ol.start, x, ol.pgoff);
+            rs.publish_changed_range(&or, x, or.end, right_pgoff);
+        } else {
+            rs.publish_changed_range(&or, x, or.end, right_pgoff);
+            ls.publish_changed_range(&ol, ol.start, x, ol.pgoff);
+        }
+        st.tree.move_boundary(&self.sh.tree, pl, pr, x);
+    }
+
+    /// `vma_set_range` in place (and the tree entry), keeping address order.
+    pub fn vma_set_range(&mut self, id: VmaId, start: u64, end: u64, pgoff: u64) {
+        self.vma_start_write(id);
+        let p = self.vmi_pos(id);
+        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
+        let old = st.vmas[id as usize];
+        let slot = self.sh.vmas.get(id).expect("live VMA");
+        slot.guarded.write();
+        // Publish only what changes, as the kernel writes only those fields.
+        if old.start != start || old.end != end || old.pgoff != pgoff {
+            let v = &mut st.vmas[id as usize];
+            v.start = start;
+            v.end = end;
+            v.pgoff = pgoff;
+            slot.publish_changed_range(&old, start, end, pgoff);
+        }
+        if old.start != start || old.end != end {
+            st.tree.set_range(&self.sh.tree, p, start, end);
+        }
+    }
+
+    /// `vm_flags_reset` in place.
+    pub fn vma_set_flags(&mut self, id: VmaId, flags: VmFlags) {
+        if self.gr().vmas[id as usize].flags != flags {
+            self.vma_start_write(id);
+            self.gm().vmas[id as usize].flags = flags;
+            let slot = self.sh.vmas.get(id).expect("live VMA");
+            slot.guarded.write();
+            slot.publish_changed_flags(flags);
+        }
+    }
+
+    /// The writer's copy of VMA `id`, by reference (no copy; `anon_vma`,
+    /// which faults set in the published slot, is not in it: read it with
+    /// [`VmaView::vma`]).
+    #[inline]
+    pub fn vma_ref(&self, id: VmaId) -> &Vma {
+        &self.gr().vmas[id as usize]
+    }
+}
