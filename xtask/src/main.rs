@@ -16,6 +16,10 @@
 //!   (nightly, `-Zbuild-std`).
 //! * `cargo xtask miri` — the small concurrency test under Miri, over
 //!   several scheduling seeds (nightly).
+//! * `cargo xtask fuzz [--time S] [TARGET...]` — the cargo-fuzz targets of
+//!   `fuzz/` (the strace parser, `mmsim replay`, system-call sequences under
+//!   the invariant checker) from the committed seeds, `S` seconds each
+//!   (CI: 20); installs cargo-fuzz if missing.
 //! * `cargo xtask asm` — what each barrier policy compiles to on this
 //!   machine (for `docs/ordering.md`).
 //! * `cargo xtask bench [--quick]` — the criterion suite, side by side with
@@ -30,6 +34,7 @@ mod bench_locking;
 mod bench_report;
 #[path = "../../crates/mmsim/fingerprint.rs"]
 mod fingerprint;
+mod fuzz;
 mod icount;
 mod loom;
 
@@ -190,7 +195,9 @@ fn ci() -> bool {
     }
     if ok {
         // Every checker runs, even after one fails, so that CI shows them all.
-        let checks = [loom::loom(), asan(), tsan(), miri()];
+        // The fuzz targets, a short smoke run each from the seed corpus.
+        let smoke = ["--time".to_string(), "20".to_string()];
+        let checks = [loom::loom(), asan(), tsan(), miri(), fuzz::fuzz(&smoke)];
         ok = checks.iter().all(|&c| c);
     }
     println!("==> summary");
@@ -303,9 +310,10 @@ fn main() -> ExitCode {
         Some("asm") => asm::asm(),
         Some("bench") => bench::bench(&args[1..]),
         Some("icount") => icount::icount(&args[1..]),
+        Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | loom | asan | tsan | miri | asm | icount [POLICY VMAS...] | bench [--help]"
+                "usage: cargo xtask ci | loom | asan | tsan | miri | asm | icount [POLICY VMAS...] | bench [--help] | fuzz [--time S] [TARGET...]"
             );
             false
         }

@@ -357,4 +357,10 @@ impl FileTable {
     pub fn live_files(&self) -> usize {
         self.file_alloc.in_use()
     }
+
+    /// The live inodes (files reached by path stay after their last
+    /// description closes; model-made objects die with it).
+    pub fn live_inodes(&self) -> impl Iterator<Item = &Inode> {
+        self.inodes.iter().flatten()
+    }
 }

@@ -160,6 +160,12 @@ pub struct MmState {
     pub stack_vm: u64,
     /// Pages this mm has charged to the commit limit (`vm_acct_memory`).
     pub committed: u64,
+    /// The part of [`committed`](Self::committed) that no unmap gives
+    /// back: stack growth of a VMA without `VM_ACCOUNT`, which
+    /// `acct_stack_growth` charges while `munmap` gives back only the
+    /// pages of `VM_ACCOUNT` VMAs (the kernel's own drift of
+    /// `Committed_AS`), for consistency checks.
+    pub committed_stranded: u64,
     /// `mm->start_brk`.
     pub start_brk: u64,
     /// `mm->brk`.
@@ -248,6 +254,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
             exec_vm: 0,
             stack_vm: 0,
             committed: 0,
+            committed_stranded: 0,
             start_brk: 0,
             brk: 0,
             start_data: 0,

@@ -349,7 +349,8 @@ impl ProcEnv {
         cfg.overcommit_ratio = self.overcommit_ratio;
         cfg.overcommit_kbytes = self.overcommit_kbytes;
         cfg.max_map_count = self.max_map_count;
-        cfg.vma_capacity = cfg.vma_capacity.max(self.max_map_count as usize + 64);
+        // Room for the limit and the splits that may pass it transiently.
+        cfg.vma_capacity = self.max_map_count as usize + 64;
         cfg.mmap_min_addr = self.mmap_min_addr;
         cfg.thp_enabled = self.thp_enabled;
         cfg.rlimit_as = self.rlimit_as;

@@ -31,6 +31,7 @@ pub mod env;
 pub mod file_kind;
 pub mod guards;
 pub mod hostfs;
+pub mod invariants;
 pub mod madvise;
 pub mod memory;
 pub mod mmap;

@@ -145,10 +145,14 @@ fn access_error(flags: VmFlags, access: Access) -> bool {
 /// `acct_stack_growth` (`mm/vma.c`).
 fn acct_stack_growth<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, flags: VmFlags, size: u64, grow: u64) -> bool {
     let st = w.st();
-    may_expand_vm(st, flags, grow)
+    let ok = may_expand_vm(st, flags, grow)
         && size <= st.cfg.rlimit_stack
         && mlock_future_ok(st, VmFlags(flags.0 & VmFlags::LOCKED.0), grow << PAGE_SHIFT)
-        && vm_enough_memory(st, grow)
+        && vm_enough_memory(st, grow);
+    if ok && !flags.contains(VmFlags::ACCOUNT) {
+        st.committed_stranded += grow;
+    }
+    ok
 }
 
 /// `expand_downwards` (`mm/vma.c`): grows a stack VMA down to `addr`.

@@ -364,6 +364,8 @@ pub fn mmap_region<P: BarrierPolicy>(
     if let MapSource::File(f) = src {
         let inode = mm.files().file_inode(f).clone();
         if flags.contains(VmFlags::SYNC) && inode.rejects_sync {
+            // The charge is not given back on this path.
+            mm.st().committed_stranded += charged;
             return Err(Errno::EOPNOTSUPP);
         }
         if inode.is_hugetlb() {

@@ -5,6 +5,11 @@ use super::value::{addr, fd, flags, number, string};
 use super::xlat::{MADV, MAP, MFD, MREMAP, O_FLAGS, PROT};
 use crate::call::{Access, Call};
 
+/// The bits of an `int` argument (madvise's advice, open's, dup3's and
+/// memfd_create's flags): the kernel sees only these, and strace shows
+/// only these.
+const INT_BITS: u64 = 0xffff_ffff;
+
 /// The calls this module reads; any other name is skipped.
 pub(super) const NAMES: &[&str] = &[
     "mmap",
@@ -108,7 +113,7 @@ pub(super) fn build(name: &str, a: &[&str]) -> Result<(Call, Paths), ParseError>
             Call::Madvise {
                 addr: ctx(n, "addr", addr(a[0]))?,
                 len: ctx(n, "length", number(a[1]))?,
-                advice: ctx(n, "advice", flags(a[2], &MADV))?,
+                advice: ctx(n, "advice", flags(a[2], &MADV))? & INT_BITS,
             }
         }
         "fault" => {
@@ -132,7 +137,7 @@ pub(super) fn build(name: &str, a: &[&str]) -> Result<(Call, Paths), ParseError>
             arity(n, a, 2, 3)?;
             Call::Open {
                 path: ctx(n, "pathname", string(a[0]))?,
-                flags: ctx(n, "flags", flags(a[1], &O_FLAGS))?,
+                flags: ctx(n, "flags", flags(a[1], &O_FLAGS))? & INT_BITS,
                 mode: match a.get(2) {
                     Some(x) => Some(ctx(n, "mode", number(x))?),
                     None => None,
@@ -146,7 +151,7 @@ pub(super) fn build(name: &str, a: &[&str]) -> Result<(Call, Paths), ParseError>
             Call::Openat {
                 dirfd,
                 path: ctx(n, "pathname", string(a[1]))?,
-                flags: ctx(n, "flags", flags(a[2], &O_FLAGS))?,
+                flags: ctx(n, "flags", flags(a[2], &O_FLAGS))? & INT_BITS,
                 mode: match a.get(3) {
                     Some(x) => Some(ctx(n, "mode", number(x))?),
                     None => None,
@@ -175,7 +180,7 @@ pub(super) fn build(name: &str, a: &[&str]) -> Result<(Call, Paths), ParseError>
                 Call::Dup3 {
                     oldfd,
                     newfd,
-                    flags: ctx(n, "flags", flags(a[2], &O_FLAGS))?,
+                    flags: ctx(n, "flags", flags(a[2], &O_FLAGS))? & INT_BITS,
                 }
             } else {
                 Call::Dup2 { oldfd, newfd }
@@ -185,7 +190,7 @@ pub(super) fn build(name: &str, a: &[&str]) -> Result<(Call, Paths), ParseError>
             arity(n, a, 2, 2)?;
             Call::MemfdCreate {
                 name: ctx(n, "name", string(a[0]))?,
-                flags: ctx(n, "flags", flags(a[1], &MFD))?,
+                flags: ctx(n, "flags", flags(a[1], &MFD))? & INT_BITS,
             }
         }
         "ftruncate" => {

@@ -82,8 +82,8 @@ impl World {
     /// Compares layout, flags and counters, and checks the model's own
     /// invariants.
     pub fn check(&self) -> Result<(), String> {
+        crate::invariants::check(self.model.mm())?;
         let r = self.model.mm().read();
-        r.check_published()?;
         let files = r.files();
         let maps = render_maps(&r, &files, false);
         drop(files);

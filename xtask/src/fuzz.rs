@@ -1,0 +1,138 @@
+//! `cargo xtask fuzz [--time S] [TARGET...]`: runs the cargo-fuzz targets
+//! of `fuzz/` (nightly, libFuzzer with AddressSanitizer), each for `S`
+//! seconds (default 60), starting from the committed seed corpus
+//! `fuzz/seeds/TARGET`. New inputs go to a working corpus under the
+//! target directory, so the committed seeds do not change; a finding is
+//! written under `target/mm-fuzz/artifacts/TARGET/` and fails the run.
+//! Installs cargo-fuzz when it is missing.
+
+use std::process::Command;
+
+use crate::{root, step, target_dir};
+
+/// The targets (`fuzz/Cargo.toml`).
+pub const TARGETS: [&str; 3] = ["strace_line", "replay", "ops"];
+
+fn cargo_fuzz() -> Command {
+    let mut c = Command::new("cargo");
+    c.arg("+nightly").arg("fuzz");
+    c
+}
+
+fn ensure_cargo_fuzz() -> bool {
+    let have = cargo_fuzz().arg("--version").output().is_ok_and(|o| o.status.success());
+    if have {
+        return true;
+    }
+    let mut c = Command::new("cargo");
+    c.args(["install", "cargo-fuzz", "--locked"]);
+    step("cargo install cargo-fuzz", c)
+}
+
+/// Runs the fuzz targets; false on a finding or a failed build.
+pub fn fuzz(args: &[String]) -> bool {
+    let mut time = 60u64;
+    let mut targets = vec![];
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--time" => match it.next().and_then(|t| t.parse().ok()) {
+                Some(t) => time = t,
+                None => {
+                    eprintln!("xtask fuzz: --time takes a number of seconds");
+                    return false;
+                }
+            },
+            "--help" | "-h" => {
+                println!(
+                    "usage: cargo xtask fuzz [--time SECONDS] [TARGET...]   (targets: {})",
+                    TARGETS.join(", ")
+                );
+                return true;
+            }
+            t if TARGETS.contains(&t) => targets.push(t.to_string()),
+            other => {
+                eprintln!(
+                    "xtask fuzz: unknown argument {other:?} (targets: {})",
+                    TARGETS.join(", ")
+                );
+                return false;
+            }
+        }
+    }
+    if targets.is_empty() {
+        targets = TARGETS.iter().map(|t| t.to_string()).collect();
+    }
+    if !crate::nightly_components(&["rust-src"]) || !ensure_cargo_fuzz() {
+        return false;
+    }
+    let fuzz_dir = root().join("fuzz");
+    let build_dir = target_dir().join("fuzz");
+    let work = target_dir().join("mm-fuzz");
+    let mut b = cargo_fuzz();
+    b.current_dir(&fuzz_dir)
+        .args(["build", "-O", "--target-dir"])
+        .arg(&build_dir);
+    if !step("cargo fuzz build (nightly, AddressSanitizer)", b) {
+        return false;
+    }
+    let mut ok = true;
+    let mut report = vec![];
+    for t in &targets {
+        let corpus = work.join("corpus").join(t);
+        let artifacts = work.join("artifacts").join(t);
+        let seeds = fuzz_dir.join("seeds").join(t);
+        let _ = std::fs::create_dir_all(&corpus);
+        let _ = std::fs::create_dir_all(&artifacts);
+        let mut c = cargo_fuzz();
+        c.current_dir(&fuzz_dir)
+            .args(["run", "-O", "--target-dir"])
+            .arg(&build_dir)
+            .arg(t)
+            .arg(&corpus)
+            .arg(&seeds)
+            .arg("--")
+            .arg(format!("-max_total_time={time}"))
+            .arg("-rss_limit_mb=2048")
+            .arg("-timeout=20")
+            .arg(format!("-artifact_prefix={}/", artifacts.display()));
+        println!("==> fuzz {t} for {time} s");
+        let out = c.output();
+        let (passed, text) = match out {
+            Ok(o) => (
+                o.status.success(),
+                String::from_utf8_lossy(&o.stderr).into_owned() + &String::from_utf8_lossy(&o.stdout),
+            ),
+            Err(e) => (false, format!("cannot run cargo fuzz: {e}")),
+        };
+        let runs = text
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("Done ")?.split_whitespace().next()?.parse::<u64>().ok());
+        if !passed {
+            ok = false;
+            // The finding: the panic message and libFuzzer's summary.
+            for l in text.lines().filter(|l| {
+                l.contains("panicked")
+                    || l.contains("SUMMARY")
+                    || l.contains("Test unit written")
+                    || l.starts_with("after ")
+            }) {
+                eprintln!("    {l}");
+            }
+        }
+        let line = format!(
+            "{t}: {} executions in {time} s, {}",
+            runs.map_or("?".into(), |r| r.to_string()),
+            if passed { "no finding" } else { "FINDING (see above)" }
+        );
+        println!("<== {line}");
+        report.push(line);
+    }
+    println!("fuzz summary:");
+    for l in &report {
+        println!("  {l}");
+    }
+    let _ = std::fs::write(work.join("summary.txt"), report.join("\n") + "\n");
+    ok
+}
