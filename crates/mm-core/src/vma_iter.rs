@@ -7,7 +7,8 @@
 //! `vma_merge_*`, `vma_expand`, `commit_merge`), so that each step starts
 //! where the last one left the maple state instead of walking down from
 //! the root again. Here the position lives in the [`MmWrite`] guard, which
-//! is created once per system call:
+//! is created once per system call (and starts from where the last write
+//! section left it, a hint checked like any other):
 //!
 //! 1. every lookup of the section ([`find_vma`](crate::VmaView::find_vma),
 //!    [`vma_lookup`](crate::VmaView::vma_lookup), [`vma_next`](crate::VmaView::vma_next),
@@ -29,7 +30,7 @@ use crate::mm::{MmWrite, NoMem};
 use crate::ordering::BarrierPolicy;
 use crate::tree::{Pos, Tree};
 use crate::vm_flags::VmFlags;
-use crate::vma::{Vma, VmaId, VmaSlot};
+use crate::vma::{AnonVmaId, Vma, VmaId, VmaSlot};
 
 /// The held position: a tree position and the VMA found there.
 #[derive(Clone, Copy, Debug, Default)]
@@ -58,14 +59,28 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
 
     /// The tree position of VMA `id`: the held one when it is that VMA's,
     /// else found through the tree (and held from then on).
+    ///
+    /// The held position's neighbours are tried too: a step of a system
+    /// call often changes the VMA next to the one the last lookup found.
     #[inline]
     pub(crate) fn vmi_pos(&self, id: VmaId) -> Pos {
-        if let Some((held, pos)) = self.vmi.get().at
-            && held == id
-            && self.tree().pos_holds(pos, id)
-        {
-            return pos;
+        if let Some((held, pos)) = self.vmi.get().at {
+            let t = self.tree();
+            if held == id {
+                if t.pos_holds(pos, id) {
+                    return pos;
+                }
+            } else if let Some(p) = t.neighbour_holding(pos, id) {
+                self.vmi.set(VmaIter { at: Some((id, p)) });
+                return p;
+            }
         }
+        self.vmi_pos_slow(id)
+    }
+
+    /// [`vmi_pos`](Self::vmi_pos) when the held position does not help.
+    #[inline(never)]
+    fn vmi_pos_slow(&self, id: VmaId) -> Pos {
         let st = self.gr();
         let pos = st
             .tree
@@ -275,9 +290,16 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
 
     /// The writer's copy of VMA `id`, by reference (no copy; `anon_vma`,
     /// which faults set in the published slot, is not in it: read it with
-    /// [`VmaView::vma`]).
+    /// [`vma_anon_vma`](Self::vma_anon_vma)).
     #[inline]
     pub fn vma_ref(&self, id: VmaId) -> &Vma {
         &self.gr().vmas[id as usize]
+    }
+
+    /// `vma->anon_vma` of VMA `id`, from its published slot (what
+    /// [`vma`](crate::VmaView::vma) puts in its copy), without copying the VMA.
+    #[inline]
+    pub fn vma_anon_vma(&self, id: VmaId) -> Option<AnonVmaId> {
+        self.sh.vmas.get(id).and_then(VmaSlot::anon_vma)
     }
 }
