@@ -458,6 +458,14 @@ pub trait VmaView {
         v
     }
 
+    /// The writer's copy of VMA `id`, by reference (no copy; `anon_vma`,
+    /// which faults set in the published slot, is not in it: read it with
+    /// [`vma`](Self::vma) or `MmWrite::vma_anon_vma`).
+    #[inline]
+    fn vma_ref(&self, id: VmaId) -> &Vma {
+        &self.state().vmas[id as usize]
+    }
+
     /// The VMA cache (for the published slots).
     fn cache(&self) -> &VmaCache;
 

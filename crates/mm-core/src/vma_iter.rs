@@ -90,6 +90,26 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         pos
     }
 
+    /// The tree positions of adjacent VMAs `left` and `right` (`left` is
+    /// the entry before `right`): from the held position when it is on
+    /// `left`, else through [`vmi_pos`](Self::vmi_pos) of `right`.
+    #[inline]
+    fn vmi_pair(&self, left: VmaId, right: VmaId) -> (Pos, Pos) {
+        let t = self.tree();
+        if let Some((held, pl)) = self.vmi.get().at
+            && held == left
+            && t.pos_holds(pl, left)
+            && let Some(pr) = t.next(pl)
+            && t.get(pr).val == right
+        {
+            return (pl, pr);
+        }
+        let pr = self.vmi_pos(right);
+        let pl = t.prev(pr).expect("left neighbour");
+        debug_assert_eq!(t.get(pl).val, left);
+        (pl, pr)
+    }
+
     /// `find_vma` from the held position (`vma_find`): the first VMA ending
     /// above `addr`.
     pub(crate) fn vmi_find_vma(&self, addr: u64) -> Option<VmaId> {
@@ -228,12 +248,13 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     /// the offset `right_pgoff`: what `commit_merge` does when a merge moves
     /// part of one VMA into its neighbour (`vma_adjust_trans_huge` aside).
     pub fn vma_move_boundary(&mut self, left: VmaId, right: VmaId, x: u64, right_pgoff: u64) {
-        self.vma_start_write(left);
-        self.vma_start_write(right);
-        let pr = self.vmi_pos(right);
-        // `left` is the entry before `right`.
-        let pl = self.tree().prev(pr).expect("left neighbour");
-        debug_assert_eq!(self.tree().get(pl).val, left);
+        let seq = self.lock_seq();
+        let sh = self.sh;
+        let ls = sh.vmas.get(left).expect("live VMA");
+        let rs = sh.vmas.get(right).expect("live VMA");
+        crate::vma_lock::start_write_slot(ls, seq);
+        crate::vma_lock::start_write_slot(rs, seq);
+        let (pl, pr) = self.vmi_pair(left, right);
         let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
         let (ol, or) = (st.vmas[left as usize], st.vmas[right as usize]);
         st.vmas[left as usize].end = x;
@@ -242,8 +263,6 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         r.pgoff = right_pgoff;
         // Publish the shrinking side first, so that the two published
         // ranges never overlap.
-        let ls = self.sh.vmas.get(left).expect("live VMA");
-        let rs = self.sh.vmas.get(right).expect("live VMA");
         ls.guarded.write();
         rs.guarded.write();
         if x < ol.end {
@@ -278,22 +297,20 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     }
 
     /// `vm_flags_reset` in place.
+    #[inline]
     pub fn vma_set_flags(&mut self, id: VmaId, flags: VmFlags) {
         if self.gr().vmas[id as usize].flags != flags {
-            self.vma_start_write(id);
-            self.gm().vmas[id as usize].flags = flags;
-            let slot = self.sh.vmas.get(id).expect("live VMA");
-            slot.guarded.write();
-            slot.publish_changed_flags(flags);
+            self.vma_reset_flags(id, flags);
         }
     }
 
-    /// The writer's copy of VMA `id`, by reference (no copy; `anon_vma`,
-    /// which faults set in the published slot, is not in it: read it with
-    /// [`vma_anon_vma`](Self::vma_anon_vma)).
-    #[inline]
-    pub fn vma_ref(&self, id: VmaId) -> &Vma {
-        &self.gr().vmas[id as usize]
+    /// `vm_flags_reset` of a VMA whose flags change.
+    fn vma_reset_flags(&mut self, id: VmaId, flags: VmFlags) {
+        self.vma_start_write(id);
+        self.gm().vmas[id as usize].flags = flags;
+        let slot = self.sh.vmas.get(id).expect("live VMA");
+        slot.guarded.write();
+        slot.publish_changed_flags(flags);
     }
 
     /// `vma->anon_vma` of VMA `id`, from its published slot (what

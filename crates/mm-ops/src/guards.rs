@@ -34,7 +34,7 @@ pub fn install(st: &mut MmState, start: u64, end: u64) {
 
 /// Removes the guard markers in `[start, end)`.
 pub fn remove(st: &mut MmState, start: u64, end: u64) {
-    if start >= end {
+    if start >= end || st.guard_pages.is_empty() {
         return;
     }
     let hit: Vec<(u64, u64)> = st
