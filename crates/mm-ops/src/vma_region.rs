@@ -330,15 +330,19 @@ pub fn mmap_region<P: BarrierPolicy>(
 ) -> Result<u64, Errno> {
     let end = addr + len;
     let pglen = len >> PAGE_SHIFT;
-    // __mmap_setup: gather what the new mapping replaces.
-    let (vms, prev, next) = match mm.find_vma_intersection(addr, end) {
+    // __mmap_setup: gather what the new mapping replaces. With nothing
+    // in the range, the first VMA ending above `addr` starts at or above
+    // `end`: it is the next VMA.
+    let found = mm.find_vma(addr);
+    let (vms, prev, next) = match found.filter(|&id| mm.vma_ref(id).start < end) {
         Some(first) => {
             let vms = vms_gather_munmap_vmas(mm, first, addr, end)?;
             let (p, n) = (vms.prev, vms.next);
             (vms, p, n)
         }
-        None => (Vms::default(), mm.vma_before(addr), vma_at_or_after(mm, addr)),
+        None => (Vms::default(), mm.vma_before(addr), found),
     };
+    let gathered = !vms.list.is_empty();
     if !may_expand_vm(mm.st(), flags, pglen - vms.nr_pages) {
         return Err(Errno::ENOMEM);
     }
@@ -358,8 +362,11 @@ pub fn mmap_region<P: BarrierPolicy>(
         flags |= VmFlags::ACCOUNT;
     }
     // The new VMA overwrites the old ones in the tree (the kernel finishes
-    // the unmap after linking the new VMA; the outcome is the same).
-    vms_complete_munmap_vmas(mm, &vms);
+    // the unmap after linking the new VMA; the outcome is the same). With
+    // nothing gathered there is nothing to remove or unaccount.
+    if gathered {
+        vms_complete_munmap_vmas(mm, &vms);
+    }
     // The file system's mmap_prepare/mmap: ext4/xfs refuse VM_SYNC without
     // DAX; hugetlbfs checks the offset and reserves pages. The old VMAs' page
     // tables are already gone (vms_clean_up_area), so on error the kernel
