@@ -547,6 +547,18 @@ pub trait VmaView {
         }
     }
 
+    /// [`for_each_vma`](Self::for_each_vma) on the writer's copies, by
+    /// reference ([`vma_ref`](Self::vma_ref): `anon_vma` is not read).
+    fn for_each_vma_ref(&self, mut f: impl FnMut(&Vma))
+    where
+        Self: Sized,
+    {
+        let st = self.state();
+        for e in st.tree.iter() {
+            f(&st.vmas[e.val as usize]);
+        }
+    }
+
     /// Number of VMAs in the tree.
     fn vma_count(&self) -> usize {
         self.state().tree.len()
