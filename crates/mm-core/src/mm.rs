@@ -143,6 +143,9 @@ pub struct MmState {
     pub(crate) vmas: Vec<Vma>,
     /// VMAs this address space has linked (its share of the VMA cache).
     pub(crate) vma_live: usize,
+    /// Where the last write section's position was (a hint for the next
+    /// section's first lookup, checked before use like any held position).
+    pub(crate) last_vmi: crate::vma_iter::VmaIter,
     next_anon_vma: AtomicU32,
     /// `mm->page_table_lock`: serializes `anon_vma` assignment by faults.
     page_table_lock: Mutex<()>,
@@ -245,6 +248,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
             tree: Tree::default(),
             vmas: Vec::new(),
             vma_live: 0,
+            last_vmi: Default::default(),
             next_anon_vma: AtomicU32::new(0),
             page_table_lock: Mutex::new(()),
             map_count: 0,
@@ -285,21 +289,25 @@ impl<P: BarrierPolicy> MmStruct<P> {
 
     /// `mmap_write_lock`.
     pub fn write(&self) -> MmWrite<'_, P> {
+        let g = self.lock.write();
+        let vmi = core::cell::Cell::new(g.last_vmi);
         MmWrite {
-            g: Some(self.lock.write()),
+            g: Some(g),
             sh: &self.shared,
             files: &self.files,
-            vmi: Default::default(),
+            vmi,
         }
     }
 
     /// `mmap_write_trylock`.
     pub fn try_write(&self) -> Option<MmWrite<'_, P>> {
+        let g = self.lock.try_write()?;
+        let vmi = core::cell::Cell::new(g.last_vmi);
         Some(MmWrite {
-            g: Some(self.lock.try_write()?),
+            g: Some(g),
             sh: &self.shared,
             files: &self.files,
-            vmi: Default::default(),
+            vmi,
         })
     }
 
@@ -457,6 +465,14 @@ pub trait VmaView {
         v
     }
 
+    /// The writer's copy of VMA `id`, by reference (no copy; `anon_vma`,
+    /// which faults set in the published slot, is not in it: read it with
+    /// [`vma`](Self::vma) or `MmWrite::vma_anon_vma`).
+    #[inline]
+    fn vma_ref(&self, id: VmaId) -> &Vma {
+        &self.state().vmas[id as usize]
+    }
+
     /// The VMA cache (for the published slots).
     fn cache(&self) -> &VmaCache;
 
@@ -535,6 +551,18 @@ pub trait VmaView {
     {
         for e in self.state().tree.iter() {
             f(&self.vma(e.val));
+        }
+    }
+
+    /// [`for_each_vma`](Self::for_each_vma) on the writer's copies, by
+    /// reference ([`vma_ref`](Self::vma_ref): `anon_vma` is not read).
+    fn for_each_vma_ref(&self, mut f: impl FnMut(&Vma))
+    where
+        Self: Sized,
+    {
+        let st = self.state();
+        for e in st.tree.iter() {
+            f(&st.vmas[e.val as usize]);
         }
     }
 
@@ -632,7 +660,9 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
 
     fn take_guard(mut self) -> MmapWriteGuard<'a, MmState, P> {
         self.publish_mm_fields();
-        self.g.take().expect("held until downgrade or drop")
+        let mut g = self.g.take().expect("held until downgrade or drop");
+        g.last_vmi = self.vmi.get();
+        g
     }
 }
 
@@ -641,6 +671,8 @@ impl<P: BarrierPolicy> Drop for MmWrite<'_, P> {
     fn drop(&mut self) {
         if self.g.is_some() {
             self.publish_mm_fields();
+            let vmi = self.vmi.get();
+            self.gm().last_vmi = vmi;
         }
     }
 }

@@ -335,6 +335,18 @@ impl Tree {
             .is_some_and(|n| n.is_leaf && pos.idx < n.len && n.vals[pos.idx] == val)
     }
 
+    /// The entry next to `pos` (after it, else before it) if it holds value
+    /// `val`; `pos` is a held position, checked before use.
+    #[inline]
+    pub fn neighbour_holding(&self, pos: Pos, val: u32) -> Option<Pos> {
+        let n = self.nodes.get(pos.leaf as usize)?;
+        if !n.is_leaf || pos.idx >= n.len {
+            return None;
+        }
+        let p = self.next(pos).filter(|&p| self.get(p).val == val);
+        p.or_else(|| self.prev(pos).filter(|&p| self.get(p).val == val))
+    }
+
     /// The entry with the greatest start `<= addr`.
     pub fn find_le(&self, addr: u64) -> Option<Pos> {
         use Ordering::Relaxed;
@@ -994,17 +1006,19 @@ impl Tree {
     /// Changes the range of the entry at `pos` without changing its order
     /// among entries (the caller guarantees no overlap results).
     pub fn set_range(&mut self, sh: &TreeShared, pos: Pos, start: u64, end: u64) {
-        let pred_end = self.pred_end(pos);
-        let n = &mut self.nodes[pos.leaf as usize];
-        let old_start = n.keys[pos.idx];
-        let gap = start - pred_end;
-        let mut known = max_after(Some(n.max), n.gaps[pos.idx], gap);
-        n.keys[pos.idx] = start;
-        n.ends[pos.idx] = end;
-        n.gaps[pos.idx] = gap;
+        let old_start = self.nodes[pos.leaf as usize].keys[pos.idx];
+        // The gap below the entry changes only with its start.
+        let mut known = Some(self.nodes[pos.leaf as usize].max);
         if start != old_start {
+            let pred_end = self.pred_end(pos);
+            let n = &mut self.nodes[pos.leaf as usize];
+            let gap = start - pred_end;
+            known = max_after(known, n.gaps[pos.idx], gap);
+            n.keys[pos.idx] = start;
+            n.gaps[pos.idx] = gap;
             publish_key(sh, pos.leaf, pos.idx, start);
         }
+        self.nodes[pos.leaf as usize].ends[pos.idx] = end;
         // The successor's gap starts at our new end.
         if let Some(nx) = self.next(pos) {
             let nn = &mut self.nodes[nx.leaf as usize];

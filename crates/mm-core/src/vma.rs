@@ -46,6 +46,7 @@ pub struct Vma {
 
 impl Vma {
     /// `vma_pages`.
+    #[inline]
     pub fn pages(&self) -> u64 {
         (self.end - self.start) >> 12
     }
@@ -53,6 +54,7 @@ impl Vma {
     /// `vma_is_anonymous` (`include/linux/mm.h`): no `vm_ops`, that is no
     /// file (shared anonymous memory has a shmem file) and not a special
     /// mapping (`[vdso]`, `[vvar]`, … have `special_mapping_vmops`).
+    #[inline]
     pub fn is_anonymous(&self) -> bool {
         self.file.is_none() && self.special.is_none()
     }
@@ -190,6 +192,7 @@ impl VmaSlot {
     }
 
     /// `vma_set_range` in place: stores only the fields that change.
+    #[inline]
     pub(crate) fn publish_changed_range(&self, old: &Vma, start: u64, end: u64, pgoff: u64) {
         if old.start != start && !mutation::active(Mutation::NoPublishStart) {
             write_once(&self.start, start);
@@ -208,6 +211,7 @@ impl VmaSlot {
     }
 
     /// `vm_flags_reset` of a linked VMA (an in-place change).
+    #[inline]
     pub(crate) fn publish_changed_flags(&self, flags: VmFlags) {
         if !mutation::active(Mutation::NoPublishFlags) {
             self.publish_flags(flags);

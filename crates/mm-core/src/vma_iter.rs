@@ -7,7 +7,8 @@
 //! `vma_merge_*`, `vma_expand`, `commit_merge`), so that each step starts
 //! where the last one left the maple state instead of walking down from
 //! the root again. Here the position lives in the [`MmWrite`] guard, which
-//! is created once per system call:
+//! is created once per system call (and starts from where the last write
+//! section left it, a hint checked like any other):
 //!
 //! 1. every lookup of the section ([`find_vma`](crate::VmaView::find_vma),
 //!    [`vma_lookup`](crate::VmaView::vma_lookup), [`vma_next`](crate::VmaView::vma_next),
@@ -29,7 +30,7 @@ use crate::mm::{MmWrite, NoMem};
 use crate::ordering::BarrierPolicy;
 use crate::tree::{Pos, Tree};
 use crate::vm_flags::VmFlags;
-use crate::vma::{Vma, VmaId, VmaSlot};
+use crate::vma::{AnonVmaId, Vma, VmaId, VmaSlot};
 
 /// The held position: a tree position and the VMA found there.
 #[derive(Clone, Copy, Debug, Default)]
@@ -58,14 +59,28 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
 
     /// The tree position of VMA `id`: the held one when it is that VMA's,
     /// else found through the tree (and held from then on).
+    ///
+    /// The held position's neighbours are tried too: a step of a system
+    /// call often changes the VMA next to the one the last lookup found.
     #[inline]
     pub(crate) fn vmi_pos(&self, id: VmaId) -> Pos {
-        if let Some((held, pos)) = self.vmi.get().at
-            && held == id
-            && self.tree().pos_holds(pos, id)
-        {
-            return pos;
+        if let Some((held, pos)) = self.vmi.get().at {
+            let t = self.tree();
+            if held == id {
+                if t.pos_holds(pos, id) {
+                    return pos;
+                }
+            } else if let Some(p) = t.neighbour_holding(pos, id) {
+                self.vmi.set(VmaIter { at: Some((id, p)) });
+                return p;
+            }
         }
+        self.vmi_pos_slow(id)
+    }
+
+    /// [`vmi_pos`](Self::vmi_pos) when the held position does not help.
+    #[inline(never)]
+    fn vmi_pos_slow(&self, id: VmaId) -> Pos {
         let st = self.gr();
         let pos = st
             .tree
@@ -73,6 +88,26 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
             .expect("VMA is in the tree");
         self.vmi.set(VmaIter { at: Some((id, pos)) });
         pos
+    }
+
+    /// The tree positions of adjacent VMAs `left` and `right` (`left` is
+    /// the entry before `right`): from the held position when it is on
+    /// `left`, else through [`vmi_pos`](Self::vmi_pos) of `right`.
+    #[inline]
+    fn vmi_pair(&self, left: VmaId, right: VmaId) -> (Pos, Pos) {
+        let t = self.tree();
+        if let Some((held, pl)) = self.vmi.get().at
+            && held == left
+            && t.pos_holds(pl, left)
+            && let Some(pr) = t.next(pl)
+            && t.get(pr).val == right
+        {
+            return (pl, pr);
+        }
+        let pr = self.vmi_pos(right);
+        let pl = t.prev(pr).expect("left neighbour");
+        debug_assert_eq!(t.get(pl).val, left);
+        (pl, pr)
     }
 
     /// `find_vma` from the held position (`vma_find`): the first VMA ending
@@ -213,12 +248,13 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     /// the offset `right_pgoff`: what `commit_merge` does when a merge moves
     /// part of one VMA into its neighbour (`vma_adjust_trans_huge` aside).
     pub fn vma_move_boundary(&mut self, left: VmaId, right: VmaId, x: u64, right_pgoff: u64) {
-        self.vma_start_write(left);
-        self.vma_start_write(right);
-        let pr = self.vmi_pos(right);
-        // `left` is the entry before `right`.
-        let pl = self.tree().prev(pr).expect("left neighbour");
-        debug_assert_eq!(self.tree().get(pl).val, left);
+        let seq = self.lock_seq();
+        let sh = self.sh;
+        let ls = sh.vmas.get(left).expect("live VMA");
+        let rs = sh.vmas.get(right).expect("live VMA");
+        crate::vma_lock::start_write_slot(ls, seq);
+        crate::vma_lock::start_write_slot(rs, seq);
+        let (pl, pr) = self.vmi_pair(left, right);
         let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
         let (ol, or) = (st.vmas[left as usize], st.vmas[right as usize]);
         st.vmas[left as usize].end = x;
@@ -227,8 +263,6 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         r.pgoff = right_pgoff;
         // Publish the shrinking side first, so that the two published
         // ranges never overlap.
-        let ls = self.sh.vmas.get(left).expect("live VMA");
-        let rs = self.sh.vmas.get(right).expect("live VMA");
         ls.guarded.write();
         rs.guarded.write();
         if x < ol.end {
@@ -263,21 +297,26 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     }
 
     /// `vm_flags_reset` in place.
+    #[inline]
     pub fn vma_set_flags(&mut self, id: VmaId, flags: VmFlags) {
         if self.gr().vmas[id as usize].flags != flags {
-            self.vma_start_write(id);
-            self.gm().vmas[id as usize].flags = flags;
-            let slot = self.sh.vmas.get(id).expect("live VMA");
-            slot.guarded.write();
-            slot.publish_changed_flags(flags);
+            self.vma_reset_flags(id, flags);
         }
     }
 
-    /// The writer's copy of VMA `id`, by reference (no copy; `anon_vma`,
-    /// which faults set in the published slot, is not in it: read it with
-    /// [`VmaView::vma`]).
+    /// `vm_flags_reset` of a VMA whose flags change.
+    fn vma_reset_flags(&mut self, id: VmaId, flags: VmFlags) {
+        self.vma_start_write(id);
+        self.gm().vmas[id as usize].flags = flags;
+        let slot = self.sh.vmas.get(id).expect("live VMA");
+        slot.guarded.write();
+        slot.publish_changed_flags(flags);
+    }
+
+    /// `vma->anon_vma` of VMA `id`, from its published slot (what
+    /// [`vma`](crate::VmaView::vma) puts in its copy), without copying the VMA.
     #[inline]
-    pub fn vma_ref(&self, id: VmaId) -> &Vma {
-        &self.gr().vmas[id as usize]
+    pub fn vma_anon_vma(&self, id: VmaId) -> Option<AnonVmaId> {
+        self.sh.vmas.get(id).and_then(VmaSlot::anon_vma)
     }
 }

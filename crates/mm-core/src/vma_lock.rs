@@ -255,25 +255,36 @@ fn wait_for_readers(slot: &VmaSlot, target: u32) {
     }
 }
 
+/// `vma_start_write` of the VMA in `slot` in the write section whose
+/// `mm_lock_seq` is `seq`; a no-op if it already is write-locked in it.
+#[inline]
+pub(crate) fn start_write_slot(slot: &VmaSlot, seq: u32) {
+    if read_once_u32(&slot.lock_seq) != seq {
+        start_write_locking(slot, seq);
+    }
+}
+
+/// `__vma_start_write`: records `seq` in `vm_lock_seq` once the VMA's
+/// readers have left.
+fn start_write_locking(slot: &VmaSlot, seq: u32) {
+    // `__vma_enter_locked(vma, false)`: fails at once for a detached
+    // VMA, else excludes new readers and waits for the others.
+    let locked = ordering::refcount_add_not_zero(&slot.refcnt, VMA_LOCK_OFFSET);
+    if locked {
+        wait_for_readers(slot, VMA_LOCK_OFFSET + 1);
+    }
+    write_once_u32(&slot.lock_seq, seq);
+    if locked {
+        ordering::refcount_sub_release(&slot.refcnt, VMA_LOCK_OFFSET);
+    }
+}
+
 impl<P: BarrierPolicy> MmWrite<'_, P> {
     /// `vma_start_write` (`__vma_start_write`): write-locks VMA `id` for
     /// the rest of this write section; a no-op if it already is.
+    #[inline]
     pub fn vma_start_write(&mut self, id: VmaId) {
-        let seq = self.lock_seq();
-        let slot = self.vma_slot(id);
-        if read_once_u32(&slot.lock_seq) == seq {
-            return;
-        }
-        // `__vma_enter_locked(vma, false)`: fails at once for a detached
-        // VMA, else excludes new readers and waits for the others.
-        let locked = ordering::refcount_add_not_zero(&slot.refcnt, VMA_LOCK_OFFSET);
-        if locked {
-            wait_for_readers(slot, VMA_LOCK_OFFSET + 1);
-        }
-        write_once_u32(&slot.lock_seq, seq);
-        if locked {
-            ordering::refcount_sub_release(&slot.refcnt, VMA_LOCK_OFFSET);
-        }
+        start_write_slot(self.vma_slot(id), self.lock_seq());
     }
 
     /// `vma_start_write_killable` (Linux 6.19, used by `dup_mmap`): as

@@ -33,10 +33,15 @@ pub fn install(st: &mut MmState, start: u64, end: u64) {
 }
 
 /// Removes the guard markers in `[start, end)`.
+#[inline]
 pub fn remove(st: &mut MmState, start: u64, end: u64) {
-    if start >= end {
-        return;
+    if start < end && !st.guard_pages.is_empty() {
+        remove_some(st, start, end);
     }
+}
+
+/// [`remove`] when some guard markers exist.
+fn remove_some(st: &mut MmState, start: u64, end: u64) {
     let hit: Vec<(u64, u64)> = st
         .guard_pages
         .range(..end)

@@ -456,14 +456,14 @@ pub fn sys_brk<P: BarrierPolicy>(mm: &MmStruct<P>, brk: u64) -> u64 {
     let gap = w.st().cfg.stack_guard_gap;
     let limit = newbrk.wrapping_add(PAGE_SIZE).wrapping_add(gap);
     if let Some(next) = w.find_vma_intersection(oldbrk, limit) {
-        let n = w.vma(next);
+        let n = *w.vma_ref(next);
         if newbrk + PAGE_SIZE > vm_start_gap(w.st(), n.start, n.flags) {
             return origbrk;
         }
     }
     // vma_prev_limit(start_brk): the VMA below oldbrk, if it reaches above start_brk.
     let start_brk = w.st().start_brk;
-    let brkvma = w.vma_before(oldbrk).filter(|&v| w.vma(v).end > start_brk);
+    let brkvma = w.vma_before(oldbrk).filter(|&v| w.vma_ref(v).end > start_brk);
     if do_brk_flags(&mut w, brkvma, oldbrk, len).is_err() {
         return origbrk;
     }

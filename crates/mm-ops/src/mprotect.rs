@@ -22,8 +22,7 @@ pub fn mprotect_fixup<P: BarrierPolicy>(
     end: u64,
     mut newflags: VmFlags,
 ) -> Result<VmaId, Errno> {
-    let v = w.vma(id);
-    let oldflags = v.flags;
+    let oldflags = w.vma_ref(id).flags;
     if oldflags.contains(VmFlags::SEALED) {
         return Err(Errno::EPERM);
     }
@@ -31,6 +30,7 @@ pub fn mprotect_fixup<P: BarrierPolicy>(
         *prev = Some(id);
         return Ok(id);
     }
+    let v = w.vma(id);
     let nrpages = (end - start) >> PAGE_SHIFT;
     let mut charged = 0;
     if newflags.contains(VmFlags::WRITE) {
@@ -59,7 +59,7 @@ pub fn mprotect_fixup<P: BarrierPolicy>(
     };
     *prev = Some(res);
     // A merge may have brought sticky flags from a neighbour.
-    newflags |= w.vma(res).flags & VmFlags::STICKY;
+    newflags |= w.vma_ref(res).flags & VmFlags::STICKY;
     w.vma_set_flags(res, newflags);
     if oldflags.contains(VmFlags::ACCOUNT) && !newflags.contains(VmFlags::ACCOUNT) {
         vm_unacct_memory(w.st(), nrpages);
@@ -115,7 +115,7 @@ pub fn mprotect_locked<P: BarrierPolicy>(
         return Err(Errno::ENOMEM);
     };
     let mut start = start;
-    let first = w.vma(id);
+    let first = *w.vma_ref(id);
     if grows & PROT_GROWSDOWN != 0 {
         if first.start >= end {
             return Err(Errno::ENOMEM);
@@ -140,7 +140,7 @@ pub fn mprotect_locked<P: BarrierPolicy>(
     let mut tmp = first.start;
     let mut prot = reqprot;
     loop {
-        let v = w.vma(id);
+        let v = w.vma_ref(id);
         if v.start != tmp {
             return Err(Errno::ENOMEM);
         }
@@ -154,11 +154,16 @@ pub fn mprotect_locked<P: BarrierPolicy>(
         }
         tmp = v.end.min(end);
         let res = mprotect_fixup(w, id, &mut prev, nstart, tmp, newflags)?;
-        tmp = w.vma(res).end;
+        tmp = w.vma_ref(res).end;
         nstart = tmp;
         prot = reqprot;
+        // The next VMA starts at or above `tmp`: none is left to change
+        // once `tmp` reaches `end`.
+        if tmp >= end {
+            break;
+        }
         match w.vma_next(res) {
-            Some(n) if w.vma(n).start < end => id = n,
+            Some(n) if w.vma_ref(n).start < end => id = n,
             _ => break,
         }
     }

@@ -79,7 +79,7 @@ pub fn arch_get_unmapped_area(
             && match mm.find_vma(addr) {
                 None => true,
                 Some(v) => {
-                    let v = mm.vma(v);
+                    let v = mm.vma_ref(v);
                     addr + len <= vm_start_gap(mm.state(), v.start, v.flags)
                 }
             };
@@ -130,7 +130,7 @@ pub fn arch_get_unmapped_area_topdown(
                 let ok = match mm.find_vma(addr) {
                     None => true,
                     Some(v) => {
-                        let v = mm.vma(v);
+                        let v = mm.vma_ref(v);
                         addr + len <= vm_start_gap(mm.state(), v.start, v.flags)
                     }
                 };

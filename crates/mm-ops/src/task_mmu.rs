@@ -245,7 +245,8 @@ pub fn render_maps(mm: &impl VmaView, files: &FileTable, gate: bool) -> String {
 /// `seq_file` reuses its page).
 pub fn render_maps_into(out: &mut String, mm: &impl VmaView, files: &FileTable, gate: bool) {
     let st = MapsMm::of(mm.state());
-    mm.for_each_vma(|v| show_map_vma(out, &st, files, v));
+    // A maps line shows no `anon_vma`: the writer's copies do.
+    mm.for_each_vma_ref(|v| show_map_vma(out, &st, files, v));
     if gate {
         out.push_str(GATE_LINE);
     }

@@ -68,52 +68,58 @@ fn is_mergeable_vma(v: &Vma, vmg: &Vmg) -> bool {
     (v.flags ^ vmg.flags).0 & !VmFlags::IGNORE_MERGE.0 == 0 && v.file == vmg.file
 }
 
-/// `is_mergeable_anon_vma`. Nothing here is a fork child, so only two
-/// distinct `anon_vma`s conflict.
-fn is_mergeable_anon_vma(tgt: &Vma, vmg: &Vmg) -> bool {
-    match (tgt.anon_vma, vmg.anon_vma) {
-        (None, _) | (_, None) => true,
-        (a, b) => a == b,
-    }
+/// `is_mergeable_anon_vma` of VMA `tgt`. Nothing here is a fork child,
+/// so only two distinct `anon_vma`s conflict. The target's `anon_vma` is
+/// read only when the range brings one.
+#[inline]
+fn is_mergeable_anon_vma<P: BarrierPolicy>(mm: &MmWrite<'_, P>, tgt: VmaId, vmg: &Vmg) -> bool {
+    vmg.anon_vma.is_none() || mm.vma_anon_vma(tgt).is_none_or(|a| Some(a) == vmg.anon_vma)
 }
 
 /// `can_vma_merge_before`: the range can merge into `next`.
+#[inline]
 fn can_vma_merge_before<P: BarrierPolicy>(mm: &MmWrite<'_, P>, vmg: &Vmg) -> bool {
-    let next = mm.vma(vmg.next.expect("caller checked"));
-    is_mergeable_vma(&next, vmg)
-        && is_mergeable_anon_vma(&next, vmg)
+    let id = vmg.next.expect("caller checked");
+    let next = mm.vma_ref(id);
+    is_mergeable_vma(next, vmg)
         && next.pgoff == vmg.pgoff + pages(vmg.start, vmg.end)
+        && is_mergeable_anon_vma(mm, id, vmg)
 }
 
-/// `can_vma_merge_after`: `prev` can absorb the range.
-fn can_vma_merge_after<P: BarrierPolicy>(mm: &MmWrite<'_, P>, vmg: &Vmg) -> bool {
-    let prev = mm.vma(vmg.prev.expect("caller checked"));
-    is_mergeable_vma(&prev, vmg) && is_mergeable_anon_vma(&prev, vmg) && prev.pgoff + prev.pages() == vmg.pgoff
-}
-
-/// `can_vma_merge_left`.
+/// `can_vma_merge_left` with `can_vma_merge_after`: `prev` ends at the
+/// range and can absorb it.
+#[inline]
 fn can_vma_merge_left<P: BarrierPolicy>(mm: &MmWrite<'_, P>, vmg: &Vmg) -> bool {
-    vmg.prev.is_some_and(|p| mm.vma(p).end == vmg.start) && can_vma_merge_after(mm, vmg)
+    let Some(id) = vmg.prev else { return false };
+    let prev = mm.vma_ref(id);
+    prev.end == vmg.start
+        && is_mergeable_vma(prev, vmg)
+        && prev.pgoff + prev.pages() == vmg.pgoff
+        && is_mergeable_anon_vma(mm, id, vmg)
 }
 
 /// `can_vma_merge_right`: also refuses when `prev` and `next` carry two
 /// different `anon_vma`s (the merge then degrades to the left side).
+#[inline]
 fn can_vma_merge_right<P: BarrierPolicy>(mm: &MmWrite<'_, P>, vmg: &Vmg, left: bool) -> bool {
     let Some(next) = vmg.next else { return false };
-    if vmg.end != mm.vma(next).start || !can_vma_merge_before(mm, vmg) {
+    if vmg.end != mm.vma_ref(next).start || !can_vma_merge_before(mm, vmg) {
         return false;
     }
     if !left {
         return true;
     }
-    let (a, b) = (mm.vma(vmg.prev.expect("left merge")).anon_vma, mm.vma(next).anon_vma);
-    a.is_none() || b.is_none() || a == b
+    let Some(a) = mm.vma_anon_vma(vmg.prev.expect("left merge")) else {
+        return true;
+    };
+    mm.vma_anon_vma(next).is_none_or(|b| a == b)
 }
 
 /// `dup_anon_vma`: a target without an `anon_vma` takes the source's.
+#[inline]
 fn dup_anon_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, dst: VmaId, src: VmaId) {
-    let s = mm.vma(src).anon_vma;
-    if s.is_some() && mm.vma(dst).anon_vma.is_none() {
+    let s = mm.vma_anon_vma(src);
+    if s.is_some() && mm.vma_anon_vma(dst).is_none() {
         mm.set_anon_vma(dst, s);
     }
 }
@@ -121,7 +127,7 @@ fn dup_anon_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, dst: VmaId, src: VmaI
 /// `remove_vma` after a merge or unmap: unlinks, drops the file reference
 /// and `map_count`.
 pub fn remove_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId) {
-    let file = mm.vma(id).file;
+    let file = mm.vma_ref(id).file;
     mm.vma_unlink(id);
     mm.st().map_count -= 1;
     if let Some(f) = file {
@@ -146,26 +152,29 @@ fn commit_merge<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &Vmg) {
     if vmg.adjust_next_start {
         // Middle shrinks to [start, end); next grows down to end.
         let mid = vmg.middle.expect("middle");
-        let (m, next) = (mm.vma(mid), mm.vma(target));
-        let pgoff = next.pgoff - ((next.start - vmg.end) >> PAGE_SHIFT);
-        if m.start == vmg.start && m.end == next.start {
+        let (m, next) = (mm.vma_ref(mid), mm.vma_ref(target));
+        let (m_start, m_end) = (m.start, m.end);
+        let (next_start, next_end) = (next.start, next.end);
+        let pgoff = next.pgoff - ((next_start - vmg.end) >> PAGE_SHIFT);
+        if m_start == vmg.start && m_end == next_start {
             mm.vma_move_boundary(mid, target, vmg.end, pgoff);
         } else {
             mm.vma_set_range(mid, vmg.start, vmg.end, vmg.pgoff);
-            mm.vma_set_range(target, vmg.end, next.end, pgoff);
+            mm.vma_set_range(target, vmg.end, next_end, pgoff);
         }
         return;
     }
     if vmg.adjust_middle_start {
         let mid = vmg.middle.expect("middle");
-        let (m, t) = (mm.vma(mid), mm.vma(target));
+        let (m, t) = (mm.vma_ref(mid), mm.vma_ref(target));
+        let m_end = m.end;
         let pgoff = m.pgoff + ((vmg.end - m.start) >> PAGE_SHIFT);
         if t.start == vmg.start && t.end == m.start {
             // Target grows up to end, middle starts there.
             mm.vma_move_boundary(target, mid, vmg.end, pgoff);
             return;
         }
-        mm.vma_set_range(mid, vmg.end, m.end, pgoff);
+        mm.vma_set_range(mid, vmg.end, m_end, pgoff);
     }
     mm.vma_set_range(target, vmg.start, vmg.end, vmg.pgoff);
 }
@@ -174,11 +183,11 @@ fn commit_merge<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &Vmg) {
 /// `vmg.next` when the range reaches its end.
 pub fn vma_expand<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) {
     let target = vmg.target.expect("expand has a target");
-    let mut sticky = (vmg.flags | mm.vma(target).flags) & VmFlags::STICKY;
-    let remove_next = vmg.next.is_some_and(|n| n != target && vmg.end == mm.vma(n).end);
+    let mut sticky = (vmg.flags | mm.vma_ref(target).flags) & VmFlags::STICKY;
+    let remove_next = vmg.next.is_some_and(|n| n != target && vmg.end == mm.vma_ref(n).end);
     if remove_next {
         let next = vmg.next.expect("next");
-        sticky |= mm.vma(next).flags & VmFlags::STICKY;
+        sticky |= mm.vma_ref(next).flags & VmFlags::STICKY;
         dup_anon_vma(mm, target, next);
     }
     if let Some(src) = vmg.copied_from {
@@ -190,8 +199,9 @@ pub fn vma_expand<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) {
 }
 
 /// `vm_flags_set`: adds `flags` to VMA `id`.
+#[inline]
 fn add_flags<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId, flags: VmFlags) {
-    let f = mm.vma(id).flags;
+    let f = mm.vma_ref(id).flags;
     if !f.contains(flags) {
         mm.vma_set_flags(id, f | flags);
     }
@@ -207,13 +217,14 @@ pub fn vma_merge_new_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut 
     let right = !vmg.just_expand && can_vma_merge_right(mm, vmg, left);
     if right {
         let next = vmg.next.expect("right merge");
-        vmg.end = mm.vma(next).end;
+        vmg.end = mm.vma_ref(next).end;
         vmg.target = Some(next);
     }
     if left {
         let prev = vmg.prev.expect("left merge");
-        vmg.start = mm.vma(prev).start;
-        vmg.pgoff = mm.vma(prev).pgoff;
+        let p = mm.vma_ref(prev);
+        vmg.start = p.start;
+        vmg.pgoff = p.pgoff;
         vmg.target = Some(prev);
     }
     vmg.target?;
@@ -225,7 +236,8 @@ pub fn vma_merge_new_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut 
 /// attributes, merges it into an identical neighbour when it touches one.
 pub fn vma_merge_existing_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) -> Option<VmaId> {
     let middle = vmg.middle.expect("existing-range merge has a middle");
-    let m = mm.vma(middle);
+    // `anon_vma` aside, which is not read from `m`.
+    let m = *mm.vma_ref(middle);
     let (start, end) = (vmg.start, vmg.end);
     let left_side = start == m.start;
     let right_side = end == m.end;
@@ -247,26 +259,28 @@ pub fn vma_merge_existing_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: 
     // Sticky flags of every VMA merged end up on the result.
     let mut sticky = vmg.flags & VmFlags::STICKY;
     if merge_right {
-        sticky |= mm.vma(vmg.next.expect("right")).flags & VmFlags::STICKY;
+        sticky |= mm.vma_ref(vmg.next.expect("right")).flags & VmFlags::STICKY;
     }
     if merge_left {
-        sticky |= mm.vma(vmg.prev.expect("left")).flags & VmFlags::STICKY;
+        sticky |= mm.vma_ref(vmg.prev.expect("left")).flags & VmFlags::STICKY;
     }
     vmg.remove_middle = left_side && right_side;
     vmg.remove_next = merge_both;
     if merge_both {
         let (prev, next) = (vmg.prev.expect("left"), vmg.next.expect("right"));
         vmg.target = Some(prev);
-        vmg.start = mm.vma(prev).start;
-        vmg.end = mm.vma(next).end;
-        vmg.pgoff = mm.vma(prev).pgoff;
-        let src = if mm.vma(next).anon_vma.is_some() { next } else { middle };
+        let p = mm.vma_ref(prev);
+        vmg.start = p.start;
+        vmg.pgoff = p.pgoff;
+        vmg.end = mm.vma_ref(next).end;
+        let src = if mm.vma_anon_vma(next).is_some() { next } else { middle };
         dup_anon_vma(mm, prev, src);
     } else if merge_left {
         let prev = vmg.prev.expect("left");
         vmg.target = Some(prev);
-        vmg.start = mm.vma(prev).start;
-        vmg.pgoff = mm.vma(prev).pgoff;
+        let p = mm.vma_ref(prev);
+        vmg.start = p.start;
+        vmg.pgoff = p.pgoff;
         if !vmg.remove_middle {
             vmg.adjust_middle_start = true;
         }
@@ -276,8 +290,9 @@ pub fn vma_merge_existing_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: 
         vmg.target = Some(next);
         let pglen = pages(vmg.start, vmg.end);
         if vmg.remove_middle {
-            vmg.end = mm.vma(next).end;
-            vmg.pgoff = mm.vma(next).pgoff - pglen;
+            let n = mm.vma_ref(next);
+            vmg.end = n.end;
+            vmg.pgoff = n.pgoff - pglen;
         } else {
             vmg.adjust_next_start = true;
             vmg.start = m.start;
@@ -357,10 +372,10 @@ pub fn vma_modify<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) -> R
     if let Some(merged) = vma_merge_existing_range(mm, vmg) {
         return Ok(merged);
     }
-    if mm.vma(vma).start < start {
+    if mm.vma_ref(vma).start < start {
         split_vma(mm, vma, start, true, true)?;
     }
-    if mm.vma(vma).end > end {
+    if mm.vma_ref(vma).end > end {
         split_vma(mm, vma, end, false, true)?;
     }
     Ok(vma)

@@ -40,8 +40,11 @@ pub fn vm_unmapped_area(mm: &impl VmaView, info: &UnmappedAreaInfo) -> Result<u6
 /// The first VMA starting at or above `addr`.
 fn vma_at_or_after(mm: &impl VmaView, addr: u64) -> Option<VmaId> {
     mm.find_vma(addr).map(|v| {
-        let vma = mm.vma(v);
-        if vma.start >= addr { Some(v) } else { mm.vma_next(v) }
+        if mm.vma_ref(v).start >= addr {
+            Some(v)
+        } else {
+            mm.vma_next(v)
+        }
     })?
 }
 
@@ -60,8 +63,8 @@ pub fn unmapped_area(mm: &impl VmaView, info: &UnmappedAreaInfo) -> Result<u64, 
         let mut gap = gap_start + info.start_gap;
         gap = gap.wrapping_add(info.align_offset.wrapping_sub(gap) & info.align_mask);
         match vma_at_or_after(mm, gap_start) {
-            Some(t) if mm.vma(t).flags.intersects(VmFlags::STARTGAP_FLAGS) => {
-                let tv = mm.vma(t);
+            Some(t) if mm.vma_ref(t).flags.intersects(VmFlags::STARTGAP_FLAGS) => {
+                let tv = mm.vma_ref(t);
                 if vm_start_gap(st, tv.start, tv.flags) < gap + length - 1 {
                     low = tv.end;
                     continue;
@@ -70,9 +73,9 @@ pub fn unmapped_area(mm: &impl VmaView, info: &UnmappedAreaInfo) -> Result<u64, 
             _ => {
                 // vm_end_gap() is vm_end on x86 (no VM_GROWSUP).
                 if let Some(p) = mm.vma_before(gap_start)
-                    && mm.vma(p).end > gap
+                    && mm.vma_ref(p).end > gap
                 {
-                    low = mm.vma(p).end;
+                    low = mm.vma_ref(p).end;
                     continue;
                 }
             }
@@ -96,8 +99,8 @@ pub fn unmapped_area_topdown(mm: &impl VmaView, info: &UnmappedAreaInfo) -> Resu
         let mut gap = gap_end - info.length;
         gap = gap.wrapping_sub(gap.wrapping_sub(info.align_offset) & info.align_mask);
         match vma_at_or_after(mm, gap_end) {
-            Some(t) if mm.vma(t).flags.intersects(VmFlags::STARTGAP_FLAGS) => {
-                let tv = mm.vma(t);
+            Some(t) if mm.vma_ref(t).flags.intersects(VmFlags::STARTGAP_FLAGS) => {
+                let tv = mm.vma_ref(t);
                 let sg = vm_start_gap(st, tv.start, tv.flags);
                 if sg < gap_end {
                     high = sg;
@@ -106,9 +109,9 @@ pub fn unmapped_area_topdown(mm: &impl VmaView, info: &UnmappedAreaInfo) -> Resu
             }
             _ => {
                 if let Some(p) = mm.vma_before(gap_end)
-                    && mm.vma(p).end > gap
+                    && mm.vma_ref(p).end > gap
                 {
-                    high = mm.vma(p).start;
+                    high = mm.vma_ref(p).start;
                     continue;
                 }
             }
@@ -176,7 +179,7 @@ pub fn vms_gather_munmap_vmas<P: BarrierPolicy>(
     end: u64,
 ) -> Result<Vms, Errno> {
     let mut vms = Vms::default();
-    let v = mm.vma(first);
+    let v = *mm.vma_ref(first);
     if start > v.start {
         // Punching a hole must not push map_count over its limit.
         if end < v.end && mm.st().map_count >= mm.st().cfg.max_map_count {
@@ -190,7 +193,7 @@ pub fn vms_gather_munmap_vmas<P: BarrierPolicy>(
     vms.prev = mm.vma_before(start);
     let mut cur = mm.find_vma(start);
     while let Some(id) = cur {
-        let v = mm.vma(id);
+        let v = *mm.vma_ref(id);
         if v.start >= end {
             break;
         }
@@ -205,7 +208,7 @@ pub fn vms_gather_munmap_vmas<P: BarrierPolicy>(
         // failed munmap leaves the earlier ones locked until the section
         // ends, and faults on them fall back to mmap_lock meanwhile.
         mm.vma_start_write(id);
-        let v = mm.vma(id);
+        let v = *mm.vma_ref(id);
         vms.add(v.flags, v.pages());
         vms.list.push(id);
         cur = mm.vma_next(id);
@@ -219,7 +222,7 @@ pub fn vms_gather_munmap_vmas<P: BarrierPolicy>(
 pub fn vms_complete_munmap_vmas<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vms: &Vms) {
     for &id in &vms.list {
         // The page tables go, and any guard markers with them.
-        let v = mm.vma(id);
+        let v = *mm.vma_ref(id);
         crate::guards::remove(mm.st(), v.start, v.end);
         remove_vma(mm, id);
     }
@@ -273,7 +276,7 @@ fn trim_in_place<P: BarrierPolicy>(
     start: u64,
     end: u64,
 ) -> Option<Result<(), Errno>> {
-    let v = mm.vma(id);
+    let v = *mm.vma_ref(id);
     let (keep_start, keep_end, cut) = if start > v.start && end == v.end {
         (v.start, start, start)
     } else if start == v.start && end < v.end {
@@ -327,15 +330,19 @@ pub fn mmap_region<P: BarrierPolicy>(
 ) -> Result<u64, Errno> {
     let end = addr + len;
     let pglen = len >> PAGE_SHIFT;
-    // __mmap_setup: gather what the new mapping replaces.
-    let (vms, prev, next) = match mm.find_vma_intersection(addr, end) {
+    // __mmap_setup: gather what the new mapping replaces. With nothing
+    // in the range, the first VMA ending above `addr` starts at or above
+    // `end`: it is the next VMA.
+    let found = mm.find_vma(addr);
+    let (vms, prev, next) = match found.filter(|&id| mm.vma_ref(id).start < end) {
         Some(first) => {
             let vms = vms_gather_munmap_vmas(mm, first, addr, end)?;
             let (p, n) = (vms.prev, vms.next);
             (vms, p, n)
         }
-        None => (Vms::default(), mm.vma_before(addr), vma_at_or_after(mm, addr)),
+        None => (Vms::default(), mm.vma_before(addr), found),
     };
+    let gathered = !vms.list.is_empty();
     if !may_expand_vm(mm.st(), flags, pglen - vms.nr_pages) {
         return Err(Errno::ENOMEM);
     }
@@ -355,8 +362,11 @@ pub fn mmap_region<P: BarrierPolicy>(
         flags |= VmFlags::ACCOUNT;
     }
     // The new VMA overwrites the old ones in the tree (the kernel finishes
-    // the unmap after linking the new VMA; the outcome is the same).
-    vms_complete_munmap_vmas(mm, &vms);
+    // the unmap after linking the new VMA; the outcome is the same). With
+    // nothing gathered there is nothing to remove or unaccount.
+    if gathered {
+        vms_complete_munmap_vmas(mm, &vms);
+    }
     // The file system's mmap_prepare/mmap: ext4/xfs refuse VM_SYNC without
     // DAX; hugetlbfs checks the offset and reserves pages. The old VMAs' page
     // tables are already gone (vms_clean_up_area), so on error the kernel
@@ -462,7 +472,7 @@ pub fn mmap_region<P: BarrierPolicy>(
     if flags.contains(VmFlags::LOCKED) {
         let id = mm.vma_lookup(addr).expect("just mapped");
         if !vma_supports_mlock(flags) {
-            let f = mm.vma(id).flags;
+            let f = mm.vma_ref(id).flags;
             mm.vma_set_flags(id, VmFlags(f.0 & !VmFlags::LOCKED_MASK.0));
         } else {
             mm.st().locked_vm += pglen;
@@ -528,7 +538,7 @@ pub fn do_brk_flags<P: BarrierPolicy>(
     }
     let mut done = false;
     if let Some(b) = brkvma
-        && mm.vma(b).end == addr
+        && mm.vma_ref(b).end == addr
     {
         let mut vmg = Vmg {
             prev: Some(b),
