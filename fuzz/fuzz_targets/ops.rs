@@ -82,7 +82,8 @@ impl Len {
     }
 }
 
-const TASK_SIZE: u64 = 0x7fff_ffff_f000;
+/// `TASK_SIZE` with 4-level page tables (the model's default).
+const TASK_SIZE: u64 = mm_core::mm::TASK_SIZE_4LEVEL;
 
 #[derive(Arbitrary, Debug, Clone)]
 enum Op {

@@ -13,9 +13,10 @@ use crate::{root, step, target_dir};
 /// The targets (`fuzz/Cargo.toml`).
 pub const TARGETS: [&str; 3] = ["strace_line", "replay", "ops"];
 
+/// `cargo +nightly fuzz` in `fuzz/`.
 fn cargo_fuzz() -> Command {
-    let mut c = Command::new("cargo");
-    c.arg("+nightly").arg("fuzz");
+    let mut c = crate::nightly(&["fuzz"]);
+    c.current_dir(root().join("fuzz"));
     c
 }
 
@@ -70,9 +71,7 @@ pub fn fuzz(args: &[String]) -> bool {
     let build_dir = target_dir().join("fuzz");
     let work = target_dir().join("mm-fuzz");
     let mut b = cargo_fuzz();
-    b.current_dir(&fuzz_dir)
-        .args(["build", "-O", "--target-dir"])
-        .arg(&build_dir);
+    b.args(["build", "-O", "--target-dir"]).arg(&build_dir);
     if !step("cargo fuzz build (nightly, AddressSanitizer)", b) {
         return false;
     }
@@ -85,8 +84,7 @@ pub fn fuzz(args: &[String]) -> bool {
         let _ = std::fs::create_dir_all(&corpus);
         let _ = std::fs::create_dir_all(&artifacts);
         let mut c = cargo_fuzz();
-        c.current_dir(&fuzz_dir)
-            .args(["run", "-O", "--target-dir"])
+        c.args(["run", "-O", "--target-dir"])
             .arg(&build_dir)
             .arg(t)
             .arg(&corpus)
