@@ -110,13 +110,16 @@ pub fn fuzz(args: &[String]) -> bool {
         if !passed {
             ok = false;
             // The finding: the panic message and libFuzzer's summary.
-            for l in text.lines().filter(|l| {
-                l.contains("panicked")
-                    || l.contains("SUMMARY")
-                    || l.contains("Test unit written")
-                    || l.starts_with("after ")
-            }) {
-                eprintln!("    {l}");
+            let lines: Vec<&str> = text.lines().collect();
+            for (i, l) in lines.iter().enumerate() {
+                if l.contains("panicked") {
+                    // The panic's message follows its location.
+                    for m in lines.iter().skip(i).take(4) {
+                        eprintln!("    {m}");
+                    }
+                } else if l.contains("SUMMARY") || l.contains("Test unit written") {
+                    eprintln!("    {l}");
+                }
             }
         }
         let line = format!(

@@ -10,6 +10,7 @@
 //! | [`vma_iter`] | the write section's VMA primitives and the tree position it carries | `struct vma_iterator`, `vma_iter_*` in `mm/vma.h` |
 //! | [`vma_lock`] | per-VMA locks: `vm_refcnt`, `vm_lock_seq`, `lock_vma_under_rcu` | `include/linux/mmap_lock.h`, `mm/mmap_lock.c` |
 //! | [`vm_flags`] | [`VmFlags`] and the `VM_*` bits | `include/linux/mm.h` |
+//! | [`failslab`] | allocation-failure injection (`fail-nth`) at every fallible allocation of an operation | `failslab`, `/proc/self/fail-nth` |
 //! | [`file`](mod@file) | open file descriptions and inodes | `struct file`, `struct inode` |
 //! | [`tree`] | the VMA tree with lockless lookups and gap search | `lib/maple_tree.c` |
 //! | [`mmap_lock`] | [`MmapLock`](mmap_lock::MmapLock): rwsem + `mm_lock_seq` | `include/linux/mmap_lock.h` |
@@ -18,6 +19,7 @@
 //! | [`slab`] | type-stable memory for lockless readers | `SLAB_TYPESAFE_BY_RCU` |
 //! | [`sync`] | the `cfg(loom)` facade | — |
 
+pub mod failslab;
 pub mod file;
 pub mod mm;
 pub mod mmap_lock;

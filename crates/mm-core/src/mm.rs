@@ -206,6 +206,8 @@ pub struct MmShared {
     pub(crate) brk: AtomicU64,
     pub(crate) start_brk: AtomicU64,
     pub(crate) start_stack: AtomicU64,
+    /// Allocation-failure injection.
+    pub(crate) fail_nth: crate::failslab::FailNth,
 }
 
 /// Identities of address spaces (never 0, which means "no mm").
@@ -281,10 +283,17 @@ impl<P: BarrierPolicy> MmStruct<P> {
                 brk: AtomicU64::new(0),
                 start_brk: AtomicU64::new(0),
                 start_stack: AtomicU64::new(TASK_SIZE_4LEVEL - 0x1000),
+                fail_nth: Default::default(),
             },
             lock: MmapLock::with_seq(state, seq),
             files: Mutex::new(FileTable::default()),
         }
+    }
+
+    /// Allocation-failure injection for this address space
+    /// ([`failslab`](crate::failslab)).
+    pub fn fail_nth(&self) -> &crate::failslab::FailNth {
+        &self.shared.fail_nth
     }
 
     /// `mmap_write_lock`.

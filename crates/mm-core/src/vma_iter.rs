@@ -191,6 +191,12 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         self.sh.vmas.get(id).expect("live VMA")
     }
 
+    /// Allocation-failure injection ([`failslab`](crate::failslab)).
+    #[inline]
+    pub fn fail_nth(&self) -> &crate::failslab::FailNth {
+        &self.sh.fail_nth
+    }
+
     /// How many more VMAs the slab can hold (`vm_area_alloc` fails at 0).
     pub fn free_vma_slots(&self) -> usize {
         self.gr().cfg.vma_capacity.saturating_sub(self.gr().vma_live)

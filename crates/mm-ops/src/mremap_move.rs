@@ -46,8 +46,9 @@ fn prep_move_vma<P: BarrierPolicy>(w: &MmWrite<'_, P>, vrm: &Vrm) -> Result<(), 
 /// `unmap_source_vma`: unmaps what was moved. An accounted VMA is unmapped
 /// without giving back its charge (the copy took it over): `VM_ACCOUNT` is
 /// cleared on the whole VMA first and set again on what remains of it. If
-/// the unmap fails (a split beyond `max_map_count`), the charge is simply
-/// taken again.
+/// the unmap fails (a split beyond `max_map_count`, an allocation), the
+/// charge is simply taken again and the call still succeeds, with the
+/// source still mapped.
 fn unmap_source_vma<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, vrm: &mut Vrm) {
     let id = vrm.vma();
     let v = w.vma(id);
@@ -58,7 +59,12 @@ fn unmap_source_vma<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, vrm: &mut Vrm) {
     }
     vrm.vma = None;
     if do_vmi_munmap(w, addr, len).is_err() {
-        w.st().committed += len >> PAGE_SHIFT;
+        // The source stays mapped, without VM_ACCOUNT if it had it: its
+        // whole charge (the copy owns what it took over; this adds as
+        // much again) is never given back.
+        let st = w.st();
+        st.committed += len >> PAGE_SHIFT;
+        st.committed_stranded += if accountable { v.pages() } else { len >> PAGE_SHIFT };
         return;
     }
     if accountable {

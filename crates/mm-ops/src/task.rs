@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use mm_core::failslab::AllocSite;
 use mm_core::file::{FileId, Inode, InodeKind};
 use mm_core::{BarrierPolicy, MmConfig, MmStruct, Upstream};
 
@@ -180,6 +181,10 @@ impl<P: BarrierPolicy> Task<P> {
     /// Opens a new file description on `path` (creating the inode on first
     /// use). `default_size` applies when nothing is known about the path.
     fn open_file(&mut self, path: &str, flags: u64, default_size: u64) -> Result<FileId, Errno> {
+        // path_openat's alloc_empty_file comes before the lookup.
+        if self.mm.fail_nth().should_fail(AllocSite::File) {
+            return Err(Errno::ENOMEM);
+        }
         // strace's names of pipes, sockets and anonymous inodes are not
         // paths: nothing to resolve or probe.
         let pseudo = pseudo_kind(path).is_some();
@@ -291,6 +296,11 @@ impl<P: BarrierPolicy> Task<P> {
             0
         };
         let mm = self.mm.clone();
+        // The object's inode and file (shmem_file_setup), before its inode
+        // number is taken.
+        if mm.fail_nth().should_fail(AllocSite::File) {
+            return Err(Errno::ENOMEM);
+        }
         let mut files = mm.files();
         let ino = files.fresh_ino();
         let mut inode = if huge_size != 0 {
@@ -411,6 +421,9 @@ impl<P: BarrierPolicy> Task<P> {
     /// `hugetlb_file_setup`: the object behind `MAP_HUGETLB` anonymous memory.
     fn hugetlb_file_setup(&mut self, size: u64, huge_size: u64) -> Result<FileId, Errno> {
         let mm = self.mm.clone();
+        if mm.fail_nth().should_fail(AllocSite::File) {
+            return Err(Errno::ENOMEM);
+        }
         let mut files = mm.files();
         let ino = files.fresh_ino();
         let mut inode = Inode::new(ino, (0, 0x11), size, "/anon_hugepage".into(), InodeKind::HugetlbAnon);

@@ -2,6 +2,7 @@
 //! `vma_merge_existing_range`, `vma_expand`, `commit_merge`, `__split_vma`,
 //! `vma_modify`, and the `anon_vma` reuse rules of `find_mergeable_anon_vma`.
 
+use mm_core::failslab::AllocSite;
 use mm_core::file::FileId;
 use mm_core::mm::NoMem;
 use mm_core::{AnonVmaId, BarrierPolicy, MmWrite, VmFlags, Vma, VmaId, VmaView};
@@ -35,6 +36,9 @@ pub struct Vmg {
     pub just_expand: bool,
     /// mremap's source VMA (`copied_from`).
     pub copied_from: Option<VmaId>,
+    /// A merge allocation failed (`VMA_MERGE_ERROR_NOMEM`): nothing was
+    /// changed, and the caller decides what the failure means.
+    pub nomem: bool,
     pub(crate) remove_middle: bool,
     pub(crate) remove_next: bool,
     pub(crate) adjust_middle_start: bool,
@@ -124,6 +128,39 @@ fn dup_anon_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, dst: VmaId, src: VmaI
     }
 }
 
+/// The allocations a merge makes before it changes anything: maple-tree
+/// nodes (`vma_iter_prealloc` in `commit_merge`) and, when the target
+/// takes a source's `anon_vma`, `anon_vma_clone` (`dup_anon_vma`). True
+/// when one fails ([`failslab`](mm_core::failslab)); nothing has changed
+/// then.
+fn merge_allocs_fail<P: BarrierPolicy>(mm: &MmWrite<'_, P>, dst: VmaId, srcs: &[VmaId]) -> bool {
+    let f = mm.fail_nth();
+    if f.should_fail(AllocSite::TreePrealloc) {
+        return true;
+    }
+    let mut has = mm.vma_anon_vma(dst).is_some();
+    for &src in srcs {
+        if !has && mm.vma_anon_vma(src).is_some() {
+            if f.should_fail(AllocSite::AnonVmaClone) {
+                return true;
+            }
+            has = true;
+        }
+    }
+    false
+}
+
+/// The allocations of a new VMA, before anything changes: `vm_area_alloc`
+/// (or `vm_area_dup`), the tree nodes to store it (`vma_iter_prealloc`),
+/// and for a copy of a VMA with an `anon_vma`, `anon_vma_clone`. True when
+/// one fails ([`failslab`](mm_core::failslab)).
+pub(crate) fn new_vma_allocs_fail<P: BarrierPolicy>(mm: &MmWrite<'_, P>, clones_anon_vma: bool) -> bool {
+    let f = mm.fail_nth();
+    f.should_fail(AllocSite::VmAreaAlloc)
+        || f.should_fail(AllocSite::TreePrealloc)
+        || (clones_anon_vma && f.should_fail(AllocSite::AnonVmaClone))
+}
+
 /// `remove_vma` after a merge or unmap: unlinks, drops the file reference
 /// and `map_count`.
 pub fn remove_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId) {
@@ -180,11 +217,24 @@ fn commit_merge<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &Vmg) {
 }
 
 /// `vma_expand`: grows `vmg.target` over `[vmg.start, vmg.end)`, absorbing
-/// `vmg.next` when the range reaches its end.
-pub fn vma_expand<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) {
+/// `vmg.next` when the range reaches its end. False (and `vmg.nomem`)
+/// when an allocation fails, before anything changed.
+pub fn vma_expand<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) -> bool {
     let target = vmg.target.expect("expand has a target");
     let mut sticky = (vmg.flags | mm.vma_ref(target).flags) & VmFlags::STICKY;
     let remove_next = vmg.next.is_some_and(|n| n != target && vmg.end == mm.vma_ref(n).end);
+    let (mut srcs, mut n) = ([0; 2], 0);
+    for src in [vmg.next.filter(|_| remove_next), vmg.copied_from]
+        .into_iter()
+        .flatten()
+    {
+        srcs[n] = src;
+        n += 1;
+    }
+    if merge_allocs_fail(mm, target, &srcs[..n]) {
+        vmg.nomem = true;
+        return false;
+    }
     if remove_next {
         let next = vmg.next.expect("next");
         sticky |= mm.vma_ref(next).flags & VmFlags::STICKY;
@@ -196,6 +246,7 @@ pub fn vma_expand<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) {
     vmg.remove_next = remove_next;
     commit_merge(mm, vmg);
     add_flags(mm, target, sticky);
+    true
 }
 
 /// `vm_flags_set`: adds `flags` to VMA `id`.
@@ -228,7 +279,9 @@ pub fn vma_merge_new_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut 
         vmg.target = Some(prev);
     }
     vmg.target?;
-    vma_expand(mm, vmg);
+    if !vma_expand(mm, vmg) {
+        vmg.target = None;
+    }
     vmg.target
 }
 
@@ -263,6 +316,22 @@ pub fn vma_merge_existing_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: 
     }
     if merge_left {
         sticky |= mm.vma_ref(vmg.prev.expect("left")).flags & VmFlags::STICKY;
+    }
+    // The target and the VMA whose `anon_vma` it would take.
+    let (dst, src) = if merge_both {
+        let next = vmg.next.expect("right");
+        (
+            vmg.prev.expect("left"),
+            if mm.vma_anon_vma(next).is_some() { next } else { middle },
+        )
+    } else if merge_left {
+        (vmg.prev.expect("left"), middle)
+    } else {
+        (vmg.next.expect("right"), middle)
+    };
+    if merge_allocs_fail(mm, dst, &[src]) {
+        vmg.nomem = true;
+        return None;
     }
     vmg.remove_middle = left_side && right_side;
     vmg.remove_next = merge_both;
@@ -339,6 +408,9 @@ pub fn split_vma<P: BarrierPolicy>(
     let v = mm.vma(id);
     debug_assert!(v.start < addr && addr < v.end);
     may_split(mm, &v, addr)?;
+    if new_vma_allocs_fail(mm, v.anon_vma.is_some()) {
+        return Err(Errno::ENOMEM);
+    }
     let mut new = v;
     if new_below {
         new.end = addr;
@@ -371,6 +443,9 @@ pub fn vma_modify<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) -> R
     let vma = vmg.middle.expect("modify has a middle");
     if let Some(merged) = vma_merge_existing_range(mm, vmg) {
         return Ok(merged);
+    }
+    if vmg.nomem {
+        return Err(Errno::ENOMEM);
     }
     if mm.vma_ref(vma).start < start {
         split_vma(mm, vma, start, true, true)?;
@@ -496,6 +571,9 @@ pub fn copy_vma<P: BarrierPolicy>(
         pgoff,
         ..v
     };
+    if new_vma_allocs_fail(mm, v.anon_vma.is_some()) {
+        return None;
+    }
     let new = mm.vma_link(copy).ok()?;
     if let Some(f) = v.file {
         mm.files().get(f);

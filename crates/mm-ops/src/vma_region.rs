@@ -2,6 +2,7 @@
 //! `do_vmi_munmap` with `vms_gather_munmap_vmas`, `do_brk_flags`, and the
 //! free-area searches `unmapped_area` / `unmapped_area_topdown`.
 
+use mm_core::failslab::AllocSite;
 use mm_core::file::{Inode, InodeKind};
 use mm_core::{BarrierPolicy, MmWrite, VmFlags, Vma, VmaId, VmaView};
 
@@ -208,6 +209,10 @@ pub fn vms_gather_munmap_vmas<P: BarrierPolicy>(
         // failed munmap leaves the earlier ones locked until the section
         // ends, and faults on them fall back to mmap_lock meanwhile.
         mm.vma_start_write(id);
+        // mas_store_gfp into the detached tree.
+        if mm.fail_nth().should_fail(AllocSite::TreePrealloc) {
+            return Err(Errno::ENOMEM);
+        }
         let v = *mm.vma_ref(id);
         vms.add(v.flags, v.pages());
         vms.list.push(id);
@@ -257,6 +262,11 @@ pub fn do_vmi_align_munmap<P: BarrierPolicy>(
         return r;
     }
     let vms = vms_gather_munmap_vmas(mm, first, start, end)?;
+    // vma_iter_clear_gfp: clearing the range from the tree may allocate;
+    // on failure the gathered VMAs stay (clear_tree_failed).
+    if mm.fail_nth().should_fail(AllocSite::TreePrealloc) {
+        return Err(Errno::ENOMEM);
+    }
     vms_complete_munmap_vmas(mm, &vms);
     Ok(())
 }
@@ -276,6 +286,11 @@ fn trim_in_place<P: BarrierPolicy>(
     start: u64,
     end: u64,
 ) -> Option<Result<(), Errno>> {
+    // Under allocation-failure injection, the general path: its split and
+    // gather have the kernel's allocation points and partial effects.
+    if mm.fail_nth().pending() {
+        return None;
+    }
     let v = *mm.vma_ref(id);
     let (keep_start, keep_end, cut) = if start > v.start && end == v.end {
         (v.start, start, start)
@@ -293,6 +308,10 @@ fn trim_in_place<P: BarrierPolicy>(
     if let Err(e) = may_split(mm, &v, cut) {
         return Some(Err(e));
     }
+    // The kernel's points on this path: the split's vm_area_dup,
+    // vma_iter_prealloc and anon_vma_clone, the detached-tree store and
+    // the range clear.
+    mm.fail_nth().pass(4 + u64::from(mm.vma_anon_vma(id).is_some()));
     let mut vms = Vms::default();
     vms.add(v.flags, (end - start) >> PAGE_SHIFT);
     crate::guards::remove(mm.st(), start, end);
@@ -351,16 +370,22 @@ pub fn mmap_region<P: BarrierPolicy>(
         MapSource::File(f) => mm.files().file_inode(f).is_hugetlb(),
         _ => false,
     };
-    let mut charged = 0;
+    let (mut charged, mut carried) = (0, 0);
     if !hugetlb && accountable_mapping(flags) {
         charged = pglen - vms.nr_accounted;
         if charged > 0 && !vm_enough_memory(mm.st(), charged) {
             return Err(Errno::ENOMEM);
         }
         // The replaced range's charge carries over to the new mapping.
+        carried = vms.nr_accounted;
         vms.nr_accounted = 0;
         flags |= VmFlags::ACCOUNT;
     }
+    // Until the new mapping exists, nothing owns the carried charge: an
+    // error from here on leaves it charged (vms_abort_munmap_vmas after
+    // the page tables were cleared completes the unmap with nothing to
+    // give back).
+    mm.st().committed_stranded += carried;
     // The new VMA overwrites the old ones in the tree (the kernel finishes
     // the unmap after linking the new VMA; the outcome is the same). With
     // nothing gathered there is nothing to remove or unaccount.
@@ -455,7 +480,7 @@ pub fn mmap_region<P: BarrierPolicy>(
             anon_vma: None,
             special: None,
         };
-        if mm.vma_link(v).is_err() {
+        if crate::vma::new_vma_allocs_fail(mm, false) || mm.vma_link(v).is_err() {
             // unacct_error: the mapping's charge and a new shmem object's.
             let mut given_back = charged;
             if let Some(f) = file {
@@ -466,8 +491,9 @@ pub fn mmap_region<P: BarrierPolicy>(
         }
         mm.st().map_count += 1;
     }
-    // __mmap_complete.
+    // __mmap_complete: the new mapping owns the carried charge.
     let st = mm.st();
+    st.committed_stranded -= carried;
     vm_stat_account(st, flags, pglen as i64);
     if flags.contains(VmFlags::LOCKED) {
         let id = mm.vma_lookup(addr).expect("just mapped");
@@ -502,6 +528,11 @@ pub fn shmem_zero_setup<P: BarrierPolicy>(
         pages
     };
     let slots = mm.file_slots();
+    // shmem_kernel_file_setup's inode and file, before the inode number.
+    if mm.fail_nth().should_fail(AllocSite::File) {
+        vm_unacct_memory(mm.st(), acct);
+        return Err(Errno::ENOMEM);
+    }
     let opened = {
         let mut files = mm.files();
         let ino = files.fresh_ino();
@@ -550,6 +581,11 @@ pub fn do_brk_flags<P: BarrierPolicy>(
             ..Vmg::default()
         };
         done = vma_merge_new_range(mm, &mut vmg).is_some();
+        if vmg.nomem {
+            // unacct_fail.
+            vm_unacct_memory(mm.st(), npages);
+            return Err(Errno::ENOMEM);
+        }
     }
     if !done {
         let v = Vma {
@@ -561,7 +597,7 @@ pub fn do_brk_flags<P: BarrierPolicy>(
             anon_vma: None,
             special: None,
         };
-        if mm.vma_link(v).is_err() {
+        if crate::vma::new_vma_allocs_fail(mm, false) || mm.vma_link(v).is_err() {
             vm_unacct_memory(mm.st(), npages);
             return Err(Errno::ENOMEM);
         }

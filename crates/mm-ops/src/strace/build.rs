@@ -5,6 +5,21 @@ use super::value::{addr, fd, flags, number, string};
 use super::xlat::{MADV, MAP, MFD, MREMAP, O_FLAGS, PROT};
 use crate::call::{Access, Call};
 
+/// `open`'s and `openat`'s mode as the kernel takes it and strace shows
+/// it: only with `O_CREAT` or `O_TMPFILE` (0 if the trace has none), as a
+/// `umode_t` (16 bits); `None` otherwise, whatever the trace passed.
+fn open_mode(n: &str, flags_arg: &str, mode: Option<&&str>) -> Result<Option<u64>, ParseError> {
+    const CREATES: u64 = 0o100 | 0o20_000_000;
+    if ctx(n, "flags", flags(flags_arg, &O_FLAGS))? & CREATES == 0 {
+        return Ok(None);
+    }
+    let m = match mode {
+        Some(x) => ctx(n, "mode", number(x))?,
+        None => 0,
+    };
+    Ok(Some(m & 0xffff))
+}
+
 /// The bits of an `int` argument (madvise's advice, open's, dup3's and
 /// memfd_create's flags): the kernel sees only these, and strace shows
 /// only these.
@@ -138,10 +153,7 @@ pub(super) fn build(name: &str, a: &[&str]) -> Result<(Call, Paths), ParseError>
             Call::Open {
                 path: ctx(n, "pathname", string(a[0]))?,
                 flags: ctx(n, "flags", flags(a[1], &O_FLAGS))? & INT_BITS,
-                mode: match a.get(2) {
-                    Some(x) => Some(ctx(n, "mode", number(x))?),
-                    None => None,
-                },
+                mode: open_mode(n, a[1], a.get(2))?,
             }
         }
         "openat" => {
@@ -152,10 +164,7 @@ pub(super) fn build(name: &str, a: &[&str]) -> Result<(Call, Paths), ParseError>
                 dirfd,
                 path: ctx(n, "pathname", string(a[1]))?,
                 flags: ctx(n, "flags", flags(a[2], &O_FLAGS))? & INT_BITS,
-                mode: match a.get(3) {
-                    Some(x) => Some(ctx(n, "mode", number(x))?),
-                    None => None,
-                },
+                mode: open_mode(n, a[2], a.get(3))?,
             }
         }
         "close" | "dup" => {
