@@ -169,6 +169,14 @@ pub struct MmState {
     /// pages of `VM_ACCOUNT` VMAs (the kernel's own drift of
     /// `Committed_AS`), for consistency checks.
     pub committed_stranded: u64,
+    /// The part of [`locked_vm`](Self::locked_vm) no VMA holds any more:
+    /// an `MREMAP_DONTUNMAP` move of a `VM_LOCKED` VMA counts the copy's
+    /// pages and clears `VM_LOCKED` on the whole source VMA, unsplit,
+    /// without taking its pages off (`dontunmap_complete`; on this 6.18
+    /// host `VmLck` went from 256 to 512 kB when all of a 256 kB locked
+    /// mapping moved so, and to 320 kB when 64 kB of its middle did, the
+    /// source left whole and unlocked — as in the model).
+    pub locked_vm_stranded: u64,
     /// `mm->start_brk`.
     pub start_brk: u64,
     /// `mm->brk`.
@@ -261,6 +269,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
             stack_vm: 0,
             committed: 0,
             committed_stranded: 0,
+            locked_vm_stranded: 0,
             start_brk: 0,
             brk: 0,
             start_data: 0,

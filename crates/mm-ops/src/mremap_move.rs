@@ -89,6 +89,11 @@ fn unmap_source_vma<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, vrm: &mut Vrm) {
 fn dontunmap_complete<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, vrm: &Vrm, new: mm_core::VmaId) {
     let id = vrm.vma();
     let v = w.vma(id);
+    if v.flags.contains(VmFlags::LOCKED) {
+        // The whole source VMA (not split: only the moved range's pages
+        // went) is no longer locked, but its pages stay in locked_vm.
+        w.st().locked_vm_stranded += v.pages();
+    }
     w.vma_set_flags(id, v.flags & !VmFlags::LOCKED_MASK);
     if new != id && vrm.addr == v.start && vrm.addr + vrm.old_len == v.end {
         w.set_anon_vma(id, None);

@@ -135,6 +135,9 @@ fn dup_anon_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, dst: VmaId, src: VmaI
 /// then.
 fn merge_allocs_fail<P: BarrierPolicy>(mm: &MmWrite<'_, P>, dst: VmaId, srcs: &[VmaId]) -> bool {
     let f = mm.fail_nth();
+    if !f.armed() {
+        return false;
+    }
     if f.should_fail(AllocSite::TreePrealloc) {
         return true;
     }
@@ -156,9 +159,10 @@ fn merge_allocs_fail<P: BarrierPolicy>(mm: &MmWrite<'_, P>, dst: VmaId, srcs: &[
 /// one fails ([`failslab`](mm_core::failslab)).
 pub(crate) fn new_vma_allocs_fail<P: BarrierPolicy>(mm: &MmWrite<'_, P>, clones_anon_vma: bool) -> bool {
     let f = mm.fail_nth();
-    f.should_fail(AllocSite::VmAreaAlloc)
-        || f.should_fail(AllocSite::TreePrealloc)
-        || (clones_anon_vma && f.should_fail(AllocSite::AnonVmaClone))
+    f.armed()
+        && (f.should_fail(AllocSite::VmAreaAlloc)
+            || f.should_fail(AllocSite::TreePrealloc)
+            || (clones_anon_vma && f.should_fail(AllocSite::AnonVmaClone)))
 }
 
 /// `remove_vma` after a merge or unmap: unlinks, drops the file reference

@@ -311,7 +311,9 @@ fn trim_in_place<P: BarrierPolicy>(
     // The kernel's points on this path: the split's vm_area_dup,
     // vma_iter_prealloc and anon_vma_clone, the detached-tree store and
     // the range clear.
-    mm.fail_nth().pass(4 + u64::from(mm.vma_anon_vma(id).is_some()));
+    if mm.fail_nth().armed() {
+        mm.fail_nth().pass(4 + u64::from(mm.vma_anon_vma(id).is_some()));
+    }
     let mut vms = Vms::default();
     vms.add(v.flags, (end - start) >> PAGE_SHIFT);
     crate::guards::remove(mm.st(), start, end);

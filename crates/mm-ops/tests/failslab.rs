@@ -339,6 +339,7 @@ fn every_point_of_a_long_sequence_fails_cleanly() {
         let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (seq as u64 + 1));
         let calls: Vec<Call> = (0..seq_len).map(|_| random_call(&mut rng)).collect();
         let mut twin = fresh();
+        twin.mm().fail_nth().set_counting(true);
         let mut t = fresh();
         for (i, c) in calls.iter().enumerate() {
             let before = state(&twin);

@@ -88,10 +88,11 @@ fn flag_term(t: &str, x: &Xlat) -> Result<u64, ParseError> {
         if let Some((n, name)) = t.split_once("<<") {
             let n = int(n.trim())?;
             return match x.shift {
-                Some((shift_name, shift)) if name.trim() == shift_name => n
-                    .checked_shl(shift)
-                    .filter(|v| v >> shift == n)
-                    .ok_or_else(|| ParseError::new(format!("`{t}` overflows"))),
+                // The field is 6 bits (MAP_HUGE_MASK, MFD_HUGE_MASK): strace
+                // never prints more.
+                Some((shift_name, shift)) if name.trim() == shift_name => (n <= 0x3f)
+                    .then(|| n << shift)
+                    .ok_or_else(|| ParseError::new(format!("`{t}`: the huge page size field has 6 bits"))),
                 _ => Err(ParseError::new(format!(
                     "unknown shift `{}` in {}_* flags",
                     name.trim(),
@@ -128,7 +129,8 @@ pub(super) fn fd(arg: &str, at_fdcwd: bool) -> Result<(i64, Option<String>), Par
         if !num.starts_with('-') && n > i64::MAX as u64 {
             return Err(ParseError::new(format!("descriptor `{num}` out of range")));
         }
-        n as i64
+        // A descriptor is an `int` to the kernel (and strace prints it so).
+        i64::from(n as i32)
     };
     // Comments (-X verbose: `-100 /* AT_FDCWD */`) may precede the path.
     let mut i = num_end;
