@@ -293,10 +293,16 @@ fn miri() -> bool {
     let mut c = nightly(&["miri", "test", "-p", "mm-spec", "--test", "threads"]);
     c.env("MIRIFLAGS", format!("-Zmiri-many-seeds=0..{seeds}"))
         .env("CARGO_TARGET_DIR", target_dir().join("miri"));
-    step(
+    let threads = step(
         &format!("Miri: mm-spec threads test over {seeds} scheduling seeds (nightly)"),
         c,
-    )
+    );
+    // The lock's own unsafe code (guards over the raw rwsem, downgrade)
+    // and its sequence count, single-threaded.
+    let mut l = nightly(&["miri", "test", "-p", "mm-core", "--test", "mmap_lock"]);
+    l.env("CARGO_TARGET_DIR", target_dir().join("miri"));
+    let lock = step("Miri: mm-core mmap_lock tests (nightly)", l);
+    threads && lock
 }
 
 fn main() -> ExitCode {
