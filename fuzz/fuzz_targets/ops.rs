@@ -22,6 +22,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use mm_core::{MmConfig, Vma, VmaView};
 use mm_ops::call::{Access, Call, Outcome};
+use mm_ops::invariants::coalesced;
 use mm_ops::task::Task;
 use mm_ops::uapi::*;
 
@@ -184,26 +185,6 @@ fn state(t: &Task) -> State {
     }
 }
 
-/// The VMAs with neighbours of identical attributes joined: what a failed
-/// call that keeps its splits must leave unchanged.
-fn coalesced(vmas: &[Vma]) -> Vec<Vma> {
-    let mut out: Vec<Vma> = Vec::new();
-    for v in vmas {
-        if let Some(l) = out.last_mut()
-            && l.end == v.start
-            && l.flags == v.flags
-            && l.file == v.file
-            && l.anon_vma == v.anon_vma
-            && l.special == v.special
-            && l.pgoff + ((l.end - l.start) >> PAGE_SHIFT) == v.pgoff
-        {
-            l.end = v.end;
-            continue;
-        }
-        out.push(*v);
-    }
-    out
-}
 
 fuzz_target!(|ops: Vec<Op>| {
     // A small vm.max_map_count: the limit is reachable within a run, and

@@ -21,9 +21,27 @@
 //! 6. every guard marker lies inside a VMA (markers are page-table state,
 //!    and page tables exist only under VMAs).
 
-use mm_core::{BarrierPolicy, MmStruct, VmFlags, VmaView};
+use mm_core::{BarrierPolicy, MmStruct, VmFlags, Vma, VmaView};
 
 use crate::uapi::{PAGE_MASK, PAGE_SHIFT};
+
+/// The VMAs with neighbours of identical attributes joined: what a failed
+/// call that keeps its splits (munmap, mremap, brk) leaves unchanged.
+pub fn coalesced(vmas: &[Vma]) -> Vec<Vma> {
+    let mut out: Vec<Vma> = Vec::new();
+    for v in vmas {
+        if let Some(l) = out.last_mut()
+            && l.end == v.start
+            && (l.flags, l.file, l.anon_vma, l.special) == (v.flags, v.file, v.anon_vma, v.special)
+            && l.pgoff + ((l.end - l.start) >> PAGE_SHIFT) == v.pgoff
+        {
+            l.end = v.end;
+            continue;
+        }
+        out.push(*v);
+    }
+    out
+}
 
 /// Checks every invariant above; the error names the first one broken.
 pub fn check<P: BarrierPolicy>(mm: &MmStruct<P>) -> Result<(), String> {

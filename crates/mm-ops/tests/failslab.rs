@@ -30,6 +30,7 @@
 use mm_core::failslab::AllocSite;
 use mm_core::{MmConfig, Vma, VmaView};
 use mm_ops::call::{Access, Call, Outcome};
+use mm_ops::invariants::coalesced;
 use mm_ops::task::Task;
 use mm_ops::uapi::oflags::*;
 use mm_ops::uapi::*;
@@ -161,24 +162,6 @@ fn state(t: &Task) -> State {
         ],
         files: r.files().live_files(),
     }
-}
-
-/// VMAs with neighbours of identical attributes joined (what a kept split
-/// does not change).
-fn coalesced(vmas: &[Vma]) -> Vec<Vma> {
-    let mut out: Vec<Vma> = Vec::new();
-    for v in vmas {
-        if let Some(l) = out.last_mut()
-            && l.end == v.start
-            && (l.flags, l.file, l.anon_vma, l.special) == (v.flags, v.file, v.anon_vma, v.special)
-            && l.pgoff + ((l.end - l.start) >> PAGE_SHIFT) == v.pgoff
-        {
-            l.end = v.end;
-            continue;
-        }
-        out.push(*v);
-    }
-    out
 }
 
 /// The parts of `vmas` outside every range of `ranges`, coalesced.
