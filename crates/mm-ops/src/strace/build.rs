@@ -112,14 +112,18 @@ pub(super) fn build(name: &str, a: &[&str]) -> Result<(Call, Paths), ParseError>
         }
         "mremap" => {
             arity(n, a, 4, 5)?;
+            let flags = ctx(n, "flags", flags(a[3], &MREMAP))?;
             Call::Mremap {
                 old_addr: ctx(n, "old_address", addr(a[0]))?,
                 old_len: ctx(n, "old_size", number(a[1]))?,
                 new_len: ctx(n, "new_size", number(a[2]))?,
-                flags: ctx(n, "flags", flags(a[3], &MREMAP))?,
+                flags,
+                // strace shows new_address only with MREMAP_MAYMOVE and
+                // MREMAP_FIXED (the writer does the same); otherwise a
+                // fifth argument is not one the trace can carry.
                 new_addr: match a.get(4) {
-                    Some(x) => ctx(n, "new_address", addr(x))?,
-                    None => 0,
+                    Some(x) if flags & 3 == 3 => ctx(n, "new_address", addr(x))?,
+                    _ => 0,
                 },
             }
         }
