@@ -1,6 +1,9 @@
-//! `cargo xtask fuzz [--time S] [TARGET...]`: runs the cargo-fuzz targets
-//! of `fuzz/` (nightly, libFuzzer with AddressSanitizer), each for `S`
-//! seconds (default 60), starting from the committed seed corpus
+//! `cargo xtask fuzz [--time S] [--runs N] [--max-len B] [--sanitizer
+//! address|none] [TARGET...]`: runs the cargo-fuzz targets of `fuzz/`
+//! (nightly, libFuzzer; AddressSanitizer unless `--sanitizer none`, which
+//! builds with debug assertions and overflow checks instead and runs
+//! about five times as many executions per second), each for `S` seconds
+//! (default 60) or `N` executions, starting from the committed seed corpus
 //! `fuzz/seeds/TARGET`. New inputs go to a working corpus under the
 //! target directory, so the committed seeds do not change; a finding is
 //! written under `target/mm-fuzz/artifacts/TARGET/` and fails the run.
@@ -33,6 +36,9 @@ fn ensure_cargo_fuzz() -> bool {
 /// Runs the fuzz targets; false on a finding or a failed build.
 pub fn fuzz(args: &[String]) -> bool {
     let mut time = 60u64;
+    let mut runs_limit: Option<u64> = None;
+    let mut max_len: Option<u64> = None;
+    let mut sanitizer = "address".to_string();
     let mut targets = vec![];
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -44,9 +50,25 @@ pub fn fuzz(args: &[String]) -> bool {
                     return false;
                 }
             },
+            "--runs" | "--max-len" => match it.next().and_then(|t| t.parse().ok()) {
+                Some(n) if a == "--runs" => runs_limit = Some(n),
+                Some(n) => max_len = Some(n),
+                None => {
+                    eprintln!("xtask fuzz: {a} takes a number");
+                    return false;
+                }
+            },
+            "--sanitizer" => match it.next().map(String::as_str) {
+                Some(s @ ("address" | "none")) => sanitizer = s.to_string(),
+                _ => {
+                    eprintln!("xtask fuzz: --sanitizer takes address or none");
+                    return false;
+                }
+            },
             "--help" | "-h" => {
                 println!(
-                    "usage: cargo xtask fuzz [--time SECONDS] [TARGET...]   (targets: {})",
+                    "usage: cargo xtask fuzz [--time SECONDS] [--runs N] [--max-len BYTES] \
+                     [--sanitizer address|none] [TARGET...]   (targets: {})",
                     TARGETS.join(", ")
                 );
                 return true;
@@ -68,11 +90,17 @@ pub fn fuzz(args: &[String]) -> bool {
         return false;
     }
     let fuzz_dir = root().join("fuzz");
-    let build_dir = target_dir().join("fuzz");
+    // Each sanitizer has its own build; the working corpus is shared.
+    let build_dir = target_dir().join(if sanitizer == "none" { "fuzz-nosan" } else { "fuzz" });
     let work = target_dir().join("mm-fuzz");
+    let build_flags: &[&str] = if sanitizer == "none" {
+        &["build", "-O", "-a", "-s", "none", "--target-dir"]
+    } else {
+        &["build", "-O", "--target-dir"]
+    };
     let mut b = cargo_fuzz();
-    b.args(["build", "-O", "--target-dir"]).arg(&build_dir);
-    if !step("cargo fuzz build (nightly, AddressSanitizer)", b) {
+    b.args(build_flags).arg(&build_dir);
+    if !step(&format!("cargo fuzz build (nightly, sanitizer {sanitizer})"), b) {
         return false;
     }
     let mut ok = true;
@@ -84,17 +112,28 @@ pub fn fuzz(args: &[String]) -> bool {
         let _ = std::fs::create_dir_all(&corpus);
         let _ = std::fs::create_dir_all(&artifacts);
         let mut c = cargo_fuzz();
-        c.args(["run", "-O", "--target-dir"])
+        c.arg("run").args(&build_flags[1..build_flags.len() - 1]);
+        c.arg("--target-dir")
             .arg(&build_dir)
             .arg(t)
             .arg(&corpus)
             .arg(&seeds)
             .arg("--")
-            .arg(format!("-max_total_time={time}"))
+            .arg(match runs_limit {
+                Some(n) => format!("-runs={n}"),
+                None => format!("-max_total_time={time}"),
+            })
             .arg("-rss_limit_mb=2048")
             .arg("-timeout=20")
             .arg(format!("-artifact_prefix={}/", artifacts.display()));
-        println!("==> fuzz {t} for {time} s");
+        if let Some(n) = max_len {
+            c.arg(format!("-max_len={n}"));
+        }
+        let started = std::time::Instant::now();
+        match runs_limit {
+            Some(n) => println!("==> fuzz {t} for {n} executions (sanitizer {sanitizer})"),
+            None => println!("==> fuzz {t} for {time} s (sanitizer {sanitizer})"),
+        }
         let out = c.output();
         let (passed, text) = match out {
             Ok(o) => (
@@ -123,8 +162,9 @@ pub fn fuzz(args: &[String]) -> bool {
             }
         }
         let line = format!(
-            "{t}: {} executions in {time} s, {}",
+            "{t}: {} executions in {} s (sanitizer {sanitizer}), {}",
             runs.map_or("?".into(), |r| r.to_string()),
+            started.elapsed().as_secs(),
             if passed { "no finding" } else { "FINDING (see above)" }
         );
         println!("<== {line}");
