@@ -244,6 +244,57 @@ pub fn format_call(call: &Call) -> String {
     o
 }
 
+/// What strace shows of `c`: the call that reading [`format_call`]'s text
+/// gives back. It differs from `c` only where `format_call` drops what
+/// strace does not show (listed there); a memfd name longer than 32 bytes,
+/// for instance, comes back as its first 32 bytes and `...`.
+pub fn visible(c: &Call) -> Call {
+    let fd = |f: &mut i64| *f = i64::from(*f as i32);
+    let int = |v: &mut u64| *v = u64::from(*v as u32);
+    let mode = |flags: u64, m: &mut Option<u64>| {
+        *m = (flags & (0o100 | 0o20000000) != 0).then(|| u64::from(m.unwrap_or(0) as u16));
+    };
+    let mut c = c.clone();
+    match &mut c {
+        Call::Mmap { flags, fd: f, .. } => {
+            int(flags);
+            fd(f);
+        }
+        Call::Mremap { flags, new_addr, .. } if *flags & 3 != 3 => *new_addr = 0,
+        Call::Madvise { advice, .. } => int(advice),
+        Call::Open { flags, mode: m, .. } => {
+            mode(*flags, m);
+            int(flags);
+        }
+        Call::Openat {
+            dirfd, flags, mode: m, ..
+        } => {
+            fd(dirfd);
+            mode(*flags, m);
+            int(flags);
+        }
+        Call::Close { fd: f } | Call::Dup { fd: f } | Call::Ftruncate { fd: f, .. } => fd(f),
+        Call::Dup2 { oldfd, newfd } => {
+            fd(oldfd);
+            fd(newfd);
+        }
+        Call::Dup3 { oldfd, newfd, flags } => {
+            fd(oldfd);
+            fd(newfd);
+            int(flags);
+        }
+        Call::MemfdCreate { name, flags } => {
+            // Cut as bytes (a character may be split), read back lossily.
+            if name.len() > STRING_LIMIT {
+                *name = format!("{}...", String::from_utf8_lossy(&name.as_bytes()[..STRING_LIMIT]));
+            }
+            int(flags);
+        }
+        _ => {}
+    }
+    c
+}
+
 /// The result as strace 6.1 prints it after ` = `: hex for the addresses
 /// mmap, mremap and brk return (`0` for zero), signed decimal otherwise,
 /// `-1 ENOMEM (Cannot allocate memory)` for errors (`-1 (errno 200)` for an

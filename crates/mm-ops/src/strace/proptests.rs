@@ -3,61 +3,13 @@
 
 use proptest::prelude::*;
 
-use super::{Line, Parser, Recorded, format_call, format_result, parse_line};
+use super::{Line, Parser, Recorded, format_call, format_result, parse_line, visible};
 use crate::call::{Access, Call, Outcome, Signal};
 use crate::uapi::Errno;
 
 fn fixture(name: &str) -> String {
     let path = format!("{}/tests/fixtures/strace/{name}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
-}
-
-/// What strace shows of `c` (see `format_call`): the call that reading
-/// the canonical text gives back.
-fn visible(c: &Call) -> Call {
-    let fd = |f: &mut i64| *f = i64::from(*f as i32);
-    let int = |v: &mut u64| *v = u64::from(*v as u32);
-    let mode = |flags: u64, m: &mut Option<u64>| {
-        *m = (flags & (0o100 | 0o20000000) != 0).then(|| u64::from(m.unwrap_or(0) as u16));
-    };
-    let mut c = c.clone();
-    match &mut c {
-        Call::Mmap { flags, fd: f, .. } => {
-            int(flags);
-            fd(f);
-        }
-        Call::Mremap { flags, new_addr, .. } if *flags & 3 != 3 => *new_addr = 0,
-        Call::Madvise { advice, .. } => int(advice),
-        Call::Open { flags, mode: m, .. } => {
-            mode(*flags, m);
-            int(flags);
-        }
-        Call::Openat {
-            dirfd, flags, mode: m, ..
-        } => {
-            fd(dirfd);
-            mode(*flags, m);
-            int(flags);
-        }
-        Call::Close { fd: f } | Call::Dup { fd: f } | Call::Ftruncate { fd: f, .. } => fd(f),
-        Call::Dup2 { oldfd, newfd } => {
-            fd(oldfd);
-            fd(newfd);
-        }
-        Call::Dup3 { oldfd, newfd, flags } => {
-            fd(oldfd);
-            fd(newfd);
-            int(flags);
-        }
-        Call::MemfdCreate { name, flags } => {
-            if name.len() > 32 {
-                *name = format!("{}...", &name[..32]);
-            }
-            int(flags);
-        }
-        _ => {}
-    }
-    c
 }
 
 fn word() -> impl Strategy<Value = u64> {
