@@ -302,7 +302,11 @@ fn miri() -> bool {
     let mut l = nightly(&["miri", "test", "-p", "mm-core", "--test", "mmap_lock"]);
     l.env("CARGO_TARGET_DIR", target_dir().join("miri"));
     let lock = step("Miri: mm-core mmap_lock tests (nightly)", l);
-    threads && lock
+    // The maps header's ASCII-to-str conversion (mm-ops `task_mmu`).
+    let mut m = nightly(&["miri", "test", "-p", "mm-ops", "--lib", "task_mmu"]);
+    m.env("CARGO_TARGET_DIR", target_dir().join("miri"));
+    let maps = step("Miri: mm-ops task_mmu unit tests (nightly)", m);
+    threads && lock && maps
 }
 
 fn main() -> ExitCode {

@@ -175,11 +175,13 @@ pub struct FileTable {
 
 impl FileTable {
     /// The file `id`.
+    #[inline]
     pub fn file(&self, id: FileId) -> &File {
         self.files[id.0 as usize].as_ref().expect("live file")
     }
 
     /// The inode `id`.
+    #[inline]
     pub fn inode(&self, id: InodeId) -> &Inode {
         self.inodes[id.0 as usize].as_ref().expect("live inode")
     }
@@ -190,6 +192,7 @@ impl FileTable {
     }
 
     /// The inode of file `id`.
+    #[inline]
     pub fn file_inode(&self, id: FileId) -> &Inode {
         self.inode(self.file(id).inode)
     }
