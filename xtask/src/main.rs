@@ -3,8 +3,10 @@
 //!
 //! * `cargo xtask ci` — format check, clippy with `-D warnings`, every test
 //!   of the workspace (doc tests, the reference state machine, the
-//!   differential tests against the host kernel), then a summary of the
+//!   differential tests against the host kernel), the embedding examples
+//!   (`cargo xtask examples`), the checkers below, then a summary of the
 //!   counts the tests reported.
+//! * `cargo xtask examples` — runs each program of `examples/`.
 //! * `cargo xtask loom` — the loom model checks of every scenario under
 //!   every barrier policy, then the mutation table (each one-site mutation
 //!   of the read or write path must be caught by loom, the stress test or
@@ -15,11 +17,13 @@
 //! * `cargo xtask tsan` — the concurrency tests under ThreadSanitizer
 //!   (nightly, `-Zbuild-std`).
 //! * `cargo xtask miri` — the small concurrency test under Miri, over
-//!   several scheduling seeds (nightly).
-//! * `cargo xtask fuzz [--time S] [TARGET...]` — the cargo-fuzz targets of
-//!   `fuzz/` (the strace parser, `mmsim replay`, system-call sequences under
-//!   the invariant checker) from the committed seeds, `S` seconds each
-//!   (CI: 20); installs cargo-fuzz if missing.
+//!   several scheduling seeds, mm-core's lock tests and the maps writer's
+//!   unit tests (nightly).
+//! * `cargo xtask fuzz [--time S] [--runs N] [--max-len B] [--sanitizer
+//!   address|none] [TARGET...]` — the cargo-fuzz targets of `fuzz/` (the
+//!   strace parser, `mmsim replay`, system-call sequences under the
+//!   invariant checker) from the committed seeds, `S` seconds or `N`
+//!   executions each (CI: 20 s); installs cargo-fuzz if missing.
 //! * `cargo xtask asm` — what each barrier policy compiles to on this
 //!   machine (for `docs/ordering.md`).
 //! * `cargo xtask bench [--quick]` — the criterion suite, side by side with
@@ -194,6 +198,9 @@ fn ci() -> bool {
         }
     }
     if ok {
+        ok = run_examples();
+    }
+    if ok {
         // Every checker runs, even after one fails, so that CI shows them all.
         // The fuzz targets, a short smoke run each from the seed corpus.
         let smoke = ["--time".to_string(), "20".to_string()];
@@ -211,6 +218,21 @@ fn ci() -> bool {
         }
     }
     println!("ci: {}", if ok { "all steps passed" } else { "FAILED" });
+    ok
+}
+
+/// The embedding examples (`examples/`), each a program that checks what
+/// it shows.
+const EXAMPLES: [&str; 4] = ["snapshot", "readers", "custom_policy", "property"];
+
+/// Runs every example; false if one fails.
+fn run_examples() -> bool {
+    let mut ok = true;
+    for e in EXAMPLES {
+        let mut c = cargo();
+        c.args(["run", "-q", "-p", "mm-examples", "--example", e]);
+        ok &= step(&format!("example {e}"), c);
+    }
     ok
 }
 
@@ -317,13 +339,14 @@ fn main() -> ExitCode {
         Some("asan") => asan(),
         Some("tsan") => tsan(),
         Some("miri") => miri(),
+        Some("examples") => run_examples(),
         Some("asm") => asm::asm(),
         Some("bench") => bench::bench(&args[1..]),
         Some("icount") => icount::icount(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | loom | asan | tsan | miri | asm | icount [POLICY VMAS...] | bench [--help] | fuzz [--time S] [TARGET...]"
+                "usage: cargo xtask ci | loom | asan | tsan | miri | examples | asm | icount [POLICY VMAS...] | bench [--help] | fuzz [--help]"
             );
             false
         }

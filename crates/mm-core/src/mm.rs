@@ -98,7 +98,19 @@ pub struct MmConfig {
     pub read_implies_exec: bool,
     /// Capacity of the VMA slab (bounds the number of VMAs).
     pub vma_capacity: usize,
+    /// `mm->start_brk`, and `mm->brk`, of a fresh address space: where
+    /// `brk` starts the heap (the kernel sets it at `exec`, after the
+    /// program's bss). Default: `0x5555_5555_9000`, a small PIE program's
+    /// with randomization off.
+    pub start_brk: u64,
+    /// `mm->start_stack`: the VMA containing it is `[stack]` in maps.
+    /// Default: one page below `TASK_SIZE`, where a stack begins with
+    /// randomization off.
+    pub start_stack: u64,
 }
+
+/// [`MmConfig::start_brk`]'s default.
+pub const DEFAULT_START_BRK: u64 = 0x5555_5555_9000;
 
 impl Default for MmConfig {
     /// The host of this project: Linux 6.18 x86-64, ASLR off, 8 MiB stack,
@@ -129,6 +141,8 @@ impl Default for MmConfig {
             thp_enabled: ThpMode::Madvise,
             read_implies_exec: false,
             vma_capacity: 65530 + 64,
+            start_brk: DEFAULT_START_BRK,
+            start_stack: TASK_SIZE_4LEVEL - 0x1000,
         }
     }
 }
@@ -254,6 +268,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
         let cap = cfg.vma_capacity;
         let task_size = cfg.task_size;
         let thp_enabled = cfg.thp_enabled;
+        let (start_brk, start_stack) = (cfg.start_brk, cfg.start_stack);
         let state = MmState {
             tree: Tree::default(),
             vmas: Vec::new(),
@@ -270,13 +285,11 @@ impl<P: BarrierPolicy> MmStruct<P> {
             committed: 0,
             committed_stranded: 0,
             locked_vm_stranded: 0,
-            start_brk: 0,
-            brk: 0,
+            start_brk: cfg.start_brk,
+            brk: cfg.start_brk,
             start_data: 0,
             end_data: 0,
-            // A fresh model has no stack VMA; this is where a stack with
-            // randomization off would begin (one page below TASK_SIZE).
-            start_stack: TASK_SIZE_4LEVEL - 0x1000,
+            start_stack: cfg.start_stack,
             def_flags: VmFlags::NONE,
             guard_pages: std::collections::BTreeMap::new(),
             cfg,
@@ -289,9 +302,9 @@ impl<P: BarrierPolicy> MmStruct<P> {
                 id: NEXT_MM_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 task_size,
                 thp_enabled,
-                brk: AtomicU64::new(0),
-                start_brk: AtomicU64::new(0),
-                start_stack: AtomicU64::new(TASK_SIZE_4LEVEL - 0x1000),
+                brk: AtomicU64::new(start_brk),
+                start_brk: AtomicU64::new(start_brk),
+                start_stack: AtomicU64::new(start_stack),
                 fail_nth: Default::default(),
             },
             lock: MmapLock::with_seq(state, seq),

@@ -4,7 +4,7 @@
 //!
 //! | module | what | kernel counterpart |
 //! |---|---|---|
-//! | [`task`] | [`Task`]: descriptors, syscall entry points, [`apply`](task::Task::apply) | `task_struct`, `fs/file.c` |
+//! | [`task`] | [`Task`]: descriptors, syscall entry points (`mmap`, `munmap`, `mprotect`, `mremap`, `madvise`, `brk`, `fault`, `open`, …), snapshots, [`apply`](task::Task::apply) | `task_struct`, `fs/file.c` |
 //! | [`mmap`] | `mmap`, `munmap`, `brk`, placement | `mm/mmap.c`, `mm/util.c` |
 //! | [`sys_x86_64`] | top-down / bottom-up layout | `arch/x86/kernel/sys_x86_64.c` |
 //! | [`vma`] | merge, split, modify, `anon_vma` reuse | `mm/vma.c`, `mm/rmap.c` |
@@ -43,6 +43,7 @@ pub mod procmaps;
 pub mod strace;
 pub mod sys_x86_64;
 pub mod task;
+mod task_calls;
 pub mod task_mmu;
 #[cfg(feature = "proptest")]
 pub mod testing;

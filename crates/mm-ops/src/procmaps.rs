@@ -123,6 +123,25 @@ pub fn parse_maps_snapshot(text: &str, task_size: u64) -> Result<Vec<MapsLine>, 
     Ok(out)
 }
 
+/// The range of the program interpreter's mappings in a maps snapshot
+/// taken at `exec` (`ld-*.so*`), or of the vDSO block (`[vvar]` to
+/// `[vdso]`) when there is no interpreter.
+pub fn first_area_mappings(lines: &[MapsLine]) -> Option<(u64, u64)> {
+    let span = |pick: &dyn Fn(&str) -> bool| {
+        lines
+            .iter()
+            .filter(|l| pick(&l.name))
+            .fold(None, |acc: Option<(u64, u64)>, l| {
+                Some(acc.map_or((l.start, l.end), |(a, b)| (a.min(l.start), b.max(l.end))))
+            })
+    };
+    let interp = |name: &str| {
+        let base = name.rsplit('/').next().unwrap_or(name);
+        name.starts_with('/') && base.starts_with("ld-") && base.contains(".so")
+    };
+    span(&interp).or_else(|| span(&|n: &str| matches!(n, "[vvar]" | "[vvar_vclock]" | "[vdso]")))
+}
+
 /// Special mappings installed by the kernel at exec.
 fn special_name(name: &str) -> Option<&'static str> {
     match name {
@@ -136,7 +155,10 @@ fn special_name(name: &str) -> Option<&'static str> {
 
 impl<P: BarrierPolicy> Task<P> {
     /// Starts the (empty) address space from a maps snapshot. `[vsyscall]`
-    /// is the gate area, not a VMA, and is skipped.
+    /// is the gate area, not a VMA, and is skipped. A `[heap]` line sets
+    /// `start_brk` and `brk` to its range, a `[stack]` line sets
+    /// `start_stack` inside it, so that both keep their names and `brk(0)`
+    /// answers the heap's end.
     pub fn import_maps(&mut self, lines: &[MapsLine]) -> Result<(), String> {
         let mut by_path: std::collections::HashMap<String, FileId> = Default::default();
         let mut files_to_drop = vec![];
@@ -224,11 +246,52 @@ impl<P: BarrierPolicy> Task<P> {
             }
         }
         let mm = self.mm().clone();
-        let mut files = mm.files();
-        for f in files_to_drop {
-            files.put(f);
+        {
+            let mut files = mm.files();
+            for f in files_to_drop {
+                files.put(f);
+            }
+        }
+        // Maps names `[heap]` and `[stack]` after `mm->start_brk`, `brk`
+        // and `start_stack`, which exec set: take them back from the
+        // names. The heap's end is the break rounded up to a page; where
+        // the exact values are known, `set_brk`/`set_start_stack` give
+        // them.
+        let heap = lines.iter().filter(|l| l.name == "[heap]");
+        let heap_start = heap.clone().map(|l| l.start).min();
+        let heap_end = heap.map(|l| l.end).max();
+        let stack = lines.iter().find(|l| l.name == "[stack]");
+        let mut w = mm.write();
+        let st = w.st();
+        if let (Some(s), Some(e)) = (heap_start, heap_end) {
+            st.start_brk = s;
+            st.brk = e;
+        }
+        if let Some(s) = stack {
+            st.start_stack = s.end - 8;
         }
         Ok(())
+    }
+
+    /// Takes the mmap area's base from a snapshot
+    /// ([`first_area_mappings`]): the top of the program interpreter's
+    /// mappings becomes `mmap_base` in the top-down layout, their bottom
+    /// `mmap_legacy_base` in the legacy one. With randomization on, no
+    /// limit or personality tells the base; this is where the kernel put
+    /// it (`arch/x86/mm/mmap.c` `arch_pick_mmap_layout`). Returns whether
+    /// the snapshot showed it.
+    pub fn infer_mmap_base(&mut self, lines: &[MapsLine]) -> bool {
+        let Some((lo, hi)) = first_area_mappings(lines) else {
+            return false;
+        };
+        let mut w = self.mm().write();
+        let cfg = &mut w.st().cfg;
+        if cfg.topdown {
+            cfg.mmap_base = hi;
+        } else {
+            cfg.mmap_legacy_base = lo;
+        }
+        true
     }
 
     /// An open file description for a file named in a maps snapshot.

@@ -225,8 +225,28 @@ pub mod mfd {
 pub const AT_FDCWD: i64 = -100;
 
 /// An errno value, as the kernel returns it (positive here).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+///
+/// `Debug` shows the name (`ENOMEM`), or `Errno(N)` for a value without
+/// one; `Display` adds the C library's message (`ENOMEM (Cannot allocate
+/// memory)`), as strace prints it. It implements `std::error::Error`.
+///
+/// ```
+/// use mm_ops::Errno;
+/// assert_eq!(format!("{:?}", Errno::ENOMEM), "ENOMEM");
+/// assert_eq!(format!("{:?}", Errno(4095)), "Errno(4095)");
+/// assert_eq!(Errno::ENOMEM.to_string(), "ENOMEM (Cannot allocate memory)");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Errno(pub i32);
+
+impl std::fmt::Debug for Errno {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.name() {
+            Some(n) => f.write_str(n),
+            None => write!(f, "Errno({})", self.0),
+        }
+    }
+}
 
 macro_rules! errnos {
     ($($name:ident = $val:expr, $msg:expr;)*) => {

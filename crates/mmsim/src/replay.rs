@@ -139,25 +139,6 @@ pub struct Step {
     pub applied: bool,
 }
 
-/// The range of the program interpreter's mappings in a maps snapshot
-/// taken at `exec` (`ld-*.so*`), or of the vDSO block (`[vvar]` to
-/// `[vdso]`) when there is no interpreter.
-fn first_area_mappings(lines: &[mm_ops::procmaps::MapsLine]) -> Option<(u64, u64)> {
-    let span = |pick: &dyn Fn(&str) -> bool| {
-        lines
-            .iter()
-            .filter(|l| pick(&l.name))
-            .fold(None, |acc: Option<(u64, u64)>, l| {
-                Some(acc.map_or((l.start, l.end), |(a, b)| (a.min(l.start), b.max(l.end))))
-            })
-    };
-    let interp = |name: &str| {
-        let base = name.rsplit('/').next().unwrap_or(name);
-        name.starts_with('/') && base.starts_with("ld-") && base.contains(".so")
-    };
-    span(&interp).or_else(|| span(&|n: &str| matches!(n, "[vvar]" | "[vvar_vclock]" | "[vdso]")))
-}
-
 /// Files as the recording saw them, by path (the canonical one and the
 /// one the program opened), consulted before the host.
 type KnownFiles = std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, mm_ops::task::PathInfo>>>;
@@ -186,6 +167,9 @@ impl Replayer {
         if let Some(b) = opts.mmap_base {
             cfg.mmap_base = b;
         }
+        // The break is unknown until the trace's first brk, a snapshot's
+        // heap or --brk decides it; until then brk(NULL) answers 0.
+        cfg.start_brk = 0;
         let mut task = Task::new(cfg);
         let known = KnownFiles::default();
         let (k, host) = (known.clone(), host_probe());
@@ -248,14 +232,9 @@ impl Replayer {
             st.brk = h.end;
             self.brk_decided = true;
         }
+        drop(w);
         if infer_layout {
-            if let Some((lo, hi)) = first_area_mappings(&lines) {
-                if st.cfg.topdown {
-                    st.cfg.mmap_base = hi;
-                } else {
-                    st.cfg.mmap_legacy_base = lo;
-                }
-            }
+            self.task.infer_mmap_base(&lines);
         }
         Ok(())
     }

@@ -1,0 +1,116 @@
+//! The address-space system calls as methods of [`Task`], one calling
+//! style for all: byte addresses and lengths, the kernel's flag values
+//! ([`crate::uapi`]), and the kernel's answer (`Err(Errno)` where the
+//! system call returns `-1`). [`Task::mmap`] and the descriptor calls
+//! ([`Task::open`], [`Task::memfd_create`], [`Task::close`], [`Task::dup`],
+//! [`Task::ftruncate`]) are in [`crate::task`].
+//!
+//! The methods behind them (`vm_munmap`, `do_mprotect`, `sys_mremap`, …)
+//! stay public in their modules for kernel developers who want the
+//! kernel's own entry points.
+//!
+//! ```
+//! use mm_ops::Task;
+//! use mm_ops::uapi::*;
+//!
+//! let mut t: Task = Task::new(Default::default());
+//! let a = t.mmap(0, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)?;
+//! t.mprotect(a + 4096, 4096, PROT_READ)?; // splits the mapping in three
+//! assert_eq!(t.mm().read().vma_count(), 3);
+//! t.munmap(a, 3 * 4096)?;
+//! assert_eq!(t.mprotect(a, 4096, PROT_READ), Err(mm_ops::Errno::ENOMEM));
+//! # Ok::<(), mm_ops::Errno>(())
+//! ```
+
+use mm_core::{BarrierPolicy, VmaView};
+
+use crate::call::{Access, Signal};
+use crate::madvise::do_madvise;
+use crate::memory::handle_user_fault;
+use crate::mmap::{sys_brk, vm_munmap};
+use crate::mprotect::do_mprotect;
+use crate::mremap::sys_mremap;
+use crate::task::Task;
+use crate::task_mmu::render_maps;
+use crate::uapi::Errno;
+
+impl<P: BarrierPolicy> Task<P> {
+    /// `munmap(2)` (`mm/mmap.c` `vm_munmap`).
+    pub fn munmap(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
+        vm_munmap(self.mm(), addr, len)
+    }
+
+    /// `mprotect(2)` (`mm/mprotect.c` `do_mprotect_pkey`).
+    pub fn mprotect(&mut self, addr: u64, len: u64, prot: u64) -> Result<(), Errno> {
+        do_mprotect(self.mm(), addr, len, prot)
+    }
+
+    /// `mremap(2)` (`mm/mremap.c` `do_mremap`): the new address. `new_addr`
+    /// counts only with `MREMAP_FIXED` or `MREMAP_DONTUNMAP`.
+    pub fn mremap(
+        &mut self,
+        old_addr: u64,
+        old_len: u64,
+        new_len: u64,
+        flags: u64,
+        new_addr: u64,
+    ) -> Result<u64, Errno> {
+        sys_mremap(self.mm(), old_addr, old_len, new_len, flags, new_addr)
+    }
+
+    /// `madvise(2)` (`mm/madvise.c` `do_madvise`).
+    pub fn madvise(&mut self, addr: u64, len: u64, advice: u64) -> Result<(), Errno> {
+        do_madvise(self.mm(), addr, len, advice)
+    }
+
+    /// `brk(2)` (`mm/mmap.c` `sys_brk`): the new break, or the old one when
+    /// the kernel refuses (as the system call does; it never fails).
+    /// `brk(0)` reads the break.
+    pub fn brk(&mut self, addr: u64) -> u64 {
+        sys_brk(self.mm(), addr)
+    }
+
+    /// A user access to `addr` (`arch/x86/mm/fault.c`
+    /// `do_user_addr_fault`): `Ok` when the access may proceed (the page
+    /// is faulted in, the stack grown), or the signal the task gets.
+    pub fn fault(&mut self, addr: u64, access: Access) -> Result<(), Signal> {
+        handle_user_fault(self.mm(), addr, access)
+    }
+
+    /// `/proc/PID/maps`, `[vsyscall]` line included
+    /// (`fs/proc/task_mmu.c` `show_map`).
+    pub fn maps(&self) -> String {
+        let r = self.mm().read();
+        let files = r.files();
+        render_maps(&r, &files, true)
+    }
+
+    /// `(mm->start_brk, mm->brk)`: where the heap starts and the current
+    /// break.
+    pub fn brk_range(&self) -> (u64, u64) {
+        let r = self.mm().read();
+        (r.state().start_brk, r.state().brk)
+    }
+
+    /// Sets `mm->start_brk` and `mm->brk`, as `exec` does (the heap is
+    /// `[start_brk, brk)`, named `[heap]` in maps). Call it before the
+    /// first `brk`, or after importing a snapshot whose break is known
+    /// exactly (`/proc/PID/stat` field 47 holds `start_brk`).
+    pub fn set_brk(&mut self, start_brk: u64, brk: u64) {
+        let mut w = self.mm().write();
+        let st = w.st();
+        st.start_brk = start_brk;
+        st.brk = brk;
+    }
+
+    /// `mm->start_stack`.
+    pub fn start_stack(&self) -> u64 {
+        self.mm().read().state().start_stack
+    }
+
+    /// Sets `mm->start_stack` (`/proc/PID/stat` field 28): the VMA that
+    /// contains it is `[stack]` in maps.
+    pub fn set_start_stack(&mut self, addr: u64) {
+        self.mm().write().st().start_stack = addr;
+    }
+}
