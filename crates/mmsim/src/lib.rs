@@ -3,13 +3,15 @@
 //! | module | subcommand | what |
 //! |---|---|---|
 //! | [`replay`] | `mmsim replay` | applies a trace in strace syntax to a fresh model and prints each call with the model's result |
-//! | [`simulate`] | `mmsim simulate` | a placeholder single-threaded random workload on the model |
+//! | [`simulate`] | `mmsim simulate` | writers, speculative readers, openers and maps readers on threads over one model, for each barrier policy; every validated answer checked |
+//! | [`json`] | `--format json` | the JSON output of `replay` and `simulate` (schema `docs/json.md`) |
 //! | [`record`] | `mmsim record` | runs a program under ptrace and writes a fixture directory (initial maps, trace, final maps, facts) |
 //!
 //! The binary (`src/main.rs`) only parses arguments, opens files and maps
 //! errors to exit statuses; everything it prints comes from these modules,
 //! so tests and later options can drive them directly.
 
+pub mod json;
 pub mod record;
 pub mod replay;
 pub mod simulate;

@@ -1,14 +1,17 @@
 //! `mmsim`: the mm-sim command line.
 //!
 //! ```text
-//! mmsim replay [--maps] [--brk ADDR] [--cwd DIR] [--initial-maps FILE] [--mmap-base ADDR] [--check] FILE|-
+//! mmsim replay [-o FILE] [--format text|json] [--maps] [--brk ADDR] [--cwd DIR] [--initial-maps FILE]
+//!              [--mmap-base ADDR] [--check] FILE|-
 //! mmsim replay --fixture DIR [--maps]
-//! mmsim simulate [--threads N] [--writers N] [--openers N] [--maps-readers N] [--duration SECS] [--rounds N] [--vmas N]
+//! mmsim simulate [-o FILE] [--format text|json] [--threads N] [--writers N] [--openers N] [--maps-readers N] [--duration SECS] [--rounds N] [--vmas N]
 //!                [--policy NAME|all] [--seed N] [--loom-summary FILE] [--quiet]
 //! mmsim record [-o DIR] -- CMD [ARGS…]
 //! ```
 //!
-//! Exit status: 0 on success, 2 for bad arguments, unreadable input or a
+//! `--format json` is described in `docs/json.md`.
+//!
+//! Exit status (also in `--help`): 0 on success, 2 for bad arguments, unreadable input or a
 //! malformed line, 1 when the output cannot be written or (`--check`,
 //! `--fixture`) when the model diverged from the recording, 3 when the
 //! model panicked on a call (a bug in the model, reported with the line).
@@ -31,9 +34,34 @@ use mmsim::replay::fixture::{self, Fixture};
 use mmsim::replay::{ReplayError, ReplayOptions, lines_before_last_exec, replay, replay_from};
 use mmsim::simulate::{SimulateOptions, loom_record, render, simulate};
 
+/// Exit statuses, shown by `--help`.
+const EXIT_CODES: &str = "\
+Exit status:
+  replay, simulate:
+    0  success
+    1  the model diverged from the recording (replay --check, --fixture), a
+       wrong answer under a sound policy (simulate), or the output could not
+       be written
+    2  bad arguments, unreadable input, a malformed line
+    3  the model panicked on a call (a bug in the model; the line is named)
+  record:
+    the recorded program's status (128 + N when signal N killed it; 1 if its
+    end was not seen), 127 when the program is not found, 2 when the fixture
+    cannot be written or the program cannot be started or traced";
+
+/// Output formats of `replay` and `simulate`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// strace syntax (replay) or a table (simulate), for people.
+    Text,
+    /// JSON (schema in docs/json.md): JSON Lines for replay, one object
+    /// for simulate.
+    Json,
+}
+
 /// mm-sim: a userspace model of Linux's address-space manager.
 #[derive(Parser, Debug)]
-#[command(name = "mmsim", version, about)]
+#[command(name = "mmsim", version, about, after_help = EXIT_CODES)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -53,7 +81,14 @@ enum Cmd {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = EXIT_CODES)]
 struct ReplayArgs {
+    /// Write the output to FILE instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
     /// Print the final address space (/proc/PID/maps format) after the calls.
     #[arg(long)]
     maps: bool,
@@ -110,7 +145,14 @@ struct ReplayArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(after_help = EXIT_CODES)]
 struct SimulateArgs {
+    /// Write the report to FILE instead of standard output.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
     /// Reader threads (speculative lookups).
     #[arg(long, default_value_t = 2, value_name = "N")]
     threads: usize,
@@ -220,13 +262,38 @@ fn main() -> ExitCode {
                 progress: !a.quiet,
                 loom_summary: a.loom_summary,
             };
+            // Opened first, so that a bad path fails before the run.
+            let mut out = match open_output(a.output.as_deref()) {
+                Ok(o) => o,
+                Err(e) => {
+                    eprintln!("mmsim simulate: {e}");
+                    return ExitCode::from(2);
+                }
+            };
             let results = simulate(&opts);
             let loom = loom_record(opts.loom_summary.as_ref());
             let (text, pass) = render(&opts, &results, &loom);
-            print!("{text}");
+            let text = match a.format {
+                Format::Text => text,
+                Format::Json => format!("{:#}\n", mmsim::json::simulate(&opts, &results, &loom)),
+            };
+            if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+                eprintln!("mmsim simulate: writing the report: {e}");
+                return ExitCode::from(1);
+            }
             if pass { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
         Cmd::Record(a) => run_record(a),
+    }
+}
+
+/// Standard output, or `path` created (truncated) for writing.
+fn open_output(path: Option<&Path>) -> Result<Box<dyn Write>, String> {
+    match path {
+        None => Ok(Box::new(io::stdout().lock())),
+        Some(p) => std::fs::File::create(p)
+            .map(|f| Box::new(f) as Box<dyn Write>)
+            .map_err(|e| format!("cannot create {}: {e}", p.display())),
     }
 }
 
@@ -331,6 +398,7 @@ fn run_replay(a: &ReplayArgs) -> ExitCode {
             _ => None,
         },
         env_overrides: a.env.clone(),
+        json: a.format == Format::Json,
         ..ReplayOptions::default()
     };
     if a.host_env {
@@ -359,8 +427,13 @@ fn run_replay(a: &ReplayArgs) -> ExitCode {
             }
         }
     }
-    let stdout = io::stdout();
-    let mut out = io::BufWriter::new(stdout.lock());
+    let mut out = match open_output(a.output.as_deref()) {
+        Ok(o) => io::BufWriter::new(o),
+        Err(e) => {
+            eprintln!("mmsim replay: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let mut fixture = None;
     let (name, result) = if let Some(dir) = &a.fixture {
         let fx = match Fixture::load(Path::new(dir)).and_then(|f| f.options(&opts).map(|o| (f, o))) {
@@ -411,23 +484,28 @@ fn run_replay(a: &ReplayArgs) -> ExitCode {
                 eprintln!("mmsim replay: {name}divergence: {d}");
             }
             let mut diverged = !summary.divergences.is_empty();
+            // What the fixture comparison found, for stderr and the JSON summary.
+            let mut notes = vec![];
             if let Some(fx) = &fixture {
                 match fx
                     .final_maps
                     .as_deref()
                     .map(|m| fixture::diff_maps(m, &summary.final_maps))
                 {
-                    Some(Ok(None)) => eprintln!("mmsim replay: final maps identical to {}", fixture::FINAL_MAPS),
+                    Some(Ok(None)) => notes.push(format!("final maps identical to {}", fixture::FINAL_MAPS)),
                     Some(Ok(Some(diff))) => {
-                        eprintln!("mmsim replay: final maps differ from {}:\n{diff}", fixture::FINAL_MAPS);
+                        notes.push(format!("final maps differ from {}:\n{diff}", fixture::FINAL_MAPS));
                         diverged = true;
                     }
                     Some(Err(e)) => {
-                        eprintln!("mmsim replay: comparing final maps: {e}");
+                        notes.push(format!("comparing final maps: {e}"));
                         diverged = true;
                     }
-                    None => eprintln!("mmsim replay: no {} to compare with", fixture::FINAL_MAPS),
+                    None => notes.push(format!("no {} to compare with", fixture::FINAL_MAPS)),
                 }
+            }
+            for n in &notes {
+                eprintln!("mmsim replay: {n}");
             }
             if summary.restarts > 0 {
                 eprintln!(
@@ -436,6 +514,12 @@ fn run_replay(a: &ReplayArgs) -> ExitCode {
                 );
             }
             eprintln!("mmsim replay: {summary}");
+            if a.format == Format::Json {
+                let obj = mmsim::json::replay_summary(&summary, diverged, &notes);
+                if let Err(e) = writeln!(out, "{obj}").and_then(|()| out.flush()) {
+                    return write_failed(&e);
+                }
+            }
             if diverged { ExitCode::from(1) } else { ExitCode::SUCCESS }
         }
         Err(ReplayError::Write(e)) => write_failed(&e),

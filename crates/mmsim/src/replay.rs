@@ -104,6 +104,10 @@ pub struct ReplayOptions {
     /// fixture's `files.txt`), by line number: the replay uses it instead
     /// of the host's file system, which may have changed since.
     pub file_facts: std::collections::BTreeMap<usize, mm_ops::task::PathInfo>,
+    /// Write each call as a JSON object on its own line
+    /// ([`crate::json::replay_call`]) instead of strace syntax; the final
+    /// maps are then left to the summary object, not printed as text.
+    pub json: bool,
 }
 
 impl Default for ReplayOptions {
@@ -125,6 +129,7 @@ impl Default for ReplayOptions {
             env: ProcEnv::default(),
             env_overrides: Vec::new(),
             file_facts: Default::default(),
+            json: false,
         }
     }
 }

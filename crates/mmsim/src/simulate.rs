@@ -70,6 +70,33 @@ impl PolicyResult {
     }
 }
 
+/// The run's verdict, from its data: every answer checked, none wrong
+/// under a policy expected to be sound, and at least one checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verdict {
+    /// The run passes.
+    pub pass: bool,
+    /// Answers checked (validated speculative answers and fallbacks).
+    pub checked: u64,
+    /// Wrong answers under policies expected to be sound.
+    pub sound_wrong: u64,
+}
+
+/// Computes the [`Verdict`] of `results`.
+pub fn verdict(results: &[PolicyResult]) -> Verdict {
+    let sound_wrong: u64 = results
+        .iter()
+        .filter(|r| r.policy.expected_sound())
+        .map(PolicyResult::wrong)
+        .sum();
+    let checked: u64 = results.iter().map(|r| r.sum(|x| x.checked + x.fallback_checked)).sum();
+    Verdict {
+        pass: sound_wrong == 0 && checked > 0,
+        checked,
+        sound_wrong,
+    }
+}
+
 /// What `cargo xtask loom` last recorded, and whether it applies here.
 #[derive(Clone, Debug)]
 pub enum LoomRecord {
@@ -386,13 +413,11 @@ pub fn render(opts: &SimulateOptions, results: &[PolicyResult], loom: &LoomRecor
             let _ = writeln!(s, "LOOM: no model check on record ({why}); run `cargo xtask loom`.");
         }
     }
-    let sound_wrong: u64 = results
-        .iter()
-        .filter(|r| r.policy.expected_sound())
-        .map(PolicyResult::wrong)
-        .sum();
-    let checked: u64 = results.iter().map(|r| r.sum(|x| x.checked + x.fallback_checked)).sum();
-    let pass = sound_wrong == 0 && checked > 0;
+    let Verdict {
+        pass,
+        checked,
+        sound_wrong,
+    } = verdict(results);
     if checked == 0 {
         let _ = writeln!(s, "verdict: FAIL: no answer was checked in this run");
     } else if pass {

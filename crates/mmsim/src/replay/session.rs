@@ -103,7 +103,13 @@ impl<'o> Session<'o> {
                     summary.not_applied += 1;
                 }
                 let result = format_result(&tl.call, &step.outcome);
-                writeln!(out, "{} = {result}", format_call(&tl.call)).map_err(ReplayError::Write)?;
+                if self.opts.json {
+                    let call = format_call(&tl.call);
+                    let line = crate::json::replay_call(lineno, &call, &result, step.applied);
+                    writeln!(out, "{line}").map_err(ReplayError::Write)?;
+                } else {
+                    writeln!(out, "{} = {result}", format_call(&tl.call)).map_err(ReplayError::Write)?;
+                }
             }
             Ok(Some(Line::Skipped { name: Some(name) })) => {
                 // unlink and rename change the names maps lines show.
@@ -164,7 +170,7 @@ impl<'o> Session<'o> {
             });
         }
         self.summary.final_maps = self.r.maps();
-        if self.opts.maps {
+        if self.opts.maps && !self.opts.json {
             out.write_all(self.summary.final_maps.as_bytes())
                 .map_err(ReplayError::Write)?;
         }
