@@ -54,6 +54,7 @@ pub fn replay_summary(s: &ReplaySummary, diverged: bool, extra: &[String]) -> Va
             "text": d.text,
             "model": d.model,
             "recorded": d.recorded,
+            "model_maps_around": d.around,
         })).collect::<Vec<_>>(),
         "notes": extra,
         "final_maps": s.final_maps.lines().collect::<Vec<_>>(),

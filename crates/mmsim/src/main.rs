@@ -482,6 +482,12 @@ fn run_replay(a: &ReplayArgs) -> ExitCode {
             }
             for d in &summary.divergences {
                 eprintln!("mmsim replay: {name}divergence: {d}");
+                if !d.around.is_empty() {
+                    eprintln!("  the model's VMAs there after the call:");
+                    for l in &d.around {
+                        eprintln!("    {l}");
+                    }
+                }
             }
             let mut diverged = !summary.divergences.is_empty();
             // What the fixture comparison found, for stderr and the JSON summary.

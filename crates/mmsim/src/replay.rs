@@ -566,11 +566,13 @@ fn apply_line(
     if let (true, Some(rec)) = (check, tl.recorded.as_ref().and_then(Recorded::outcome)) {
         summary.checked += 1;
         if rec != step.outcome {
+            let addrs = report::call_addresses(&tl.call, &[&step.outcome, &rec]);
             summary.divergences.push(Divergence {
                 line: lineno,
                 text: text.to_string(),
                 model: format_result(&tl.call, &step.outcome),
                 recorded: format_result(&tl.call, &rec),
+                around: report::maps_around(&r.maps(), &addrs),
             });
         }
     }

@@ -66,6 +66,38 @@ fn replay_json_reports_a_divergence_and_exits_1() {
     assert_eq!(s["divergences"][0]["line"], 1);
     assert_eq!(s["divergences"][0]["recorded"], "0x1000");
     assert_eq!(s["divergences"][0]["model"], "0x7ffff7ffe000");
+    // The model's VMAs around both addresses, after the call.
+    let around = s["divergences"][0]["model_maps_around"].as_array().expect("around");
+    assert!(
+        around.iter().any(|l| l
+            .as_str()
+            .is_some_and(|l| l.starts_with("7ffff7ffe000-7ffff7fff000 r--p"))),
+        "{around:?}"
+    );
+}
+
+#[test]
+fn a_divergence_shows_the_model_vmas_around_it_on_stderr() {
+    let script = "\
+mmap(NULL, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0) = 0x7ffff7ffd000
+mprotect(0x7ffff7ffe000, 4096, PROT_READ) = 0
+munmap(0x7ffff7ffd000, 4096) = -1 EINVAL (Invalid argument)
+";
+    let run = replay(&["--check"], script);
+    assert_eq!(run.code, Some(1), "{run:?}");
+    assert!(
+        run.stderr.contains(
+            "divergence: line 3: model = 0, recorded = -1 EINVAL (Invalid argument): munmap(0x7ffff7ffd000, 4096)"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("the model's VMAs there after the call:\n    7ffff7ffe000-7ffff7fff000 r--p 00000000 00:00 0"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

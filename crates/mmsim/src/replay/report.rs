@@ -52,6 +52,71 @@ pub struct Divergence {
     pub model: String,
     /// The recorded result.
     pub recorded: String,
+    /// The model's `/proc/PID/maps` lines around the addresses involved
+    /// (the call's, and both results when they are addresses), after the
+    /// call: each line containing one, and its neighbours.
+    pub around: Vec<String>,
+}
+
+/// The addresses a call names, and its results when they are addresses
+/// (mmap, mremap, brk): where a divergence is to be looked for.
+pub(crate) fn call_addresses(call: &mm_ops::Call, results: &[&mm_ops::Outcome]) -> Vec<u64> {
+    use mm_ops::{Call, Outcome};
+    let mut a = match *call {
+        // A NULL hint names no address.
+        Call::Mmap { addr: 0, .. } => vec![],
+        Call::Mmap { addr, len, .. } | Call::Munmap { addr, len } | Call::Mprotect { addr, len, .. } => {
+            vec![addr, addr.saturating_add(len.max(1) - 1)]
+        }
+        Call::Madvise { addr, len, .. } => vec![addr, addr.saturating_add(len.max(1) - 1)],
+        Call::Mremap {
+            old_addr,
+            old_len,
+            new_addr,
+            ..
+        } => vec![old_addr, old_addr.saturating_add(old_len.max(1) - 1), new_addr],
+        Call::Brk { addr } => vec![addr],
+        Call::Fault { addr, .. } => vec![addr],
+        _ => vec![],
+    };
+    if matches!(call, Call::Mmap { .. } | Call::Mremap { .. } | Call::Brk { .. }) {
+        for r in results {
+            if let Outcome::Val(v) = r {
+                a.push(*v);
+            }
+        }
+    }
+    a.retain(|&x| x != 0);
+    a
+}
+
+/// The lines of `maps` that contain one of `addrs`, or come just before or
+/// after such an address (its neighbours), in order.
+pub(crate) fn maps_around(maps: &str, addrs: &[u64]) -> Vec<String> {
+    let lines: Vec<(u64, u64, &str)> = maps
+        .lines()
+        .filter_map(|l| {
+            let (range, _) = l.split_once(' ')?;
+            let (s, e) = range.split_once('-')?;
+            Some((u64::from_str_radix(s, 16).ok()?, u64::from_str_radix(e, 16).ok()?, l))
+        })
+        .collect();
+    let mut keep = vec![false; lines.len()];
+    for &a in addrs {
+        // The first line ending above `a`: it holds `a`, or follows it.
+        let i = lines.partition_point(|&(_, e, _)| e <= a);
+        for j in [i.wrapping_sub(1), i, i + 1] {
+            if let Some(k) = keep.get_mut(j) {
+                *k = true;
+            }
+        }
+    }
+    lines
+        .iter()
+        .zip(keep)
+        .filter(|(_, k)| *k)
+        .map(|((_, _, l), _)| l.to_string())
+        .collect()
 }
 
 impl fmt::Display for Divergence {
