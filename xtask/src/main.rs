@@ -7,6 +7,8 @@
 //!   (`cargo xtask examples`), the checkers below, then a summary of the
 //!   counts the tests reported.
 //! * `cargo xtask examples` — runs each program of `examples/`.
+//! * `cargo xtask dist` — the man page and shell completions of `mmsim`,
+//!   under `target/dist/`.
 //! * `cargo xtask loom` — the loom model checks of every scenario under
 //!   every barrier policy, then the mutation table (each one-site mutation
 //!   of the read or write path must be caught by loom, the stress test or
@@ -36,6 +38,7 @@ mod bench;
 mod bench_answer;
 mod bench_locking;
 mod bench_report;
+mod dist;
 #[path = "../../crates/mmsim/fingerprint.rs"]
 mod fingerprint;
 mod fuzz;
@@ -340,13 +343,14 @@ fn main() -> ExitCode {
         Some("tsan") => tsan(),
         Some("miri") => miri(),
         Some("examples") => run_examples(),
+        Some("dist") => dist::dist(),
         Some("asm") => asm::asm(),
         Some("bench") => bench::bench(&args[1..]),
         Some("icount") => icount::icount(&args[1..]),
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | loom | asan | tsan | miri | examples | asm | icount [POLICY VMAS...] | bench [--help] | fuzz [--help]"
+                "usage: cargo xtask ci | loom | asan | tsan | miri | examples | dist | asm | icount [POLICY VMAS...] | bench [--help] | fuzz [--help]"
             );
             false
         }

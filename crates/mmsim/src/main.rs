@@ -78,6 +78,14 @@ enum Cmd {
     /// Run a program under ptrace (ASLR off) and write a fixture directory:
     /// initial maps, the calls that shape its address space, final maps.
     Record(RecordArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `mmsim man > mmsim.1`.
+    Man,
 }
 
 #[derive(Args, Debug)]
@@ -284,6 +292,24 @@ fn main() -> ExitCode {
             if pass { ExitCode::SUCCESS } else { ExitCode::from(1) }
         }
         Cmd::Record(a) => run_record(a),
+        Cmd::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            // Into memory first: clap_complete panics on a write error.
+            let mut buf = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "mmsim", &mut buf);
+            match io::stdout().write_all(&buf) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => write_failed(&e),
+            }
+        }
+        Cmd::Man => {
+            let cmd = <Cli as clap::CommandFactory>::command();
+            let mut out = io::stdout();
+            match clap_mangen::Man::new(cmd).render(&mut out) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => write_failed(&e),
+            }
+        }
     }
 }
 

@@ -166,3 +166,26 @@ fn help_lists_the_exit_codes() {
         assert!(run.stdout.contains("3  the model panicked"), "{}", run.stdout);
     }
 }
+
+#[test]
+fn man_page_and_completions_come_from_the_command_line() {
+    let man = mmsim(&["man"], "");
+    assert_eq!(man.code, Some(0), "{man:?}");
+    assert!(
+        man.stdout.starts_with(".ie") || man.stdout.contains(".TH mmsim 1"),
+        "{}",
+        man.stdout
+    );
+    for word in ["replay", "simulate", "record", "Exit status"] {
+        assert!(man.stdout.contains(word), "no {word} in the man page");
+    }
+    for shell in ["bash", "zsh", "fish"] {
+        let c = mmsim(&["completions", shell], "");
+        assert_eq!(c.code, Some(0), "{c:?}");
+        for word in ["replay", "--format", "--initial-maps"] {
+            assert!(c.stdout.contains(word), "no {word} in the {shell} completions");
+        }
+    }
+    let bad = mmsim(&["completions", "tcsh"], "");
+    assert_eq!(bad.code, Some(2), "{bad:?}");
+}
