@@ -41,8 +41,9 @@ fn run() -> Result<(), String> {
         eprintln!("note: {w}");
     }
     let mut task: Task = Task::new(env.config());
-    let lines = parse_maps_snapshot(&maps, task.mm().task_size())?;
-    task.import_maps(&lines)?;
+    // A bad line is a typed error (`MapsError`: line, column, message).
+    let lines = parse_maps_snapshot(&maps, task.mm().task_size()).map_err(|e| format!("/proc/self/maps: {e}"))?;
+    task.import_maps(&lines).map_err(|e| format!("import: {e}"))?;
     // Where this process's mmap area begins (randomized at exec): new
     // mappings go below the program interpreter, as the kernel puts them.
     task.infer_mmap_base(&lines);

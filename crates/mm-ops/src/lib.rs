@@ -2,6 +2,31 @@
 //! rules: every result, errno and `/proc/PID/maps` line is meant to match
 //! the host kernel (Linux 6.18, x86-64).
 //!
+//! ## Entry points
+//!
+//! A tool author needs these:
+//!
+//! * [`Task`]: a process's address space and descriptor table, with one
+//!   method per system call (`mmap`, `munmap`, `mprotect`, `mremap`,
+//!   `madvise`, `brk`, `fault`, `open`, `memfd_create`, `close`, `dup`,
+//!   `ftruncate`), `maps()`, and snapshots (`import_maps`, `set_brk`,
+//!   `set_start_stack`, `infer_mmap_base`);
+//! * [`Errno`]: the kernel's error numbers; [`Call`]/[`Outcome`] and
+//!   [`Task::apply`] to drive it from data (or strace text, [`strace`]);
+//! * [`env::ProcEnv`] → `MmConfig`: the process's limits, credentials and
+//!   sysctls, from the host or set by hand;
+//! * [`procmaps`]: reading `/proc/PID/maps` (typed [`procmaps::MapsError`]);
+//! * [`invariants::check`]: the model's consistency checker;
+//! * `testing` (feature `proptest`): strategies and a reference model.
+//!
+//! ## Kernel internals
+//!
+//! The other modules are the kernel's functions under their kernel names,
+//! public for kernel developers who want to call `mprotect_fixup` or
+//! `vma_merge_existing_range` directly. They take the `MmStruct` (or a
+//! write guard) and follow the kernel's locking; they are not the entry
+//! points.
+//!
 //! | module | what | kernel counterpart |
 //! |---|---|---|
 //! | [`task`] | [`Task`]: descriptors, syscall entry points (`mmap`, `munmap`, `mprotect`, `mremap`, `madvise`, `brk`, `fault`, `open`, …), snapshots, [`apply`](task::Task::apply) | `task_struct`, `fs/file.c` |
@@ -26,6 +51,8 @@
 //! | [`call`] | the syscall vocabulary shared with the host oracle | — |
 //! | [`strace`] | strace syntax: reading and canonical writing | — |
 
+#![cfg_attr(docsrs, feature(doc_cfg))]
+
 pub mod call;
 pub mod env;
 pub mod file_kind;
@@ -46,6 +73,7 @@ pub mod task;
 mod task_calls;
 pub mod task_mmu;
 #[cfg(feature = "proptest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "proptest")))]
 pub mod testing;
 pub mod uapi;
 pub mod util;

@@ -47,47 +47,122 @@ impl MapsLine {
     }
 }
 
-fn hex(s: &str, what: &str) -> Result<u64, String> {
-    u64::from_str_radix(s, 16).map_err(|_| format!("bad {what} {s:?}"))
+/// Why a `/proc/PID/maps` text cannot be read or imported, and where:
+/// the line (from 1), the column (from 1, in characters) of the field at
+/// fault, and the line's text.
+///
+/// ```
+/// let e = mm_ops::procmaps::parse_maps("00400000-00401000 r-xp 00000000 08:01 12 /bin/x\n\
+///                                         00401000-00402000 rwzp 00000000 08:01 12 /bin/x\n")
+///     .unwrap_err();
+/// assert_eq!((e.line, e.column), (2, 19));
+/// assert_eq!(e.to_string(), "line 2, column 19: bad perms \"rwzp\": \"00401000-00402000 rwzp 00000000 08:01 12 /bin/x\"");
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}: {text:?}")]
+pub struct MapsError {
+    /// The line, from 1 (for [`Task::import_maps`], the position among the
+    /// lines given).
+    pub line: usize,
+    /// The column of the field at fault, from 1 (1 for a whole-line
+    /// problem such as an overlap).
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+    /// The line's text.
+    pub text: String,
+}
+
+/// A problem within one line: the column (from 1) and the message.
+type FieldError = (usize, String);
+
+/// Parses the hex field `s`, found at column `col`.
+fn hex(s: &str, col: usize, what: &str) -> Result<u64, FieldError> {
+    let ok = !s.is_empty() && s.len() <= 16 && s.bytes().all(|b| b.is_ascii_hexdigit());
+    let v = ok.then(|| u64::from_str_radix(s, 16).ok()).flatten();
+    v.ok_or_else(|| (col, format!("bad {what} {s:?}")))
 }
 
 /// Parses one maps line.
-pub fn parse_maps_line(line: &str) -> Result<MapsLine, String> {
-    let mut it = line.splitn(6, ' ');
-    let mut next = |what: &str| it.next().filter(|s| !s.is_empty()).ok_or(format!("missing {what}"));
-    let range = next("range")?;
-    let perms = next("perms")?;
-    let offset = next("offset")?;
-    let dev = next("device")?;
-    let ino = next("inode")?;
-    let name = it.next().unwrap_or("").trim_start_matches(' ').to_string();
-    let (s, e) = range.split_once('-').ok_or("bad range")?;
-    let perms: [u8; 4] = perms
-        .as_bytes()
-        .try_into()
-        .map_err(|_| format!("bad perms {perms:?}"))?;
-    let (maj, min) = dev.split_once(':').ok_or("bad device")?;
+pub fn parse_maps_line(line: &str) -> Result<MapsLine, MapsError> {
+    parse_fields(line).map_err(|(column, message)| MapsError {
+        line: 1,
+        column,
+        message,
+        text: line.to_string(),
+    })
+}
+
+/// The fields of one line; errors give the column of the field at fault.
+fn parse_fields(line: &str) -> Result<MapsLine, FieldError> {
+    // (column, text) of the first five space-separated fields (empty when
+    // missing), then the name after the padding.
+    let mut fields = [(0usize, ""); 5];
+    let mut rest = line;
+    let mut at = 0;
+    for f in &mut fields {
+        let text = rest.split(' ').next().unwrap_or("");
+        *f = (line[..at].chars().count() + 1, text);
+        at += text.len();
+        rest = &line[at..];
+        if let Some(r) = rest.strip_prefix(' ') {
+            rest = r;
+            at += 1;
+        }
+    }
+    let name = rest.trim_start_matches(' ').to_string();
+    // Checked in order, so that the first field at fault is named.
+    let field = |i: usize, what: &str| -> Result<(usize, &str), FieldError> {
+        let (col, text) = fields[i];
+        if text.is_empty() {
+            Err((col, format!("missing {what}")))
+        } else {
+            Ok((col, text))
+        }
+    };
+    let (rc, range) = field(0, "range")?;
+    let (s, e) = range.split_once('-').ok_or((rc, format!("bad range {range:?}")))?;
+    let (start, end) = (hex(s, rc, "start")?, hex(e, rc + s.chars().count() + 1, "end")?);
+    let (pc, perms) = field(1, "perms")?;
+    let perms_ok = perms.len() == 4
+        && matches!(perms.as_bytes()[0], b'r' | b'-')
+        && matches!(perms.as_bytes()[1], b'w' | b'-')
+        && matches!(perms.as_bytes()[2], b'x' | b'-')
+        && matches!(perms.as_bytes()[3], b'p' | b's');
+    if !perms_ok {
+        return Err((pc, format!("bad perms {perms:?}")));
+    }
+    let (oc, offset) = field(2, "offset")?;
+    let offset = hex(offset, oc, "offset")?;
+    let (dc, dev) = field(3, "device")?;
+    let (maj, min) = dev.split_once(':').ok_or((dc, format!("bad device {dev:?}")))?;
+    let major = hex(maj, dc, "major")?;
+    let minor = hex(min, dc + maj.chars().count() + 1, "minor")?;
+    let (ic, ino) = field(4, "inode")?;
     let l = MapsLine {
-        start: hex(s, "start")?,
-        end: hex(e, "end")?,
-        perms,
-        offset: hex(offset, "offset")?,
-        dev: (hex(maj, "major")? as u32, hex(min, "minor")? as u32),
-        ino: ino.parse().map_err(|_| format!("bad inode {ino:?}"))?,
+        start,
+        end,
+        perms: perms.as_bytes().try_into().unwrap_or(*b"----"),
+        offset,
+        dev: (
+            u32::try_from(major).map_err(|_| (dc, format!("bad major {maj:?}")))?,
+            u32::try_from(minor).map_err(|_| (dc, format!("bad minor {min:?}")))?,
+        ),
+        ino: ino.parse().map_err(|_| (ic, format!("bad inode {ino:?}")))?,
         name,
     };
     if l.start >= l.end || l.start % 4096 != 0 || l.end % 4096 != 0 {
-        return Err(format!("bad range {range:?}"));
+        return Err((rc, format!("bad range {range:?}")));
     }
     Ok(l)
 }
 
-/// Parses a whole maps text; errors name the line number.
-pub fn parse_maps(text: &str) -> Result<Vec<MapsLine>, String> {
+/// Parses a whole maps text; an error names the line and column.
+pub fn parse_maps(text: &str) -> Result<Vec<MapsLine>, MapsError> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(i, l)| parse_maps_line(l).map_err(|e| format!("line {}: {e}: {l:?}", i + 1)))
+        .map(|(i, l)| parse_maps_line(l).map_err(|e| MapsError { line: i + 1, ..e }))
         .collect()
 }
 
@@ -95,26 +170,32 @@ pub fn parse_maps(text: &str) -> Result<Vec<MapsLine>, String> {
 /// VMA lies below `task_size` (`[vsyscall]`, the gate area above it, is
 /// not a VMA) and that the lines are sorted and do not overlap, naming the
 /// line (and the line it overlaps).
-pub fn parse_maps_snapshot(text: &str, task_size: u64) -> Result<Vec<MapsLine>, String> {
+pub fn parse_maps_snapshot(text: &str, task_size: u64) -> Result<Vec<MapsLine>, MapsError> {
     let mut out: Vec<MapsLine> = Vec::new();
     let mut prev: Option<(usize, u64)> = None;
     for (i, l) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
         let n = i + 1;
-        let m = parse_maps_line(l).map_err(|e| format!("line {n}: {e}: {l:?}"))?;
+        let err = |message: String| MapsError {
+            line: n,
+            column: 1,
+            message,
+            text: l.to_string(),
+        };
+        let m = parse_maps_line(l).map_err(|e| MapsError { line: n, ..e })?;
         if m.name != "[vsyscall]" {
             if m.end > task_size {
-                return Err(format!(
-                    "line {n}: {:#x}-{:#x} ends above TASK_SIZE ({task_size:#x}): {l:?}",
+                return Err(err(format!(
+                    "{:#x}-{:#x} ends above TASK_SIZE ({task_size:#x})",
                     m.start, m.end
-                ));
+                )));
             }
             if let Some((pn, pend)) = prev
                 && m.start < pend
             {
-                return Err(format!(
-                    "line {n}: {:#x}-{:#x} overlaps or precedes line {pn} (which ends at {pend:#x}): {l:?}",
+                return Err(err(format!(
+                    "{:#x}-{:#x} overlaps or precedes line {pn} (which ends at {pend:#x})",
                     m.start, m.end
-                ));
+                )));
             }
             prev = Some((n, m.end));
         }
@@ -159,10 +240,16 @@ impl<P: BarrierPolicy> Task<P> {
     /// `start_brk` and `brk` to its range, a `[stack]` line sets
     /// `start_stack` inside it, so that both keep their names and `brk(0)`
     /// answers the heap's end.
-    pub fn import_maps(&mut self, lines: &[MapsLine]) -> Result<(), String> {
+    pub fn import_maps(&mut self, lines: &[MapsLine]) -> Result<(), MapsError> {
         let mut by_path: std::collections::HashMap<String, FileId> = Default::default();
         let mut files_to_drop = vec![];
-        for l in lines {
+        for (n, l) in lines.iter().enumerate() {
+            let err = |message: &str| MapsError {
+                line: n + 1,
+                column: 1,
+                message: message.to_string(),
+                text: l.key(),
+            };
             if l.name == "[vsyscall]" {
                 continue;
             }
@@ -203,7 +290,7 @@ impl<P: BarrierPolicy> Task<P> {
                     let id = match by_path.get(&key) {
                         Some(&f) => f,
                         None => {
-                            let f = self.import_file(name, l)?;
+                            let f = self.import_file(name, l).map_err(|e| err(&e))?;
                             by_path.insert(key, f);
                             files_to_drop.push(f);
                             f
@@ -232,9 +319,9 @@ impl<P: BarrierPolicy> Task<P> {
                 special,
             };
             if w.find_vma_intersection(l.start, l.end).is_some() {
-                return Err(format!("overlapping maps line {:#x}-{:#x}", l.start, l.end));
+                return Err(err("overlaps an earlier line"));
             }
-            w.vma_link(v).map_err(|_| "too many VMAs".to_string())?;
+            w.vma_link(v).map_err(|_| err("too many VMAs"))?;
             if let Some(f) = file {
                 w.files().get(f);
             }
@@ -330,5 +417,72 @@ impl<P: BarrierPolicy> Task<P> {
         files
             .open(mm.file_slots(), inode, true, writable, false)
             .ok_or_else(|| "too many files".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse_maps, parse_maps_line, parse_maps_snapshot};
+
+    const GOOD: &str = "7ffff7fc3000-7ffff7fc7000 r--p 00001000 fe:00 325843                     /usr/lib/ld.so";
+
+    #[test]
+    fn a_good_line_reads_back() {
+        let l = parse_maps_line(GOOD).expect("good line");
+        assert_eq!(
+            (l.start, l.end, l.offset, l.dev, l.ino),
+            (0x7ffff7fc3000, 0x7ffff7fc7000, 0x1000, (0xfe, 0), 325843)
+        );
+        assert_eq!(&l.perms, b"r--p");
+        assert_eq!(l.name, "/usr/lib/ld.so");
+        let anon = parse_maps_line("7ffff7fc3000-7ffff7fc7000 rw-p 00000000 00:00 0 ").expect("anon");
+        assert_eq!(anon.name, "");
+    }
+
+    #[test]
+    fn each_bad_field_is_named_at_its_column() {
+        // (line, column, message start)
+        let cases = [
+            ("7ffff7fc3000+7ffff7fc7000 r--p 00001000 fe:00 1 /x", 1, "bad range"),
+            ("zz-7ffff7fc7000 r--p 00001000 fe:00 1 /x", 1, "bad start"),
+            ("7ffff7fc3000-7ffff7fc7g00 r--p 00001000 fe:00 1 /x", 14, "bad end"),
+            ("7ffff7fc3000-7ffff7fc7000 r-zp 00001000 fe:00 1 /x", 27, "bad perms"),
+            ("7ffff7fc3000-7ffff7fc7000 r--p 0000100x fe:00 1 /x", 32, "bad offset"),
+            ("7ffff7fc3000-7ffff7fc7000 r--p 00001000 fe00 1 /x", 41, "bad device"),
+            ("7ffff7fc3000-7ffff7fc7000 r--p 00001000 fe:0g 1 /x", 44, "bad minor"),
+            ("7ffff7fc3000-7ffff7fc7000 r--p 00001000 fe:00 x1 /x", 47, "bad inode"),
+            ("7ffff7fc3000-7ffff7fc7000 r--p 00001000", 40, "missing device"),
+            ("7ffff7fc7000-7ffff7fc3000 r--p 00001000 fe:00 1 /x", 1, "bad range"),
+            ("7ffff7fc3001-7ffff7fc7000 r--p 00001000 fe:00 1 /x", 1, "bad range"),
+            (
+                "17ffff7fc3000000000-7ffff7fc7000 r--p 00001000 fe:00 1 /x",
+                1,
+                "bad start",
+            ),
+        ];
+        for (line, col, msg) in cases {
+            let e = parse_maps_line(line).expect_err(line);
+            assert_eq!(e.column, col, "{line}: {e}");
+            assert!(e.message.starts_with(msg), "{line}: {e}");
+            assert_eq!(e.text, line);
+        }
+    }
+
+    #[test]
+    fn the_line_number_counts_blank_lines() {
+        let text = format!("{GOOD}\n\n7ffff7fc7000-7ffff7fc8000 r--p 00001000 fe:00 1\nbad\n");
+        let e = parse_maps(&text).expect_err("line 4");
+        assert_eq!((e.line, e.column), (4, 1));
+        assert!(e.to_string().starts_with("line 4, column 1: bad range"), "{e}");
+    }
+
+    #[test]
+    fn a_snapshot_must_be_sorted_and_below_task_size() {
+        let text = format!("{GOOD}\n7ffff7fc0000-7ffff7fc4000 r--p 00000000 00:00 0\n");
+        let e = parse_maps_snapshot(&text, 1 << 47).expect_err("overlap");
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("overlaps or precedes line 1"), "{e}");
+        let e = parse_maps_snapshot(GOOD, 0x7ffff7fc5000).expect_err("above");
+        assert!(e.message.contains("ends above TASK_SIZE"), "{e}");
     }
 }

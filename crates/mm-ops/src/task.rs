@@ -47,7 +47,21 @@ pub struct PathInfo {
 /// Looks up a path on the host (or anywhere else); `None` if unknown.
 pub type PathProbe = Box<dyn Fn(&str) -> Option<PathInfo> + Send + Sync>;
 
-/// A process: an address space plus a descriptor table.
+/// A process: an address space plus a descriptor table. The entry type of
+/// the model: one method per system call (`mmap` and the descriptor calls
+/// here; `munmap`, `mprotect`, `mremap`, `madvise`, `brk`, `fault` and the
+/// snapshot accessors in `task_calls.rs`), each answering as the kernel
+/// does, with `Err(Errno)` where the system call returns `-1`.
+///
+/// `Task` is `Send` and `Sync` (calls take `&mut self`, so one thread
+/// makes them at a time); its address space, [`Task::mm`], is an
+/// `Arc<MmStruct>` that lockless readers on other threads may share.
+///
+/// ```
+/// fn send_sync<T: Send + Sync>() {}
+/// send_sync::<mm_ops::Task>();
+/// send_sync::<mm_core::MmStruct<mm_core::Upstream>>();
+/// ```
 pub struct Task<P: BarrierPolicy = Upstream> {
     mm: Arc<MmStruct<P>>,
     fds: BTreeMap<i64, FileId>,

@@ -87,7 +87,11 @@ impl World {
         let files = r.files();
         let maps = render_maps(&r, &files, false);
         drop(files);
-        let keys: Vec<String> = parse_maps(&maps)?.iter().map(MapsLine::key).collect();
+        let keys: Vec<String> = parse_maps(&maps)
+            .map_err(|e| e.to_string())?
+            .iter()
+            .map(MapsLine::key)
+            .collect();
         let want = self.reference.maps_keys();
         if keys != want {
             return Err(format!(
