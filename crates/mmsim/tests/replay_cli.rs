@@ -432,14 +432,19 @@ fn bad_initial_maps_are_named_by_file_and_line() {
         (
             "above.txt",
             "555555554000-555555556000 r--p 00000000 fe:00 1 /bin/x\n7fffffffe000-800000001000 rw-p 00000000 00:00 0 [stack]\n",
-            "above.txt: line 2: 0x7fffffffe000-0x800000001000 ends above TASK_SIZE",
+            "above.txt: line 2, column 1: 0x7fffffffe000-0x800000001000 ends above TASK_SIZE",
         ),
         (
             "overlap.txt",
             "555555554000-555555558000 r--p 00000000 fe:00 1 /bin/x\n\n555555556000-555555559000 rw-p 00000000 00:00 0\n",
-            "overlap.txt: line 3: 0x555555556000-0x555555559000 overlaps or precedes line 1",
+            "overlap.txt: line 3, column 1: 0x555555556000-0x555555559000 overlaps or precedes line 1",
         ),
-        ("garbage.txt", "garbage line\n", "garbage.txt: line 1: missing offset"),
+        ("garbage.txt", "garbage line\n", "garbage.txt: line 1, column 1: bad range \"garbage\""),
+        (
+            "perms.txt",
+            "555555554000-555555556000 r-q- 00000000 fe:00 1 /bin/x\n",
+            "perms.txt: line 1, column 27: bad perms \"r-q-\"",
+        ),
     ];
     for (name, text, want) in cases {
         let p = tmp.path().join(name);
