@@ -43,7 +43,8 @@
 //!   undefined behaviour, as in C.
 //! - No panic crosses the boundary: a panic in the model becomes
 //!   [`MM_SIM_EPANIC`] (`ENOTRECOVERABLE`), the handle is poisoned (every
-//!   later call answers `MM_SIM_EPANIC`) and may only be freed.
+//!   later call answers `MM_SIM_EPANIC`) and may only be freed. (Rust's
+//!   panic hook also prints the message to stderr.)
 //! - After a failed call, `mm_sim_last_error` explains it (a bad snapshot
 //!   line, the errno's name, the panic's message).
 //!

@@ -240,6 +240,13 @@ fn null_pointers_and_bad_utf8() {
     assert_eq!(r, MM_SIM_EINVAL);
 }
 
+/// The crate docs say a handle may move between threads.
+#[test]
+fn a_handle_is_send() {
+    fn send<T: Send>() {}
+    send::<MmSim>();
+}
+
 #[test]
 fn a_panic_poisons_the_handle() {
     let s = Sim::new();

@@ -15,7 +15,7 @@
  * Exit 0 only if everything matches; otherwise print what differs and exit
  * 1 (2 if the check could not run). MM_SIM_DIFF_SABOTAGE=1 gives the model
  * (only) a wrong protection in the first mmap, to show that a difference is
- * caught.
+ * caught. MM_SIM_DIFF_DIR=DIR puts the temporary file in DIR.
  *
  * Build: cargo build -p mm-capi, then
  *   gcc -std=c11 -Wall -Wextra -I crates/mm-capi/include \
@@ -120,7 +120,32 @@ static void compare_maps(const char *after) {
     mm_sim_string_free(model_maps);
 }
 
-static const char *err_name(int e) { return e ? strerrorname_np(e) : "0"; }
+/* An errno's name (strerrorname_np is glibc 2.32+ only). */
+static const char *err_name(int e) {
+    static char other[2][32]; /* two calls may share one printf */
+    static int k;
+    switch (e) {
+    case 0: return "0";
+    case EPERM: return "EPERM";
+    case ENOENT: return "ENOENT";
+    case EAGAIN: return "EAGAIN";
+    case EBADF: return "EBADF";
+    case ENOMEM: return "ENOMEM";
+    case EACCES: return "EACCES";
+    case EFAULT: return "EFAULT";
+    case EEXIST: return "EEXIST";
+    case ENODEV: return "ENODEV";
+    case EINVAL: return "EINVAL";
+    case ENFILE: return "ENFILE";
+    case EMFILE: return "EMFILE";
+    case ETXTBSY: return "ETXTBSY";
+    case EOVERFLOW: return "EOVERFLOW";
+    default:
+        k ^= 1;
+        snprintf(other[k], sizeof other[k], "errno %d", e);
+        return other[k];
+    }
+}
 
 /* Compares (result, errno) of one call; a result counts only on success. */
 static void compare(const char *what, int host_err, uint64_t host_val, int model_err,
@@ -232,14 +257,16 @@ int main(void) {
     sabotage = getenv("MM_SIM_DIFF_SABOTAGE") != NULL;
     setvbuf(stdout, NULL, _IOLBF, 0);
 
-    /* A file of 3 pages for file mappings, on tmpfs if there is one. */
-    char path[] = "/dev/shm/mm_sim_diff_XXXXXX";
-    char path_tmp[] = "/tmp/mm_sim_diff_XXXXXX";
-    char *file = path;
-    int hfd = mkstemp(path);
-    if (hfd < 0) {
-        file = path_tmp;
-        hfd = mkstemp(path_tmp);
+    /* A file of 3 pages for file mappings: in $MM_SIM_DIFF_DIR, else on
+     * tmpfs (/dev/shm) if there is one, else in /tmp. */
+    const char *dirs[] = {getenv("MM_SIM_DIFF_DIR"), "/dev/shm", "/tmp"};
+    static char file[4096];
+    int hfd = -1;
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0] && hfd < 0; i++) {
+        if (!dirs[i] ||
+            snprintf(file, sizeof file, "%s/mm_sim_diff_XXXXXX", dirs[i]) >= (int)sizeof file)
+            continue;
+        hfd = mkstemp(file);
     }
     if (hfd < 0 || ftruncate(hfd, 3 * PAGE) != 0) {
         perror("diff_host: temporary file");
