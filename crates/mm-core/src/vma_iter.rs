@@ -206,7 +206,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     /// (the range must be free). Does not touch counters or file references.
     pub fn vma_link(&mut self, v: Vma) -> Result<VmaId, NoMem> {
         let seq = self.lock_seq();
-        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
+        let st = &mut *self.g;
         if st.vma_live >= st.cfg.vma_capacity {
             return Err(NoMem);
         }
@@ -241,7 +241,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     pub fn vma_unlink(&mut self, id: VmaId) {
         self.vma_start_write(id);
         let p = self.vmi_pos(id);
-        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
+        let st = &mut *self.g;
         st.tree.remove(&self.sh.tree, p);
         st.vma_live -= 1;
         let slot = self.sh.vmas.get(id).expect("live VMA");
@@ -261,7 +261,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         crate::vma_lock::start_write_slot(ls, seq);
         crate::vma_lock::start_write_slot(rs, seq);
         let (pl, pr) = self.vmi_pair(left, right);
-        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
+        let st = &mut *self.g;
         let (ol, or) = (st.vmas[left as usize], st.vmas[right as usize]);
         st.vmas[left as usize].end = x;
         let r = &mut st.vmas[right as usize];
@@ -285,7 +285,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     pub fn vma_set_range(&mut self, id: VmaId, start: u64, end: u64, pgoff: u64) {
         self.vma_start_write(id);
         let p = self.vmi_pos(id);
-        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
+        let st = &mut *self.g;
         let old = st.vmas[id as usize];
         let slot = self.sh.vmas.get(id).expect("live VMA");
         slot.guarded.write();
