@@ -49,6 +49,7 @@ pub mod testing;
 pub mod uapi;
 pub mod util;
 pub mod vma;
+pub mod vma_edge;
 pub mod vma_region;
 
 pub use call::{Access, Call, Outcome, Signal};

@@ -121,7 +121,7 @@ fn can_vma_merge_right<P: BarrierPolicy>(mm: &MmWrite<'_, P>, vmg: &Vmg, left: b
 
 /// `dup_anon_vma`: a target without an `anon_vma` takes the source's.
 #[inline]
-fn dup_anon_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, dst: VmaId, src: VmaId) {
+pub(crate) fn dup_anon_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, dst: VmaId, src: VmaId) {
     let s = mm.vma_anon_vma(src);
     if s.is_some() && mm.vma_anon_vma(dst).is_none() {
         mm.set_anon_vma(dst, s);
@@ -133,7 +133,7 @@ fn dup_anon_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, dst: VmaId, src: VmaI
 /// takes a source's `anon_vma`, `anon_vma_clone` (`dup_anon_vma`). True
 /// when one fails ([`failslab`](mm_core::failslab)); nothing has changed
 /// then.
-fn merge_allocs_fail<P: BarrierPolicy>(mm: &MmWrite<'_, P>, dst: VmaId, srcs: &[VmaId]) -> bool {
+pub(crate) fn merge_allocs_fail<P: BarrierPolicy>(mm: &MmWrite<'_, P>, dst: VmaId, srcs: &[VmaId]) -> bool {
     let f = mm.fail_nth();
     if !f.armed() {
         return false;
@@ -255,7 +255,7 @@ pub fn vma_expand<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) -> b
 
 /// `vm_flags_set`: adds `flags` to VMA `id`.
 #[inline]
-fn add_flags<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId, flags: VmFlags) {
+pub(crate) fn add_flags<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId, flags: VmFlags) {
     let f = mm.vma_ref(id).flags;
     if !f.contains(flags) {
         mm.vma_set_flags(id, f | flags);
