@@ -262,21 +262,23 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         crate::vma_lock::start_write_slot(rs, seq);
         let (pl, pr) = self.vmi_pair(left, right);
         let st = &mut *self.g;
-        let (ol, or) = (st.vmas[left as usize], st.vmas[right as usize]);
-        st.vmas[left as usize].end = x;
+        let l = &mut st.vmas[left as usize];
+        let ol = (l.start, l.end, l.pgoff);
+        l.end = x;
         let r = &mut st.vmas[right as usize];
+        let or = (r.start, r.end, r.pgoff);
         r.start = x;
         r.pgoff = right_pgoff;
         // Publish the shrinking side first, so that the two published
         // ranges never overlap.
         ls.guarded.write();
         rs.guarded.write();
-        if x < ol.end {
-            ls.publish_changed_range(&ol, ol.start, x, ol.pgoff);
-            rs.publish_changed_range(&or, x, or.end, right_pgoff);
+        if x < ol.1 {
+            ls.publish_changed_range(ol, ol.0, x, ol.2);
+            rs.publish_changed_range(or, x, or.1, right_pgoff);
         } else {
-            rs.publish_changed_range(&or, x, or.end, right_pgoff);
-            ls.publish_changed_range(&ol, ol.start, x, ol.pgoff);
+            rs.publish_changed_range(or, x, or.1, right_pgoff);
+            ls.publish_changed_range(ol, ol.0, x, ol.2);
         }
         st.tree.move_boundary(&self.sh.tree, pl, pr, x);
     }
@@ -286,18 +288,18 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         self.vma_start_write(id);
         let p = self.vmi_pos(id);
         let st = &mut *self.g;
-        let old = st.vmas[id as usize];
+        let v = &mut st.vmas[id as usize];
+        let old = (v.start, v.end, v.pgoff);
         let slot = self.sh.vmas.get(id).expect("live VMA");
         slot.guarded.write();
         // Publish only what changes, as the kernel writes only those fields.
-        if old.start != start || old.end != end || old.pgoff != pgoff {
-            let v = &mut st.vmas[id as usize];
+        if old != (start, end, pgoff) {
             v.start = start;
             v.end = end;
             v.pgoff = pgoff;
-            slot.publish_changed_range(&old, start, end, pgoff);
+            slot.publish_changed_range(old, start, end, pgoff);
         }
-        if old.start != start || old.end != end {
+        if old.0 != start || old.1 != end {
             st.tree.set_range(&self.sh.tree, p, start, end);
         }
     }
