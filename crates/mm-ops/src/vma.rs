@@ -133,11 +133,15 @@ pub(crate) fn dup_anon_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, dst: VmaId
 /// takes a source's `anon_vma`, `anon_vma_clone` (`dup_anon_vma`). True
 /// when one fails ([`failslab`](mm_core::failslab)); nothing has changed
 /// then.
+#[inline]
 pub(crate) fn merge_allocs_fail<P: BarrierPolicy>(mm: &MmWrite<'_, P>, dst: VmaId, srcs: &[VmaId]) -> bool {
+    mm.fail_nth().armed() && merge_allocs_fail_armed(mm, dst, srcs)
+}
+
+/// [`merge_allocs_fail`] under failure injection.
+#[cold]
+fn merge_allocs_fail_armed<P: BarrierPolicy>(mm: &MmWrite<'_, P>, dst: VmaId, srcs: &[VmaId]) -> bool {
     let f = mm.fail_nth();
-    if !f.armed() {
-        return false;
-    }
     if f.should_fail(AllocSite::TreePrealloc) {
         return true;
     }
