@@ -387,15 +387,24 @@ pub fn vma_merge_existing_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: 
 /// `vm_ops->may_split`: special mappings refuse any split, hugetlb ones a
 /// split that is not huge-page aligned (`special_mapping_split`,
 /// `hugetlb_vm_op_split`).
+#[inline]
 pub fn may_split<P: BarrierPolicy>(mm: &MmWrite<'_, P>, v: &Vma, addr: u64) -> Result<(), Errno> {
     if v.special.is_some() {
         return Err(Errno::EINVAL);
     }
     if v.flags.contains(VmFlags::HUGETLB) {
-        let huge = v.file.map_or(2 << 20, |f| mm.files().file_inode(f).huge_size.max(4096));
-        if addr & (huge - 1) != 0 {
-            return Err(Errno::EINVAL);
-        }
+        return hugetlb_may_split(mm, v, addr);
+    }
+    Ok(())
+}
+
+/// `hugetlb_vm_op_split` (`mm/hugetlb.c`): the split must be huge-page
+/// aligned.
+#[cold]
+fn hugetlb_may_split<P: BarrierPolicy>(mm: &MmWrite<'_, P>, v: &Vma, addr: u64) -> Result<(), Errno> {
+    let huge = v.file.map_or(2 << 20, |f| mm.files().file_inode(f).huge_size.max(4096));
+    if addr & (huge - 1) != 0 {
+        return Err(Errno::EINVAL);
     }
     Ok(())
 }
