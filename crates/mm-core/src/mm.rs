@@ -706,11 +706,11 @@ impl<P: BarrierPolicy> VmaView for MmWrite<'_, P> {
         self.vmi_find_vma(addr)
     }
     fn vma_lookup(&self, addr: u64) -> Option<VmaId> {
-        self.vmi_find_vma(addr)
+        self.vmi_find_vma_in(addr)
             .filter(|&id| self.gr().vmas[id as usize].start <= addr)
     }
     fn find_vma_intersection(&self, start: u64, end: u64) -> Option<VmaId> {
-        self.vmi_find_vma(start)
+        self.vmi_find_vma_in(start)
             .filter(|&id| self.gr().vmas[id as usize].start < end)
     }
     fn vma_prev(&self, id: VmaId) -> Option<VmaId> {

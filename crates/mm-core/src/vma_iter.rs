@@ -110,6 +110,20 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         (pl, pr)
     }
 
+    /// [`vmi_find_vma`](Self::vmi_find_vma) for a caller that expects
+    /// `addr` inside a VMA (`find_vma_intersection`, `vma_lookup`): inline
+    /// when the held VMA contains it.
+    #[inline]
+    pub(crate) fn vmi_find_vma_in(&self, addr: u64) -> Option<VmaId> {
+        if let Some(p) = self.vmi_held() {
+            let e = self.tree().get(p);
+            if e.start <= addr && addr < e.end {
+                return Some(e.val);
+            }
+        }
+        self.vmi_find_vma(addr)
+    }
+
     /// `find_vma` from the held position (`vma_find`): the first VMA ending
     /// above `addr`.
     pub(crate) fn vmi_find_vma(&self, addr: u64) -> Option<VmaId> {

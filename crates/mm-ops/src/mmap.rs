@@ -455,7 +455,9 @@ pub fn sys_brk<P: BarrierPolicy>(mm: &MmStruct<P>, brk: u64) -> u64 {
     // The next VMA must stay a page (and a stack guard gap) away.
     let gap = w.st().cfg.stack_guard_gap;
     let limit = newbrk.wrapping_add(PAGE_SIZE).wrapping_add(gap);
-    if let Some(next) = w.find_vma_intersection(oldbrk, limit) {
+    // (`find_vma_intersection`; `oldbrk` is usually in a gap, which
+    // `find_vma` handles without its inline attempt at a VMA there.)
+    if let Some(next) = w.find_vma(oldbrk).filter(|&v| w.vma_ref(v).start < limit) {
         let n = *w.vma_ref(next);
         if newbrk + PAGE_SIZE > vm_start_gap(w.st(), n.start, n.flags) {
             return origbrk;

@@ -236,6 +236,7 @@ pub fn vms_complete_munmap_vmas<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vms: 
 
 /// `do_vmi_munmap`: the checks and work of `munmap(2)`. Nothing changes on
 /// failure except splits the kernel also keeps.
+#[inline]
 pub fn do_vmi_munmap<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, start: u64, len: u64) -> Result<(), Errno> {
     let task_size = mm.st().cfg.task_size;
     if offset_in_page(start) != 0 || start > task_size || len > task_size - start {
