@@ -26,6 +26,7 @@
 //! | [`call`] | the syscall vocabulary shared with the host oracle | — |
 //! | [`strace`] | strace syntax: reading and canonical writing | — |
 
+pub mod anon_vma;
 pub mod call;
 pub mod env;
 pub mod file_kind;

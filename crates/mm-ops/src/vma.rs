@@ -1,12 +1,14 @@
 //! VMA merging and splitting (`mm/vma.c`): `vma_merge_new_range`,
 //! `vma_merge_existing_range`, `vma_expand`, `commit_merge`, `__split_vma`,
-//! `vma_modify`, and the `anon_vma` reuse rules of `find_mergeable_anon_vma`.
+//! `vma_modify` (the `anon_vma` reuse rules of `find_mergeable_anon_vma`
+//! are in [`crate::anon_vma`]).
 
 use mm_core::failslab::AllocSite;
 use mm_core::file::FileId;
 use mm_core::mm::NoMem;
 use mm_core::{AnonVmaId, BarrierPolicy, MmWrite, VmFlags, Vma, VmaId, VmaView};
 
+pub use crate::anon_vma::{anon_vma_prepare, find_mergeable_anon_vma};
 use crate::uapi::{Errno, PAGE_SHIFT};
 
 /// `struct vma_merge_struct`: a proposed range and its attributes.
@@ -274,6 +276,9 @@ pub fn vma_merge_new_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut 
     }
     let left = can_vma_merge_left(mm, vmg);
     let right = !vmg.just_expand && can_vma_merge_right(mm, vmg, left);
+    if left && !right && vmg.copied_from.is_none() && vmg.next.is_none_or(|n| mm.vma_ref(n).end != vmg.end) {
+        return expand_prev(mm, vmg);
+    }
     if right {
         let next = vmg.next.expect("right merge");
         vmg.end = mm.vma_ref(next).end;
@@ -290,6 +295,24 @@ pub fn vma_merge_new_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut 
     if !vma_expand(mm, vmg) {
         vmg.target = None;
     }
+    vmg.target
+}
+
+/// [`vma_expand`] of `vmg.prev` up to `vmg.end` when nothing else merges
+/// (no `next` reaches `vmg.end`, no source VMA): the common expansion, as
+/// `vma_merge_new_range` → `vma_expand` → `commit_merge` make it.
+fn expand_prev<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) -> Option<VmaId> {
+    let prev = vmg.prev.expect("left merge");
+    let p = mm.vma_ref(prev);
+    let sticky = (vmg.flags | p.flags) & VmFlags::STICKY;
+    (vmg.start, vmg.pgoff, vmg.target) = (p.start, p.pgoff, Some(prev));
+    if merge_allocs_fail(mm, prev, &[]) {
+        vmg.nomem = true;
+        vmg.target = None;
+        return None;
+    }
+    mm.vma_set_range(prev, vmg.start, vmg.end, vmg.pgoff);
+    add_flags(mm, prev, sticky);
     vmg.target
 }
 
@@ -471,45 +494,6 @@ pub fn vma_modify<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) -> R
         split_vma(mm, vma, end, false, true)?;
     }
     Ok(vma)
-}
-
-/// `anon_vma_compatible`: adjacent, same file, flags equal but for access
-/// bits, linear offsets.
-fn anon_vma_compatible(a: &Vma, b: &Vma) -> bool {
-    a.end == b.start
-        && a.file == b.file
-        && (a.flags ^ b.flags).0 & !(VmFlags::ACCESS_FLAGS.0 | VmFlags::IGNORE_MERGE.0) == 0
-        && b.pgoff == a.pgoff + ((b.start - a.start) >> PAGE_SHIFT)
-}
-
-/// `find_mergeable_anon_vma`: reuse a neighbour's `anon_vma` (next first)
-/// so that a later mprotect can merge the two again.
-pub fn find_mergeable_anon_vma(mm: &impl VmaView, id: VmaId) -> Option<AnonVmaId> {
-    let v = mm.vma(id);
-    if let Some(n) = mm.vma_next(id) {
-        let n = mm.vma(n);
-        if anon_vma_compatible(&v, &n) && n.anon_vma.is_some() {
-            return n.anon_vma;
-        }
-    }
-    if let Some(p) = mm.vma_prev(id) {
-        let p = mm.vma(p);
-        if anon_vma_compatible(&p, &v) && p.anon_vma.is_some() {
-            return p.anon_vma;
-        }
-    }
-    None
-}
-
-/// `__anon_vma_prepare` (`mm/rmap.c`): gives `id` an `anon_vma`, reusing a
-/// neighbour's when compatible. Works under the read lock, as on a fault.
-pub fn anon_vma_prepare(mm: &impl VmaView, id: VmaId) {
-    let _ptl = mm.page_table_lock();
-    if mm.vma(id).anon_vma.is_some() {
-        return;
-    }
-    let av = find_mergeable_anon_vma(mm, id).unwrap_or_else(|| mm.new_anon_vma());
-    mm.set_anon_vma(id, Some(av));
 }
 
 /// `vma_merge_extend` (`mm/vma.c`): grows `id` in place by `delta` bytes
