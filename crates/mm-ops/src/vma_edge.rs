@@ -20,6 +20,7 @@ use crate::vma::{add_flags, dup_anon_vma, merge_allocs_fail};
 /// (nothing has changed then: the caller goes through `vma_modify`);
 /// `Some(Err(ENOMEM))` when the merge's allocation fails, as `vma_modify`
 /// fails then.
+#[inline]
 pub fn vma_modify_flags_edge<P: BarrierPolicy>(
     mm: &mut MmWrite<'_, P>,
     id: VmaId,
