@@ -270,6 +270,7 @@ pub(crate) fn add_flags<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId, fl
 
 /// `vma_merge_new_range`: tries to place a new range `[vmg.start, vmg.end)`
 /// by expanding `vmg.prev` and/or `vmg.next`. Returns the expanded VMA.
+#[inline]
 pub fn vma_merge_new_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) -> Option<VmaId> {
     if vmg.flags.intersects(VmFlags::SPECIAL) || (vmg.prev.is_none() && vmg.next.is_none()) {
         return None;
@@ -301,6 +302,7 @@ pub fn vma_merge_new_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut 
 /// [`vma_expand`] of `vmg.prev` up to `vmg.end` when nothing else merges
 /// (no `next` reaches `vmg.end`, no source VMA): the common expansion, as
 /// `vma_merge_new_range` → `vma_expand` → `commit_merge` make it.
+#[inline]
 fn expand_prev<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) -> Option<VmaId> {
     let prev = vmg.prev.expect("left merge");
     let p = mm.vma_ref(prev);
