@@ -45,9 +45,10 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     }
 
     #[inline]
-    fn vmi_set(&self, pos: Pos) {
+    fn vmi_set(&self, pos: Pos) -> VmaId {
         let id = self.tree().get(pos).val;
         self.vmi.set(VmaIter { at: Some((id, pos)) });
+        id
     }
 
     /// The held position, if it still holds an entry.
@@ -138,8 +139,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
                 match t.next(p) {
                     None => return None,
                     Some(n) if t.get(n).end > addr => {
-                        self.vmi_set(n);
-                        return Some(t.get(n).val);
+                        return Some(self.vmi_set(n));
                     }
                     Some(_) => {}
                 }
@@ -150,16 +150,14 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
                     None => return Some(e.val),
                     Some(q) if t.get(q).end <= addr => return Some(e.val),
                     Some(q) if t.get(q).start <= addr => {
-                        self.vmi_set(q);
-                        return Some(t.get(q).val);
+                        return Some(self.vmi_set(q));
                     }
                     Some(_) => {}
                 }
             }
         }
         let p = t.find_vma(addr)?;
-        self.vmi_set(p);
-        Some(t.get(p).val)
+        Some(self.vmi_set(p))
     }
 
     /// The VMA with the greatest start `<= addr`, from the held position.
@@ -177,16 +175,14 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
                 match t.prev(p) {
                     None => return None,
                     Some(q) if t.get(q).start <= addr => {
-                        self.vmi_set(q);
-                        return Some(t.get(q).val);
+                        return Some(self.vmi_set(q));
                     }
                     Some(_) => {}
                 }
             }
         }
         let p = t.find_le(addr)?;
-        self.vmi_set(p);
-        Some(t.get(p).val)
+        Some(self.vmi_set(p))
     }
 
     /// `vma_next` / `vma_prev` of VMA `id` (`vma_iter_next_range`,
@@ -195,8 +191,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         let p = self.vmi_pos(id);
         let t = self.tree();
         let q = if forward { t.next(p) } else { t.prev(p) }?;
-        self.vmi_set(q);
-        Some(t.get(q).val)
+        Some(self.vmi_set(q))
     }
 
     /// The published slot of VMA `id`.
