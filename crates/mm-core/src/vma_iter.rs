@@ -294,12 +294,13 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
 
     /// `vma_set_range` in place (and the tree entry), keeping address order.
     pub fn vma_set_range(&mut self, id: VmaId, start: u64, end: u64, pgoff: u64) {
-        self.vma_start_write(id);
+        let sh = self.sh;
+        let slot = sh.vmas.get(id).expect("live VMA");
+        crate::vma_lock::start_write_slot(slot, self.lock_seq());
         let p = self.vmi_pos(id);
         let st = &mut *self.g;
         let v = &mut st.vmas[id as usize];
         let old = (v.start, v.end, v.pgoff);
-        let slot = self.sh.vmas.get(id).expect("live VMA");
         slot.guarded.write();
         // Publish only what changes, as the kernel writes only those fields.
         if old != (start, end, pgoff) {
