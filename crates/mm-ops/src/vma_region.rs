@@ -292,7 +292,7 @@ fn trim_in_place<P: BarrierPolicy>(
     if mm.fail_nth().pending() {
         return None;
     }
-    let v = *mm.vma_ref(id);
+    let v = mm.vma_ref(id);
     let (keep_start, keep_end, cut) = if start > v.start && end == v.end {
         (v.start, start, start)
     } else if start == v.start && end < v.end {
@@ -306,9 +306,10 @@ fn trim_in_place<P: BarrierPolicy>(
     if v.flags.contains(VmFlags::SEALED) {
         return Some(Err(Errno::EPERM));
     }
-    if let Err(e) = may_split(mm, &v, cut) {
+    if let Err(e) = may_split(mm, v, cut) {
         return Some(Err(e));
     }
+    let (flags, pgoff) = (v.flags, v.pgoff + ((keep_start - v.start) >> PAGE_SHIFT));
     // The kernel's points on this path: the split's vm_area_dup,
     // vma_iter_prealloc and anon_vma_clone, the detached-tree store and
     // the range clear.
@@ -316,9 +317,8 @@ fn trim_in_place<P: BarrierPolicy>(
         mm.fail_nth().pass(4 + u64::from(mm.vma_anon_vma(id).is_some()));
     }
     let mut vms = Vms::default();
-    vms.add(v.flags, (end - start) >> PAGE_SHIFT);
+    vms.add(flags, (end - start) >> PAGE_SHIFT);
     crate::guards::remove(mm.st(), start, end);
-    let pgoff = v.pgoff + ((keep_start - v.start) >> PAGE_SHIFT);
     mm.vma_set_range(id, keep_start, keep_end, pgoff);
     vms.unaccount(mm.st());
     Some(Ok(()))
