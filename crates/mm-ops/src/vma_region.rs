@@ -356,7 +356,7 @@ pub fn mmap_region<P: BarrierPolicy>(
     // in the range, the first VMA ending above `addr` starts at or above
     // `end`: it is the next VMA.
     let found = mm.find_vma(addr);
-    let (vms, prev, next) = match found.filter(|&id| mm.vma_ref(id).start < end) {
+    let (mut vms, prev, next) = match found.filter(|&id| mm.vma_ref(id).start < end) {
         Some(first) => {
             let vms = vms_gather_munmap_vmas(mm, first, addr, end)?;
             let (p, n) = (vms.prev, vms.next);
@@ -368,7 +368,6 @@ pub fn mmap_region<P: BarrierPolicy>(
     if !may_expand_vm(mm.st(), flags, pglen - vms.nr_pages) {
         return Err(Errno::ENOMEM);
     }
-    let mut vms = vms;
     let hugetlb = match src {
         MapSource::File(f) => mm.files().file_inode(f).is_hugetlb(),
         _ => false,
