@@ -187,6 +187,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
 
     /// `vma_next` / `vma_prev` of VMA `id` (`vma_iter_next_range`,
     /// `vma_iter_prev_range`), moving the held position there.
+    #[inline(always)]
     pub(crate) fn vmi_step(&self, id: VmaId, forward: bool) -> Option<VmaId> {
         let p = self.vmi_pos(id);
         let t = self.tree();
