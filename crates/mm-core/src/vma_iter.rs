@@ -294,6 +294,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     }
 
     /// `vma_set_range` in place (and the tree entry), keeping address order.
+    #[inline(always)]
     pub fn vma_set_range(&mut self, id: VmaId, start: u64, end: u64, pgoff: u64) {
         let sh = self.sh;
         let slot = sh.vmas.get(id).expect("live VMA");
