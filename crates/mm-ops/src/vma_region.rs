@@ -1,11 +1,13 @@
 //! Mapping and unmapping ranges (`mm/vma.c`, second half): `mmap_region`,
-//! `do_vmi_munmap` with `vms_gather_munmap_vmas`, `do_brk_flags`, and the
-//! free-area searches `unmapped_area` / `unmapped_area_topdown`.
+//! `do_vmi_munmap` with `vms_gather_munmap_vmas`, and the free-area
+//! searches `unmapped_area` / `unmapped_area_topdown` (`do_brk_flags` is in
+//! [`crate::mmap`], next to `sys_brk`).
 
 use mm_core::failslab::AllocSite;
 use mm_core::file::{Inode, InodeKind};
 use mm_core::{BarrierPolicy, MmWrite, VmFlags, Vma, VmaId, VmaView};
 
+pub use crate::mmap::do_brk_flags;
 use crate::uapi::{Errno, PAGE_SHIFT};
 use crate::util::*;
 use crate::vma::{Vmg, may_split, remove_vma, split_vma, vma_merge_new_range};
@@ -253,6 +255,7 @@ pub fn do_vmi_munmap<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, start: u64, len:
 }
 
 /// `do_vmi_align_munmap`.
+#[inline]
 pub fn do_vmi_align_munmap<P: BarrierPolicy>(
     mm: &mut MmWrite<'_, P>,
     first: VmaId,
@@ -262,6 +265,16 @@ pub fn do_vmi_align_munmap<P: BarrierPolicy>(
     if let Some(r) = trim_in_place(mm, first, start, end) {
         return r;
     }
+    gather_and_unmap(mm, first, start, end)
+}
+
+/// [`do_vmi_align_munmap`] past the in-place trim.
+fn gather_and_unmap<P: BarrierPolicy>(
+    mm: &mut MmWrite<'_, P>,
+    first: VmaId,
+    start: u64,
+    end: u64,
+) -> Result<(), Errno> {
     let vms = vms_gather_munmap_vmas(mm, first, start, end)?;
     // vma_iter_clear_gfp: clearing the range from the tree may allocate;
     // on failure the gathered VMAs stay (clear_tree_failed).
@@ -548,68 +561,4 @@ pub fn shmem_zero_setup<P: BarrierPolicy>(
         vm_unacct_memory(mm.st(), acct);
         Errno::ENOMEM
     })
-}
-
-/// `do_brk_flags`: grows the heap by `[addr, addr + len)`, expanding
-/// `brkvma` when it ends at `addr` and is compatible.
-pub fn do_brk_flags<P: BarrierPolicy>(
-    mm: &mut MmWrite<'_, P>,
-    brkvma: Option<VmaId>,
-    addr: u64,
-    len: u64,
-) -> Result<(), Errno> {
-    let flags = VmFlags::DATA_DEFAULT | VmFlags::ACCOUNT | mm.st().def_flags;
-    let npages = len >> PAGE_SHIFT;
-    if !may_expand_vm(mm.st(), flags, npages) {
-        return Err(Errno::ENOMEM);
-    }
-    if mm.st().map_count > mm.st().cfg.max_map_count {
-        return Err(Errno::ENOMEM);
-    }
-    if !vm_enough_memory(mm.st(), npages) {
-        return Err(Errno::ENOMEM);
-    }
-    let mut done = false;
-    if let Some(b) = brkvma
-        && mm.vma_ref(b).end == addr
-    {
-        let mut vmg = Vmg {
-            prev: Some(b),
-            start: addr,
-            end: addr + len,
-            pgoff: addr >> PAGE_SHIFT,
-            flags,
-            just_expand: true,
-            ..Vmg::default()
-        };
-        done = vma_merge_new_range(mm, &mut vmg).is_some();
-        if vmg.nomem {
-            // unacct_fail.
-            vm_unacct_memory(mm.st(), npages);
-            return Err(Errno::ENOMEM);
-        }
-    }
-    if !done {
-        let v = Vma {
-            start: addr,
-            end: addr + len,
-            pgoff: addr >> PAGE_SHIFT,
-            flags,
-            file: None,
-            anon_vma: None,
-            special: None,
-        };
-        if crate::vma::new_vma_allocs_fail(mm, false) || mm.vma_link(v).is_err() {
-            vm_unacct_memory(mm.st(), npages);
-            return Err(Errno::ENOMEM);
-        }
-        mm.st().map_count += 1;
-    }
-    let st = mm.st();
-    st.total_vm += npages;
-    st.data_vm += npages;
-    if flags.contains(VmFlags::LOCKED) {
-        st.locked_vm += npages;
-    }
-    Ok(())
 }
