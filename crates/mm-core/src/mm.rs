@@ -323,7 +323,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
         let g = self.lock.write();
         let vmi = core::cell::Cell::new(g.last_vmi);
         MmWrite {
-            g: Some(g),
+            g,
             sh: &self.shared,
             files: &self.files,
             vmi,
@@ -335,7 +335,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
         let g = self.lock.try_write()?;
         let vmi = core::cell::Cell::new(g.last_vmi);
         Some(MmWrite {
-            g: Some(g),
+            g,
             sh: &self.shared,
             files: &self.files,
             vmi,
@@ -658,8 +658,8 @@ impl<'a, P: BarrierPolicy> MmRead<'a, P> {
 /// A write-locked mm (`mmap_write_lock`), with the VMA primitives of
 /// `mm/vma.h`. Dropping it is `mmap_write_unlock`.
 pub struct MmWrite<'a, P: BarrierPolicy> {
-    /// The guard; `None` only after `downgrade` took it.
-    pub(crate) g: Option<MmapWriteGuard<'a, MmState, P>>,
+    /// The guard (released in place by `downgrade`).
+    pub(crate) g: MmapWriteGuard<'a, MmState, P>,
     pub(crate) sh: &'a MmShared,
     files: &'a Mutex<FileTable>,
     /// The section's position in the tree (`struct vma_iterator`), carried
@@ -670,12 +670,12 @@ pub struct MmWrite<'a, P: BarrierPolicy> {
 impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     #[inline]
     pub(crate) fn gr(&self) -> &MmapWriteGuard<'a, MmState, P> {
-        self.g.as_ref().expect("held until downgrade or drop")
+        &self.g
     }
 
     #[inline]
     pub(crate) fn gm(&mut self) -> &mut MmapWriteGuard<'a, MmState, P> {
-        self.g.as_mut().expect("held until downgrade or drop")
+        &mut self.g
     }
 
     /// Publishes the `mm_struct` fields that lock-free readers of
@@ -688,19 +688,12 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         crate::ordering::write_once(&self.sh.start_brk, st.start_brk);
         crate::ordering::write_once(&self.sh.start_stack, st.start_stack);
     }
-
-    fn take_guard(mut self) -> MmapWriteGuard<'a, MmState, P> {
-        self.publish_mm_fields();
-        let mut g = self.g.take().expect("held until downgrade or drop");
-        g.last_vmi = self.vmi.get();
-        g
-    }
 }
 
 impl<P: BarrierPolicy> Drop for MmWrite<'_, P> {
     /// `mmap_write_unlock`, after publishing the maps fields.
     fn drop(&mut self) {
-        if self.g.is_some() {
+        if self.g.is_held() {
             self.publish_mm_fields();
             let vmi = self.vmi.get();
             self.gm().last_vmi = vmi;
@@ -726,11 +719,11 @@ impl<P: BarrierPolicy> VmaView for MmWrite<'_, P> {
         self.vmi_find_vma(addr)
     }
     fn vma_lookup(&self, addr: u64) -> Option<VmaId> {
-        self.vmi_find_vma(addr)
+        self.vmi_find_vma_in(addr)
             .filter(|&id| self.gr().vmas[id as usize].start <= addr)
     }
     fn find_vma_intersection(&self, start: u64, end: u64) -> Option<VmaId> {
-        self.vmi_find_vma(start)
+        self.vmi_find_vma_in(start)
             .filter(|&id| self.gr().vmas[id as usize].start < end)
     }
     fn vma_prev(&self, id: VmaId) -> Option<VmaId> {
@@ -768,10 +761,13 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     }
 
     /// `mmap_write_downgrade`.
-    pub fn downgrade(self) -> MmRead<'a, P> {
+    pub fn downgrade(mut self) -> MmRead<'a, P> {
+        self.publish_mm_fields();
+        self.g.last_vmi = self.vmi.get();
         let (sh, files) = (self.sh, self.files);
+        // `self` drops released, which does nothing.
         MmRead {
-            g: self.take_guard().downgrade(),
+            g: self.g.downgrade_in_place(),
             sh,
             files,
         }

@@ -212,7 +212,46 @@ impl<T, P: BarrierPolicy> core::fmt::Debug for MmapLock<T, P> {
 pub struct MmapWriteGuard<'a, T, P: BarrierPolicy> {
     lock: &'a MmapLock<T, P>,
     token: Option<ExclusiveToken>,
-    data: Option<MutPtr<T>>,
+    data: Held<MutPtr<T>>,
+}
+
+/// A write guard's pointer to the data. Under loom it is a tracked
+/// pointer, dropped (ending the tracked access) when the guard releases the
+/// lock, and checked on each use; elsewhere it is a plain pointer that
+/// needs no check: the guard releases the lock only when it is dropped or
+/// consumed by `downgrade`, or by `downgrade_in_place`, whose one caller
+/// (`MmWrite::downgrade`) never uses the guard again.
+struct Held<T> {
+    #[cfg(loom)]
+    p: Option<T>,
+    #[cfg(not(loom))]
+    p: T,
+}
+
+impl<T> Held<T> {
+    fn new(p: T) -> Self {
+        #[cfg(loom)]
+        let p = Some(p);
+        Held { p }
+    }
+
+    #[inline]
+    fn get(&self) -> &T {
+        #[cfg(loom)]
+        let p = self.p.as_ref().expect("guard holds its pointer until dropped");
+        #[cfg(not(loom))]
+        let p = &self.p;
+        p
+    }
+
+    /// Ends the access (under loom, before the lock is released).
+    #[inline]
+    fn release(&mut self) {
+        #[cfg(loom)]
+        {
+            self.p = None;
+        }
+    }
 }
 
 impl<'a, T, P: BarrierPolicy> MmapWriteGuard<'a, T, P> {
@@ -220,19 +259,34 @@ impl<'a, T, P: BarrierPolicy> MmapWriteGuard<'a, T, P> {
         MmapWriteGuard {
             lock,
             token: Some(token),
-            data: Some(lock.data.get_mut()),
+            data: Held::new(lock.data.get_mut()),
         }
     }
 
     /// `mmap_write_downgrade`: ends the write section (count becomes even)
     /// and keeps the lock for reading.
     pub fn downgrade(mut self) -> MmapReadGuard<'a, T, P> {
-        self.data = None;
+        self.downgrade_in_place()
+    }
+
+    /// [`downgrade`](Self::downgrade) without consuming the guard, for an
+    /// owner that cannot move it out (`MmWrite`, which has its own `Drop`):
+    /// the guard is left released, gives no access any more, and its drop
+    /// does nothing.
+    pub(crate) fn downgrade_in_place(&mut self) -> MmapReadGuard<'a, T, P> {
+        self.data.release();
         let token = self.token.take().expect("guard holds its token until dropped");
         self.lock.end_write(Mutation::NoBumpDowngrade);
         // SAFETY: `token` is this guard's exclusive acquisition of `raw`.
         let shared = unsafe { self.lock.raw.downgrade(token) };
         MmapReadGuard::new(self.lock, shared)
+    }
+
+    /// Whether the guard still holds the lock for writing (not downgraded
+    /// in place).
+    #[inline]
+    pub(crate) fn is_held(&self) -> bool {
+        self.token.is_some()
     }
 
     /// The lock this guard holds.
@@ -245,8 +299,9 @@ impl<T, P: BarrierPolicy> Deref for MmapWriteGuard<'_, T, P> {
     type Target = T;
     #[inline]
     fn deref(&self) -> &T {
-        let p = self.data.as_ref().expect("guard holds its pointer until dropped");
-        // SAFETY: the exclusive lock is held, and the result borrows `self`,
+        debug_assert!(self.token.is_some(), "write guard used after downgrade");
+        let p = self.data.get();
+        // SAFETY: the exclusive lock is held (see `Held`), and the result borrows `self`,
         // so no `&mut T` from `deref_mut` can coexist with it. The shared
         // reference is made from the raw pointer, not from a `&mut T`, so
         // it does not invalidate other shared references to the data.
@@ -257,8 +312,9 @@ impl<T, P: BarrierPolicy> Deref for MmapWriteGuard<'_, T, P> {
 impl<T, P: BarrierPolicy> DerefMut for MmapWriteGuard<'_, T, P> {
     #[inline]
     fn deref_mut(&mut self) -> &mut T {
-        let p = self.data.as_ref().expect("guard holds its pointer until dropped");
-        // SAFETY: the exclusive lock is held, and `&mut self` makes this the
+        debug_assert!(self.token.is_some(), "write guard used after downgrade");
+        let p = self.data.get();
+        // SAFETY: the exclusive lock is held (see `Held`), and `&mut self` makes this the
         // only reference derived from the guard.
         p.with(|ptr| unsafe { &mut *ptr })
     }
@@ -267,7 +323,7 @@ impl<T, P: BarrierPolicy> DerefMut for MmapWriteGuard<'_, T, P> {
 impl<T, P: BarrierPolicy> Drop for MmapWriteGuard<'_, T, P> {
     fn drop(&mut self) {
         // The tracked access ends before the lock is released.
-        self.data = None;
+        self.data.release();
         if let Some(token) = self.token.take() {
             self.lock.end_write(Mutation::NoBumpUnlock);
             // SAFETY: `token` is this guard's exclusive acquisition of `raw`.

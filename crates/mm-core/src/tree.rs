@@ -326,8 +326,7 @@ impl Tree {
         }
     }
 
-    /// Whether `pos` (kept from before a change) still holds value `val`:
-    /// a held position is checked before each use, never trusted.
+    /// Whether `pos` (kept from before a change) still holds value `val`: checked before each use.
     #[inline]
     pub fn pos_holds(&self, pos: Pos, val: u32) -> bool {
         self.nodes
@@ -1035,19 +1034,19 @@ impl Tree {
         self.refresh_up_with(sh, pos.leaf, known);
     }
 
-    /// Moves the boundary between two adjacent entries (`left` ends where
-    /// `right` starts) to `x`, strictly inside `left.start..right.end`. No
-    /// gap changes, so no gap summary is rescanned: the merge case where one
-    /// VMA grows exactly as much as its neighbour shrinks.
+    /// Moves the boundary between adjacent entries (`left` ends where `right` starts) to `x`, strictly
+    /// inside `left.start..right.end`. No gap changes: only a leaf's new smallest key goes up.
     pub fn move_boundary(&mut self, sh: &TreeShared, left: Pos, right: Pos, x: u64) {
         debug_assert_eq!(self.get(left).end, self.get(right).start, "not adjacent");
         debug_assert!(self.get(left).start < x && x < self.get(right).end);
         self.nodes[left.leaf as usize].ends[left.idx] = x;
         let n = &mut self.nodes[right.leaf as usize];
         n.keys[right.idx] = x;
-        let known = Some(n.max);
+        let (known, new_min) = (Some(n.max), n.keys[0] != n.min);
         publish_key(sh, right.leaf, right.idx, x);
-        self.refresh_up_with(sh, right.leaf, known);
+        if new_min {
+            self.refresh_up_with(sh, right.leaf, known);
+        }
     }
 
     /// Replaces the value of the entry at `pos`.

@@ -192,15 +192,16 @@ impl VmaSlot {
     }
 
     /// `vma_set_range` in place: stores only the fields that change.
+    /// `old` is the VMA's `(start, end, pgoff)` before the change.
     #[inline]
-    pub(crate) fn publish_changed_range(&self, old: &Vma, start: u64, end: u64, pgoff: u64) {
-        if old.start != start && !mutation::active(Mutation::NoPublishStart) {
+    pub(crate) fn publish_changed_range(&self, old: (u64, u64, u64), start: u64, end: u64, pgoff: u64) {
+        if old.0 != start && !mutation::active(Mutation::NoPublishStart) {
             write_once(&self.start, start);
         }
-        if old.end != end && !mutation::active(Mutation::NoPublishEnd) {
+        if old.1 != end && !mutation::active(Mutation::NoPublishEnd) {
             write_once(&self.end, end);
         }
-        if old.pgoff != pgoff && !mutation::active(Mutation::NoPublishPgoff) {
+        if old.2 != pgoff && !mutation::active(Mutation::NoPublishPgoff) {
             write_once(&self.pgoff, pgoff);
         }
     }

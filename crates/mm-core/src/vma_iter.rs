@@ -45,9 +45,10 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     }
 
     #[inline]
-    fn vmi_set(&self, pos: Pos) {
+    fn vmi_set(&self, pos: Pos) -> VmaId {
         let id = self.tree().get(pos).val;
         self.vmi.set(VmaIter { at: Some((id, pos)) });
+        id
     }
 
     /// The held position, if it still holds an entry.
@@ -110,6 +111,20 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         (pl, pr)
     }
 
+    /// [`vmi_find_vma`](Self::vmi_find_vma) for a caller that expects
+    /// `addr` inside a VMA (`find_vma_intersection`, `vma_lookup`): inline
+    /// when the held VMA contains it.
+    #[inline]
+    pub(crate) fn vmi_find_vma_in(&self, addr: u64) -> Option<VmaId> {
+        if let Some(p) = self.vmi_held() {
+            let e = self.tree().get(p);
+            if e.start <= addr && addr < e.end {
+                return Some(e.val);
+            }
+        }
+        self.vmi_find_vma(addr)
+    }
+
     /// `find_vma` from the held position (`vma_find`): the first VMA ending
     /// above `addr`.
     pub(crate) fn vmi_find_vma(&self, addr: u64) -> Option<VmaId> {
@@ -124,8 +139,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
                 match t.next(p) {
                     None => return None,
                     Some(n) if t.get(n).end > addr => {
-                        self.vmi_set(n);
-                        return Some(t.get(n).val);
+                        return Some(self.vmi_set(n));
                     }
                     Some(_) => {}
                 }
@@ -136,16 +150,14 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
                     None => return Some(e.val),
                     Some(q) if t.get(q).end <= addr => return Some(e.val),
                     Some(q) if t.get(q).start <= addr => {
-                        self.vmi_set(q);
-                        return Some(t.get(q).val);
+                        return Some(self.vmi_set(q));
                     }
                     Some(_) => {}
                 }
             }
         }
         let p = t.find_vma(addr)?;
-        self.vmi_set(p);
-        Some(t.get(p).val)
+        Some(self.vmi_set(p))
     }
 
     /// The VMA with the greatest start `<= addr`, from the held position.
@@ -163,26 +175,24 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
                 match t.prev(p) {
                     None => return None,
                     Some(q) if t.get(q).start <= addr => {
-                        self.vmi_set(q);
-                        return Some(t.get(q).val);
+                        return Some(self.vmi_set(q));
                     }
                     Some(_) => {}
                 }
             }
         }
         let p = t.find_le(addr)?;
-        self.vmi_set(p);
-        Some(t.get(p).val)
+        Some(self.vmi_set(p))
     }
 
     /// `vma_next` / `vma_prev` of VMA `id` (`vma_iter_next_range`,
     /// `vma_iter_prev_range`), moving the held position there.
+    #[inline(always)]
     pub(crate) fn vmi_step(&self, id: VmaId, forward: bool) -> Option<VmaId> {
         let p = self.vmi_pos(id);
         let t = self.tree();
         let q = if forward { t.next(p) } else { t.prev(p) }?;
-        self.vmi_set(q);
-        Some(t.get(q).val)
+        Some(self.vmi_set(q))
     }
 
     /// The published slot of VMA `id`.
@@ -206,7 +216,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     /// (the range must be free). Does not touch counters or file references.
     pub fn vma_link(&mut self, v: Vma) -> Result<VmaId, NoMem> {
         let seq = self.lock_seq();
-        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
+        let st = &mut *self.g;
         if st.vma_live >= st.cfg.vma_capacity {
             return Err(NoMem);
         }
@@ -241,7 +251,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     pub fn vma_unlink(&mut self, id: VmaId) {
         self.vma_start_write(id);
         let p = self.vmi_pos(id);
-        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
+        let st = &mut *self.g;
         st.tree.remove(&self.sh.tree, p);
         st.vma_live -= 1;
         let slot = self.sh.vmas.get(id).expect("live VMA");
@@ -261,43 +271,47 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         crate::vma_lock::start_write_slot(ls, seq);
         crate::vma_lock::start_write_slot(rs, seq);
         let (pl, pr) = self.vmi_pair(left, right);
-        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
-        let (ol, or) = (st.vmas[left as usize], st.vmas[right as usize]);
-        st.vmas[left as usize].end = x;
+        let st = &mut *self.g;
+        let l = &mut st.vmas[left as usize];
+        let ol = (l.start, l.end, l.pgoff);
+        l.end = x;
         let r = &mut st.vmas[right as usize];
+        let or = (r.start, r.end, r.pgoff);
         r.start = x;
         r.pgoff = right_pgoff;
         // Publish the shrinking side first, so that the two published
         // ranges never overlap.
         ls.guarded.write();
         rs.guarded.write();
-        if x < ol.end {
-            ls.publish_changed_range(&ol, ol.start, x, ol.pgoff);
-            rs.publish_changed_range(&or, x, or.end, right_pgoff);
+        if x < ol.1 {
+            ls.publish_changed_range(ol, ol.0, x, ol.2);
+            rs.publish_changed_range(or, x, or.1, right_pgoff);
         } else {
-            rs.publish_changed_range(&or, x, or.end, right_pgoff);
-            ls.publish_changed_range(&ol, ol.start, x, ol.pgoff);
+            rs.publish_changed_range(or, x, or.1, right_pgoff);
+            ls.publish_changed_range(ol, ol.0, x, ol.2);
         }
         st.tree.move_boundary(&self.sh.tree, pl, pr, x);
     }
 
     /// `vma_set_range` in place (and the tree entry), keeping address order.
+    #[inline(always)]
     pub fn vma_set_range(&mut self, id: VmaId, start: u64, end: u64, pgoff: u64) {
-        self.vma_start_write(id);
+        let sh = self.sh;
+        let slot = sh.vmas.get(id).expect("live VMA");
+        crate::vma_lock::start_write_slot(slot, self.lock_seq());
         let p = self.vmi_pos(id);
-        let st = &mut **self.g.as_mut().expect("held until downgrade or drop");
-        let old = st.vmas[id as usize];
-        let slot = self.sh.vmas.get(id).expect("live VMA");
+        let st = &mut *self.g;
+        let v = &mut st.vmas[id as usize];
+        let old = (v.start, v.end, v.pgoff);
         slot.guarded.write();
         // Publish only what changes, as the kernel writes only those fields.
-        if old.start != start || old.end != end || old.pgoff != pgoff {
-            let v = &mut st.vmas[id as usize];
+        if old != (start, end, pgoff) {
             v.start = start;
             v.end = end;
             v.pgoff = pgoff;
-            slot.publish_changed_range(&old, start, end, pgoff);
+            slot.publish_changed_range(old, start, end, pgoff);
         }
-        if old.start != start || old.end != end {
+        if old.0 != start || old.1 != end {
             st.tree.set_range(&self.sh.tree, p, start, end);
         }
     }

@@ -32,7 +32,9 @@
 //! | [`task`] | [`Task`]: descriptors, syscall entry points (`mmap`, `munmap`, `mprotect`, `mremap`, `madvise`, `brk`, `fault`, `open`, …), snapshots, [`apply`](task::Task::apply) | `task_struct`, `fs/file.c` |
 //! | [`mmap`] | `mmap`, `munmap`, `brk`, placement | `mm/mmap.c`, `mm/util.c` |
 //! | [`sys_x86_64`] | top-down / bottom-up layout | `arch/x86/kernel/sys_x86_64.c` |
-//! | [`vma`] | merge, split, modify, `anon_vma` reuse | `mm/vma.c`, `mm/rmap.c` |
+//! | [`vma`] | merge, split, modify | `mm/vma.c` |
+//! | [`vma_edge`] | the fast path that moves a boundary between neighbours (`vma_modify` when `prev` or `next` absorbs the range) | `mm/vma.c` `vma_merge_existing_range` |
+//! | [`anon_vma`](mod@anon_vma) | `anon_vma` reuse and preparation | `mm/rmap.c`, `mm/vma.c` |
 //! | [`vma_region`] | `mmap_region`, `munmap`, `brk` growth, free-area search | `mm/vma.c` |
 //! | [`mprotect`] | `mprotect` | `mm/mprotect.c` |
 //! | [`mremap`] | `mremap`: resize in place, move, multi-VMA moves | `mm/mremap.c`, `mm/vma.c` (`copy_vma`, `vma_merge_extend`) |
@@ -53,6 +55,7 @@
 
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
+pub mod anon_vma;
 pub mod call;
 pub mod env;
 pub mod file_kind;
@@ -78,6 +81,7 @@ pub mod testing;
 pub mod uapi;
 pub mod util;
 pub mod vma;
+pub mod vma_edge;
 pub mod vma_region;
 
 pub use call::{Access, Call, Outcome, Signal};

@@ -4,13 +4,14 @@
 //! `mmap_region`.
 
 use mm_core::file::{FileId, FileTable, InodeKind};
-use mm_core::{BarrierPolicy, MmStruct, MmWrite, VmFlags, VmaView};
+use mm_core::{BarrierPolicy, MmStruct, MmWrite, VmFlags, Vma, VmaId, VmaView};
 
 use crate::memory::mm_populate;
 use crate::sys_x86_64::{AreaFile, arch_get_unmapped_area, arch_get_unmapped_area_topdown};
 use crate::uapi::*;
 use crate::util::*;
-use crate::vma_region::{MapSource, do_brk_flags, do_vmi_align_munmap, do_vmi_munmap, mmap_region};
+use crate::vma::{Vmg, vma_merge_new_range};
+use crate::vma_region::{MapSource, do_vmi_align_munmap, do_vmi_munmap, mmap_region};
 
 /// What `do_mmap` needs to know about the file being mapped.
 #[derive(Clone, Copy, Debug)]
@@ -455,7 +456,9 @@ pub fn sys_brk<P: BarrierPolicy>(mm: &MmStruct<P>, brk: u64) -> u64 {
     // The next VMA must stay a page (and a stack guard gap) away.
     let gap = w.st().cfg.stack_guard_gap;
     let limit = newbrk.wrapping_add(PAGE_SIZE).wrapping_add(gap);
-    if let Some(next) = w.find_vma_intersection(oldbrk, limit) {
+    // (`find_vma_intersection`; `oldbrk` is usually in a gap, which
+    // `find_vma` handles without its inline attempt at a VMA there.)
+    if let Some(next) = w.find_vma(oldbrk).filter(|&v| w.vma_ref(v).start < limit) {
         let n = *w.vma_ref(next);
         if newbrk + PAGE_SIZE > vm_start_gap(w.st(), n.start, n.flags) {
             return origbrk;
@@ -469,4 +472,68 @@ pub fn sys_brk<P: BarrierPolicy>(mm: &MmStruct<P>, brk: u64) -> u64 {
     }
     w.st().brk = brk;
     brk
+}
+
+/// `do_brk_flags` (`mm/vma.c`): grows the heap by `[addr, addr + len)`, expanding
+/// `brkvma` when it ends at `addr` and is compatible.
+pub fn do_brk_flags<P: BarrierPolicy>(
+    mm: &mut MmWrite<'_, P>,
+    brkvma: Option<VmaId>,
+    addr: u64,
+    len: u64,
+) -> Result<(), Errno> {
+    let flags = VmFlags::DATA_DEFAULT | VmFlags::ACCOUNT | mm.st().def_flags;
+    let npages = len >> PAGE_SHIFT;
+    if !may_expand_vm(mm.st(), flags, npages) {
+        return Err(Errno::ENOMEM);
+    }
+    if mm.st().map_count > mm.st().cfg.max_map_count {
+        return Err(Errno::ENOMEM);
+    }
+    if !vm_enough_memory(mm.st(), npages) {
+        return Err(Errno::ENOMEM);
+    }
+    let mut done = false;
+    if let Some(b) = brkvma
+        && mm.vma_ref(b).end == addr
+    {
+        let mut vmg = Vmg {
+            prev: Some(b),
+            start: addr,
+            end: addr + len,
+            pgoff: addr >> PAGE_SHIFT,
+            flags,
+            just_expand: true,
+            ..Vmg::default()
+        };
+        done = vma_merge_new_range(mm, &mut vmg).is_some();
+        if vmg.nomem {
+            // unacct_fail.
+            vm_unacct_memory(mm.st(), npages);
+            return Err(Errno::ENOMEM);
+        }
+    }
+    if !done {
+        let v = Vma {
+            start: addr,
+            end: addr + len,
+            pgoff: addr >> PAGE_SHIFT,
+            flags,
+            file: None,
+            anon_vma: None,
+            special: None,
+        };
+        if crate::vma::new_vma_allocs_fail(mm, false) || mm.vma_link(v).is_err() {
+            vm_unacct_memory(mm.st(), npages);
+            return Err(Errno::ENOMEM);
+        }
+        mm.st().map_count += 1;
+    }
+    let st = mm.st();
+    st.total_vm += npages;
+    st.data_vm += npages;
+    if flags.contains(VmFlags::LOCKED) {
+        st.locked_vm += npages;
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@ use crate::memory::mm_populate_locked;
 use crate::uapi::*;
 use crate::util::*;
 use crate::vma::{Vmg, vma_modify};
+use crate::vma_edge::vma_modify_flags_edge;
 
 /// `VM_FLAGS_CLEAR`: bits every mprotect recomputes (the access bits and the
 /// protection key).
@@ -30,7 +31,6 @@ pub fn mprotect_fixup<P: BarrierPolicy>(
         *prev = Some(id);
         return Ok(id);
     }
-    let v = w.vma(id);
     let nrpages = (end - start) >> PAGE_SHIFT;
     let mut charged = 0;
     if newflags.contains(VmFlags::WRITE) {
@@ -45,12 +45,18 @@ pub fn mprotect_fixup<P: BarrierPolicy>(
             }
             newflags |= VmFlags::ACCOUNT;
         }
-    } else if oldflags.contains(VmFlags::ACCOUNT) && v.is_anonymous() && v.anon_vma.is_none() {
+    } else if oldflags.contains(VmFlags::ACCOUNT) && w.vma_ref(id).is_anonymous() && w.vma_anon_vma(id).is_none() {
         newflags = VmFlags(newflags.0 & !VmFlags::ACCOUNT.0);
     }
-    let mut vmg = Vmg::for_vma(&v, id, *prev, start, end);
-    vmg.flags = newflags;
-    let res = match vma_modify(w, &mut vmg) {
+    let modified = match vma_modify_flags_edge(w, id, *prev, start, end, newflags) {
+        Some(r) => r,
+        None => {
+            let mut vmg = Vmg::for_vma(&w.vma(id), id, *prev, start, end);
+            vmg.flags = newflags;
+            vma_modify(w, &mut vmg)
+        }
+    };
+    let res = match modified {
         Ok(r) => r,
         Err(e) => {
             vm_unacct_memory(w.st(), charged);

@@ -1,12 +1,14 @@
 //! VMA merging and splitting (`mm/vma.c`): `vma_merge_new_range`,
 //! `vma_merge_existing_range`, `vma_expand`, `commit_merge`, `__split_vma`,
-//! `vma_modify`, and the `anon_vma` reuse rules of `find_mergeable_anon_vma`.
+//! `vma_modify` (the `anon_vma` reuse rules of `find_mergeable_anon_vma`
+//! are in [`crate::anon_vma`]).
 
 use mm_core::failslab::AllocSite;
 use mm_core::file::FileId;
 use mm_core::mm::NoMem;
 use mm_core::{AnonVmaId, BarrierPolicy, MmWrite, VmFlags, Vma, VmaId, VmaView};
 
+pub use crate::anon_vma::{anon_vma_prepare, find_mergeable_anon_vma};
 use crate::uapi::{Errno, PAGE_SHIFT};
 
 /// `struct vma_merge_struct`: a proposed range and its attributes.
@@ -121,7 +123,7 @@ fn can_vma_merge_right<P: BarrierPolicy>(mm: &MmWrite<'_, P>, vmg: &Vmg, left: b
 
 /// `dup_anon_vma`: a target without an `anon_vma` takes the source's.
 #[inline]
-fn dup_anon_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, dst: VmaId, src: VmaId) {
+pub(crate) fn dup_anon_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, dst: VmaId, src: VmaId) {
     let s = mm.vma_anon_vma(src);
     if s.is_some() && mm.vma_anon_vma(dst).is_none() {
         mm.set_anon_vma(dst, s);
@@ -133,11 +135,15 @@ fn dup_anon_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, dst: VmaId, src: VmaI
 /// takes a source's `anon_vma`, `anon_vma_clone` (`dup_anon_vma`). True
 /// when one fails ([`failslab`](mm_core::failslab)); nothing has changed
 /// then.
-fn merge_allocs_fail<P: BarrierPolicy>(mm: &MmWrite<'_, P>, dst: VmaId, srcs: &[VmaId]) -> bool {
+#[inline]
+pub(crate) fn merge_allocs_fail<P: BarrierPolicy>(mm: &MmWrite<'_, P>, dst: VmaId, srcs: &[VmaId]) -> bool {
+    mm.fail_nth().armed() && merge_allocs_fail_armed(mm, dst, srcs)
+}
+
+/// [`merge_allocs_fail`] under failure injection.
+#[cold]
+fn merge_allocs_fail_armed<P: BarrierPolicy>(mm: &MmWrite<'_, P>, dst: VmaId, srcs: &[VmaId]) -> bool {
     let f = mm.fail_nth();
-    if !f.armed() {
-        return false;
-    }
     if f.should_fail(AllocSite::TreePrealloc) {
         return true;
     }
@@ -255,7 +261,7 @@ pub fn vma_expand<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) -> b
 
 /// `vm_flags_set`: adds `flags` to VMA `id`.
 #[inline]
-fn add_flags<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId, flags: VmFlags) {
+pub(crate) fn add_flags<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId, flags: VmFlags) {
     let f = mm.vma_ref(id).flags;
     if !f.contains(flags) {
         mm.vma_set_flags(id, f | flags);
@@ -264,12 +270,16 @@ fn add_flags<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId, flags: VmFlag
 
 /// `vma_merge_new_range`: tries to place a new range `[vmg.start, vmg.end)`
 /// by expanding `vmg.prev` and/or `vmg.next`. Returns the expanded VMA.
+#[inline]
 pub fn vma_merge_new_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) -> Option<VmaId> {
     if vmg.flags.intersects(VmFlags::SPECIAL) || (vmg.prev.is_none() && vmg.next.is_none()) {
         return None;
     }
     let left = can_vma_merge_left(mm, vmg);
     let right = !vmg.just_expand && can_vma_merge_right(mm, vmg, left);
+    if left && !right && vmg.copied_from.is_none() && vmg.next.is_none_or(|n| mm.vma_ref(n).end != vmg.end) {
+        return expand_prev(mm, vmg);
+    }
     if right {
         let next = vmg.next.expect("right merge");
         vmg.end = mm.vma_ref(next).end;
@@ -286,6 +296,25 @@ pub fn vma_merge_new_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut 
     if !vma_expand(mm, vmg) {
         vmg.target = None;
     }
+    vmg.target
+}
+
+/// [`vma_expand`] of `vmg.prev` up to `vmg.end` when nothing else merges
+/// (no `next` reaches `vmg.end`, no source VMA): the common expansion, as
+/// `vma_merge_new_range` → `vma_expand` → `commit_merge` make it.
+#[inline]
+fn expand_prev<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) -> Option<VmaId> {
+    let prev = vmg.prev.expect("left merge");
+    let p = mm.vma_ref(prev);
+    let sticky = (vmg.flags | p.flags) & VmFlags::STICKY;
+    (vmg.start, vmg.pgoff, vmg.target) = (p.start, p.pgoff, Some(prev));
+    if merge_allocs_fail(mm, prev, &[]) {
+        vmg.nomem = true;
+        vmg.target = None;
+        return None;
+    }
+    mm.vma_set_range(prev, vmg.start, vmg.end, vmg.pgoff);
+    add_flags(mm, prev, sticky);
     vmg.target
 }
 
@@ -383,15 +412,24 @@ pub fn vma_merge_existing_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: 
 /// `vm_ops->may_split`: special mappings refuse any split, hugetlb ones a
 /// split that is not huge-page aligned (`special_mapping_split`,
 /// `hugetlb_vm_op_split`).
+#[inline]
 pub fn may_split<P: BarrierPolicy>(mm: &MmWrite<'_, P>, v: &Vma, addr: u64) -> Result<(), Errno> {
     if v.special.is_some() {
         return Err(Errno::EINVAL);
     }
     if v.flags.contains(VmFlags::HUGETLB) {
-        let huge = v.file.map_or(2 << 20, |f| mm.files().file_inode(f).huge_size.max(4096));
-        if addr & (huge - 1) != 0 {
-            return Err(Errno::EINVAL);
-        }
+        return hugetlb_may_split(mm, v, addr);
+    }
+    Ok(())
+}
+
+/// `hugetlb_vm_op_split` (`mm/hugetlb.c`): the split must be huge-page
+/// aligned.
+#[cold]
+fn hugetlb_may_split<P: BarrierPolicy>(mm: &MmWrite<'_, P>, v: &Vma, addr: u64) -> Result<(), Errno> {
+    let huge = v.file.map_or(2 << 20, |f| mm.files().file_inode(f).huge_size.max(4096));
+    if addr & (huge - 1) != 0 {
+        return Err(Errno::EINVAL);
     }
     Ok(())
 }
@@ -458,45 +496,6 @@ pub fn vma_modify<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut Vmg) -> R
         split_vma(mm, vma, end, false, true)?;
     }
     Ok(vma)
-}
-
-/// `anon_vma_compatible`: adjacent, same file, flags equal but for access
-/// bits, linear offsets.
-fn anon_vma_compatible(a: &Vma, b: &Vma) -> bool {
-    a.end == b.start
-        && a.file == b.file
-        && (a.flags ^ b.flags).0 & !(VmFlags::ACCESS_FLAGS.0 | VmFlags::IGNORE_MERGE.0) == 0
-        && b.pgoff == a.pgoff + ((b.start - a.start) >> PAGE_SHIFT)
-}
-
-/// `find_mergeable_anon_vma`: reuse a neighbour's `anon_vma` (next first)
-/// so that a later mprotect can merge the two again.
-pub fn find_mergeable_anon_vma(mm: &impl VmaView, id: VmaId) -> Option<AnonVmaId> {
-    let v = mm.vma(id);
-    if let Some(n) = mm.vma_next(id) {
-        let n = mm.vma(n);
-        if anon_vma_compatible(&v, &n) && n.anon_vma.is_some() {
-            return n.anon_vma;
-        }
-    }
-    if let Some(p) = mm.vma_prev(id) {
-        let p = mm.vma(p);
-        if anon_vma_compatible(&p, &v) && p.anon_vma.is_some() {
-            return p.anon_vma;
-        }
-    }
-    None
-}
-
-/// `__anon_vma_prepare` (`mm/rmap.c`): gives `id` an `anon_vma`, reusing a
-/// neighbour's when compatible. Works under the read lock, as on a fault.
-pub fn anon_vma_prepare(mm: &impl VmaView, id: VmaId) {
-    let _ptl = mm.page_table_lock();
-    if mm.vma(id).anon_vma.is_some() {
-        return;
-    }
-    let av = find_mergeable_anon_vma(mm, id).unwrap_or_else(|| mm.new_anon_vma());
-    mm.set_anon_vma(id, Some(av));
 }
 
 /// `vma_merge_extend` (`mm/vma.c`): grows `id` in place by `delta` bytes

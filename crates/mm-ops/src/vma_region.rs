@@ -1,11 +1,13 @@
 //! Mapping and unmapping ranges (`mm/vma.c`, second half): `mmap_region`,
-//! `do_vmi_munmap` with `vms_gather_munmap_vmas`, `do_brk_flags`, and the
-//! free-area searches `unmapped_area` / `unmapped_area_topdown`.
+//! `do_vmi_munmap` with `vms_gather_munmap_vmas`, and the free-area
+//! searches `unmapped_area` / `unmapped_area_topdown` (`do_brk_flags` is in
+//! [`crate::mmap`], next to `sys_brk`).
 
 use mm_core::failslab::AllocSite;
 use mm_core::file::{Inode, InodeKind};
 use mm_core::{BarrierPolicy, MmWrite, VmFlags, Vma, VmaId, VmaView};
 
+pub use crate::mmap::do_brk_flags;
 use crate::uapi::{Errno, PAGE_SHIFT};
 use crate::util::*;
 use crate::vma::{Vmg, may_split, remove_vma, split_vma, vma_merge_new_range};
@@ -236,6 +238,7 @@ pub fn vms_complete_munmap_vmas<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vms: 
 
 /// `do_vmi_munmap`: the checks and work of `munmap(2)`. Nothing changes on
 /// failure except splits the kernel also keeps.
+#[inline]
 pub fn do_vmi_munmap<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, start: u64, len: u64) -> Result<(), Errno> {
     let task_size = mm.st().cfg.task_size;
     if offset_in_page(start) != 0 || start > task_size || len > task_size - start {
@@ -252,6 +255,7 @@ pub fn do_vmi_munmap<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, start: u64, len:
 }
 
 /// `do_vmi_align_munmap`.
+#[inline]
 pub fn do_vmi_align_munmap<P: BarrierPolicy>(
     mm: &mut MmWrite<'_, P>,
     first: VmaId,
@@ -261,6 +265,16 @@ pub fn do_vmi_align_munmap<P: BarrierPolicy>(
     if let Some(r) = trim_in_place(mm, first, start, end) {
         return r;
     }
+    gather_and_unmap(mm, first, start, end)
+}
+
+/// [`do_vmi_align_munmap`] past the in-place trim.
+fn gather_and_unmap<P: BarrierPolicy>(
+    mm: &mut MmWrite<'_, P>,
+    first: VmaId,
+    start: u64,
+    end: u64,
+) -> Result<(), Errno> {
     let vms = vms_gather_munmap_vmas(mm, first, start, end)?;
     // vma_iter_clear_gfp: clearing the range from the tree may allocate;
     // on failure the gathered VMAs stay (clear_tree_failed).
@@ -291,7 +305,7 @@ fn trim_in_place<P: BarrierPolicy>(
     if mm.fail_nth().pending() {
         return None;
     }
-    let v = *mm.vma_ref(id);
+    let v = mm.vma_ref(id);
     let (keep_start, keep_end, cut) = if start > v.start && end == v.end {
         (v.start, start, start)
     } else if start == v.start && end < v.end {
@@ -305,9 +319,10 @@ fn trim_in_place<P: BarrierPolicy>(
     if v.flags.contains(VmFlags::SEALED) {
         return Some(Err(Errno::EPERM));
     }
-    if let Err(e) = may_split(mm, &v, cut) {
+    if let Err(e) = may_split(mm, v, cut) {
         return Some(Err(e));
     }
+    let (flags, pgoff) = (v.flags, v.pgoff + ((keep_start - v.start) >> PAGE_SHIFT));
     // The kernel's points on this path: the split's vm_area_dup,
     // vma_iter_prealloc and anon_vma_clone, the detached-tree store and
     // the range clear.
@@ -315,9 +330,8 @@ fn trim_in_place<P: BarrierPolicy>(
         mm.fail_nth().pass(4 + u64::from(mm.vma_anon_vma(id).is_some()));
     }
     let mut vms = Vms::default();
-    vms.add(v.flags, (end - start) >> PAGE_SHIFT);
+    vms.add(flags, (end - start) >> PAGE_SHIFT);
     crate::guards::remove(mm.st(), start, end);
-    let pgoff = v.pgoff + ((keep_start - v.start) >> PAGE_SHIFT);
     mm.vma_set_range(id, keep_start, keep_end, pgoff);
     vms.unaccount(mm.st());
     Some(Ok(()))
@@ -355,7 +369,7 @@ pub fn mmap_region<P: BarrierPolicy>(
     // in the range, the first VMA ending above `addr` starts at or above
     // `end`: it is the next VMA.
     let found = mm.find_vma(addr);
-    let (vms, prev, next) = match found.filter(|&id| mm.vma_ref(id).start < end) {
+    let (mut vms, prev, next) = match found.filter(|&id| mm.vma_ref(id).start < end) {
         Some(first) => {
             let vms = vms_gather_munmap_vmas(mm, first, addr, end)?;
             let (p, n) = (vms.prev, vms.next);
@@ -367,7 +381,6 @@ pub fn mmap_region<P: BarrierPolicy>(
     if !may_expand_vm(mm.st(), flags, pglen - vms.nr_pages) {
         return Err(Errno::ENOMEM);
     }
-    let mut vms = vms;
     let hugetlb = match src {
         MapSource::File(f) => mm.files().file_inode(f).is_hugetlb(),
         _ => false,
@@ -548,68 +561,4 @@ pub fn shmem_zero_setup<P: BarrierPolicy>(
         vm_unacct_memory(mm.st(), acct);
         Errno::ENOMEM
     })
-}
-
-/// `do_brk_flags`: grows the heap by `[addr, addr + len)`, expanding
-/// `brkvma` when it ends at `addr` and is compatible.
-pub fn do_brk_flags<P: BarrierPolicy>(
-    mm: &mut MmWrite<'_, P>,
-    brkvma: Option<VmaId>,
-    addr: u64,
-    len: u64,
-) -> Result<(), Errno> {
-    let flags = VmFlags::DATA_DEFAULT | VmFlags::ACCOUNT | mm.st().def_flags;
-    let npages = len >> PAGE_SHIFT;
-    if !may_expand_vm(mm.st(), flags, npages) {
-        return Err(Errno::ENOMEM);
-    }
-    if mm.st().map_count > mm.st().cfg.max_map_count {
-        return Err(Errno::ENOMEM);
-    }
-    if !vm_enough_memory(mm.st(), npages) {
-        return Err(Errno::ENOMEM);
-    }
-    let mut done = false;
-    if let Some(b) = brkvma
-        && mm.vma_ref(b).end == addr
-    {
-        let mut vmg = Vmg {
-            prev: Some(b),
-            start: addr,
-            end: addr + len,
-            pgoff: addr >> PAGE_SHIFT,
-            flags,
-            just_expand: true,
-            ..Vmg::default()
-        };
-        done = vma_merge_new_range(mm, &mut vmg).is_some();
-        if vmg.nomem {
-            // unacct_fail.
-            vm_unacct_memory(mm.st(), npages);
-            return Err(Errno::ENOMEM);
-        }
-    }
-    if !done {
-        let v = Vma {
-            start: addr,
-            end: addr + len,
-            pgoff: addr >> PAGE_SHIFT,
-            flags,
-            file: None,
-            anon_vma: None,
-            special: None,
-        };
-        if crate::vma::new_vma_allocs_fail(mm, false) || mm.vma_link(v).is_err() {
-            vm_unacct_memory(mm.st(), npages);
-            return Err(Errno::ENOMEM);
-        }
-        mm.st().map_count += 1;
-    }
-    let st = mm.st();
-    st.total_vm += npages;
-    st.data_vm += npages;
-    if flags.contains(VmFlags::LOCKED) {
-        st.locked_vm += npages;
-    }
-    Ok(())
 }
