@@ -34,7 +34,9 @@ pub mod vma_cache;
 pub mod vma_iter;
 pub mod vma_lock;
 
-pub use mm::{DEFAULT_START_BRK, MmConfig, MmRead, MmState, MmStruct, MmWrite, Overcommit, ThpMode, VmaView};
+pub use mm::{
+    DEFAULT_START_BRK, FaultView, MmConfig, MmRead, MmState, MmStruct, MmWrite, Overcommit, ThpMode, VmaView,
+};
 pub use ordering::{BarrierPolicy, Full, MbBegin, PolicyKind, PolicyVisitor, SeedFixed, SeedV1, Upstream};
 pub use vm_flags::VmFlags;
 pub use vma::{AnonVmaId, Vma, VmaId, VmaSlot};

@@ -483,7 +483,38 @@ impl<P: BarrierPolicy> core::fmt::Debug for MmStruct<P> {
     }
 }
 
-/// Read access to the VMAs, shared by [`MmRead`] and [`MmWrite`].
+/// What a page fault may change under `mmap_read_lock`, as the kernel's
+/// fault path does (`__anon_vma_prepare`): a VMA's `anon_vma`, under
+/// `mm->page_table_lock`. Apart from [`VmaView`], which only reads, so that
+/// a read-only view cannot change anything; implemented by [`MmRead`] and
+/// [`MmWrite`].
+pub trait FaultView: VmaView {
+    /// Sets `vma->anon_vma`. Allowed under the read lock, as the kernel's
+    /// fault path does it; hold [`page_table_lock`](FaultView::page_table_lock)
+    /// around the decision.
+    fn set_anon_vma(&self, id: VmaId, anon: Option<AnonVmaId>) {
+        if let Some(s) = self.cache().get(id) {
+            s.anon_vma.store(anon.map_or(0, |a| a.0), Ordering::Relaxed);
+        }
+    }
+
+    /// Allocates a new `anon_vma` identity (`anon_vma_alloc`).
+    fn new_anon_vma(&self) -> AnonVmaId {
+        AnonVmaId(self.state().next_anon_vma.fetch_add(1, Ordering::Relaxed) + 1)
+    }
+
+    /// `mm->page_table_lock`.
+    fn page_table_lock(&self) -> MutexGuard<'_, ()> {
+        self.state().page_table_lock.lock()
+    }
+}
+
+impl<P: BarrierPolicy> FaultView for MmRead<'_, P> {}
+impl<P: BarrierPolicy> FaultView for MmWrite<'_, P> {}
+
+/// Read access to the VMAs, shared by [`MmRead`] and [`MmWrite`]. It
+/// changes nothing; the one change a reader may make (a fault's
+/// `anon_vma`) is [`FaultView`]'s.
 pub trait VmaView {
     /// The writer-side state.
     fn state(&self) -> &MmState;
@@ -506,25 +537,6 @@ pub trait VmaView {
 
     /// The VMA cache (for the published slots).
     fn cache(&self) -> &VmaCache;
-
-    /// Sets `vma->anon_vma`. Allowed under the read lock, as the kernel's
-    /// fault path does it; hold [`page_table_lock`](Self::page_table_lock)
-    /// around the decision.
-    fn set_anon_vma(&self, id: VmaId, anon: Option<AnonVmaId>) {
-        if let Some(s) = self.cache().get(id) {
-            s.anon_vma.store(anon.map_or(0, |a| a.0), Ordering::Relaxed);
-        }
-    }
-
-    /// Allocates a new `anon_vma` identity (`anon_vma_alloc`).
-    fn new_anon_vma(&self) -> AnonVmaId {
-        AnonVmaId(self.state().next_anon_vma.fetch_add(1, Ordering::Relaxed) + 1)
-    }
-
-    /// `mm->page_table_lock`.
-    fn page_table_lock(&self) -> MutexGuard<'_, ()> {
-        self.state().page_table_lock.lock()
-    }
 
     /// `find_vma`: the first VMA ending above `addr`.
     fn find_vma(&self, addr: u64) -> Option<VmaId> {

@@ -2,7 +2,7 @@
 //! the `find_mergeable_anon_vma` rules of `mm/vma.c` that decide whether a
 //! neighbour's `anon_vma` can be shared.
 
-use mm_core::{AnonVmaId, VmFlags, Vma, VmaId, VmaView};
+use mm_core::{AnonVmaId, FaultView, VmFlags, Vma, VmaId, VmaView};
 
 use crate::uapi::PAGE_SHIFT;
 
@@ -36,7 +36,7 @@ pub fn find_mergeable_anon_vma(mm: &impl VmaView, id: VmaId) -> Option<AnonVmaId
 
 /// `__anon_vma_prepare` (`mm/rmap.c`): gives `id` an `anon_vma`, reusing a
 /// neighbour's when compatible. Works under the read lock, as on a fault.
-pub fn anon_vma_prepare(mm: &impl VmaView, id: VmaId) {
+pub fn anon_vma_prepare(mm: &impl FaultView, id: VmaId) {
     let _ptl = mm.page_table_lock();
     if mm.vma(id).anon_vma.is_some() {
         return;

@@ -10,7 +10,7 @@
 use mm_core::ThpMode;
 use mm_core::file::{FileId, InodeKind};
 use mm_core::vma_lock::{VmaReadLock, lock_vma_under_rcu};
-use mm_core::{BarrierPolicy, MmRead, MmStruct, MmWrite, VmFlags, VmaId, VmaView};
+use mm_core::{BarrierPolicy, FaultView, MmRead, MmStruct, MmWrite, VmFlags, VmaId, VmaView};
 
 use crate::call::{Access, Signal};
 use crate::uapi::*;
@@ -113,7 +113,7 @@ impl FaultVma {
 /// `access_error`: assigns an `anon_vma` where the kernel would, and
 /// reports `SIGBUS` beyond EOF.
 fn handle_mm_fault(
-    mm: &impl VmaView,
+    mm: &impl FaultView,
     files: &mm_core::file::FileTable,
     id: VmaId,
     addr: u64,

@@ -2,7 +2,7 @@
 //! `prep_move_vma`, `copy_vma_and_data`, `unmap_source_vma` and
 //! `dontunmap_complete`.
 
-use mm_core::{BarrierPolicy, MmWrite, VmFlags, VmaView};
+use mm_core::{BarrierPolicy, FaultView, MmWrite, VmFlags, VmaView};
 
 use crate::mremap::{Vrm, vrm_calc_charge, vrm_stat_account, vrm_uncharge};
 use crate::uapi::*;

@@ -8,7 +8,7 @@
 //! stack grows down, `[vdso]`/`[vvar]`/`[vvar_vclock]` are special.
 
 use mm_core::file::{FileId, Inode, InodeKind};
-use mm_core::{BarrierPolicy, VmFlags, Vma, VmaView};
+use mm_core::{BarrierPolicy, FaultView, VmFlags, Vma, VmaView};
 
 use crate::task::Task;
 use crate::util::vm_stat_account;

@@ -6,7 +6,7 @@
 use mm_core::failslab::AllocSite;
 use mm_core::file::FileId;
 use mm_core::mm::NoMem;
-use mm_core::{AnonVmaId, BarrierPolicy, MmWrite, VmFlags, Vma, VmaId, VmaView};
+use mm_core::{AnonVmaId, BarrierPolicy, FaultView, MmWrite, VmFlags, Vma, VmaId, VmaView};
 
 pub use crate::anon_vma::{anon_vma_prepare, find_mergeable_anon_vma};
 use crate::uapi::{Errno, PAGE_SHIFT};
