@@ -66,7 +66,8 @@ pub struct Task<P: BarrierPolicy = Upstream> {
     mm: Arc<MmStruct<P>>,
     fds: BTreeMap<i64, FileId>,
     closed: BTreeSet<i64>,
-    probe: Option<PathProbe>,
+    /// Shared with fork and `CLONE_VM` children (the same host).
+    probe: Option<Arc<dyn Fn(&str) -> Option<PathInfo> + Send + Sync>>,
     cwd: String,
     /// Treat a descriptor that was never opened (nor closed) as inherited:
     /// opened before the trace began (replay). Otherwise it is `EBADF`.
@@ -111,7 +112,32 @@ impl<P: BarrierPolicy> Task<P> {
 
     /// Sets the path probe used when a path is first opened.
     pub fn set_probe(&mut self, probe: PathProbe) {
-        self.probe = Some(probe);
+        self.probe = Some(Arc::from(probe));
+    }
+
+    /// A task around `mm` with a copy of this one's descriptor table
+    /// (`dup_fd`): the same descriptors on the same [`FileId`]s, the same
+    /// working directory and probes. The caller has given each copied
+    /// descriptor its reference in `mm`'s file table (a fork child's
+    /// copied table already holds them; a `CLONE_VM` child shares the
+    /// table and takes them here with `share_files`).
+    pub(crate) fn with_descriptors_of(&self, mm: Arc<MmStruct<P>>, share_files: bool) -> Task<P> {
+        if share_files {
+            let mut files = mm.files();
+            for &f in self.fds.values() {
+                files.get(f);
+            }
+        }
+        Task {
+            mm,
+            fds: self.fds.clone(),
+            closed: self.closed.clone(),
+            probe: self.probe.clone(),
+            cwd: self.cwd.clone(),
+            inherit_unknown_fds: self.inherit_unknown_fds,
+            inherited_paths: self.inherited_paths.clone(),
+            dir_fs_probe: self.dir_fs_probe,
+        }
     }
 
     /// Sets the working directory for relative paths.

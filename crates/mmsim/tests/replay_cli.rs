@@ -439,7 +439,11 @@ fn bad_initial_maps_are_named_by_file_and_line() {
             "555555554000-555555558000 r--p 00000000 fe:00 1 /bin/x\n\n555555556000-555555559000 rw-p 00000000 00:00 0\n",
             "overlap.txt: line 3, column 1: 0x555555556000-0x555555559000 overlaps or precedes line 1",
         ),
-        ("garbage.txt", "garbage line\n", "garbage.txt: line 1, column 1: bad range \"garbage\""),
+        (
+            "garbage.txt",
+            "garbage line\n",
+            "garbage.txt: line 1, column 1: bad range \"garbage\"",
+        ),
         (
             "perms.txt",
             "555555554000-555555556000 r-q- 00000000 fe:00 1 /bin/x\n",
