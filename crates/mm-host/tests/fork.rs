@@ -439,3 +439,30 @@ fn host_fork_protocol() {
     assert_eq!(host.child().call(&c).expect("line"), Outcome::Err(Errno::ECHILD));
     assert!(host.fork().expect("line").is_ok());
 }
+
+/// Guard markers are page-table state: copied with the page tables of a
+/// VMA the child inherits, not with a `VM_WIPEONFORK` one's.
+#[test]
+fn guard_markers() {
+    let mut fx = Fx::new();
+    fx.parent(anon(0, 4, RW, 0));
+    fx.parent(madvise(1, 1, GUARD_INSTALL));
+    fx.parent(anon(8, 4, RW, 0));
+    fx.parent(madvise(9, 1, GUARD_INSTALL));
+    fx.parent(madvise(8, 4, WIPEONFORK));
+    fx.parent(anon(16, 4, RW, 0));
+    fx.parent(write(16));
+    fx.parent(madvise(17, 1, GUARD_INSTALL));
+    fx.fork();
+    let segv = Outcome::Signal(mm_ops::call::Signal::Segv);
+    for p in [0, 1, 2, 8, 9, 10, 16, 17, 18] {
+        let guarded = [1, 9, 17].contains(&p);
+        // Host: the wiped VMA's marker is gone in the child.
+        let expect_child = if guarded && p != 9 { segv } else { OK };
+        assert_eq!(fx.child(read(p)), expect_child, "child page {p}");
+        assert_eq!(fx.parent(read(p)), if guarded { segv } else { OK }, "parent page {p}");
+    }
+    fx.child(madvise(1, 1, GUARD_REMOVE));
+    fx.child(read(1));
+    fx.parent(read(1));
+}

@@ -56,7 +56,9 @@ impl<P: BarrierPolicy> Task<P> {
     /// `fork(2)`: a child with a copy of this address space ([`dup_mm`])
     /// and of the descriptor table, on the same open file descriptions
     /// (in the model: the same ids in the child's copied file table).
-    /// `ENOMEM` as the kernel's fork fails, the parent unchanged.
+    /// `ENOMEM` as the kernel's fork fails, the parent unchanged. The
+    /// child's VMAs come from the parent's VMA cache; dropping the child's
+    /// last task gives them back ([`exit_mmap`]).
     ///
     /// ```
     /// use mm_ops::Task;
@@ -77,7 +79,9 @@ impl<P: BarrierPolicy> Task<P> {
     /// ```
     pub fn fork(&mut self) -> Result<Task<P>, Errno> {
         let mm = Arc::new(dup_mm(self.mm())?);
-        Ok(self.with_descriptors_of(mm, false))
+        let mut child = self.with_descriptors_of(mm, false);
+        child.exit_on_drop = true;
+        Ok(child)
     }
 
     /// `clone(CLONE_VM)` without `CLONE_FILES` (`vfork` is one): a child

@@ -78,6 +78,20 @@ pub struct Task<P: BarrierPolicy = Upstream> {
     /// file system of its directory (`statfs` magic), which decides how
     /// its mappings are placed. `None`: assume a disk file system.
     pub dir_fs_probe: Option<fn(&str) -> Option<i64>>,
+    /// A fork child's: its VMAs came from a VMA cache it shares with its
+    /// parent, so the last task of its address space gives them back when
+    /// dropped ([`exit_mmap`](crate::fork::exit_mmap)).
+    pub(crate) exit_on_drop: bool,
+}
+
+impl<P: BarrierPolicy> Drop for Task<P> {
+    /// `mmput` of a fork child's address space: its VMAs go back to the
+    /// shared cache when its last task goes.
+    fn drop(&mut self) {
+        if self.exit_on_drop && Arc::strong_count(&self.mm) == 1 {
+            crate::fork::exit_mmap(&self.mm);
+        }
+    }
 }
 
 /// The lowest descriptor a new file gets (0–2 are the standard streams).
@@ -102,6 +116,7 @@ impl<P: BarrierPolicy> Task<P> {
             inherit_unknown_fds: false,
             inherited_paths: BTreeMap::new(),
             dir_fs_probe: None,
+            exit_on_drop: false,
         }
     }
 
@@ -137,6 +152,7 @@ impl<P: BarrierPolicy> Task<P> {
             inherit_unknown_fds: self.inherit_unknown_fds,
             inherited_paths: self.inherited_paths.clone(),
             dir_fs_probe: self.dir_fs_probe,
+            exit_on_drop: self.exit_on_drop,
         }
     }
 
