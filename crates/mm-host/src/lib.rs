@@ -22,7 +22,7 @@
 //!
 //! The child runs `helper/mm-host-helper.c`, a freestanding C program that
 //! `build.rs` compiles with `gcc -static -nostdlib -ffreestanding -fno-pie
-//! -no-pie -O2 …` (plus `-z noseparate-code`, no build-id, no CET notes, no
+//! -no-pie -Os …` (plus `-z noseparate-code`, no build-id, no CET notes, no
 //! unwind tables). It has no libc, its own `_start`, raw `syscall`
 //! instructions, static buffers only and no heap: it never calls `brk` or
 //! `mmap` for itself. Its ELF file has exactly two loadable segments at fixed
