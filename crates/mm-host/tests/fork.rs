@@ -375,11 +375,12 @@ fn files_are_shared() {
 }
 
 /// Random calls in the parent, a fork, then random calls in parent and
-/// child in turn, compared after each one.
+/// child in turn, compared after each one; halfway, the child exits and
+/// the parent forks again (a second child of the same parent).
 #[test]
 fn random_calls_around_fork() {
     let dir = temp_dir("fork-random").expect("tmp");
-    for seed in 0..6u64 {
+    for seed in 0..10u64 {
         let mut gen_p = CallGen::new(seed, &dir);
         for (i, p) in gen_p.file_paths().iter().enumerate() {
             let f = std::fs::File::create(p).expect("file");
@@ -395,29 +396,34 @@ fn random_calls_around_fork() {
                 .map(|v| (v.start, v.end))
                 .collect()
         };
-        for _ in 0..25 {
+        for _ in 0..10 + 5 * seed {
             gen_p.set_vmas(vmas(&fx.twin.model));
             let call = gen_p.next_call();
             let h = fx.parent(call.clone());
             gen_p.observe(&call, &h);
         }
-        let mut gen_c = gen_p.fork_with_seed(seed ^ 0xf0f0);
-        fx.fork();
-        for i in 0..50 {
-            let child = i % 2 == 1;
-            let (g, t) = if child {
-                (&mut gen_c, fx.child.as_ref().expect("forked"))
-            } else {
-                (&mut gen_p, &fx.twin.model)
-            };
-            g.set_vmas(vmas(t));
-            let call = g.next_call();
-            let h = if child {
-                fx.child(call.clone())
-            } else {
-                fx.parent(call.clone())
-            };
-            g.observe(&call, &h);
+        for round in 0..2u64 {
+            let mut gen_c = gen_p.fork_with_seed(seed ^ (0xf0f0 + round));
+            fx.fork();
+            for i in 0..40 {
+                let child = i % 2 == 1;
+                let (g, t) = if child {
+                    (&mut gen_c, fx.child.as_ref().expect("forked"))
+                } else {
+                    (&mut gen_p, &fx.twin.model)
+                };
+                g.set_vmas(vmas(t));
+                let call = g.next_call();
+                let h = if child {
+                    fx.child(call.clone())
+                } else {
+                    fx.parent(call.clone())
+                };
+                g.observe(&call, &h);
+            }
+            fx.twin.host.child().exit().expect("child exit");
+            fx.child = None;
+            fx.log.push("child exit".into());
         }
     }
     let _ = std::fs::remove_dir_all(&dir);

@@ -61,6 +61,7 @@ impl<P: BarrierPolicy> Task<P> {
     /// last task gives them back ([`exit_mmap`]).
     ///
     /// ```
+    /// use mm_core::VmaView;
     /// use mm_ops::Task;
     /// use mm_ops::uapi::*;
     ///

@@ -10,6 +10,7 @@
 //! kernel's own entry points.
 //!
 //! ```
+//! use mm_core::VmaView;
 //! use mm_ops::Task;
 //! use mm_ops::uapi::*;
 //!
