@@ -167,7 +167,7 @@ pub fn dup_mmap<P: BarrierPolicy>(old: &MmWrite<'_, P>, mm: &MmStruct<P>) -> Res
             charge = pages;
         }
         let mut c = v;
-        c.flags = c.flags & !VmFlags::LOCKED_MASK;
+        c.flags &= !VmFlags::LOCKED_MASK;
         let wipe = v.flags.contains(VmFlags::WIPEONFORK);
         // vm_area_dup, then anon_vma_fork (anon_vma_clone's chain entries,
         // anon_vma_alloc) unless VM_WIPEONFORK gives a clean slate.

@@ -47,6 +47,9 @@ pub struct PathInfo {
 /// Looks up a path on the host (or anywhere else); `None` if unknown.
 pub type PathProbe = Box<dyn Fn(&str) -> Option<PathInfo> + Send + Sync>;
 
+/// A [`PathProbe`] that fork and `CLONE_VM` children share.
+type SharedProbe = Arc<dyn Fn(&str) -> Option<PathInfo> + Send + Sync>;
+
 /// A process: an address space plus a descriptor table. The entry type of
 /// the model: one method per system call (`mmap` and the descriptor calls
 /// here; `munmap`, `mprotect`, `mremap`, `madvise`, `brk`, `fault` and the
@@ -67,7 +70,7 @@ pub struct Task<P: BarrierPolicy = Upstream> {
     fds: BTreeMap<i64, FileId>,
     closed: BTreeSet<i64>,
     /// Shared with fork and `CLONE_VM` children (the same host).
-    probe: Option<Arc<dyn Fn(&str) -> Option<PathInfo> + Send + Sync>>,
+    probe: Option<SharedProbe>,
     cwd: String,
     /// Treat a descriptor that was never opened (nor closed) as inherited:
     /// opened before the trace began (replay). Otherwise it is `EBADF`.
