@@ -96,14 +96,26 @@ impl<P: BarrierPolicy> Task<P> {
 
 /// `dup_mm` (`kernel/fork.c`): a new address space for a fork child, with
 /// `oldmm`'s configuration and layout, allocating its VMAs from the same
-/// cache (`vm_area_cachep`), its files a copy of `oldmm`'s, and its VMAs
+/// cache (`vm_area_cachep`; a cache of its own when the shared one, which
+/// unlike the kernel's is bounded, lacks room for a copy of every VMA),
+/// its files a copy of `oldmm`'s, and its VMAs
 /// copied by [`dup_mmap`]'s rules (see the module documentation). On
 /// failure nothing is left: `oldmm` is unchanged, the child's VMAs are
 /// freed ([`exit_mmap`]).
 pub fn dup_mm<P: BarrierPolicy>(oldmm: &MmStruct<P>) -> Result<MmStruct<P>, Errno> {
     // dup_mmap: mmap_write_lock_killable(oldmm) for the whole copy.
     let old = oldmm.write();
-    let mm = MmStruct::with_cache(old.state().cfg.clone(), oldmm.vma_cache().clone());
+    let cfg = old.state().cfg.clone();
+    // The kernel's slab grows; the model's is bounded: a child that would
+    // not fit in the shared one gets one of its own.
+    let shared = oldmm.vma_cache();
+    let room = shared.capacity().saturating_sub(shared.in_use());
+    let cache = if room >= old.state().map_count as usize {
+        shared.clone()
+    } else {
+        mm_core::vma_cache::VmaCache::new(cfg.vma_capacity)
+    };
+    let mm = MmStruct::with_cache(cfg, cache);
     let files = old.files().fork_copy(mm.file_slots()).ok_or(Errno::ENOMEM)?;
     *mm.files() = files;
     let r = dup_mmap(&old, &mm);

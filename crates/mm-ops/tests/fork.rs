@@ -225,3 +225,29 @@ fn clone_vm_shares_the_address_space() {
     t.munmap(a, P).expect("munmap");
     check(t.mm()).expect("consistent");
 }
+
+/// A parent with more VMAs than its (bounded) VMA cache has room for
+/// twice still forks, as the kernel's does: the child gets a cache of its
+/// own.
+#[test]
+fn a_large_parent_forks() {
+    let cfg = MmConfig {
+        vma_capacity: 64,
+        ..MmConfig::default()
+    };
+    let mut t: Task = Task::new(cfg);
+    let base = 0x1000_0000;
+    for i in 0..40 {
+        let prot = if i % 2 == 0 { PROT_READ } else { RW };
+        t.mmap(base + i * P, P, prot, ANON | MAP_FIXED, -1, 0).expect("mmap");
+    }
+    let c = t.fork().expect("fork");
+    assert!(!std::sync::Arc::ptr_eq(t.mm().vma_cache(), c.mm().vma_cache()));
+    assert_eq!(c.maps(), t.maps());
+    check(c.mm()).expect("child");
+    // A small one shares the parent's cache.
+    let mut s: Task = Task::new(MmConfig::default());
+    s.mmap(0, P, RW, ANON, -1, 0).expect("mmap");
+    let c = s.fork().expect("fork");
+    assert!(std::sync::Arc::ptr_eq(s.mm().vma_cache(), c.mm().vma_cache()));
+}
