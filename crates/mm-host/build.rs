@@ -14,7 +14,7 @@ const FLAGS: &[&str] = &[
     "-nostdlib",
     "-ffreestanding",
     "-fno-stack-protector",
-    "-O2",
+    "-Os", // the text and rodata must stay within one page
     "-fno-pie",
     "-no-pie",
     "-fcf-protection=none",

@@ -356,6 +356,36 @@ impl FileTable {
         0
     }
 
+    /// The copy of this table a fork child's address space gets
+    /// (`dup_mm`; the kernel shares the `struct file`s, the model, whose
+    /// tables are per address space, copies them): the same [`FileId`]s
+    /// with the same references, inodes and names, each file's identity
+    /// published in the child's `slots`. A shmem object's commit charge
+    /// ([`Inode::acct_pages`]) stays with this table: the kernel charged
+    /// it once. `None` if `slots` cannot hold the files.
+    pub fn fork_copy(&self, slots: &crate::slab::Slab<FileSlot>) -> Option<FileTable> {
+        let mut copy = FileTable {
+            files: self.files.clone(),
+            file_alloc: self.file_alloc.clone(),
+            inodes: self.inodes.clone(),
+            inode_alloc: self.inode_alloc.clone(),
+            by_path: self.by_path.clone(),
+            next_ino: self.next_ino,
+        };
+        for inode in copy.inodes.iter_mut().flatten() {
+            inode.acct_pages = 0;
+        }
+        for (i, f) in copy.files.iter().enumerate() {
+            let Some(f) = f else { continue };
+            if !slots.ensure(i as u32) {
+                return None;
+            }
+            let ino = copy.inode(f.inode).ino;
+            publish_recycled(&slots.get(i as u32).expect("ensured").ino, ino);
+        }
+        Some(copy)
+    }
+
     /// Number of live file descriptions.
     pub fn live_files(&self) -> usize {
         self.file_alloc.in_use()

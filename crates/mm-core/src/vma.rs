@@ -23,6 +23,26 @@ pub type VmaId = u32;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AnonVmaId(pub u32);
 
+impl AnonVmaId {
+    /// The bit that marks an `anon_vma` made by `anon_vma_fork`
+    /// (`mm/rmap.c`) for a fork child's VMA. Every VMA that uses such an
+    /// `anon_vma` has an `anon_vma_chain` of more than one entry (its own
+    /// `anon_vma` and its parent's), and no VMA using any other has: a
+    /// chain only grows by `anon_vma_fork`, and the VMAs that share an
+    /// `anon_vma` share its chain (`anon_vma_clone`). So the bit stands for
+    /// `!list_is_singular(&vma->anon_vma_chain)`, which the merge rules
+    /// test (`vma_is_fork_child` in `mm/vma.c`, `reusable_anon_vma` in
+    /// `mm/rmap.c`).
+    pub const FORK_CHILD: u32 = 1 << 31;
+
+    /// `vma_is_fork_child` for a VMA using this `anon_vma`: its chain has
+    /// more than one entry ([`FORK_CHILD`](Self::FORK_CHILD)).
+    #[inline]
+    pub fn is_fork_child(self) -> bool {
+        self.0 & Self::FORK_CHILD != 0
+    }
+}
+
 /// The writer's copy of a VMA.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Vma {

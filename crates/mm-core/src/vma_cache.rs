@@ -58,6 +58,11 @@ impl VmaCache {
         self.slots.allocated_bytes()
     }
 
+    /// How many slots it can hold.
+    pub fn capacity(&self) -> usize {
+        self.slots.capacity()
+    }
+
     /// Slots in use, over every address space sharing the cache.
     pub fn in_use(&self) -> usize {
         self.alloc.lock().in_use()

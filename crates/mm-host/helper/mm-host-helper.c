@@ -58,6 +58,7 @@ typedef unsigned char u8;
 #define SYS_exit_group 231
 #define SYS_openat 257
 #define SYS_dup3 292
+#define SYS_pipe2 293
 #define SYS_memfd_create 319
 #define SYS_close_range 436
 
@@ -104,7 +105,19 @@ enum op {
 	OP_EXIT = 18,
 	OP_CHDIR = 19, /* string = directory */
 	OP_SMAPS = 20, /* streams /proc/self/smaps */
+	OP_FORK = 21,  /* value = the child's pid; then ROUTE_CHILD reaches it */
 };
+
+/*
+ * A request whose op has this bit goes to the fork child (OP_FORK) instead:
+ * the helper passes it on, without the bit, over a pipe pair at
+ * CHILD_IN/CHILD_OUT, and passes the child's replies back.  -ECHILD if there
+ * is no child; -EPIPE if it went away.  The child is a helper like this one,
+ * whose PROTO_IN/PROTO_OUT are the other ends of that pair.
+ */
+#define ROUTE_CHILD 0x1000
+#define CHILD_IN 1020  /* requests to the child */
+#define CHILD_OUT 1021 /* replies from the child */
 
 enum access { ACCESS_READ = 0, ACCESS_WRITE = 1, ACCESS_EXEC = 2 };
 
@@ -128,6 +141,8 @@ struct reply {
 
 static char strbuf[STR_MAX + 1];
 static char iobuf[IO_BUF];
+/* The fork child that ROUTE_CHILD requests go to (0: none). */
+static i64 child_pid;
 /* Signal recorded by the fault handler for the current READ/WRITE probe. */
 static volatile int fault_sig;
 /* EXEC probe: the target address, and the byte rax points at (children). */
@@ -485,34 +500,48 @@ static i64 fault(u64 addr, u64 access)
 
 /* ---- I/O ------------------------------------------------------------------ */
 
-static void read_full(void *buf, u64 n)
+/* Reads n bytes from fd; 0, or -1 at EOF or on an error. */
+static int read_from(int fd, void *buf, u64 n)
 {
 	char *p = buf;
 	while (n) {
-		i64 r = sys3(SYS_read, PROTO_IN, p, n);
+		i64 r = sys3(SYS_read, fd, p, n);
 		if (r == -4)
 			continue;
-		if (r == 0)
-			exit_group(0); /* the parent went away */
-		if (r < 0)
-			die("mm-host-helper: read failed\n");
+		if (r <= 0)
+			return -1;
 		p += r;
 		n -= (u64)r;
 	}
+	return 0;
+}
+
+static void read_full(void *buf, u64 n)
+{
+	if (read_from(PROTO_IN, buf, n))
+		exit_group(0); /* the parent went away */
+}
+
+/* Writes n bytes to fd; 0, or -1 on an error. */
+static int write_to(int fd, const void *buf, u64 n)
+{
+	const char *p = buf;
+	while (n) {
+		i64 r = sys3(SYS_write, fd, p, n);
+		if (r == -4)
+			continue;
+		if (r <= 0)
+			return -1;
+		p += r;
+		n -= (u64)r;
+	}
+	return 0;
 }
 
 static void write_full(const void *buf, u64 n)
 {
-	const char *p = buf;
-	while (n) {
-		i64 r = sys3(SYS_write, PROTO_OUT, p, n);
-		if (r == -4)
-			continue;
-		if (r <= 0)
-			exit_group(101);
-		p += r;
-		n -= (u64)r;
-	}
+	if (write_to(PROTO_OUT, buf, n))
+		exit_group(101);
 }
 
 static void send(i64 value, const void *data, u64 len)
@@ -554,6 +583,83 @@ static void send_stat(void)
 	send(sys1(SYS_brk, 0), iobuf, n);
 }
 
+/* ---- fork child ----------------------------------------------------------- */
+
+/*
+ * OP_FORK: forks a child that serves ROUTE_CHILD requests.  Returns the pid
+ * in the parent (once the child has greeted), 0 in the child (which has
+ * sent its greeting on its own line), or -errno.  The pipes live at fds
+ * 1020-1023, so the descriptor tables below them are the same in both.
+ */
+static i64 do_fork(void)
+{
+	int req[2], rep[2];
+	if (child_pid)
+		return -16; /* EBUSY */
+	i64 r = sys2(SYS_pipe2, req, O_CLOEXEC);
+	if (r < 0)
+		return r;
+	r = sys2(SYS_pipe2, rep, O_CLOEXEC);
+	if (r < 0)
+		goto close_req;
+	r = sys0(SYS_fork);
+	if (r == 0) {
+		if (sys3(SYS_dup3, req[0], PROTO_IN, O_CLOEXEC) != PROTO_IN ||
+		    sys3(SYS_dup3, rep[1], PROTO_OUT, O_CLOEXEC) != PROTO_OUT)
+			exit_group(102);
+	} else if (r > 0) {
+		struct reply hello;
+		if (sys3(SYS_dup3, req[1], CHILD_IN, O_CLOEXEC) != CHILD_IN ||
+		    sys3(SYS_dup3, rep[0], CHILD_OUT, O_CLOEXEC) != CHILD_OUT ||
+		    read_from(CHILD_OUT, &hello, sizeof hello))
+			die("mm-host-helper: no line to the fork child\n");
+		child_pid = r;
+	}
+	sys1(SYS_close, rep[0]);
+	sys1(SYS_close, rep[1]);
+close_req:
+	sys1(SYS_close, req[0]);
+	sys1(SYS_close, req[1]);
+	if (r == 0) {
+		child_pid = 0;
+		send(HELLO_MAGIC, 0, 0);
+	}
+	return r;
+}
+
+/* Passes one request (already read, string in strbuf) to the child and its
+ * replies back: several for a streamed file, closed by a value other than 1. */
+static void route(struct request *rq)
+{
+	if (!child_pid) {
+		send(-10, 0, 0); /* ECHILD */
+		return;
+	}
+	u64 op = rq->op & ~(u64)ROUTE_CHILD;
+	rq->op = op;
+	if (write_to(CHILD_IN, rq, sizeof *rq) || write_to(CHILD_IN, strbuf, rq->slen))
+		goto gone;
+	for (;;) {
+		struct reply rep;
+		if (read_from(CHILD_OUT, &rep, sizeof rep) || rep.len > IO_BUF ||
+		    read_from(CHILD_OUT, iobuf, rep.len))
+			goto gone;
+		send(rep.value, iobuf, rep.len);
+		if ((op != OP_MAPS && op != OP_SMAPS) || rep.value != 1)
+			break;
+	}
+	if (op == OP_EXIT)
+		goto reap;
+	return;
+gone:
+	send(-32, 0, 0); /* EPIPE */
+reap:
+	sys1(SYS_close, CHILD_IN);
+	sys1(SYS_close, CHILD_OUT);
+	reap(child_pid);
+	child_pid = 0;
+}
+
 /* ---- main loop ------------------------------------------------------------ */
 
 void __attribute__((noreturn, used)) helper_main(void)
@@ -577,6 +683,10 @@ void __attribute__((noreturn, used)) helper_main(void)
 		strbuf[rq.slen] = 0;
 
 		u64 *a = rq.a;
+		if (rq.op & ROUTE_CHILD) {
+			route(&rq);
+			continue;
+		}
 		switch (rq.op) {
 		case OP_MMAP:
 			send(sys6(SYS_mmap, a[0], a[1], a[2], a[3], a[4], a[5]),
@@ -637,6 +747,12 @@ void __attribute__((noreturn, used)) helper_main(void)
 		case OP_CHDIR:
 			send(sys1(SYS_chdir, strbuf), 0, 0);
 			break;
+		case OP_FORK: {
+			i64 r = do_fork();
+			if (r != 0) /* the child has greeted instead */
+				send(r, 0, 0);
+			break;
+		}
 		case OP_EXIT:
 			send(0, 0, 0);
 			exit_group(0);

@@ -55,6 +55,20 @@ impl CallGen {
         }
     }
 
+    /// A generator that continues from this one's state (the files,
+    /// descriptors and placements it knows), drawing its calls from
+    /// `seed`: for a fork child.
+    pub fn fork_with_seed(&self, seed: u64) -> CallGen {
+        CallGen {
+            rng: StdRng::seed_from_u64(seed),
+            files: self.files.clone(),
+            fds: self.fds.clone(),
+            placed: self.placed.clone(),
+            brk: self.brk,
+            vmas: self.vmas.clone(),
+        }
+    }
+
     /// Paths of the regular files the calls use (create them first).
     pub fn file_paths(&self) -> &[String] {
         &self.files

@@ -8,7 +8,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, ExitStatus, Stdio};
 use mm_ops::call::{Call, Outcome, Signal};
 use mm_ops::uapi::{Errno, madv};
 
-use crate::protocol::{self, Op, REPLY_LEN, Request};
+use crate::protocol::{self, Op, REPLY_LEN, ROUTE_CHILD, Request};
 use crate::stat::ProcStat;
 
 /// Path of the helper executable built by `build.rs`.
@@ -85,6 +85,10 @@ impl Default for HostOptions {
 #[derive(Debug)]
 pub struct HostProcess {
     allow_hwpoison: bool,
+    /// Requests go to the fork child ([`HostChild`]).
+    route_child: bool,
+    /// The fork child's pid, while there is one.
+    child_pid: Option<u32>,
     child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
@@ -209,6 +213,8 @@ impl HostProcess {
         let stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
         let mut host = HostProcess {
             allow_hwpoison: opts.allow_hwpoison,
+            route_child: false,
+            child_pid: None,
             child,
             stdin,
             stdout,
@@ -317,6 +323,27 @@ impl HostProcess {
         ProcStat::parse(&line, brk as u64)
     }
 
+    /// `fork(2)` in the helper: the child's pid, or the errno. The child is
+    /// a helper too, whose address space and descriptor table are the
+    /// helper's as fork copies them; [`child`](Self::child) drives it (one
+    /// child at a time: `EBUSY` while it lives). Its pipes sit at
+    /// descriptors 1020–1023, above anything the calls use. It exits with
+    /// the helper, or by [`HostChild::exit`].
+    pub fn fork(&mut self) -> io::Result<Result<u32, Errno>> {
+        let r = self.raw(&Request::bare(Op::Fork))?;
+        if r < 0 {
+            return Ok(Err(Errno(-r as i32)));
+        }
+        self.child_pid = Some(r as u32);
+        Ok(Ok(r as u32))
+    }
+
+    /// The fork child made by [`fork`](Self::fork): the same calls, run in
+    /// it (relayed by the helper).
+    pub fn child(&mut self) -> HostChild<'_> {
+        HostChild { host: self }
+    }
+
     /// Asks the helper to exit and waits for it.
     pub fn exit(mut self) -> io::Result<ExitStatus> {
         self.raw(&Request::bare(Op::Exit))?;
@@ -336,7 +363,11 @@ impl HostProcess {
                 format!("string longer than {} bytes", protocol::STR_MAX),
             ));
         }
-        let res = self.stdin.write_all(&req.encode());
+        let mut bytes = req.encode();
+        if self.route_child {
+            bytes[..8].copy_from_slice(&(req.op as u64 | ROUTE_CHILD).to_le_bytes());
+        }
+        let res = self.stdin.write_all(&bytes);
         res.map_err(|e| self.explain(e))
     }
 
@@ -374,6 +405,55 @@ impl Drop for HostProcess {
         // The helper owns nothing worth a clean exit: kill and reap it.
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The fork child of a [`HostProcess`] ([`HostProcess::fork`]): its calls
+/// and `/proc` files, as the helper's own.
+#[derive(Debug)]
+pub struct HostChild<'a> {
+    host: &'a mut HostProcess,
+}
+
+impl HostChild<'_> {
+    fn routed<T>(&mut self, f: impl FnOnce(&mut HostProcess) -> io::Result<T>) -> io::Result<T> {
+        self.host.route_child = true;
+        let r = f(self.host);
+        self.host.route_child = false;
+        r
+    }
+
+    /// The child's pid, if it lives.
+    pub fn pid(&self) -> Option<u32> {
+        self.host.child_pid
+    }
+
+    /// [`HostProcess::call`] in the child.
+    pub fn call(&mut self, call: &Call) -> io::Result<Outcome> {
+        self.routed(|h| h.call(call))
+    }
+
+    /// The child's `/proc/self/maps`.
+    pub fn maps(&mut self) -> io::Result<String> {
+        self.routed(HostProcess::maps)
+    }
+
+    /// The child's `/proc/self/smaps`.
+    pub fn smaps(&mut self) -> io::Result<String> {
+        self.routed(HostProcess::smaps)
+    }
+
+    /// The child's [`ProcStat`].
+    pub fn stat(&mut self) -> io::Result<ProcStat> {
+        self.routed(HostProcess::stat)
+    }
+
+    /// Ends the child (the helper reaps it); a later
+    /// [`HostProcess::fork`] may make another.
+    pub fn exit(mut self) -> io::Result<()> {
+        let r = self.routed(|h| h.raw(&Request::bare(Op::Exit)));
+        self.host.child_pid = None;
+        r.map(|_| ())
     }
 }
 

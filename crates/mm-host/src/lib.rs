@@ -22,7 +22,7 @@
 //!
 //! The child runs `helper/mm-host-helper.c`, a freestanding C program that
 //! `build.rs` compiles with `gcc -static -nostdlib -ffreestanding -fno-pie
-//! -no-pie -O2 …` (plus `-z noseparate-code`, no build-id, no CET notes, no
+//! -no-pie -Os …` (plus `-z noseparate-code`, no build-id, no CET notes, no
 //! unwind tables). It has no libc, its own `_start`, raw `syscall`
 //! instructions, static buffers only and no heap: it never calls `brk` or
 //! `mmap` for itself. Its ELF file has exactly two loadable segments at fixed
@@ -77,7 +77,13 @@
 //! replies `{1, n}` + n bytes, closed by `{0, 0}`; op 17 (`stat`) answers
 //! `value = brk(0)` with the `/proc/self/stat` line as data; op 18 exits;
 //! op 19 is `chdir` (used once at start-up for [`HostOptions::cwd`]); op 20
-//! (`smaps`) streams `/proc/self/smaps` like op 16.
+//! (`smaps`) streams `/proc/self/smaps` like op 16. Op 21 (`fork`) forks
+//! the helper and answers the child's pid once the child, a helper serving
+//! requests over a second pipe pair at descriptors 1020/1021 (its own
+//! 1022/1023), has greeted; a request whose op has bit `0x1000` is then
+//! passed to the child without the bit, and its replies back
+//! ([`HostProcess::child`]); `-ECHILD` without a child, `-EPIPE` once it
+//! died.
 //!
 //! # Faults
 //!
@@ -108,6 +114,6 @@ mod stat;
 pub mod summary;
 pub mod twin;
 
-pub use host::{HostOptions, HostProcess, helper_path};
+pub use host::{HostChild, HostOptions, HostProcess, helper_path};
 pub use stat::ProcStat;
 pub use twin::Twin;

@@ -39,7 +39,12 @@ pub(crate) enum Op {
     Exit = 18,
     Chdir = 19,
     Smaps = 20,
+    Fork = 21,
 }
+
+/// The bit of an op that sends the request to the helper's fork child
+/// (`ROUTE_CHILD` in the C file).
+pub(crate) const ROUTE_CHILD: u64 = 0x1000;
 
 /// One encoded request: operation, six argument words and a string.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -15,19 +15,25 @@ fn anon_vma_compatible(a: &Vma, b: &Vma) -> bool {
         && b.pgoff == a.pgoff + ((b.start - a.start) >> PAGE_SHIFT)
 }
 
+/// `reusable_anon_vma`'s chain test: only a neighbour whose
+/// `anon_vma_chain` is singular (not a fork child's) lends its `anon_vma`.
+fn reusable_anon_vma(a: AnonVmaId) -> bool {
+    !a.is_fork_child()
+}
+
 /// `find_mergeable_anon_vma`: reuse a neighbour's `anon_vma` (next first)
 /// so that a later mprotect can merge the two again.
 pub fn find_mergeable_anon_vma(mm: &impl VmaView, id: VmaId) -> Option<AnonVmaId> {
     let v = mm.vma(id);
     if let Some(n) = mm.vma_next(id) {
         let n = mm.vma(n);
-        if anon_vma_compatible(&v, &n) && n.anon_vma.is_some() {
+        if anon_vma_compatible(&v, &n) && n.anon_vma.is_some_and(reusable_anon_vma) {
             return n.anon_vma;
         }
     }
     if let Some(p) = mm.vma_prev(id) {
         let p = mm.vma(p);
-        if anon_vma_compatible(&p, &v) && p.anon_vma.is_some() {
+        if anon_vma_compatible(&p, &v) && p.anon_vma.is_some_and(reusable_anon_vma) {
             return p.anon_vma;
         }
     }

@@ -9,7 +9,7 @@
 //! * [`Task`]: a process's address space and descriptor table, with one
 //!   method per system call (`mmap`, `munmap`, `mprotect`, `mremap`,
 //!   `madvise`, `brk`, `fault`, `open`, `memfd_create`, `close`, `dup`,
-//!   `ftruncate`), `maps()`, and snapshots (`import_maps`, `set_brk`,
+//!   `ftruncate`, `fork`, `clone_vm`), `maps()`, and snapshots (`import_maps`, `set_brk`,
 //!   `set_start_stack`, `infer_mmap_base`);
 //! * [`Errno`]: the kernel's error numbers; [`Call`]/[`Outcome`] and
 //!   [`Task::apply`] to drive it from data (or strace text, [`strace`]);
@@ -30,6 +30,7 @@
 //! | module | what | kernel counterpart |
 //! |---|---|---|
 //! | [`task`] | [`Task`]: descriptors, syscall entry points (`mmap`, `munmap`, `mprotect`, `mremap`, `madvise`, `brk`, `fault`, `open`, …), snapshots, [`apply`](task::Task::apply) | `task_struct`, `fs/file.c` |
+//! | [`fork`](mod@fork) | `fork` and `CLONE_VM` children: copying the address space, `anon_vma_fork`, `exit_mmap` | `kernel/fork.c` `dup_mm`, `mm/mmap.c` `dup_mmap`, `mm/rmap.c` `anon_vma_fork` |
 //! | [`mmap`] | `mmap`, `munmap`, `brk`, placement | `mm/mmap.c`, `mm/util.c` |
 //! | [`sys_x86_64`] | top-down / bottom-up layout | `arch/x86/kernel/sys_x86_64.c` |
 //! | [`vma`] | merge, split, modify | `mm/vma.c` |
@@ -59,6 +60,7 @@ pub mod anon_vma;
 pub mod call;
 pub mod env;
 pub mod file_kind;
+pub mod fork;
 pub mod guards;
 pub mod hostfs;
 pub mod invariants;

@@ -47,6 +47,9 @@ pub struct PathInfo {
 /// Looks up a path on the host (or anywhere else); `None` if unknown.
 pub type PathProbe = Box<dyn Fn(&str) -> Option<PathInfo> + Send + Sync>;
 
+/// A [`PathProbe`] that fork and `CLONE_VM` children share.
+type SharedProbe = Arc<dyn Fn(&str) -> Option<PathInfo> + Send + Sync>;
+
 /// A process: an address space plus a descriptor table. The entry type of
 /// the model: one method per system call (`mmap` and the descriptor calls
 /// here; `munmap`, `mprotect`, `mremap`, `madvise`, `brk`, `fault` and the
@@ -66,7 +69,8 @@ pub struct Task<P: BarrierPolicy = Upstream> {
     mm: Arc<MmStruct<P>>,
     fds: BTreeMap<i64, FileId>,
     closed: BTreeSet<i64>,
-    probe: Option<PathProbe>,
+    /// Shared with fork and `CLONE_VM` children (the same host).
+    probe: Option<SharedProbe>,
     cwd: String,
     /// Treat a descriptor that was never opened (nor closed) as inherited:
     /// opened before the trace began (replay). Otherwise it is `EBADF`.
@@ -77,6 +81,20 @@ pub struct Task<P: BarrierPolicy = Upstream> {
     /// file system of its directory (`statfs` magic), which decides how
     /// its mappings are placed. `None`: assume a disk file system.
     pub dir_fs_probe: Option<fn(&str) -> Option<i64>>,
+    /// A fork child's: its VMAs came from a VMA cache it shares with its
+    /// parent, so the last task of its address space gives them back when
+    /// dropped ([`exit_mmap`](crate::fork::exit_mmap)).
+    pub(crate) exit_on_drop: bool,
+}
+
+impl<P: BarrierPolicy> Drop for Task<P> {
+    /// `mmput` of a fork child's address space: its VMAs go back to the
+    /// shared cache when its last task goes.
+    fn drop(&mut self) {
+        if self.exit_on_drop && Arc::strong_count(&self.mm) == 1 {
+            crate::fork::exit_mmap(&self.mm);
+        }
+    }
 }
 
 /// The lowest descriptor a new file gets (0–2 are the standard streams).
@@ -101,6 +119,7 @@ impl<P: BarrierPolicy> Task<P> {
             inherit_unknown_fds: false,
             inherited_paths: BTreeMap::new(),
             dir_fs_probe: None,
+            exit_on_drop: false,
         }
     }
 
@@ -111,7 +130,33 @@ impl<P: BarrierPolicy> Task<P> {
 
     /// Sets the path probe used when a path is first opened.
     pub fn set_probe(&mut self, probe: PathProbe) {
-        self.probe = Some(probe);
+        self.probe = Some(Arc::from(probe));
+    }
+
+    /// A task around `mm` with a copy of this one's descriptor table
+    /// (`dup_fd`): the same descriptors on the same [`FileId`]s, the same
+    /// working directory and probes. The caller has given each copied
+    /// descriptor its reference in `mm`'s file table (a fork child's
+    /// copied table already holds them; a `CLONE_VM` child shares the
+    /// table and takes them here with `share_files`).
+    pub(crate) fn with_descriptors_of(&self, mm: Arc<MmStruct<P>>, share_files: bool) -> Task<P> {
+        if share_files {
+            let mut files = mm.files();
+            for &f in self.fds.values() {
+                files.get(f);
+            }
+        }
+        Task {
+            mm,
+            fds: self.fds.clone(),
+            closed: self.closed.clone(),
+            probe: self.probe.clone(),
+            cwd: self.cwd.clone(),
+            inherit_unknown_fds: self.inherit_unknown_fds,
+            inherited_paths: self.inherited_paths.clone(),
+            dir_fs_probe: self.dir_fs_probe,
+            exit_on_drop: self.exit_on_drop,
+        }
     }
 
     /// Sets the working directory for relative paths.

@@ -74,12 +74,20 @@ fn is_mergeable_vma(v: &Vma, vmg: &Vmg) -> bool {
     (v.flags ^ vmg.flags).0 & !VmFlags::IGNORE_MERGE.0 == 0 && v.file == vmg.file
 }
 
-/// `is_mergeable_anon_vma` of VMA `tgt`. Nothing here is a fork child,
-/// so only two distinct `anon_vma`s conflict. The target's `anon_vma` is
-/// read only when the range brings one.
+/// `is_mergeable_anon_vma` of VMA `tgt`: two distinct `anon_vma`s
+/// conflict, and so does one on a fork child's side only
+/// (`vma_is_fork_child`: an `anon_vma_chain` of more than one entry, see
+/// [`AnonVmaId::FORK_CHILD`]), whether the target has it or the range
+/// brings it (from `middle` or mremap's `copied_from`, whose `anon_vma`
+/// the range carries).
 #[inline]
 fn is_mergeable_anon_vma<P: BarrierPolicy>(mm: &MmWrite<'_, P>, tgt: VmaId, vmg: &Vmg) -> bool {
-    vmg.anon_vma.is_none() || mm.vma_anon_vma(tgt).is_none_or(|a| Some(a) == vmg.anon_vma)
+    match (mm.vma_anon_vma(tgt), vmg.anon_vma) {
+        (None, None) => true,
+        (None, Some(src)) => !src.is_fork_child(),
+        (Some(t), None) => !t.is_fork_child(),
+        (Some(t), Some(src)) => t == src,
+    }
 }
 
 /// `can_vma_merge_before`: the range can merge into `next`.
