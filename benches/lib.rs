@@ -55,7 +55,11 @@ pub fn fix_addr(i: usize) -> u64 {
 
 /// Protection of the `i`-th fixture VMA.
 pub fn fix_prot(i: usize) -> u64 {
-    if i % 2 == 0 { PROT_READ } else { PROT_READ | PROT_WRITE }
+    if i.is_multiple_of(2) {
+        PROT_READ
+    } else {
+        PROT_READ | PROT_WRITE
+    }
 }
 
 /// Addresses the calls of one fixture use.

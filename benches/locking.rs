@@ -605,7 +605,7 @@ mod tests {
         let before = minor_faults();
         let r = pft_kernel(1, SHORT);
         let taken = minor_faults() - before;
-        assert!(r.faults >= PFT_PAGES && r.faults % PFT_PAGES == 0, "{r:?}");
+        assert!(r.faults >= PFT_PAGES && r.faults.is_multiple_of(PFT_PAGES), "{r:?}");
         // THP off for the region: one fault per 4 KiB page (plus a few of
         // the thread's own).
         assert!(taken >= r.faults, "{taken} minor faults for {} pages", r.faults);
@@ -615,7 +615,10 @@ mod tests {
     #[test]
     fn pft_model_counts_the_paths() {
         let r = pft_model::<Upstream>(2, SHORT, FaultEntry::VmaLock);
-        assert!(r.faults >= 2 * PFT_PAGES && r.faults % (2 * PFT_PAGES) == 0, "{r:?}");
+        assert!(
+            r.faults >= 2 * PFT_PAGES && r.faults.is_multiple_of(2 * PFT_PAGES),
+            "{r:?}"
+        );
         assert_eq!(r.vma_lock + r.fallback, r.faults);
         assert!(r.vma_lock > r.faults / 2, "most faults under the VMA lock: {r:?}");
         let r = pft_model::<Upstream>(1, SHORT, FaultEntry::MmapLock);

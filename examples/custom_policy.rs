@@ -103,7 +103,7 @@ fn main() -> ExitCode {
     let mut rounds = 0u64;
     while seen.load(std::sync::atomic::Ordering::Relaxed) < 10_000 && started.elapsed().as_secs() < 10 {
         let page = base + (rounds * 11 % 64) * 4096;
-        let prot = if rounds % 2 == 0 {
+        let prot = if rounds.is_multiple_of(2) {
             PROT_READ | PROT_WRITE
         } else {
             PROT_READ

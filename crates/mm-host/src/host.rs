@@ -181,10 +181,10 @@ impl HostProcess {
                         return Err(io::Error::last_os_error());
                     }
                 }
-                if let Some(lim) = stack {
-                    if libc::setrlimit(libc::RLIMIT_STACK, &lim) != 0 {
-                        return Err(io::Error::last_os_error());
-                    }
+                if let Some(lim) = stack
+                    && libc::setrlimit(libc::RLIMIT_STACK, &lim) != 0
+                {
+                    return Err(io::Error::last_os_error());
                 }
                 if drop_caps {
                     for cap in 0..64 {
@@ -195,10 +195,10 @@ impl HostProcess {
                     let clear = libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong;
                     libc::prctl(libc::PR_CAP_AMBIENT, clear, 0, 0, 0);
                 }
-                if let Some(id) = user {
-                    if libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(id) != 0 || libc::setuid(id) != 0 {
-                        return Err(io::Error::last_os_error());
-                    }
+                if let Some(id) = user
+                    && (libc::setgroups(0, std::ptr::null()) != 0 || libc::setgid(id) != 0 || libc::setuid(id) != 0)
+                {
+                    return Err(io::Error::last_os_error());
                 }
                 // Any descriptor leaked to us without O_CLOEXEC must not reach
                 // the helper: its descriptor table is exactly 0, 1, 2.
@@ -263,13 +263,12 @@ impl HostProcess {
             advice: madv::HWPOISON | madv::SOFT_OFFLINE,
             ..
         } = call
+            && !self.allow_hwpoison
         {
-            if !self.allow_hwpoison {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "MADV_HWPOISON/MADV_SOFT_OFFLINE refused (see HostOptions::allow_hwpoison)",
-                ));
-            }
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "MADV_HWPOISON/MADV_SOFT_OFFLINE refused (see HostOptions::allow_hwpoison)",
+            ));
         }
         let ret = self.raw(&Request::from_call(call))?;
         if let Call::Fault { .. } = call {

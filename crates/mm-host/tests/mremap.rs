@@ -163,7 +163,7 @@ fn maymove_placement() {
         let d = sc.ok(rp(0x20, 4, 1024, MAYMOVE, 0));
         sc.check(
             "file offset and address agree modulo 2 MiB",
-            (d - 3 * P) % PMD_SIZE == 0,
+            (d - 3 * P).is_multiple_of(PMD_SIZE),
         );
         // DONTUNMAP alone takes new_addr as a hint.
         sc.anon(0x30, 2, RW);

@@ -277,10 +277,10 @@ impl ProcEnv {
             ("thp_enabled", "/sys/kernel/mm/transparent_hugepage/enabled"),
             ("personality", &format!("{proc_dir}/personality")),
         ] {
-            if let Some(v) = read(path, &mut missing) {
-                if env.set(key, v.trim()).is_err() {
-                    missing.push(path.to_string());
-                }
+            if let Some(v) = read(path, &mut missing)
+                && env.set(key, v.trim()).is_err()
+            {
+                missing.push(path.to_string());
             }
         }
         if let Some(limits) = read(&format!("{proc_dir}/limits"), &mut missing) {

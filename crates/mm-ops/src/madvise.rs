@@ -174,7 +174,7 @@ fn collapse_allowed<P: BarrierPolicy>(w: &MmWrite<'_, P>, v: &mm_core::Vma) -> b
         return false;
     }
     let pmd_pages = PMD_SIZE >> PAGE_SHIFT;
-    if v.file.is_some() && ((v.start >> PAGE_SHIFT).wrapping_sub(v.pgoff)) % pmd_pages != 0 {
+    if v.file.is_some() && !((v.start >> PAGE_SHIFT).wrapping_sub(v.pgoff)).is_multiple_of(pmd_pages) {
         return false;
     }
     let haddr = v.end.saturating_sub(PMD_SIZE) & !(PMD_SIZE - 1);

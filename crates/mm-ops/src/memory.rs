@@ -79,7 +79,7 @@ impl FaultVma {
         allowed
             && haddr >= self.start
             && haddr + PMD_SIZE <= self.end
-            && ((self.start >> PAGE_SHIFT).wrapping_sub(self.pgoff)) % pages == 0
+            && ((self.start >> PAGE_SHIFT).wrapping_sub(self.pgoff)).is_multiple_of(pages)
     }
 
     /// The fault's outcome once any `anon_vma` is in place: special

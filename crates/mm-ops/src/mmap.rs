@@ -193,7 +193,7 @@ pub fn get_unmapped_area(
         // Shared anonymous memory goes through shmem_get_unmapped_area
         // (no huge alignment with shmem_enabled=never).
         None if flags & MAP_SHARED != 0 => mm_get_unmapped_area(mm, None, addr, len, 0, flags, vm_flags)?,
-        None if cfg.thp && addr == 0 && len % PMD_SIZE == 0 => {
+        None if cfg.thp && addr == 0 && len.is_multiple_of(PMD_SIZE) => {
             thp_get_unmapped_area(mm, None, addr, len, 0, flags, vm_flags)?
         }
         None => mm_get_unmapped_area(mm, None, addr, len, 0, flags, vm_flags)?,

@@ -151,7 +151,7 @@ fn parse_fields(line: &str) -> Result<MapsLine, FieldError> {
         ino: ino.parse().map_err(|_| (ic, format!("bad inode {ino:?}")))?,
         name,
     };
-    if l.start >= l.end || l.start % 4096 != 0 || l.end % 4096 != 0 {
+    if l.start >= l.end || !l.start.is_multiple_of(4096) || !l.end.is_multiple_of(4096) {
         return Err((rc, format!("bad range {range:?}")));
     }
     Ok(l)

@@ -195,10 +195,10 @@ fn variants_read_as_the_same_calls() {
                 if let Call::Openat { dirfd: AT_FDCWD, .. } = v.call {
                     assert!(v.dirfd_path.is_some(), "{at}");
                 }
-                if let Call::Mmap { fd, .. } | Call::Close { fd } | Call::Ftruncate { fd, .. } = v.call {
-                    if fd == 3 {
-                        assert!(v.fd_path.is_some(), "{at}");
-                    }
+                if let Call::Mmap { fd, .. } | Call::Close { fd } | Call::Ftruncate { fd, .. } = v.call
+                    && fd == 3
+                {
+                    assert!(v.fd_path.is_some(), "{at}");
                 }
                 if let Some(Recorded::Outcome(Outcome::Val(fd))) = &v.recorded {
                     assert!(!v.call.creates_fd(), "{at}: fd {fd} without its -y path");

@@ -285,12 +285,12 @@ impl Replayer {
         let call = &line.call;
         self.take_annotations(line);
         let recorded = line.recorded.as_ref().and_then(Recorded::outcome);
-        if let Call::Brk { .. } = call {
-            if !self.brk_decided {
-                self.brk_decided = true;
-                if let Some(Outcome::Val(v)) = recorded {
-                    self.set_brk(v);
-                }
+        if let Call::Brk { .. } = call
+            && !self.brk_decided
+        {
+            self.brk_decided = true;
+            if let Some(Outcome::Val(v)) = recorded {
+                self.set_brk(v);
             }
         }
         let mut want = None;
@@ -322,10 +322,10 @@ impl Replayer {
             }
         }
         let outcome = self.task.apply(&applied, want);
-        if self.assume_written {
-            if let Some(r) = written_range(call, &outcome, old_brk) {
-                self.unwritten.push(r);
-            }
+        if self.assume_written
+            && let Some(r) = written_range(call, &outcome, old_brk)
+        {
+            self.unwritten.push(r);
         }
         let path = match (&line.recorded, applied.as_ref()) {
             (Some(Recorded::FdWithPath(_, p)), _) => Some(p.clone()),
@@ -499,17 +499,16 @@ impl Replayer {
             flags,
             mode,
         } = call
+            && !path.starts_with('/')
+            && !is_at_fdcwd(*dirfd)
+            && let Some(dir) = self.fds.path_of(*dirfd)
         {
-            if !path.starts_with('/') && !is_at_fdcwd(*dirfd) {
-                if let Some(dir) = self.fds.path_of(*dirfd) {
-                    return Cow::Owned(Call::Openat {
-                        dirfd: *dirfd,
-                        path: join(dir, path),
-                        flags: *flags,
-                        mode: *mode,
-                    });
-                }
-            }
+            return Cow::Owned(Call::Openat {
+                dirfd: *dirfd,
+                path: join(dir, path),
+                flags: *flags,
+                mode: *mode,
+            });
         }
         Cow::Borrowed(call)
     }

@@ -40,13 +40,13 @@ pub(super) fn split_prefix(line: &str) -> (Option<u32>, &str) {
     let mut first = true;
     loop {
         if let Some(after) = s.strip_prefix("[pid") {
-            if let Some(end) = after.find(']') {
-                if let Ok(p) = after[..end].trim().parse::<u32>() {
-                    pid = Some(p);
-                    s = after[end + 1..].trim_start();
-                    first = false;
-                    continue;
-                }
+            if let Some(end) = after.find(']')
+                && let Ok(p) = after[..end].trim().parse::<u32>()
+            {
+                pid = Some(p);
+                s = after[end + 1..].trim_start();
+                first = false;
+                continue;
             }
             break;
         }

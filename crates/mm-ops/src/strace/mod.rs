@@ -299,12 +299,12 @@ impl Parser {
 
     fn lose(&mut self, head: &str) {
         let (_, s) = lex::split_prefix(head);
-        if let Body::Call { name, .. } = lex::body(s) {
-            if is_modeled(name) {
-                self.lost.push(ParseError::new(format!(
-                    "{name}: call cut by `strace: Process … attached` never continued: {head}"
-                )));
-            }
+        if let Body::Call { name, .. } = lex::body(s)
+            && is_modeled(name)
+        {
+            self.lost.push(ParseError::new(format!(
+                "{name}: call cut by `strace: Process … attached` never continued: {head}"
+            )));
         }
     }
 

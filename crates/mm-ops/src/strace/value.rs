@@ -105,10 +105,10 @@ fn flag_term(t: &str, x: &Xlat) -> Result<u64, ParseError> {
     if let Some(v) = x.lookup(t) {
         return Ok(v);
     }
-    if x.shift.is_some() {
-        if let Some(v) = huge_size(&format!("{}_HUGE_", x.kind), t) {
-            return Ok(v);
-        }
+    if x.shift.is_some()
+        && let Some(v) = huge_size(&format!("{}_HUGE_", x.kind), t)
+    {
+        return Ok(v);
     }
     Err(ParseError::new(format!("unknown {}_* flag `{t}`", x.kind)))
 }

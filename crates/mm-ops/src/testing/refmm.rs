@@ -180,7 +180,7 @@ impl RefMm {
         } else {
             let thp = match &file {
                 Some(f) => f.thp,
-                None => flags & MAP_SHARED == 0 && addr == 0 && len_b % PMD_SIZE == 0,
+                None => flags & MAP_SHARED == 0 && addr == 0 && len_b.is_multiple_of(PMD_SIZE),
             };
             let off_pages = if file.is_some() { pgoff } else { 0 };
             self.place(addr, n, thp, off_pages)?

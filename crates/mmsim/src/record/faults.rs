@@ -114,10 +114,8 @@ fn tracepoint_ids() -> Result<[u64; 2], String> {
         .stderr(std::process::Stdio::null())
         .status()
         .is_ok_and(|s| s.success());
-    if mounted {
-        if let Some(ids) = read(TRACEFS[0]) {
-            return Ok(ids);
-        }
+    if mounted && let Some(ids) = read(TRACEFS[0]) {
+        return Ok(ids);
     }
     Err(format!(
         "the exceptions:page_fault_user tracepoint is not readable (tracefs at {} or {}; mounting it needs root)",

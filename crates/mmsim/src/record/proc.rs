@@ -116,10 +116,10 @@ fn read_chunk(tid: Pid, addr: u64, buf: &mut [u8]) -> usize {
         base: addr as usize,
         len: local[0].len(),
     }];
-    if let Ok(n) = process_vm_readv(tid, &mut local, &remote) {
-        if n > 0 {
-            return n;
-        }
+    if let Ok(n) = process_vm_readv(tid, &mut local, &remote)
+        && n > 0
+    {
+        return n;
     }
     // process_vm_readv can be refused (e.g. by a security module) where
     // ptrace's PEEKDATA is not: read word by word.

@@ -254,10 +254,10 @@ impl Tracer {
     /// Restarts `tid`; a task that vanished meanwhile (killed) is not an
     /// error.
     fn resume(&mut self, tid: Pid, sig: i32) {
-        if let Err(e) = sys::resume(tid, sig) {
-            if e != Errno::ESRCH {
-                eprintln!("mmsim record: cannot resume task {tid}: {e}");
-            }
+        if let Err(e) = sys::resume(tid, sig)
+            && e != Errno::ESRCH
+        {
+            eprintln!("mmsim record: cannot resume task {tid}: {e}");
         }
     }
 
@@ -453,10 +453,10 @@ impl Tracer {
             let n = self.fixture.lines() + 1;
             self.fixture.note_file(n, &info);
         }
-        if self.write_error.is_none() {
-            if let Err(e) = self.fixture.push(&line) {
-                self.write_error = Some(e);
-            }
+        if self.write_error.is_none()
+            && let Err(e) = self.fixture.push(&line)
+        {
+            self.write_error = Some(e);
         }
         if self.final_maps.is_some() {
             self.final_dirty = true;
@@ -505,10 +505,10 @@ impl Tracer {
                     _ => "?",
                 }
             };
-            if self.write_error.is_none() {
-                if let Err(e) = self.fixture.push(&fault.line(outcome)) {
-                    self.write_error = Some(e);
-                }
+            if self.write_error.is_none()
+                && let Err(e) = self.fixture.push(&fault.line(outcome))
+            {
+                self.write_error = Some(e);
             }
             if self.final_maps.is_some() {
                 self.final_dirty = true;
@@ -518,21 +518,21 @@ impl Tracer {
 
     /// Starts sampling `tid`'s faults (a failure turns fault recording off).
     fn attach_faults(&mut self, tid: Pid) {
-        if let Some(f) = self.faults.as_mut() {
-            if let Err(e) = f.attach(tid.as_raw()) {
-                self.faults = None;
-                self.faults_off = Some(e);
-            }
+        if let Some(f) = self.faults.as_mut()
+            && let Err(e) = f.attach(tid.as_raw())
+        {
+            self.faults = None;
+            self.faults_off = Some(e);
         }
     }
 
     fn take_final_maps(&mut self, tid: Pid, at: FinalMapsAt) {
         self.flush_faults_at(Some(tid), None);
-        if let Ok(m) = proc::maps(tid) {
-            if !m.is_empty() {
-                self.final_maps = Some((m, at));
-                self.final_dirty = false;
-            }
+        if let Ok(m) = proc::maps(tid)
+            && !m.is_empty()
+        {
+            self.final_maps = Some((m, at));
+            self.final_dirty = false;
         }
     }
 
@@ -636,10 +636,10 @@ impl Tracer {
         if let Some(f) = self.faults.as_mut() {
             f.detach(tid.as_raw());
         }
-        if let Some(th) = self.threads.remove(&tid) {
-            if th.pending.is_some() {
-                self.unfinished += 1;
-            }
+        if let Some(th) = self.threads.remove(&tid)
+            && th.pending.is_some()
+        {
+            self.unfinished += 1;
         }
         if tid == self.tgid {
             self.exit = Some(how);

@@ -46,15 +46,15 @@ fn clone_kind(body: &str) -> Option<(Kind, &str)> {
         None => b,
     };
     for name in ["clone3", "clone", "vfork", "fork"] {
-        if let Some(rest) = b.strip_prefix(name) {
-            if rest.starts_with('(') || rest.starts_with(" resumed>") {
-                let kind = if name.starts_with("clone") && rest.contains("CLONE_THREAD") {
-                    Kind::Thread
-                } else {
-                    Kind::Child
-                };
-                return Some((kind, rest));
-            }
+        if let Some(rest) = b.strip_prefix(name)
+            && (rest.starts_with('(') || rest.starts_with(" resumed>"))
+        {
+            let kind = if name.starts_with("clone") && rest.contains("CLONE_THREAD") {
+                Kind::Thread
+            } else {
+                Kind::Child
+            };
+            return Some((kind, rest));
         }
     }
     None
@@ -122,10 +122,10 @@ impl Procs {
             } else if !resumed && rest.contains("<unfinished ...>") {
                 self.expected.push_back(kind);
             }
-        } else if let Some(n) = attached(body) {
-            if !known(self, n) {
-                self.new_pid(n);
-            }
+        } else if let Some(n) = attached(body)
+            && !known(self, n)
+        {
+            self.new_pid(n);
         }
         mine
     }
