@@ -46,8 +46,9 @@ impl<P: BarrierPolicy> Task<P> {
         do_mprotect(self.mm(), addr, len, prot)
     }
 
-    /// `mremap(2)` (`mm/mremap.c` `do_mremap`): the new address. `new_addr`
-    /// counts only with `MREMAP_FIXED` or `MREMAP_DONTUNMAP`.
+    /// `mremap(2)` (`mm/mremap.c` `do_mremap`): the new address.
+    /// `new_addr` is the fifth argument, the target of an
+    /// `MREMAP_FIXED` move ([`sys_mremap`] treats it as the kernel does).
     pub fn mremap(
         &mut self,
         old_addr: u64,
