@@ -17,17 +17,22 @@ pub const REPLAY_SCHEMA: &str = "mmsim-replay/1";
 /// The simulate schema's name and version.
 pub const SIMULATE_SCHEMA: &str = "mmsim-simulate/1";
 
-/// One modeled call of a replay: its line, the call and result as strace
-/// prints them, and whether the model applied it.
-pub fn replay_call(line: usize, call: &str, result: &str, applied: bool) -> Value {
-    json!({
+/// One modeled call of a replay: its line, its process (`pid`, once the
+/// trace has shown more than one), the call and result as strace prints
+/// them, and whether the model applied it.
+pub fn replay_call(line: usize, pid: Option<u32>, call: &str, result: &str, applied: bool) -> Value {
+    let mut v = json!({
         "schema": REPLAY_SCHEMA,
         "type": "call",
         "line": line,
         "call": call,
         "result": result,
         "applied": applied,
-    })
+    });
+    if let Some(p) = pid {
+        v["pid"] = json!(p);
+    }
+    v
 }
 
 /// The end of a replay: counts, divergences, final maps (one string per
@@ -55,6 +60,15 @@ pub fn replay_summary(s: &ReplaySummary, diverged: bool, extra: &[String]) -> Va
             "model": d.model,
             "recorded": d.recorded,
             "model_maps_around": d.around,
+        })).collect::<Vec<_>>(),
+        "processes": s.processes,
+        "unanchored": s.unanchored,
+        "maps_checks": s.maps_checks.iter().map(|c| json!({
+            "pid": c.pid,
+            "image": c.image,
+            "what": c.what,
+            "identical": c.diff.is_none(),
+            "diff": c.diff,
         })).collect::<Vec<_>>(),
         "notes": extra,
         "final_maps": s.final_maps.lines().collect::<Vec<_>>(),

@@ -100,6 +100,11 @@ struct ReplayArgs {
     /// Print the final address space (/proc/PID/maps format) after the calls.
     #[arg(long)]
     maps: bool,
+    /// Print and check only the process PID and its descendants (every
+    /// process is still replayed: a child's model is its parent's at the
+    /// fork).
+    #[arg(long, value_name = "PID")]
+    pid: Option<u32>,
     /// Initial program break, `mm->start_brk` (hex with 0x, or decimal);
     /// default: the first brk call's recorded result.
     #[arg(long, value_name = "ADDR", value_parser = parse_u64)]
@@ -378,7 +383,7 @@ fn replay_file(
 ) -> io::Result<Result<mmsim::replay::ReplaySummary, ReplayError>> {
     let open = || std::fs::File::open(path).map(BufReader::new);
     let size = std::fs::metadata(path).map(|m| m.len()).ok();
-    let start = if opts.initial_maps.is_some() {
+    let start = if opts.initial_maps.is_some() && !opts.whole_trace {
         match lines_before_last_exec(open()?) {
             Ok(n) => Some(n),
             Err(e) => return Ok(Err(e)),
@@ -425,6 +430,7 @@ fn run_replay(a: &ReplayArgs) -> ExitCode {
         },
         env_overrides: a.env.clone(),
         json: a.format == Format::Json,
+        pid: a.pid,
         ..ReplayOptions::default()
     };
     if a.host_env {
@@ -535,6 +541,19 @@ fn run_replay(a: &ReplayArgs) -> ExitCode {
                     }
                     None => notes.push(format!("no {} to compare with", fixture::FINAL_MAPS)),
                 }
+            }
+            // Format 2: each address space after each fork and at its end.
+            let differ: Vec<_> = summary.maps_checks.iter().filter(|c| c.diff.is_some()).collect();
+            if !summary.maps_checks.is_empty() {
+                notes.push(format!(
+                    "{} of {} address-space snapshots (after fork, final) identical",
+                    summary.maps_checks.len() - differ.len(),
+                    summary.maps_checks.len()
+                ));
+            }
+            for c in &differ {
+                notes.push(c.to_string());
+                diverged = true;
             }
             for n in &notes {
                 eprintln!("mmsim replay: {n}");

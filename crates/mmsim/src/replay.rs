@@ -25,8 +25,12 @@
 //!   (found by a first pass over a file; a stream starts over at each one).
 //! * **Streaming.** The input is read a line at a time (`replay/session.rs`): the
 //!   replay's memory is its model's, whatever the input's length.
-//! * **Processes.** Only the first process and its threads are replayed;
-//!   lines of forked children (own mm) are skipped ([`procs`]).
+//! * **Processes.** Every process of the trace has its own model: a fork
+//!   child's is its parent's copied at the fork line, a vfork child shares
+//!   its parent's, an exec starts over from the snapshot a format-2
+//!   fixture took there (`tree.rs`; [`ReplayOptions::pid`] prints and
+//!   checks one process tree). Once a second process appears, each printed
+//!   line starts with its pid.
 //! * **Check.** With [`ReplayOptions::check`], every model result is
 //!   compared with the recorded one; differences are collected as
 //!   [`Divergence`]s.
@@ -43,6 +47,7 @@ pub mod fixture;
 pub mod procs;
 mod report;
 mod session;
+mod tree;
 mod written;
 
 use std::borrow::Cow;
@@ -62,8 +67,9 @@ use mm_ops::vma::anon_vma_prepare;
 
 use fds::FdTracker;
 use report::panic_message;
-pub use report::{Divergence, ReplayError, ReplaySummary};
+pub use report::{Divergence, MapsCheck, ReplayError, ReplaySummary};
 use session::{LastExec, Session};
+pub use tree::ImageFacts;
 use written::{affected_ranges, written_range};
 
 /// How to replay.
@@ -108,6 +114,21 @@ pub struct ReplayOptions {
     /// ([`crate::json::replay_call`]) instead of strace syntax; the final
     /// maps are then left to the summary object, not printed as text.
     pub json: bool,
+    /// The trace holds every process from the first one's first exec on
+    /// (a fixture of format 2): the replay starts at its first line, and
+    /// each exec in it starts its process's new image from
+    /// [`images`](Self::images). Otherwise, with
+    /// [`initial_maps`](Self::initial_maps), the replay starts after the
+    /// first process's last exec.
+    pub whole_trace: bool,
+    /// What the recorder saw of each address space, by the line that
+    /// created it (0: the first process's first image): snapshots at execs
+    /// and forks, and final maps.
+    pub images: std::sync::Arc<std::collections::BTreeMap<usize, ImageFacts>>,
+    /// Print and check only this process and its descendants (`--pid`);
+    /// the others are replayed all the same, since a child's model is its
+    /// parent's at the fork.
+    pub pid: Option<u32>,
 }
 
 impl Default for ReplayOptions {
@@ -130,6 +151,9 @@ impl Default for ReplayOptions {
             env_overrides: Vec::new(),
             file_facts: Default::default(),
             json: false,
+            whole_trace: false,
+            images: Default::default(),
+            pid: None,
         }
     }
 }
@@ -316,9 +340,7 @@ impl Replayer {
                 .iter()
                 .any(|&(s, e)| self.unwritten.iter().any(|&(ps, pe)| s <= pe && ps <= e));
             if !busy {
-                for (s, e) in std::mem::take(&mut self.unwritten) {
-                    self.write_fault(s, e);
-                }
+                self.flush_unwritten();
             }
         }
         let outcome = self.task.apply(&applied, want);
@@ -406,6 +428,13 @@ impl Replayer {
                 .or_else(|| self.fds.path_of(fd).map(str::to_string))?,
         };
         Some(join(&dir, &p.path))
+    }
+
+    /// Writes the memory assumed about to be written ([`ReplayOptions::assume_written`]).
+    fn flush_unwritten(&mut self) {
+        for (s, e) in std::mem::take(&mut self.unwritten) {
+            self.write_fault(s, e);
+        }
     }
 
     /// What a first write to each private writable VMA in `[start, end)`
@@ -630,7 +659,7 @@ pub fn replay_from(
     opts: &ReplayOptions,
     out: &mut impl Write,
 ) -> Result<ReplaySummary, ReplayError> {
-    let follow_execs = start.is_none() && opts.initial_maps.is_some();
+    let follow_execs = start.is_none() && opts.initial_maps.is_some() && !opts.whole_trace;
     let skip = start.unwrap_or(0);
     let mut session = Session::new(opts, skip)?;
     let mut exec = LastExec::default();
@@ -658,7 +687,7 @@ pub fn replay_lines(
     opts: &ReplayOptions,
     out: &mut impl Write,
 ) -> Result<ReplaySummary, ReplayError> {
-    let start = if opts.initial_maps.is_some() {
+    let start = if opts.initial_maps.is_some() && !opts.whole_trace {
         procs::start_after_last_exec(lines)
     } else {
         0

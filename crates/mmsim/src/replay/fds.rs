@@ -16,7 +16,7 @@ use mm_ops::call::{Call, Outcome};
 const FIRST_FD: i64 = 3;
 
 /// Descriptors as the input has shown them so far.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub(crate) struct FdTracker {
     /// Opened by the input (open, openat, dup*, memfd_create) and not
     /// closed since, with the path when known.

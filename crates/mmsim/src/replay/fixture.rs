@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use mm_ops::procmaps::{MapsLine, parse_maps};
 
-use super::ReplayOptions;
+use super::{ImageFacts, ReplayOptions};
 
 /// The initial maps snapshot.
 pub const INITIAL_MAPS: &str = "initial-maps.txt";
@@ -26,6 +26,10 @@ pub const FINAL_MAPS: &str = "final-maps.txt";
 pub const META: &str = "meta.txt";
 /// What each opened or mapped file was (optional).
 pub const FILES: &str = "files.txt";
+/// Format 2: the snapshots of each address space, `LINE.initial-maps.txt`,
+/// `LINE.final-maps.txt` and `LINE.meta.txt`, by the trace line that
+/// created it (0: the first process's first image).
+pub const IMAGES: &str = "mm";
 
 /// x86-64's `TASK_SIZE` with 4-level page tables.
 #[cfg(test)]
@@ -50,6 +54,91 @@ pub struct Fixture {
     /// `files.txt`: what the file each line opened or mapped was then, by
     /// trace line number.
     pub files: BTreeMap<usize, mm_ops::task::PathInfo>,
+    /// Format 2 (`format: 2` in `meta.txt`): the trace holds every
+    /// process from the first exec on.
+    pub whole_trace: bool,
+    /// Format 2: what the recorder saw of each address space.
+    pub images: BTreeMap<usize, ImageFacts>,
+}
+
+/// `key: value` lines.
+fn parse_meta(text: &str, name: &str) -> Result<BTreeMap<String, String>, String> {
+    let mut meta = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        let (k, v) = line
+            .split_once(':')
+            .ok_or_else(|| format!("{name}: line {}: not `key: value`: {line}", i + 1))?;
+        meta.insert(k.trim().to_string(), v.trim().to_string());
+    }
+    Ok(meta)
+}
+
+/// A numeric `meta.txt` value.
+fn meta_number(meta: &BTreeMap<String, String>, key: &str, name: &str) -> Result<Option<u64>, String> {
+    match meta.get(key) {
+        None => Ok(None),
+        Some(v) => number(v)
+            .map(Some)
+            .ok_or_else(|| format!("{name}: `{key}: {v}` is not a number")),
+    }
+}
+
+/// The environment keys of `meta` over `base`.
+fn meta_env(
+    meta: &BTreeMap<String, String>,
+    base: &mm_ops::env::ProcEnv,
+    name: &str,
+) -> Result<mm_ops::env::ProcEnv, String> {
+    let mut env = base.clone();
+    for key in mm_ops::env::KEYS {
+        if let Some(v) = meta.get(key) {
+            env.set(key, v).map_err(|e| format!("{name}: {e}"))?;
+        }
+    }
+    Ok(env)
+}
+
+/// Reads the `mm/` directory of a format-2 fixture.
+fn load_images(dir: &Path) -> Result<BTreeMap<usize, ImageFacts>, String> {
+    let mut images: BTreeMap<usize, ImageFacts> = BTreeMap::new();
+    let d = dir.join(IMAGES);
+    let Ok(entries) = std::fs::read_dir(&d) else {
+        return Ok(images);
+    };
+    let base = mm_ops::env::ProcEnv::default();
+    for e in entries {
+        let e = e.map_err(|e| format!("{}: {e}", d.display()))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some((line, kind)) = name.split_once('.') else {
+            continue;
+        };
+        let Ok(line) = line.parse::<usize>() else {
+            continue;
+        };
+        let shown = format!("{IMAGES}/{name}");
+        let text = std::fs::read_to_string(e.path()).map_err(|e| format!("{shown}: {e}"))?;
+        let facts = images.entry(line).or_default();
+        match kind {
+            "initial-maps.txt" => {
+                mm_ops::procmaps::parse_maps_snapshot(&text, mm_core::mm::TASK_SIZE_4LEVEL)
+                    .map_err(|e| format!("{shown}: {e}"))?;
+                facts.initial_maps = Some(text);
+            }
+            "final-maps.txt" => facts.final_maps = Some(text),
+            "meta.txt" => {
+                let meta = parse_meta(&text, &shown)?;
+                facts.brk = meta_number(&meta, "start_brk", &shown)?;
+                facts.start_stack = meta_number(&meta, "start_stack", &shown)?;
+                facts.cwd = meta.get("cwd").cloned();
+                facts.env = Some(meta_env(&meta, &base, &shown)?);
+            }
+            _ => {}
+        }
+    }
+    Ok(images)
 }
 
 fn read(dir: &Path, name: &str) -> Result<String, String> {
@@ -74,18 +163,16 @@ impl Fixture {
         mm_ops::procmaps::parse_maps_snapshot(&initial_maps, mm_core::mm::TASK_SIZE_4LEVEL)
             .map_err(|e| format!("{INITIAL_MAPS}: {e}"))?;
         let final_maps = read(dir, FINAL_MAPS).ok();
-        let mut meta = BTreeMap::new();
-        if let Ok(text) = read(dir, META) {
-            for (i, line) in text.lines().enumerate() {
-                if line.trim().is_empty() {
-                    continue;
-                }
-                let (k, v) = line
-                    .split_once(':')
-                    .ok_or_else(|| format!("{}: line {}: not `key: value`: {line}", META, i + 1))?;
-                meta.insert(k.trim().to_string(), v.trim().to_string());
-            }
-        }
+        let meta = match read(dir, META) {
+            Ok(text) => parse_meta(&text, META)?,
+            Err(_) => BTreeMap::new(),
+        };
+        let whole_trace = meta.get("format").is_some_and(|f| f == "2");
+        let images = if whole_trace {
+            load_images(dir)?
+        } else {
+            BTreeMap::new()
+        };
         let mut files = BTreeMap::new();
         if let Ok(text) = read(dir, FILES) {
             for (i, line) in text.lines().enumerate() {
@@ -96,6 +183,8 @@ impl Fixture {
             }
         }
         Ok(Fixture {
+            whole_trace,
+            images,
             files,
             dir: dir.to_path_buf(),
             trace,
@@ -107,12 +196,7 @@ impl Fixture {
 
     /// A numeric metadata value.
     pub fn meta_number(&self, key: &str) -> Result<Option<u64>, String> {
-        match self.meta.get(key) {
-            None => Ok(None),
-            Some(v) => number(v)
-                .map(Some)
-                .ok_or_else(|| format!("{META}: `{key}: {v}` is not a number")),
-        }
+        meta_number(&self.meta, key, META)
     }
 
     /// `base` completed with what the fixture knows; explicit settings in
@@ -137,11 +221,9 @@ impl Fixture {
         }
         // The environment the recorder saw (fixtures from before it was
         // recorded have only `rlimit_stack` and `personality`).
-        for key in mm_ops::env::KEYS {
-            if let Some(v) = self.meta.get(key) {
-                o.env.set(key, v).map_err(|e| format!("{META}: {e}"))?;
-            }
-        }
+        o.env = meta_env(&self.meta, &o.env, META)?;
+        o.whole_trace = self.whole_trace;
+        o.images = std::sync::Arc::new(self.images.clone());
         Ok(o)
     }
 }

@@ -1,8 +1,10 @@
-//! Which lines of a trace belong to the address space being replayed.
+//! Where the replay of a trace starts when it is given the first process's
+//! maps at its last exec (`--initial-maps`, a fixture of format 1): after
+//! that exec line. Finding it means following that process's lines:
 //!
 //! A trace may hold several processes (`strace -f` follows forked
 //! children, which have their own mm) and several images (a program that
-//! execs another). The replay follows one mm:
+//! execs another). This pass follows one mm:
 //!
 //! * the first pid seen, and every thread it creates (`clone`/`clone3`
 //!   with `CLONE_THREAD`) — threads share the mm;

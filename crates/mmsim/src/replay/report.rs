@@ -23,7 +23,8 @@ pub struct ReplaySummary {
     /// Lines before the last `execve` (skipped: the initial maps are the
     /// address space after it).
     pub before_exec: usize,
-    /// Lines of other processes (forked children) skipped.
+    /// Lines of processes outside the `--pid` tree: replayed (a child's
+    /// model is its parent's at the fork), not printed nor checked.
     pub other_processes: usize,
     /// Results compared with a recorded one (`--check`).
     pub checked: usize,
@@ -39,6 +40,42 @@ pub struct ReplaySummary {
     /// look ahead for the last one; what it printed before belongs to an
     /// earlier image).
     pub restarts: usize,
+    /// Processes seen (the first one included).
+    pub processes: usize,
+    /// Processes that exec'd with no snapshot of their new image: printed,
+    /// not checked.
+    pub unanchored: usize,
+    /// Address spaces compared with the recorder's snapshots: each fork
+    /// child's right after the fork, and each image's final maps.
+    pub maps_checks: Vec<MapsCheck>,
+}
+
+/// One address space compared with a snapshot of the recorder's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MapsCheck {
+    /// The process.
+    pub pid: u32,
+    /// The image: the line that created it (0: the first one).
+    pub image: usize,
+    /// `after fork` or `final`.
+    pub what: &'static str,
+    /// `None` when identical; otherwise the lines side by side (or why
+    /// they could not be compared).
+    pub diff: Option<String>,
+}
+
+impl fmt::Display for MapsCheck {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let image = if self.image == 0 {
+            "its first image".to_string()
+        } else {
+            format!("the image of line {}", self.image)
+        };
+        match &self.diff {
+            None => write!(f, "pid {}, {image}: maps {} identical", self.pid, self.what),
+            Some(d) => write!(f, "pid {}, {image}: maps {} differ:\n{d}", self.pid, self.what),
+        }
+    }
 }
 
 /// A model result that differs from the recorded one.
@@ -180,6 +217,24 @@ impl fmt::Display for ReplaySummary {
         }
         if let Some((line, text)) = &self.first_unrecognized {
             write!(f, "; first line not understood: line {line}: {text:?}")?;
+        }
+        if self.processes > 1 {
+            write!(f, "; {} processes", self.processes)?;
+            let differ = self.maps_checks.iter().filter(|c| c.diff.is_some()).count();
+            if !self.maps_checks.is_empty() {
+                write!(
+                    f,
+                    ", {} compared ({differ} differ)",
+                    plural(self.maps_checks.len(), "address space", "address spaces")
+                )?;
+            }
+        }
+        if self.unanchored > 0 {
+            write!(
+                f,
+                "; {} with no snapshot of its exec (not checked)",
+                plural(self.unanchored, "process", "processes")
+            )?;
         }
         if self.checked > 0 {
             write!(

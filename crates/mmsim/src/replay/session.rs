@@ -9,6 +9,7 @@ use mm_ops::strace::{Line, Parser, equivalent_call, format_call, format_result, 
 
 use super::deferred::Deferred;
 use super::procs::{self, Procs};
+use super::tree::Tree;
 use super::{ReplayError, ReplayOptions, ReplaySummary, Replayer, apply_line};
 
 /// strace's own lines: exits, signals, its messages, its `????` and
@@ -49,10 +50,9 @@ impl LastExec {
 /// A replay in progress.
 pub(crate) struct Session<'o> {
     opts: &'o ReplayOptions,
-    r: Replayer,
+    tree: Tree,
     parser: Parser,
     deferred: Deferred,
-    procs: Procs,
     pub(crate) summary: ReplaySummary,
 }
 
@@ -68,10 +68,9 @@ impl<'o> Session<'o> {
         summary.lines = before;
         Ok(Session {
             opts,
-            r: Replayer::new(opts).map_err(ReplayError::Setup)?,
+            tree: Tree::new(Replayer::new(opts).map_err(ReplayError::Setup)?, opts.pid),
             parser: Parser::new(),
             deferred: Deferred::default(),
-            procs: Procs::default(),
             summary,
         })
     }
@@ -80,11 +79,19 @@ impl<'o> Session<'o> {
     pub(crate) fn feed(&mut self, lineno: usize, text: &str, out: &mut impl Write) -> Result<(), ReplayError> {
         let summary = &mut self.summary;
         summary.lines = lineno;
-        if !self.procs.observe(text) {
+        let owner = self.tree.observe(lineno, text, self.opts, summary)?;
+        if !owner.selected {
             summary.other_processes += 1;
-            return Ok(());
         }
-        match self.parser.feed(text) {
+        let several = self.tree.several();
+        let parsed = self.parser.feed(text);
+        // A line of a process whose model is gone (it ended): nothing to
+        // apply it to.
+        let Some(r) = self.tree.replayer(owner.idx) else {
+            return Ok(());
+        };
+        let check = owner.checked;
+        match parsed {
             Err(e) => {
                 return Err(ReplayError::Parse {
                     line: lineno,
@@ -95,18 +102,25 @@ impl<'o> Session<'o> {
             Ok(None) => self.deferred.push(lineno, text),
             Ok(Some(Line::Call(tl))) => {
                 if let Some(info) = self.opts.file_facts.get(&lineno) {
-                    self.r.learn_file(&tl.call, info);
+                    r.learn_file(&tl.call, info);
                 }
-                let step = apply_line(&mut self.r, &tl, lineno, text, self.opts.check, summary)?;
+                let step = apply_line(r, &tl, lineno, text, check, summary)?;
+                if !owner.selected {
+                    return Ok(());
+                }
                 summary.calls += 1;
                 if !step.applied {
                     summary.not_applied += 1;
                 }
                 let result = format_result(&tl.call, &step.outcome);
+                // Once a second process appears, each line names its own.
+                let pid = tl.pid.filter(|_| several);
                 if self.opts.json {
                     let call = format_call(&tl.call);
-                    let line = crate::json::replay_call(lineno, &call, &result, step.applied);
+                    let line = crate::json::replay_call(lineno, pid, &call, &result, step.applied);
                     writeln!(out, "{line}").map_err(ReplayError::Write)?;
+                } else if let Some(pid) = pid {
+                    writeln!(out, "{pid} {} = {result}", format_call(&tl.call)).map_err(ReplayError::Write)?;
                 } else {
                     writeln!(out, "{} = {result}", format_call(&tl.call)).map_err(ReplayError::Write)?;
                 }
@@ -114,12 +128,12 @@ impl<'o> Session<'o> {
             Ok(Some(Line::Skipped { name: Some(name) })) => {
                 // unlink and rename change the names maps lines show.
                 if let Ok(Some(op)) = parse_path_op(text) {
-                    self.r.path_op(&op);
+                    r.path_op(&op);
                 }
                 // fcntl(F_DUPFD) and creat make descriptors as dup and open
                 // do: applied (not printed), so that file identity holds.
                 if let Ok(Some(tl)) = equivalent_call(text) {
-                    apply_line(&mut self.r, &tl, lineno, text, self.opts.check, summary)?;
+                    apply_line(r, &tl, lineno, text, check, summary)?;
                 }
                 *summary.skipped_calls.entry(name).or_default() += 1;
             }
@@ -169,7 +183,8 @@ impl<'o> Session<'o> {
                 text,
             });
         }
-        self.summary.final_maps = self.r.maps();
+        self.summary.processes = self.tree.processes();
+        self.summary.final_maps = self.tree.finish(self.opts, &mut self.summary);
         if self.opts.maps && !self.opts.json {
             out.write_all(self.summary.final_maps.as_bytes())
                 .map_err(ReplayError::Write)?;
