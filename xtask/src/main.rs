@@ -105,7 +105,7 @@ fn summary_dir() -> PathBuf {
 
 /// The programs `crates/mmsim/tests/programs.rs` records, with the Debian
 /// package that provides each one a fresh machine may lack.
-const TEST_PROGRAMS: [(&str, &str); 14] = [
+const TEST_PROGRAMS: [(&str, &str); 17] = [
     ("cat", "coreutils"),
     ("ls", "coreutils"),
     ("sort", "coreutils"),
@@ -120,6 +120,9 @@ const TEST_PROGRAMS: [(&str, &str); 14] = [
     ("gdb", "gdb"),
     ("setpriv", "util-linux"),
     ("setarch", "util-linux"),
+    ("sh", "dash"),
+    ("make", "make"),
+    ("gcc", "gcc"),
 ];
 
 fn on_path(prog: &str) -> bool {

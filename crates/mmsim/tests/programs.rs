@@ -24,6 +24,9 @@ struct Program {
     /// `--env KEY=VALUE` settings under which the replay must diverge: the
     /// environment the recorder saw is what made it match.
     diverges_with: &'static [&'static str],
+    /// Processes the recording must show (`processes:` in `meta.txt`):
+    /// more than one for the process trees.
+    min_processes: u64,
 }
 
 const PROGRAMS: &[Program] = &[
@@ -33,6 +36,7 @@ const PROGRAMS: &[Program] = &[
         must_call: &["openat", "mmap"],
         optional: false,
         diverges_with: &[],
+        min_processes: 1,
     },
     Program {
         name: "ls",
@@ -40,6 +44,7 @@ const PROGRAMS: &[Program] = &[
         must_call: &["openat", "mmap", "mprotect"],
         optional: false,
         diverges_with: &[],
+        min_processes: 1,
     },
     Program {
         name: "sort",
@@ -47,6 +52,7 @@ const PROGRAMS: &[Program] = &[
         must_call: &["mmap", "munmap"],
         optional: false,
         diverges_with: &[],
+        min_processes: 1,
     },
     Program {
         name: "tar",
@@ -54,6 +60,7 @@ const PROGRAMS: &[Program] = &[
         must_call: &["openat", "mmap"],
         optional: false,
         diverges_with: &[],
+        min_processes: 1,
     },
     Program {
         name: "perl",
@@ -65,6 +72,7 @@ const PROGRAMS: &[Program] = &[
         must_call: &["brk", "mmap", "munmap"],
         optional: false,
         diverges_with: &[],
+        min_processes: 1,
     },
     Program {
         name: "python3",
@@ -79,6 +87,7 @@ const PROGRAMS: &[Program] = &[
         must_call: &["mmap", "munmap", "brk"],
         optional: false,
         diverges_with: &[],
+        min_processes: 1,
     },
     Program {
         name: "awk",
@@ -89,6 +98,7 @@ const PROGRAMS: &[Program] = &[
         must_call: &["mremap"],
         optional: false,
         diverges_with: &[],
+        min_processes: 1,
     },
     Program {
         name: "sqlite3",
@@ -101,6 +111,7 @@ const PROGRAMS: &[Program] = &[
         must_call: &["openat", "mmap"],
         optional: false,
         diverges_with: &[],
+        min_processes: 1,
     },
     Program {
         name: "node",
@@ -112,6 +123,53 @@ const PROGRAMS: &[Program] = &[
         must_call: &["mmap", "mprotect", "munmap", "madvise"],
         optional: false,
         diverges_with: &[],
+        min_processes: 1,
+    },
+    // Process trees: every process is recorded and replayed, each with
+    // its own model (forks copy the parent's, vforks share it, execs start
+    // from their snapshots).
+    Program {
+        name: "sh-pipeline",
+        argv: &[
+            "sh",
+            "-c",
+            "ls -la /usr/lib /etc | sort -r | head -n 50 | tr a-z A-Z > {dir}/out.txt; (cat {dir}/out.txt; echo end) | wc -l",
+        ],
+        must_call: &["execve", "mmap", "brk"],
+        optional: false,
+        diverges_with: &[],
+        min_processes: 6,
+    },
+    Program {
+        name: "make-j4",
+        argv: &["make", "-s", "-j4", "-C", "{dir}", "all"],
+        must_call: &["execve", "mmap"],
+        optional: false,
+        diverges_with: &[],
+        min_processes: 9,
+    },
+    Program {
+        name: "gcc-driver",
+        argv: &["gcc", "-O2", "-o", "{dir}/hello", "{dir}/hello.c"],
+        must_call: &["execve", "mmap", "munmap"],
+        optional: false,
+        diverges_with: &[],
+        min_processes: 4,
+    },
+    Program {
+        name: "python3-pool",
+        argv: &[
+            "python3",
+            "-c",
+            "import multiprocessing as mp\n\
+             if __name__ == '__main__':\n    \
+             with mp.get_context('fork').Pool(3) as p:\n        \
+             print(sum(p.map(abs, range(-50000, 50000), chunksize=1000)))",
+        ],
+        must_call: &["mmap", "munmap"],
+        optional: false,
+        diverges_with: &[],
+        min_processes: 4,
     },
     // The same interpreter under other limits, credentials and layouts:
     // the recorder writes the environment into meta.txt, and the replay
@@ -128,6 +186,7 @@ try:\n    b = bytearray(2 << 30)\nexcept MemoryError:\n    print(\"ENOMEM under 
         must_call: &["mmap", "munmap"],
         optional: false,
         diverges_with: &["rlimit_as=unlimited"],
+        min_processes: 1,
     },
     Program {
         name: "perl-unprivileged",
@@ -143,6 +202,7 @@ try:\n    b = bytearray(2 << 30)\nexcept MemoryError:\n    print(\"ENOMEM under 
         must_call: &["mmap", "brk"],
         optional: false,
         diverges_with: &["cap_eff=1ffffffffff"],
+        min_processes: 1,
     },
     Program {
         name: "python3-legacy-layout",
@@ -159,6 +219,7 @@ try:\n    b = bytearray(2 << 30)\nexcept MemoryError:\n    print(\"ENOMEM under 
         must_call: &["mmap", "munmap"],
         optional: false,
         diverges_with: &["personality=0"],
+        min_processes: 1,
     },
     Program {
         name: "python3-big-stack",
@@ -170,6 +231,7 @@ try:\n    b = bytearray(2 << 30)\nexcept MemoryError:\n    print(\"ENOMEM under 
         must_call: &["mmap", "munmap"],
         optional: false,
         diverges_with: &[],
+        min_processes: 1,
     },
     // A shm_open-style tmpfs file, unlinked before the replay: its
     // mappings are placed as tmpfs places them (no THP alignment), which
@@ -193,6 +255,7 @@ print(len(a) + len(b) + len(c))",
         must_call: &["mmap", "unlink"],
         optional: false,
         diverges_with: &[],
+        min_processes: 1,
     },
     // Programs whose faults the old inference got wrong or needed:
     // recorded with every fault, they replay without it.
@@ -206,6 +269,7 @@ print(len(a) + len(b) + len(c))",
         must_call: &["mmap", "munmap", "fault"],
         optional: false,
         diverges_with: &[],
+        min_processes: 1,
     },
     Program {
         name: "go",
@@ -218,6 +282,7 @@ print(len(a) + len(b) + len(c))",
         must_call: &["mmap", "madvise", "fault"],
         optional: false,
         diverges_with: &[],
+        min_processes: 1,
     },
     Program {
         name: "gdb",
@@ -225,6 +290,7 @@ print(len(a) + len(b) + len(c))",
         must_call: &["mmap", "fault"],
         optional: false,
         diverges_with: &[],
+        min_processes: 1,
     },
     // The stack grows by faults below it (4 MiB of recursion): the final
     // [stack] line matches only if the faults are replayed.
@@ -234,6 +300,7 @@ print(len(a) + len(b) + len(c))",
         must_call: &["fault"],
         optional: false,
         diverges_with: &[],
+        min_processes: 1,
     },
     // A file grown by write(2), which the trace does not show, then mapped,
     // read at its end and removed: the replay takes its size from
@@ -254,6 +321,7 @@ os.unlink(p)",
         must_call: &["mmap", "unlink", "fault"],
         optional: false,
         diverges_with: &[],
+        min_processes: 1,
     },
     Program {
         name: "java",
@@ -261,6 +329,7 @@ os.unlink(p)",
         must_call: &["mmap", "mprotect", "munmap", "unlink"],
         optional: true,
         diverges_with: &[],
+        min_processes: 1,
     },
 ];
 
@@ -318,6 +387,17 @@ fn record_and_replay(p: &Program, tmp: &Path) -> Result<String, String> {
     if unsafe { libc::geteuid() } == 0 && !meta.lines().any(|l| l.starts_with("faults: recorded")) {
         return Err(format!("{}: page faults were not recorded:\n{meta}", p.name));
     }
+    let processes = meta
+        .lines()
+        .find_map(|l| l.strip_prefix("processes: "))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(1);
+    if processes < p.min_processes {
+        return Err(format!(
+            "{}: {processes} processes recorded, at least {} expected:\n{meta}",
+            p.name, p.min_processes
+        ));
+    }
     for name in p.must_call {
         let head = format!("{name}(");
         if !trace
@@ -330,8 +410,14 @@ fn record_and_replay(p: &Program, tmp: &Path) -> Result<String, String> {
     if let Ok(keep) = std::env::var("MM_KEEP_FIXTURES") {
         let dest = Path::new(&keep).join(p.name);
         let _ = std::fs::create_dir_all(&dest);
-        for f in ["trace.txt", "initial-maps.txt", "final-maps.txt", "meta.txt"] {
+        for f in ["trace.txt", "initial-maps.txt", "final-maps.txt", "meta.txt", "files.txt"] {
             let _ = std::fs::copy(fixture.join(f), dest.join(f));
+        }
+        if let Ok(images) = std::fs::read_dir(fixture.join("mm")) {
+            let _ = std::fs::create_dir_all(dest.join("mm"));
+            for e in images.flatten() {
+                let _ = std::fs::copy(e.path(), dest.join("mm").join(e.file_name()));
+            }
         }
     }
     let rep = mmsim()
@@ -400,6 +486,20 @@ fn real_programs_replay_with_zero_divergence() {
                 "package main\n\nimport \"fmt\"\n\nfunc main() {\n\tm := map[int]string{}\n\tfor i := 0; i < 200000; i++ {\n\t\tm[i] = fmt.Sprint(i)\n\t}\n\ts := make([]byte, 64<<20)\n\ts[len(s)-1] = 1\n\tfmt.Println(len(m), len(s))\n}\n",
             )
             .expect("go source");
+        }
+        if p.name == "make-j4" {
+            let mut mk = String::from("all: a b c d e f\n");
+            for t in ["a", "b", "c", "d", "e", "f"] {
+                mk.push_str(&format!("{t}:\n\tsort -r /etc/passwd > {t}.out && wc -l < {t}.out > {t}.n\n"));
+            }
+            std::fs::write(tmp.path().join("Makefile"), mk).expect("Makefile");
+        }
+        if p.name == "gcc-driver" {
+            std::fs::write(
+                tmp.path().join("hello.c"),
+                "#include <stdio.h>\nint main(void) { puts(\"hello\"); return 0; }\n",
+            )
+            .expect("c source");
         }
         if p.name == "sort" {
             let text: String = (0..200_000)
