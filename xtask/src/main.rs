@@ -103,9 +103,10 @@ fn summary_dir() -> PathBuf {
     target_dir().join("mm-ci")
 }
 
-/// The programs `crates/mmsim/tests/programs.rs` records, with the Debian
+/// The programs `crates/mmsim/tests/programs.rs` and `process_trees.rs`
+/// run, with the Debian
 /// package that provides each one a fresh machine may lack.
-const TEST_PROGRAMS: [(&str, &str); 17] = [
+const TEST_PROGRAMS: [(&str, &str); 18] = [
     ("cat", "coreutils"),
     ("ls", "coreutils"),
     ("sort", "coreutils"),
@@ -123,6 +124,7 @@ const TEST_PROGRAMS: [(&str, &str); 17] = [
     ("sh", "dash"),
     ("make", "make"),
     ("gcc", "gcc"),
+    ("strace", "strace"),
 ];
 
 fn on_path(prog: &str) -> bool {

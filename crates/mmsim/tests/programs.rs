@@ -410,7 +410,13 @@ fn record_and_replay(p: &Program, tmp: &Path) -> Result<String, String> {
     if let Ok(keep) = std::env::var("MM_KEEP_FIXTURES") {
         let dest = Path::new(&keep).join(p.name);
         let _ = std::fs::create_dir_all(&dest);
-        for f in ["trace.txt", "initial-maps.txt", "final-maps.txt", "meta.txt", "files.txt"] {
+        for f in [
+            "trace.txt",
+            "initial-maps.txt",
+            "final-maps.txt",
+            "meta.txt",
+            "files.txt",
+        ] {
             let _ = std::fs::copy(fixture.join(f), dest.join(f));
         }
         if let Ok(images) = std::fs::read_dir(fixture.join("mm")) {
@@ -490,7 +496,9 @@ fn real_programs_replay_with_zero_divergence() {
         if p.name == "make-j4" {
             let mut mk = String::from("all: a b c d e f\n");
             for t in ["a", "b", "c", "d", "e", "f"] {
-                mk.push_str(&format!("{t}:\n\tsort -r /etc/passwd > {t}.out && wc -l < {t}.out > {t}.n\n"));
+                mk.push_str(&format!(
+                    "{t}:\n\tsort -r /etc/passwd > {t}.out && wc -l < {t}.out > {t}.n\n"
+                ));
             }
             std::fs::write(tmp.path().join("Makefile"), mk).expect("Makefile");
         }

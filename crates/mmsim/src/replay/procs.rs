@@ -62,11 +62,22 @@ fn clone_kind(body: &str) -> Option<(Kind, &str)> {
     None
 }
 
+/// What follows the call's closing parenthesis and ` = ` (strace pads the
+/// space before `=` to align results: `)          = 0`), trimmed.
+pub(crate) fn result_text(body: &str) -> Option<&str> {
+    let mut end = body.len();
+    while let Some(i) = body[..end].rfind(" = ") {
+        if body[..i].trim_end().ends_with(')') {
+            return Some(body[i + 3..].trim());
+        }
+        end = i;
+    }
+    None
+}
+
 /// The non-negative value after the last ` = ` of a complete line.
 fn result_value(body: &str) -> Option<u32> {
-    let i = body.rfind(") = ")?;
-    let v = body[i + 4..].split_whitespace().next()?;
-    v.parse().ok()
+    result_text(body)?.split_whitespace().next()?.parse().ok()
 }
 
 /// `strace: Process N attached` (possibly cut into another line).
@@ -234,6 +245,11 @@ mod tests {
         .map(|s| s.to_string())
         .collect();
         assert_eq!(start_after_last_exec(&lines), 4);
+        // strace -o pads results into a column.
+        assert!(is_successful_exec("20144 <... execve resumed>)             = 0"));
+        assert!(!is_successful_exec(
+            "20144 <... execve resumed>)             = -1 ENOENT (No such file)"
+        ));
         assert_eq!(start_after_last_exec(&lines[4..]), 0);
     }
 }

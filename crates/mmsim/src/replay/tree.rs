@@ -158,8 +158,7 @@ fn clone_line(body: &str) -> Option<CloneLine> {
             _ => CloneKind::Fork,
         })
     };
-    let result = rest.rfind(") = ").map(|i| {
-        let v = rest[i + 4..].trim();
+    let result = super::procs::result_text(rest).map(|v| {
         match v.split_whitespace().next().and_then(|w| w.parse::<i64>().ok()) {
             Some(c) if c > 0 => Ok(c as u32),
             _ => Err(v.starts_with("-1 ENOMEM")),
