@@ -464,8 +464,13 @@ impl Tree {
     fn exit(&mut self, idx: usize, tid: u32, opts: &ReplayOptions, summary: &mut ReplaySummary) {
         let p = &mut self.procs[idx];
         p.tids.remove(&tid);
-        self.by_tid.remove(&tid);
+        // A leader that exits before its threads keeps its pid (the
+        // process's): a later exec by one of them is written with it.
+        if tid != p.pid || p.tids.is_empty() {
+            self.by_tid.remove(&tid);
+        }
         if p.tids.is_empty() {
+            self.by_tid.remove(&p.pid);
             self.leave_image(idx, opts, summary);
         }
     }
