@@ -66,6 +66,7 @@
 //! process that has no other children (the `mmsim` binary).
 
 mod calls;
+mod events;
 mod faults;
 mod fixture;
 mod proc;
@@ -93,6 +94,10 @@ pub const TRACE: &str = "trace.txt";
 pub const FINAL_MAPS: &str = "final-maps.txt";
 /// `meta.txt`: facts about the run.
 pub const META: &str = "meta.txt";
+/// `mm/`: the snapshots of each address space (image), by trace line.
+pub const MM_DIR: &str = "mm";
+/// The fixture format `meta.txt` names on its first line (`format: 2`).
+pub const FORMAT: u32 = 2;
 /// `files.txt`: what each file a line opened or mapped was at that moment
 /// (type, size, device, inode, file system), by trace line number.
 pub const FILES: &str = "files.txt";
@@ -160,6 +165,8 @@ pub enum FinalMapsAt {
     /// `exit_group`, or calls completed after it): the last such stop after
     /// the last recorded call, normally the last thread's.
     LastExit,
+    /// At the syscall-entry stop of the `execve` that replaced the image.
+    Exec,
 }
 
 impl FinalMapsAt {
@@ -167,6 +174,7 @@ impl FinalMapsAt {
         match self {
             FinalMapsAt::ExitGroup => "exit_group",
             FinalMapsAt::LastExit => "exit",
+            FinalMapsAt::Exec => "execve",
         }
     }
 }
@@ -198,9 +206,12 @@ pub struct Meta {
     pub exit: Option<Exit>,
     /// `calls`: the number of lines in `trace.txt`.
     pub calls: u64,
-    /// `threads`: the threads seen since the last exec, the first included.
+    /// `threads`: the tasks seen (every thread of every process), the
+    /// first included.
     pub threads: u64,
-    /// `execs`: successful execs seen (the recording restarted at each).
+    /// `processes`: the processes seen, the first included.
+    pub processes: u64,
+    /// `execs`: successful execs of every process after the first exec.
     pub execs: u64,
     /// `final_maps`: where `final-maps.txt` was read: `exit_group`, `exit`
     /// (the last thread's exit), or `none`.
@@ -219,15 +230,15 @@ pub struct Meta {
 }
 
 impl Meta {
-    /// `meta.txt`: one `key: value` line per field, in the order of the
-    /// fields.
+    /// `meta.txt`: `format: 2`, then one `key: value` line per field, in
+    /// the order of the fields.
     pub fn render(&self) -> String {
         let exit = self.exit.map_or_else(|| "unknown".to_string(), |e| e.to_string());
         let final_maps = self.final_maps.map_or("none", FinalMapsAt::name);
         format!(
-            "command: {}\ncwd: {}\npid: {}\nstart_brk: {:#x}\nbrk: {:#x}\nstart_stack: {:#x}\n\
+            "format: {FORMAT}\ncommand: {}\ncwd: {}\npid: {}\nstart_brk: {:#x}\nbrk: {:#x}\nstart_stack: {:#x}\n\
              rlimit_stack: {}\npersonality: {:#x}\nkernel: {}\nexit: {exit}\ncalls: {}\nthreads: {}\n\
-             execs: {}\nfinal_maps: {final_maps}\nunfinished: {}\n",
+             processes: {}\nexecs: {}\nfinal_maps: {final_maps}\nunfinished: {}\n",
             self.command,
             self.cwd,
             self.pid,
@@ -239,20 +250,25 @@ impl Meta {
             self.kernel,
             self.calls,
             self.threads,
+            self.processes,
             self.execs,
             self.unfinished,
         ) + &match self.faults {
             Some((n, 0)) => format!("faults: recorded {n}\n"),
             Some((n, lost)) => format!("faults: recorded {n} lost {lost}\n"),
             None => "faults: none\n".to_string(),
-        } + &self
-            .env
-            .to_lines()
-            .lines()
-            .filter(|l| !l.starts_with("rlimit_stack:") && !l.starts_with("personality:"))
-            .map(|l| format!("{l}\n"))
-            .collect::<String>()
+        } + &env_lines(&self.env)
     }
+}
+
+/// The `key: value` lines of `env` that `meta.txt` (and `mm/L.meta.txt`)
+/// hold: all but `rlimit_stack` and `personality`, which have their own.
+fn env_lines(env: &mm_ops::env::ProcEnv) -> String {
+    env.to_lines()
+        .lines()
+        .filter(|l| !l.starts_with("rlimit_stack:") && !l.starts_with("personality:"))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 /// What a recording gave.
@@ -387,6 +403,7 @@ pub fn record(opts: &RecordOptions) -> Result<RecordSummary, RecordError> {
         exit: t.exit,
         calls: fixture.lines(),
         threads: t.threads,
+        processes: t.processes,
         execs: t.execs,
         final_maps: t.final_maps.as_ref().map(|(_, at)| *at),
         unfinished: t.unfinished,
