@@ -2,17 +2,52 @@
 //! randomization off, and writes a fixture directory that
 //! `mmsim replay --fixture DIR` takes.
 //!
-//! # The fixture directory
+//! # The fixture directory (format 2)
 //!
 //! | file | what |
 //! |---|---|
-//! | [`INITIAL_MAPS`] (`initial-maps.txt`) | `/proc/PID/maps` at the program's last successful exec (its `PTRACE_EVENT_EXEC` stop, before its first instruction) |
-//! | [`TRACE`] (`trace.txt`) | every recorded call from that exec on, one line per call, in the order the calls completed |
-//! | [`FINAL_MAPS`] (`final-maps.txt`) | `/proc/PID/maps` when the process ended (empty when it could not be read) |
-//! | [`META`] (`meta.txt`) | `key: value` lines, see [`Meta`] |
+//! | [`INITIAL_MAPS`] (`initial-maps.txt`) | `/proc/PID/maps` of the program at its first exec (the one it was started with: its stop before its first instruction) |
+//! | [`TRACE`] (`trace.txt`) | every line from that exec to the end, of every task of every process, in the order the calls completed |
+//! | [`FINAL_MAPS`] (`final-maps.txt`) | the final maps of the image the first process was in at its end (empty when they could not be read) |
+//! | [`META`] (`meta.txt`) | `format: 2`, then `key: value` lines, see [`Meta`] |
+//! | [`FILES`] (`files.txt`) | what each file a line opened or mapped was then, by line number |
+//! | `mm/L.initial-maps.txt` | the maps of image `L` when it began |
+//! | `mm/L.meta.txt` | for an image an exec began (and `0`): `pid`, `cwd`, `start_brk`, `brk`, `start_stack`, `rlimit_stack`, `personality` and the environment lines, as in `meta.txt` |
+//! | `mm/L.final-maps.txt` | the maps of image `L` when its last task left it (empty when they could not be read) |
 //!
-//! When the program execs again, everything recorded so far is dropped
-//! and the recording starts over from the new exec.
+//! An *image* is one address space, named by the 1-based number in
+//! `trace.txt` of the line that created it: `0` for the first process's
+//! first one, the exec line of a process that exec'd, or the fork-like
+//! line of a child that got its own mm (no `CLONE_VM`).  A fork child's
+//! `mm/L.initial-maps.txt` is read at its parent's event stop, before the
+//! child runs; an exec's at its `PTRACE_EVENT_EXEC` stop; `mm/0.*` repeat
+//! `initial-maps.txt` and the exec facts of `meta.txt`.  A thread, a
+//! `vfork` child and another `CLONE_VM` child use their parent's image; an
+//! exec moves the whole process to its new one.
+//!
+//! Besides the calls, the trace holds the process events, as strace `-f`
+//! prints them, each after its task's id:
+//!
+//! ```text
+//! 4242 clone(child_stack=NULL, flags=CLONE_CHILD_CLEARTID|CLONE_CHILD_SETTID|SIGCHLD) = 4243
+//! 4242 vfork() = 4244
+//! 4242 clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM|CLONE_SETTLS|CLONE_PARENT_SETTID|CLONE_CHILD_CLEARTID, exit_signal=0, stack=0x7ffff7200000, stack_size=0x7fff00}, 88) = 4245
+//! 4243 execve("/usr/bin/ls", ["ls", "/"], 0x555555576ad0 /* 36 vars */) = 0
+//! 4242 fork() = -1 EAGAIN (Resource temporarily unavailable)
+//! 4243 +++ exited with 0 +++
+//! 4245 +++ killed by SIGKILL +++
+//! ```
+//!
+//! A fork-like line (named after the call the parent entered: `fork`,
+//! `vfork`, `clone`, `clone3`) is written at the parent's
+//! `PTRACE_EVENT_FORK`/`VFORK`/`CLONE` stop, so before any line of the
+//! child; one that failed, at its exit stop with the error.  An exec line
+//! (`execve` or `execveat`, with the path the thread passed, the new
+//! program's arguments from `/proc/PID/cmdline` and the number of its
+//! environment strings) is written at `PTRACE_EVENT_EXEC`, with the
+//! process id; a failed exec is not written.  An exit line is written when
+//! a task is reaped, for every thread.  These lines read back with
+//! [`mm_ops::strace::Parser`] as skipped lines.
 //!
 //! A trace line is what `strace -f -y -o FILE` prints for the call: the
 //! thread id, the call in canonical strace syntax
@@ -43,29 +78,34 @@
 //! # Tracing
 //!
 //! The program runs with `personality(ADDR_NO_RANDOMIZE)` (as `setarch -R`
-//! runs it) under `PTRACE_TRACEME`; its threads are followed
-//! (`PTRACE_O_TRACECLONE`), its child processes are not (a `clone` that
-//! makes another process is detached at once).  Signals are passed on.
-//! A group-stop (`SIGSTOP`, `SIGTSTP`, …) is not kept: the tracee is
-//! resumed, as strace does without `--seize-tracees`.  `mmsim` ignores
-//! `SIGINT` and `SIGQUIT` while the program runs, so that a Ctrl-C goes to
-//! the program alone and the fixture is still written.
+//! runs it) under `PTRACE_TRACEME`; every task it and its descendants make
+//! is followed, as `strace -f` follows them (`PTRACE_O_TRACEFORK`,
+//! `TRACEVFORK`, `TRACECLONE`), none detached, and an exec does not restart
+//! the recording.  Page faults are sampled for every task.  Signals are
+//! passed on.  A group-stop (`SIGSTOP`, `SIGTSTP`, …) is not kept: the
+//! tracee is resumed, as strace does without `--seize-tracees`.  `mmsim`
+//! ignores `SIGINT` and `SIGQUIT` while the program runs, so that a Ctrl-C
+//! goes to the program alone and the fixture is still written.
 //!
 //! Calls that change the layout (`mmap`, `munmap`, `mprotect`, `brk`,
-//! `mremap`, `madvise`) run one at a time: a thread entering one while
-//! another thread's is in flight waits at its entry stop, so that the order
-//! in which calls complete (the order of the trace) is the order the kernel
-//! applied them in.
+//! `mremap`, `madvise`, and `fork`, `clone` or `clone3` without `CLONE_VM`
+//! until the parent's event stop) run one at a time per image: a task
+//! entering one while another task of its image has one in flight waits at
+//! its entry stop, so that the order in which calls complete (the order of
+//! the trace) is the order the kernel applied them in.  A new task's first
+//! stop, when it comes before its parent's event stop, waits for it.
 //!
-//! `final-maps.txt` is read at the syscall-entry stop of `exit_group`; when
-//! the process ends otherwise (its last thread calls `exit`, a signal kills
-//! it), or when calls completed after that, at the `PTRACE_EVENT_EXIT` stop
-//! of the last thread to report one after the last recorded call.
+//! An image's final maps are read at the syscall-entry stop of
+//! `exit_group`, or at a `PTRACE_EVENT_EXIT` stop (again when lines of the
+//! image were written after the last read), by a task whose process is
+//! alone in the image; and at the entry stop of an `execve` by a process
+//! alone in its image, kept if the exec succeeds.
 //!
 //! [`record`] waits for any child of the calling process: call it from a
 //! process that has no other children (the `mmsim` binary).
 
 mod calls;
+mod events;
 mod faults;
 mod fixture;
 mod proc;
@@ -85,14 +125,18 @@ use nix::unistd::Pid;
 pub use calls::{annotation, call_text, line};
 pub use fixture::{shell_join, shell_quote};
 
-/// `initial-maps.txt`: the address space at the last exec.
+/// `initial-maps.txt`: the address space at the first exec.
 pub const INITIAL_MAPS: &str = "initial-maps.txt";
 /// `trace.txt`: the recorded calls.
 pub const TRACE: &str = "trace.txt";
-/// `final-maps.txt`: the address space when the process ended.
+/// `final-maps.txt`: the address space of the first process when it ended.
 pub const FINAL_MAPS: &str = "final-maps.txt";
 /// `meta.txt`: facts about the run.
 pub const META: &str = "meta.txt";
+/// `mm/`: the snapshots of each address space (image), by trace line.
+pub const MM_DIR: &str = "mm";
+/// The fixture format `meta.txt` names on its first line (`format: 2`).
+pub const FORMAT: u32 = 2;
 /// `files.txt`: what each file a line opened or mapped was at that moment
 /// (type, size, device, inode, file system), by trace line number.
 pub const FILES: &str = "files.txt";
@@ -160,6 +204,8 @@ pub enum FinalMapsAt {
     /// `exit_group`, or calls completed after it): the last such stop after
     /// the last recorded call, normally the last thread's.
     LastExit,
+    /// At the syscall-entry stop of the `execve` that replaced the image.
+    Exec,
 }
 
 impl FinalMapsAt {
@@ -167,6 +213,7 @@ impl FinalMapsAt {
         match self {
             FinalMapsAt::ExitGroup => "exit_group",
             FinalMapsAt::LastExit => "exit",
+            FinalMapsAt::Exec => "execve",
         }
     }
 }
@@ -176,16 +223,16 @@ impl FinalMapsAt {
 pub struct Meta {
     /// `command`: `argv`, shell-quoted, joined with spaces.
     pub command: String,
-    /// `cwd`: the working directory at the last exec.
+    /// `cwd`: the working directory at the first exec.
     pub cwd: String,
     /// `pid`: the process id.
     pub pid: i32,
-    /// `start_brk`: `/proc/PID/stat` field 47 at the last exec (hex).
+    /// `start_brk`: `/proc/PID/stat` field 47 at the first exec (hex).
     pub start_brk: u64,
-    /// `brk`: the program break at the last exec (hex; equal to
+    /// `brk`: the program break at the first exec (hex; equal to
     /// `start_brk` then).
     pub brk: u64,
-    /// `start_stack`: `/proc/PID/stat` field 28 at the last exec (hex).
+    /// `start_stack`: `/proc/PID/stat` field 28 at the first exec (hex).
     pub start_stack: u64,
     /// `rlimit_stack`: the soft `RLIMIT_STACK` in bytes
     /// (`18446744073709551615` for unlimited).
@@ -194,16 +241,20 @@ pub struct Meta {
     pub personality: u64,
     /// `kernel`: `uname -r`.
     pub kernel: String,
-    /// `exit`: the exit status, `signal N`, or `unknown`.
+    /// `exit`: the first process's exit status, `signal N`, or `unknown`.
     pub exit: Option<Exit>,
     /// `calls`: the number of lines in `trace.txt`.
     pub calls: u64,
-    /// `threads`: the threads seen since the last exec, the first included.
+    /// `threads`: the tasks seen (every thread of every process), the
+    /// first included.
     pub threads: u64,
-    /// `execs`: successful execs seen (the recording restarted at each).
+    /// `processes`: the processes seen, the first included.
+    pub processes: u64,
+    /// `execs`: successful execs of every process after the first exec.
     pub execs: u64,
     /// `final_maps`: where `final-maps.txt` was read: `exit_group`, `exit`
-    /// (the last thread's exit), or `none`.
+    /// (the last thread's exit), `execve` (never for the image the first
+    /// process ends in), or `none`.
     pub final_maps: Option<FinalMapsAt>,
     /// `unfinished`: recorded calls that entered the kernel but never
     /// returned (the thread died first); they are not in the trace.
@@ -211,7 +262,7 @@ pub struct Meta {
     /// `faults`: `recorded N` (every page fault is in the trace, `lost M`
     /// if some were dropped) or `none`.
     pub faults: Option<(u64, u64)>,
-    /// The process's environment at the last exec (memory size, sysctls,
+    /// The process's environment at the first exec (memory size, sysctls,
     /// THP mode, rlimits, capabilities): the keys of
     /// [`mm_ops::env::KEYS`] other than `rlimit_stack` and `personality`,
     /// which have their own lines above.
@@ -219,15 +270,15 @@ pub struct Meta {
 }
 
 impl Meta {
-    /// `meta.txt`: one `key: value` line per field, in the order of the
-    /// fields.
+    /// `meta.txt`: `format: 2`, then one `key: value` line per field, in
+    /// the order of the fields.
     pub fn render(&self) -> String {
         let exit = self.exit.map_or_else(|| "unknown".to_string(), |e| e.to_string());
         let final_maps = self.final_maps.map_or("none", FinalMapsAt::name);
         format!(
-            "command: {}\ncwd: {}\npid: {}\nstart_brk: {:#x}\nbrk: {:#x}\nstart_stack: {:#x}\n\
+            "format: {FORMAT}\ncommand: {}\ncwd: {}\npid: {}\nstart_brk: {:#x}\nbrk: {:#x}\nstart_stack: {:#x}\n\
              rlimit_stack: {}\npersonality: {:#x}\nkernel: {}\nexit: {exit}\ncalls: {}\nthreads: {}\n\
-             execs: {}\nfinal_maps: {final_maps}\nunfinished: {}\n",
+             processes: {}\nexecs: {}\nfinal_maps: {final_maps}\nunfinished: {}\n",
             self.command,
             self.cwd,
             self.pid,
@@ -239,20 +290,25 @@ impl Meta {
             self.kernel,
             self.calls,
             self.threads,
+            self.processes,
             self.execs,
             self.unfinished,
         ) + &match self.faults {
             Some((n, 0)) => format!("faults: recorded {n}\n"),
             Some((n, lost)) => format!("faults: recorded {n} lost {lost}\n"),
             None => "faults: none\n".to_string(),
-        } + &self
-            .env
-            .to_lines()
-            .lines()
-            .filter(|l| !l.starts_with("rlimit_stack:") && !l.starts_with("personality:"))
-            .map(|l| format!("{l}\n"))
-            .collect::<String>()
+        } + &env_lines(&self.env)
     }
+}
+
+/// The `key: value` lines of `env` that `meta.txt` (and `mm/L.meta.txt`)
+/// hold: all but `rlimit_stack` and `personality`, which have their own.
+fn env_lines(env: &mm_ops::env::ProcEnv) -> String {
+    env.to_lines()
+        .lines()
+        .filter(|l| !l.starts_with("rlimit_stack:") && !l.starts_with("personality:"))
+        .map(|l| format!("{l}\n"))
+        .collect()
 }
 
 /// What a recording gave.
@@ -387,6 +443,7 @@ pub fn record(opts: &RecordOptions) -> Result<RecordSummary, RecordError> {
         exit: t.exit,
         calls: fixture.lines(),
         threads: t.threads,
+        processes: t.processes,
         execs: t.execs,
         final_maps: t.final_maps.as_ref().map(|(_, at)| *at),
         unfinished: t.unfinished,

@@ -1,12 +1,17 @@
 //! `mmsim record`, run live on real programs of this machine: the fixture
 //! files, the trace's syntax (every line read back by the strace parser and
 //! printed again the same), its agreement with the final address space,
-//! threads followed, forked children and earlier images left out, exit
-//! statuses, and output kept apart from the program's.
+//! threads followed; exit statuses and output kept apart from the
+//! program's in `record/exits.rs`; child processes and execs (fixture
+//! format 2) in `record/procs.rs`.
 
 mod common;
+#[path = "record/exits.rs"]
+mod exits;
+#[path = "record/procs.rs"]
+mod procs;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
@@ -27,6 +32,8 @@ struct Rec {
     trace: String,
     final_maps: String,
     meta: Vec<(String, String)>,
+    /// The files of `mm/`, by name.
+    mm: BTreeMap<String, String>,
 }
 
 impl Rec {
@@ -51,12 +58,13 @@ impl Rec {
         self.trace.lines().collect()
     }
 
-    /// The lines of modeled calls (the others are side calls: unlink,
-    /// rename, fcntl F_DUPFD, creat, each checked to read back as one).
+    /// The lines of modeled calls (the others are process events, see
+    /// [`procs::is_event`], and side calls: unlink, rename, fcntl F_DUPFD,
+    /// creat, each checked to read back as one).
     fn call_lines(&self) -> Vec<&str> {
         self.lines()
             .into_iter()
-            .filter(|l| !self.is_fault(l))
+            .filter(|l| !self.is_fault(l) && !procs::is_event(l))
             .filter(|l| {
                 let side = matches!(parse_path_op(l), Ok(Some(_))) || matches!(equivalent_call(l), Ok(Some(_)));
                 if side {
@@ -151,6 +159,24 @@ fn record(tag: &str, argv: &[&str]) -> Rec {
         trace: read(&dir, "trace.txt"),
         final_maps: read(&dir, "final-maps.txt"),
         meta,
+        mm: std::fs::read_dir(dir.join("mm"))
+            .expect("mm/")
+            .map(|e| {
+                let e = e.expect("mm/ entry");
+                let name = e.file_name().to_string_lossy().into_owned();
+                (name, std::fs::read_to_string(e.path()).expect("mm/ file"))
+            })
+            .collect(),
+    }
+}
+
+/// The system's python (not a version manager's shim, a shell script
+/// whose processes would be recorded too).
+fn python() -> &'static str {
+    if Path::new("/usr/bin/python3").exists() {
+        "/usr/bin/python3"
+    } else {
+        "python3"
     }
 }
 
@@ -291,7 +317,11 @@ fn remove(live: &mut Vec<Live>, lo: u64, hi: u64) {
 /// What the trace says is still mapped at the end: successful `mmap`s,
 /// minus `munmap`s, with `mremap` moving ranges (brk's heap left out).
 fn live_ranges(calls: &[TraceLine]) -> Vec<Live> {
-    let mut live: Vec<Live> = Vec::new();
+    live_from(Vec::new(), calls)
+}
+
+/// [`live_ranges`] from the ranges `live` on.
+fn live_from(mut live: Vec<Live>, calls: &[TraceLine]) -> Vec<Live> {
     for t in calls {
         let Some(Outcome::Val(r)) = t.recorded.as_ref().and_then(Recorded::outcome) else {
             continue;
@@ -331,13 +361,21 @@ fn live_ranges(calls: &[TraceLine]) -> Vec<Live> {
     live
 }
 
-/// The final maps agree with the trace: every range the trace leaves
-/// mapped is covered by final VMAs, and file-backed ones by VMAs of that
-/// file.
+/// The final maps agree with the trace: every range the calls of the root
+/// process's last image leave mapped is covered by final VMAs, and
+/// file-backed ones by VMAs of that file.
 fn check_final_maps(rec: &Rec) {
-    let fin = vmas(&rec.final_maps);
+    let model = procs::Model::of(rec);
+    let calls = model.calls_of(rec, model.image[&(rec.meta_num("pid") as u32)]);
+    check_image_final_maps(&rec.final_maps, &calls);
+}
+
+/// The calls of one image agree with its final maps (see
+/// [`check_final_maps`]).
+fn check_image_final_maps(final_maps: &str, calls: &[TraceLine]) {
+    let fin = vmas(final_maps);
     assert!(!fin.is_empty(), "final-maps.txt is empty");
-    let live = live_ranges(&rec.calls());
+    let live = live_ranges(calls);
     assert!(!live.is_empty(), "the trace maps nothing");
     for l in &live {
         let mut at = l.start;
@@ -345,7 +383,7 @@ fn check_final_maps(rec: &Rec) {
             let v = fin
                 .iter()
                 .find(|v| (v.start..v.end).contains(&at))
-                .unwrap_or_else(|| panic!("{at:#x} of {l:x?} is not in the final maps:\n{}", rec.final_maps));
+                .unwrap_or_else(|| panic!("{at:#x} of {l:x?} is not in the final maps:\n{final_maps}"));
             if let Some(f) = &l.file {
                 let name = v.name.strip_suffix(" (deleted)").unwrap_or(&v.name);
                 assert_eq!(name, f, "{at:#x} of {l:x?} maps another file");
@@ -369,9 +407,13 @@ fn check_fixture(rec: &Rec, argv: &[&str]) {
         plural(threads, "thread")
     );
     assert!(rec.stderr.contains(&summary), "{argv:?}: {}", rec.stderr);
-    // Only the program's own calls: one process.
+    assert_eq!(rec.meta("format"), "2");
+    // Calls of the program and of the tasks it made, each announced.
     let pid = rec.meta_num("pid") as u32;
     assert!(rec.tids().contains(&pid), "{argv:?}: no call from the process {pid}");
+    let model = procs::Model::of(rec);
+    assert!(rec.tids().is_subset(&model.tasks()), "{argv:?}: calls of unknown tasks");
+    assert!(rec.meta_num("processes") >= model.processes(), "{argv:?}");
     check_round_trip(rec);
     check_final_maps(rec);
 }
@@ -472,7 +514,7 @@ fn real_programs() {
         ],
         vec!["awk", "{ n[$2]++ } END { print length(n) }", &input],
         vec![
-            "python3",
+            python(),
             "-c",
             "import json; print(len(json.dumps(list(range(100000)))))",
         ],
@@ -513,7 +555,7 @@ ts = [threading.Thread(target=work, args=(i,)) for i in range(1, 5)]
 for t in ts: t.start()
 for t in ts: t.join()
 ";
-    let rec = record("py-threads", &["python3", "-c", script]);
+    let rec = record("py-threads", &[python(), "-c", script]);
     check_fixture(&rec, &["python3", "-c", "…"]);
     let pid = rec.meta_num("pid") as u32;
     assert!(rec.meta_num("threads") >= 5, "{:?}", rec.meta);
@@ -550,156 +592,4 @@ for t in ts: t.join()
         assert!(rec.tids().len() > 1, "calls from one thread only");
         eprintln!("node: {} calls, {} threads", rec.meta("calls"), rec.meta("threads"));
     }
-}
-
-#[test]
-fn forked_children_are_not_followed() {
-    // ls maps libselinux; the shell and python do not.
-    let alone = record("ls-alone", &["ls", "/"]);
-    assert!(alone.trace.contains("libselinux"), "ls does not map libselinux here");
-    for (tag, argv) in [
-        ("sh-fork", vec!["sh", "-c", "ls / >/dev/null; true"]),
-        (
-            "py-spawn",
-            vec![
-                "python3",
-                "-c",
-                "import subprocess; subprocess.run(['ls', '/'], stdout=subprocess.DEVNULL, check=True)",
-            ],
-        ),
-    ] {
-        let rec = record(tag, &argv);
-        check_fixture(&rec, &argv);
-        assert!(
-            !rec.trace.contains("libselinux"),
-            "{tag}: the child's calls were recorded"
-        );
-        assert_eq!(rec.meta("threads"), "1", "{tag}");
-        let pid = rec.meta_num("pid") as u32;
-        assert_eq!(rec.tids(), BTreeSet::from([pid]), "{tag}");
-        // No fault of the child either.
-        let fault_tids: BTreeSet<u32> = rec
-            .lines()
-            .into_iter()
-            .filter(|l| rec.is_fault(l))
-            .filter_map(|l| split_pid(l).0)
-            .collect();
-        assert!(
-            fault_tids.is_subset(&BTreeSet::from([pid])),
-            "{tag}: faults of {fault_tids:?}"
-        );
-    }
-}
-
-#[test]
-fn exec_restarts_the_recording() {
-    let rec = record("sh-exec", &["sh", "-c", "ls / >/dev/null; exec cat /dev/null"]);
-    check_fixture(&rec, &["sh", "-c", "…"]);
-    assert_eq!(rec.meta("execs"), "2");
-    let names: BTreeSet<String> = vmas(&rec.initial).into_iter().map(|v| v.name).collect();
-    assert!(names.contains("/usr/bin/cat"), "{names:?}");
-    assert!(
-        !names.iter().any(|n| n.contains("dash") || n.ends_with("/sh")),
-        "{names:?}"
-    );
-    // The trace starts with the new image's loader, not the shell's calls.
-    let first = &rec.calls()[0];
-    assert_eq!(first.call, Call::Brk { addr: 0 });
-    assert_eq!(
-        first.recorded,
-        Some(Recorded::Outcome(Outcome::Val(rec.meta_num("start_brk"))))
-    );
-    assert_eq!(rec.meta("command"), "sh -c 'ls / >/dev/null; exec cat /dev/null'");
-
-    // A thread that is not the leader execs: its tid becomes the pid.
-    let script = "import threading, os\n\
-                  t = threading.Thread(target=lambda: os.execv('/bin/true', ['true']))\n\
-                  t.start(); t.join()";
-    let rec = record("py-thread-exec", &["python3", "-c", script]);
-    check_fixture(&rec, &["python3", "-c", "…"]);
-    assert!(vmas(&rec.initial).iter().any(|v| v.name == "/usr/bin/true"));
-    assert_eq!(rec.meta("threads"), "1");
-    let pid = rec.meta_num("pid") as u32;
-    assert_eq!(rec.tids(), BTreeSet::from([pid]));
-}
-
-#[test]
-fn exit_status_signals_and_output() {
-    let rec = record("exit3", &["sh", "-c", "echo out; echo err >&2; exit 3"]);
-    assert_eq!(rec.code, Some(3));
-    assert_eq!(rec.meta("exit"), "3");
-    assert_eq!(rec.stdout, "out\n");
-    assert!(rec.stderr.starts_with("err\n"), "{}", rec.stderr);
-    assert_eq!(rec.stderr.lines().count(), 2, "{}", rec.stderr);
-    check_round_trip(&rec);
-
-    let rec = record("segv", &["sh", "-c", "kill -SEGV $$"]);
-    assert_eq!(rec.code, Some(128 + 11));
-    assert_eq!(rec.meta("exit"), "signal 11");
-    assert_eq!(rec.meta("final_maps"), "exit");
-    check_final_maps(&rec);
-
-    // A multi-threaded process killed by a signal: the final maps come
-    // from a thread's exit stop and still hold what the trace mapped.
-    let rec = record(
-        "kill-threads",
-        &[
-            "python3",
-            "-c",
-            "import threading, os, time, signal, mmap\n\
-             threading.Thread(target=time.sleep, args=(5,), daemon=True).start()\n\
-             m = mmap.mmap(-1, 5 << 20)\n\
-             os.kill(os.getpid(), signal.SIGKILL)",
-        ],
-    );
-    assert_eq!(rec.code, Some(128 + 9));
-    assert_eq!(rec.meta("exit"), "signal 9");
-    assert_eq!(rec.meta("threads"), "2");
-    assert_eq!(rec.meta("final_maps"), "exit");
-    check_round_trip(&rec);
-    check_final_maps(&rec);
-    assert!(
-        rec.calls()
-            .iter()
-            .any(|t| matches!(t.call, Call::Mmap { len, .. } if len == 5 << 20))
-    );
-
-    // Stopped and continued: the program is not left stopped.
-    let rec = record("stop", &["sh", "-c", "kill -STOP $$; kill -TSTP $$; echo resumed"]);
-    assert_eq!(rec.code, Some(0));
-    assert_eq!(rec.stdout, "resumed\n");
-
-    // A real-time signal with a handler is delivered (nix's Signal has no
-    // name for it).
-    let rec = record(
-        "rtsig",
-        &[
-            "python3",
-            "-c",
-            "import signal, os\n\
-             got = []\n\
-             signal.signal(signal.SIGRTMIN + 3, lambda s, f: got.append(s))\n\
-             os.kill(os.getpid(), signal.SIGRTMIN + 3)\n\
-             print(got == [signal.SIGRTMIN + 3])",
-        ],
-    );
-    assert_eq!(rec.code, Some(0), "{}", rec.stderr);
-    assert_eq!(rec.stdout, "True\n");
-}
-
-#[test]
-fn missing_program_and_default_directory() {
-    let tmp = TempDir::new("rec-default");
-    let out = Command::new(env!("CARGO_BIN_EXE_mmsim"))
-        .args(["record", "--", "/bin/true"])
-        .current_dir(tmp.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0));
-    for f in ["initial-maps.txt", "trace.txt", "final-maps.txt", "meta.txt"] {
-        assert!(tmp.path().join("mmsim-record-true").join(f).is_file(), "{f}");
-    }
-    let out = mmsim_record(&tmp.path().join("x"), &["/nonexistent/program"]);
-    assert_eq!(out.status.code(), Some(127));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("mmsim record: cannot run /nonexistent/program"));
 }

@@ -59,6 +59,18 @@ pub(crate) mod nr {
     pub const FCNTL: u64 = 72;
     /// `creat`.
     pub const CREAT: u64 = 85;
+    /// `clone`.
+    pub const CLONE: u64 = 56;
+    /// `fork`.
+    pub const FORK: u64 = 57;
+    /// `vfork`.
+    pub const VFORK: u64 = 58;
+    /// `execve`.
+    pub const EXECVE: u64 = 59;
+    /// `execveat`.
+    pub const EXECVEAT: u64 = 322;
+    /// `clone3`.
+    pub const CLONE3: u64 = 435;
 }
 
 /// A path as strace prints a string argument: quoted, with `"` and `\`

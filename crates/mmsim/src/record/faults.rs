@@ -249,11 +249,6 @@ impl Faults {
         self.shared.lock().expect("fault samplers").samplers.remove(&tid);
     }
 
-    /// Stops sampling every thread.
-    pub(crate) fn detach_all(&mut self) {
-        self.shared.lock().expect("fault samplers").samplers.clear();
-    }
-
     /// Every fault sampled since the last drain, oldest first: what the
     /// pump thread collected, and what the ring buffers hold now.
     pub(crate) fn drain(&mut self) -> Vec<Fault> {

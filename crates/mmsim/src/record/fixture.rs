@@ -1,11 +1,11 @@
-//! Writing the fixture directory: the trace file (restarted on every
-//! exec), the maps files, `files.txt` and `meta.txt`.
+//! Writing the fixture directory: the trace file, the maps files, the
+//! per-image snapshots under `mm/`, `files.txt` and `meta.txt`.
 
 use std::fs::File;
-use std::io::{Seek, SeekFrom, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use super::{FILES, FINAL_MAPS, INITIAL_MAPS, META, Meta, TRACE};
+use super::{FILES, FINAL_MAPS, INITIAL_MAPS, META, MM_DIR, Meta, TRACE};
 
 /// The open fixture directory.
 pub(crate) struct Fixture {
@@ -24,9 +24,21 @@ pub(crate) type WriteError = (PathBuf, std::io::Error);
 const FLUSH_AT: usize = 64 * 1024;
 
 impl Fixture {
-    /// Creates `dir` (and its parents) and an empty `trace.txt` in it.
+    /// Creates `dir` (and its parents), an empty `trace.txt` in it, and
+    /// `mm/`, emptied of the snapshots an earlier recording left there.
     pub(crate) fn create(dir: &Path) -> Result<Fixture, WriteError> {
         std::fs::create_dir_all(dir).map_err(|e| (dir.to_path_buf(), e))?;
+        let mm = dir.join(MM_DIR);
+        std::fs::create_dir_all(&mm).map_err(|e| (mm.clone(), e))?;
+        for entry in std::fs::read_dir(&mm).map_err(|e| (mm.clone(), e))?.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let snapshot = name
+                .split_once('.')
+                .is_some_and(|(n, rest)| n.bytes().all(|b| b.is_ascii_digit()) && rest.ends_with(".txt"));
+            if snapshot {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
         let path = dir.join(TRACE);
         let trace = File::create(&path).map_err(|e| (path, e))?;
         Ok(Fixture {
@@ -38,7 +50,8 @@ impl Fixture {
         })
     }
 
-    /// Lines written to the trace since the last restart.
+    /// Lines written to the trace so far: after a push, the number of the
+    /// line pushed (1-based).
     pub(crate) fn lines(&self) -> u64 {
         self.lines
     }
@@ -48,19 +61,16 @@ impl Fixture {
         std::fs::write(&path, text).map_err(|e| (path, e))
     }
 
-    /// Empties `trace.txt` (an exec started a new recording) and writes
-    /// `initial-maps.txt`; a stale `final-maps.txt` is removed.
-    pub(crate) fn restart(&mut self, initial_maps: &str) -> Result<(), WriteError> {
-        self.buf.clear();
-        self.lines = 0;
-        self.files.clear();
-        let path = self.dir.join(TRACE);
-        self.trace
-            .set_len(0)
-            .and_then(|()| self.trace.seek(SeekFrom::Start(0)).map(drop))
-            .map_err(|e| (path, e))?;
+    /// Writes `initial-maps.txt` (the first image's maps; a stale
+    /// `final-maps.txt` is removed).
+    pub(crate) fn start(&mut self, initial_maps: &str) -> Result<(), WriteError> {
         let _ = std::fs::remove_file(self.dir.join(FINAL_MAPS));
         self.write_named(INITIAL_MAPS, initial_maps)
+    }
+
+    /// Writes `mm/NAME`.
+    pub(crate) fn write_mm(&self, name: &str, text: &str) -> Result<(), WriteError> {
+        self.write_named(&format!("{MM_DIR}/{name}"), text)
     }
 
     /// Appends one line (without its newline) to the trace.

@@ -139,6 +139,27 @@ fn read_chunk(tid: Pid, addr: u64, buf: &mut [u8]) -> usize {
     n
 }
 
+/// `len` bytes at `addr` of the tracee; `None` unless all could be read.
+pub(crate) fn read_bytes(tid: Pid, addr: u64, len: usize) -> Option<Vec<u8>> {
+    let mut out = vec![0u8; len];
+    let mut n = 0;
+    while n < len {
+        let at = addr + n as u64;
+        let want = ((PAGE - at % PAGE) as usize).min(len - n);
+        let got = read_chunk(tid, at, &mut out[n..n + want]);
+        if got == 0 {
+            return None;
+        }
+        n += got;
+    }
+    Some(out)
+}
+
+/// `/proc/PID/cmdline` or `/proc/PID/environ` (`what`) of `pid`, raw.
+pub(crate) fn nul_file(pid: Pid, what: &str) -> Option<Vec<u8>> {
+    std::fs::read(proc_path(pid, what)).ok()
+}
+
 /// The NUL-terminated string at `addr` in the tracee's memory, at most
 /// `max` bytes (without the NUL); `None` when nothing can be read there.
 pub(crate) fn read_string(tid: Pid, addr: u64, max: usize) -> Option<Vec<u8>> {
@@ -204,6 +225,8 @@ mod tests {
         let got = read_string(me, s.as_ptr() as u64, PATH_MAX_TEST);
         assert_eq!(got.as_deref(), Some(&b"hello"[..]));
         assert_eq!(read_string(me, s.as_ptr() as u64, 3).as_deref(), Some(&b"hel"[..]));
+        assert_eq!(read_bytes(me, s.as_ptr() as u64, 6).as_deref(), Some(&b"hello\0"[..]));
+        assert_eq!(read_bytes(me, 8, 4), None);
     }
 
     const PATH_MAX_TEST: usize = 4096;

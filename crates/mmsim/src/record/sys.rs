@@ -12,8 +12,8 @@ use nix::unistd::Pid;
 pub(crate) enum Status {
     /// Exited with this status (`exit(2)`'s argument, low 8 bits).
     Exited(i32),
-    /// Killed by this signal.
-    Killed(i32),
+    /// Killed by this signal; true when it dumped core.
+    Killed(i32, bool),
     /// A syscall-entry or syscall-exit stop (`SIGTRAP | 0x80`).
     Syscall,
     /// A `PTRACE_EVENT_*` stop.
@@ -56,7 +56,7 @@ fn decode(raw: i32) -> Status {
     if libc::WIFEXITED(raw) {
         Status::Exited(libc::WEXITSTATUS(raw))
     } else if libc::WIFSIGNALED(raw) {
-        Status::Killed(libc::WTERMSIG(raw))
+        Status::Killed(libc::WTERMSIG(raw), libc::WCOREDUMP(raw))
     } else if libc::WIFSTOPPED(raw) {
         let sig = libc::WSTOPSIG(raw);
         let event = raw >> 16;
@@ -95,8 +95,9 @@ mod tests {
     #[test]
     fn statuses() {
         assert_eq!(decode(3 << 8), Status::Exited(3));
-        assert_eq!(decode(9), Status::Killed(9));
-        assert_eq!(decode(34), Status::Killed(34)); // SIGRTMIN
+        assert_eq!(decode(9), Status::Killed(9, false));
+        assert_eq!(decode(34), Status::Killed(34, false)); // SIGRTMIN
+        assert_eq!(decode(11 | 0x80), Status::Killed(11, true));
         assert_eq!(decode(0x7f | (34 << 8)), Status::Signal(34));
         assert_eq!(decode(0x7f | ((libc::SIGTRAP | 0x80) << 8)), Status::Syscall);
         assert_eq!(decode(0x7f | (libc::SIGTRAP << 8) | (4 << 16)), Status::Event(4));

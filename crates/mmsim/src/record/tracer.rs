@@ -1,23 +1,31 @@
-//! The ptrace loop: follows the threads of one process from its exec to
-//! its exit, pairs each thread's syscall-entry and syscall-exit stops, and
-//! writes a trace line when a recorded call completes.
+//! The ptrace loop: follows every task of every process from the first
+//! exec on (as `strace -f` does), pairs each task's syscall-entry and
+//! syscall-exit stops, and writes a trace line when a recorded call
+//! completes; the process events (fork-like calls, execs, exits) and the
+//! address spaces (images) are in [`procs`].
 //!
-//! # One address-space call at a time
+//! # One address-space call at a time, per image
 //!
 //! Lines are written when calls complete, but two threads' calls that
 //! overlap in time may reach the kernel's `mmap_lock` in one order and
 //! report their exit stops in the other; a replay in completion order
 //! would then give each `mmap` the other's address.  So the calls that
 //! change the layout (`mmap`, `munmap`, `mprotect`, `brk`, `mremap`,
-//! `madvise`) are serialized: a thread that enters one while another
-//! thread's is in flight is held at its entry stop until that one's exit
-//! stop, then let go (first come, first served).  Completion order is then
-//! the kernel's order.  A call in flight for more than [`HOLD_LIMIT`]
-//! (which could be a thread waiting, through `userfaultfd`, on a held one)
-//! releases the held threads, giving up the guarantee for them rather than
-//! deadlocking.
+//! `madvise`, and the fork-like calls that copy it: `fork`, and `clone`
+//! or `clone3` without `CLONE_VM`) are serialized per image: a task that
+//! enters one while another task of the same image has one in flight is
+//! held at its entry stop until that one's exit stop (a fork's: its
+//! parent's `PTRACE_EVENT_FORK`/`CLONE` stop, or its exit stop if it
+//! failed), then let go (first come, first served).  Completion order is
+//! then the kernel's order for each address space.  A call in flight for
+//! more than [`HOLD_LIMIT`] (which could be a thread waiting, through
+//! `userfaultfd`, on a held one) releases the tasks held behind it, giving
+//! up the guarantee for them rather than deadlocking.
 
-use std::collections::{HashMap, VecDeque};
+mod faultlines;
+mod procs;
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use mm_ops::call::{Call, Outcome};
@@ -27,6 +35,7 @@ use nix::sys::ptrace::{self, Options};
 use nix::unistd::Pid;
 
 use super::calls::{self, Entry, FdArg, MEMFD_NAME_MAX, PATH_MAX, StringArg, nr};
+use super::events::{ExecCall, ExecInfo, ForkCall};
 use super::fixture::{Fixture, WriteError};
 use super::proc;
 use super::sys::{self, Status};
@@ -37,11 +46,12 @@ use super::{Exit, FinalMapsAt, RecordError};
 /// process).
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 
-/// How long a serialized call may be in flight before the threads held
-/// behind it are let go.
+/// How long a serialized call may be in flight before the tasks held
+/// behind it are let go (and how long a new task's first stop is kept
+/// waiting for its parent's event stop).
 const HOLD_LIMIT: Duration = Duration::from_secs(2);
 
-/// How long to sleep between polls while threads are held.
+/// How long to sleep between polls while tasks are held.
 const POLL: Duration = Duration::from_micros(20);
 
 /// The calls that change the layout, run one at a time.
@@ -52,28 +62,18 @@ fn serialized(nr: u64) -> bool {
     )
 }
 
-/// What `/proc` said about the process at its last exec.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct ExecInfo {
-    pub pid: i32,
-    pub cwd: String,
-    pub start_brk: u64,
-    pub start_stack: u64,
-    pub rlimit_stack: u64,
-    pub personality: u64,
-    /// Limits, credentials, sysctls and memory size at the exec.
-    pub env: mm_ops::env::ProcEnv,
-}
-
 /// The result of a traced run.
 pub(crate) struct Traced {
     pub exit: Option<Exit>,
+    /// The root process at its first exec.
     pub exec: ExecInfo,
     /// Faults recorded and lost, when faults were recorded.
     pub faults: Option<(u64, u64)>,
     pub threads: u64,
+    pub processes: u64,
     pub execs: u64,
     pub unfinished: u64,
+    /// The final maps of the image the root process was in at its end.
     pub final_maps: Option<(String, FinalMapsAt)>,
     pub warnings: Vec<String>,
     pub write_error: Option<WriteError>,
@@ -90,36 +90,99 @@ struct Pending {
     text: String,
 }
 
-#[derive(Default)]
-struct Thread {
+/// A fork-like call between its entry stop and its exit stop.
+struct Forking {
+    call: ForkCall,
+    /// Its child was announced (`PTRACE_EVENT_FORK`/`VFORK`/`CLONE`) and
+    /// its line written.
+    announced: bool,
+}
+
+/// One traced task (a thread of some process).
+struct Task {
     pending: Option<Pending>,
     /// Between an entry stop and its exit stop (used only when
     /// `PTRACE_GET_SYSCALL_INFO` is not available).
     in_syscall: bool,
-    /// Announced by `PTRACE_EVENT_CLONE`; its first stop (`SIGSTOP`) not
-    /// seen yet.
+    /// Announced by its parent's event stop; its first stop (`SIGSTOP`)
+    /// not seen yet.
     fresh: bool,
+    /// Its process.
+    tgid: Pid,
+    /// The image (address space) it uses; `None` once it left it (a
+    /// thread killed by another thread's exec).
+    image: Option<u64>,
+    forking: Option<Forking>,
+    /// The `execve`/`execveat` it entered.
+    exec: Option<ExecCall>,
+    /// The maps read at that exec's entry stop, the image's final maps
+    /// if the exec succeeds.
+    exec_maps: Option<String>,
+}
+
+impl Task {
+    fn new(tgid: Pid, image: Option<u64>) -> Task {
+        Task {
+            pending: None,
+            in_syscall: false,
+            fresh: false,
+            tgid,
+            image,
+            forking: None,
+            exec: None,
+            exec_maps: None,
+        }
+    }
+}
+
+/// One address space, named by the trace line that made it.
+struct Image {
+    /// The tasks using it.
+    users: HashSet<Pid>,
+    /// Its maps as last read for its end, and where.
+    final_maps: Option<(String, FinalMapsAt)>,
+    /// A line of one of its users was written after `final_maps` was read.
+    final_dirty: bool,
+    /// The task whose serialized call is in flight, and since when.
+    busy: Option<(Pid, Instant)>,
+    /// Tasks held at the entry of a serialized call, oldest first.
+    held: VecDeque<Pid>,
+}
+
+impl Image {
+    fn new(first: Pid) -> Image {
+        Image {
+            users: HashSet::from([first]),
+            final_maps: None,
+            final_dirty: false,
+            busy: None,
+            held: VecDeque::new(),
+        }
+    }
 }
 
 struct Tracer {
-    tgid: Pid,
-    threads: HashMap<Pid, Thread>,
+    /// The first process (its pid).
+    root: Pid,
+    /// The image the root process is in.
+    root_image: u64,
+    tasks: HashMap<Pid, Task>,
+    images: BTreeMap<u64, Image>,
+    /// New tasks whose first stop came before their parent's event stop:
+    /// kept stopped until it, and since when.
+    parked: HashMap<Pid, Instant>,
     fixture: Fixture,
     exec: ExecInfo,
-    threads_seen: u64,
+    tasks_seen: u64,
+    processes: u64,
     execs: u64,
     unfinished: u64,
-    final_maps: Option<(String, FinalMapsAt)>,
-    /// A call completed after `final_maps` was taken.
-    final_dirty: bool,
+    /// The root image's final maps, once it ended.
+    root_final: Option<(String, FinalMapsAt)>,
     exit: Option<Exit>,
     write_error: Option<WriteError>,
     compat_calls: u64,
     unparsable: Vec<String>,
-    /// The thread whose serialized call is in flight, and since when.
-    busy: Option<(Pid, Instant)>,
-    /// Threads held at the entry of a serialized call, oldest first.
-    held: VecDeque<Pid>,
     /// The page-fault samplers, when the tracepoints could be opened.
     faults: Option<super::faults::Faults>,
     /// Why faults are not recorded, if they are not.
@@ -142,32 +205,35 @@ pub(crate) fn trace(child: Pid, fixture: Fixture, record_faults: bool) -> Result
             Status::Signal(libc::SIGTRAP) => break,
             // A signal before the exec: deliver it.
             Status::Signal(sig) => sys::resume(child, sig).map_err(ptrace_err("resuming the program"))?,
-            Status::Exited(_) | Status::Killed(_) => return Err(RecordError::NoExec),
+            Status::Exited(_) | Status::Killed(..) => return Err(RecordError::NoExec),
             _ => {}
         }
     }
     let opts = Options::PTRACE_O_TRACESYSGOOD
         | Options::PTRACE_O_TRACEEXEC
         | Options::PTRACE_O_TRACECLONE
+        | Options::PTRACE_O_TRACEFORK
+        | Options::PTRACE_O_TRACEVFORK
         | Options::PTRACE_O_TRACEEXIT
         | Options::PTRACE_O_EXITKILL;
     ptrace::setoptions(child, opts).map_err(ptrace_err("PTRACE_SETOPTIONS"))?;
     let mut t = Tracer {
-        tgid: child,
-        threads: HashMap::new(),
+        root: child,
+        root_image: 0,
+        tasks: HashMap::new(),
+        images: BTreeMap::new(),
+        parked: HashMap::new(),
         fixture,
         exec: ExecInfo::default(),
-        threads_seen: 0,
+        tasks_seen: 1,
+        processes: 1,
         execs: 0,
         unfinished: 0,
-        final_maps: None,
-        final_dirty: false,
+        root_final: None,
         exit: None,
         write_error: None,
         compat_calls: 0,
         unparsable: Vec::new(),
-        busy: None,
-        held: VecDeque::new(),
         faults: None,
         faults_off: None,
     };
@@ -179,11 +245,11 @@ pub(crate) fn trace(child: Pid, fixture: Fixture, record_faults: bool) -> Result
     } else {
         t.faults_off = Some("not asked for (--no-faults)".into());
     }
-    t.threads.insert(child, Thread::default());
     t.begin(child);
     t.resume(child, 0);
     t.run()?;
     t.flush_faults();
+    t.end_all_images();
     let mut warnings = Vec::new();
     if let Some(e) = &t.faults_off {
         warnings.push(format!(
@@ -206,10 +272,11 @@ pub(crate) fn trace(child: Pid, fixture: Fixture, record_faults: bool) -> Result
     let traced = Traced {
         exit: t.exit,
         exec: t.exec,
-        threads: t.threads_seen,
+        threads: t.tasks_seen,
+        processes: t.processes,
         execs: t.execs,
         unfinished: t.unfinished,
-        final_maps: t.final_maps,
+        final_maps: t.root_final,
         warnings,
         write_error: t.write_error,
         faults,
@@ -220,13 +287,11 @@ pub(crate) fn trace(child: Pid, fixture: Fixture, record_faults: bool) -> Result
 impl Tracer {
     fn run(&mut self) -> Result<(), RecordError> {
         loop {
-            let polling = !self.held.is_empty();
+            let polling = !self.parked.is_empty() || self.images.values().any(|i| !i.held.is_empty());
             let (tid, st) = match sys::wait_any(polling) {
                 Ok(Some(x)) => x,
                 Ok(None) => {
-                    if self.busy.is_some_and(|(_, since)| since.elapsed() > HOLD_LIMIT) {
-                        self.release_all();
-                    }
+                    self.expire_holds();
                     std::thread::sleep(POLL);
                     continue;
                 }
@@ -244,8 +309,8 @@ impl Tracer {
                     self.resume(tid, 0);
                 }
                 Status::Signal(sig) => self.signal_stop(tid, sig),
-                Status::Exited(code) => self.gone(tid, Exit::Code(code)),
-                Status::Killed(sig) => self.gone(tid, Exit::Signal(sig)),
+                Status::Exited(code) => self.gone(tid, Exit::Code(code), false),
+                Status::Killed(sig, core) => self.gone(tid, Exit::Signal(sig), core),
                 Status::Other => {}
             }
         }
@@ -261,75 +326,44 @@ impl Tracer {
         }
     }
 
-    /// The serialized call in flight ended (or its thread is gone): the
-    /// oldest held thread that still exists goes next.
-    fn release_next(&mut self) {
-        self.busy = None;
-        while let Some(h) = self.held.pop_front() {
-            if self.threads.contains_key(&h) {
-                self.busy = Some((h, Instant::now()));
-                self.resume(h, 0);
-                return;
-            }
-        }
+    /// Appends `line` (a line of `tid`) to the trace: the faults sampled
+    /// so far go first, and the final maps read for `tid`'s image are
+    /// stale from then on.
+    fn push_line(&mut self, tid: Pid, line: &str) {
+        self.flush_faults_at(Some(tid), None, &[]);
+        self.push_raw(tid, line);
     }
 
-    /// Lets every held thread go (the call in flight takes too long).
-    fn release_all(&mut self) {
-        self.busy = None;
-        while let Some(h) = self.held.pop_front() {
-            self.resume(h, 0);
+    /// [`push_line`](Self::push_line) without the faults.
+    fn push_raw(&mut self, tid: Pid, line: &str) {
+        if mm_ops::strace::parse_line(line).is_err() && self.unparsable.len() < 10 {
+            self.unparsable.push(line.to_string());
         }
+        if self.write_error.is_none()
+            && let Err(e) = self.fixture.push(line)
+        {
+            self.write_error = Some(e);
+        }
+        self.dirty(tid);
     }
 
-    /// `tid` is gone or going: it holds nothing and waits for nothing.
-    fn forget(&mut self, tid: Pid) {
-        self.held.retain(|&h| h != tid);
-        if self.busy.is_some_and(|(b, _)| b == tid) {
-            self.release_next();
-        }
-    }
-
-    /// The process exec'd (`tid` is its pid now): everything recorded so
-    /// far is dropped and recording starts over from this address space.
-    fn begin(&mut self, tid: Pid) {
-        self.tgid = tid;
-        self.busy = None;
-        self.held.clear();
-        self.execs += 1;
-        self.threads_seen = 1;
-        self.unfinished = 0;
-        self.final_maps = None;
-        self.final_dirty = false;
-        // The faults so far belong to the old program (or to the exec
-        // itself, before the snapshot): dropped with the old trace.
-        if let Some(f) = self.faults.as_mut() {
-            f.drain();
-            f.detach_all();
-            f.recorded = 0;
-        }
-        self.attach_faults(tid);
-        let maps = proc::maps(tid).unwrap_or_default();
-        let stat = proc::Stat::read(tid);
-        let field = |n| stat.as_ref().and_then(|s| s.field(n)).unwrap_or(0);
-        self.exec = ExecInfo {
-            pid: tid.as_raw(),
-            cwd: proc::cwd(tid).unwrap_or_default(),
-            start_brk: field(proc::STAT_START_BRK),
-            start_stack: field(proc::STAT_START_STACK),
-            rlimit_stack: proc::stack_rlimit(tid).unwrap_or(0),
-            personality: proc::personality(tid).unwrap_or(0),
-            env: mm_ops::env::ProcEnv::of_process(Some(tid.as_raw() as u32)).0,
-        };
-        if let Err(e) = self.fixture.restart(&maps) {
-            self.write_error.get_or_insert(e);
+    /// A line of `tid` was written: its image's final maps, if read, are
+    /// stale.
+    fn dirty(&mut self, tid: Pid) {
+        if let Some(img) = self.tasks.get(&tid).and_then(|t| t.image)
+            && let Some(im) = self.images.get_mut(&img)
+            && im.final_maps.is_some()
+        {
+            im.final_dirty = true;
         }
     }
 
     /// A syscall stop of `tid`; false when `tid` is held (not to be
     /// resumed now).
     fn syscall_stop(&mut self, tid: Pid) -> bool {
-        let th = self.threads.entry(tid).or_default();
+        let Some(th) = self.tasks.get_mut(&tid) else {
+            return true;
+        };
         th.fresh = false;
         let info = ptrace::syscall_info(tid).ok();
         let (entering, arch) = match info {
@@ -340,6 +374,9 @@ impl Tracer {
         th.in_syscall = entering;
         if entering {
             th.pending = None;
+            th.forking = None;
+            th.exec = None;
+            th.exec_maps = None;
             if arch != AUDIT_ARCH_X86_64 {
                 self.compat_calls += 1;
                 return true;
@@ -347,22 +384,20 @@ impl Tracer {
             let Some(nr) = self.entry(tid) else {
                 return true;
             };
-            if serialized(nr) {
-                match self.busy {
-                    Some((b, _)) if b != tid => {
-                        self.held.push_back(tid);
-                        return false;
-                    }
-                    _ => self.busy = Some((tid, Instant::now())),
-                }
+            let forks = self
+                .tasks
+                .get(&tid)
+                .and_then(|t| t.forking.as_ref())
+                .is_some_and(|f| !f.call.shares_vm());
+            if serialized(nr) || forks {
+                return self.serialize(tid);
             }
         } else {
             if let Some(p) = th.pending.take() {
                 self.exit(tid, p);
             }
-            if self.busy.is_some_and(|(b, _)| b == tid) {
-                self.release_next();
-            }
+            self.process_call_exit(tid);
+            self.release(tid);
         }
         true
     }
@@ -376,7 +411,30 @@ impl Tracer {
             args: [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9],
         };
         if e.nr == nr::EXIT_GROUP {
-            self.take_final_maps(tid, FinalMapsAt::ExitGroup);
+            if self.image_is_process_own(tid) {
+                self.take_final_maps(tid, FinalMapsAt::ExitGroup);
+            }
+            return Some(e.nr);
+        }
+        if let Some(call) = ForkCall::from_entry(&e, |addr, len| proc::read_bytes(tid, addr, len)) {
+            if let Some(th) = self.tasks.get_mut(&tid) {
+                th.forking = Some(Forking { call, announced: false });
+            }
+            return Some(e.nr);
+        }
+        if let Some(call) = ExecCall::from_entry(&e, |addr| proc::read_string(tid, addr, PATH_MAX)) {
+            // The image's final maps if the exec succeeds and no other
+            // process uses it.
+            self.flush_faults_at(Some(tid), None, &[]);
+            let maps = if self.image_is_process_own(tid) {
+                proc::maps(tid).ok().filter(|m| !m.is_empty())
+            } else {
+                None
+            };
+            if let Some(th) = self.tasks.get_mut(&tid) {
+                th.exec = Some(call);
+                th.exec_maps = maps;
+            }
             return Some(e.nr);
         }
         if let Some(text) = calls::path_op_text(
@@ -384,7 +442,7 @@ impl Tracer {
             |addr| proc::read_string(tid, addr, PATH_MAX),
             |fd| proc::fd_link(tid, fd).map(|l| calls::annotation(&l)),
         ) {
-            if let Some(th) = self.threads.get_mut(&tid) {
+            if let Some(th) = self.tasks.get_mut(&tid) {
                 th.pending = Some(Pending {
                     call: None,
                     text,
@@ -409,7 +467,7 @@ impl Tracer {
             .filter_map(|(i, a)| proc::fd_link(tid, a).map(|l| (i, calls::annotation(&l))))
             .collect();
         let text = calls::call_text(&call, &anns);
-        if let Some(th) = self.threads.get_mut(&tid) {
+        if let Some(th) = self.tasks.get_mut(&tid) {
             th.pending = Some(Pending {
                 call: Some(call),
                 text,
@@ -435,10 +493,7 @@ impl Tracer {
             Some(call) => calls::line(tid.as_raw(), &p.text, call, &outcome, result_ann.as_deref()),
             None => calls::path_op_line(tid.as_raw(), &p.text, &outcome, result_ann.as_deref()),
         };
-        if mm_ops::strace::parse_line(&line).is_err() && self.unparsable.len() < 10 {
-            self.unparsable.push(line.clone());
-        }
-        self.flush_faults_at(Some(tid), None);
+        self.flush_faults_at(Some(tid), None, &[]);
         // What the file was when this line opened or mapped it.
         let fd = match (&p.call, &outcome) {
             (Some(Call::Mmap { flags, fd, .. }), Outcome::Val(_))
@@ -453,131 +508,45 @@ impl Tracer {
             let n = self.fixture.lines() + 1;
             self.fixture.note_file(n, &info);
         }
-        if self.write_error.is_none()
-            && let Err(e) = self.fixture.push(&line)
-        {
-            self.write_error = Some(e);
-        }
-        if self.final_maps.is_some() {
-            self.final_dirty = true;
-        }
+        self.push_raw(tid, &line);
     }
 
-    /// Writes every fault sampled so far into the trace, oldest first (see
-    /// [`flush_faults_at`](Self::flush_faults_at)); no thread is known to
-    /// be stopped.
-    fn flush_faults(&mut self) {
-        self.flush_faults_at(None, None);
-    }
-
-    /// Writes every fault sampled so far into the trace, oldest first, with
-    /// its outcome: a user fault followed by a later fault of its thread,
-    /// or the last one of `stopped` (a thread in a ptrace stop, which it
-    /// did not reach through a signal), succeeded; the last one of the
-    /// thread `signal` stopped, at the signal's address, raised it; the
-    /// last one of a thread still running is not known yet (`?`).
-    fn flush_faults_at(&mut self, stopped: Option<Pid>, signal: Option<(Pid, i32, u64)>) {
-        let Some(f) = self.faults.as_mut() else {
+    /// Reads `tid`'s maps as its image's final maps.
+    fn take_final_maps(&mut self, tid: Pid, at: FinalMapsAt) {
+        self.flush_faults_at(Some(tid), None, &[]);
+        let Some(img) = self.tasks.get(&tid).and_then(|t| t.image) else {
             return;
         };
-        let faults = f.drain();
-        let mut last_user: HashMap<i32, usize> = HashMap::new();
-        for (i, fault) in faults.iter().enumerate() {
-            if fault.user {
-                last_user.insert(fault.tid, i);
-            }
-        }
-        for (i, fault) in faults.iter().enumerate() {
-            let outcome = if !fault.user {
-                "?"
-            } else if last_user.get(&fault.tid) != Some(&i) {
-                "0"
-            } else {
-                match signal {
-                    Some((t, sig, addr)) if t.as_raw() == fault.tid => {
-                        if (sig == libc::SIGSEGV || sig == libc::SIGBUS) && addr >> 12 == fault.addr >> 12 {
-                            if sig == libc::SIGSEGV { "SIGSEGV" } else { "SIGBUS" }
-                        } else {
-                            "0"
-                        }
-                    }
-                    _ if stopped.is_some_and(|s| s.as_raw() == fault.tid) => "0",
-                    _ => "?",
-                }
-            };
-            if self.write_error.is_none()
-                && let Err(e) = self.fixture.push(&fault.line(outcome))
-            {
-                self.write_error = Some(e);
-            }
-            if self.final_maps.is_some() {
-                self.final_dirty = true;
-            }
-        }
-    }
-
-    /// Starts sampling `tid`'s faults (a failure turns fault recording off).
-    fn attach_faults(&mut self, tid: Pid) {
-        if let Some(f) = self.faults.as_mut()
-            && let Err(e) = f.attach(tid.as_raw())
-        {
-            self.faults = None;
-            self.faults_off = Some(e);
-        }
-    }
-
-    fn take_final_maps(&mut self, tid: Pid, at: FinalMapsAt) {
-        self.flush_faults_at(Some(tid), None);
         if let Ok(m) = proc::maps(tid)
             && !m.is_empty()
+            && let Some(im) = self.images.get_mut(&img)
         {
-            self.final_maps = Some((m, at));
-            self.final_dirty = false;
+            im.final_maps = Some((m, at));
+            im.final_dirty = false;
         }
     }
 
     fn event(&mut self, tid: Pid, ev: i32) {
         match ev {
-            libc::PTRACE_EVENT_CLONE => {
-                if let Ok(new) = ptrace::getevent(tid) {
-                    let new = Pid::from_raw(new as libc::pid_t);
-                    self.threads.entry(new).or_insert_with(|| Thread {
-                        fresh: true,
-                        ..Thread::default()
-                    });
-                    // Only threads share the address space; a new process
-                    // (fork, vfork) is let go at its first stop.
-                    if proc::tgid(new).is_some_and(|g| g == self.tgid.as_raw()) {
-                        self.attach_faults(new);
-                    }
-                }
-            }
-            libc::PTRACE_EVENT_EXEC => {
-                // The other threads are gone; a non-leader that exec'd now
-                // has the leader's id (`tid`).  The execve's exit stop
-                // comes next.
-                self.threads.clear();
-                self.threads.insert(
-                    tid,
-                    Thread {
-                        in_syscall: true,
-                        ..Thread::default()
-                    },
-                );
-                self.begin(tid);
-            }
+            libc::PTRACE_EVENT_CLONE | libc::PTRACE_EVENT_FORK | libc::PTRACE_EVENT_VFORK => self.fork_event(tid, ev),
+            libc::PTRACE_EVENT_EXEC => self.exec_event(tid),
             libc::PTRACE_EVENT_EXIT => {
                 self.forget(tid);
-                let th = self.threads.entry(tid).or_default();
+                let Some(th) = self.tasks.get_mut(&tid) else {
+                    return;
+                };
                 if th.pending.take().is_some() {
                     self.unfinished += 1;
                 }
-                // The last thread's exit shows the final address space.
-                // A thread killed with the others (a fatal signal) may never
-                // report this stop, so the first thread to exit after the
-                // last recorded call takes a snapshot too, which a later
-                // one replaces.
-                if self.final_maps.is_none() || self.final_dirty {
+                // The last task's exit shows the final address space.  A
+                // task killed with the others (a fatal signal) may never
+                // report this stop, so the first one to exit after the
+                // image's last line takes a snapshot too, which a later one
+                // replaces.
+                let stale = self
+                    .image_of(tid)
+                    .is_some_and(|im| im.final_maps.is_none() || im.final_dirty);
+                if stale && self.image_is_process_own(tid) {
                     self.take_final_maps(tid, FinalMapsAt::LastExit);
                 }
             }
@@ -586,27 +555,23 @@ impl Tracer {
     }
 
     fn signal_stop(&mut self, tid: Pid, sig: i32) {
-        let fresh = self.threads.get(&tid).is_none_or(|t| t.fresh);
-        if fresh && sig == libc::SIGSTOP {
-            // A new task's first stop.  Only threads of the process share
-            // its address space: another process (a clone without
-            // CLONE_THREAD) is let go.
-            if proc::tgid(tid).is_some_and(|g| g != self.tgid.as_raw()) {
-                self.threads.remove(&tid);
-                if let Some(f) = self.faults.as_mut() {
-                    f.detach(tid.as_raw());
-                }
-                let _ = ptrace::detach(tid, None);
-                return;
+        let Some(th) = self.tasks.get_mut(&tid) else {
+            // A new task whose parent's event stop has not come yet: it
+            // waits, stopped, for its fork-like line to be written.
+            if sig == libc::SIGSTOP {
+                self.parked.insert(tid, Instant::now());
+            } else {
+                self.resume(tid, sig);
             }
-            self.threads.entry(tid).or_default().fresh = false;
-            self.threads_seen += 1;
+            return;
+        };
+        if th.fresh && sig == libc::SIGSTOP {
+            // A new task's first stop.
+            th.fresh = false;
             self.resume(tid, 0);
             return;
         }
-        if let Some(t) = self.threads.get_mut(&tid) {
-            t.fresh = false;
-        }
+        th.fresh = false;
         // A group-stop (PTRACE_GETSIGINFO fails with EINVAL) cannot be
         // kept without PTRACE_SEIZE/LISTEN: the task is resumed, as strace
         // does without --seize.  A signal-delivery stop delivers it.
@@ -622,27 +587,10 @@ impl Tracer {
             Ok(i) if (sig == libc::SIGSEGV || sig == libc::SIGBUS) && i.si_code > 0 => {
                 // SAFETY: for SIGSEGV and SIGBUS the kernel fills si_addr.
                 let addr = unsafe { i.si_addr() } as u64;
-                self.flush_faults_at(None, Some((tid, sig, addr)));
+                self.flush_faults_at(None, Some((tid, sig, addr)), &[]);
             }
-            _ => self.flush_faults_at(Some(tid), None),
+            _ => self.flush_faults_at(Some(tid), None, &[]),
         }
         self.resume(tid, deliver);
-    }
-
-    fn gone(&mut self, tid: Pid, how: Exit) {
-        self.forget(tid);
-        // A fault that killed it stopped it at the signal first.
-        self.flush_faults_at(Some(tid), None);
-        if let Some(f) = self.faults.as_mut() {
-            f.detach(tid.as_raw());
-        }
-        if let Some(th) = self.threads.remove(&tid)
-            && th.pending.is_some()
-        {
-            self.unfinished += 1;
-        }
-        if tid == self.tgid {
-            self.exit = Some(how);
-        }
     }
 }
