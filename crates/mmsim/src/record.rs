@@ -206,6 +206,9 @@ pub enum FinalMapsAt {
     LastExit,
     /// At the syscall-entry stop of the `execve` that replaced the image.
     Exec,
+    /// At the syscall-entry stop of the `ptrace(PTRACE_TRACEME)` at which
+    /// the process was let go.
+    Detached,
 }
 
 impl FinalMapsAt {
@@ -214,6 +217,7 @@ impl FinalMapsAt {
             FinalMapsAt::ExitGroup => "exit_group",
             FinalMapsAt::LastExit => "exit",
             FinalMapsAt::Exec => "execve",
+            FinalMapsAt::Detached => "ptrace",
         }
     }
 }
@@ -259,6 +263,10 @@ pub struct Meta {
     /// `unfinished`: recorded calls that entered the kernel but never
     /// returned (the thread died first); they are not in the trace.
     pub unfinished: u64,
+    /// `detached`: processes let go at their `ptrace(PTRACE_TRACEME)` (a
+    /// debugger's inferior: a task has one tracer); their later calls are
+    /// not in the trace.
+    pub detached: u64,
     /// `faults`: `recorded N` (every page fault is in the trace, `lost M`
     /// if some were dropped) or `none`.
     pub faults: Option<(u64, u64)>,
@@ -278,7 +286,7 @@ impl Meta {
         format!(
             "format: {FORMAT}\ncommand: {}\ncwd: {}\npid: {}\nstart_brk: {:#x}\nbrk: {:#x}\nstart_stack: {:#x}\n\
              rlimit_stack: {}\npersonality: {:#x}\nkernel: {}\nexit: {exit}\ncalls: {}\nthreads: {}\n\
-             processes: {}\nexecs: {}\nfinal_maps: {final_maps}\nunfinished: {}\n",
+             processes: {}\nexecs: {}\nfinal_maps: {final_maps}\nunfinished: {}\ndetached: {}\n",
             self.command,
             self.cwd,
             self.pid,
@@ -293,6 +301,7 @@ impl Meta {
             self.processes,
             self.execs,
             self.unfinished,
+            self.detached,
         ) + &match self.faults {
             Some((n, 0)) => format!("faults: recorded {n}\n"),
             Some((n, lost)) => format!("faults: recorded {n} lost {lost}\n"),
@@ -447,6 +456,7 @@ pub fn record(opts: &RecordOptions) -> Result<RecordSummary, RecordError> {
         execs: t.execs,
         final_maps: t.final_maps.as_ref().map(|(_, at)| *at),
         unfinished: t.unfinished,
+        detached: t.detached,
         env: t.exec.env.clone(),
         faults: t.faults,
     };

@@ -17,6 +17,8 @@ use mm_ops::uapi::{AT_FDCWD, Errno};
 pub(crate) mod nr {
     /// `open`.
     pub const OPEN: u64 = 2;
+    /// `ptrace`.
+    pub const PTRACE: u64 = 101;
     /// `close`.
     pub const CLOSE: u64 = 3;
     /// `mmap`.

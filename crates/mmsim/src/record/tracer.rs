@@ -46,6 +46,9 @@ use super::{Exit, FinalMapsAt, RecordError};
 /// process).
 const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 
+/// `ptrace`'s request asking the parent to trace the caller.
+const PTRACE_TRACEME: u64 = 0;
+
 /// How long a serialized call may be in flight before the tasks held
 /// behind it are let go (and how long a new task's first stop is kept
 /// waiting for its parent's event stop).
@@ -73,6 +76,8 @@ pub(crate) struct Traced {
     pub processes: u64,
     pub execs: u64,
     pub unfinished: u64,
+    /// Processes let go at their `PTRACE_TRACEME`.
+    pub detached: u64,
     /// The final maps of the image the root process was in at its end.
     pub final_maps: Option<(String, FinalMapsAt)>,
     pub warnings: Vec<String>,
@@ -182,6 +187,8 @@ struct Tracer {
     exit: Option<Exit>,
     write_error: Option<WriteError>,
     compat_calls: u64,
+    /// Processes let go at their `PTRACE_TRACEME` (a debugger's inferior).
+    detached: u64,
     unparsable: Vec<String>,
     /// The page-fault samplers, when the tracepoints could be opened.
     faults: Option<super::faults::Faults>,
@@ -233,6 +240,7 @@ pub(crate) fn trace(child: Pid, fixture: Fixture, record_faults: bool) -> Result
         exit: None,
         write_error: None,
         compat_calls: 0,
+        detached: 0,
         unparsable: Vec::new(),
         faults: None,
         faults_off: None,
@@ -266,6 +274,13 @@ pub(crate) fn trace(child: Pid, fixture: Fixture, record_faults: bool) -> Result
             t.compat_calls
         ));
     }
+    if t.detached > 0 {
+        warnings.push(format!(
+            "{} processes called ptrace(PTRACE_TRACEME) (a debugger's inferior) and were let go at that call: \
+             what they did after it is not in the trace",
+            t.detached
+        ));
+    }
     for l in &t.unparsable {
         warnings.push(format!("internal error: a trace line does not parse: {l}"));
     }
@@ -276,6 +291,7 @@ pub(crate) fn trace(child: Pid, fixture: Fixture, record_faults: bool) -> Result
         processes: t.processes,
         execs: t.execs,
         unfinished: t.unfinished,
+        detached: t.detached,
         final_maps: t.root_final,
         warnings,
         write_error: t.write_error,
@@ -410,6 +426,10 @@ impl Tracer {
             nr: r.orig_rax,
             args: [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9],
         };
+        if e.nr == nr::PTRACE && e.args[0] == PTRACE_TRACEME {
+            self.detach_for_tracer(tid);
+            return None;
+        }
         if e.nr == nr::EXIT_GROUP {
             if self.image_is_process_own(tid) {
                 self.take_final_maps(tid, FinalMapsAt::ExitGroup);

@@ -490,3 +490,20 @@ fn exec_is_a_line_of_the_trace() {
     assert!(rec.mm[&format!("{n}.meta.txt")].starts_with(&format!("pid: {root}\n")));
     assert_eq!(m.exits[&root], "+++ exited with 0 +++");
 }
+
+#[test]
+fn a_debuggers_inferior_is_let_go_at_its_traceme() {
+    // gdb forks its inferior, which asks to be traced by gdb: a task has
+    // one tracer, so the recorder lets it go at that call.
+    if !have("gdb") {
+        eprintln!("skipped: gdb is not installed");
+        return;
+    }
+    let rec = record("gdb", &["gdb", "-batch", "-nx", "-ex", "run", "--args", "/bin/true"]);
+    assert_eq!(rec.code, Some(0), "{}", rec.stderr);
+    assert!(rec.stdout.contains("exited normally"), "{}", rec.stdout);
+    // The inferior, and the children gdb forks to probe ptrace's features.
+    let detached: u64 = rec.meta("detached").parse().expect("a number");
+    assert!(detached >= 1, "{}", rec.stderr);
+    assert!(rec.stderr.contains("PTRACE_TRACEME"), "{}", rec.stderr);
+}

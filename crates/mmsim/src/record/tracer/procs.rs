@@ -302,6 +302,41 @@ impl Tracer {
         self.execs += 1;
     }
 
+    /// `tid`, at the entry of `ptrace(PTRACE_TRACEME)`, asks its parent to
+    /// trace it (a debugger starting its inferior): a task has one tracer,
+    /// so it is let go here, before the call runs, and the call succeeds
+    /// as it would without the recorder. Its image ends now, with the maps
+    /// read at this stop when it was the process's own; what the process
+    /// does next is not recorded.
+    pub(super) fn detach_for_tracer(&mut self, tid: Pid) {
+        self.flush_faults_at(Some(tid), None, &[]);
+        let own = self.image_is_process_own(tid);
+        let maps = if own {
+            proc::maps(tid).ok().filter(|m| !m.is_empty())
+        } else {
+            None
+        };
+        self.forget(tid);
+        if let Some(f) = self.faults.as_mut() {
+            f.detach(tid.as_raw());
+        }
+        let Some(th) = self.tasks.remove(&tid) else {
+            return;
+        };
+        self.detached += 1;
+        if let Some(m) = maps
+            && let Some(im) = th.image.and_then(|id| self.images.get_mut(&id))
+        {
+            im.final_maps = Some((m, FinalMapsAt::Detached));
+        }
+        self.leave_image(tid, th.image, None);
+        if let Err(e) = ptrace::detach(tid, None)
+            && e != nix::errno::Errno::ESRCH
+        {
+            eprintln!("mmsim record: cannot let task {tid} go: {e}");
+        }
+    }
+
     /// `tid` was reaped: its exit line, and it leaves its image.
     pub(super) fn gone(&mut self, tid: Pid, how: Exit, core: bool) {
         self.forget(tid);
