@@ -85,12 +85,13 @@ impl<'o> Session<'o> {
         }
         let several = self.tree.several();
         let parsed = self.parser.feed(text);
-        // A line of a process whose model is gone (it ended): nothing to
-        // apply it to.
-        let Some(r) = self.tree.replayer(owner.idx) else {
-            return Ok(());
-        };
+        // `None` for a line of a process whose model is gone (it ended, as
+        // its exit line says): nothing to apply it to.
+        let r = self.tree.replayer(owner.idx);
         let check = owner.checked;
+        // Lines of processes outside the `--pid` tree are applied, and
+        // counted as theirs only.
+        let counted = owner.selected;
         match parsed {
             Err(e) => {
                 return Err(ReplayError::Parse {
@@ -101,6 +102,12 @@ impl<'o> Session<'o> {
             }
             Ok(None) => self.deferred.push(lineno, text),
             Ok(Some(Line::Call(tl))) => {
+                let Some(r) = r else {
+                    if counted {
+                        summary.other_processes += 1;
+                    }
+                    return Ok(());
+                };
                 if let Some(info) = self.opts.file_facts.get(&lineno) {
                     r.learn_file(&tl.call, info);
                 }
@@ -126,17 +133,23 @@ impl<'o> Session<'o> {
                 }
             }
             Ok(Some(Line::Skipped { name: Some(name) })) => {
-                // unlink and rename change the names maps lines show.
-                if let Ok(Some(op)) = parse_path_op(text) {
-                    r.path_op(&op);
+                if let Some(r) = r {
+                    // unlink and rename change the names maps lines show.
+                    if let Ok(Some(op)) = parse_path_op(text) {
+                        r.path_op(&op);
+                    }
+                    // fcntl(F_DUPFD) and creat make descriptors as dup and
+                    // open do: applied (not printed), so that file identity
+                    // holds.
+                    if let Ok(Some(tl)) = equivalent_call(text) {
+                        apply_line(r, &tl, lineno, text, check, summary)?;
+                    }
                 }
-                // fcntl(F_DUPFD) and creat make descriptors as dup and open
-                // do: applied (not printed), so that file identity holds.
-                if let Ok(Some(tl)) = equivalent_call(text) {
-                    apply_line(r, &tl, lineno, text, check, summary)?;
+                if counted {
+                    *summary.skipped_calls.entry(name).or_default() += 1;
                 }
-                *summary.skipped_calls.entry(name).or_default() += 1;
             }
+            Ok(Some(Line::Skipped { name: None })) if !counted => {}
             Ok(Some(Line::Skipped { name: None })) => {
                 if is_strace_message(text) {
                     summary.strace_lines += 1;
@@ -147,7 +160,8 @@ impl<'o> Session<'o> {
                     }
                 }
             }
-            Ok(Some(Line::Blank)) => summary.blank_lines += 1,
+            Ok(Some(Line::Blank)) if counted => summary.blank_lines += 1,
+            Ok(Some(Line::Blank)) => {}
         }
         Ok(())
     }
