@@ -93,7 +93,7 @@ struct Proc {
     /// Its image started from something known (the replay's start, a
     /// snapshot, or a checked process's fork): its results are checked.
     anchored: bool,
-    /// Its final maps, once it ended.
+    /// Its final maps, once it ended (kept for the first process only).
     final_maps: Option<String>,
 }
 
@@ -402,7 +402,11 @@ impl Tree {
         let maps = r.maps();
         let last = Arc::strong_count(r.task().mm()) == 1;
         drop(r);
-        p.final_maps = Some(maps.clone());
+        // Only the first process's are asked for (the summary's final
+        // maps); a long trace may end thousands of processes.
+        if idx == 0 {
+            p.final_maps = Some(maps.clone());
+        }
         if !(last && p.selected && p.anchored && opts.check) {
             return;
         }
