@@ -11,6 +11,9 @@
 //!   `madvise`, `brk`, `fault`, `open`, `memfd_create`, `close`, `dup`,
 //!   `ftruncate`, `fork`, `clone_vm`), `maps()`, and snapshots (`import_maps`, `set_brk`,
 //!   `set_start_stack`, `infer_mmap_base`);
+//! * [`TaskBuilder`]: a `Task` in one expression: the environment (the
+//!   reference host, this host, another process), settings by name, a
+//!   maps snapshot, the host's files (typed [`BuildError`]);
 //! * [`Errno`]: the kernel's error numbers; [`Call`]/[`Outcome`] and
 //!   [`Task::apply`] to drive it from data (or strace text, [`strace`]);
 //! * [`env::ProcEnv`] → `MmConfig`: the process's limits, credentials and
@@ -29,6 +32,7 @@
 //!
 //! | module | what | kernel counterpart |
 //! |---|---|---|
+//! | [`builder`] | [`TaskBuilder`] | — |
 //! | [`task`] | [`Task`]: descriptors, syscall entry points (`mmap`, `munmap`, `mprotect`, `mremap`, `madvise`, `brk`, `fault`, `open`, …), snapshots, [`apply`](task::Task::apply) | `task_struct`, `fs/file.c` |
 //! | [`fork`](mod@fork) | `fork` and `CLONE_VM` children: copying the address space, `anon_vma_fork`, `exit_mmap` | `kernel/fork.c` `dup_mm`, `mm/mmap.c` `dup_mmap`, `mm/rmap.c` `anon_vma_fork` |
 //! | [`mmap`] | `mmap`, `munmap`, `brk`, placement | `mm/mmap.c`, `mm/util.c` |
@@ -57,6 +61,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
 pub mod anon_vma;
+pub mod builder;
 pub mod call;
 pub mod env;
 pub mod file_kind;
@@ -86,6 +91,7 @@ pub mod vma;
 pub mod vma_edge;
 pub mod vma_region;
 
+pub use builder::{BuildError, TaskBuilder};
 pub use call::{Access, Call, Outcome, Signal};
 pub use task::Task;
 pub use uapi::Errno;
