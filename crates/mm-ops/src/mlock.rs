@@ -335,3 +335,156 @@ pub fn sys_munlockall<P: BarrierPolicy>(mm: &MmStruct<P>) -> Result<(), Errno> {
     apply_mlockall_flags(&mut w, 0);
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::call::{Call, Outcome};
+    use crate::strace::{Line, format_call, format_result, parse_line};
+    use crate::task::Task;
+
+    const RW: u64 = PROT_READ | PROT_WRITE;
+    const ANON: u64 = MAP_PRIVATE | MAP_ANONYMOUS;
+    const P: u64 = PAGE_SIZE;
+
+    /// `(start offset in pages, end, locked, lock-on-fault)` of each VMA
+    /// from `base`.
+    fn vmas(t: &Task, base: u64) -> Vec<(u64, u64, bool, bool)> {
+        let r = t.mm().read();
+        r.snapshot()
+            .iter()
+            .filter(|v| v.start >= base && v.end <= base + (1 << 30))
+            .map(|v| {
+                let f = v.flags;
+                (
+                    (v.start - base) / P,
+                    (v.end - base) / P,
+                    f.contains(VmFlags::LOCKED),
+                    f.contains(VmFlags::LOCKONFAULT),
+                )
+            })
+            .collect()
+    }
+
+    fn locked_vm(t: &Task) -> u64 {
+        t.mm().read().state().locked_vm
+    }
+
+    #[test]
+    fn split_merge_and_count() {
+        let mut t: Task = Task::new(Default::default());
+        let a = t.mmap(0, 8 * P, RW, ANON, -1, 0).unwrap();
+        t.mlock(a + 2 * P + 7, P).unwrap();
+        assert_eq!(
+            vmas(&t, a),
+            [(0, 2, false, false), (2, 4, true, false), (4, 8, false, false)]
+        );
+        assert_eq!(locked_vm(&t), 2);
+        t.mlock2(a + 4 * P, P, MLOCK_ONFAULT).unwrap();
+        t.mlock(a + 4 * P, 4 * P).unwrap();
+        assert_eq!(vmas(&t, a), [(0, 2, false, false), (2, 8, true, false)]);
+        assert_eq!(locked_vm(&t), 6);
+        {
+            let w = t.mm().write();
+            assert_eq!(count_mm_mlocked_page_nr(&w, a + P, 4 * P), 3);
+        }
+        t.munlock(a, 8 * P).unwrap();
+        assert_eq!(locked_vm(&t), 0);
+        crate::invariants::check(t.mm()).unwrap();
+    }
+
+    #[test]
+    fn holes_keep_the_part_before() {
+        let mut t: Task = Task::new(Default::default());
+        let a = t.mmap(0, 8 * P, RW, ANON, -1, 0).unwrap();
+        t.munmap(a + 4 * P, P).unwrap();
+        assert_eq!(t.mlock(a + P, 6 * P), Err(Errno::ENOMEM));
+        assert_eq!(
+            vmas(&t, a),
+            [(0, 1, false, false), (1, 4, true, false), (5, 8, false, false)]
+        );
+        assert_eq!(t.mlock(a + 4 * P, P), Err(Errno::ENOMEM));
+        assert_eq!(locked_vm(&t), 3);
+    }
+
+    #[test]
+    fn limits_and_flags() {
+        let cfg = mm_core::MmConfig {
+            rlimit_memlock: 4 * P,
+            cap_ipc_lock: false,
+            ..Default::default()
+        };
+        let mut t: Task = Task::new(cfg);
+        let a = t.mmap(0, 8 * P, RW, ANON, -1, 0).unwrap();
+        t.mlock(a, 4 * P).unwrap();
+        t.mlock(a + 2 * P, 2 * P).unwrap();
+        assert_eq!(t.mlock(a + 3 * P, 2 * P), Err(Errno::ENOMEM));
+        assert_eq!(t.mlock2(a, P, 2), Err(Errno::EINVAL));
+        assert_eq!(t.mlockall(MCL_ONFAULT), Err(Errno::EINVAL));
+        assert_eq!(t.mlockall(MCL_CURRENT), Err(Errno::ENOMEM));
+        t.munlockall().unwrap();
+        let cfg = mm_core::MmConfig {
+            rlimit_memlock: 0,
+            cap_ipc_lock: false,
+            ..Default::default()
+        };
+        let mut t: Task = Task::new(cfg);
+        assert_eq!(t.mlock(0, 0), Err(Errno::EPERM));
+        assert_eq!(t.mlockall(MCL_FUTURE), Err(Errno::EPERM));
+        assert_eq!(t.munlock(0, 0), Ok(()));
+    }
+
+    #[test]
+    fn mcl_future_locks_later_mappings_and_the_heap() {
+        let mut t: Task = Task::new(Default::default());
+        t.set_brk(0x40_0000, 0x40_0000);
+        t.mlockall(MCL_FUTURE | MCL_ONFAULT).unwrap();
+        let a = t.mmap(0, 2 * P, RW, ANON, -1, 0).unwrap();
+        assert_eq!(vmas(&t, a), [(0, 2, true, true)]);
+        assert_eq!(t.brk(0x40_3000), 0x40_3000);
+        assert_eq!(vmas(&t, 0x40_0000), [(0, 3, true, true)]);
+        assert_eq!(locked_vm(&t), 5);
+        t.munlockall().unwrap();
+        assert_eq!(t.mm().read().state().def_flags, VmFlags::NONE);
+        assert_eq!(locked_vm(&t), 0);
+        crate::invariants::check(t.mm()).unwrap();
+    }
+
+    /// What strace 6.1 prints for these calls reads back and is written
+    /// again the same.
+    #[test]
+    fn strace_lines() {
+        for line in [
+            "mlock(0x7f111f204000, 4096) = 0",
+            "mlock2(0x7f111f203000, 4096, MLOCK_ONFAULT) = 0",
+            "mlock2(0x7f111f203000, 4096, 0) = 0",
+            "mlock2(0x7f111f203000, 4096, MLOCK_ONFAULT|0x6) = -1 EINVAL (Invalid argument)",
+            "munlock(0x7f111f203000, 8192) = 0",
+            "mlockall(MCL_CURRENT|MCL_FUTURE) = 0",
+            "mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT) = 0",
+            "mlockall(0) = -1 EINVAL (Invalid argument)",
+            "mlockall(0x40 /* MCL_??? */) = -1 EINVAL (Invalid argument)",
+            "munlockall() = 0",
+            "mlock(NULL, 0) = 0",
+        ] {
+            let Ok(Line::Call(t)) = parse_line(line) else {
+                panic!("{line}");
+            };
+            let o = t.recorded.as_ref().and_then(|r| r.outcome()).expect("result");
+            assert_eq!(format!("{} = {}", format_call(&t.call), format_result(&t.call, &o)), line);
+        }
+        let Ok(Line::Call(t)) = parse_line("mlock2(0x1000, 4096, MLOCK_ONFAULT|0x6) = 0") else {
+            panic!()
+        };
+        assert_eq!(
+            t.call,
+            Call::Mlock2 {
+                addr: 0x1000,
+                len: 4096,
+                flags: 7
+            }
+        );
+        let mut task: Task = Task::new(Default::default());
+        assert_eq!(task.apply(&t.call, None), Outcome::Err(Errno::EINVAL));
+    }
+}
