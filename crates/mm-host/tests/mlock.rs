@@ -24,13 +24,27 @@ const RW: u64 = PROT_READ | PROT_WRITE;
 const OK: Outcome = Outcome::Val(0);
 const NOBODY: u32 = 65534;
 
-fn mlock(page: u64, pages: u64) -> Call {
-    Call::Mlock {
-        addr: at(page),
-        len: pages * P,
-    }
+/// `mlock(addr, len)` in bytes.
+fn ml(addr: u64, len: u64) -> Call {
+    Call::Mlock { addr, len }
 }
 
+/// `munlock(addr, len)` in bytes.
+fn mu(addr: u64, len: u64) -> Call {
+    Call::Munlock { addr, len }
+}
+
+/// `mlockall(flags)`.
+fn lockall(flags: u64) -> Call {
+    Call::Mlockall { flags }
+}
+
+/// `mlock` of arena pages.
+fn mlock(page: u64, pages: u64) -> Call {
+    ml(at(page), pages * P)
+}
+
+/// `mlock2` of arena pages.
 fn mlock2(page: u64, pages: u64, flags: u64) -> Call {
     Call::Mlock2 {
         addr: at(page),
@@ -39,11 +53,9 @@ fn mlock2(page: u64, pages: u64, flags: u64) -> Call {
     }
 }
 
+/// `munlock` of arena pages.
 fn munlock(page: u64, pages: u64) -> Call {
-    Call::Munlock {
-        addr: at(page),
-        len: pages * P,
-    }
+    mu(at(page), pages * P)
 }
 
 /// `VmLck` of `/proc/PID/status`, in kB.
@@ -173,21 +185,9 @@ fn unaligned_empty_and_wrapping_ranges() {
     case("unaligned_empty_and_wrapping_ranges", &HostOptions::default(), |sc| {
         sc.anon(0, 8, RW);
         // The start rounds down, the length up from there.
-        ok(
-            sc,
-            Call::Mlock {
-                addr: at(1) + 100,
-                len: 10,
-            },
-        );
+        ok(sc, ml(at(1) + 100, 10));
         sc.expect_vmas("one page", &[(0, 1, "rw-p"), (1, 2, "rw-p"), (2, 8, "rw-p")]);
-        ok(
-            sc,
-            Call::Mlock {
-                addr: at(3) + P - 1,
-                len: 2,
-            },
-        );
+        ok(sc, ml(at(3) + P - 1, 2));
         sc.expect_vmas(
             "two pages from one byte each",
             &[
@@ -198,87 +198,23 @@ fn unaligned_empty_and_wrapping_ranges() {
                 (5, 8, "rw-p"),
             ],
         );
-        ok(
-            sc,
-            Call::Munlock {
-                addr: at(3) + 1,
-                len: P,
-            },
-        );
+        ok(sc, mu(at(3) + 1, P));
         // Zero length: nothing, even where nothing is mapped; but an
         // unaligned start makes it a page.
-        ok(
-            sc,
-            Call::Mlock {
-                addr: at(0x100),
-                len: 0,
-            },
-        );
-        ok(sc, Call::Mlock { addr: 0, len: 0 });
-        ok(
-            sc,
-            Call::Munlock {
-                addr: at(0x100),
-                len: 0,
-            },
-        );
-        err(
-            sc,
-            Call::Mlock {
-                addr: at(0x100) + 5,
-                len: 0,
-            },
-            Errno::ENOMEM,
-        );
-        err(
-            sc,
-            Call::Munlock {
-                addr: at(0x100) + 5,
-                len: 0,
-            },
-            Errno::ENOMEM,
-        );
-        ok(
-            sc,
-            Call::Mlock {
-                addr: at(6) + 5,
-                len: 0,
-            },
-        );
+        ok(sc, ml(at(0x100), 0));
+        ok(sc, ml(0, 0));
+        ok(sc, mu(at(0x100), 0));
+        err(sc, ml(at(0x100) + 5, 0), Errno::ENOMEM);
+        err(sc, mu(at(0x100) + 5, 0), Errno::ENOMEM);
+        ok(sc, ml(at(6) + 5, 0));
         // Ranges that wrap (root: no limit applies first).
-        err(
-            sc,
-            Call::Mlock {
-                addr: at(0),
-                len: u64::MAX - 2 * P + 1,
-            },
-            Errno::EINVAL,
-        );
-        err(
-            sc,
-            Call::Munlock {
-                addr: at(0),
-                len: u64::MAX - P,
-            },
-            Errno::EINVAL,
-        );
+        err(sc, ml(at(0), u64::MAX - 2 * P + 1), Errno::EINVAL);
+        err(sc, mu(at(0), u64::MAX - P), Errno::EINVAL);
         // A length that rounds up to zero is empty.
-        ok(
-            sc,
-            Call::Mlock {
-                addr: at(0),
-                len: u64::MAX,
-            },
-        );
-        ok(
-            sc,
-            Call::Mlock {
-                addr: at(0),
-                len: u64::MAX - 4000,
-            },
-        );
+        ok(sc, ml(at(0), u64::MAX));
+        ok(sc, ml(at(0), u64::MAX - 4000));
         // Beyond TASK_SIZE.
-        err(sc, Call::Mlock { addr: 1 << 47, len: P }, Errno::ENOMEM);
+        err(sc, ml(1 << 47, P), Errno::ENOMEM);
         ok(sc, munlock(0, 8));
         // The prefaults gave the locked pages anon_vmas of their own, so
         // unlocking does not bring back one VMA.
@@ -388,13 +324,13 @@ fn special_and_unlockable_vmas() {
         let (_, vdso_end) = find("[vdso]").unwrap_or_else(|| sc.fail("no [vdso]"));
         // VM_IO/VM_PFNMAP and VM_DONTEXPAND mappings are left alone.
         let len = vdso_end - vvar;
-        ok(sc, Call::Mlock { addr: vvar, len });
-        ok(sc, Call::Munlock { addr: vvar, len });
+        ok(sc, ml(vvar, len));
+        ok(sc, mu(vvar, len));
         // Droppable memory is never locked.
         sc.map(0, 4, RW, MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0);
         ok(sc, mlock(1, 2));
         sc.expect_vmas("no split", &[(0, 4, "rw-p")]);
-        ok(sc, Call::Mlockall { flags: MCL_CURRENT });
+        ok(sc, lockall(MCL_CURRENT));
         ok(sc, Call::Munlockall);
     });
 }
@@ -404,12 +340,12 @@ fn mlockall_current_and_future() {
     case("mlockall_current_and_future", &HostOptions::default(), |sc| {
         // Invalid flag words (the upper half of the int is not read).
         for flags in [0, MCL_ONFAULT, 8, 0x8000_0000, MCL_CURRENT | 0x10, 1 << 32] {
-            err(sc, Call::Mlockall { flags }, Errno::EINVAL);
+            err(sc, lockall(flags), Errno::EINVAL);
         }
         sc.anon(0, 8, RW);
         ok(sc, mlock(2, 2));
         // MCL_FUTURE alone leaves the current VMAs as they are.
-        ok(sc, Call::Mlockall { flags: MCL_FUTURE });
+        ok(sc, lockall(MCL_FUTURE));
         sc.expect_vmas("unchanged", &[(0, 2, "rw-p"), (2, 4, "rw-p"), (4, 8, "rw-p")]);
         // Later mappings and heap growth are locked (and prefaulted).
         sc.anon(8, 2, RW);
@@ -425,12 +361,7 @@ fn mlockall_current_and_future() {
         let any = sc.ok(harness::mmap(0, 3 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
         ok(sc, Call::Munmap { addr: any, len: 3 * P });
         // MCL_ONFAULT with MCL_FUTURE: later mappings are lo|lf.
-        ok(
-            sc,
-            Call::Mlockall {
-                flags: MCL_FUTURE | MCL_ONFAULT,
-            },
-        );
+        ok(sc, lockall(MCL_FUTURE | MCL_ONFAULT));
         sc.anon(16, 2, RW);
         sc.anon(18, 2, PROT_NONE);
         // munlockall: def_flags and every VMA lose the lock bits.
@@ -438,26 +369,16 @@ fn mlockall_current_and_future() {
         sc.anon(20, 2, RW);
         ex(sc, Call::Brk { addr: brk + 2 * P }, Outcome::Val(brk + 2 * P));
         // MCL_CURRENT: every VMA (text, bss, stack too), in place.
-        ok(sc, Call::Mlockall { flags: MCL_CURRENT });
+        ok(sc, lockall(MCL_CURRENT));
         sc.anon(24, 2, RW);
-        ok(
-            sc,
-            Call::Mlockall {
-                flags: MCL_CURRENT | MCL_ONFAULT,
-            },
-        );
-        ok(
-            sc,
-            Call::Mlockall {
-                flags: MCL_CURRENT | MCL_FUTURE,
-            },
-        );
+        ok(sc, lockall(MCL_CURRENT | MCL_ONFAULT));
+        ok(sc, lockall(MCL_CURRENT | MCL_FUTURE));
         sc.anon(26, 2, RW);
         err(sc, munlock(0, 30), Errno::ENOMEM);
         ok(sc, Call::Munlockall);
         ok(sc, Call::Munlockall);
         // A fault that grows the stack of a locked stack VMA.
-        ok(sc, Call::Mlockall { flags: MCL_CURRENT });
+        ok(sc, lockall(MCL_CURRENT));
         let stack = sc.twin.model.start_stack();
         let grow = (stack & PAGE_MASK) - 200 * P;
         ex(
@@ -489,18 +410,12 @@ fn small_limit(sc: &mut Sc) {
     err(sc, mlock(10, 7), Errno::ENOMEM);
     err(sc, mlock(0, 32), Errno::ENOMEM);
     // mlockall(MCL_CURRENT) compares total_vm with the limit.
-    err(sc, Call::Mlockall { flags: MCL_CURRENT }, Errno::ENOMEM);
-    err(
-        sc,
-        Call::Mlockall {
-            flags: MCL_CURRENT | MCL_FUTURE,
-        },
-        Errno::ENOMEM,
-    );
+    err(sc, lockall(MCL_CURRENT), Errno::ENOMEM);
+    err(sc, lockall(MCL_CURRENT | MCL_FUTURE), Errno::ENOMEM);
     ok(sc, munlock(0, 32));
     // MCL_FUTURE alone is allowed; later mappings count against the
     // limit (mmap: EAGAIN; brk: the break stays).
-    ok(sc, Call::Mlockall { flags: MCL_FUTURE });
+    ok(sc, lockall(MCL_FUTURE));
     sc.anon(40, 8, RW);
     err(
         sc,
@@ -560,12 +475,12 @@ fn zero_limit(sc: &mut Sc) {
     sc.anon(0, 4, RW);
     err(sc, mlock(0, 1), Errno::EPERM);
     err(sc, mlock2(0, 1, MLOCK_ONFAULT), Errno::EPERM);
-    err(sc, Call::Mlock { addr: 0, len: 0 }, Errno::EPERM);
+    err(sc, ml(0, 0), Errno::EPERM);
     // Flags are checked first.
     err(sc, mlock2(0, 1, 2), Errno::EINVAL);
-    err(sc, Call::Mlockall { flags: 0 }, Errno::EINVAL);
-    err(sc, Call::Mlockall { flags: MCL_FUTURE }, Errno::EPERM);
-    err(sc, Call::Mlockall { flags: MCL_CURRENT }, Errno::EPERM);
+    err(sc, lockall(0), Errno::EINVAL);
+    err(sc, lockall(MCL_FUTURE), Errno::EPERM);
+    err(sc, lockall(MCL_CURRENT), Errno::EPERM);
     err(
         sc,
         harness::mmap(
@@ -615,12 +530,7 @@ fn memlock_limits_do_not_bind_cap_ipc_lock() {
     case("memlock_limits_do_not_bind_cap_ipc_lock", &opts, |sc| {
         sc.anon(0, 32, RW);
         ok(sc, mlock(0, 32));
-        ok(
-            sc,
-            Call::Mlockall {
-                flags: MCL_CURRENT | MCL_FUTURE,
-            },
-        );
+        ok(sc, lockall(MCL_CURRENT | MCL_FUTURE));
         sc.anon(40, 8, RW);
         ok(sc, Call::Munlockall);
     });
@@ -662,7 +572,7 @@ fn fork_after_mlock() {
         sc.anon(0, 8, RW);
         sc.write(0);
         ok(sc, mlock(2, 2));
-        ok(sc, Call::Mlockall { flags: MCL_FUTURE });
+        ok(sc, lockall(MCL_FUTURE));
         sc.anon(10, 2, RW);
         let pid = sc.twin.host.fork().expect("host").expect("fork");
         assert!(pid > 0);

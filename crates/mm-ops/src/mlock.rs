@@ -126,7 +126,7 @@ pub fn apply_vma_lock_flags<P: BarrierPolicy>(
 /// `count_mm_mlocked_page_nr` (`mm/mlock.c`): the pages of `[start, start
 /// + len)` that are already `VM_LOCKED` (so already in `locked_vm`).
 pub fn count_mm_mlocked_page_nr<P: BarrierPolicy>(w: &MmWrite<'_, P>, start: u64, len: u64) -> u64 {
-    let end = start.checked_add(len).unwrap_or(u64::MAX);
+    let end = start.saturating_add(len);
     let mut count = 0u64;
     let mut cur = w.find_vma_intersection(start, end);
     while let Some(id) = cur {
@@ -471,7 +471,10 @@ mod tests {
                 panic!("{line}");
             };
             let o = t.recorded.as_ref().and_then(|r| r.outcome()).expect("result");
-            assert_eq!(format!("{} = {}", format_call(&t.call), format_result(&t.call, &o)), line);
+            assert_eq!(
+                format!("{} = {}", format_call(&t.call), format_result(&t.call, &o)),
+                line
+            );
         }
         let Ok(Line::Call(t)) = parse_line("mlock2(0x1000, 4096, MLOCK_ONFAULT|0x6) = 0") else {
             panic!()
