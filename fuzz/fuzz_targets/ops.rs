@@ -6,8 +6,9 @@
 //! * with an allocation failing (`Op::FailNth`), the kernel's answers for
 //!   it (`ENOMEM`, `EAGAIN`, or success where the kernel falls back);
 //! * a failed call left the VMAs, counters and maps as they were — except
-//!   where the kernel documents a partial effect: `mprotect` and `madvise`
-//!   keep what they changed before the error, `munmap`, `mremap` and
+//!   where the kernel documents a partial effect: `mprotect`, `madvise`,
+//!   `mlock`, `mlock2` and `munlock` keep what they changed before the
+//!   error (a hole, a prefault that fails), `munmap`, `mremap` and
 //!   `MAP_FIXED` `mmap` keep splits already made (compared coalesced) or,
 //!   for a file that refuses late, the range they cleared; `mremap` with
 //!   `MREMAP_FIXED` or a shrink has unmapped the destination or the tail
@@ -102,6 +103,9 @@ enum Op {
     Dup { fd: i8, to: Option<i8> },
     Memfd { flags: u8 },
     Ftruncate { fd: i8, len: Len },
+    /// `mlock`, `mlock2`, `munlock`, `mlockall`, `munlockall` (by `kind`),
+    /// with flag words from `flags`.
+    Mlock { kind: u8, addr: Addr, len: Len, flags: u8 },
     /// The next call's `n`-th allocation fails (`mm_core::failslab`).
     FailNth { n: u8, op: Box<Op> },
 }
@@ -153,6 +157,16 @@ fn call(op: &Op) -> Call {
         Op::Dup { fd, to: Some(to) } => Call::Dup2 { oldfd: i64::from(fd), newfd: i64::from(to) },
         Op::Memfd { flags } => Call::MemfdCreate { name: "fz".into(), flags: u64::from(flags & 0x1f) },
         Op::Ftruncate { fd, len } => Call::Ftruncate { fd: i64::from(fd), length: len.value() },
+        Op::Mlock { kind, addr, len, flags } => {
+            let (addr, len, flags) = (addr.value(), len.value(), u64::from(flags & 0xf));
+            match kind % 5 {
+                0 => Call::Mlock { addr, len },
+                1 => Call::Mlock2 { addr, len, flags },
+                2 => Call::Munlock { addr, len },
+                3 => Call::Mlockall { flags },
+                _ => Call::Munlockall,
+            }
+        }
     }
 }
 
@@ -227,7 +241,11 @@ fuzz_target!(|ops: Vec<Op>| {
         if let Outcome::Err(_) = out {
             let after = state(&t);
             match c {
-                Call::Mprotect { .. } | Call::Madvise { .. } => {}
+                Call::Mprotect { .. }
+                | Call::Madvise { .. }
+                | Call::Mlock { .. }
+                | Call::Mlock2 { .. }
+                | Call::Munlock { .. } => {}
                 // MREMAP_FIXED unmaps the destination first, and a shrink
                 // unmaps the tail, before a later step can fail (mremap_to).
                 Call::Mremap { flags, old_len, new_len, .. }

@@ -54,12 +54,17 @@ typedef unsigned char u8;
 #define SYS_fork 57
 #define SYS_wait4 61
 #define SYS_ftruncate 77
+#define SYS_mlock 149
+#define SYS_munlock 150
+#define SYS_mlockall 151
+#define SYS_munlockall 152
 #define SYS_chdir 80
 #define SYS_exit_group 231
 #define SYS_openat 257
 #define SYS_dup3 292
 #define SYS_pipe2 293
 #define SYS_memfd_create 319
+#define SYS_mlock2 325
 #define SYS_close_range 436
 
 #define O_RDONLY 0
@@ -106,6 +111,11 @@ enum op {
 	OP_CHDIR = 19, /* string = directory */
 	OP_SMAPS = 20, /* streams /proc/self/smaps */
 	OP_FORK = 21,  /* value = the child's pid; then ROUTE_CHILD reaches it */
+	OP_MLOCK = 22,
+	OP_MLOCK2 = 23,
+	OP_MUNLOCK = 24,
+	OP_MLOCKALL = 25,
+	OP_MUNLOCKALL = 26,
 };
 
 /*
@@ -731,6 +741,21 @@ void __attribute__((noreturn, used)) helper_main(void)
 			break;
 		case OP_FTRUNCATE:
 			send(sys2(SYS_ftruncate, a[0], a[1]), 0, 0);
+			break;
+		case OP_MLOCK:
+			send(sys2(SYS_mlock, a[0], a[1]), 0, 0);
+			break;
+		case OP_MLOCK2:
+			send(sys3(SYS_mlock2, a[0], a[1], a[2]), 0, 0);
+			break;
+		case OP_MUNLOCK:
+			send(sys2(SYS_munlock, a[0], a[1]), 0, 0);
+			break;
+		case OP_MLOCKALL:
+			send(sys1(SYS_mlockall, a[0]), 0, 0);
+			break;
+		case OP_MUNLOCKALL:
+			send(sys1(SYS_munlockall, 0), 0, 0);
 			break;
 		case OP_FAULT:
 			send(fault(a[0], a[1]), 0, 0);

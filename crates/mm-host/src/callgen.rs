@@ -7,8 +7,9 @@
 //! the heap via `brk`, and files: two regular files in a temporary
 //! directory and memfds, opened, duplicated, truncated and closed the way a
 //! program does; `mremap` (every flag combination, on existing VMAs) and
-//! `madvise` (every advice value). A small share of calls have invalid
-//! arguments.
+//! `madvise` (every advice value), and the mlock family (small ranges;
+//! `mlockall` only with `MCL_ONFAULT`). A small share of calls have
+//! invalid arguments.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,8 @@ use rand::{RngExt, SeedableRng};
 
 use crate::HostOptions;
 use crate::twin::Twin;
+
+mod mlock;
 
 /// Start of the arena.
 pub const ARENA: u64 = 0x1_0000_0000;
@@ -377,9 +380,10 @@ impl CallGen {
 
     /// The next call.
     pub fn next_call(&mut self) -> Call {
-        match self.rng.random_range(0..124) {
+        match self.rng.random_range(0..132) {
             100..=111 => self.mremap(),
             112..=123 => self.madvise(),
+            124..=131 => self.mlock(),
             0..=29 => self.mmap(),
             30..=44 => {
                 if self.rng.random_bool(0.5)

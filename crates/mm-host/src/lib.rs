@@ -77,7 +77,9 @@
 //! replies `{1, n}` + n bytes, closed by `{0, 0}`; op 17 (`stat`) answers
 //! `value = brk(0)` with the `/proc/self/stat` line as data; op 18 exits;
 //! op 19 is `chdir` (used once at start-up for [`HostOptions::cwd`]); op 20
-//! (`smaps`) streams `/proc/self/smaps` like op 16. Op 21 (`fork`) forks
+//! (`smaps`) streams `/proc/self/smaps` like op 16. Ops 22–26 are
+//! `mlock mlock2 munlock mlockall munlockall` (arguments in their C
+//! order), answered like ops 1–15. Op 21 (`fork`) forks
 //! the helper and answers the child's pid once the child, a helper serving
 //! requests over a second pipe pair at descriptors 1020/1021 (its own
 //! 1022/1023), has greeted; a request whose op has bit `0x1000` is then

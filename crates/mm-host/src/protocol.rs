@@ -40,6 +40,11 @@ pub(crate) enum Op {
     Chdir = 19,
     Smaps = 20,
     Fork = 21,
+    Mlock = 22,
+    Mlock2 = 23,
+    Munlock = 24,
+    Mlockall = 25,
+    Munlockall = 26,
 }
 
 /// The bit of an op that sends the request to the helper's fork child
@@ -88,6 +93,11 @@ impl<'a> Request<'a> {
                 new_addr,
             } => (Op::Mremap, [*old_addr, *old_len, *new_len, *flags, *new_addr, 0], &[]),
             Call::Madvise { addr, len, advice } => (Op::Madvise, [*addr, *len, *advice, 0, 0, 0], &[]),
+            Call::Mlock { addr, len } => (Op::Mlock, [*addr, *len, 0, 0, 0, 0], &[]),
+            Call::Mlock2 { addr, len, flags } => (Op::Mlock2, [*addr, *len, *flags, 0, 0, 0], &[]),
+            Call::Munlock { addr, len } => (Op::Munlock, [*addr, *len, 0, 0, 0, 0], &[]),
+            Call::Mlockall { flags } => (Op::Mlockall, [*flags, 0, 0, 0, 0, 0], &[]),
+            Call::Munlockall => (Op::Munlockall, [0; 6], &[]),
             Call::Fault { addr, access } => (Op::Fault, [*addr, access_code(*access), 0, 0, 0, 0], &[]),
             Call::Open { path, flags, mode } => (Op::Open, [*flags, mode.unwrap_or(0), 0, 0, 0, 0], path.as_bytes()),
             Call::Openat {

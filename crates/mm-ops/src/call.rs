@@ -111,6 +111,36 @@ pub enum Call {
         /// `MADV_*` value.
         advice: u64,
     },
+    /// `mlock(addr, len)`.
+    Mlock {
+        /// Start address (rounded down to a page by the kernel).
+        addr: u64,
+        /// Length in bytes.
+        len: u64,
+    },
+    /// `mlock2(addr, len, flags)`.
+    Mlock2 {
+        /// Start address.
+        addr: u64,
+        /// Length in bytes.
+        len: u64,
+        /// `MLOCK_ONFAULT` or 0 (a C `int`).
+        flags: u64,
+    },
+    /// `munlock(addr, len)`.
+    Munlock {
+        /// Start address.
+        addr: u64,
+        /// Length in bytes.
+        len: u64,
+    },
+    /// `mlockall(flags)`.
+    Mlockall {
+        /// `MCL_*` bits (a C `int`).
+        flags: u64,
+    },
+    /// `munlockall()`.
+    Munlockall,
     /// The model's own `fault(addr, READ|WRITE|EXEC)`: one user access to `addr`.
     Fault {
         /// Faulting address.
@@ -190,6 +220,11 @@ impl Call {
             Call::Brk { .. } => "brk",
             Call::Mremap { .. } => "mremap",
             Call::Madvise { .. } => "madvise",
+            Call::Mlock { .. } => "mlock",
+            Call::Mlock2 { .. } => "mlock2",
+            Call::Munlock { .. } => "munlock",
+            Call::Mlockall { .. } => "mlockall",
+            Call::Munlockall => "munlockall",
             Call::Fault { .. } => "fault",
             Call::Open { .. } => "open",
             Call::Openat { .. } => "openat",

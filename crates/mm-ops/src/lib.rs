@@ -8,7 +8,7 @@
 //!
 //! * [`Task`]: a process's address space and descriptor table, with one
 //!   method per system call (`mmap`, `munmap`, `mprotect`, `mremap`,
-//!   `madvise`, `brk`, `fault`, `open`, `memfd_create`, `close`, `dup`,
+//!   `madvise`, `mlock`, `mlock2`, `munlock`, `mlockall`, `munlockall`, `brk`, `fault`, `open`, `memfd_create`, `close`, `dup`,
 //!   `ftruncate`, `fork`, `clone_vm`), `maps()`, and snapshots (`import_maps`, `set_brk`,
 //!   `set_start_stack`, `infer_mmap_base`);
 //! * [`TaskBuilder`]: a `Task` in one expression: the environment (the
@@ -44,6 +44,7 @@
 //! | [`mprotect`] | `mprotect` | `mm/mprotect.c` |
 //! | [`mremap`] | `mremap`: resize in place, move, multi-VMA moves | `mm/mremap.c`, `mm/vma.c` (`copy_vma`, `vma_merge_extend`) |
 //! | [`madvise`] | `madvise`: flag changes, validation, page advice | `mm/madvise.c`, `mm/ksm.c`, `mm/khugepaged.c` |
+//! | [`mlock`](mod@mlock) | `mlock`, `mlock2`, `munlock`, `mlockall`, `munlockall`: lock bits, `locked_vm`, `def_flags` | `mm/mlock.c` |
 //! | [`guards`] | guard markers (`MADV_GUARD_INSTALL`) | `mm/madvise.c`, `mm/memory.c` |
 //! | [`memory`] | page faults, stack growth, populate | `mm/memory.c`, `arch/x86/mm/fault.c`, `mm/gup.c` |
 //! | [`task_mmu`] | `/proc/PID/maps` rendering, under `mmap_lock` or per-VMA locks | `fs/proc/task_mmu.c` |
@@ -71,6 +72,7 @@ pub mod hostfs;
 pub mod invariants;
 pub mod madvise;
 pub mod memory;
+pub mod mlock;
 pub mod mmap;
 pub mod mprotect;
 pub mod mremap;

@@ -471,6 +471,12 @@ pub fn sys_brk<P: BarrierPolicy>(mm: &MmStruct<P>, brk: u64) -> u64 {
         return origbrk;
     }
     w.st().brk = brk;
+    // mlockall(MCL_FUTURE): the new heap is prefaulted once unlocked.
+    let populate = w.st().def_flags.contains(VmFlags::LOCKED);
+    drop(w);
+    if populate {
+        mm_populate(mm, oldbrk, len);
+    }
     brk
 }
 

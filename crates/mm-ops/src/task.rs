@@ -526,6 +526,11 @@ impl<P: BarrierPolicy> Task<P> {
                 &self.mm, old_addr, old_len, new_len, flags, new_addr,
             )),
             &Call::Madvise { addr, len, advice } => ok0(crate::madvise::do_madvise(&self.mm, addr, len, advice)),
+            &Call::Mlock { addr, len } => ok0(self.mlock(addr, len)),
+            &Call::Mlock2 { addr, len, flags } => ok0(self.mlock2(addr, len, flags)),
+            &Call::Munlock { addr, len } => ok0(self.munlock(addr, len)),
+            &Call::Mlockall { flags } => ok0(self.mlockall(flags)),
+            Call::Munlockall => ok0(self.munlockall()),
             &Call::Fault { addr, access } => match handle_user_fault(&self.mm, addr, access) {
                 Ok(()) => Outcome::Val(0),
                 Err(s) => Outcome::Signal(s),

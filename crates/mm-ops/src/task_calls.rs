@@ -28,6 +28,7 @@ use mm_core::{BarrierPolicy, VmaView};
 use crate::call::{Access, Signal};
 use crate::madvise::do_madvise;
 use crate::memory::handle_user_fault;
+use crate::mlock::{sys_mlock, sys_mlock2, sys_mlockall, sys_munlock, sys_munlockall};
 use crate::mmap::{sys_brk, vm_munmap};
 use crate::mprotect::do_mprotect;
 use crate::mremap::sys_mremap;
@@ -63,6 +64,33 @@ impl<P: BarrierPolicy> Task<P> {
     /// `madvise(2)` (`mm/madvise.c` `do_madvise`).
     pub fn madvise(&mut self, addr: u64, len: u64, advice: u64) -> Result<(), Errno> {
         do_madvise(self.mm(), addr, len, advice)
+    }
+
+    /// `mlock(2)` (`mm/mlock.c` `do_mlock`): locks the pages of the range
+    /// (widened to whole pages), splitting VMAs as needed.
+    pub fn mlock(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
+        sys_mlock(self.mm(), addr, len)
+    }
+
+    /// `mlock2(2)` (`mm/mlock.c`): `flags` is 0 or `MLOCK_ONFAULT`.
+    pub fn mlock2(&mut self, addr: u64, len: u64, flags: u64) -> Result<(), Errno> {
+        sys_mlock2(self.mm(), addr, len, flags)
+    }
+
+    /// `munlock(2)` (`mm/mlock.c`).
+    pub fn munlock(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
+        sys_munlock(self.mm(), addr, len)
+    }
+
+    /// `mlockall(2)` (`mm/mlock.c`): `MCL_CURRENT`, `MCL_FUTURE`,
+    /// `MCL_ONFAULT`.
+    pub fn mlockall(&mut self, flags: u64) -> Result<(), Errno> {
+        sys_mlockall(self.mm(), flags)
+    }
+
+    /// `munlockall(2)` (`mm/mlock.c`).
+    pub fn munlockall(&mut self) -> Result<(), Errno> {
+        sys_munlockall(self.mm())
     }
 
     /// `brk(2)` (`mm/mmap.c` `sys_brk`): the new break, or the old one when

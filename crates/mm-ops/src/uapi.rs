@@ -103,6 +103,15 @@ pub const MREMAP_FIXED: u64 = 2;
 /// mremap: leave the old range mapped (and empty).
 pub const MREMAP_DONTUNMAP: u64 = 4;
 
+/// mlock2: lock pages as they are faulted in (`VM_LOCKONFAULT`).
+pub const MLOCK_ONFAULT: u64 = 0x01;
+/// mlockall: lock the pages mapped now.
+pub const MCL_CURRENT: u64 = 1;
+/// mlockall: lock what is mapped later (`mm->def_flags`).
+pub const MCL_FUTURE: u64 = 2;
+/// mlockall: with `MCL_CURRENT`/`MCL_FUTURE`, lock on fault.
+pub const MCL_ONFAULT: u64 = 4;
+
 /// madvise advice values (`include/uapi/asm-generic/mman-common.h`).
 pub mod madv {
     /// No special treatment.

@@ -338,7 +338,7 @@ fn trim_in_place<P: BarrierPolicy>(
 }
 
 /// `vma_supports_mlock` (`mm/internal.h`).
-fn vma_supports_mlock(flags: VmFlags) -> bool {
+pub fn vma_supports_mlock(flags: VmFlags) -> bool {
     !flags.intersects(VmFlags::SPECIAL | VmFlags::DROPPABLE | VmFlags::HUGETLB)
 }
 

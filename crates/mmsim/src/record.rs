@@ -66,7 +66,7 @@
 //! Every line reads back with [`mm_ops::strace::Parser`].
 //!
 //! Recorded calls: `mmap`, `munmap`, `mprotect`, `brk`, `mremap`,
-//! `madvise`, `open`, `openat`, `close`, `dup`, `dup2`, `dup3`,
+//! `madvise`, `mlock`, `mlock2`, `munlock`, `mlockall`, `munlockall`, `open`, `openat`, `close`, `dup`, `dup2`, `dup3`,
 //! `memfd_create`, `ftruncate`.  Not recorded, because the model's
 //! [`Call`](mm_ops::call::Call) has no variant for them: `fcntl`
 //! (`F_DUPFD`, `F_DUPFD_CLOEXEC`), `close_range`, `openat2`, `pkey_mprotect`,

@@ -2,7 +2,7 @@
 
 use super::ParseError;
 use super::value::{addr, fd, flags, number, string};
-use super::xlat::{MADV, MAP, MFD, MREMAP, O_FLAGS, PROT};
+use super::xlat::{MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_FLAGS, PROT};
 use crate::call::{Access, Call};
 
 /// `open`'s and `openat`'s mode as the kernel takes it and strace shows
@@ -20,8 +20,8 @@ fn open_mode(n: &str, flags_arg: &str, mode: Option<&&str>) -> Result<Option<u64
     Ok(Some(m & 0xffff))
 }
 
-/// The bits of an `int` argument (madvise's advice, open's, dup3's and
-/// memfd_create's flags): the kernel sees only these, and strace shows
+/// The bits of an `int` argument (madvise's advice, open's, dup3's,
+/// memfd_create's, mlock2's and mlockall's flags): the kernel sees only these, and strace shows
 /// only these.
 const INT_BITS: u64 = 0xffff_ffff;
 
@@ -33,6 +33,11 @@ pub(super) const NAMES: &[&str] = &[
     "brk",
     "mremap",
     "madvise",
+    "mlock",
+    "mlock2",
+    "munlock",
+    "mlockall",
+    "munlockall",
     "fault",
     "open",
     "openat",
@@ -134,6 +139,34 @@ pub(super) fn build(name: &str, a: &[&str]) -> Result<(Call, Paths), ParseError>
                 len: ctx(n, "length", number(a[1]))?,
                 advice: ctx(n, "advice", flags(a[2], &MADV))? & INT_BITS,
             }
+        }
+        "mlock" | "munlock" => {
+            arity(n, a, 2, 2)?;
+            let addr = ctx(n, "addr", addr(a[0]))?;
+            let len = ctx(n, "len", number(a[1]))?;
+            if name == "mlock" {
+                Call::Mlock { addr, len }
+            } else {
+                Call::Munlock { addr, len }
+            }
+        }
+        "mlock2" => {
+            arity(n, a, 3, 3)?;
+            Call::Mlock2 {
+                addr: ctx(n, "addr", addr(a[0]))?,
+                len: ctx(n, "len", number(a[1]))?,
+                flags: ctx(n, "flags", flags(a[2], &MLOCK))? & INT_BITS,
+            }
+        }
+        "mlockall" => {
+            arity(n, a, 1, 1)?;
+            Call::Mlockall {
+                flags: ctx(n, "flags", flags(a[0], &MCL))? & INT_BITS,
+            }
+        }
+        "munlockall" => {
+            arity(n, a, 0, 0)?;
+            Call::Munlockall
         }
         "fault" => {
             arity(n, a, 2, 2)?;

@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 
 use super::errno;
-use super::xlat::{HUGE_MASK, HUGE_SHIFT, MADV, MAP, MFD, MREMAP, O_ACCESS, O_FLAGS, PROT, print_flags, print_xval};
+use super::xlat::{
+    HUGE_MASK, HUGE_SHIFT, MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_ACCESS, O_FLAGS, PROT, print_flags, print_xval,
+};
 use crate::call::{Call, Outcome};
 
 /// strace's default `-s`: string arguments longer than this are cut and
@@ -131,7 +133,7 @@ pub(super) fn quote(out: &mut String, s: &[u8], limit: Option<usize>) {
 ///
 /// As strace does, this drops what strace does not show: bits 32..63 of the
 /// mmap flags, the upper halves of `int` arguments (descriptors, open and
-/// dup3 flags, madvise advice, memfd flags), mode bits above 16, the mode
+/// dup3 flags, madvise advice, memfd, mlock2 and mlockall flags), mode bits above 16, the mode
 /// of an open without `O_CREAT`/`__O_TMPFILE`, and mremap's new address
 /// unless both `MREMAP_MAYMOVE` and `MREMAP_FIXED` are set.  A memfd name is
 /// cut at 32 bytes and followed by `...`.
@@ -188,6 +190,17 @@ pub fn format_call(call: &Call) -> String {
             let _ = write!(o, ", {len}, ");
             print_xval(&mut o, advice as u32 as u64, &MADV, "MADV_???");
         }
+        Call::Mlock { addr: a, len } | Call::Munlock { addr: a, len } => {
+            addr(&mut o, a);
+            let _ = write!(o, ", {len}");
+        }
+        Call::Mlock2 { addr: a, len, flags } => {
+            addr(&mut o, a);
+            let _ = write!(o, ", {len}, ");
+            print_flags(&mut o, flags as u32 as u64, &MLOCK, Some("MLOCK_???"));
+        }
+        Call::Mlockall { flags } => print_flags(&mut o, flags as u32 as u64, &MCL, Some("MCL_???")),
+        Call::Munlockall => {}
         Call::Fault { addr: a, access } => {
             addr(&mut o, a);
             let _ = write!(o, ", {}", access.name());
@@ -262,6 +275,7 @@ pub fn visible(c: &Call) -> Call {
         }
         Call::Mremap { flags, new_addr, .. } if *flags & 3 != 3 => *new_addr = 0,
         Call::Madvise { advice, .. } => int(advice),
+        Call::Mlock2 { flags, .. } | Call::Mlockall { flags } => int(flags),
         Call::Open { flags, mode: m, .. } => {
             mode(*flags, m);
             int(flags);

@@ -49,6 +49,11 @@ fn call() -> impl Strategy<Value = Call> {
             new_addr: e
         }),
         (word(), word(), word()).prop_map(|(addr, len, advice)| Call::Madvise { addr, len, advice }),
+        (word(), word()).prop_map(|(addr, len)| Call::Mlock { addr, len }),
+        (word(), word(), word()).prop_map(|(addr, len, flags)| Call::Mlock2 { addr, len, flags }),
+        (word(), word()).prop_map(|(addr, len)| Call::Munlock { addr, len }),
+        word().prop_map(|flags| Call::Mlockall { flags }),
+        Just(Call::Munlockall),
         (word(), access).prop_map(|(addr, access)| Call::Fault { addr, access }),
         (any::<String>(), word(), proptest::option::of(word())).prop_map(|(path, flags, mode)| Call::Open {
             path,

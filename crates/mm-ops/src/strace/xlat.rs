@@ -199,6 +199,22 @@ pub(super) static O_FLAGS: Xlat = Xlat {
     shift: None,
 };
 
+/// `mlock_flags.in`.
+pub(super) static MLOCK: Xlat = Xlat {
+    kind: "MLOCK",
+    print: &[("MLOCK_ONFAULT", 1)],
+    extra: &[],
+    shift: None,
+};
+
+/// `mlockall_flags.in`.
+pub(super) static MCL: Xlat = Xlat {
+    kind: "MCL",
+    print: &[("MCL_CURRENT", 1), ("MCL_FUTURE", 2), ("MCL_ONFAULT", 4)],
+    extra: &[],
+    shift: None,
+};
+
 /// `memfd_create_flags.in` as strace 6.1 has it (no `MFD_NOEXEC_SEAL`, `MFD_EXEC`).
 pub(super) static MFD: Xlat = Xlat {
     kind: "MFD",

@@ -39,6 +39,16 @@ pub(crate) mod nr {
     pub const DUP2: u64 = 33;
     /// `ftruncate`.
     pub const FTRUNCATE: u64 = 77;
+    /// `mlock`.
+    pub const MLOCK: u64 = 149;
+    /// `munlock`.
+    pub const MUNLOCK: u64 = 150;
+    /// `mlockall`.
+    pub const MLOCKALL: u64 = 151;
+    /// `munlockall`.
+    pub const MUNLOCKALL: u64 = 152;
+    /// `mlock2`.
+    pub const MLOCK2: u64 = 325;
     /// `exit_group`.
     pub const EXIT_GROUP: u64 = 231;
     /// `openat`.
@@ -236,7 +246,12 @@ pub(crate) fn string_arg(nr: u64) -> Option<StringArg> {
         | nr::DUP
         | nr::DUP2
         | nr::DUP3
-        | nr::FTRUNCATE => StringArg::None,
+        | nr::FTRUNCATE
+        | nr::MLOCK
+        | nr::MLOCK2
+        | nr::MUNLOCK
+        | nr::MLOCKALL
+        | nr::MUNLOCKALL => StringArg::None,
         _ => return None,
     })
 }
@@ -298,6 +313,15 @@ pub(crate) fn decode(e: &Entry, string: Option<&[u8]>) -> Option<Call> {
             len: a[1],
             advice: int_arg(a[2]),
         },
+        nr::MLOCK => Call::Mlock { addr: a[0], len: a[1] },
+        nr::MLOCK2 => Call::Mlock2 {
+            addr: a[0],
+            len: a[1],
+            flags: int_arg(a[2]),
+        },
+        nr::MUNLOCK => Call::Munlock { addr: a[0], len: a[1] },
+        nr::MLOCKALL => Call::Mlockall { flags: int_arg(a[0]) },
+        nr::MUNLOCKALL => Call::Munlockall,
         nr::OPEN => {
             let flags = int_arg(a[1]);
             Call::Open {

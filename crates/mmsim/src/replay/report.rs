@@ -105,7 +105,10 @@ pub(crate) fn call_addresses(call: &mm_ops::Call, results: &[&mm_ops::Outcome]) 
         Call::Mmap { addr, len, .. } | Call::Munmap { addr, len } | Call::Mprotect { addr, len, .. } => {
             vec![addr, addr.saturating_add(len.max(1) - 1)]
         }
-        Call::Madvise { addr, len, .. } => vec![addr, addr.saturating_add(len.max(1) - 1)],
+        Call::Madvise { addr, len, .. }
+        | Call::Mlock { addr, len }
+        | Call::Mlock2 { addr, len, .. }
+        | Call::Munlock { addr, len } => vec![addr, addr.saturating_add(len.max(1) - 1)],
         Call::Mremap {
             old_addr,
             old_len,

@@ -35,9 +35,12 @@ pub(super) fn affected_ranges(call: &Call, recorded: Option<Outcome>, old_brk: u
     };
     match *call {
         Call::Mmap { addr, len, .. } => vec![span(placed.unwrap_or(addr), len)],
-        Call::Munmap { addr, len } | Call::Mprotect { addr, len, .. } | Call::Madvise { addr, len, .. } => {
-            vec![span(addr, len)]
-        }
+        Call::Munmap { addr, len }
+        | Call::Mprotect { addr, len, .. }
+        | Call::Madvise { addr, len, .. }
+        | Call::Mlock { addr, len }
+        | Call::Mlock2 { addr, len, .. }
+        | Call::Munlock { addr, len } => vec![span(addr, len)],
         Call::Mremap {
             old_addr,
             old_len,
