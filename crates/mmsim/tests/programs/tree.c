@@ -3,7 +3,8 @@
  * that grow the break, mremap, mprotect and map over what the parent
  * marked MADV_DONTFORK and MADV_WIPEONFORK; a child killed by SIGKILL;
  * posix_spawn (clone with CLONE_VM|CLONE_VFORK); vfork and exec of a
- * program whose second thread execs again. With the argument `serial`,
+ * program whose second thread execs again; an mlock'd page, unlocked in
+ * the children (fork clears VM_LOCKED). With the argument `serial`,
  * no worker threads: strace prints calls in the order they complete, which
  * is not the kernel's when threads race (mmsim record serializes them). */
 #define _GNU_SOURCE
@@ -38,6 +39,7 @@ int main(int argc, char **argv) {
     memset(a, 1, 16 * 4096);
     madvise(a, 4 * 4096, MADV_DONTFORK);
     madvise(a + 8 * 4096, 4 * 4096, MADV_WIPEONFORK);
+    mlock(a + 12 * 4096, 4096);
     char *s = mmap(NULL, 8 * 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     s[0] = 1;
     void *b0 = sbrk(0); sbrk(64 * 1024); memset(b0, 2, 64 * 1024);
