@@ -4,7 +4,8 @@
  * marked MADV_DONTFORK and MADV_WIPEONFORK; a child killed by SIGKILL;
  * posix_spawn (clone with CLONE_VM|CLONE_VFORK); vfork and exec of a
  * program whose second thread execs again; an mlock'd page, unlocked in
- * the children (fork clears VM_LOCKED). With the argument `serial`,
+ * the children (fork clears VM_LOCKED); a clone(CLONE_VM) child whose
+ * mmap, mprotect and munmap the parent sees. With the argument `serial`,
  * no worker threads: strace prints calls in the order they complete, which
  * is not the kernel's when threads race (mmsim record serializes them). */
 #define _GNU_SOURCE
@@ -17,7 +18,19 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #include <spawn.h>
+#include <sched.h>
 extern char **environ;
+static char *vm_child_map;
+/* A clone(CLONE_VM) child: its calls change the parent's address space. */
+static int vm_child(void *arg) {
+    char *p = mmap(NULL, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED) return 1;
+    p[4096] = 1;
+    mprotect(p + 4096, 4096, PROT_READ);
+    munmap(p, 4096);
+    vm_child_map = p;
+    return arg != NULL;
+}
 static void *worker(void *arg) {
     for (int i = 0; i < 200; i++) {
         char *p = mmap(NULL, 4096 * (1 + i % 7), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -61,6 +74,17 @@ int main(int argc, char **argv) {
     }
     for (int i = 0; i < threads; i++) pthread_join(th[i], NULL);
     while (wait(NULL) > 0) {}
+    char *stack = malloc(64 * 1024);
+    pid_t vc = clone(vm_child, stack + 64 * 1024, CLONE_VM | SIGCHLD, NULL);
+    if (vc > 0) waitpid(vc, NULL, 0);
+    free(stack);
+    if (vm_child_map) {
+        /* The child's munmap freed the first page; the second is mapped. */
+        int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE;
+        char *q = mmap(vm_child_map, 4096, PROT_READ, flags, -1, 0);
+        char *r = mmap(vm_child_map + 4096, 4096, PROT_READ, flags, -1, 0);
+        if (q != vm_child_map || r != MAP_FAILED) printf("clone_vm: unexpected\n");
+    }
     pid_t pid;
     char *sargv[] = {"ls", "-d", "/", NULL};
     posix_spawn(&pid, "/bin/ls", NULL, NULL, sargv, environ);
