@@ -251,6 +251,38 @@ int32_t mm_sim_mremap(struct MmSim *sim,
 int32_t mm_sim_madvise(struct MmSim *sim, uint64_t addr, uint64_t len, uint64_t advice);
 
 /**
+ * `mlock2(2)` (`mm/mlock.c` `do_mlock`): locks the pages of `[addr,
+ * addr + len)`; `flags` is 0 (`mlock(2)`) or `MLOCK_ONFAULT`. `0`, or
+ * the errno (`ENOMEM` for a hole or over `RLIMIT_MEMLOCK`, `EPERM`
+ * without the right to lock, `EINVAL` for bad flags); the VMAs before a
+ * hole stay changed, as in the kernel.
+ *
+ * # Safety
+ *
+ * `sim` is `NULL` or a live handle.
+ */
+int32_t mm_sim_mlock(struct MmSim *sim, uint64_t addr, uint64_t len, uint64_t flags);
+
+/**
+ * `munlock(2)` (`mm/mlock.c` `sys_munlock`): `0`, or the errno.
+ *
+ * # Safety
+ *
+ * `sim` is `NULL` or a live handle.
+ */
+int32_t mm_sim_munlock(struct MmSim *sim, uint64_t addr, uint64_t len);
+
+/**
+ * `mlockall(2)` (`mm/mlock.c` `sys_mlockall`) with `MCL_*` flags, or,
+ * with `flags` 0, `munlockall(2)`: `0`, or the errno.
+ *
+ * # Safety
+ *
+ * `sim` is `NULL` or a live handle.
+ */
+int32_t mm_sim_mlockall(struct MmSim *sim, uint64_t flags);
+
+/**
  * `brk(2)` (`mm/mmap.c` `sys_brk`): the new break, or the old one when
  * the kernel refuses (the system call never fails); `brk(0)` reads it.
  * `0` for a `NULL` or poisoned handle (see `mm_sim_last_error`).

@@ -225,6 +225,60 @@ pub unsafe extern "C" fn mm_sim_madvise(sim: *mut MmSim, addr: u64, len: u64, ad
     }))
 }
 
+/// `mlock2(2)` (`mm/mlock.c` `do_mlock`): locks the pages of `[addr,
+/// addr + len)`; `flags` is 0 (`mlock(2)`) or `MLOCK_ONFAULT`. `0`, or
+/// the errno (`ENOMEM` for a hole or over `RLIMIT_MEMLOCK`, `EPERM`
+/// without the right to lock, `EINVAL` for bad flags); the VMAs before a
+/// hole stay changed, as in the kernel.
+///
+/// # Safety
+///
+/// `sim` is `NULL` or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mm_sim_mlock(sim: *mut MmSim, addr: u64, len: u64, flags: u64) -> i32 {
+    // SAFETY: the caller promises a live handle (or NULL), used by this
+    // thread only.
+    let sim = unsafe { handle(sim) };
+    status(run(sim, "mm_sim_mlock", |t| {
+        t.mlock2(addr, len, flags).map_err(|e| Fail::errno("mlock2", e))
+    }))
+}
+
+/// `munlock(2)` (`mm/mlock.c` `sys_munlock`): `0`, or the errno.
+///
+/// # Safety
+///
+/// `sim` is `NULL` or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mm_sim_munlock(sim: *mut MmSim, addr: u64, len: u64) -> i32 {
+    // SAFETY: the caller promises a live handle (or NULL), used by this
+    // thread only.
+    let sim = unsafe { handle(sim) };
+    status(run(sim, "mm_sim_munlock", |t| {
+        t.munlock(addr, len).map_err(|e| Fail::errno("munlock", e))
+    }))
+}
+
+/// `mlockall(2)` (`mm/mlock.c` `sys_mlockall`) with `MCL_*` flags, or,
+/// with `flags` 0, `munlockall(2)`: `0`, or the errno.
+///
+/// # Safety
+///
+/// `sim` is `NULL` or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mm_sim_mlockall(sim: *mut MmSim, flags: u64) -> i32 {
+    // SAFETY: the caller promises a live handle (or NULL), used by this
+    // thread only.
+    let sim = unsafe { handle(sim) };
+    status(run(sim, "mm_sim_mlockall", |t| {
+        if flags == 0 {
+            t.munlockall().map_err(|e| Fail::errno("munlockall", e))
+        } else {
+            t.mlockall(flags).map_err(|e| Fail::errno("mlockall", e))
+        }
+    }))
+}
+
 /// `brk(2)` (`mm/mmap.c` `sys_brk`): the new break, or the old one when
 /// the kernel refuses (the system call never fails); `brk(0)` reads it.
 /// `0` for a `NULL` or poisoned handle (see `mm_sim_last_error`).

@@ -283,3 +283,29 @@ fn host_handle_opens_host_files() {
     };
     assert_eq!(s.lookup(a).1.inode, ino);
 }
+
+#[test]
+fn mlock_splits_and_munlock_merges() {
+    let s = Sim::new();
+    let a = s.mmap(0, 4 * PAGE, RW, ANON).unwrap();
+    let vmas = |s: &Sim| s.maps().lines().filter(|l| !l.contains("vsyscall")).count();
+    // SAFETY: a live handle (and so for the next blocks).
+    assert_eq!(unsafe { mm_sim_mlock(s.0, a + PAGE, PAGE, 0) }, 0);
+    assert_eq!(vmas(&s), 3, "{}", s.maps());
+    // SAFETY: as above.
+    assert_eq!(unsafe { mm_sim_munlock(s.0, a + PAGE, PAGE) }, 0);
+    assert_eq!(vmas(&s), 1, "{}", s.maps());
+    // A hole: ENOMEM. Bad mlock2 flags: EINVAL.
+    // SAFETY: as above.
+    assert_eq!(unsafe { mm_sim_mlock(s.0, a + 4 * PAGE, PAGE, 0) }, ENOMEM_);
+    // SAFETY: as above.
+    assert_eq!(unsafe { mm_sim_mlock(s.0, a, PAGE, 2) }, EINVAL_);
+    // mlockall(MCL_CURRENT | MCL_ONFAULT), then munlockall (flags 0).
+    // SAFETY: as above.
+    assert_eq!(unsafe { mm_sim_mlockall(s.0, 1 | 4) }, 0);
+    // SAFETY: as above.
+    assert_eq!(unsafe { mm_sim_mlockall(s.0, 0) }, 0);
+    assert_eq!(vmas(&s), 1, "{}", s.maps());
+    // SAFETY: NULL is allowed.
+    assert_eq!(unsafe { mm_sim_mlock(std::ptr::null_mut(), a, PAGE, 0) }, MM_SIM_EINVAL);
+}
