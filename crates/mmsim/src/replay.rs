@@ -44,13 +44,13 @@
 mod deferred;
 mod fds;
 pub mod fixture;
+mod paths;
 pub mod procs;
 mod report;
 mod session;
 mod tree;
 mod written;
 
-use std::borrow::Cow;
 use std::io::{BufRead, Write};
 use std::panic::AssertUnwindSafe;
 
@@ -59,10 +59,10 @@ use mm_ops::call::{Call, Outcome};
 use mm_ops::env::ProcEnv;
 use mm_ops::hostfs::host_probe;
 use mm_ops::procmaps::parse_maps_snapshot;
-use mm_ops::strace::{PathArg, PathOp, PathOpLine, Recorded, TraceLine, format_result};
+use mm_ops::strace::{Recorded, TraceLine, format_result};
 use mm_ops::task::Task;
 use mm_ops::task_mmu::render_maps;
-use mm_ops::uapi::{AT_FDCWD, MAP_ANONYMOUS};
+use mm_ops::uapi::AT_FDCWD;
 use mm_ops::vma::anon_vma_prepare;
 
 use fds::FdTracker;
@@ -358,78 +358,6 @@ impl Replayer {
         Step { outcome, applied: true }
     }
 
-    /// Takes what the recording saw of the file `call` opens or maps: the
-    /// probe answers with it for that path, and a file the model already
-    /// has takes its size (a `write(2)` the trace does not show may have
-    /// grown it).
-    pub fn learn_file(&mut self, call: &Call, info: &mm_ops::task::PathInfo) {
-        let mut known = self.known.lock().expect("known files");
-        known.insert(info.canonical.clone(), info.clone());
-        let opened = match call {
-            Call::Open { path, .. } => Some(path.clone()),
-            Call::Openat { path, dirfd, .. } => {
-                let arg = PathArg {
-                    dirfd: Some(*dirfd),
-                    path: path.clone(),
-                    dir_path: None,
-                };
-                self.resolve_arg(&arg)
-            }
-            _ => None,
-        };
-        if let Some(p) = opened {
-            known.insert(if p.starts_with('/') { p } else { join(&self.cwd, &p) }, info.clone());
-        }
-        drop(known);
-        match call {
-            Call::Mmap { fd, .. } => self.task.set_file_size(*fd, info.size),
-            _ => {
-                let mm = self.task.mm().clone();
-                let mut files = mm.files();
-                if let Some(id) = files.lookup_path(&info.canonical) {
-                    files.inode_mut(id).size = info.size;
-                }
-            }
-        }
-    }
-
-    /// Applies an `unlink` or `rename` that succeeded to the file table:
-    /// maps lines name files by their current path.
-    pub fn path_op(&mut self, l: &PathOpLine) {
-        if !l.ok {
-            return;
-        }
-        let mm = self.task.mm().clone();
-        match &l.op {
-            PathOp::Unlink(p) => {
-                if let Some(path) = self.resolve_arg(p) {
-                    mm.files().unlink(&path);
-                }
-            }
-            PathOp::Rename { from, to } => {
-                if let (Some(f), Some(t)) = (self.resolve_arg(from), self.resolve_arg(to)) {
-                    mm.files().rename(&f, &t);
-                }
-            }
-        }
-    }
-
-    /// The absolute path a path argument names, when the input tells.
-    fn resolve_arg(&self, p: &PathArg) -> Option<String> {
-        if p.path.starts_with('/') {
-            return Some(p.path.clone());
-        }
-        let dir = match p.dirfd {
-            None => self.cwd.clone(),
-            Some(fd) if is_at_fdcwd(fd) => p.dir_path.clone().unwrap_or_else(|| self.cwd.clone()),
-            Some(fd) => p
-                .dir_path
-                .clone()
-                .or_else(|| self.fds.path_of(fd).map(str::to_string))?,
-        };
-        Some(join(&dir, &p.path))
-    }
-
     /// Writes the memory assumed about to be written ([`ReplayOptions::assume_written`]).
     fn flush_unwritten(&mut self) {
         for (s, e) in std::mem::take(&mut self.unwritten) {
@@ -453,102 +381,6 @@ impl Replayer {
             next = r.vma_next(id);
         }
     }
-
-    /// Takes what the line's `-y` annotations tell: the files behind
-    /// descriptors the input never opened, and the working directory.
-    fn take_annotations(&mut self, line: &TraceLine) {
-        let fd_arg = match line.call {
-            Call::Mmap { flags, fd, .. } if flags & MAP_ANONYMOUS == 0 => Some(fd),
-            Call::Close { fd } | Call::Dup { fd } | Call::Ftruncate { fd, .. } => Some(fd),
-            Call::Dup2 { oldfd, .. } | Call::Dup3 { oldfd, .. } => Some(oldfd),
-            _ => None,
-        };
-        if let Some(fd) = fd_arg {
-            let ok = matches!(
-                line.recorded.as_ref().and_then(Recorded::outcome),
-                Some(Outcome::Val(_))
-            );
-            if ok && self.fds.is_closed(fd) {
-                self.reopen(fd, line.fd_path.as_deref());
-            }
-            self.foreign_fd(fd, line.fd_path.as_deref());
-        }
-        match line.call {
-            Call::Dup2 { newfd, .. } | Call::Dup3 { newfd, .. } if line.newfd_path.is_some() => {
-                self.foreign_fd(newfd, line.newfd_path.as_deref());
-            }
-            Call::Openat { dirfd, ref path, .. } => {
-                if is_at_fdcwd(dirfd) {
-                    if let Some(d) = &line.dirfd_path {
-                        self.set_cwd(d);
-                    }
-                } else if !path.starts_with('/') || line.dirfd_path.is_some() {
-                    let ok = matches!(
-                        line.recorded.as_ref().and_then(Recorded::outcome),
-                        Some(Outcome::Val(_))
-                    );
-                    if ok && self.fds.is_closed(dirfd) {
-                        self.reopen(dirfd, line.dirfd_path.as_deref());
-                    }
-                    self.foreign_fd(dirfd, line.dirfd_path.as_deref());
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// `fd`, which the input closed, was used successfully: a call the
-    /// input does not show (socket, creat, fcntl F_DUPFD, …) opened it
-    /// again, on `path` if the line annotates it.
-    fn reopen(&mut self, fd: i64, path: Option<&str>) {
-        self.fds.reopen(fd, path);
-        let path = path.map_or_else(|| format!("/proc/self/fd/{fd}"), str::to_string);
-        self.task.inherit_fd(fd, &path);
-    }
-
-    /// Notes a use of `fd`; if no line opened it, it is inherited, and
-    /// `path` names its file.
-    fn foreign_fd(&mut self, fd: i64, path: Option<&str>) {
-        if !self.fds.is_foreign(fd) {
-            return;
-        }
-        self.fds.inherit(fd, path);
-        if let Some(p) = path {
-            self.task.inherited_paths.insert(fd, p.to_string());
-        }
-    }
-
-    /// `openat(N, "relative", …)` with a known directory behind `N`
-    /// becomes an open of the joined path (the model resolves relative
-    /// paths against its working directory only).
-    fn with_dirfd_path<'c>(&self, call: &'c Call) -> Cow<'c, Call> {
-        if let Call::Openat {
-            dirfd,
-            path,
-            flags,
-            mode,
-        } = call
-            && !path.starts_with('/')
-            && !is_at_fdcwd(*dirfd)
-            && let Some(dir) = self.fds.path_of(*dirfd)
-        {
-            return Cow::Owned(Call::Openat {
-                dirfd: *dirfd,
-                path: join(dir, path),
-                flags: *flags,
-                mode: *mode,
-            });
-        }
-        Cow::Borrowed(call)
-    }
-
-    fn absolute(&self, path: &str) -> String {
-        if path.starts_with('/') {
-            path.to_string()
-        } else {
-            join(&self.cwd, path)
-        }
-    }
 }
 
 /// The calls whose descriptor comes from the recorded result (`dup2` and
@@ -561,11 +393,11 @@ fn takes_recorded_fd(call: &Call) -> bool {
 }
 
 /// `AT_FDCWD` as the `int` the kernel reads.
-fn is_at_fdcwd(dirfd: i64) -> bool {
+pub(crate) fn is_at_fdcwd(dirfd: i64) -> bool {
     dirfd as i32 == AT_FDCWD as i32
 }
 
-fn join(dir: &str, path: &str) -> String {
+pub(crate) fn join(dir: &str, path: &str) -> String {
     if dir.ends_with('/') {
         format!("{dir}{path}")
     } else {
