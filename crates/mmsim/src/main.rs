@@ -603,11 +603,13 @@ fn run_record(a: RecordArgs) -> ExitCode {
             }
             let plural = |n: usize, one: &str| if n == 1 { one.to_string() } else { format!("{one}s") };
             eprintln!(
-                "mmsim record: recorded {} {} from {} {} to {}",
+                "mmsim record: recorded {} trace {} from {} {} in {} {} to {}",
                 s.meta.calls,
-                plural(s.meta.calls as usize, "call"),
+                plural(s.meta.calls as usize, "line"),
                 s.meta.threads,
                 plural(s.meta.threads as usize, "thread"),
+                s.meta.processes,
+                if s.meta.processes == 1 { "process" } else { "processes" },
                 s.dir.display()
             );
             match s.meta.exit {

@@ -400,11 +400,12 @@ fn check_fixture(rec: &Rec, argv: &[&str]) {
     assert_eq!(rec.meta_num("calls") as usize, rec.lines().len());
     assert_eq!(rec.meta("exit"), "0");
     let plural = |n: &str, one: &str| if n == "1" { one.to_string() } else { format!("{one}s") };
-    let (calls, threads) = (rec.meta("calls"), rec.meta("threads"));
+    let (calls, threads, processes) = (rec.meta("calls"), rec.meta("threads"), rec.meta("processes"));
     let summary = format!(
-        "mmsim record: recorded {calls} {} from {threads} {} to ",
-        plural(calls, "call"),
-        plural(threads, "thread")
+        "mmsim record: recorded {calls} trace {} from {threads} {} in {processes} {} to ",
+        plural(calls, "line"),
+        plural(threads, "thread"),
+        if processes == "1" { "process" } else { "processes" }
     );
     assert!(rec.stderr.contains(&summary), "{argv:?}: {}", rec.stderr);
     assert_eq!(rec.meta("format"), "2");
