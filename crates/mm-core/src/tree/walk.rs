@@ -1,26 +1,15 @@
 //! Walks of the writer's copy: `mas_walk`, `mas_find`, `mas_next` /
 //! `mas_prev`, and iteration in address order.
 
-use super::{Entry, FANOUT, NIL, Pos, Tree};
+use super::{Entry, NIL, Pos, Tree};
 use crate::sync::Ordering;
 
-/// The number of the first `len` keys (sorted) that are `<= addr`: a
-/// branch-free binary search of fixed depth, one load and one conditional
-/// add per halving and no early exit, so that descents to random addresses
-/// do not mispredict at every level (a binary search fewer instructions
-/// than counting all 16, whose 64-bit compares x86-64's baseline SSE2
-/// lacks). Keys past `len` are stale and masked by the `j <= len` test.
+/// The number of sorted `keys` that are `<= addr` (a binary search: fewer
+/// instructions than counting all 16, whose 64-bit compares x86-64's
+/// baseline SSE2 lacks).
 #[inline]
-fn count_le(keys: &[u64; FANOUT], len: usize, addr: u64) -> usize {
-    let mut i = 0usize;
-    let mut step = FANOUT / 2;
-    while step > 0 {
-        let j = i + step;
-        i += usize::from((j <= len) & (keys[j - 1] <= addr)) * step;
-        step /= 2;
-    }
-    // `i` is at most FANOUT - 1 here: the last slot decides a full count.
-    i + usize::from((i < len) & (keys[i] <= addr))
+fn count_le(keys: &[u64], addr: u64) -> usize {
+    keys.partition_point(|&k| k <= addr)
 }
 
 impl Tree {
@@ -79,7 +68,7 @@ impl Tree {
                 && l.keys[0] <= addr
                 && (l.next_leaf == NIL || self.nodes[l.next_leaf as usize].keys[0] > addr)
             {
-                let i = count_le(&l.keys, l.len, addr);
+                let i = count_le(&l.keys[..l.len], addr);
                 if leaf != h {
                     self.hint.store(leaf, Relaxed);
                 }
@@ -89,7 +78,7 @@ impl Tree {
         let mut node = self.root;
         for level in (0..self.height).rev() {
             let n = &self.nodes[node as usize];
-            let i = count_le(&n.keys, n.len, addr);
+            let i = count_le(&n.keys[..n.len], addr);
             if i == 0 {
                 return None;
             }
