@@ -1,0 +1,231 @@
+//! Inserting an entry (`mas_store` of a new range): into a leaf with
+//! room, or by splitting nodes upwards.
+
+use super::{FANOUT, NIL, NodeM, Pos, Tree, TreeFull, TreeShared};
+
+impl Tree {
+    /// Inserts `[start, end) → val`; the range must not overlap an entry.
+    pub fn insert(&mut self, sh: &TreeShared, start: u64, end: u64, val: u32) -> Result<(), TreeFull> {
+        debug_assert!(start < end);
+        // A split may allocate one node per level plus a new root: refuse up
+        // front rather than fail half-way.
+        if self.alloc.in_use() + self.height as usize + 2 > sh.nodes.capacity() {
+            return Err(TreeFull);
+        }
+        if self.root == NIL {
+            let leaf = self.new_node(sh)?;
+            self.nodes[leaf as usize].is_leaf = true;
+            self.root = leaf;
+            self.height = 1;
+            self.insert_at(sh, leaf, 0, start, end, val)?;
+            self.publish_root(sh);
+        } else {
+            let (leaf, idx) = match self.find_le(start) {
+                Some(p) => (p.leaf, p.idx + 1),
+                None => (self.first().expect("non-empty").leaf, 0),
+            };
+            if self.nodes[leaf as usize].len < FANOUT {
+                // Fast path: room in the leaf; fix both gaps, refresh once.
+                self.insert_in_leaf(sh, leaf, idx, start, end, val);
+                self.len += 1;
+                return Ok(());
+            }
+            self.insert_at(sh, leaf, idx, start, end, val)?;
+        }
+        self.len += 1;
+        self.fix_gaps_around(sh, start);
+        Ok(())
+    }
+
+    /// Inserts into a leaf with room, setting the gaps of the new entry and
+    /// of its successor.
+    pub(super) fn insert_in_leaf(&mut self, sh: &TreeShared, leaf: u32, idx: usize, start: u64, end: u64, val: u32) {
+        let pred_end = if idx > 0 {
+            self.nodes[leaf as usize].ends[idx - 1]
+        } else {
+            self.pred_end(Pos { leaf, idx: 0 })
+        };
+        let n = &mut self.nodes[leaf as usize];
+        let len = n.len;
+        n.keys.copy_within(idx..len, idx + 1);
+        n.ends.copy_within(idx..len, idx + 1);
+        n.vals.copy_within(idx..len, idx + 1);
+        n.gaps.copy_within(idx..len, idx + 1);
+        n.keys[idx] = start;
+        n.ends[idx] = end;
+        n.vals[idx] = val;
+        n.gaps[idx] = start - pred_end;
+        n.len += 1;
+        self.note_leaf(val, leaf);
+        let n = &mut self.nodes[leaf as usize];
+        let next_leaf = n.next_leaf;
+        if idx + 1 < n.len {
+            n.gaps[idx + 1] = n.keys[idx + 1] - end;
+        } else if next_leaf != NIL {
+            let nn = &mut self.nodes[next_leaf as usize];
+            nn.gaps[0] = nn.keys[0] - end;
+            self.refresh_up(sh, next_leaf);
+        }
+        self.publish_node(sh, leaf, idx);
+        self.refresh_up(sh, leaf);
+    }
+
+    /// Inserts into `node` at `idx`, splitting upwards as needed.
+    pub(super) fn insert_at(
+        &mut self,
+        sh: &TreeShared,
+        node: u32,
+        idx: usize,
+        key: u64,
+        end: u64,
+        val: u32,
+    ) -> Result<(), TreeFull> {
+        if self.nodes[node as usize].len < FANOUT {
+            let n = &mut self.nodes[node as usize];
+            let len = n.len;
+            n.keys.copy_within(idx..len, idx + 1);
+            n.ends.copy_within(idx..len, idx + 1);
+            n.vals.copy_within(idx..len, idx + 1);
+            n.gaps.copy_within(idx..len, idx + 1);
+            n.keys[idx] = key;
+            n.ends[idx] = end;
+            n.vals[idx] = val;
+            n.gaps[idx] = 0;
+            n.len += 1;
+            if n.is_leaf {
+                self.note_leaf(val, node);
+            } else {
+                self.reindex(node, idx);
+            }
+            self.publish_node(sh, node, idx);
+            self.refresh_up(sh, node);
+            return Ok(());
+        }
+        // Split: the upper half moves to a new right sibling.
+        let right = self.new_node(sh)?;
+        let is_leaf = self.is_leaf(node);
+        // Appending at the end of the tree (or prepending at its start) is
+        // how address spaces are built and grow (brk, runs of MAP_FIXED):
+        // split at the insertion point there, leaving the full node full
+        // and the new entry alone in its half (a B-tree's bulk-load
+        // split), so that sequential growth fills every node and the tree
+        // stays as shallow as its fanout allows. Elsewhere, an append (or
+        // prepend) splits off one entry (inserts that follow usually land
+        // next to it: top-down growth below a fixed entry), and any other
+        // insert splits the node in half.
+        let (half, place) = if idx == FANOUT && self.at_edge(node, true) {
+            (FANOUT, Some(false))
+        } else if idx <= 1 && self.at_edge(node, false) {
+            (idx, Some(true))
+        } else if idx == FANOUT {
+            (FANOUT - 1, None)
+        } else if idx == 0 {
+            (1, None)
+        } else {
+            (FANOUT / 2, None)
+        };
+        let (mut l, mut r) = (self.nodes[node as usize].clone(), NodeM::empty());
+        let moved = l.len - half;
+        r.keys[..moved].copy_from_slice(&l.keys[half..l.len]);
+        r.ends[..moved].copy_from_slice(&l.ends[half..l.len]);
+        r.vals[..moved].copy_from_slice(&l.vals[half..l.len]);
+        r.gaps[..moved].copy_from_slice(&l.gaps[half..l.len]);
+        r.len = moved;
+        l.len = half;
+        // The new entry at the end of its half (its gap is the caller's to
+        // fix, as after an insert into a node with room).
+        if let Some(left) = place {
+            let h = if left { &mut l } else { &mut r };
+            let j = h.len;
+            h.keys[j] = key;
+            h.ends[j] = end;
+            h.vals[j] = val;
+            h.gaps[j] = 0;
+            h.len += 1;
+        }
+        r.parent = l.parent;
+        r.is_leaf = l.is_leaf;
+        if is_leaf {
+            r.prev_leaf = node;
+            r.next_leaf = l.next_leaf;
+            if l.next_leaf != NIL {
+                self.nodes[l.next_leaf as usize].prev_leaf = right;
+            }
+            l.next_leaf = right;
+        }
+        self.nodes[node as usize] = l;
+        self.nodes[right as usize] = r;
+        if is_leaf {
+            for i in 0..self.nodes[right as usize].len {
+                let v = self.nodes[right as usize].vals[i];
+                self.note_leaf(v, right);
+            }
+            if place == Some(true) {
+                self.note_leaf(val, node);
+            }
+        } else if place == Some(true) {
+            self.reindex(node, half);
+        }
+        self.reindex(right, 0);
+        // Publish the new right node before it becomes reachable.
+        self.publish_node(sh, right, 0);
+        self.publish_node(sh, node, half);
+        // Link the right node into the parent (or grow a new root).
+        let parent = self.nodes[node as usize].parent;
+        if parent == NIL {
+            let root = self.new_node(sh)?;
+            let (ln, rn) = (&self.nodes[node as usize], &self.nodes[right as usize]);
+            let mut nr = NodeM::empty();
+            nr.len = 2;
+            nr.keys[0] = ln.keys[0];
+            nr.ends[0] = ln.ends[ln.len - 1];
+            nr.gaps[0] = ln.max_gap();
+            nr.max = nr.gaps[0];
+            nr.vals[0] = node;
+            nr.keys[1] = rn.keys[0];
+            nr.ends[1] = rn.ends[rn.len - 1];
+            nr.gaps[1] = rn.max_gap();
+            nr.max = nr.max.max(nr.gaps[1]);
+            nr.min = nr.keys[0];
+            nr.vals[1] = right;
+            self.nodes[root as usize] = nr;
+            for c in [node, right] {
+                let n = &mut self.nodes[c as usize];
+                n.max = n.max_gap();
+                n.min = n.keys[0];
+            }
+            self.nodes[root as usize].parent = NIL;
+            self.reindex(root, 0);
+            self.publish_node(sh, root, 0);
+            self.root = root;
+            self.height += 1;
+            self.publish_root(sh);
+        } else {
+            let (_, i) = self.index_in_parent(node).expect("has a parent");
+            let rn = &self.nodes[right as usize];
+            let (rk, re) = (rn.keys[0], rn.ends[rn.len - 1]);
+            self.insert_at(sh, parent, i + 1, rk, re, right)?;
+            self.refresh_up(sh, node);
+            self.refresh_up(sh, right);
+        }
+        if place.is_some() {
+            return Ok(());
+        }
+        // Now insert the entry into the proper half.
+        let (target, tidx) = if idx <= half { (node, idx) } else { (right, idx - half) };
+        self.insert_at(sh, target, tidx, key, end, val)
+    }
+
+    /// Whether `node` is the last (`right`) or first node of its level:
+    /// it and each of its ancestors is its parent's last (first) child.
+    pub(super) fn at_edge(&self, mut node: u32, right: bool) -> bool {
+        while let Some((parent, i)) = self.index_in_parent(node) {
+            let edge = if right { self.nodes[parent as usize].len - 1 } else { 0 };
+            if i != edge {
+                return false;
+            }
+            node = parent;
+        }
+        true
+    }
+}
