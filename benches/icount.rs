@@ -20,8 +20,8 @@ use std::hint::black_box;
 
 use mm_benches::{BenchFiles, ModelFixture, P};
 use mm_core::{BarrierPolicy, PolicyKind, PolicyVisitor, VmaView};
-use mm_ops::mmap::{sys_brk, vm_munmap};
-use mm_ops::mprotect::do_mprotect;
+use mm_ops::kernel::mmap::{sys_brk, vm_munmap};
+use mm_ops::kernel::mprotect::do_mprotect;
 use mm_ops::uapi::*;
 use mm_spec::lookup::{Spec, vma_lookup_speculative};
 
@@ -73,7 +73,7 @@ fn measure_maps_render<Pol: BarrierPolicy>(f: &ModelFixture<Pol>, out: &mut Stri
         let r = mm.read();
         let files = r.files();
         out.clear();
-        mm_ops::task_mmu::render_maps_into(out, &r, &files, true);
+        mm_ops::kernel::task_mmu::render_maps_into(out, &r, &files, true);
         black_box(&*out);
     }
 }
@@ -124,7 +124,7 @@ fn warm_up<Pol: BarrierPolicy>(f: &mut ModelFixture<Pol>, addrs: &[u64], cur: u6
     let r = mm.read();
     let files = r.files();
     out.clear();
-    mm_ops::task_mmu::render_maps_into(out, &r, &files, true);
+    mm_ops::kernel::task_mmu::render_maps_into(out, &r, &files, true);
 }
 
 fn run<Pol: BarrierPolicy>(vmas: usize, iters: usize, files: &BenchFiles) {

@@ -191,7 +191,7 @@ impl<Pol: BarrierPolicy> ModelFixture<Pol> {
             st.start_data = start_brk - 0x1000;
             st.end_data = start_brk - 0x800;
         }
-        let brk = mm_ops::mmap::sys_brk(task.mm(), start_brk + 33 * P);
+        let brk = mm_ops::kernel::mmap::sys_brk(task.mm(), start_brk + 33 * P);
         assert_eq!(brk, start_brk + 33 * P, "model heap");
         for i in 0..fill {
             let a = task
@@ -402,7 +402,7 @@ mod loops {
 
     fn maps(f: &ModelFixture<Upstream>) -> String {
         let r = f.mm().read();
-        mm_ops::task_mmu::render_maps(&r, &r.files(), false)
+        mm_ops::kernel::task_mmu::render_maps(&r, &r.files(), false)
     }
 
     #[test]
@@ -416,19 +416,19 @@ mod loops {
         let a = f.task.mmap(s.merge_hint(), P, rw, anon, -1, 0).unwrap();
         assert_eq!(a, s.merge_hint());
         assert_eq!(f.mm().read().vma_count(), 64, "merged");
-        mm_ops::mmap::vm_munmap(f.mm(), a, P).unwrap();
+        mm_ops::kernel::mmap::vm_munmap(f.mm(), a, P).unwrap();
         assert_eq!(maps(&f), before, "mmap_munmap_4k");
         let a = f.task.mmap(s.own_hint(), P, PROT_READ, anon, -1, 0).unwrap();
         assert_eq!(f.mm().read().vma_count(), 65, "own VMA");
-        mm_ops::mmap::vm_munmap(f.mm(), a, P).unwrap();
+        mm_ops::kernel::mmap::vm_munmap(f.mm(), a, P).unwrap();
         assert_eq!(maps(&f), before, "own");
-        let cur = mm_ops::mmap::sys_brk(f.mm(), 0);
-        assert_eq!(mm_ops::mmap::sys_brk(f.mm(), cur + P), cur + P);
-        assert_eq!(mm_ops::mmap::sys_brk(f.mm(), cur), cur);
+        let cur = mm_ops::kernel::mmap::sys_brk(f.mm(), 0);
+        assert_eq!(mm_ops::kernel::mmap::sys_brk(f.mm(), cur + P), cur + P);
+        assert_eq!(mm_ops::kernel::mmap::sys_brk(f.mm(), cur), cur);
         assert_eq!(maps(&f), before, "brk1");
-        mm_ops::mprotect::do_mprotect(f.mm(), s.toggle, P, rw).unwrap();
+        mm_ops::kernel::mprotect::do_mprotect(f.mm(), s.toggle, P, rw).unwrap();
         assert_eq!(f.mm().read().vma_count(), 64, "toggle merges left");
-        mm_ops::mprotect::do_mprotect(f.mm(), s.toggle, P, PROT_READ).unwrap();
+        mm_ops::kernel::mprotect::do_mprotect(f.mm(), s.toggle, P, PROT_READ).unwrap();
         assert_eq!(maps(&f), before, "mprotect_toggle");
     }
 }

@@ -27,8 +27,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use mm_core::{BarrierPolicy, MmConfig, MmStruct, VmaView};
-use mm_ops::memory::{FaultPath, handle_user_fault_mmap_lock, handle_user_fault_path};
-use mm_ops::mmap::{MapFile, vm_mmap_pgoff, vm_munmap};
+use mm_ops::kernel::memory::{FaultPath, handle_user_fault_mmap_lock, handle_user_fault_path};
+use mm_ops::kernel::mmap::{MapFile, vm_mmap_pgoff, vm_munmap};
 use mm_ops::uapi::*;
 use mm_ops::{Access, Task};
 
@@ -160,7 +160,7 @@ fn host_touch(base: u64, pages: u64) {
 fn model_map<Pol: BarrierPolicy>(mm: &MmStruct<Pol>, file: Option<&MapFile>, len: u64, flags: u64) -> u64 {
     let a = vm_mmap_pgoff(mm, file, 0, len, PROT_READ | PROT_WRITE, flags, 0).expect("model mmap");
     if file.is_none() {
-        mm_ops::madvise::do_madvise(mm, a, len, madv::NOHUGEPAGE).expect("model madvise");
+        mm_ops::kernel::madvise::do_madvise(mm, a, len, madv::NOHUGEPAGE).expect("model madvise");
     }
     a
 }
@@ -538,12 +538,12 @@ pub fn mmap_sem_model<Pol: BarrierPolicy>(
             let mut out = String::with_capacity(1024 * 128);
             match how {
                 MapsRead::VmaLocked => {
-                    mm_ops::task_mmu::render_maps_vma_locked(&mut out, &mm, true);
+                    mm_ops::kernel::task_mmu::render_maps_vma_locked(&mut out, &mm, true);
                 }
                 MapsRead::MmapLock => {
                     let r = mm.read();
                     let files = r.files();
-                    mm_ops::task_mmu::render_maps_into(&mut out, &r, &files, true);
+                    mm_ops::kernel::task_mmu::render_maps_into(&mut out, &r, &files, true);
                 }
             }
             std::hint::black_box(out);

@@ -16,8 +16,8 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion};
 use mm_benches::*;
 use mm_core::{BarrierPolicy, MmStruct, PolicyKind, PolicyVisitor, VmaView};
-use mm_ops::mmap::{sys_brk, vm_mmap_pgoff, vm_munmap};
-use mm_ops::mprotect::do_mprotect;
+use mm_ops::kernel::mmap::{sys_brk, vm_mmap_pgoff, vm_munmap};
+use mm_ops::kernel::mprotect::do_mprotect;
 use mm_ops::uapi::*;
 use mm_spec::lookup::{Spec, vma_lookup_locked, vma_lookup_speculative};
 use mm_spec::uprobe::{find_active_uprobe_locked, find_active_uprobe_speculative};
@@ -397,7 +397,7 @@ fn model_suite<Pol: BarrierPolicy>(c: &mut Criterion, n: usize, files: &BenchFil
                     let r = mm.read();
                     let files = r.files();
                     out.clear();
-                    mm_ops::task_mmu::render_maps_into(&mut out, &r, &files, true);
+                    mm_ops::kernel::task_mmu::render_maps_into(&mut out, &r, &files, true);
                     black_box(&out);
                 }
                 t.elapsed() / lines

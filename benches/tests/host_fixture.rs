@@ -23,7 +23,7 @@ fn host_fixture_matches_the_model_and_goes_away() {
         let m: ModelFixture<Upstream> = ModelFixture::new(h.spots.fill + 2, &files);
         assert_eq!(m.spots.fill, h.spots.fill);
         let r = m.mm().read();
-        let model = fixture_lines(&mm_ops::task_mmu::render_maps(&r, &r.files(), false));
+        let model = fixture_lines(&mm_ops::kernel::task_mmu::render_maps(&r, &r.files(), false));
         assert_eq!(model, host);
         let toggle = format!("{:x}-", h.spots.toggle);
         let line = host.iter().find(|l| l.starts_with(&toggle)).expect("toggle VMA");

@@ -181,7 +181,7 @@ struct State {
 fn state(t: &Task) -> State {
     let r = t.mm().read();
     let st = r.state();
-    let maps = mm_ops::task_mmu::render_maps(&r, &r.files(), false);
+    let maps = mm_ops::kernel::task_mmu::render_maps(&r, &r.files(), false);
     State {
         vmas: r.snapshot(),
         counters: [

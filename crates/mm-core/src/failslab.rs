@@ -8,9 +8,9 @@
 //! | point | kernel | model |
 //! |---|---|---|
 //! | [`AllocSite::VmAreaAlloc`] | `vm_area_alloc` / `vm_area_dup` | `mm_ops` before each `vma_link`: `mmap_region`, `do_brk_flags`, `split_vma`, `copy_vma` |
-//! | [`AllocSite::TreePrealloc`] | maple-tree nodes: `vma_iter_prealloc` in `__split_vma`, `commit_merge` and `vma_expand`; `mas_store_gfp` of each VMA `vms_gather_munmap_vmas` detaches; `vma_iter_clear_gfp` in `do_vmi_align_munmap` | `mm_ops::vma` (splits, merges), `mm_ops::vma_region` (munmap) |
-//! | [`AllocSite::AnonVmaClone`] | `anon_vma_clone` in `dup_anon_vma` | `mm_ops::vma` merges that give the target the source's `anon_vma` |
-//! | [`AllocSite::File`] | `alloc_empty_file` (open, `memfd_create`, `shmem_zero_setup`) | `mm_ops::task`, `mm_ops::vma_region::shmem_zero_setup` |
+//! | [`AllocSite::TreePrealloc`] | maple-tree nodes: `vma_iter_prealloc` in `__split_vma`, `commit_merge` and `vma_expand`; `mas_store_gfp` of each VMA `vms_gather_munmap_vmas` detaches; `vma_iter_clear_gfp` in `do_vmi_align_munmap` | `mm_ops::kernel::vma` (splits, merges), `mm_ops::kernel::vma_region` (munmap) |
+//! | [`AllocSite::AnonVmaClone`] | `anon_vma_clone` in `dup_anon_vma` | `mm_ops::kernel::vma` merges that give the target the source's `anon_vma` |
+//! | [`AllocSite::File`] | `alloc_empty_file` (open, `memfd_create`, `shmem_zero_setup`) | `mm_ops::task`, `mm_ops::kernel::vma_region::shmem_zero_setup` |
 //!
 //! Off by default: a point is then one relaxed load and a branch. Setting
 //! `n` makes the `n`-th point from then on fail, once, as writing `n` to

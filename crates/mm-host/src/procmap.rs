@@ -1,10 +1,10 @@
 //! `PROCMAP_QUERY` on the host: the `ioctl` on `/proc/PID/maps` of the
-//! helper, to compare with [`mm_ops::procmap_query`].
+//! helper, to compare with [`mm_ops::kernel::procmap_query`].
 
 use std::io;
 use std::os::fd::AsRawFd;
 
-use mm_ops::procmap_query::ProcmapQuery;
+use mm_ops::kernel::procmap_query::ProcmapQuery;
 use mm_ops::uapi::Errno;
 
 /// `struct procmap_query` (`include/uapi/linux/fs.h`).

@@ -7,9 +7,9 @@ use mm_core::{MmConfig, VmaView};
 use mm_ops::call::{Call, Outcome};
 use mm_ops::env::ProcEnv;
 use mm_ops::hostfs::host_probe;
+use mm_ops::kernel::task_mmu::{render_maps, render_maps_vma_locked};
 use mm_ops::procmaps::{MapsLine, parse_maps};
 use mm_ops::task::Task;
-use mm_ops::task_mmu::{render_maps, render_maps_vma_locked};
 
 use crate::{HostOptions, HostProcess, ProcStat};
 
@@ -91,7 +91,7 @@ impl Twin {
     /// `[lo, hi)` (each start and end, a page either side) with each
     /// query-flag combination; describes the first difference.
     pub fn diff_procmap_query(&self, lo: u64, hi: u64) -> io::Result<Option<String>> {
-        use mm_ops::procmap_query::*;
+        use mm_ops::kernel::procmap_query::*;
         let mut addrs = vec![lo];
         for v in self.model.mm().read().snapshot() {
             if v.end <= lo || v.start >= hi {
@@ -150,7 +150,7 @@ impl Twin {
         let host = parse_smaps_flags(&self.host.smaps()?);
         let model = {
             let r = self.model.mm().read();
-            mm_ops::task_mmu::smaps_flags(&r)
+            mm_ops::kernel::task_mmu::smaps_flags(&r)
         };
         if host == model {
             return Ok(None);

@@ -98,7 +98,7 @@ impl Fx {
         let Some(child) = &self.child else { return };
         let (maps, flags) = (child.maps(), {
             let r = child.mm().read();
-            mm_ops::task_mmu::smaps_flags(&r)
+            mm_ops::kernel::task_mmu::smaps_flags(&r)
         });
         if let Err(e) = mm_ops::invariants::check(child.mm()) {
             self.fail(&format!("child model: {e}"));

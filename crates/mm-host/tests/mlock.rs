@@ -545,7 +545,7 @@ fn check_child(sc: &mut Sc, child: &Task) {
     if let Some(d) = diff_maps_text(&hmaps, &child.maps()) {
         sc.fail(&format!("child maps differ:\n{d}"));
     }
-    let flags = mm_ops::task_mmu::smaps_flags(&child.mm().read());
+    let flags = mm_ops::kernel::task_mmu::smaps_flags(&child.mm().read());
     if parse_smaps_flags(&hsmaps) != flags {
         sc.fail(&format!("child VmFlags differ:\nhost {hsmaps}\nmodel {flags:x?}"));
     }

@@ -1,7 +1,7 @@
 //! The commit charge after calls that fail late: nothing may leak.
 
 use mm_core::{MmConfig, MmStruct, VmaView};
-use mm_ops::mmap::{vm_mmap_pgoff, vm_munmap};
+use mm_ops::kernel::mmap::{vm_mmap_pgoff, vm_munmap};
 use mm_ops::uapi::*;
 
 const P: u64 = PAGE_SIZE;

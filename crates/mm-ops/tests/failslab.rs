@@ -370,7 +370,7 @@ fn merge_existing_prealloc_failure_changes_nothing() {
     let a = t
         .mmap(ARENA, 3 * PAGE_SIZE, rw, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
         .expect("mmap");
-    mm_ops::mprotect::do_mprotect(t.mm(), a + PAGE_SIZE, PAGE_SIZE, PROT_READ).expect("split");
+    mm_ops::kernel::mprotect::do_mprotect(t.mm(), a + PAGE_SIZE, PAGE_SIZE, PROT_READ).expect("split");
     // Only the last VMA has an anon_vma.
     t.apply(
         &Call::Fault {
@@ -384,13 +384,13 @@ fn merge_existing_prealloc_failure_changes_nothing() {
     assert!(before.vmas[0].anon_vma.is_none() && before.vmas[2].anon_vma.is_some());
     for (n, site) in [(1, AllocSite::TreePrealloc), (2, AllocSite::AnonVmaClone)] {
         t.mm().fail_nth().set(n);
-        let r = mm_ops::mprotect::do_mprotect(t.mm(), a + PAGE_SIZE, PAGE_SIZE, rw);
+        let r = mm_ops::kernel::mprotect::do_mprotect(t.mm(), a + PAGE_SIZE, PAGE_SIZE, rw);
         assert_eq!(r, Err(Errno::ENOMEM));
         assert_eq!(t.mm().fail_nth().last_failed(), Some(site));
         assert_eq!(state(&t), before, "after {site:?} failed");
     }
     // Without a failure, the three merge, with the last one's anon_vma.
-    mm_ops::mprotect::do_mprotect(t.mm(), a + PAGE_SIZE, PAGE_SIZE, rw).expect("merge");
+    mm_ops::kernel::mprotect::do_mprotect(t.mm(), a + PAGE_SIZE, PAGE_SIZE, rw).expect("merge");
     let after = state(&t);
     assert_eq!(after.vmas.len(), 1);
     assert_eq!(after.vmas[0].anon_vma, before.vmas[2].anon_vma);
@@ -402,12 +402,18 @@ fn merge_existing_prealloc_failure_changes_nothing() {
 fn expand_existing_prealloc_failure_changes_nothing() {
     let t = fresh();
     let mm = t.mm();
-    assert_eq!(mm_ops::mmap::sys_brk(mm, BRK0 + PAGE_SIZE), BRK0 + PAGE_SIZE);
+    assert_eq!(mm_ops::kernel::mmap::sys_brk(mm, BRK0 + PAGE_SIZE), BRK0 + PAGE_SIZE);
     let before = state(&t);
     mm.fail_nth().set(1);
-    assert_eq!(mm_ops::mmap::sys_brk(mm, BRK0 + 2 * PAGE_SIZE), BRK0 + PAGE_SIZE);
+    assert_eq!(
+        mm_ops::kernel::mmap::sys_brk(mm, BRK0 + 2 * PAGE_SIZE),
+        BRK0 + PAGE_SIZE
+    );
     assert_eq!(mm.fail_nth().last_failed(), Some(AllocSite::TreePrealloc));
     assert_eq!(state(&t), before);
-    assert_eq!(mm_ops::mmap::sys_brk(mm, BRK0 + 2 * PAGE_SIZE), BRK0 + 2 * PAGE_SIZE);
+    assert_eq!(
+        mm_ops::kernel::mmap::sys_brk(mm, BRK0 + 2 * PAGE_SIZE),
+        BRK0 + 2 * PAGE_SIZE
+    );
     assert_eq!(state(&t).vmas.len(), 1, "the heap grew in place");
 }

@@ -1,9 +1,9 @@
 //! Which VMAs a write section write-locks, checked inside the section.
 
 use mm_core::{MmConfig, MmStruct, VmFlags, VmaView};
-use mm_ops::mmap::vm_mmap_pgoff;
+use mm_ops::kernel::mmap::vm_mmap_pgoff;
+use mm_ops::kernel::vma_region::do_vmi_munmap;
 use mm_ops::uapi::*;
-use mm_ops::vma_region::do_vmi_munmap;
 
 const P: u64 = PAGE_SIZE;
 
@@ -54,9 +54,9 @@ fn mprotect_locks_what_it_changes() {
     let mm = three_vmas();
     let mut w = mm.write();
     let ids: Vec<_> = (0..3).map(|i| w.find_vma(0x1000_0000 + i * 2 * P).unwrap()).collect();
-    mm_ops::mprotect::mprotect_locked(&mut w, 0x1000_0000, 0x1000_0000 + 2 * P, PROT_READ, 0).unwrap();
+    mm_ops::kernel::mprotect::mprotect_locked(&mut w, 0x1000_0000, 0x1000_0000 + 2 * P, PROT_READ, 0).unwrap();
     assert!(ids.iter().all(|&id| !w.vma_is_write_locked(id)), "no change, no lock");
-    mm_ops::mprotect::mprotect_locked(&mut w, 0x1000_0000 + 2 * P, 0x1000_0000 + 4 * P, PROT_READ, 0).unwrap();
+    mm_ops::kernel::mprotect::mprotect_locked(&mut w, 0x1000_0000 + 2 * P, 0x1000_0000 + 4 * P, PROT_READ, 0).unwrap();
     assert!(w.vma_is_write_locked(ids[0]), "prev grows over the middle");
     drop(w);
     assert_eq!(mm.read().vma_count(), 1);

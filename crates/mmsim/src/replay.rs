@@ -58,12 +58,12 @@ use mm_core::{VmFlags, VmaView};
 use mm_ops::call::{Call, Outcome};
 use mm_ops::env::ProcEnv;
 use mm_ops::hostfs::host_probe;
+use mm_ops::kernel::task_mmu::render_maps;
+use mm_ops::kernel::vma::anon_vma_prepare;
 use mm_ops::procmaps::parse_maps_snapshot;
 use mm_ops::strace::{Recorded, TraceLine, format_result};
 use mm_ops::task::Task;
-use mm_ops::task_mmu::render_maps;
 use mm_ops::uapi::AT_FDCWD;
-use mm_ops::vma::anon_vma_prepare;
 
 use fds::FdTracker;
 use report::panic_message;

@@ -3,8 +3,8 @@
 
 use mm_core::{BarrierPolicy, MmStruct, VmFlags};
 use mm_ops::call::{Access, Signal};
-use mm_ops::memory::{FaultPath, handle_user_fault_path};
-use mm_ops::task_mmu::for_each_vma_locked;
+use mm_ops::kernel::memory::{FaultPath, handle_user_fault_path};
+use mm_ops::kernel::task_mmu::for_each_vma_locked;
 
 use super::{FaultCounts, MapsCounts, SLOT_PAGES, Slot, SlotState, slot_base, slot_of};
 use crate::lookup::{Spec, SpecCounts, SpecStats, VmaInfo, vma_lookup, vma_lookup_speculative};

@@ -35,10 +35,10 @@ use std::time::{Duration, Instant};
 
 use mm_core::file::{FileId, Inode, InodeKind};
 use mm_core::{BarrierPolicy, MmConfig, MmStruct, MmWrite, VmaView};
-use mm_ops::mmap::{MapFile, do_mmap};
-use mm_ops::mprotect::mprotect_locked;
+use mm_ops::kernel::mmap::{MapFile, do_mmap};
+use mm_ops::kernel::mprotect::mprotect_locked;
+use mm_ops::kernel::vma_region::do_vmi_munmap;
 use mm_ops::uapi::*;
-use mm_ops::vma_region::do_vmi_munmap;
 use parking_lot::{Mutex, RwLock};
 use rand::rngs::SmallRng;
 use rand::{RngExt, SeedableRng};

@@ -10,8 +10,8 @@
 
 use mm_core::{BarrierPolicy, MmStruct, MmWrite, VmFlags, VmaId, VmaView};
 
+use super::mremap_move::move_vma;
 use crate::memory::mm_populate;
-use crate::mremap_move::move_vma;
 use crate::uapi::*;
 use crate::util::*;
 use crate::vma::vma_merge_extend;

@@ -1,0 +1,45 @@
+//! The kernel's functions under their kernel names: one module per file
+//! of the kernel's `mm/` (and `fs/proc/task_mmu.c`, `kernel/fork.c`), for
+//! kernel developers who want to call `mprotect_fixup` or
+//! `vma_merge_existing_range` directly. They take the `MmStruct` (or a
+//! write guard) and follow the kernel's locking. A tool author wants
+//! [`Task`](crate::Task) and [`TaskBuilder`](crate::TaskBuilder) instead.
+//!
+//! | module | what | kernel counterpart |
+//! |---|---|---|
+//! | [`fork`](mod@fork) | `fork` and `CLONE_VM` children: copying the address space, `anon_vma_fork`, `exit_mmap` | `kernel/fork.c` `dup_mm`, `mm/mmap.c` `dup_mmap`, `mm/rmap.c` `anon_vma_fork` |
+//! | [`mmap`] | `mmap`, `munmap`, `brk`, placement | `mm/mmap.c`, `mm/util.c` |
+//! | [`sys_x86_64`] | top-down / bottom-up layout | `arch/x86/kernel/sys_x86_64.c` |
+//! | [`vma`] | merge, split, modify | `mm/vma.c` |
+//! | [`vma_edge`] | the fast path that moves a boundary between neighbours (`vma_modify` when `prev` or `next` absorbs the range) | `mm/vma.c` `vma_merge_existing_range` |
+//! | [`anon_vma`](mod@anon_vma) | `anon_vma` reuse and preparation | `mm/rmap.c`, `mm/vma.c` |
+//! | [`vma_region`] | `mmap_region`, `munmap`, `brk` growth, free-area search | `mm/vma.c` |
+//! | [`mprotect`] | `mprotect` | `mm/mprotect.c` |
+//! | [`mremap`] | `mremap`: resize in place, move, multi-VMA moves | `mm/mremap.c`, `mm/vma.c` (`copy_vma`, `vma_merge_extend`) |
+//! | [`madvise`] | `madvise`: flag changes, validation, page advice | `mm/madvise.c`, `mm/ksm.c`, `mm/khugepaged.c` |
+//! | [`mlock`](mod@mlock) | `mlock`, `mlock2`, `munlock`, `mlockall`, `munlockall`: lock bits, `locked_vm`, `def_flags` | `mm/mlock.c` |
+//! | [`guards`] | guard markers (`MADV_GUARD_INSTALL`) | `mm/madvise.c`, `mm/memory.c` |
+//! | [`memory`] | page faults, stack growth, populate | `mm/memory.c`, `arch/x86/mm/fault.c`, `mm/gup.c` |
+//! | [`task_mmu`] | `/proc/PID/maps` rendering, under `mmap_lock` or per-VMA locks | `fs/proc/task_mmu.c` |
+//! | [`procmap_query`] | `PROCMAP_QUERY` | `fs/proc/task_mmu.c` `do_procmap_query` |
+//! | [`file_kind`] | what a file is to `mmap`: no mmap (`ENODEV`), a late refusal, `/dev/zero`, hugetlbfs, placement by file system | `mm/mmap.c` `do_mmap`, `drivers/char/mem.c`, `fs/proc`, `fs/kernfs`, `fs/hugetlbfs` |
+//! | [`util`] | accounting and flag helpers | `mm/util.c`, `include/linux/mman.h` |
+
+pub mod anon_vma;
+pub mod file_kind;
+pub mod fork;
+pub mod guards;
+pub mod madvise;
+pub mod memory;
+pub mod mlock;
+pub mod mmap;
+pub mod mprotect;
+pub mod mremap;
+mod mremap_move;
+pub mod procmap_query;
+pub mod sys_x86_64;
+pub mod task_mmu;
+pub mod util;
+pub mod vma;
+pub mod vma_edge;
+pub mod vma_region;
