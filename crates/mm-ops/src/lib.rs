@@ -61,9 +61,11 @@ mod task_calls;
 pub mod testing;
 pub mod uapi;
 
-// The kernel's modules under their old paths, for this crate's own code.
-#[allow(unused_imports)]
-pub(crate) use kernel::{
+// The kernel's modules under the paths they had before `kernel` grouped
+// them: kept for code written against those paths (and used by this
+// crate's own code), hidden from the documentation.
+#[doc(hidden)]
+pub use kernel::{
     anon_vma, file_kind, fork, guards, madvise, memory, mlock, mmap, mprotect, mremap, procmap_query, sys_x86_64,
     task_mmu, util, vma, vma_edge, vma_region,
 };
