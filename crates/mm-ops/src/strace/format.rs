@@ -93,6 +93,15 @@ fn open_mode(out: &mut String, flags: u64, mode: Option<u64>) {
     }
 }
 
+/// `s` quoted as strace prints a string argument (whole, never cut): see
+/// [`quote`]. The recorder writes paths and argv with it, so that they
+/// read back byte for byte.
+pub fn quote_string(s: &[u8]) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    quote(&mut out, s, None);
+    out
+}
+
 /// strace's `string_quote` (without `-x`): `"…"` with `\"`, `\\`, `\f`, `\n`,
 /// `\r`, `\t`, `\v` and octal escapes (three digits when an octal digit
 /// follows), then `...` when cut at `limit` bytes.

@@ -55,7 +55,7 @@ mod xlat;
 
 use crate::call::{Call, Outcome};
 use build::NAMES;
-pub use format::{format_call, format_result, visible};
+pub use format::{format_call, format_result, quote_string, visible};
 use lex::{Body, UNFINISHED};
 pub use pathop::{PathArg, PathOp, PathOpLine, equivalent_call, parse_path_op};
 

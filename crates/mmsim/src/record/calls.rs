@@ -85,27 +85,10 @@ pub(crate) mod nr {
     pub const CLONE3: u64 = 435;
 }
 
-/// A path as strace prints a string argument: quoted, with `"` and `\`
-/// backslashed, the usual C escapes, and other control or non-ASCII
-/// bytes in octal.
+/// A path as strace prints a string argument
+/// ([`mm_ops::strace::quote_string`]).
 fn quote_path(p: &[u8]) -> String {
-    let mut o = String::with_capacity(p.len() + 2);
-    o.push('"');
-    for &c in p {
-        match c {
-            b'"' => o.push_str("\\\""),
-            b'\\' => o.push_str("\\\\"),
-            b'\n' => o.push_str("\\n"),
-            b'\t' => o.push_str("\\t"),
-            b'\r' => o.push_str("\\r"),
-            0x20..=0x7e => o.push(c as char),
-            _ => {
-                let _ = write!(o, "\\{c:o}");
-            }
-        }
-    }
-    o.push('"');
-    o
+    mm_ops::strace::quote_string(p)
 }
 
 /// The text of a side call the replay needs although it is not an

@@ -4,8 +4,6 @@
 //! lines of tasks that end; and what `/proc` says about a process at an
 //! exec ([`ExecInfo`]).
 
-use std::fmt::Write as _;
-
 use nix::unistd::Pid;
 
 use super::Exit;
@@ -323,28 +321,9 @@ impl ExecCall {
     }
 }
 
-/// A string as strace quotes it: `"`, `\` and the usual C escapes
-/// backslashed, other control and non-ASCII bytes as three-digit octal.
+/// A string as strace quotes it ([`mm_ops::strace::quote_string`]).
 pub(crate) fn quote(s: &[u8]) -> String {
-    let mut o = String::with_capacity(s.len() + 2);
-    o.push('"');
-    for &c in s {
-        match c {
-            b'"' => o.push_str("\\\""),
-            b'\\' => o.push_str("\\\\"),
-            b'\n' => o.push_str("\\n"),
-            b'\t' => o.push_str("\\t"),
-            b'\r' => o.push_str("\\r"),
-            0x0b => o.push_str("\\v"),
-            0x0c => o.push_str("\\f"),
-            0x20..=0x7e => o.push(c as char),
-            _ => {
-                let _ = write!(o, "\\{c:03o}");
-            }
-        }
-    }
-    o.push('"');
-    o
+    mm_ops::strace::quote_string(s)
 }
 
 /// The NUL-separated strings of `/proc/PID/cmdline` or `environ`.
