@@ -136,18 +136,21 @@ fn a_plain_strace_trace_of_the_tree_replays_its_fork_children() {
     let maps = fixture.join("initial-maps.txt");
     let trace = tmp.path().join("trace.txt");
     let brk = meta(&fixture, "start_brk");
-    let run = mmsim(
-        &[
+    // `mmsim replay --initial-maps … --brk … --check [EXTRA…] trace.txt`.
+    let replay = |extra: &[&str]| {
+        let mut args = vec![
             "replay",
             "--initial-maps",
             maps.to_str().expect("utf-8"),
             "--brk",
             &brk,
             "--check",
-            trace.to_str().expect("utf-8"),
-        ],
-        "",
-    );
+        ];
+        args.extend_from_slice(extra);
+        args.push(trace.to_str().expect("utf-8"));
+        mmsim(&args, "")
+    };
+    let run = replay(&[]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(run.stderr.contains(" 0 divergences"), "{}", run.stderr);
     // ls (posix_spawn), the vfork child's exec of ./tree, and that
@@ -169,20 +172,7 @@ fn a_plain_strace_trace_of_the_tree_replays_its_fork_children() {
         .filter(|l| l.contains("clone"))
         .find_map(|l| l.split_whitespace().last()?.parse::<u32>().ok())
         .expect("a clone line with its child");
-    let run = mmsim(
-        &[
-            "replay",
-            "--initial-maps",
-            maps.to_str().expect("utf-8"),
-            "--brk",
-            &brk,
-            "--check",
-            "--pid",
-            &child.to_string(),
-            trace.to_str().expect("utf-8"),
-        ],
-        "",
-    );
+    let run = replay(&["--pid", &child.to_string()]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     for call in ["brk(", "mmap(", "mremap(", "mprotect("] {
         assert!(run.stdout.contains(call), "no {call} of {child}:\n{}", run.stdout);
