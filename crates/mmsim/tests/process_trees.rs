@@ -167,11 +167,21 @@ fn a_plain_strace_trace_of_the_tree_replays_its_fork_children() {
     // A fork child's own: its break, its mremap of what it inherited, its
     // mprotect of WIPEONFORK memory, its mmap over DONTFORK memory.
     let text = std::fs::read_to_string(&trace).expect("trace.txt");
-    let child = text
+    // The first fork child that mremaps (strace may split or restart a
+    // clone: `<... clone resumed> …) = ? ERESTARTNOINTR`).
+    let children: Vec<u32> = text
         .lines()
-        .filter(|l| l.contains("clone"))
-        .find_map(|l| l.split_whitespace().last()?.parse::<u32>().ok())
-        .expect("a clone line with its child");
+        .filter(|l| l.contains("clone(") || l.contains("clone resumed>"))
+        .filter_map(|l| l.rsplit_once(" = ")?.1.trim().parse::<u32>().ok())
+        .filter(|&c| c > 0)
+        .collect();
+    let child = *children
+        .iter()
+        .find(|c| {
+            let prefix = format!("{c} ");
+            text.lines().any(|l| l.starts_with(&prefix) && l.contains("mremap("))
+        })
+        .unwrap_or_else(|| panic!("no fork child that mremaps among {children:?}"));
     let run = replay(&["--pid", &child.to_string()]);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     for call in ["brk(", "mmap(", "mremap(", "mprotect("] {
