@@ -93,9 +93,10 @@ fn open_mode(out: &mut String, flags: u64, mode: Option<u64>) {
     }
 }
 
-/// `s` quoted as strace prints a string argument (whole, never cut): see
-/// [`quote`]. The recorder writes paths and argv with it, so that they
-/// read back byte for byte.
+/// `s` quoted as strace prints a string argument (`string_quote` without
+/// `-x`, whole, never cut): `"…"` with `\"`, `\\`, `\f`, `\n`, `\r`, `\t`,
+/// `\v` and octal escapes. The recorder writes paths and argv with it, so
+/// that they read back byte for byte.
 pub fn quote_string(s: &[u8]) -> String {
     let mut out = String::with_capacity(s.len() + 2);
     quote(&mut out, s, None);
