@@ -88,7 +88,8 @@
 //! goes to the program alone and the fixture is still written.
 //!
 //! Calls that change the layout (`mmap`, `munmap`, `mprotect`, `brk`,
-//! `mremap`, `madvise`, and `fork`, `clone` or `clone3` without `CLONE_VM`
+//! `mremap`, `madvise`, the mlock family, and `fork`, `clone` or `clone3`
+//! without `CLONE_VM`
 //! until the parent's event stop) run one at a time per image: a task
 //! entering one while another task of its image has one in flight waits at
 //! its entry stop, so that the order in which calls complete (the order of

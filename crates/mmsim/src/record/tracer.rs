@@ -11,10 +11,10 @@
 //! report their exit stops in the other; a replay in completion order
 //! would then give each `mmap` the other's address.  So the calls that
 //! change the layout (`mmap`, `munmap`, `mprotect`, `brk`, `mremap`,
-//! `madvise`, and the fork-like calls that copy it: `fork`, and `clone`
-//! or `clone3` without `CLONE_VM`) are serialized per image: a task that
-//! enters one while another task of the same image has one in flight is
-//! held at its entry stop until that one's exit stop (a fork's: its
+//! `madvise`, the mlock family, and the fork-like calls that copy it:
+//! `fork`, and `clone` or `clone3` without `CLONE_VM`) are serialized per
+//! image: a task that enters one while another task of the same image has
+//! one in flight is held at its entry stop until that one's exit stop (a fork's: its
 //! parent's `PTRACE_EVENT_FORK`/`CLONE` stop, or its exit stop if it
 //! failed), then let go (first come, first served).  Completion order is
 //! then the kernel's order for each address space.  A call in flight for
@@ -61,7 +61,17 @@ const POLL: Duration = Duration::from_micros(20);
 fn serialized(nr: u64) -> bool {
     matches!(
         nr,
-        nr::MMAP | nr::MUNMAP | nr::MPROTECT | nr::BRK | nr::MREMAP | nr::MADVISE
+        nr::MMAP
+            | nr::MUNMAP
+            | nr::MPROTECT
+            | nr::BRK
+            | nr::MREMAP
+            | nr::MADVISE
+            | nr::MLOCK
+            | nr::MLOCK2
+            | nr::MUNLOCK
+            | nr::MLOCKALL
+            | nr::MUNLOCKALL
     )
 }
 
