@@ -10,6 +10,8 @@
 //!   pseudo-random order);
 //! * `mmap_munmap_4k`: mmap 4 KiB next to an `rw-p` neighbour (merges),
 //!   munmap it;
+//! * `mmap_munmap_4k_own`: mmap 4 KiB `r--p` in a hole (its own VMA: a
+//!   tree insert), munmap it (a tree removal);
 //! * `mprotect_toggle`: mprotect one page rw (split + merge), back to r;
 //! * `brk1`: brk +1 page, brk −1 page;
 //! * `maps_render`: `/proc/PID/maps` of the whole address space (divide by
@@ -44,6 +46,18 @@ fn measure_mmap_munmap_4k<Pol: BarrierPolicy>(f: &mut ModelFixture<Pol>, iters: 
         let a = f
             .task
             .mmap(hint, P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            .expect("mmap");
+        vm_munmap(f.task.mm(), a, P).expect("munmap");
+    }
+}
+
+#[inline(never)]
+fn measure_mmap_munmap_4k_own<Pol: BarrierPolicy>(f: &mut ModelFixture<Pol>, iters: usize) {
+    let hint = f.spots.own_hint();
+    for _ in 0..iters {
+        let a = f
+            .task
+            .mmap(hint, P, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
             .expect("mmap");
         vm_munmap(f.task.mm(), a, P).expect("munmap");
     }
@@ -116,6 +130,11 @@ fn warm_up<Pol: BarrierPolicy>(f: &mut ModelFixture<Pol>, addrs: &[u64], cur: u6
             )
             .expect("mmap");
         vm_munmap(&mm, a, P).expect("munmap");
+        let a = f
+            .task
+            .mmap(f.spots.own_hint(), P, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            .expect("mmap");
+        vm_munmap(&mm, a, P).expect("munmap");
         do_mprotect(&mm, f.spots.toggle, P, PROT_READ | PROT_WRITE).expect("mprotect");
         do_mprotect(&mm, f.spots.toggle, P, PROT_READ).expect("mprotect");
         assert_eq!(sys_brk(&mm, cur + P), cur + P);
@@ -139,6 +158,7 @@ fn run<Pol: BarrierPolicy>(vmas: usize, iters: usize, files: &BenchFiles) {
     warm_up(&mut f, &addrs, cur, &mut out);
     black_box(measure_spec_lookup(&f, &addrs, iters));
     measure_mmap_munmap_4k(&mut f, iters);
+    measure_mmap_munmap_4k_own(&mut f, iters);
     measure_mprotect_toggle(&f, iters);
     measure_brk1(&f, cur, iters);
     measure_maps_render(&f, &mut out, iters.div_ceil(lines).max(2));

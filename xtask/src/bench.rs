@@ -405,7 +405,10 @@ fn write_icount(out: &Path, costs: &[crate::icount::Cost], profiles: &[crate::ic
     let mut t = String::new();
     for p in profiles {
         for (f, ir) in &p.top {
-            t.push_str(&format!("{}\t{}\t{}\t{}\n", p.op, p.ir, f.replace('\t', " "), ir));
+            t.push_str(&format!("{}\t{}\t{}\t{}\tfn\n", p.op, p.ir, f.replace('\t', " "), ir));
+        }
+        for (f, ir) in &p.files {
+            t.push_str(&format!("{}\t{}\t{}\t{}\tfile\n", p.op, p.ir, f.replace('\t', " "), ir));
         }
     }
     let _ = std::fs::write(out.join("profiles.tsv"), t);
@@ -441,13 +444,23 @@ fn read_profiles(out: &Path) -> Vec<crate::icount::Profile> {
         let (Ok(ir), Ok(fir)) = (ir.parse::<f64>(), fir.parse::<f64>()) else {
             continue;
         };
-        match v.iter_mut().find(|p| p.op == *op) {
-            Some(p) => p.top.push((func.to_string(), fir)),
-            None => v.push(crate::icount::Profile {
-                op: op.to_string(),
-                ir,
-                top: vec![(func.to_string(), fir)],
-            }),
+        let is_file = f.get(4) == Some(&"file");
+        let p = match v.iter().position(|p| p.op == *op) {
+            Some(i) => &mut v[i],
+            None => {
+                v.push(crate::icount::Profile {
+                    op: op.to_string(),
+                    ir,
+                    top: vec![],
+                    files: vec![],
+                });
+                v.last_mut().expect("pushed")
+            }
+        };
+        if is_file {
+            p.files.push((func.to_string(), fir));
+        } else {
+            p.top.push((func.to_string(), fir));
         }
     }
     v

@@ -59,7 +59,7 @@ const READ: [(&str, &str); 10] = [
 ];
 
 /// Instruction budgets per operation at 1,024 VMAs (upstream).
-const BUDGETS: [(&str, f64); 5] = [
+pub(crate) const BUDGETS: [(&str, f64); 5] = [
     ("spec_lookup", 160.0),
     ("mmap_munmap_4k", 700.0),
     ("mprotect_toggle", 600.0),
@@ -67,7 +67,7 @@ const BUDGETS: [(&str, f64); 5] = [
     ("maps_render", 650.0),
 ];
 
-fn ns(x: f64) -> String {
+pub(crate) fn ns(x: f64) -> String {
     if x >= 1e6 {
         format!("{:.2} ms", x / 1e6)
     } else if x >= 1e3 {
@@ -90,7 +90,7 @@ fn get<'a>(run: &'a Run, name: &str, func: &str, vmas: u64) -> Option<&'a Est> {
     run.est.get(&(name.to_string(), func.to_string(), vmas))
 }
 
-fn median(run: &Run, name: &str, func: &str, vmas: u64) -> Option<f64> {
+pub(crate) fn median(run: &Run, name: &str, func: &str, vmas: u64) -> Option<f64> {
     get(run, name, func, vmas).map(|e| e.median)
 }
 
@@ -223,59 +223,6 @@ fn icount_section(out: &mut String, run: &Run) {
     out.push('\n');
 }
 
-/// For each operation over its instruction budget, where its instructions
-/// go (callgrind, exclusive per function, upstream at 1,024 VMAs).
-fn missed_section(out: &mut String, run: &Run) {
-    let _ = writeln!(out, "## Where the instruction budgets are missed\n");
-    let mut any = false;
-    for (op, budget) in BUDGETS {
-        let Some(c) = run.cost(op, "upstream", 1024) else {
-            continue;
-        };
-        if c.ir <= budget {
-            continue;
-        }
-        any = true;
-        let lock = run.cost("write_lock_unlock", "upstream", 1024).map(|l| l.ir);
-        let _ = writeln!(
-            out,
-            "**`{op}`**: {:.0} instructions against a budget of {budget:.0} ({:.1}×).{}\n",
-            c.ir,
-            c.ir / budget,
-            match (op, lock) {
-                ("spec_lookup" | "maps_render", _) | (_, None) => String::new(),
-                (_, Some(l)) => format!(
-                    " Its two calls take the lock twice: {:.0} instructions of it are `write_lock_unlock`'s.",
-                    2.0 * l
-                ),
-            }
-        );
-        if let Some(p) = run.profiles.iter().find(|p| p.op == op) {
-            let _ = writeln!(
-                out,
-                "| function (self) | instructions per operation | share |\n|---|---|---|"
-            );
-            for (f, ir) in &p.top {
-                let _ = writeln!(out, "| `{f}` | {ir:.0} | {:.0}% |", 100.0 * ir / p.ir.max(1.0));
-            }
-            out.push('\n');
-        } else {
-            let _ = writeln!(out, "(no profile in this run)\n");
-        }
-    }
-    if !any {
-        let _ = writeln!(
-            out,
-            "{}\n",
-            if run.icount.is_ok() {
-                "Every operation is within its budget in this run."
-            } else {
-                "No instruction counts in this run."
-            }
-        );
-    }
-}
-
 /// The noise of this run: the machine's load, and the spread of
 /// criterion's samples (each sample is a repeated run of the loop).
 fn noise_section(out: &mut String, run: &Run) {
@@ -404,7 +351,7 @@ pub fn markdown(run: &Run) -> String {
         };
         let _ = writeln!(o, "| {} | {} | {} |", t.what, t.measured, met);
     }
-    o.push_str("\nFor each missed instruction budget, the profile is under [Where the instruction budgets are missed](#where-the-instruction-budgets-are-missed).\n\n");
+    o.push_str("\nFor each missed target, the profile and what it shows are under [Where the targets are missed](#where-the-targets-are-missed).\n\n");
 
     let _ = writeln!(o, "## Write path: will-it-scale analogues\n");
     let _ = writeln!(
@@ -576,7 +523,7 @@ pub fn markdown(run: &Run) -> String {
         }
     }
     icount_section(&mut o, run);
-    missed_section(&mut o, run);
+    crate::bench_missed::missed_section(&mut o, run);
     noise_section(&mut o, run);
     o.push_str(&crate::bench_answer::answer(run));
     o

@@ -10,9 +10,10 @@ use std::process::Command;
 use crate::{cargo, step, target_dir};
 
 /// The operations `mm-icount` measures: (name, what one operation is).
-pub const OPS: [(&str, &str); 7] = [
+pub const OPS: [(&str, &str); 8] = [
     ("spec_lookup", "one speculative vma_lookup"),
     ("mmap_munmap_4k", "mmap 4 KiB (merging) + munmap"),
+    ("mmap_munmap_4k_own", "mmap 4 KiB in a hole (own VMA) + munmap"),
     ("mprotect_toggle", "mprotect rw + mprotect r of one page"),
     ("brk1", "brk +1 page + brk -1 page"),
     ("maps_render", "one /proc/PID/maps line"),
@@ -50,6 +51,63 @@ pub struct Profile {
     pub ir: f64,
     /// `(function, instructions per operation)`, heaviest first.
     pub top: Vec<(String, f64)>,
+    /// `(source file, instructions per operation)`, heaviest first: the
+    /// same instructions counted where their code is written, so that
+    /// inlined code (tree walks, lock steps, bounds checks) is counted
+    /// under its own file rather than under the function it was inlined
+    /// into.
+    pub files: Vec<(String, f64)>,
+}
+
+/// A readable name for a source file of a callgrind line: relative to the
+/// workspace, the Rust library's files as `std: PATH`, the C library's as
+/// `libc: FILE`.
+pub fn source_label(file: &str) -> String {
+    let root = crate::root();
+    let root = format!("{}/", root.display());
+    if let Some(r) = file.strip_prefix(&root) {
+        return r.to_string();
+    }
+    if let Some(i) = file.find("/library/")
+        && file.starts_with("/rustc/")
+    {
+        return format!("std: {}", &file[i + "/library/".len()..]);
+    }
+    if file.starts_with("./") || file.starts_with("/usr/") {
+        let base = file.rsplit('/').next().unwrap_or(file);
+        return format!("libc: {base}");
+    }
+    if file.contains("/.cargo/registry/") {
+        // registry/src/INDEX/CRATE-VERSION/src/FILE
+        let mut parts = file.split('/').skip_while(|p| *p != "src").skip(2);
+        let krate = parts.next().unwrap_or("?");
+        let rest: Vec<&str> = parts.collect();
+        return format!("{krate}: {}", rest.join("/"));
+    }
+    file.to_string()
+}
+
+/// What a source file is for, for the report's summary by concern.
+pub fn concern(label: &str) -> &'static str {
+    if label.starts_with("crates/mm-core/src/tree/") {
+        "the VMA tree (walks, entry shifts, gap maxima, publication)"
+    } else if label.ends_with("vma_lock.rs") || label.ends_with("ordering.rs") {
+        "per-VMA locks and the barrier policy (`vma_start_write`, ordering)"
+    } else if label.ends_with("mmap_lock.rs") || label.ends_with("sync.rs") || label.starts_with("parking_lot") {
+        "`mmap_lock` (lock, unlock, `mm_lock_seq`)"
+    } else if label.starts_with("crates/mm-core/") {
+        "VMA slots and the write section's position (`vma_iter`, slab, publication)"
+    } else if label.starts_with("crates/mm-ops/") {
+        "the system call's own rules (mm-ops: checks, accounting, merge decisions)"
+    } else if label.starts_with("std: ") {
+        "Rust library code inlined (bounds checks, copies, `Option`/`Result`)"
+    } else if label.starts_with("libc: ") {
+        "C library (`memmove`/`memcpy`, allocator)"
+    } else if label.starts_with("benches/") {
+        "the measuring loop"
+    } else {
+        "other"
+    }
 }
 
 /// The nine event counts of a callgrind_annotate line, and the rest of it.
@@ -177,7 +235,7 @@ pub fn measure(runs: &[(String, u64)]) -> Result<(Vec<Cost>, Vec<Profile>), Stri
     if let Some((policy, vmas)) = runs.first() {
         for (op, _) in OPS {
             let args = [policy.clone(), vmas.to_string(), ITERS.to_string()];
-            let toggle = [format!("--toggle-collect=mm_icount::measure_{op}*")];
+            let toggle = [format!("--toggle-collect=mm_icount::measure_{op}")];
             let (out, stdout) = callgrind(&bin, &dir, &format!("profile-{op}"), &args, &toggle)?;
             let text = annotate(&out, false).ok_or("callgrind_annotate failed")?;
             let div = if op == "maps_render" {
@@ -187,6 +245,7 @@ pub fn measure(runs: &[(String, u64)]) -> Result<(Vec<Cost>, Vec<Profile>), Stri
             };
             let mut total = 0.0;
             let mut top = vec![];
+            let mut files: Vec<(String, f64)> = vec![];
             let mut in_table = false;
             for l in text.lines() {
                 if l.contains("PROGRAM TOTALS") {
@@ -210,13 +269,20 @@ pub fn measure(runs: &[(String, u64)]) -> Result<(Vec<Cost>, Vec<Profile>), Stri
                     break;
                 }
                 if let Some((ev, rest)) = events(l) {
-                    let name = rest.split(" [").next().unwrap_or(rest).trim();
-                    let name = name.rsplit_once(':').map_or(name, |(_, f)| f);
+                    let full = rest.split(" [").next().unwrap_or(rest).trim();
+                    let name = full.rsplit_once(':').map_or(full, |(_, f)| f);
+                    let file = full.split_once(':').map_or("???", |(f, _)| f);
                     if ev[0] > 0.0 {
                         top.push((name.to_string(), ev[0] / div));
+                        let label = source_label(file);
+                        match files.iter_mut().find(|(g, _): &&mut (String, f64)| *g == label) {
+                            Some(e) => e.1 += ev[0] / div,
+                            None => files.push((label, ev[0] / div)),
+                        }
                     }
                 }
             }
+            files.sort_by(|a, b| b.1.total_cmp(&a.1));
             // Inlined code is listed per source file: sum per function.
             let mut by_fn: Vec<(String, f64)> = vec![];
             for (f, ir) in top {
@@ -232,6 +298,7 @@ pub fn measure(runs: &[(String, u64)]) -> Result<(Vec<Cost>, Vec<Profile>), Stri
                 op: op.to_string(),
                 ir: total,
                 top,
+                files,
             });
         }
     }
@@ -266,6 +333,10 @@ pub fn icount(args: &[String]) -> bool {
                     p.op, p.ir, runs[0].1
                 );
                 for (f, ir) in &p.top {
+                    println!("  {ir:>8.0}  {f}");
+                }
+                println!("  by source file:");
+                for (f, ir) in p.files.iter().take(12) {
                     println!("  {ir:>8.0}  {f}");
                 }
             }

@@ -37,6 +37,7 @@ mod asm;
 mod bench;
 mod bench_answer;
 mod bench_locking;
+mod bench_missed;
 mod bench_report;
 mod dist;
 #[path = "../../crates/mmsim/fingerprint.rs"]

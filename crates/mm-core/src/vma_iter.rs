@@ -235,10 +235,17 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         }
         st.vmas[i] = v;
         crate::vma_lock::mark_attached(slot);
-        if st.tree.insert(&self.sh.tree, v.start, v.end, id).is_err() {
-            crate::vma_lock::mark_detached(slot);
-            self.sh.vmas.free(id);
-            return Err(NoMem);
+        // The held position (checked) is usually the gap's neighbour: the
+        // insert starts from it instead of from the root.
+        let near = self.vmi.get().at.map(|(_, p)| p);
+        match st.tree.insert_near(&self.sh.tree, near, v.start, v.end, id) {
+            Err(_) => {
+                crate::vma_lock::mark_detached(slot);
+                self.sh.vmas.free(id);
+                return Err(NoMem);
+            }
+            Ok(Some(p)) => self.vmi.set(VmaIter { at: Some((id, p)) }),
+            Ok(None) => {}
         }
         st.vma_live += 1;
         Ok(id)
@@ -254,6 +261,12 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         let st = &mut *self.g;
         st.tree.remove(&self.sh.tree, p);
         st.vma_live -= 1;
+        // Hold a neighbour of the removed entry (checked before use), so
+        // that the next lookup near the new gap starts there.
+        let near = Tree::step_back_in_leaf(p);
+        self.vmi.set(VmaIter {
+            at: st.tree.val_at(near).map(|v| (v, near)),
+        });
         let slot = self.sh.vmas.get(id).expect("live VMA");
         crate::vma_lock::mark_detached(slot);
         self.sh.vmas.free(id);

@@ -6,6 +6,24 @@ use super::{FANOUT, NIL, NodeM, Pos, Tree, TreeFull, TreeShared};
 impl Tree {
     /// Inserts `[start, end) → val`; the range must not overlap an entry.
     pub fn insert(&mut self, sh: &TreeShared, start: u64, end: u64, val: u32) -> Result<(), TreeFull> {
+        self.insert_near(sh, None, start, end, val).map(|_| ())
+    }
+
+    /// [`insert`](Self::insert) from a held position `near` (the kernel's
+    /// `vma_iter_store_new` through a `vma_iterator` already at the gap):
+    /// when `near` is the new range's predecessor or successor, the leaf
+    /// and slot come from it instead of a descent from the root. `near` is
+    /// checked before use, so a stale one costs a descent, never a wrong
+    /// slot. Returns the new entry's position when the insert did not
+    /// split a node (a split moves entries; the caller then holds none).
+    pub fn insert_near(
+        &mut self,
+        sh: &TreeShared,
+        near: Option<Pos>,
+        start: u64,
+        end: u64,
+        val: u32,
+    ) -> Result<Option<Pos>, TreeFull> {
         debug_assert!(start < end);
         // A split may allocate one node per level plus a new root: refuse up
         // front rather than fail half-way.
@@ -20,7 +38,11 @@ impl Tree {
             self.insert_at(sh, leaf, 0, start, end, val)?;
             self.publish_root(sh);
         } else {
-            let (leaf, idx) = match self.find_le(start) {
+            let pred = match near.and_then(|p| self.pred_from(p, start)) {
+                Some(p) => p,
+                None => self.find_le(start),
+            };
+            let (leaf, idx) = match pred {
                 Some(p) => (p.leaf, p.idx + 1),
                 None => (self.first().expect("non-empty").leaf, 0),
             };
@@ -28,13 +50,39 @@ impl Tree {
                 // Fast path: room in the leaf; fix both gaps, refresh once.
                 self.insert_in_leaf(sh, leaf, idx, start, end, val);
                 self.len += 1;
-                return Ok(());
+                return Ok(Some(Pos { leaf, idx }));
             }
             self.insert_at(sh, leaf, idx, start, end, val)?;
         }
         self.len += 1;
         self.fix_gaps_around(sh, start);
-        Ok(())
+        Ok(None)
+    }
+
+    /// What [`find_le`](Self::find_le)`(start)` returns, read from the
+    /// live position `p` when `p` is the entry before `start` or the one
+    /// after it (`Some(None)`: no entry starts at or below `start`);
+    /// `None` when `p` is neither (or not a live position).
+    fn pred_from(&self, p: Pos, start: u64) -> Option<Option<Pos>> {
+        let n = self.nodes.get(p.leaf as usize)?;
+        if !n.is_leaf || p.idx >= n.len {
+            return None;
+        }
+        if n.keys[p.idx] <= start {
+            // `p` precedes: it is the predecessor if the next entry starts
+            // above `start`.
+            match self.next(p) {
+                Some(q) if self.get(q).start <= start => None,
+                _ => Some(Some(p)),
+            }
+        } else {
+            // `p` follows: its predecessor (if any) must start at or below.
+            match self.prev(p) {
+                None => Some(None),
+                Some(q) if self.get(q).start <= start => Some(Some(q)),
+                Some(_) => None,
+            }
+        }
     }
 
     /// Inserts into a leaf with room, setting the gaps of the new entry and

@@ -32,6 +32,24 @@ impl Tree {
             .is_some_and(|n| n.is_leaf && pos.idx < n.len && n.vals[pos.idx] == val)
     }
 
+    /// The value at `pos` if `pos` is a live position (a leaf in the tree,
+    /// an index below its length); for a position kept across a change.
+    #[inline]
+    pub fn val_at(&self, pos: Pos) -> Option<u32> {
+        let n = self.nodes.get(pos.leaf as usize)?;
+        (n.is_leaf && pos.idx < n.len).then(|| n.vals[pos.idx])
+    }
+
+    /// The position before `pos` in the same leaf, or `pos` itself at a
+    /// leaf's start: where a removal at `pos` leaves a neighbour.
+    #[inline]
+    pub fn step_back_in_leaf(pos: Pos) -> Pos {
+        Pos {
+            leaf: pos.leaf,
+            idx: pos.idx.saturating_sub(1),
+        }
+    }
+
     /// The entry next to `pos` (after it, else before it) if it holds value
     /// `val`; `pos` is a held position, checked before use.
     #[inline]

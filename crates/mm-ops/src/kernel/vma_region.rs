@@ -6,6 +6,7 @@
 use mm_core::failslab::AllocSite;
 use mm_core::file::{Inode, InodeKind};
 use mm_core::{BarrierPolicy, MmWrite, VmFlags, Vma, VmaId, VmaView};
+use smallvec::SmallVec;
 
 pub use crate::mmap::do_brk_flags;
 use crate::uapi::{Errno, PAGE_SHIFT};
@@ -126,8 +127,10 @@ pub fn unmapped_area_topdown(mm: &impl VmaView, info: &UnmappedAreaInfo) -> Resu
 /// `struct vma_munmap_struct`: VMAs gathered for removal and their totals.
 #[derive(Debug, Default)]
 pub struct Vms {
-    /// The gathered VMAs (after splitting at the range ends).
-    pub list: Vec<VmaId>,
+    /// The gathered VMAs (after splitting at the range ends). Held inline
+    /// up to eight, so that a munmap of a few VMAs does not allocate (the
+    /// kernel gathers into a maple tree of its own, preallocated).
+    pub list: SmallVec<[VmaId; 8]>,
     /// The VMA before the range.
     pub prev: Option<VmaId>,
     /// The VMA after the range.
