@@ -256,7 +256,31 @@ pub struct HostFixture {
 impl HostFixture {
     /// Maps the layout so that this process holds [`total_vmas`]`(n)`
     /// VMAs. Panics (naming the address) if the range is not free.
+    ///
+    /// The process's own VMAs can change while the fixture is mapped (a
+    /// thread of an earlier benchmark exiting frees its stack and guard):
+    /// then the count is off, the fixture is unmapped and mapped again
+    /// from a fresh count, up to five times.
     pub fn new(n: usize, files: &BenchFiles) -> HostFixture {
+        let mut last = (0, 0);
+        for attempt in 0..5 {
+            match Self::try_new(n, files) {
+                Ok(f) => return f,
+                Err(got) => {
+                    last = got;
+                    std::thread::sleep(std::time::Duration::from_millis(20 << attempt));
+                }
+            }
+        }
+        panic!(
+            "host fixture size: {} VMAs instead of {} after five attempts (the process's own VMAs kept changing)",
+            last.0, last.1
+        );
+    }
+
+    /// One attempt of [`new`](Self::new): `Err((got, wanted))` (with the
+    /// fixture unmapped again) when the count is off.
+    fn try_new(n: usize, files: &BenchFiles) -> Result<HostFixture, (usize, usize)> {
         let own = host_vma_count();
         let fill = total_vmas(n)
             .checked_sub(own + 1)
@@ -301,11 +325,15 @@ impl HostFixture {
             0,
         );
         let got = host_vma_count();
-        assert_eq!(got, total_vmas(n), "host fixture size");
-        HostFixture {
+        let f = HostFixture {
             spots,
             end: spots.arena + 64 * P,
+        };
+        if got != total_vmas(n) {
+            // Dropping it unmaps the fixture.
+            return Err((got, total_vmas(n)));
         }
+        Ok(f)
     }
 }
 

@@ -669,8 +669,23 @@ fn summary_json(run: &Run) -> Value {
         Ok(l) => crate::bench_locking::json(l),
         Err(e) => json!({ "not_measured": e }),
     };
+    let profiles: Vec<Value> = run
+        .profiles
+        .iter()
+        .map(|p| {
+            json!({"op": p.op, "instructions": p.ir,
+                "functions": p.top.iter().map(|(f, ir)| json!({"name": f, "instructions": ir})).collect::<Vec<_>>(),
+                "files": p.files.iter().map(|(f, ir)| json!({"name": f, "instructions": ir})).collect::<Vec<_>>()})
+        })
+        .collect();
+    let targets: Vec<Value> = crate::bench_report::targets(run)
+        .into_iter()
+        .map(|t| json!({"target": t.what, "measured": t.measured, "met": t.met}))
+        .collect();
     json!({
+        "targets": targets,
         "icount": icount,
+        "profiles": profiles,
         "locking": locking,
         "policies": run.policies.iter().map(|p| json!({"name": p.0, "expected_sound": p.1})).collect::<Vec<_>>(),
         "machine": {

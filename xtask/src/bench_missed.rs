@@ -151,7 +151,7 @@ pub fn missed_section(out: &mut String, run: &Run) {
                     " {}",
                     if tg > ig * 1.25 && y.d1_miss > x.d1_miss + 1.0 {
                         format!(
-                            "Time grows more than instructions do ({tg:.2}× against {ig:.2}×), and each lookup misses L1 {:.1} times more often at 65,530 VMAs: the tree no longer fits in the first-level cache.",
+                            "Time grows more than instructions do ({tg:.2}× against {ig:.2}×), and each lookup misses L1 {:.1} more times at 65,530 VMAs: what a lookup touches (tree nodes, VMA slots) no longer fits in the first-level cache.",
                             y.d1_miss - x.d1_miss
                         )
                     } else if tg > ig * 1.25 {

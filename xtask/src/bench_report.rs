@@ -95,13 +95,17 @@ pub(crate) fn median(run: &Run, name: &str, func: &str, vmas: u64) -> Option<f64
 }
 
 /// One target: description, measured text, met.
-struct Target {
-    what: String,
-    measured: String,
-    met: Option<bool>,
+pub(crate) struct Target {
+    /// What is wanted.
+    pub what: String,
+    /// What this run measured.
+    pub measured: String,
+    /// Whether it is met (`None`: not measured).
+    pub met: Option<bool>,
 }
 
-fn targets(run: &Run) -> Vec<Target> {
+/// The targets, each judged from this run's data.
+pub(crate) fn targets(run: &Run) -> Vec<Target> {
     let mut t = Vec::new();
     let up = "upstream";
     for name in ["mmap_munmap_4k", "mmap_munmap_4k_own", "mprotect_toggle"] {

@@ -99,8 +99,14 @@ pub fn concern(label: &str) -> &'static str {
         "VMA slots and the write section's position (`vma_iter`, slab, publication)"
     } else if label.starts_with("crates/mm-ops/") {
         "the system call's own rules (mm-ops: checks, accounting, merge decisions)"
+    } else if label.starts_with("crates/mm-spec/") {
+        "the speculative reader (mm-spec: begin, validate, range check)"
+    } else if label == "std: core/src/sync/atomic.rs" {
+        "atomic accesses inlined (`READ_ONCE`/`WRITE_ONCE` loads and stores, lock RMWs)"
+    } else if label == "std: core/src/slice/index.rs" || label == "std: alloc/src/vec/mod.rs" {
+        "indexing inlined (bounds checks, address arithmetic)"
     } else if label.starts_with("std: ") {
-        "Rust library code inlined (bounds checks, copies, `Option`/`Result`)"
+        "other Rust library code inlined (`Option`/`Result`, iterators, copies)"
     } else if label.starts_with("libc: ") {
         "C library (`memmove`/`memcpy`, allocator)"
     } else if label.starts_with("benches/") {
