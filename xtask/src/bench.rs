@@ -366,7 +366,7 @@ pub fn bench(args: &[String]) -> bool {
     )
     .and_then(|_| std::fs::write(&md, crate::bench_report::markdown(&run)))
     .map_err(|e| e.to_string())
-    .and_then(|_| crate::bench_report::chart(&run, &svg));
+    .and_then(|_| crate::bench_chart::chart(&run, &svg));
     if let Err(e) = written {
         eprintln!("xtask: writing the report: {e}");
         return false;

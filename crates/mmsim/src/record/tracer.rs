@@ -455,12 +455,7 @@ impl Tracer {
         if let Some(call) = ExecCall::from_entry(&e, |addr| proc::read_string(tid, addr, PATH_MAX)) {
             // The image's final maps if the exec succeeds and no other
             // process uses it.
-            self.flush_faults_at(Some(tid), None, &[]);
-            let maps = if self.image_is_process_own(tid) {
-                proc::maps(tid).ok().filter(|m| !m.is_empty())
-            } else {
-                None
-            };
+            let maps = self.own_image_maps(tid);
             if let Some(th) = self.tasks.get_mut(&tid) {
                 th.exec = Some(call);
                 th.exec_maps = maps;

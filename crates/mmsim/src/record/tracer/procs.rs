@@ -67,6 +67,19 @@ impl Tracer {
             .all(|u| self.tasks.get(u).is_some_and(|x| x.tgid == t.tgid))
     }
 
+    /// `tid`'s maps, read at this stop (after the faults so far are
+    /// written), when its image is its process's own: what its image's
+    /// final maps are if it leaves the image here. `None` when another
+    /// process uses the image, or when the maps cannot be read or are empty.
+    pub(super) fn own_image_maps(&mut self, tid: Pid) -> Option<String> {
+        self.flush_faults_at(Some(tid), None, &[]);
+        if self.image_is_process_own(tid) {
+            proc::maps(tid).ok().filter(|m| !m.is_empty())
+        } else {
+            None
+        }
+    }
+
     /// `tid` entered a serialized call: true when it may go on (its image
     /// has no other one in flight), false when it is held.
     pub(super) fn serialize(&mut self, tid: Pid) -> bool {
@@ -309,13 +322,7 @@ impl Tracer {
     /// read at this stop when it was the process's own; what the process
     /// does next is not recorded.
     pub(super) fn detach_for_tracer(&mut self, tid: Pid) {
-        self.flush_faults_at(Some(tid), None, &[]);
-        let own = self.image_is_process_own(tid);
-        let maps = if own {
-            proc::maps(tid).ok().filter(|m| !m.is_empty())
-        } else {
-            None
-        };
+        let maps = self.own_image_maps(tid);
         self.forget(tid);
         if let Some(f) = self.faults.as_mut() {
             f.detach(tid.as_raw());
