@@ -18,10 +18,11 @@
 //! 2. every primitive that changes a VMA ([`MmWrite::vma_set_range`],
 //!    [`MmWrite::vma_move_boundary`], [`MmWrite::vma_unlink`]) finds the
 //!    VMA's tree entry through the held position;
-//! 3. a held position is checked before each use (the leaf still holds
-//!    that VMA at that index: [`Tree::pos_holds`]), so a tree change that
-//!    moved entries (a node split or merge) costs a descent, never a wrong
-//!    answer.
+//! 3. a held position carries the tree's generation ([`Tree::generation`])
+//!    and is used only at that generation: a tree change that moved entries
+//!    (an insert, a removal, a node split or merge) costs a descent, never
+//!    a wrong answer (debug builds also check that the leaf still holds
+//!    that VMA at that index, [`Tree::pos_holds`]).
 //!
 //! The lock protocol is unchanged: each primitive write-locks the VMAs it
 //! changes (`vma_start_write`) before publishing them.
@@ -32,10 +33,11 @@ use crate::tree::{Pos, Tree};
 use crate::vm_flags::VmFlags;
 use crate::vma::{AnonVmaId, Vma, VmaId, VmaSlot};
 
-/// The held position: a tree position and the VMA found there.
+/// The held position: a tree position, the VMA found there, and the
+/// tree's generation when it was found.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct VmaIter {
-    at: Option<(VmaId, Pos)>,
+    at: Option<(VmaId, Pos, u64)>,
 }
 
 impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
@@ -46,16 +48,38 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
 
     #[inline]
     fn vmi_set(&self, pos: Pos) -> VmaId {
-        let id = self.tree().get(pos).val;
-        self.vmi.set(VmaIter { at: Some((id, pos)) });
+        let t = self.tree();
+        let id = t.get(pos).val;
+        self.vmi.set(VmaIter {
+            at: Some((id, pos, t.generation())),
+        });
         id
     }
 
-    /// The held position, if it still holds an entry.
+    /// Holds `pos`, where VMA `id` is.
+    #[inline]
+    fn vmi_hold(&self, id: VmaId, pos: Pos) {
+        self.vmi.set(VmaIter {
+            at: Some((id, pos, self.tree().generation())),
+        });
+    }
+
+    /// The held VMA and position, if taken at the tree's generation.
+    #[inline]
+    fn vmi_current(&self) -> Option<(VmaId, Pos)> {
+        let (id, pos, generation) = self.vmi.get().at?;
+        let t = self.tree();
+        if generation != t.generation() {
+            return None;
+        }
+        debug_assert!(t.pos_holds(pos, id), "a held position at the current generation");
+        Some((id, pos))
+    }
+
+    /// The held position, if it is still valid.
     #[inline]
     fn vmi_held(&self) -> Option<Pos> {
-        let (id, pos) = self.vmi.get().at?;
-        self.tree().pos_holds(pos, id).then_some(pos)
+        self.vmi_current().map(|(_, pos)| pos)
     }
 
     /// The tree position of VMA `id`: the held one when it is that VMA's,
@@ -65,14 +89,17 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     /// call often changes the VMA next to the one the last lookup found.
     #[inline]
     pub(crate) fn vmi_pos(&self, id: VmaId) -> Pos {
-        if let Some((held, pos)) = self.vmi.get().at {
-            let t = self.tree();
+        if let Some((held, pos)) = self.vmi_current() {
             if held == id {
-                if t.pos_holds(pos, id) {
-                    return pos;
-                }
-            } else if let Some(p) = t.neighbour_holding(pos, id) {
-                self.vmi.set(VmaIter { at: Some((id, p)) });
+                return pos;
+            }
+            let t = self.tree();
+            if let Some(p) = t.next(pos).filter(|&p| t.get(p).val == id) {
+                self.vmi_hold(id, p);
+                return p;
+            }
+            if let Some(p) = t.prev(pos).filter(|&p| t.get(p).val == id) {
+                self.vmi_hold(id, p);
                 return p;
             }
         }
@@ -87,7 +114,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
             .tree
             .pos_of(st.vmas[id as usize].start, id)
             .expect("VMA is in the tree");
-        self.vmi.set(VmaIter { at: Some((id, pos)) });
+        self.vmi_hold(id, pos);
         pos
     }
 
@@ -97,9 +124,8 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     #[inline]
     fn vmi_pair(&self, left: VmaId, right: VmaId) -> (Pos, Pos) {
         let t = self.tree();
-        if let Some((held, pl)) = self.vmi.get().at
+        if let Some((held, pl)) = self.vmi_current()
             && held == left
-            && t.pos_holds(pl, left)
             && let Some(pr) = t.next(pl)
             && t.get(pr).val == right
         {
@@ -237,14 +263,19 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         crate::vma_lock::mark_attached(slot);
         // The held position (checked) is usually the gap's neighbour: the
         // insert starts from it instead of from the root.
-        let near = self.vmi.get().at.map(|(_, p)| p);
+        let near = self.vmi.get().at.map(|(_, p, _)| p);
         match st.tree.insert_near(&self.sh.tree, near, v.start, v.end, id) {
             Err(_) => {
                 crate::vma_lock::mark_detached(slot);
                 self.sh.vmas.free(id);
                 return Err(NoMem);
             }
-            Ok(Some(p)) => self.vmi.set(VmaIter { at: Some((id, p)) }),
+            Ok(Some(p)) => {
+                let generation = st.tree.generation();
+                self.vmi.set(VmaIter {
+                    at: Some((id, p, generation)),
+                });
+            }
             Ok(None) => {}
         }
         st.vma_live += 1;
@@ -265,7 +296,7 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
         // that the next lookup near the new gap starts there.
         let near = Tree::step_back_in_leaf(p);
         self.vmi.set(VmaIter {
-            at: st.tree.val_at(near).map(|v| (v, near)),
+            at: st.tree.val_at(near).map(|v| (v, near, st.tree.generation())),
         });
         let slot = self.sh.vmas.get(id).expect("live VMA");
         crate::vma_lock::mark_detached(slot);

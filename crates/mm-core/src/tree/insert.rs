@@ -1,6 +1,7 @@
 //! Inserting an entry (`mas_store` of a new range): into a leaf with
 //! room, or by splitting nodes upwards.
 
+use super::update::max_after;
 use super::{FANOUT, NIL, NodeM, Pos, Tree, TreeFull, TreeShared};
 
 impl Tree {
@@ -25,6 +26,7 @@ impl Tree {
         val: u32,
     ) -> Result<Option<Pos>, TreeFull> {
         debug_assert!(start < end);
+        self.generation = self.generation.wrapping_add(1);
         // A split may allocate one node per level plus a new root: refuse up
         // front rather than fail half-way.
         if self.alloc.in_use() + self.height as usize + 2 > sh.nodes.capacity() {
@@ -104,18 +106,27 @@ impl Tree {
         n.vals[idx] = val;
         n.gaps[idx] = start - pred_end;
         n.len += 1;
+        // The leaf's largest gap, kept incrementally: a new slot holds the
+        // new entry's gap, and the successor's gap shrinks (the two parts
+        // of the hole the entry went into). A rescan only when the
+        // successor's gap was the largest.
+        let mut known = max_after(Some(n.max), 0, start - pred_end);
         self.note_leaf(val, leaf);
         let n = &mut self.nodes[leaf as usize];
         let next_leaf = n.next_leaf;
         if idx + 1 < n.len {
-            n.gaps[idx + 1] = n.keys[idx + 1] - end;
+            let (old, gap) = (n.gaps[idx + 1], n.keys[idx + 1] - end);
+            n.gaps[idx + 1] = gap;
+            known = max_after(known, old, gap);
         } else if next_leaf != NIL {
             let nn = &mut self.nodes[next_leaf as usize];
-            nn.gaps[0] = nn.keys[0] - end;
-            self.refresh_up(sh, next_leaf);
+            let (old, gap) = (nn.gaps[0], nn.keys[0] - end);
+            nn.gaps[0] = gap;
+            let k = max_after(Some(nn.max), old, gap);
+            self.refresh_up_with(sh, next_leaf, k);
         }
         self.publish_node(sh, leaf, idx);
-        self.refresh_up(sh, leaf);
+        self.refresh_up_with(sh, leaf, known);
     }
 
     /// Inserts into `node` at `idx`, splitting upwards as needed.

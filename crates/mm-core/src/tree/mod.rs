@@ -249,6 +249,10 @@ pub struct Tree {
     /// Per node: the length last published (`FANOUT` for a node not yet
     /// published, whose keys may hold anything).
     pub_len: Vec<u8>,
+    /// Bumped by every change that moves entries or changes a value
+    /// (insert, remove, node splits and merges, `set_val`): a position
+    /// taken at the same generation is still valid ([`Tree::generation`]).
+    generation: u64,
 }
 
 impl Default for Tree {
@@ -262,6 +266,7 @@ impl Default for Tree {
             hint: AtomicU32::new(NIL),
             leaf_of: Vec::new(),
             pub_len: Vec::new(),
+            generation: 0,
         }
     }
 }
@@ -271,6 +276,17 @@ impl Default for Tree {
 pub struct TreeFull;
 
 impl Tree {
+    /// The tree's generation: a position found at one generation stays
+    /// valid (the same entry at the same leaf and index) until it changes.
+    /// Range changes that keep entries in place (`set_range`,
+    /// `move_boundary`) do not change it. The kernel's counterpart is the
+    /// rule that a `ma_state` is reset after the tree is modified through
+    /// another one.
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.len

@@ -1,11 +1,13 @@
 //! Removing an entry (`mas_erase`): shrinking, merging and dropping
 //! nodes, and collapsing the root.
 
+use super::update::max_after;
 use super::{FANOUT, NIL, Pos, Tree, TreeShared};
 
 impl Tree {
     /// Removes the entry at `pos`.
     pub fn remove(&mut self, sh: &TreeShared, pos: Pos) {
+        self.generation = self.generation.wrapping_add(1);
         let n = &self.nodes[pos.leaf as usize];
         if n.len > (FANOUT / 4).max(1) {
             // Fast path: the leaf stays big enough; fix the successor's gap
@@ -14,22 +16,34 @@ impl Tree {
             let next = self.next(pos);
             let n = &mut self.nodes[pos.leaf as usize];
             let (idx, len) = (pos.idx, n.len);
+            // The leaf's largest gap, kept incrementally: the successor's
+            // gap grows to take in the removed entry and its gap (so it is
+            // at least that gap), then the removed slot goes.
+            let removed_gap = n.gaps[idx];
+            let mut known = Some(n.max);
             n.keys.copy_within(idx + 1..len, idx);
             n.ends.copy_within(idx + 1..len, idx);
             n.vals.copy_within(idx + 1..len, idx);
             n.gaps.copy_within(idx + 1..len, idx);
             n.len -= 1;
             match next {
-                Some(nx) if nx.leaf == pos.leaf => n.gaps[idx] = n.keys[idx] - pred_end,
+                Some(nx) if nx.leaf == pos.leaf => {
+                    let (old, gap) = (n.gaps[idx], n.keys[idx] - pred_end);
+                    n.gaps[idx] = gap;
+                    known = max_after(known, old, gap);
+                }
                 Some(nx) => {
                     let nn = &mut self.nodes[nx.leaf as usize];
-                    nn.gaps[0] = nn.keys[0] - pred_end;
-                    self.refresh_up(sh, nx.leaf);
+                    let (old, gap) = (nn.gaps[0], nn.keys[0] - pred_end);
+                    nn.gaps[0] = gap;
+                    let k = max_after(Some(nn.max), old, gap);
+                    self.refresh_up_with(sh, nx.leaf, k);
                 }
                 None => {}
             }
+            let known = max_after(known, removed_gap, 0);
             self.publish_node(sh, pos.leaf, idx);
-            self.refresh_up(sh, pos.leaf);
+            self.refresh_up_with(sh, pos.leaf, known);
             self.len -= 1;
             return;
         }

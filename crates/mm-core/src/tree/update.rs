@@ -11,7 +11,7 @@ use crate::ordering::{read_once, write_once, write_once_u32};
 /// given the largest before (`None`: unknown); `None` when only a rescan
 /// can tell (the largest gap shrank).
 #[inline]
-fn max_after(max: Option<u64>, old: u64, new: u64) -> Option<u64> {
+pub(super) fn max_after(max: Option<u64>, old: u64, new: u64) -> Option<u64> {
     let max = max?;
     if new >= max {
         Some(new)
@@ -239,6 +239,7 @@ impl Tree {
 
     /// Replaces the value of the entry at `pos`.
     pub fn set_val(&mut self, sh: &TreeShared, pos: Pos, val: u32) {
+        self.generation = self.generation.wrapping_add(1);
         self.nodes[pos.leaf as usize].vals[pos.idx] = val;
         write_once_u32(&sh.nodes.get(pos.leaf).expect("allocated").vals[pos.idx], val);
     }
