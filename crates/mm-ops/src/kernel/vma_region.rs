@@ -268,7 +268,46 @@ pub fn do_vmi_align_munmap<P: BarrierPolicy>(
     if let Some(r) = trim_in_place(mm, first, start, end) {
         return r;
     }
+    if let Some(r) = remove_whole(mm, first, start, end) {
+        return r;
+    }
     gather_and_unmap(mm, first, start, end)
+}
+
+/// The unmapping of exactly one whole VMA: what the gather and complete
+/// steps do for a single VMA (the sealing check, `vma_start_write`, the
+/// guard markers, `remove_vma`, the accounting), without gathering a list
+/// or looking up the neighbours, which only `mmap_region` uses. `None`: not
+/// this case, or an injected allocation failure is pending (the general
+/// path has the kernel's failure points and partial effects).
+fn remove_whole<P: BarrierPolicy>(
+    mm: &mut MmWrite<'_, P>,
+    id: VmaId,
+    start: u64,
+    end: u64,
+) -> Option<Result<(), Errno>> {
+    if mm.fail_nth().pending() {
+        return None;
+    }
+    let v = mm.vma_ref(id);
+    if v.start != start || v.end != end {
+        return None;
+    }
+    if v.flags.contains(VmFlags::SEALED) {
+        return Some(Err(Errno::EPERM));
+    }
+    let (flags, pages) = (v.flags, v.pages());
+    mm.vma_start_write(id);
+    // The general path's points: the detached-tree store and the clear.
+    if mm.fail_nth().armed() {
+        mm.fail_nth().pass(2);
+    }
+    let mut vms = Vms::default();
+    vms.add(flags, pages);
+    crate::guards::remove(mm.st(), start, end);
+    remove_vma(mm, id);
+    vms.unaccount(mm.st());
+    Some(Ok(()))
 }
 
 /// [`do_vmi_align_munmap`] past the in-place trim.
