@@ -356,7 +356,16 @@ pub fn bench(args: &[String]) -> bool {
         run.profiles = read_profiles(&out);
     }
     run.asm = crate::asm::listing();
-    run.machine.load = (load_before, loadavg());
+    if opts.report_only {
+        // The machine, date and load of the run the data come from.
+        run.machine = read_machine(&out).unwrap_or(Machine {
+            load: (f64::NAN, f64::NAN),
+            ..run.machine
+        });
+    } else {
+        run.machine.load = (load_before, loadavg());
+        write_machine(&out, &run.machine);
+    }
     let summary = summary_json(&run);
     let md = out.join("benchmarks.md");
     let svg = out.join("benchmarks.svg");
@@ -412,6 +421,34 @@ fn write_icount(out: &Path, costs: &[crate::icount::Cost], profiles: &[crate::ic
         }
     }
     let _ = std::fs::write(out.join("profiles.tsv"), t);
+}
+
+/// Records the run's machine, date and load (`machine.tsv`), so that
+/// `--report-only` reports them rather than the moment it runs.
+fn write_machine(out: &Path, m: &Machine) {
+    let t = format!(
+        "cpu\t{}\ncpus\t{}\nkernel\t{}\nrustc\t{}\ndate\t{}\nload_before\t{}\nload_after\t{}\n",
+        m.cpu, m.cpus, m.kernel, m.rustc, m.date, m.load.0, m.load.1
+    );
+    let _ = std::fs::write(out.join("machine.tsv"), t);
+}
+
+/// What [`write_machine`] recorded, if anything.
+fn read_machine(out: &Path) -> Option<Machine> {
+    let text = std::fs::read_to_string(out.join("machine.tsv")).ok()?;
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(k)?.strip_prefix('\t'))
+            .map(str::to_string)
+    };
+    Some(Machine {
+        cpu: get("cpu")?,
+        cpus: get("cpus")?.parse().ok()?,
+        kernel: get("kernel")?,
+        rustc: get("rustc")?,
+        date: get("date")?,
+        load: (get("load_before")?.parse().ok()?, get("load_after")?.parse().ok()?),
+    })
 }
 
 fn read_icount(out: &Path) -> Result<Vec<crate::icount::Cost>, String> {

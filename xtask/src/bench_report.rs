@@ -120,12 +120,7 @@ pub(crate) fn targets(run: &Run) -> Vec<Target> {
         measured: s.map_or("–".into(), ns),
         met: s.map(|s| s <= 15.0),
     });
-    let r = median(run, "locked_lookup_with_writer", up, 1024).zip(median(run, "spec_lookup_with_writer", up, 1024));
-    t.push(Target {
-        what: "`spec_lookup_with_writer` ≥ 3× faster than `locked_lookup_with_writer` (1,024 VMAs)".into(),
-        measured: r.map_or("–".into(), |(l, s)| format!("{:.2}× ({} vs {})", l / s, ns(s), ns(l))),
-        met: r.map(|(l, s)| l / s >= 3.0),
-    });
+    t.push(writer_target(run));
     let mut worst: Option<(String, f64)> = None;
     let mut over = Vec::new();
     for name in WRITE
@@ -170,6 +165,41 @@ pub(crate) fn targets(run: &Run) -> Vec<Target> {
         });
     }
     t
+}
+
+/// `spec_lookup_with_writer` against `locked_lookup_with_writer`. The
+/// locked reader's time with a writer depends on how often it meets the
+/// writer on the lock, which on few CPUs swings from run to run; the
+/// policies run the same locked path, so their spread is this run's noise.
+/// When it exceeds 2× the target is not judged, and the spread is given.
+fn writer_target(run: &Run) -> Target {
+    let up = "upstream";
+    let r = median(run, "locked_lookup_with_writer", up, 1024).zip(median(run, "spec_lookup_with_writer", up, 1024));
+    let locked: Vec<f64> = run
+        .policy_names()
+        .iter()
+        .filter_map(|p| median(run, "locked_lookup_with_writer", p, 1024))
+        .collect();
+    let lo = locked.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = locked.iter().copied().fold(0.0, f64::max);
+    let noisy = locked.len() >= 2 && hi / lo > 2.0;
+    Target {
+        what: "`spec_lookup_with_writer` ≥ 3× faster than `locked_lookup_with_writer` (1,024 VMAs)".into(),
+        measured: r.map_or("–".into(), |(l, s)| {
+            let mut m = format!("{:.2}× ({} vs {})", l / s, ns(s), ns(l));
+            if noisy {
+                m.push_str(&format!(
+                    "; not judged: `locked_lookup_with_writer` ranged {}–{} ({:.1}×) over the {} policies, which share its locked path",
+                    ns(lo),
+                    ns(hi),
+                    hi / lo,
+                    locked.len()
+                ));
+            }
+            m
+        }),
+        met: r.filter(|_| !noisy).map(|(l, s)| l / s >= 3.0),
+    }
 }
 
 /// Instructions and simulated cache misses per operation.
@@ -230,11 +260,19 @@ fn icount_section(out: &mut String, run: &Run) {
 fn noise_section(out: &mut String, run: &Run) {
     let _ = writeln!(out, "## Noise of this run\n");
     let (a, b) = run.machine.load;
-    let _ = writeln!(
-        out,
-        "- **Load:** the 1-minute load average was {a:.2} before the run and {b:.2} after it, on {} CPUs.",
-        run.machine.cpus
-    );
+    if a.is_nan() || b.is_nan() {
+        let _ = writeln!(
+            out,
+            "- **Load:** not recorded with this run's data (a report from data older than `machine.tsv`), on {} CPUs.",
+            run.machine.cpus
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "- **Load:** the 1-minute load average was {a:.2} before the run and {b:.2} after it, on {} CPUs.",
+            run.machine.cpus
+        );
+    }
     let mut spreads: Vec<(f64, String)> = run
         .est
         .iter()
@@ -529,4 +567,46 @@ pub fn markdown(run: &Run) -> String {
     noise_section(&mut o, run);
     o.push_str(&crate::bench_answer::answer(run));
     o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bench::Est;
+
+    fn run(locked: &[f64], spec: f64) -> Run {
+        let mut r = Run::default();
+        let names = ["seed-v1", "upstream", "full"];
+        for (p, l) in names.iter().zip(locked) {
+            r.policies.push((p.to_string(), true));
+            let e = |m: f64| Est {
+                median: m,
+                lo: m,
+                hi: m,
+                samples: vec![m],
+            };
+            r.est
+                .insert(("locked_lookup_with_writer".into(), p.to_string(), 1024), e(*l));
+            r.est
+                .insert(("spec_lookup_with_writer".into(), p.to_string(), 1024), e(spec));
+        }
+        r
+    }
+
+    #[test]
+    fn writer_target_is_judged_only_when_the_policies_agree() {
+        // The locked reader at 400-440 ns everywhere: judged, 4x is met.
+        let t = writer_target(&run(&[400.0, 400.0, 440.0], 100.0));
+        assert_eq!(t.met, Some(true), "{}", t.measured);
+        let t = writer_target(&run(&[200.0, 200.0, 210.0], 100.0));
+        assert_eq!(t.met, Some(false), "{}", t.measured);
+        // 200 ns to 2 us over policies that share the locked path: not judged.
+        let t = writer_target(&run(&[2000.0, 200.0, 400.0], 100.0));
+        assert_eq!(t.met, None, "{}", t.measured);
+        assert!(
+            t.measured.contains("not judged") && t.measured.contains("(10.0×)"),
+            "{}",
+            t.measured
+        );
+    }
 }
