@@ -37,6 +37,7 @@ mod asm;
 mod bench;
 mod bench_answer;
 mod bench_chart;
+mod bench_files;
 mod bench_locking;
 mod bench_missed;
 mod bench_report;
