@@ -418,8 +418,8 @@ fn expand_existing_prealloc_failure_changes_nothing() {
     assert_eq!(state(&t).vmas.len(), 1, "the heap grew in place");
 }
 
-/// The shortcuts that skip the general path's allocations (`trim_in_place`,
-/// `remove_whole`, the mprotect edge merge) run only while no injection
+/// The shortcuts that skip the general path's allocations (`unmap_in_place`,
+/// the mprotect edge merge) run only while no injection
 /// is pending, and count the points the general path would have reached:
 /// for every call of long random sequences, a model that counts (and so
 /// takes the shortcuts) and one with an injection pending far ahead (which

@@ -265,49 +265,10 @@ pub fn do_vmi_align_munmap<P: BarrierPolicy>(
     start: u64,
     end: u64,
 ) -> Result<(), Errno> {
-    if let Some(r) = trim_in_place(mm, first, start, end) {
-        return r;
-    }
-    if let Some(r) = remove_whole(mm, first, start, end) {
+    if let Some(r) = unmap_in_place(mm, first, start, end) {
         return r;
     }
     gather_and_unmap(mm, first, start, end)
-}
-
-/// The unmapping of exactly one whole VMA: what the gather and complete
-/// steps do for a single VMA (the sealing check, `vma_start_write`, the
-/// guard markers, `remove_vma`, the accounting), without gathering a list
-/// or looking up the neighbours, which only `mmap_region` uses. `None`: not
-/// this case, or an injected allocation failure is pending (the general
-/// path has the kernel's failure points and partial effects).
-fn remove_whole<P: BarrierPolicy>(
-    mm: &mut MmWrite<'_, P>,
-    id: VmaId,
-    start: u64,
-    end: u64,
-) -> Option<Result<(), Errno>> {
-    if mm.fail_nth().pending() {
-        return None;
-    }
-    let v = mm.vma_ref(id);
-    if v.start != start || v.end != end {
-        return None;
-    }
-    if v.flags.contains(VmFlags::SEALED) {
-        return Some(Err(Errno::EPERM));
-    }
-    let (flags, pages) = (v.flags, v.pages());
-    mm.vma_start_write(id);
-    // The general path's points: the detached-tree store and the clear.
-    if mm.fail_nth().armed() {
-        mm.fail_nth().pass(2);
-    }
-    let mut vms = Vms::default();
-    vms.add(flags, pages);
-    crate::guards::remove(mm.st(), start, end);
-    remove_vma(mm, id);
-    vms.unaccount(mm.st());
-    Some(Ok(()))
 }
 
 /// [`do_vmi_align_munmap`] past the in-place trim.
@@ -327,54 +288,78 @@ fn gather_and_unmap<P: BarrierPolicy>(
     Ok(())
 }
 
-/// The unmapping of exactly a VMA's head or tail. The kernel splits the
-/// VMA at the range's edge (`__split_vma`: a new VMA for one part, the
-/// original's range changed in place), then removes the unmapped part; the
-/// model moves the edge in place instead, after the same checks (sealing,
-/// `may_split`, and a free VMA slot, which the split's `vm_area_dup`
-/// needs). What the address space shows afterwards — ranges, offsets,
-/// flags, `anon_vma`, counters, `map_count`, guard markers, and what
-/// speculative readers see published — is the same. `None`: not this
-/// case, take the general path.
-fn trim_in_place<P: BarrierPolicy>(
+/// The unmapping of exactly one VMA, or of exactly its head or tail, in
+/// place, after the general path's checks (sealing; for a head or tail
+/// `may_split` and a free VMA slot, which the split's `vm_area_dup` needs).
+///
+/// For a head or tail the kernel splits the VMA at the range's edge
+/// (`__split_vma`: a new VMA for one part, the original's range changed in
+/// place) and removes the unmapped part; the model moves the edge in
+/// place. For a whole VMA it gathers a list of one and looks up the
+/// neighbours (which only `mmap_region` uses); the model removes the VMA
+/// straight away. What the address space shows afterwards — ranges,
+/// offsets, flags, `anon_vma`, counters, `map_count`, guard markers, and
+/// what speculative readers see published — is the same. `None`: another
+/// shape, or an injected allocation failure is pending (the general path
+/// has the kernel's failure points and partial effects); otherwise the
+/// general path's points are counted as passed.
+fn unmap_in_place<P: BarrierPolicy>(
     mm: &mut MmWrite<'_, P>,
     id: VmaId,
     start: u64,
     end: u64,
 ) -> Option<Result<(), Errno>> {
-    // Under allocation-failure injection, the general path: its split and
-    // gather have the kernel's allocation points and partial effects.
     if mm.fail_nth().pending() {
         return None;
     }
     let v = mm.vma_ref(id);
-    let (keep_start, keep_end, cut) = if start > v.start && end == v.end {
-        (v.start, start, start)
+    // What stays of the VMA, and where it is cut (`None`: nothing stays).
+    let keep = if start == v.start && end == v.end {
+        None
+    } else if start > v.start && end == v.end {
+        Some((v.start, start, start))
     } else if start == v.start && end < v.end {
-        (end, v.end, end)
+        Some((end, v.end, end))
     } else {
         return None;
     };
-    if mm.free_vma_slots() == 0 {
+    if keep.is_some() && mm.free_vma_slots() == 0 {
         return None;
     }
     if v.flags.contains(VmFlags::SEALED) {
         return Some(Err(Errno::EPERM));
     }
-    if let Err(e) = may_split(mm, v, cut) {
+    if let Some((_, _, cut)) = keep
+        && let Err(e) = may_split(mm, v, cut)
+    {
         return Some(Err(e));
     }
-    let (flags, pgoff) = (v.flags, v.pgoff + ((keep_start - v.start) >> PAGE_SHIFT));
-    // The kernel's points on this path: the split's vm_area_dup,
-    // vma_iter_prealloc and anon_vma_clone, the detached-tree store and
-    // the range clear.
+    let (flags, v_start, v_pgoff) = (v.flags, v.start, v.pgoff);
+    // The kernel's points: for a head or tail the split's vm_area_dup and
+    // vma_iter_prealloc, and anon_vma_clone if there is an anon_vma; for
+    // both the detached-tree store and the range clear.
     if mm.fail_nth().armed() {
-        mm.fail_nth().pass(4 + u64::from(mm.vma_anon_vma(id).is_some()));
+        let split = match keep {
+            Some(_) => 2 + u64::from(mm.vma_anon_vma(id).is_some()),
+            None => 0,
+        };
+        mm.fail_nth().pass(split + 2);
     }
     let mut vms = Vms::default();
     vms.add(flags, (end - start) >> PAGE_SHIFT);
-    crate::guards::remove(mm.st(), start, end);
-    mm.vma_set_range(id, keep_start, keep_end, pgoff);
+    match keep {
+        Some((keep_start, keep_end, _)) => {
+            crate::guards::remove(mm.st(), start, end);
+            let pgoff = v_pgoff + ((keep_start - v_start) >> PAGE_SHIFT);
+            mm.vma_set_range(id, keep_start, keep_end, pgoff);
+        }
+        None => {
+            // The gather write-locks the VMA before anything is removed.
+            mm.vma_start_write(id);
+            crate::guards::remove(mm.st(), start, end);
+            remove_vma(mm, id);
+        }
+    }
     vms.unaccount(mm.st());
     Some(Ok(()))
 }
