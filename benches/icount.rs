@@ -39,28 +39,27 @@ fn measure_spec_lookup<Pol: BarrierPolicy>(f: &ModelFixture<Pol>, addrs: &[u64],
     found
 }
 
-#[inline(never)]
-fn measure_mmap_munmap_4k<Pol: BarrierPolicy>(f: &mut ModelFixture<Pol>, iters: usize) {
-    let hint = f.spots.merge_hint();
+/// `iters` times: mmap one anonymous page at `hint` with `prot`, munmap it
+/// (inlined into each measured function, so that callgrind counts it there).
+#[inline(always)]
+fn mmap_munmap_loop<Pol: BarrierPolicy>(f: &mut ModelFixture<Pol>, hint: u64, prot: u64, iters: usize) {
     for _ in 0..iters {
         let a = f
             .task
-            .mmap(hint, P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+            .mmap(hint, P, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
             .expect("mmap");
         vm_munmap(f.task.mm(), a, P).expect("munmap");
     }
 }
 
 #[inline(never)]
+fn measure_mmap_munmap_4k<Pol: BarrierPolicy>(f: &mut ModelFixture<Pol>, iters: usize) {
+    mmap_munmap_loop(f, f.spots.merge_hint(), PROT_READ | PROT_WRITE, iters);
+}
+
+#[inline(never)]
 fn measure_mmap_munmap_4k_own<Pol: BarrierPolicy>(f: &mut ModelFixture<Pol>, iters: usize) {
-    let hint = f.spots.own_hint();
-    for _ in 0..iters {
-        let a = f
-            .task
-            .mmap(hint, P, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
-            .expect("mmap");
-        vm_munmap(f.task.mm(), a, P).expect("munmap");
-    }
+    mmap_munmap_loop(f, f.spots.own_hint(), PROT_READ, iters);
 }
 
 #[inline(never)]

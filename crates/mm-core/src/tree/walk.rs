@@ -50,18 +50,6 @@ impl Tree {
         }
     }
 
-    /// The entry next to `pos` (after it, else before it) if it holds value
-    /// `val`; `pos` is a held position, checked before use.
-    #[inline]
-    pub fn neighbour_holding(&self, pos: Pos, val: u32) -> Option<Pos> {
-        let n = self.nodes.get(pos.leaf as usize)?;
-        if !n.is_leaf || pos.idx >= n.len {
-            return None;
-        }
-        let p = self.next(pos).filter(|&p| self.get(p).val == val);
-        p.or_else(|| self.prev(pos).filter(|&p| self.get(p).val == val))
-    }
-
     /// The entry with the greatest start `<= addr`.
     pub fn find_le(&self, addr: u64) -> Option<Pos> {
         use Ordering::Relaxed;
