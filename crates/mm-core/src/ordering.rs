@@ -13,6 +13,10 @@
 //! | `smp_mb()` | `fence(SeqCst)` | full barrier, including store→load |
 //! | first store to recycled memory outside a write section | [`publish_recycled`]: `store(Release)` | see its documentation |
 //!
+//! A lockless walk's search of a node's keys is `READ_ONCE` of each key;
+//! [`keys`] holds it, with a vector form whose loads are inline assembly
+//! (and why that is sound).
+//!
 //! `READ_ONCE` also gives address-dependency ordering in the LKMM; nothing here
 //! relies on it, so `Relaxed` is exact for our uses. See `docs/ordering.md`
 //! for the scenarios of the seed thread and what each policy emits.
@@ -24,6 +28,8 @@
 //! and validates its section. It is a type parameter of
 //! [`crate::MmStruct`], so each policy is monomorphized and costs only its own
 //! instructions.
+
+pub mod keys;
 
 use crate::mutation::{self, Mutation};
 use crate::sync::{AtomicU32, AtomicU64, Ordering, fence};

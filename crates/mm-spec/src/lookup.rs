@@ -69,7 +69,7 @@ pub(crate) fn in_range(start: u64, addr: u64, end: u64) -> bool {
 
 /// One speculative `vma_lookup`: `mmap_lock_speculate_try_begin`, the
 /// lockless walk, `mmap_lock_speculate_retry`.
-#[inline]
+#[inline(always)]
 pub fn vma_lookup_speculative<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64) -> Spec<Option<VmaInfo>> {
     let Some(seq) = mm.speculate_try_begin() else {
         return Spec::Busy;

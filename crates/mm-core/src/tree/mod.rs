@@ -23,6 +23,9 @@
 //! (`mas_store` of a new entry, node splits), `remove` (`mas_erase`, node
 //! merges), `gap` (`mas_empty_area*`) and `check` (invariants).
 
+#[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+use crate::ordering::keys::Avx2Search;
+use crate::ordering::keys::{KeySearch, PAD_KEY, ScalarSearch};
 use crate::ordering::{read_once, read_once_u32};
 use crate::slab::{IndexAlloc, Slab, ZeroSlot};
 use crate::sync::{AtomicU32, AtomicU64};
@@ -42,7 +45,7 @@ const MAX_HEIGHT: u32 = 16;
 
 /// A node as lockless readers see it: `FANOUT` keys and values, aligned to
 /// a cache line (three lines at fanout 16). Keys past the node's length
-/// are `u64::MAX`, so that a reader searches all `FANOUT` keys without
+/// are [`PAD_KEY`], so that a reader searches all `FANOUT` keys without
 /// branching on a length.
 #[repr(C, align(64))]
 pub struct NodeSlot {
@@ -64,25 +67,6 @@ impl Default for NodeSlot {
 // reachable before its first publication writes every key.
 unsafe impl ZeroSlot for NodeSlot {}
 
-/// The index of the entry a lockless walk follows for `addr`: the number
-/// of keys after the first that are `<= addr` (keys sorted ascending, the
-/// padding `u64::MAX`), by a branch-free binary search of one load and one
-/// conditional add per halving. The first key is not looked at: below it,
-/// the walk follows entry 0 and ends at an entry that starts above `addr`,
-/// which the reader's range check rejects (the tree has no entry there).
-/// Torn keys give some index in range, which validation then rejects.
-#[inline(always)]
-fn follow(keys: &[AtomicU64; FANOUT], addr: u64) -> usize {
-    let mut i = 0usize;
-    let mut step = FANOUT / 2;
-    while step > 0 {
-        let k = read_once(&keys[(i + step) & (FANOUT - 1)]);
-        i += usize::from(k <= addr) * step;
-        step /= 2;
-    }
-    i
-}
-
 /// The reader-visible half of the tree.
 pub struct TreeShared {
     /// `height << 32 | root node`, so a reader loads both in one access.
@@ -103,8 +87,27 @@ impl TreeShared {
     /// `<= addr`, or of the first entry if none starts at or below `addr`
     /// (the caller checks the entry's range). Any thread, any time; the
     /// answer is only meaningful if validated.
-    #[inline]
+    #[inline(always)]
     pub fn lookup_le(&self, addr: u64) -> Option<u32> {
+        #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+        match Avx2Search::detect() {
+            Some(s) => self.lookup_le_with(s, addr),
+            None => self.lookup_le_scalar(addr),
+        }
+        #[cfg(not(all(target_arch = "x86_64", not(miri), not(loom))))]
+        self.lookup_le_with(ScalarSearch, addr)
+    }
+
+    /// The walk with the portable search, kept out of line where the
+    /// vector one is the common case (so that readers inline one walk).
+    #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+    #[inline(never)]
+    fn lookup_le_scalar(&self, addr: u64) -> Option<u32> {
+        self.lookup_le_with(ScalarSearch, addr)
+    }
+
+    #[inline(always)]
+    fn lookup_le_with<S: KeySearch>(&self, s: S, addr: u64) -> Option<u32> {
         let r = read_once(&self.root);
         let mut node = r as u32;
         let mut height = (r >> 32) as u32;
@@ -113,7 +116,7 @@ impl TreeShared {
         }
         loop {
             let n = self.nodes.get(node)?;
-            let v = read_once_u32(&n.vals[follow(&n.keys, addr) & (FANOUT - 1)]);
+            let v = read_once_u32(&n.vals[s.count_le(&n.keys, addr) & (FANOUT - 1)]);
             height -= 1;
             if height == 0 {
                 return Some(v);
@@ -131,29 +134,33 @@ impl TreeShared {
         if height == 0 || height > MAX_HEIGHT {
             return None;
         }
-        self.first_gt_in(r as u32, height, addr)
+        #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+        if let Some(s) = Avx2Search::detect() {
+            return self.first_gt_in(s, r as u32, height, addr);
+        }
+        self.first_gt_in(ScalarSearch, r as u32, height, addr)
     }
 
-    fn first_gt_in(&self, node: u32, height: u32, addr: u64) -> Option<u32> {
+    fn first_gt_in<S: KeySearch>(&self, s: S, node: u32, height: u32, addr: u64) -> Option<u32> {
         let n = self.nodes.get(node)?;
-        let i = follow(&n.keys, addr) & (FANOUT - 1);
+        let i = s.count_le(&n.keys, addr) & (FANOUT - 1);
         if height == 1 {
             // Entry i has the greatest start <= addr (or starts above it).
             for j in [i, i + 1] {
                 if j < FANOUT {
                     let k = read_once(&n.keys[j]);
-                    if k != u64::MAX && k > addr {
+                    if k != PAD_KEY && k > addr {
                         return Some(read_once_u32(&n.vals[j]));
                     }
                 }
             }
             return None;
         }
-        if let Some(v) = self.first_gt_in(read_once_u32(&n.vals[i]), height - 1, addr) {
+        if let Some(v) = self.first_gt_in(s, read_once_u32(&n.vals[i]), height - 1, addr) {
             return Some(v);
         }
         // Nothing above addr in child i: the first entry of child i + 1.
-        if i + 1 < FANOUT && read_once(&n.keys[i + 1]) != u64::MAX {
+        if i + 1 < FANOUT && read_once(&n.keys[i + 1]) != PAD_KEY {
             let mut node = read_once_u32(&n.vals[i + 1]);
             for _ in 1..height {
                 node = read_once_u32(&self.nodes.get(node)?.vals[0]);

@@ -79,7 +79,7 @@ impl Tree {
         write_once(&sh.root, v);
     }
 
-    /// Publishes slots `from..len` of `node`, and `u64::MAX` in the keys
+    /// Publishes slots `from..len` of `node`, and `PAD_KEY` in the keys
     /// from its length up to what was published before (all of them for a
     /// node not yet published).
     pub(super) fn publish_node(&mut self, sh: &TreeShared, node: u32, from: usize) {
@@ -91,7 +91,7 @@ impl Tree {
         }
         let was = &mut self.pub_len[node as usize];
         for k in &s.keys[n.len..(*was as usize).max(n.len)] {
-            write_once(k, u64::MAX);
+            write_once(k, crate::ordering::keys::PAD_KEY);
         }
         *was = n.len as u8;
     }

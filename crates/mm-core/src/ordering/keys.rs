@@ -1,0 +1,280 @@
+//! The lockless walk's key search: `READ_ONCE` of a published node's keys,
+//! counting those at or below an address (the step of `mas_walk` a reader
+//! takes under RCU, `lib/maple_tree.c` `mtree_range_walk`).
+//!
+//! A reader walks nodes that a writer may be changing. Every key is an
+//! aligned 64-bit atomic; a reader loads each one as `READ_ONCE` does
+//! (relaxed, untorn), so it may see any mix of old and new keys, and the
+//! search must then give *some* index in range, never more. Validation
+//! against `mm_lock_seq` rejects whatever that mix leads to.
+//!
+//! Two searches give the same index for the same loaded keys:
+//!
+//! 1. [`ScalarSearch`]: a branch-free binary search, one load and one
+//!    conditional add per halving. Portable; the only one under loom and
+//!    Miri.
+//! 2. [`Avx2Search`] (x86-64 with AVX2 and POPCNT, detected at run time):
+//!    all sixteen keys in four 32-byte loads and four compares, the results
+//!    packed into one bit mask and counted. The binary search is a chain of
+//!    four dependent loads per level; this is one round of independent
+//!    loads, which is what a lookup's latency is made of (measured by
+//!    `cargo xtask bench`, `spec_lookup`).
+//!
+//! # Why the vector loads are sound
+//!
+//! Rust has no vector atomic load, and a plain (non-atomic) load racing
+//! with the writer's atomic stores would be a data race, which is undefined
+//! behaviour. The vector search is therefore inline assembly, whose loads
+//! are the hardware's: x86-64 performs each naturally aligned 8-byte part of
+//! a vector load as one single-copy-atomic access (Intel SDM vol. 3, 9.1.1;
+//! AMD APM vol. 2, 7.3.2), so the assembly does what sixteen relaxed atomic
+//! loads in some order do, which is what the scalar search does. Nothing in
+//! the search depends on their order.
+//!
+//! # Padding
+//!
+//! Keys past a node's length are [`PAD_KEY`], above every user address. It
+//! is `i64::MAX` rather than `u64::MAX` because x86's vector compare is
+//! signed; user addresses (below 2^57) compare the same either way, and the
+//! address searched for is clamped below the padding first.
+
+use crate::sync::AtomicU64;
+
+use super::read_once;
+
+/// The key published past a node's length: above every user address, and
+/// the largest value that a signed compare orders last.
+pub const PAD_KEY: u64 = i64::MAX as u64;
+
+/// A way to search a published node's keys.
+pub trait KeySearch: Copy {
+    /// The number of `keys[1..]` at or below `addr` (`0..N`), from one
+    /// `READ_ONCE` of each key. With sorted keys that is the index of the
+    /// entry whose range would hold `addr`; the first key is not looked at,
+    /// so below it the walk goes to entry 0, as a walk down the leftmost
+    /// edge must. With torn keys, some index in `0..N`.
+    fn count_le<const N: usize>(self, keys: &[AtomicU64; N], addr: u64) -> usize;
+}
+
+/// The portable search: a branch-free binary search over `keys[1..]`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ScalarSearch;
+
+impl KeySearch for ScalarSearch {
+    #[inline(always)]
+    fn count_le<const N: usize>(self, keys: &[AtomicU64; N], addr: u64) -> usize {
+        debug_assert!(N.is_power_of_two());
+        let addr = addr.min(PAD_KEY - 1);
+        let mut i = 0usize;
+        let mut step = N / 2;
+        while step > 0 {
+            let k = read_once(&keys[(i + step) & (N - 1)]);
+            i += usize::from(k <= addr) * step;
+            step /= 2;
+        }
+        i
+    }
+}
+
+/// The AVX2 search of sixteen keys. Only [`Avx2Search::detect`] makes one,
+/// so holding one proves the CPU has AVX2 and POPCNT.
+#[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+#[derive(Clone, Copy, Debug)]
+pub struct Avx2Search(());
+
+/// Whether this CPU has AVX2 and POPCNT: [`UNKNOWN`] until the first
+/// walk asks. A plain std atomic: only its own value is ever read from it.
+#[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+static HAVE_AVX2: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(UNKNOWN);
+#[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+const UNKNOWN: u8 = 0;
+#[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+const NO: u8 = 1;
+#[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+const YES: u8 = 2;
+
+#[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+impl Avx2Search {
+    /// The search, if this CPU has AVX2 and POPCNT. The answer is cached:
+    /// one load and one compare per call after the first.
+    #[inline(always)]
+    pub fn detect() -> Option<Avx2Search> {
+        match HAVE_AVX2.load(std::sync::atomic::Ordering::Relaxed) {
+            YES => Some(Avx2Search(())),
+            NO => None,
+            _ => Self::detect_slow(),
+        }
+    }
+
+    #[cold]
+    fn detect_slow() -> Option<Avx2Search> {
+        let yes = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("popcnt");
+        HAVE_AVX2.store(if yes { YES } else { NO }, std::sync::atomic::Ordering::Relaxed);
+        yes.then_some(Avx2Search(()))
+    }
+
+    /// [`KeySearch::count_le`] for sixteen keys.
+    #[inline(always)]
+    pub fn count_le16(self, keys: &[AtomicU64; 16], addr: u64) -> usize {
+        // The compare is "a > key", signed, for every key: a = addr + 1,
+        // with addr clamped below PAD_KEY so that a > key means key <= addr
+        // for every key up to the padding, which is never counted.
+        let a = addr.min(PAD_KEY - 1) + 1;
+        let mask: u32;
+        // SAFETY: `self` exists only where AVX2 and POPCNT were detected.
+        // `keys` is a live reference to 128 bytes; VEX loads need no
+        // alignment. The loads are read-only accesses to atomics that
+        // other threads store to with relaxed atomic stores; each aligned
+        // 8-byte part of a vector load is single-copy atomic on x86-64
+        // (module documentation), so this reads what sixteen relaxed loads
+        // could. xmm0-xmm4 are declared clobbered; `vzeroupper` clears the
+        // upper halves, which code compiled without AVX never holds.
+        unsafe {
+            core::arch::asm!(
+                "vmovq xmm0, {a}",
+                "vpbroadcastq ymm0, xmm0",
+                "vpcmpgtq ymm1, ymm0, [{k}]",
+                "vpcmpgtq ymm2, ymm0, [{k} + 32]",
+                "vpcmpgtq ymm3, ymm0, [{k} + 64]",
+                "vpcmpgtq ymm4, ymm0, [{k} + 96]",
+                // Two bits per key after the packs; key 0's are bits 0-1.
+                "vpackssdw ymm1, ymm1, ymm2",
+                "vpackssdw ymm3, ymm3, ymm4",
+                "vpacksswb ymm1, ymm1, ymm3",
+                "vpmovmskb {m:e}, ymm1",
+                "vzeroupper",
+                a = in(reg) a,
+                k = in(reg) keys.as_ptr(),
+                m = lateout(reg) mask,
+                out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _, out("xmm4") _,
+                options(readonly, nostack, preserves_flags),
+            );
+        }
+        let rest = mask & !3;
+        let n: u32;
+        // SAFETY: POPCNT was detected with AVX2; a register-only instruction.
+        unsafe {
+            core::arch::asm!("popcnt {n:e}, {m:e}", m = in(reg) rest, n = lateout(reg) n, options(pure, nomem, nostack));
+        }
+        (n >> 1) as usize
+    }
+}
+
+#[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+impl KeySearch for Avx2Search {
+    #[inline(always)]
+    fn count_le<const N: usize>(self, keys: &[AtomicU64; N], addr: u64) -> usize {
+        match <&[AtomicU64; 16]>::try_from(keys.as_slice()) {
+            Ok(k16) => self.count_le16(k16, addr),
+            Err(_) => ScalarSearch.count_le(keys, addr),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys16(v: &[u64; 16]) -> [AtomicU64; 16] {
+        core::array::from_fn(|i| AtomicU64::new(v[i]))
+    }
+
+    /// The count by definition, for comparison.
+    fn by_definition(v: &[u64; 16], addr: u64) -> usize {
+        v[1..].iter().filter(|&&k| k <= addr.min(PAD_KEY - 1)).count()
+    }
+
+    /// Sorted nodes of every length, padded, searched for addresses at,
+    /// around and between the keys and at the extremes of the address
+    /// range: the binary search gives the count by definition.
+    #[test]
+    fn scalar_search_counts_keys_at_or_below() {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        for len in 1..=16 {
+            for _ in 0..200 {
+                let mut v = [PAD_KEY; 16];
+                let mut k = 0;
+                for slot in v.iter_mut().take(len) {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    k += (x % 64 + 1) << 12;
+                    *slot = k;
+                }
+                let keys = keys16(&v);
+                for &a in v
+                    .iter()
+                    .take(len)
+                    .flat_map(|&k| [k - 1, k, k + 1])
+                    .collect::<Vec<_>>()
+                    .iter()
+                {
+                    assert_eq!(
+                        ScalarSearch.count_le(&keys, a),
+                        by_definition(&v, a),
+                        "{v:x?} at {a:#x}"
+                    );
+                }
+                for a in [0, 1, PAD_KEY - 1, PAD_KEY, u64::MAX] {
+                    assert_eq!(
+                        ScalarSearch.count_le(&keys, a),
+                        by_definition(&v, a),
+                        "{v:x?} at {a:#x}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// The vector search gives the scalar search's index for sorted keys,
+    /// and an index in range for any keys at all (torn, recycled, zero).
+    #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+    #[test]
+    fn avx2_search_matches_scalar_search() {
+        let Some(s) = Avx2Search::detect() else {
+            eprintln!("no AVX2 on this CPU: nothing to compare");
+            return;
+        };
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for round in 0..20_000 {
+            let len = (round % 16) + 1;
+            let mut v = [PAD_KEY; 16];
+            let mut k = (next() % (1 << 20)) << 12;
+            for slot in v.iter_mut().take(len) {
+                k += (next() % 64 + 1) << 12;
+                *slot = k;
+            }
+            let keys = keys16(&v);
+            let probes = [
+                0,
+                1,
+                v[0],
+                v[len - 1],
+                v[len / 2] - 1,
+                k + 1,
+                PAD_KEY - 1,
+                PAD_KEY,
+                u64::MAX,
+                next(),
+            ];
+            for a in probes {
+                assert_eq!(
+                    s.count_le16(&keys, a),
+                    ScalarSearch.count_le(&keys, a),
+                    "{v:x?} at {a:#x}"
+                );
+                assert_eq!(s.count_le16(&keys, a), by_definition(&v, a), "{v:x?} at {a:#x}");
+            }
+            // Unsorted garbage, as a reader racing with a writer may load.
+            let junk: [u64; 16] = core::array::from_fn(|_| next());
+            let i = s.count_le16(&keys16(&junk), next());
+            assert!(i < 16, "index {i} out of range for {junk:x?}");
+        }
+    }
+}
