@@ -113,22 +113,49 @@ impl Avx2Search {
         yes.then_some(Avx2Search(()))
     }
 
-    /// [`KeySearch::count_le`] for sixteen keys.
+    /// [`KeySearch::count_le`] for sixteen published keys.
     #[inline(always)]
     pub fn count_le16(self, keys: &[AtomicU64; 16], addr: u64) -> usize {
+        // SAFETY: a live reference to sixteen keys (module documentation:
+        // why vector loads of atomics are sound).
+        let m = unsafe { self.le_mask(keys.as_ptr().cast(), addr) };
+        (self.popcnt(m & !KEY_BITS[0]) >> 1) as usize
+    }
+
+    /// The number of `keys[..len]` at or below `addr`, for the writer's
+    /// copy of a node (plain memory that nothing writes during the search:
+    /// `mmap_lock` is held), whose keys past `len` are left over, not
+    /// padding. `len` must be at most 16.
+    #[inline(always)]
+    pub fn count_le_prefix(self, keys: &[u64; 16], len: usize, addr: u64) -> usize {
+        // SAFETY: a live reference to sixteen keys.
+        let m = unsafe { self.le_mask(keys.as_ptr(), addr) };
+        (self.popcnt(m & PREFIX_BITS[len]) >> 1) as usize
+    }
+
+    /// Two bits per key ([`KEY_BITS`]) set where the key is at or below
+    /// `addr` (clamped below [`PAD_KEY`]); keys at or above 2^63 count as
+    /// below, which only torn or zeroed memory holds.
+    ///
+    /// # Safety
+    ///
+    /// `keys` must be valid for reads of 128 bytes, and each of its
+    /// sixteen 8-byte words either unchanged during the call or an atomic
+    /// that others change only by atomic stores.
+    #[inline(always)]
+    unsafe fn le_mask(self, keys: *const u64, addr: u64) -> u32 {
         // The compare is "a > key", signed, for every key: a = addr + 1,
         // with addr clamped below PAD_KEY so that a > key means key <= addr
         // for every key up to the padding, which is never counted.
         let a = addr.min(PAD_KEY - 1) + 1;
         let mask: u32;
-        // SAFETY: `self` exists only where AVX2 and POPCNT were detected.
-        // `keys` is a live reference to 128 bytes; VEX loads need no
-        // alignment. The loads are read-only accesses to atomics that
-        // other threads store to with relaxed atomic stores; each aligned
-        // 8-byte part of a vector load is single-copy atomic on x86-64
-        // (module documentation), so this reads what sixteen relaxed loads
-        // could. xmm0-xmm4 are declared clobbered; `vzeroupper` clears the
-        // upper halves, which code compiled without AVX never holds.
+        // SAFETY: `self` exists only where AVX2 was detected; the caller
+        // guarantees the 128 bytes. VEX loads need no alignment. Each
+        // aligned 8-byte part of a vector load is single-copy atomic on
+        // x86-64 (module documentation), so racing atomic stores give what
+        // sixteen relaxed loads could. xmm0-xmm4 are declared clobbered;
+        // `vzeroupper` clears the upper halves, which code compiled without
+        // AVX never holds.
         unsafe {
             core::arch::asm!(
                 "vmovq xmm0, {a}",
@@ -137,28 +164,62 @@ impl Avx2Search {
                 "vpcmpgtq ymm2, ymm0, [{k} + 32]",
                 "vpcmpgtq ymm3, ymm0, [{k} + 64]",
                 "vpcmpgtq ymm4, ymm0, [{k} + 96]",
-                // Two bits per key after the packs; key 0's are bits 0-1.
                 "vpackssdw ymm1, ymm1, ymm2",
                 "vpackssdw ymm3, ymm3, ymm4",
                 "vpacksswb ymm1, ymm1, ymm3",
                 "vpmovmskb {m:e}, ymm1",
                 "vzeroupper",
                 a = in(reg) a,
-                k = in(reg) keys.as_ptr(),
+                k = in(reg) keys,
                 m = lateout(reg) mask,
                 out("xmm0") _, out("xmm1") _, out("xmm2") _, out("xmm3") _, out("xmm4") _,
                 options(readonly, nostack, preserves_flags),
             );
         }
-        let rest = mask & !3;
+        mask
+    }
+
+    /// POPCNT (detected with AVX2; without the target feature, `count_ones`
+    /// would be a dozen instructions).
+    #[inline(always)]
+    fn popcnt(self, m: u32) -> u32 {
         let n: u32;
-        // SAFETY: POPCNT was detected with AVX2; a register-only instruction.
+        // SAFETY: POPCNT was detected; a register-only instruction.
         unsafe {
-            core::arch::asm!("popcnt {n:e}, {m:e}", m = in(reg) rest, n = lateout(reg) n, options(pure, nomem, nostack));
+            core::arch::asm!("popcnt {n:e}, {m:e}", m = in(reg) m, n = lateout(reg) n, options(pure, nomem, nostack));
         }
-        (n >> 1) as usize
+        n
     }
 }
+
+/// Where key `j`'s two bits land in [`Avx2Search::le_mask`]: the packs
+/// work within each 128-bit half, so the low half of the mask holds keys
+/// 0, 1, 4, 5, 8, 9, 12, 13 and the high half the others.
+#[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+const KEY_BITS: [u32; 16] = {
+    let mut t = [0u32; 16];
+    let mut j = 0;
+    while j < 16 {
+        // Key j is qword j % 2 of 128-bit lane (j / 2) % 2 of compare j / 4.
+        let half = (j / 2) % 2;
+        let byte = (j / 4) * 4 + (j % 2) * 2;
+        t[j] = 0b11 << (half * 16 + byte);
+        j += 1;
+    }
+    t
+};
+
+/// The bits of keys `0..len`, for each `len` in `0..=16`.
+#[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+const PREFIX_BITS: [u32; 17] = {
+    let mut t = [0u32; 17];
+    let mut len = 1;
+    while len <= 16 {
+        t[len] = t[len - 1] | KEY_BITS[len - 1];
+        len += 1;
+    }
+    t
+};
 
 #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
 impl KeySearch for Avx2Search {
@@ -270,6 +331,15 @@ mod tests {
                     "{v:x?} at {a:#x}"
                 );
                 assert_eq!(s.count_le16(&keys, a), by_definition(&v, a), "{v:x?} at {a:#x}");
+            }
+            // The writer's copy: keys past the length are left-overs.
+            let mut w = v;
+            for (j, slot) in w.iter_mut().enumerate().skip(len) {
+                *slot = next() % (1 << 47) + j as u64;
+            }
+            for a in probes {
+                let want = v[..len].partition_point(|&k| k <= a);
+                assert_eq!(s.count_le_prefix(&w, len, a), want, "{w:x?} len {len} at {a:#x}");
             }
             // Unsorted garbage, as a reader racing with a writer may load.
             let junk: [u64; 16] = core::array::from_fn(|_| next());

@@ -1,15 +1,18 @@
 //! Walks of the writer's copy: `mas_walk`, `mas_find`, `mas_next` /
 //! `mas_prev`, and iteration in address order.
 
-use super::{Entry, NIL, Pos, Tree};
+use super::{Entry, FANOUT, NIL, Pos, Tree};
 use crate::sync::Ordering;
 
-/// The number of sorted `keys` that are `<= addr` (a binary search: fewer
-/// instructions than counting all 16, whose 64-bit compares x86-64's
-/// baseline SSE2 lacks).
-#[inline]
-fn count_le(keys: &[u64], addr: u64) -> usize {
-    keys.partition_point(|&k| k <= addr)
+/// The number of the sorted `keys[..len]` that are `<= addr`: the vector
+/// search where the CPU has it (`ordering::keys`), else a binary search.
+#[inline(always)]
+fn count_le(keys: &[u64; FANOUT], len: usize, addr: u64) -> usize {
+    #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+    if let Some(s) = crate::ordering::keys::Avx2Search::detect() {
+        return s.count_le_prefix(keys, len, addr);
+    }
+    keys[..len].partition_point(|&k| k <= addr)
 }
 
 impl Tree {
@@ -74,7 +77,7 @@ impl Tree {
                 && l.keys[0] <= addr
                 && (l.next_leaf == NIL || self.nodes[l.next_leaf as usize].keys[0] > addr)
             {
-                let i = count_le(&l.keys[..l.len], addr);
+                let i = count_le(&l.keys, l.len, addr);
                 if leaf != h {
                     self.hint.store(leaf, Relaxed);
                 }
@@ -84,7 +87,7 @@ impl Tree {
         let mut node = self.root;
         for level in (0..self.height).rev() {
             let n = &self.nodes[node as usize];
-            let i = count_le(&n.keys[..n.len], addr);
+            let i = count_le(&n.keys, n.len, addr);
             if i == 0 {
                 return None;
             }
