@@ -192,6 +192,13 @@ fn ci() -> bool {
     let mut test = cargo();
     test.args(["test", "--workspace", "--all-features", "--no-fail-fast"])
         .env("MM_CI_SUMMARY_DIR", &dir);
+    // The lockless tree walks again with the portable key search, which
+    // the first run only uses where the CPU lacks AVX2.
+    let mut portable = cargo();
+    portable
+        .args(["test", "--all-features", "-p", "mm-core", "--test", "tree"])
+        .args(["-p", "mm-spec", "--test", "stress"])
+        .env("MM_KEY_SEARCH", "portable");
     let steps = [
         ("cargo fmt --check", fmt),
         ("cargo clippy -D warnings", clippy),
@@ -200,6 +207,7 @@ fn ci() -> bool {
             "cargo test (all, with doc tests and the host-kernel differential tests)",
             test,
         ),
+        ("cargo test (tree and stress, MM_KEY_SEARCH=portable)", portable),
     ];
     let mut ok = true;
     for (name, cmd) in steps {

@@ -199,3 +199,15 @@ fn growth_between_fixed_entries_stays_shallow() {
         );
     }
 }
+
+/// `MM_KEY_SEARCH=portable` (CI's second run of these tests) turns the
+/// vector key search off, so that the walks above ran the binary search.
+#[cfg(all(target_arch = "x86_64", not(miri)))]
+#[test]
+fn portable_key_search_is_used_when_asked() {
+    if std::env::var_os("MM_KEY_SEARCH").is_some_and(|v| v == "portable") {
+        assert!(mm_core::ordering::keys::Avx2Search::detect().is_none());
+    } else if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("popcnt") {
+        assert!(mm_core::ordering::keys::Avx2Search::detect().is_some());
+    }
+}

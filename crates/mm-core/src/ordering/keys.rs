@@ -95,8 +95,10 @@ const YES: u8 = 2;
 
 #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
 impl Avx2Search {
-    /// The search, if this CPU has AVX2 and POPCNT. The answer is cached:
-    /// one load and one compare per call after the first.
+    /// The search, if this CPU has AVX2 and POPCNT and the environment
+    /// variable `MM_KEY_SEARCH` is not `portable` (which CI sets to run the
+    /// tree and stress tests through [`ScalarSearch`] too). The answer is
+    /// cached: one load and one compare per call after the first.
     #[inline(always)]
     pub fn detect() -> Option<Avx2Search> {
         match HAVE_AVX2.load(std::sync::atomic::Ordering::Relaxed) {
@@ -108,7 +110,8 @@ impl Avx2Search {
 
     #[cold]
     fn detect_slow() -> Option<Avx2Search> {
-        let yes = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("popcnt");
+        let portable = std::env::var_os("MM_KEY_SEARCH").is_some_and(|v| v == "portable");
+        let yes = !portable && std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("popcnt");
         HAVE_AVX2.store(if yes { YES } else { NO }, std::sync::atomic::Ordering::Relaxed);
         yes.then_some(Avx2Search(()))
     }
