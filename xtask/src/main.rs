@@ -41,6 +41,7 @@ mod bench_files;
 mod bench_locking;
 mod bench_missed;
 mod bench_report;
+mod bench_targets;
 mod dist;
 #[path = "../../crates/mmsim/fingerprint.rs"]
 mod fingerprint;
