@@ -24,7 +24,9 @@ use rand::{RngExt, SeedableRng};
 use crate::HostOptions;
 use crate::twin::Twin;
 
+mod madvise;
 mod mlock;
+mod mremap;
 
 /// Start of the arena.
 pub const ARENA: u64 = 0x1_0000_0000;
@@ -250,132 +252,6 @@ impl CallGen {
             fd,
             off,
         }
-    }
-
-    /// A length in pages that stays near the arena's scale (mremap never
-    /// unmaps far beyond what it targets).
-    fn remap_len(&mut self, base: u64) -> u64 {
-        match self.rng.random_range(0..10) {
-            0..=2 => base,
-            3..=4 => base
-                .saturating_sub(self.rng.random_range(1..=4) * PAGE_SIZE)
-                .max(PAGE_SIZE),
-            5..=8 => base + self.rng.random_range(1..=16) * PAGE_SIZE,
-            _ => (2 << 20) * self.rng.random_range(1..3),
-        }
-    }
-
-    /// An `mremap` call: on an existing VMA (or a range around one), or
-    /// anywhere; every flag combination, sometimes invalid arguments.
-    fn mremap(&mut self) -> Call {
-        let (old_addr, mut old_len) = match self.vma_range() {
-            Some((a, b)) if self.rng.random_ratio(4, 5) => (a, b - a),
-            _ => (self.some_addr(), self.pages(8) * PAGE_SIZE),
-        };
-        let mut new_len = self.remap_len(old_len);
-        let mut flags = [
-            0,
-            MREMAP_MAYMOVE,
-            MREMAP_MAYMOVE | MREMAP_FIXED,
-            MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP,
-            MREMAP_MAYMOVE | MREMAP_DONTUNMAP,
-            MREMAP_FIXED,
-            MREMAP_DONTUNMAP,
-        ][self.rng.random_range(0..7)];
-        if flags & MREMAP_DONTUNMAP != 0 && self.rng.random_ratio(3, 4) {
-            new_len = old_len;
-        }
-        if flags & MREMAP_FIXED != 0 && self.rng.random_bool(0.5) {
-            new_len = old_len;
-        }
-        let new_addr = if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) != 0 || self.rng.random_ratio(1, 10) {
-            match self.rng.random_range(0..4) {
-                0 => self.vma_range().map_or_else(|| self.arena_addr(), |(_, b)| b),
-                1 => old_addr + self.rng.random_range(0..4) * PAGE_SIZE,
-                _ => self.arena_addr(),
-            }
-        } else {
-            0
-        };
-        let mut old_addr = old_addr;
-        match self.rng.random_range(0..40) {
-            0 => flags |= 8,
-            1 => old_addr += 0x10,
-            2 => old_len = 0,
-            3 => new_len = 0,
-            4 => new_len = 1 << 47,
-            5 => old_len += self.rng.random_range(1..PAGE_SIZE),
-            6 => new_len = new_len.saturating_sub(self.rng.random_range(1..PAGE_SIZE)).max(1),
-            7 if new_len > old_len => old_len = 1 << 46,
-            _ => {}
-        }
-        let new_addr = if self.rng.random_ratio(1, 40) {
-            new_addr | 0x100
-        } else {
-            new_addr
-        };
-        Call::Mremap {
-            old_addr,
-            old_len,
-            new_len,
-            flags,
-            new_addr,
-        }
-    }
-
-    /// A `madvise` call: every advice value (but `MADV_HWPOISON` and
-    /// `MADV_SOFT_OFFLINE`, which the host helper refuses), and invalid
-    /// ones, on existing VMAs or anywhere.
-    fn madvise(&mut self) -> Call {
-        use mm_ops::uapi::madv::*;
-        const ALL: [u64; 25] = [
-            NORMAL,
-            RANDOM,
-            SEQUENTIAL,
-            WILLNEED,
-            DONTNEED,
-            FREE,
-            REMOVE,
-            DONTFORK,
-            DOFORK,
-            MERGEABLE,
-            UNMERGEABLE,
-            HUGEPAGE,
-            NOHUGEPAGE,
-            DONTDUMP,
-            DODUMP,
-            WIPEONFORK,
-            KEEPONFORK,
-            COLD,
-            PAGEOUT,
-            POPULATE_READ,
-            POPULATE_WRITE,
-            DONTNEED_LOCKED,
-            COLLAPSE,
-            GUARD_INSTALL,
-            GUARD_REMOVE,
-        ];
-        let advice = if self.rng.random_ratio(1, 25) {
-            [5, 6, 7, 26, 99, 104, 1 << 32 | DONTDUMP, u64::MAX, 0x8000_0000][self.rng.random_range(0..9)]
-        } else {
-            ALL[self.rng.random_range(0..ALL.len())]
-        };
-        let (mut addr, mut len) = match self.vma_range() {
-            Some((a, b)) if self.rng.random_ratio(3, 4) => (a, b - a),
-            _ => (self.some_addr(), self.len()),
-        };
-        match self.rng.random_range(0..40) {
-            0 => addr += 0x10,
-            1 => len = 0,
-            2 => len = u64::MAX - 4095,
-            3 => len = u64::MAX - 10,
-            _ => {}
-        }
-        // MADV_COLLAPSE is modeled for ranges holding no whole aligned 2 MiB block.
-        if advice == COLLAPSE {
-            len = len.min(PMD_SIZE - PAGE_SIZE);
-        }
-        Call::Madvise { addr, len, advice }
     }
 
     /// The next call.
