@@ -7,9 +7,10 @@
 //! | [`json`] | `--format json` | the JSON output of `replay` and `simulate` (schema `docs/json.md`) |
 //! | [`record`] | `mmsim record` | runs a program under ptrace and writes a fixture directory (initial maps, trace, final maps, facts) |
 //!
-//! The binary (`src/main.rs`) only parses arguments, opens files and maps
-//! errors to exit statuses; everything it prints comes from these modules,
-//! so tests and later options can drive them directly.
+//! The binary (`src/main.rs`, its command line in `src/cli.rs`) only
+//! parses arguments, opens files and maps errors to exit statuses;
+//! everything it prints comes from these modules, so tests and later
+//! options can drive them directly.
 
 pub mod json;
 pub mod record;
