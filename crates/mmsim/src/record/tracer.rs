@@ -2,7 +2,8 @@
 //! exec on (as `strace -f` does), pairs each task's syscall-entry and
 //! syscall-exit stops, and writes a trace line when a recorded call
 //! completes; the process events (fork-like calls, execs, exits) and the
-//! address spaces (images) are in [`procs`].
+//! address spaces (images) are in [`procs`], and the syscall stops (the
+//! call read at its entry, its line written at its exit) in [`syscalls`].
 //!
 //! # One address-space call at a time, per image
 //!
@@ -24,30 +25,22 @@
 
 mod faultlines;
 mod procs;
+mod syscalls;
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
-use mm_ops::call::{Call, Outcome};
+use mm_ops::call::Call;
 use nix::errno::Errno;
 use nix::libc;
 use nix::sys::ptrace::{self, Options};
 use nix::unistd::Pid;
 
-use super::calls::{self, Entry, FdArg, MEMFD_NAME_MAX, PATH_MAX, StringArg, nr};
 use super::events::{ExecCall, ExecInfo, ForkCall};
 use super::fixture::{Fixture, WriteError};
 use super::proc;
 use super::sys::{self, Status};
 use super::{Exit, FinalMapsAt, RecordError};
-
-/// `AUDIT_ARCH_X86_64`: the architecture `PTRACE_GET_SYSCALL_INFO` reports
-/// for a 64-bit system call (as opposed to `int 0x80` from a 64-bit
-/// process).
-const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
-
-/// `ptrace`'s request asking the parent to trace the caller.
-const PTRACE_TRACEME: u64 = 0;
 
 /// How long a serialized call may be in flight before the tasks held
 /// behind it are let go (and how long a new task's first stop is kept
@@ -56,24 +49,6 @@ const HOLD_LIMIT: Duration = Duration::from_secs(2);
 
 /// How long to sleep between polls while tasks are held.
 const POLL: Duration = Duration::from_micros(20);
-
-/// The calls that change the layout, run one at a time.
-fn serialized(nr: u64) -> bool {
-    matches!(
-        nr,
-        nr::MMAP
-            | nr::MUNMAP
-            | nr::MPROTECT
-            | nr::BRK
-            | nr::MREMAP
-            | nr::MADVISE
-            | nr::MLOCK
-            | nr::MLOCK2
-            | nr::MUNLOCK
-            | nr::MLOCKALL
-            | nr::MUNLOCKALL
-    )
-}
 
 /// The result of a traced run.
 pub(crate) struct Traced {
@@ -382,158 +357,6 @@ impl Tracer {
         {
             im.final_dirty = true;
         }
-    }
-
-    /// A syscall stop of `tid`; false when `tid` is held (not to be
-    /// resumed now).
-    fn syscall_stop(&mut self, tid: Pid) -> bool {
-        let Some(th) = self.tasks.get_mut(&tid) else {
-            return true;
-        };
-        th.fresh = false;
-        let info = ptrace::syscall_info(tid).ok();
-        let (entering, arch) = match info {
-            Some(i) if i.op == libc::PTRACE_SYSCALL_INFO_ENTRY => (true, i.arch),
-            Some(i) if i.op == libc::PTRACE_SYSCALL_INFO_EXIT => (false, i.arch),
-            _ => (!th.in_syscall, AUDIT_ARCH_X86_64),
-        };
-        th.in_syscall = entering;
-        if entering {
-            th.pending = None;
-            th.forking = None;
-            th.exec = None;
-            th.exec_maps = None;
-            if arch != AUDIT_ARCH_X86_64 {
-                self.compat_calls += 1;
-                return true;
-            }
-            let Some(nr) = self.entry(tid) else {
-                return true;
-            };
-            let forks = self
-                .tasks
-                .get(&tid)
-                .and_then(|t| t.forking.as_ref())
-                .is_some_and(|f| !f.call.shares_vm());
-            if serialized(nr) || forks {
-                return self.serialize(tid);
-            }
-        } else {
-            if let Some(p) = th.pending.take() {
-                self.exit(tid, p);
-            }
-            self.process_call_exit(tid);
-            self.release(tid);
-        }
-        true
-    }
-
-    /// Reads the call `tid` entered; its number, if the registers could be
-    /// read.
-    fn entry(&mut self, tid: Pid) -> Option<u64> {
-        let r = ptrace::getregs(tid).ok()?;
-        let e = Entry {
-            nr: r.orig_rax,
-            args: [r.rdi, r.rsi, r.rdx, r.r10, r.r8, r.r9],
-        };
-        if e.nr == nr::PTRACE && e.args[0] == PTRACE_TRACEME {
-            self.detach_for_tracer(tid);
-            return None;
-        }
-        if e.nr == nr::EXIT_GROUP {
-            if self.image_is_process_own(tid) {
-                self.take_final_maps(tid, FinalMapsAt::ExitGroup);
-            }
-            return Some(e.nr);
-        }
-        if let Some(call) = ForkCall::from_entry(&e, |addr, len| proc::read_bytes(tid, addr, len)) {
-            if let Some(th) = self.tasks.get_mut(&tid) {
-                th.forking = Some(Forking { call, announced: false });
-            }
-            return Some(e.nr);
-        }
-        if let Some(call) = ExecCall::from_entry(&e, |addr| proc::read_string(tid, addr, PATH_MAX)) {
-            // The image's final maps if the exec succeeds and no other
-            // process uses it.
-            let maps = self.own_image_maps(tid);
-            if let Some(th) = self.tasks.get_mut(&tid) {
-                th.exec = Some(call);
-                th.exec_maps = maps;
-            }
-            return Some(e.nr);
-        }
-        if let Some(text) = calls::path_op_text(
-            &e,
-            |addr| proc::read_string(tid, addr, PATH_MAX),
-            |fd| proc::fd_link(tid, fd).map(|l| calls::annotation(&l)),
-        ) {
-            if let Some(th) = self.tasks.get_mut(&tid) {
-                th.pending = Some(Pending {
-                    call: None,
-                    text,
-                    side_fd: calls::side_call_returns_fd(e.nr),
-                });
-            }
-            return Some(e.nr);
-        }
-        let Some(s) = calls::string_arg(e.nr) else {
-            return Some(e.nr);
-        };
-        let string = match s {
-            StringArg::None => None,
-            StringArg::Path(i) => proc::read_string(tid, e.args[i], PATH_MAX),
-            StringArg::MemfdName => proc::read_string(tid, e.args[0], MEMFD_NAME_MAX),
-        };
-        let Some(call) = calls::decode(&e, string.as_deref()) else {
-            return Some(e.nr);
-        };
-        let anns: Vec<(usize, String)> = calls::fd_args(&call)
-            .into_iter()
-            .filter_map(|(i, a)| proc::fd_link(tid, a).map(|l| (i, calls::annotation(&l))))
-            .collect();
-        let text = calls::call_text(&call, &anns);
-        if let Some(th) = self.tasks.get_mut(&tid) {
-            th.pending = Some(Pending {
-                call: Some(call),
-                text,
-                side_fd: false,
-            });
-        }
-        Some(e.nr)
-    }
-
-    fn exit(&mut self, tid: Pid, p: Pending) {
-        let Ok(r) = ptrace::getregs(tid) else {
-            self.unfinished += 1;
-            return;
-        };
-        let outcome = calls::outcome(r.rax);
-        let result_ann = match outcome {
-            Outcome::Val(fd) if p.side_fd || p.call.as_ref().is_some_and(calls::returns_fd) => {
-                proc::fd_link(tid, FdArg::Fd(fd as i64)).map(|l| calls::annotation(&l))
-            }
-            _ => None,
-        };
-        let line = match &p.call {
-            Some(call) => calls::line(tid.as_raw(), &p.text, call, &outcome, result_ann.as_deref()),
-            None => calls::path_op_line(tid.as_raw(), &p.text, &outcome, result_ann.as_deref()),
-        };
-        self.flush_faults_at(Some(tid), None, &[]);
-        // What the file was when this line opened or mapped it.
-        let fd = match (&p.call, &outcome) {
-            (Some(Call::Mmap { flags, fd, .. }), Outcome::Val(_))
-                if flags & mm_ops::uapi::MAP_ANONYMOUS == 0 && *fd >= 0 =>
-            {
-                Some(*fd)
-            }
-            (_, Outcome::Val(fd)) if p.side_fd || p.call.as_ref().is_some_and(calls::returns_fd) => Some(*fd as i64),
-            _ => None,
-        };
-        if let Some(info) = fd.and_then(|fd| proc::fd_info(tid, fd)) {
-            let n = self.fixture.lines() + 1;
-            self.fixture.note_file(n, &info);
-        }
-        self.push_raw(tid, &line);
     }
 
     /// Reads `tid`'s maps as its image's final maps.
