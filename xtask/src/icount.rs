@@ -89,8 +89,8 @@ pub fn source_label(file: &str) -> String {
 
 /// What a source file is for, for the report's summary by concern.
 pub fn concern(label: &str) -> &'static str {
-    if label.starts_with("crates/mm-core/src/tree/") {
-        "the VMA tree (walks, entry shifts, gap maxima, publication)"
+    if label.starts_with("crates/mm-core/src/tree/") || label == "crates/mm-core/src/ordering/keys.rs" {
+        "the VMA tree (walks, key search, entry shifts, gap maxima, publication)"
     } else if label.ends_with("vma_lock.rs") || label.ends_with("ordering.rs") {
         "per-VMA locks and the barrier policy (`vma_start_write`, ordering)"
     } else if label.ends_with("mmap_lock.rs") || label.ends_with("sync.rs") || label.starts_with("parking_lot") {
@@ -352,5 +352,24 @@ pub fn icount(args: &[String]) -> bool {
             eprintln!("xtask icount: {e}");
             false
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::concern;
+
+    /// The lockless walk's key search is the tree's, though it lives with
+    /// the memory-ordering code; the policies' code is not.
+    #[test]
+    fn concerns_follow_what_the_code_does() {
+        let tree = concern("crates/mm-core/src/tree/walk.rs");
+        assert_eq!(concern("crates/mm-core/src/ordering/keys.rs"), tree);
+        assert_ne!(concern("crates/mm-core/src/ordering.rs"), tree);
+        assert_ne!(concern("crates/mm-core/src/vma_iter.rs"), tree);
+        assert_eq!(
+            concern("std: core/src/slice/index.rs"),
+            concern("std: alloc/src/vec/mod.rs")
+        );
     }
 }
