@@ -25,11 +25,22 @@
 //! Rust has no vector atomic load, and a plain (non-atomic) load racing
 //! with the writer's atomic stores would be a data race, which is undefined
 //! behaviour. The vector search is therefore inline assembly, whose loads
-//! are the hardware's: x86-64 performs each naturally aligned 8-byte part of
-//! a vector load as one single-copy-atomic access (Intel SDM vol. 3, 9.1.1;
-//! AMD APM vol. 2, 7.3.2), so the assembly does what sixteen relaxed atomic
-//! loads in some order do, which is what the scalar search does. Nothing in
-//! the search depends on their order.
+//! are the hardware's, and what it needs of them is that no aligned 8-byte
+//! key is torn: then the assembly reads what sixteen relaxed atomic loads in
+//! some order could read, which is what the scalar search does, and nothing
+//! in the search depends on their order.
+//!
+//! What the manuals say, and what is assumed beyond it: aligned loads of up
+//! to 8 bytes are single-copy atomic (Intel SDM vol. 3A, "Guaranteed Atomic
+//! Operations"; AMD APM vol. 2, "Access Atomicity"), and on CPUs with AVX
+//! so are aligned 16-byte `(V)MOVDQA`-class moves. For a wider load the
+//! manuals say only that it may be made of several accesses; they do not
+//! say where those accesses split. Each of the four loads here is 32-byte
+//! aligned inside one 64-byte cache line (a node is cache-line aligned and
+//! its keys start it), and the assumption is that such a load never splits
+//! inside an aligned 8-byte element. No x86-64 implementation is known to
+//! do so, but it is an assumption, not a documented guarantee; where it is
+//! not wanted, `MM_KEY_SEARCH=portable` turns the vector search off.
 //!
 //! # Padding
 //!
@@ -137,8 +148,9 @@ impl Avx2Search {
     }
 
     /// Two bits per key ([`KEY_BITS`]) set where the key is at or below
-    /// `addr` (clamped below [`PAD_KEY`]); keys at or above 2^63 count as
-    /// below, which only torn or zeroed memory holds.
+    /// `addr` (clamped below [`PAD_KEY`]). The compare is signed: a key at
+    /// or above 2^63 would count as below, and no node holds one (keys are
+    /// user addresses, [`PAD_KEY`], or zero in a node never published).
     ///
     /// # Safety
     ///
@@ -153,10 +165,12 @@ impl Avx2Search {
         let a = addr.min(PAD_KEY - 1) + 1;
         let mask: u32;
         // SAFETY: `self` exists only where AVX2 was detected; the caller
-        // guarantees the 128 bytes. VEX loads need no alignment. Each
-        // aligned 8-byte part of a vector load is single-copy atomic on
-        // x86-64 (module documentation), so racing atomic stores give what
-        // sixteen relaxed loads could. xmm0-xmm4 are declared clobbered;
+        // guarantees the 128 bytes. VEX loads need no alignment. The
+        // hardware's loads race with the writer's atomic stores outside
+        // Rust's memory model; that no aligned 8-byte key comes back torn
+        // is the assumption the module documentation states and bounds,
+        // under which racing stores give what sixteen relaxed loads could.
+        // xmm0-xmm4 are declared clobbered;
         // `vzeroupper` clears the upper halves, which code compiled without
         // AVX never holds.
         unsafe {
