@@ -4,15 +4,33 @@
 use super::{Entry, FANOUT, NIL, Pos, Tree};
 use crate::sync::Ordering;
 
-/// The number of the sorted `keys[..len]` that are `<= addr`: the vector
-/// search where the CPU has it (`ordering::keys`), else a binary search.
-#[inline(always)]
-fn count_le(keys: &[u64; FANOUT], len: usize, addr: u64) -> usize {
+/// The search of the writer's copy of a node, chosen once per walk: the
+/// vector search where the CPU has it (`ordering::keys`), else a binary
+/// search.
+#[derive(Clone, Copy)]
+struct PrefixSearch {
     #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
-    if let Some(s) = crate::ordering::keys::Avx2Search::detect() {
-        return s.count_le_prefix(keys, len, addr);
+    avx2: Option<crate::ordering::keys::Avx2Search>,
+}
+
+impl PrefixSearch {
+    #[inline(always)]
+    fn detect() -> PrefixSearch {
+        PrefixSearch {
+            #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+            avx2: crate::ordering::keys::Avx2Search::detect(),
+        }
     }
-    keys[..len].partition_point(|&k| k <= addr)
+
+    /// The number of the sorted `keys[..len]` that are `<= addr`.
+    #[inline(always)]
+    fn count_le(self, keys: &[u64; FANOUT], len: usize, addr: u64) -> usize {
+        #[cfg(all(target_arch = "x86_64", not(miri), not(loom)))]
+        if let Some(s) = self.avx2 {
+            return s.count_le_prefix(keys, len, addr);
+        }
+        keys[..len].partition_point(|&k| k <= addr)
+    }
 }
 
 impl Tree {
@@ -59,6 +77,7 @@ impl Tree {
         if self.root == NIL {
             return None;
         }
+        let search = PrefixSearch::detect();
         // The hinted leaf, or one of its neighbours, answers if its key
         // range holds `addr`.
         let h = self.hint.load(Relaxed);
@@ -77,7 +96,7 @@ impl Tree {
                 && l.keys[0] <= addr
                 && (l.next_leaf == NIL || self.nodes[l.next_leaf as usize].keys[0] > addr)
             {
-                let i = count_le(&l.keys, l.len, addr);
+                let i = search.count_le(&l.keys, l.len, addr);
                 if leaf != h {
                     self.hint.store(leaf, Relaxed);
                 }
@@ -87,7 +106,7 @@ impl Tree {
         let mut node = self.root;
         for level in (0..self.height).rev() {
             let n = &self.nodes[node as usize];
-            let i = count_le(&n.keys, n.len, addr);
+            let i = search.count_le(&n.keys, n.len, addr);
             if i == 0 {
                 return None;
             }
