@@ -35,7 +35,7 @@ pub mod vma_iter;
 pub mod vma_lock;
 
 pub use mm::{
-    DEFAULT_START_BRK, FaultView, MmConfig, MmRead, MmState, MmStruct, MmWrite, Overcommit, ThpMode, VmaView,
+    DEFAULT_START_BRK, FaultView, FsCred, MmConfig, MmRead, MmState, MmStruct, MmWrite, Overcommit, ThpMode, VmaView,
 };
 pub use ordering::{BarrierPolicy, Full, MbBegin, PolicyKind, PolicyVisitor, SeedFixed, SeedV1, Upstream};
 pub use vm_flags::VmFlags;

@@ -101,6 +101,18 @@ pub struct MmConfig {
     pub cap_sys_rawio: bool,
     /// The task has `CAP_IPC_LOCK` (mlock limits do not apply).
     pub cap_ipc_lock: bool,
+    /// The task's file-system uid (`current_fsuid()`), against which a
+    /// file's owner and mode are checked when it is opened.
+    pub fsuid: u32,
+    /// The task's file-system gid (`current_fsgid()`).
+    pub fsgid: u32,
+    /// The task's supplementary groups (`in_group_p`).
+    pub groups: Vec<u32>,
+    /// The task has `CAP_DAC_OVERRIDE` (file permission bits do not stop
+    /// it reading or writing).
+    pub cap_dac_override: bool,
+    /// The task has `CAP_DAC_READ_SEARCH` (reads any file).
+    pub cap_dac_read_search: bool,
     /// `CONFIG_TRANSPARENT_HUGEPAGE`: anonymous mappings whose length is a
     /// multiple of 2 MiB are THP-aligned.
     pub thp: bool,
@@ -150,6 +162,11 @@ impl Default for MmConfig {
             rlimit_stack: 8 << 20,
             cap_sys_rawio: true,
             cap_ipc_lock: true,
+            fsuid: 0,
+            fsgid: 0,
+            groups: Vec::new(),
+            cap_dac_override: true,
+            cap_dac_read_search: true,
             thp: true,
             thp_enabled: ThpMode::Madvise,
             read_implies_exec: false,
@@ -243,6 +260,39 @@ pub struct MmShared {
     pub(crate) start_stack: AtomicU64,
     /// Allocation-failure injection.
     pub(crate) fail_nth: crate::failslab::FailNth,
+    /// The credentials file permissions are checked against (fixed at
+    /// creation), readable without `mmap_lock`.
+    cred: FsCred,
+}
+
+/// The parts of a task's credentials (`struct cred`) that decide which
+/// files it may open: [`MmConfig`]'s `fsuid`, `fsgid`, `groups`,
+/// `cap_dac_override` and `cap_dac_read_search`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FsCred {
+    /// `cred->fsuid`.
+    pub fsuid: u32,
+    /// `cred->fsgid`.
+    pub fsgid: u32,
+    /// `cred->group_info`.
+    pub groups: Vec<u32>,
+    /// `CAP_DAC_OVERRIDE` in the effective set.
+    pub cap_dac_override: bool,
+    /// `CAP_DAC_READ_SEARCH` in the effective set.
+    pub cap_dac_read_search: bool,
+}
+
+impl MmConfig {
+    /// The file-permission credentials this configuration sets.
+    pub fn fs_cred(&self) -> FsCred {
+        FsCred {
+            fsuid: self.fsuid,
+            fsgid: self.fsgid,
+            groups: self.groups.clone(),
+            cap_dac_override: self.cap_dac_override,
+            cap_dac_read_search: self.cap_dac_read_search,
+        }
+    }
 }
 
 /// Identities of address spaces (never 0, which means "no mm").
@@ -281,6 +331,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
         let cap = cfg.vma_capacity;
         let task_size = cfg.task_size;
         let thp_enabled = cfg.thp_enabled;
+        let cred = cfg.fs_cred();
         let (start_brk, start_stack) = (cfg.start_brk, cfg.start_stack);
         let state = MmState {
             tree: Tree::default(),
@@ -315,6 +366,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
                 id: NEXT_MM_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
                 task_size,
                 thp_enabled,
+                cred,
                 brk: AtomicU64::new(start_brk),
                 start_brk: AtomicU64::new(start_brk),
                 start_stack: AtomicU64::new(start_stack),
@@ -466,6 +518,12 @@ impl<P: BarrierPolicy> MmStruct<P> {
     /// The THP mode it was configured with, readable without `mmap_lock`.
     pub fn thp_enabled(&self) -> ThpMode {
         self.shared.thp_enabled
+    }
+
+    /// The credentials its task opens files with, readable without
+    /// `mmap_lock` (opening a file does not take it).
+    pub fn fs_cred(&self) -> &FsCred {
+        &self.shared.cred
     }
 
     /// This address space's identity (`vm_mm` of its VMAs).

@@ -419,6 +419,30 @@ impl SessionStats {
     }
 }
 
+/// The helper's environment for session `seed`: every third session runs
+/// without capabilities (EPERM, mlock limits); every fourth under tight
+/// `RLIMIT_AS`, `RLIMIT_DATA` and `RLIMIT_MEMLOCK` (ENOMEM, EAGAIN part-way
+/// through the script); every fifth, when the tests run as root, as the
+/// unprivileged user `nobody` (65534), whose files are the same ones.
+pub fn session_options(seed: u64) -> HostOptions {
+    let mut opts = HostOptions {
+        drop_capabilities: seed % 3 == 2,
+        ..HostOptions::default()
+    };
+    if seed % 4 == 1 {
+        opts.rlimits = vec![
+            (libc::RLIMIT_AS, (48 + (seed / 4) % 64) << 20),
+            (libc::RLIMIT_DATA, (1 + (seed / 4) % 8) << 20),
+            (libc::RLIMIT_MEMLOCK, ((seed / 4) % 5) * (16 << 10)),
+        ];
+    }
+    // SAFETY: geteuid has no preconditions.
+    if seed % 5 == 4 && unsafe { libc::geteuid() } == 0 {
+        opts.user = Some(65534);
+    }
+    opts
+}
+
 /// Runs `n` random calls from `seed` on a fresh twin, comparing every
 /// outcome and the maps after every call.
 pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<SessionStats, Divergence>> {
@@ -427,11 +451,7 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
         let f = std::fs::File::create(p)?;
         f.set_len(((i as u64) + 1) * 3 * PAGE_SIZE + 100)?;
     }
-    // Every third session runs without capabilities (EPERM, mlock limits).
-    let opts = HostOptions {
-        drop_capabilities: seed % 3 == 2,
-        ..HostOptions::default()
-    };
+    let opts = session_options(seed);
     let mut twin = Twin::spawn_with(&opts)?;
     cg.brk = twin.model.mm().read().state_brk();
     let stat_start_brk = cg.brk;

@@ -220,6 +220,56 @@ fn env_unprivileged_memlock() {
     run_with("unprivileged_memlock", &opts, unprivileged_memlock);
 }
 
+/// As `nobody`, root's files: `0644` opens for reading only, `0600` not at
+/// all, `0666` for writing; a read-only descriptor maps shared and
+/// writable with `EACCES`, the writable one maps.
+fn unprivileged_files(s: &mut Sc) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("mm-sim-env-files-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
+    let mut paths = vec![];
+    for (name, mode) in [("r", 0o644), ("none", 0o600), ("rw", 0o666)] {
+        let p = dir.join(name);
+        std::fs::write(&p, vec![1u8; 2 * P as usize]).expect("file");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        paths.push(p.to_string_lossy().into_owned());
+    }
+    let open = |path: &str, flags| Call::Openat {
+        dirfd: AT_FDCWD,
+        path: path.to_string(),
+        flags,
+        mode: None,
+    };
+    let r = s.ok(open(&paths[0], oflags::O_RDONLY)) as i64;
+    s.err(open(&paths[0], oflags::O_RDWR), Errno::EACCES);
+    s.err(open(&paths[0], oflags::O_WRONLY), Errno::EACCES);
+    s.err(open(&paths[0], oflags::O_RDONLY | oflags::O_TRUNC), Errno::EACCES);
+    s.err(open(&paths[1], oflags::O_RDONLY), Errno::EACCES);
+    // O_PATH asks nothing of the file.
+    s.ok(open(&paths[1], oflags::O_PATH));
+    let rw = s.ok(open(&paths[2], oflags::O_RDWR)) as i64;
+    s.err(harness::mmap(at(0), 2 * P, RW, MAP_SHARED, r, 0), Errno::EACCES);
+    s.ok(harness::mmap(at(0), 2 * P, PROT_READ, MAP_SHARED, r, 0));
+    s.ok(harness::mmap(at(4), 2 * P, RW, MAP_SHARED, rw, 0));
+    // A directory never opens for writing, whoever asks.
+    s.err(open(&dir.to_string_lossy(), oflags::O_RDWR), Errno::EISDIR);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn env_unprivileged_files() {
+    if !root() {
+        eprintln!("not root: cannot switch to an unprivileged user; skipping");
+        return;
+    }
+    let opts = HostOptions {
+        user: Some(NOBODY),
+        ..HostOptions::default()
+    };
+    run_with("unprivileged_files", &opts, unprivileged_files);
+}
+
 #[test]
 fn env_legacy_layout() {
     let opts = HostOptions {

@@ -1,6 +1,7 @@
 //! The process's environment as the address-space code sees it: memory
 //! size and overcommit sysctls, `vm.max_map_count` and `mmap_min_addr`,
-//! the THP mode, the rlimits, the capabilities that matter and the
+//! the THP mode, the rlimits, the capabilities that matter, the
+//! file-system ids and groups (who may open which file) and the
 //! personality. [`ProcEnv`] reads them from a running process (or this
 //! one), writes and reads them as `key: value` lines (a fixture's
 //! `meta.txt`, `mmsim replay --env`), and turns them into an [`MmConfig`].
@@ -9,7 +10,8 @@
 //! (`mm/util.c`), `may_expand_vm` (`mm/mmap.c`), `mmap_is_legacy`,
 //! `mmap_base` and `arch_pick_mmap_layout` (`arch/x86/mm/mmap.c`),
 //! `security/min_addr.c`, `capable(CAP_SYS_RAWIO)` in `mmap_min_addr`
-//! checks and `capable(CAP_IPC_LOCK)` in `can_do_mlock`.
+//! checks, `capable(CAP_IPC_LOCK)` in `can_do_mlock`, and the
+//! credentials `generic_permission` (`fs/namei.c`) checks files against.
 //!
 //! ```
 //! use mm_ops::env::ProcEnv;
@@ -30,6 +32,10 @@ use mm_core::{MmConfig, Overcommit, ThpMode};
 const TASK_SIZE: u64 = mm_core::mm::TASK_SIZE_4LEVEL;
 /// `stack_guard_gap` (256 pages).
 const STACK_GUARD_GAP: u64 = 256 << 12;
+/// `CAP_DAC_OVERRIDE`.
+const CAP_DAC_OVERRIDE: u32 = 1;
+/// `CAP_DAC_READ_SEARCH`.
+const CAP_DAC_READ_SEARCH: u32 = 2;
 /// `CAP_IPC_LOCK`.
 const CAP_IPC_LOCK: u32 = 14;
 /// `CAP_SYS_RAWIO`.
@@ -76,8 +82,16 @@ pub struct ProcEnv {
     pub rlimit_memlock: u64,
     /// The effective capability set (`CapEff` of `/proc/PID/status`).
     pub cap_eff: u64,
-    /// The real uid (informational: capabilities decide).
+    /// The real uid (informational: capabilities and the file-system ids
+    /// decide).
     pub uid: u32,
+    /// The file-system uid (the fourth `Uid:` field of `/proc/PID/status`):
+    /// who opens files.
+    pub fsuid: u32,
+    /// The file-system gid (the fourth `Gid:` field).
+    pub fsgid: u32,
+    /// The supplementary groups (`Groups:`), space-separated in text.
+    pub groups: Vec<u32>,
     /// `personality(2)` flags.
     pub personality: u64,
 }
@@ -101,13 +115,16 @@ impl Default for ProcEnv {
             rlimit_memlock: 8 << 20,
             cap_eff: 0x1ff_ffff_ffff,
             uid: 0,
+            fsuid: 0,
+            fsgid: 0,
+            groups: Vec::new(),
             personality: 0,
         }
     }
 }
 
 /// The keys of [`ProcEnv::to_lines`], in order.
-pub const KEYS: [&str; 17] = [
+pub const KEYS: [&str; 20] = [
     "mem_total_kb",
     "swap_total_kb",
     "hugetlb_total_kb",
@@ -124,6 +141,9 @@ pub const KEYS: [&str; 17] = [
     "rlimit_memlock",
     "cap_eff",
     "uid",
+    "fsuid",
+    "fsgid",
+    "groups",
     "personality",
 ];
 
@@ -189,6 +209,14 @@ impl ProcEnv {
                 self.cap_eff = u64::from_str_radix(v.strip_prefix("0x").unwrap_or(v), 16).map_err(|_| bad())?
             }
             "uid" => self.uid = n()?.try_into().map_err(|_| bad())?,
+            "fsuid" => self.fsuid = n()?.try_into().map_err(|_| bad())?,
+            "fsgid" => self.fsgid = n()?.try_into().map_err(|_| bad())?,
+            "groups" => {
+                self.groups = value
+                    .split_whitespace()
+                    .map(|g| g.parse().map_err(|_| bad()))
+                    .collect::<Result<_, _>>()?
+            }
             "personality" => {
                 let v = value.trim();
                 self.personality = u64::from_str_radix(v.strip_prefix("0x").unwrap_or(v), 16).map_err(|_| bad())?
@@ -222,6 +250,9 @@ impl ProcEnv {
             limit_text(self.rlimit_memlock),
             format!("{:016x}", self.cap_eff),
             self.uid.to_string(),
+            self.fsuid.to_string(),
+            self.fsgid.to_string(),
+            self.groups.iter().map(u32::to_string).collect::<Vec<_>>().join(" "),
             format!("{:08x}", self.personality),
         ];
         KEYS.iter().zip(values).map(|(k, v)| format!("{k}: {v}\n")).collect()
@@ -308,6 +339,16 @@ impl ProcEnv {
                 Some(u) if env.set("uid", u).is_ok() => {}
                 _ => missing.push(format!("{proc_dir}/status: Uid")),
             }
+            // Real, effective, saved and file-system ids: the last decides.
+            for (name, key) in [("Uid:", "fsuid"), ("Gid:", "fsgid")] {
+                match field(name).and_then(|v| v.split_whitespace().nth(3)) {
+                    Some(u) if env.set(key, u).is_ok() => {}
+                    _ => missing.push(format!("{proc_dir}/status: {name}")),
+                }
+            }
+            if field("Groups:").is_none_or(|v| env.set("groups", v).is_err()) {
+                missing.push(format!("{proc_dir}/status: Groups"));
+            }
         }
         (env, missing)
     }
@@ -359,6 +400,11 @@ impl ProcEnv {
         cfg.rlimit_memlock = self.rlimit_memlock;
         cfg.cap_sys_rawio = self.cap(CAP_SYS_RAWIO);
         cfg.cap_ipc_lock = self.cap(CAP_IPC_LOCK);
+        cfg.cap_dac_override = self.cap(CAP_DAC_OVERRIDE);
+        cfg.cap_dac_read_search = self.cap(CAP_DAC_READ_SEARCH);
+        cfg.fsuid = self.fsuid;
+        cfg.fsgid = self.fsgid;
+        cfg.groups = self.groups.clone();
         cfg.read_implies_exec = self.personality & READ_IMPLIES_EXEC != 0;
         cfg.topdown = !self.legacy_layout();
         cfg.mmap_base = mmap_base(self.rlimit_stack);

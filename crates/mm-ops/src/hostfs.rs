@@ -3,7 +3,7 @@
 //! that file mappings replayed from a trace behave as on the host.
 
 use crate::file_kind::{FileType, thp_aligned_fs};
-use crate::task::{PathInfo, PathProbe};
+use crate::task::{FileAccess, PathInfo, PathProbe};
 
 /// Looks a path up on the host: size, identity, mount flags, file system.
 pub fn host_probe() -> PathProbe {
@@ -39,16 +39,18 @@ pub fn probe_at(stat_path: &str, canonical: String) -> Option<PathInfo> {
         let c = std::ffi::CString::new(path).ok()?;
         // SAFETY: `c` is a valid NUL-terminated path and `sfs`/`vfs` are
         // plain-old-data out-parameters of the right type.
-        let (noexec, fs_type, block_size) = unsafe {
+        let (noexec, read_only_fs, fs_type, block_size) = unsafe {
             let mut vfs: libc::statvfs = std::mem::zeroed();
             let mut sfs: libc::statfs = std::mem::zeroed();
-            let noexec = libc::statvfs(c.as_ptr(), &mut vfs) == 0 && vfs.f_flag & libc::ST_NOEXEC != 0;
+            let vfs_ok = libc::statvfs(c.as_ptr(), &mut vfs) == 0;
+            let noexec = vfs_ok && vfs.f_flag & libc::ST_NOEXEC != 0;
+            let read_only_fs = vfs_ok && vfs.f_flag & libc::ST_RDONLY != 0;
             let (t, bsize) = if libc::statfs(c.as_ptr(), &mut sfs) == 0 {
                 (sfs.f_type as i64, sfs.f_bsize as u64)
             } else {
                 (0, 0)
             };
-            (noexec, t, bsize)
+            (noexec, read_only_fs, t, bsize)
         };
         let dev = md.dev();
         let rdev = md.rdev();
@@ -64,6 +66,12 @@ pub fn probe_at(stat_path: &str, canonical: String) -> Option<PathInfo> {
             rdev: (libc::major(rdev), libc::minor(rdev)),
             fs_magic: fs_type,
             block_size,
+            access: Some(FileAccess {
+                mode: md.mode() & 0o7777,
+                uid: md.uid(),
+                gid: md.gid(),
+                read_only_fs,
+            }),
         })
     }
 }

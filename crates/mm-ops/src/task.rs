@@ -42,6 +42,23 @@ pub struct PathInfo {
     /// The file system's block size (`statfs(2)`'s `f_bsize`): on
     /// hugetlbfs, its huge page size.
     pub block_size: u64,
+    /// Who may open it; `None` when unknown (a recorded fixture's file):
+    /// then opening it checks no permission.
+    pub access: Option<FileAccess>,
+}
+
+/// A file's owner, permission bits and mount, which decide who may open
+/// it ([`may_open`](crate::kernel::namei::may_open)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileAccess {
+    /// The permission bits (`st_mode & 07777`).
+    pub mode: u32,
+    /// The owner (`st_uid`).
+    pub uid: u32,
+    /// The group (`st_gid`).
+    pub gid: u32,
+    /// On a read-only mount (`ST_RDONLY`).
+    pub read_only_fs: bool,
 }
 
 /// Looks up a path on the host (or anywhere else); `None` if unknown.
@@ -253,6 +270,10 @@ impl<P: BarrierPolicy> Task<P> {
         } else {
             self.probe.as_ref().and_then(|p| p(&path))
         };
+        // may_open, after the lookup.
+        if let Some(i) = &info {
+            crate::kernel::namei::may_open(self.mm.fs_cred(), i, flags)?;
+        }
         let key = info.as_ref().map_or(path.clone(), |i| i.canonical.clone());
         let mm = self.mm.clone();
         let mut files = mm.files();

@@ -179,6 +179,8 @@ impl PathInfo {
             noexec: f[7] == "1",
             thp_unmapped_area: thp_aligned_fs(fs_magic),
             canonical: f[8].to_string(),
+            // A record does not say who may open the file.
+            access: None,
         })
     }
 }
@@ -200,6 +202,7 @@ mod tests {
             rdev: (0, 0),
             fs_magic: TMPFS_MAGIC,
             block_size: 4096,
+            access: None,
         };
         assert_eq!(PathInfo::from_record(&p.to_record()).unwrap(), p);
         assert!(PathInfo::from_record("reg\t1").is_err());

@@ -23,6 +23,7 @@
 //! | [`task_mmu`] | `/proc/PID/maps` rendering, under `mmap_lock` or per-VMA locks | `fs/proc/task_mmu.c` |
 //! | [`procmap_query`] | `PROCMAP_QUERY` | `fs/proc/task_mmu.c` `do_procmap_query` |
 //! | [`file_kind`] | what a file is to `mmap`: no mmap (`ENODEV`), a late refusal, `/dev/zero`, hugetlbfs, placement by file system | `mm/mmap.c` `do_mmap`, `drivers/char/mem.c`, `fs/proc`, `fs/kernfs`, `fs/hugetlbfs` |
+//! | [`namei`] | who may open a file: owner, mode bits, `CAP_DAC_OVERRIDE`, read-only mounts | `fs/namei.c` `may_open`, `generic_permission` |
 //! | [`util`] | accounting and flag helpers | `mm/util.c`, `include/linux/mman.h` |
 
 pub mod anon_vma;
@@ -36,6 +37,7 @@ pub mod mmap;
 pub mod mprotect;
 pub mod mremap;
 mod mremap_move;
+pub mod namei;
 pub mod procmap_query;
 pub mod sys_x86_64;
 pub mod task_mmu;

@@ -1,0 +1,180 @@
+//! Who may open a file (`fs/namei.c`): `may_open`, `inode_permission`,
+//! `generic_permission` and `acl_permission_check` on the file's owner and
+//! mode bits, against the task's file-system ids, groups and
+//! `CAP_DAC_OVERRIDE` / `CAP_DAC_READ_SEARCH`.
+//!
+//! The model checks the opened file itself; what it does not know stays
+//! unchecked: POSIX ACLs and LSMs, search permission on the directories
+//! of the path, and write permission on the directory where `O_CREAT`
+//! makes a file. A file whose owner and mode are unknown (a path the
+//! probe does not know, or a recorded fixture's file) opens as before.
+
+use mm_core::FsCred;
+
+use crate::file_kind::FileType;
+use crate::task::{FileAccess, PathInfo};
+use crate::uapi::Errno;
+use crate::uapi::oflags::*;
+
+/// `MAY_EXEC`.
+const MAY_EXEC: u32 = 1;
+/// `MAY_WRITE`.
+const MAY_WRITE: u32 = 2;
+/// `MAY_READ`.
+const MAY_READ: u32 = 4;
+
+/// `ACC_MODE` and `build_open_flags` (`fs/open.c`): what opening with
+/// `flags` asks of the file (`O_TRUNC` asks for write access).
+pub fn acc_mode(flags: u64) -> u32 {
+    let m = match flags & O_ACCMODE {
+        O_RDONLY => MAY_READ,
+        O_WRONLY => MAY_WRITE,
+        // O_RDWR, and 3, which asks for both.
+        _ => MAY_READ | MAY_WRITE,
+    };
+    if flags & O_TRUNC != 0 { m | MAY_WRITE } else { m }
+}
+
+/// `in_group_p`: the task's fsgid or one of its supplementary groups.
+fn in_group(cfg: &FsCred, gid: u32) -> bool {
+    cfg.fsgid == gid || cfg.groups.contains(&gid)
+}
+
+/// `generic_permission` of `mask` on a file with access `a` (not a
+/// directory): the owner's, the group's or the others' bits, then the
+/// capabilities that override them.
+pub fn generic_permission(cfg: &FsCred, a: &FileAccess, is_dir: bool, mask: u32) -> Result<(), Errno> {
+    // acl_permission_check: one class of bits applies, the first that
+    // matches (the owner's even if the group's would allow more).
+    let bits = if cfg.fsuid == a.uid {
+        a.mode >> 6
+    } else if in_group(cfg, a.gid) {
+        a.mode >> 3
+    } else {
+        a.mode
+    } & 7;
+    if mask & !bits & (MAY_READ | MAY_WRITE | MAY_EXEC) == 0 {
+        return Ok(());
+    }
+    // capable_wrt_inode_uidgid(CAP_DAC_OVERRIDE): read and write always;
+    // exec only if someone may execute (directories: always).
+    if cfg.cap_dac_override && (is_dir || mask & MAY_EXEC == 0 || a.mode & 0o111 != 0) {
+        return Ok(());
+    }
+    // CAP_DAC_READ_SEARCH: reading files, reading and searching directories.
+    let read_search = if is_dir { MAY_READ | MAY_EXEC } else { MAY_READ };
+    if cfg.cap_dac_read_search && mask & !read_search == 0 {
+        return Ok(());
+    }
+    Err(Errno::EACCES)
+}
+
+/// `may_open` with `inode_permission`: whether the task may open the file
+/// `info` with `flags`. `O_PATH` opens check nothing; a file of unknown
+/// access (`info.access` is `None`) is not checked.
+pub fn may_open(cfg: &FsCred, info: &PathInfo, flags: u64) -> Result<(), Errno> {
+    if flags & O_PATH != 0 {
+        return Ok(());
+    }
+    let mask = acc_mode(flags);
+    let is_dir = info.file_type == FileType::Directory;
+    // may_open: a directory opens neither for writing nor for execution.
+    if is_dir && mask & MAY_WRITE != 0 {
+        return Err(Errno::EISDIR);
+    }
+    let Some(a) = &info.access else {
+        return Ok(());
+    };
+    // sb_permission: no writing to a regular file or a directory on a
+    // read-only mount (devices and FIFOs live elsewhere).
+    let on_fs = matches!(info.file_type, FileType::Regular | FileType::Directory);
+    if mask & MAY_WRITE != 0 && a.read_only_fs && on_fs {
+        return Err(Errno::EROFS);
+    }
+    generic_permission(cfg, a, is_dir, mask)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(mode: u32, uid: u32, gid: u32) -> PathInfo {
+        PathInfo {
+            canonical: "/f".into(),
+            size: 4096,
+            dev: (0, 1),
+            ino: 2,
+            noexec: false,
+            thp_unmapped_area: false,
+            file_type: FileType::Regular,
+            rdev: (0, 0),
+            fs_magic: 0x0102_1994,
+            block_size: 4096,
+            access: Some(FileAccess {
+                mode,
+                uid,
+                gid,
+                read_only_fs: false,
+            }),
+        }
+    }
+
+    fn user(uid: u32, gid: u32, groups: &[u32]) -> FsCred {
+        FsCred {
+            fsuid: uid,
+            fsgid: gid,
+            groups: groups.to_vec(),
+            cap_dac_override: false,
+            cap_dac_read_search: false,
+        }
+    }
+
+    // Expected values below are the permission rules of open(2) and
+    // path_resolution(7), case by case.
+    #[test]
+    fn owner_group_and_others_bits() {
+        let nobody = user(65534, 65534, &[]);
+        let f = file(0o644, 0, 0);
+        assert_eq!(may_open(&nobody, &f, O_RDONLY), Ok(()));
+        assert_eq!(may_open(&nobody, &f, O_WRONLY), Err(Errno::EACCES));
+        assert_eq!(may_open(&nobody, &f, O_RDWR), Err(Errno::EACCES));
+        assert_eq!(may_open(&nobody, &f, O_RDONLY | O_TRUNC), Err(Errno::EACCES));
+        assert_eq!(may_open(&nobody, &f, O_PATH | O_RDWR), Ok(()));
+        // The owner's class applies even when it allows less than others'.
+        let owner = user(1000, 1000, &[]);
+        assert_eq!(may_open(&owner, &file(0o066, 1000, 0), O_RDONLY), Err(Errno::EACCES));
+        // A supplementary group selects the group's bits.
+        let member = user(1001, 1001, &[50]);
+        assert_eq!(may_open(&member, &file(0o060, 0, 50), O_RDWR), Ok(()));
+        assert_eq!(may_open(&member, &file(0o606, 0, 50), O_RDWR), Err(Errno::EACCES));
+    }
+
+    #[test]
+    fn capabilities_override_the_bits() {
+        let root = mm_core::MmConfig::default().fs_cred();
+        assert_eq!(may_open(&root, &file(0o000, 1000, 1000), O_RDWR), Ok(()));
+        let reader = FsCred {
+            cap_dac_read_search: true,
+            ..user(5, 5, &[])
+        };
+        assert_eq!(may_open(&reader, &file(0o000, 0, 0), O_RDONLY), Ok(()));
+        assert_eq!(may_open(&reader, &file(0o000, 0, 0), O_WRONLY), Err(Errno::EACCES));
+    }
+
+    #[test]
+    fn directories_and_read_only_mounts() {
+        let root = mm_core::MmConfig::default().fs_cred();
+        let mut d = file(0o755, 0, 0);
+        d.file_type = FileType::Directory;
+        assert_eq!(may_open(&root, &d, O_RDONLY), Ok(()));
+        assert_eq!(may_open(&root, &d, O_RDWR), Err(Errno::EISDIR));
+        let mut ro = file(0o644, 0, 0);
+        ro.access.as_mut().unwrap().read_only_fs = true;
+        assert_eq!(may_open(&root, &ro, O_RDONLY), Ok(()));
+        assert_eq!(may_open(&root, &ro, O_WRONLY), Err(Errno::EROFS));
+        // Unknown access: only the directory check applies.
+        let mut unknown = file(0, 0, 0);
+        unknown.access = None;
+        assert_eq!(may_open(&user(1, 1, &[]), &unknown, O_RDWR), Ok(()));
+    }
+}
