@@ -261,8 +261,10 @@ pub struct MmShared {
     /// Allocation-failure injection.
     pub(crate) fail_nth: crate::failslab::FailNth,
     /// The credentials file permissions are checked against (fixed at
-    /// creation), readable without `mmap_lock`.
-    cred: FsCred,
+    /// creation), readable without `mmap_lock`. Boxed: inline, its 40
+    /// bytes moved the hot fields and cost the write path 2 instructions
+    /// per operation (`cargo xtask icount`: 1306 -> 1308 for mmap+munmap).
+    cred: Box<FsCred>,
 }
 
 /// The parts of a task's credentials (`struct cred`) that decide which
@@ -331,7 +333,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
         let cap = cfg.vma_capacity;
         let task_size = cfg.task_size;
         let thp_enabled = cfg.thp_enabled;
-        let cred = cfg.fs_cred();
+        let cred = Box::new(cfg.fs_cred());
         let (start_brk, start_stack) = (cfg.start_brk, cfg.start_stack);
         let state = MmState {
             tree: Tree::default(),
