@@ -448,8 +448,13 @@ pub fn session_options(seed: u64) -> HostOptions {
 pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<SessionStats, Divergence>> {
     let mut cg = CallGen::new(seed, dir);
     for (i, p) in cg.file_paths().iter().enumerate() {
-        let f = std::fs::File::create(p)?;
-        f.set_len(((i as u64) + 1) * 3 * PAGE_SIZE + 100)?;
+        match std::fs::File::create(p) {
+            Ok(f) => f.set_len(((i as u64) + 1) * 3 * PAGE_SIZE + 100)?,
+            // A read-only mount: the files made before it became read-only
+            // stay as they are.
+            Err(e) if e.raw_os_error() == Some(libc::EROFS) && Path::new(p).exists() => {}
+            Err(e) => return Err(e),
+        }
     }
     let opts = session_options(seed);
     let mut twin = Twin::spawn_with(&opts)?;

@@ -4,6 +4,9 @@
 //! Knobs: `MM_DIFF_SEED` (first seed, default 1), `MM_DIFF_OPS` (total
 //! calls, default 10000), `MM_DIFF_SESSION` (calls per fresh helper, 200).
 
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
 use mm_host::callgen::{run_session, temp_dir};
 
 fn env(name: &str, default: u64) -> u64 {
@@ -48,4 +51,84 @@ fn random_calls_match_the_host_kernel() {
         }
     }
     assert!(calls >= total);
+}
+
+/// `sessions` sessions of `per` calls from `seed`, with the files in `dir`.
+fn sessions_in(dir: &Path, seed: u64, sessions: u64, per: usize) -> usize {
+    let mut calls = 0;
+    for seed in seed..seed + sessions {
+        match run_session(seed, per, dir).expect("host helper") {
+            Ok(s) => calls += s.calls,
+            Err(d) => panic!("files in {}: {d}", dir.display()),
+        }
+    }
+    calls
+}
+
+/// A private mount, unmounted (and its directory removed) on drop.
+struct Mount(PathBuf);
+
+impl Mount {
+    fn new(args: &[&str], dir: PathBuf) -> Mount {
+        std::fs::create_dir_all(&dir).unwrap();
+        let ok = Command::new("mount").args(args).arg(&dir).status().unwrap().success();
+        assert!(ok, "mount {args:?} {}", dir.display());
+        Mount(dir)
+    }
+}
+
+impl Drop for Mount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.0).status();
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// The same random calls with the files on a private tmpfs (shmem files:
+/// no THP placement), then on a read-only bind mount of it (`EROFS` for
+/// opens that ask to write, after the permission bits), then on the tmpfs
+/// remounted read-only (`EROFS` before them). Root only: it mounts.
+#[test]
+fn random_calls_match_on_tmpfs_and_read_only_mounts() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: cannot mount; skipping");
+        return;
+    }
+    let base = std::env::temp_dir().join(format!("mm-sim-diff-mnt-{}", std::process::id()));
+    let tmpfs = Mount::new(
+        &["-t", "tmpfs", "-o", "size=64m,huge=never", "none"],
+        base.join("tmpfs"),
+    );
+    let per = env("MM_DIFF_SESSION", 200).max(1) as usize;
+    let mut calls = sessions_in(&tmpfs.0, 7000, 10, per);
+    let ro = Mount::new(&["--bind", "-o", "ro", tmpfs.0.to_str().unwrap()], base.join("ro"));
+    // A bind mount takes ro only on a remount on some util-linux versions.
+    let _ = Command::new("mount")
+        .args(["-o", "remount,bind,ro"])
+        .arg(&ro.0)
+        .status();
+    assert!(
+        std::fs::File::create(ro.0.join("probe")).is_err(),
+        "the bind mount is read-only"
+    );
+    calls += sessions_in(&ro.0, 7100, 10, per);
+    drop(ro);
+    // The file system itself read-only: EROFS before the mode bits.
+    let ok = Command::new("mount")
+        .args(["-o", "remount,ro"])
+        .arg(&tmpfs.0)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "remount {} read-only", tmpfs.0.display());
+    calls += sessions_in(&tmpfs.0, 7200, 10, per);
+    drop(tmpfs);
+    let _ = std::fs::remove_dir(&base);
+    mm_host::summary::report(
+        "diff_random_mounts",
+        &format!(
+            "differential: {calls} random calls with the files on tmpfs, a read-only bind mount of it and the tmpfs read-only, all identical to the host kernel"
+        ),
+    );
 }

@@ -70,10 +70,44 @@ pub fn probe_at(stat_path: &str, canonical: String) -> Option<PathInfo> {
                 mode: md.mode() & 0o7777,
                 uid: md.uid(),
                 gid: md.gid(),
-                read_only_fs,
+                read_only_fs: read_only_fs && super_read_only(dev, &canonical_of(path)),
+                read_only_mount: read_only_fs,
             }),
         })
     }
+}
+
+/// The absolute path `p` as given (the probe's `stat_path`), for matching
+/// mount points.
+fn canonical_of(p: &str) -> String {
+    std::fs::canonicalize(p).map_or_else(|_| p.to_string(), |c| c.to_string_lossy().into_owned())
+}
+
+/// Whether the file system of device `dev` mounted at the longest mount
+/// point above `path` is itself read-only (`ro` in the super options of
+/// `/proc/self/mountinfo`), rather than only the mount. Unknown: true.
+fn super_read_only(dev: u64, path: &str) -> bool {
+    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
+        return true;
+    };
+    let want = format!("{}:{}", libc::major(dev), libc::minor(dev));
+    let mut best: Option<(usize, bool)> = None;
+    for line in info.lines() {
+        // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - TYPE SOURCE SUPER
+        let f: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = f.iter().position(|&x| x == "-") else {
+            continue;
+        };
+        if f.len() < sep + 4 || f.get(2) != Some(&want.as_str()) {
+            continue;
+        }
+        let mp = f[4];
+        let under = mp == "/" || path == mp || path.starts_with(&format!("{mp}/"));
+        if under && best.is_none_or(|(len, _)| mp.len() >= len) {
+            best = Some((mp.len(), f[sep + 3].split(',').any(|o| o == "ro")));
+        }
+    }
+    best.is_none_or(|(_, ro)| ro)
 }
 
 /// The file system (`statfs(2)`'s `f_type`) of the nearest existing

@@ -57,8 +57,14 @@ pub struct FileAccess {
     pub uid: u32,
     /// The group (`st_gid`).
     pub gid: u32,
-    /// On a read-only mount (`ST_RDONLY`).
+    /// On a read-only file system (the superblock: `ro` among the super
+    /// options of `/proc/self/mountinfo`): writing is refused before the
+    /// permission bits are looked at.
     pub read_only_fs: bool,
+    /// On a read-only mount of any kind (`ST_RDONLY`: the mount or its
+    /// file system): writing is refused, after the permission bits for a
+    /// mount that alone is read-only (a read-only bind mount).
+    pub read_only_mount: bool,
 }
 
 /// Looks up a path on the host (or anywhere else); `None` if unknown.

@@ -85,13 +85,27 @@ pub fn may_open(cfg: &FsCred, info: &PathInfo, flags: u64) -> Result<(), Errno> 
     let Some(a) = &info.access else {
         return Ok(());
     };
-    // sb_permission: no writing to a regular file or a directory on a
-    // read-only mount (devices and FIFOs live elsewhere).
-    let on_fs = matches!(info.file_type, FileType::Regular | FileType::Directory);
-    if mask & MAY_WRITE != 0 && a.read_only_fs && on_fs {
+    let regular = info.file_type == FileType::Regular;
+    // do_open: O_TRUNC of a regular file takes mnt_want_write first.
+    if flags & O_TRUNC != 0 && regular && a.read_only_mount {
         return Err(Errno::EROFS);
     }
-    generic_permission(cfg, a, is_dir, mask)
+    // sb_permission: no writing to a regular file or a directory on a
+    // read-only file system (devices and FIFOs live elsewhere).
+    if mask & MAY_WRITE != 0 && a.read_only_fs && (regular || is_dir) {
+        return Err(Errno::EROFS);
+    }
+    generic_permission(cfg, a, is_dir, mask)?;
+    // do_dentry_open: opening a file that is not special for writing
+    // takes write access to the mount.
+    let special = matches!(
+        info.file_type,
+        FileType::CharDevice | FileType::BlockDevice | FileType::Fifo | FileType::Socket
+    );
+    if flags & O_ACCMODE != O_RDONLY && !special && a.read_only_mount {
+        return Err(Errno::EROFS);
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -115,6 +129,7 @@ mod tests {
                 uid,
                 gid,
                 read_only_fs: false,
+                read_only_mount: false,
             }),
         }
     }
@@ -168,10 +183,21 @@ mod tests {
         d.file_type = FileType::Directory;
         assert_eq!(may_open(&root, &d, O_RDONLY), Ok(()));
         assert_eq!(may_open(&root, &d, O_RDWR), Err(Errno::EISDIR));
+        // A read-only file system refuses writers before the mode bits...
         let mut ro = file(0o644, 0, 0);
-        ro.access.as_mut().unwrap().read_only_fs = true;
+        let a = ro.access.as_mut().unwrap();
+        (a.read_only_fs, a.read_only_mount) = (true, true);
         assert_eq!(may_open(&root, &ro, O_RDONLY), Ok(()));
         assert_eq!(may_open(&root, &ro, O_WRONLY), Err(Errno::EROFS));
+        let nobody = user(65534, 65534, &[]);
+        assert_eq!(may_open(&nobody, &ro, O_WRONLY), Err(Errno::EROFS));
+        // ... a read-only bind mount after them, except for O_TRUNC.
+        let mut bind = file(0o644, 0, 0);
+        bind.access.as_mut().unwrap().read_only_mount = true;
+        assert_eq!(may_open(&root, &bind, O_RDWR), Err(Errno::EROFS));
+        assert_eq!(may_open(&nobody, &bind, O_RDWR), Err(Errno::EACCES));
+        assert_eq!(may_open(&nobody, &bind, O_RDONLY | O_TRUNC), Err(Errno::EROFS));
+        assert_eq!(may_open(&nobody, &bind, O_RDONLY), Ok(()));
         // Unknown access: only the directory check applies.
         let mut unknown = file(0, 0, 0);
         unknown.access = None;
