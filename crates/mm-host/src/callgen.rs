@@ -322,7 +322,17 @@ impl CallGen {
             }
             88..=91 => {
                 let path = self.files[self.rng.random_range(0..self.files.len())].clone();
-                let flags = [O_RDONLY, O_RDWR, O_WRONLY, O_RDWR | O_APPEND][self.rng.random_range(0..4)];
+                let flags = [
+                    O_RDONLY,
+                    O_RDWR,
+                    O_WRONLY,
+                    O_RDWR | O_APPEND,
+                    O_RDWR,
+                    O_RDONLY,
+                    O_RDWR | O_TRUNC,
+                    O_RDONLY | O_TRUNC,
+                    O_PATH,
+                ][self.rng.random_range(0..9)];
                 Call::Openat {
                     dirfd: AT_FDCWD,
                     path,
@@ -342,7 +352,12 @@ impl CallGen {
             },
             _ => Call::Ftruncate {
                 fd: self.fd(),
-                length: self.rng.random_range(0..12) * 2048,
+                // Now and then negative: EINVAL before the descriptor.
+                length: if self.rng.random_ratio(1, 20) {
+                    (-4096i64) as u64
+                } else {
+                    self.rng.random_range(0..12) * 2048
+                },
             },
         }
     }
@@ -423,7 +438,10 @@ impl SessionStats {
 /// without capabilities (EPERM, mlock limits); every fourth under tight
 /// `RLIMIT_AS`, `RLIMIT_DATA` and `RLIMIT_MEMLOCK` (ENOMEM, EAGAIN part-way
 /// through the script); every fifth, when the tests run as root, as the
-/// unprivileged user `nobody` (65534), whose files are the same ones.
+/// unprivileged user `nobody` (65534), whose files are the same ones;
+/// every sixth in the legacy layout, every seventh with
+/// `READ_IMPLIES_EXEC`, every eighth with a 1 GiB, 64 MiB or unlimited
+/// stack limit.
 pub fn session_options(seed: u64) -> HostOptions {
     let mut opts = HostOptions {
         drop_capabilities: seed % 3 == 2,
@@ -439,6 +457,17 @@ pub fn session_options(seed: u64) -> HostOptions {
     // SAFETY: geteuid has no preconditions.
     if seed % 5 == 4 && unsafe { libc::geteuid() } == 0 {
         opts.user = Some(65534);
+    }
+    // Every sixth: the legacy bottom-up layout; every seventh:
+    // READ_IMPLIES_EXEC; every eighth, another stack limit (mmap_base).
+    if seed % 6 == 5 {
+        opts.personality |= mm_ops::env::ADDR_COMPAT_LAYOUT;
+    }
+    if seed % 7 == 3 {
+        opts.personality |= mm_ops::env::READ_IMPLIES_EXEC;
+    }
+    if seed % 8 == 6 {
+        opts.stack_limit = Some([1 << 30, 64 << 20, libc::RLIM_INFINITY][(seed / 8 % 3) as usize]);
     }
     opts
 }
@@ -460,6 +489,16 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
     let mut twin = Twin::spawn_with(&opts)?;
     cg.brk = twin.model.mm().read().state_brk();
     let stat_start_brk = cg.brk;
+    // The helper's own mappings (program, libraries, stack): never targets.
+    // In the legacy layout its libraries sit low, next to what the calls map.
+    let own: Vec<(u64, u64)> = twin
+        .model
+        .mm()
+        .read()
+        .snapshot()
+        .iter()
+        .map(|v| (v.start, v.end))
+        .collect();
     let mut script = vec![];
     let mut stats = SessionStats::default();
     for _ in 0..n {
@@ -471,6 +510,7 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
                 .iter()
                 // Not the helper's own code, data or stack.
                 .filter(|v| v.start >= stat_start_brk && v.end <= 0x7fff_f7ff_7000)
+                .filter(|v| !own.iter().any(|&(s, e)| v.start < e && s < v.end))
                 .map(|v| (v.start, v.end))
                 .collect(),
         );

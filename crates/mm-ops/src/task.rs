@@ -228,7 +228,7 @@ impl<P: BarrierPolicy> Task<P> {
             .unwrap_or_else(|| format!("/proc/self/fd/{fd}"));
         // An inherited descriptor is assumed readable and writable, and as
         // large as the host says (or unbounded).
-        let f = self.open_file(&path, O_RDWR, u64::MAX)?;
+        let f = self.open_file(&path, O_RDWR, u64::MAX, false)?;
         self.fds.insert(fd, f);
         Ok(f)
     }
@@ -262,7 +262,9 @@ impl<P: BarrierPolicy> Task<P> {
 
     /// Opens a new file description on `path` (creating the inode on first
     /// use). `default_size` applies when nothing is known about the path.
-    fn open_file(&mut self, path: &str, flags: u64, default_size: u64) -> Result<FileId, Errno> {
+    /// `may_open` checks the task's access to the file when `check` (not
+    /// for a descriptor inherited from before the trace, already open).
+    fn open_file(&mut self, path: &str, flags: u64, default_size: u64, check: bool) -> Result<FileId, Errno> {
         // path_openat's alloc_empty_file comes before the lookup.
         if self.mm.fail_nth().should_fail(AllocSite::File) {
             return Err(Errno::ENOMEM);
@@ -277,7 +279,7 @@ impl<P: BarrierPolicy> Task<P> {
             self.probe.as_ref().and_then(|p| p(&path))
         };
         // may_open, after the lookup.
-        if let Some(i) = &info {
+        if let Some(i) = info.as_ref().filter(|_| check) {
             crate::kernel::namei::may_open(self.mm.fs_cred(), i, flags)?;
         }
         let key = info.as_ref().map_or(path.clone(), |i| i.canonical.clone());
@@ -312,13 +314,20 @@ impl<P: BarrierPolicy> Task<P> {
                         n
                     }
                 };
-                if flags & O_TRUNC != 0 || (info.is_none() && flags & O_CREAT != 0) {
+                if info.is_none() && flags & O_CREAT != 0 {
                     inode.size = 0;
                 }
                 files.add_inode(inode)
             }
         };
-        if flags & O_TRUNC != 0 && flags & O_ACCMODE != O_RDONLY {
+        // do_open: O_TRUNC empties a regular file whatever the access mode
+        // (O_RDONLY | O_TRUNC too, having asked for write permission);
+        // O_PATH ignores it.
+        let regular = matches!(
+            files.inode(inode).kind,
+            InodeKind::Regular | InodeKind::Memfd | InodeKind::Hugetlb
+        );
+        if flags & O_TRUNC != 0 && flags & O_PATH == 0 && regular {
             files.inode_mut(inode).size = 0;
         }
         let (r, w) = if flags & O_PATH != 0 {
@@ -353,7 +362,7 @@ impl<P: BarrierPolicy> Task<P> {
             Some(fd) => fd,
             None => self.lowest_free_fd(0)?,
         };
-        let f = self.open_file(path, flags, 0)?;
+        let f = self.open_file(path, flags, 0, true)?;
         self.install(fd, f);
         Ok(fd)
     }
@@ -446,14 +455,24 @@ impl<P: BarrierPolicy> Task<P> {
     }
 
     /// `ftruncate`: sets the size of the file behind `fd`.
+    /// (`do_sys_ftruncate`, `do_ftruncate` in `fs/open.c`: a negative
+    /// length before the descriptor, `EBADF` for an `O_PATH` one, `EINVAL`
+    /// for one not open for writing or not a regular file.)
     pub fn ftruncate(&mut self, fd: i64, length: u64) -> Result<(), Errno> {
+        if length > i64::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
         let f = self.file_of(fd)?;
         let mut files = self.mm.files();
         let file = files.file(f).clone();
-        if !file.writable {
-            return Err(Errno::EINVAL);
+        if file.path_only {
+            return Err(Errno::EBADF);
         }
-        if length > i64::MAX as u64 {
+        let regular = matches!(
+            files.inode(file.inode).kind,
+            InodeKind::Regular | InodeKind::Memfd | InodeKind::Hugetlb
+        );
+        if !file.writable || !regular {
             return Err(Errno::EINVAL);
         }
         // hugetlbfs_setattr: sizes in whole huge pages.
