@@ -322,6 +322,34 @@ impl CallGen {
             }
             88..=91 => {
                 let path = self.files[self.rng.random_range(0..self.files.len())].clone();
+                let dir = path.rsplit_once('/').map_or("/", |(d, _)| d).to_string();
+                let acc = [O_RDONLY, O_RDWR, O_WRONLY][self.rng.random_range(0..3)];
+                // Now and then: create a file (O_EXCL: EEXIST the second
+                // time), ask for a directory, or create one (EINVAL).
+                let (path, flags, mode) = match self.rng.random_range(0..16) {
+                    0 | 1 => {
+                        let excl = if self.rng.random_bool(0.5) { O_EXCL } else { 0 };
+                        let mode = [0o644, 0o600, 0o000, 0o666][self.rng.random_range(0..4)];
+                        let name = format!("{dir}/n{}", self.rng.random_range(0..3));
+                        (name, O_CREAT | excl | acc, Some(mode))
+                    }
+                    2 => (path, O_CREAT | O_EXCL | acc, Some(0o644)),
+                    3 => (path, O_DIRECTORY | acc, None),
+                    4 => (
+                        dir,
+                        [O_RDONLY | O_DIRECTORY, O_CREAT | O_DIRECTORY, O_RDWR][self.rng.random_range(0..3)],
+                        None,
+                    ),
+                    _ => (path, 0, None),
+                };
+                if flags != 0 || mode.is_some() {
+                    return Call::Openat {
+                        dirfd: AT_FDCWD,
+                        path,
+                        flags,
+                        mode,
+                    };
+                }
                 let flags = [
                     O_RDONLY,
                     O_RDWR,

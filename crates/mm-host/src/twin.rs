@@ -59,6 +59,19 @@ impl Twin {
 
     /// Runs `call` on both sides: `(host, model)`.
     pub fn step(&mut self, call: &Call) -> io::Result<(Outcome, Outcome)> {
+        // An open that may create its file goes to the model first: the
+        // model looks at the host's files, which the host's call changes.
+        // The model then picks the descriptor itself (the lowest free one,
+        // as the kernel does), and the results are compared as any other.
+        let creates = match call {
+            Call::Open { flags, .. } | Call::Openat { flags, .. } => flags & mm_ops::uapi::oflags::O_CREAT != 0,
+            _ => false,
+        };
+        if creates {
+            let m = self.model.apply(call, None);
+            let h = self.host.call(call)?;
+            return Ok((h, m));
+        }
         let h = self.host.call(call)?;
         let recorded_fd = match (call.creates_fd(), h) {
             (true, Outcome::Val(fd)) => Some(fd as i64),

@@ -265,6 +265,7 @@ impl<P: BarrierPolicy> Task<P> {
     /// `may_open` checks the task's access to the file when `check` (not
     /// for a descriptor inherited from before the trace, already open).
     fn open_file(&mut self, path: &str, flags: u64, default_size: u64, check: bool) -> Result<FileId, Errno> {
+        let flags = crate::kernel::namei::open_flags(flags)?;
         // path_openat's alloc_empty_file comes before the lookup.
         if self.mm.fail_nth().should_fail(AllocSite::File) {
             return Err(Errno::ENOMEM);
@@ -278,9 +279,22 @@ impl<P: BarrierPolicy> Task<P> {
         } else {
             self.probe.as_ref().and_then(|p| p(&path))
         };
-        // may_open, after the lookup.
-        if let Some(i) = info.as_ref().filter(|_| check) {
-            crate::kernel::namei::may_open(self.mm.fs_cred(), i, flags)?;
+        // After the lookup: do_open's checks of an existing file, or
+        // lookup_open's of the directory a new one goes in.
+        if check {
+            let cred = self.mm.fs_cred();
+            match &info {
+                Some(i) => crate::kernel::namei::may_open_existing(cred, i, flags)?,
+                None if flags & O_CREAT != 0 && !pseudo => {
+                    let dir = path
+                        .rsplit_once('/')
+                        .map_or("/", |(d, _)| if d.is_empty() { "/" } else { d });
+                    if let Some(d) = self.probe.as_ref().and_then(|p| p(dir)) {
+                        crate::kernel::namei::may_create(cred, &d)?;
+                    }
+                }
+                None => {}
+            }
         }
         let key = info.as_ref().map_or(path.clone(), |i| i.canonical.clone());
         let mm = self.mm.clone();

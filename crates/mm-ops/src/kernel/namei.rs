@@ -69,6 +69,55 @@ pub fn generic_permission(cfg: &FsCred, a: &FileAccess, is_dir: bool, mask: u32)
     Err(Errno::EACCES)
 }
 
+/// `build_open_how` and `build_open_flags` (`fs/open.c`) for `open` and
+/// `openat`: `O_PATH` keeps only `O_DIRECTORY`, `O_NOFOLLOW` and
+/// `O_CLOEXEC`; `O_CREAT | O_DIRECTORY` is `EINVAL`. Returns the flags the
+/// open goes on with.
+pub fn open_flags(flags: u64) -> Result<u64, Errno> {
+    let flags = if flags & O_PATH != 0 {
+        flags & (O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+    } else {
+        flags
+    };
+    if flags & (O_CREAT | O_DIRECTORY) == O_CREAT | O_DIRECTORY {
+        return Err(Errno::EINVAL);
+    }
+    Ok(flags)
+}
+
+/// `do_open` on a file that exists (`info`): `O_CREAT | O_EXCL` is
+/// `EEXIST`, `O_CREAT` of a directory `EISDIR`, `O_DIRECTORY` of anything
+/// else `ENOTDIR`; then [`may_open`].
+pub fn may_open_existing(cred: &FsCred, info: &PathInfo, flags: u64) -> Result<(), Errno> {
+    let is_dir = info.file_type == FileType::Directory;
+    if flags & O_CREAT != 0 {
+        if flags & O_EXCL != 0 {
+            return Err(Errno::EEXIST);
+        }
+        if is_dir {
+            return Err(Errno::EISDIR);
+        }
+    }
+    if flags & O_DIRECTORY != 0 && !is_dir {
+        return Err(Errno::ENOTDIR);
+    }
+    may_open(cred, info, flags)
+}
+
+/// `lookup_open` creating a file in directory `dir`: `EROFS` on a
+/// read-only mount (`mnt_want_write`), else `may_o_create`'s write and
+/// search permission on the directory (`EACCES`). A created file is not
+/// checked again (`FMODE_CREATED`).
+pub fn may_create(cred: &FsCred, dir: &PathInfo) -> Result<(), Errno> {
+    let Some(a) = &dir.access else {
+        return Ok(());
+    };
+    if a.read_only_mount {
+        return Err(Errno::EROFS);
+    }
+    generic_permission(cred, a, true, MAY_WRITE | MAY_EXEC)
+}
+
 /// `may_open` with `inode_permission`: whether the task may open the file
 /// `info` with `flags`. `O_PATH` opens check nothing; a file of unknown
 /// access (`info.access` is `None`) is not checked.
@@ -174,6 +223,31 @@ mod tests {
         };
         assert_eq!(may_open(&reader, &file(0o000, 0, 0), O_RDONLY), Ok(()));
         assert_eq!(may_open(&reader, &file(0o000, 0, 0), O_WRONLY), Err(Errno::EACCES));
+    }
+
+    #[test]
+    fn creation_and_flags() {
+        let root = mm_core::MmConfig::default().fs_cred();
+        let nobody = user(65534, 65534, &[]);
+        assert_eq!(open_flags(O_CREAT | O_DIRECTORY), Err(Errno::EINVAL));
+        assert_eq!(open_flags(O_PATH | O_CREAT | O_RDWR | O_TRUNC), Ok(O_PATH));
+        let f = file(0o644, 0, 0);
+        assert_eq!(
+            may_open_existing(&root, &f, O_CREAT | O_EXCL | O_RDWR),
+            Err(Errno::EEXIST)
+        );
+        assert_eq!(may_open_existing(&root, &f, O_CREAT | O_RDWR), Ok(()));
+        assert_eq!(may_open_existing(&root, &f, O_DIRECTORY), Err(Errno::ENOTDIR));
+        let mut d = file(0o755, 0, 0);
+        d.file_type = FileType::Directory;
+        assert_eq!(may_open_existing(&root, &d, O_CREAT | O_RDONLY), Err(Errno::EISDIR));
+        assert_eq!(may_open_existing(&root, &d, O_DIRECTORY), Ok(()));
+        // Creating needs write and search permission on the directory.
+        assert_eq!(may_create(&root, &d), Ok(()));
+        assert_eq!(may_create(&nobody, &d), Err(Errno::EACCES));
+        assert_eq!(may_create(&nobody, &file(0o777, 0, 0)), Ok(()));
+        d.access.as_mut().unwrap().read_only_mount = true;
+        assert_eq!(may_create(&root, &d), Err(Errno::EROFS));
     }
 
     #[test]
