@@ -71,9 +71,11 @@ impl Vma {
         (self.end - self.start) >> 12
     }
 
-    /// `vma_is_anonymous` (`include/linux/mm.h`): no `vm_ops`, that is no
-    /// file (shared anonymous memory has a shmem file) and not a special
-    /// mapping (`[vdso]`, `[vvar]`, … have `special_mapping_vmops`).
+    /// No file and not a special mapping (`[vdso]`, `[vvar]`, … have
+    /// `special_mapping_vmops`; shared anonymous memory has a shmem file).
+    /// Not quite `vma_is_anonymous` (`include/linux/mm.h`: no `vm_ops`): a
+    /// private `/dev/zero` mapping is anonymous but keeps its file, which
+    /// only the file table tells (`mm_ops::util::vma_is_anonymous`).
     #[inline]
     pub fn is_anonymous(&self) -> bool {
         self.file.is_none() && self.special.is_none()

@@ -321,8 +321,14 @@ impl CallGen {
                 Call::Fault { addr, access }
             }
             88..=91 => {
-                let path = self.files[self.rng.random_range(0..self.files.len())].clone();
-                let dir = path.rsplit_once('/').map_or("/", |(d, _)| d).to_string();
+                let dir = self.files[0].rsplit_once('/').map_or("/", |(d, _)| d).to_string();
+                // The regular files, and now and then a device: /dev/zero
+                // maps (shared: shmem), /dev/null does not (ENODEV).
+                let path = match self.rng.random_range(0..10) {
+                    0 => "/dev/zero".to_string(),
+                    1 => "/dev/null".to_string(),
+                    _ => self.files[self.rng.random_range(0..self.files.len())].clone(),
+                };
                 let acc = [O_RDONLY, O_RDWR, O_WRONLY][self.rng.random_range(0..3)];
                 // Now and then: create a file (O_EXCL: EEXIST the second
                 // time), ask for a directory, or create one (EINVAL).

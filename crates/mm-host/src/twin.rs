@@ -51,6 +51,8 @@ impl Twin {
         let mut model = Task::new(cfg);
         model.set_probe(host_probe());
         model.dir_fs_probe = Some(mm_ops::hostfs::host_dir_fs);
+        // The host's files are the ones the helper opens, call by call.
+        model.live_files = true;
         let lines = parse_maps(&maps).map_err(io::Error::other)?;
         model.import_maps(&lines).map_err(io::Error::other)?;
         set_layout(&model, &stat);

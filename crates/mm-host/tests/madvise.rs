@@ -487,3 +487,27 @@ fn collapse() {
         sc.ok(adv(0x1400, 1, COLLAPSE));
     });
 }
+
+/// A private `/dev/zero` mapping is anonymous memory (`vma_is_anonymous`:
+/// `mmap_zero` leaves it without `vm_ops`, with `/dev/zero` as its file):
+/// `MADV_FREE` takes it, `mlock` populates it (no end of file), and so
+/// does a `MAP_SHARED` mapping of a read-only descriptor (no `VM_SHARED`,
+/// so no shmem object). A shared writable one is shmem: `MADV_FREE` is
+/// `EINVAL`.
+#[test]
+fn dev_zero_private_is_anonymous() {
+    case("dev_zero_private_is_anonymous", |sc| {
+        let rw = sc.open("/dev/zero", oflags::O_RDWR);
+        let ro = sc.open("/dev/zero", oflags::O_RDONLY);
+        sc.map(0, 4, RW, MAP_PRIVATE, rw, 7);
+        sc.ok(adv(1, 2, FREE));
+        sc.ok(Call::Mlock {
+            addr: at(0),
+            len: 3 * P,
+        });
+        sc.map(8, 4, R, MAP_SHARED, ro, 0);
+        sc.ok(adv(8, 4, FREE));
+        sc.map(16, 4, RW, MAP_SHARED, rw, 0);
+        sc.err(adv(16, 4, FREE), Errno::EINVAL);
+    });
+}

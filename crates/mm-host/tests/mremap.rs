@@ -262,6 +262,37 @@ fn multi_vma_moves() {
     });
 }
 
+/// `vma_multi_allowed`: a private `/dev/zero` VMA (whose file places its
+/// own mappings) moves only alone; a regular file's VMA moves with others.
+#[test]
+fn multi_vma_moves_and_file_placement() {
+    case("multi_vma_moves_and_file_placement", |sc| {
+        let zero = sc.open("/dev/zero", oflags::O_RDWR);
+        let (_, fd) = sc.file("data", 16);
+        // /dev/zero first, more VMAs after it: EFAULT, nothing moved.
+        sc.map(0, 2, R, MAP_PRIVATE, zero, 0);
+        sc.anon(2, 2, RW);
+        sc.err(rp(0, 4, 4, FIXED, 0x40), Errno::EFAULT);
+        // After another VMA: EFAULT once the walk reaches it; the VMA
+        // before it has moved.
+        sc.anon(0x10, 2, RW);
+        sc.map(0x12, 2, R, MAP_PRIVATE, zero, 0);
+        sc.err(rp(0x10, 4, 4, FIXED, 0x50), Errno::EFAULT);
+        sc.expect_window(
+            "the first VMA moved",
+            0x10,
+            0x58,
+            &[(0x12, 0x14, "r--p"), (0x50, 0x52, "rw-p")],
+        );
+        // Alone, it moves.
+        sc.expect(rp(0, 2, 2, FIXED, 0x60), Outcome::Val(at(0x60)));
+        // A file's VMAs (not contiguous in the file, so two) move together.
+        sc.map(0x20, 2, R, MAP_PRIVATE, fd, 0);
+        sc.map(0x22, 2, R, MAP_PRIVATE, fd, 8);
+        sc.expect(rp(0x20, 4, 4, FIXED, 0x70), Outcome::Val(at(0x70)));
+    });
+}
+
 #[test]
 fn dontunmap_rules() {
     case("dontunmap_rules", |sc| {

@@ -98,6 +98,13 @@ pub struct Task<P: BarrierPolicy = Upstream> {
     /// Treat a descriptor that was never opened (nor closed) as inherited:
     /// opened before the trace began (replay). Otherwise it is `EBADF`.
     pub inherit_unknown_fds: bool,
+    /// The probe describes the files as they are at each call (a live
+    /// host, as the differential twin's): `open` then makes the kernel's
+    /// checks on them (`EEXIST`, `EISDIR`, `ENOTDIR`, `EACCES`, `EROFS`,
+    /// [`namei`](crate::kernel::namei)). Off by default, for replays: the
+    /// files may have changed since the trace was taken (a file it created
+    /// exists now), and an open that succeeded there succeeds here.
+    pub live_files: bool,
     /// Names for inherited descriptors (from strace's `-y` annotations).
     pub inherited_paths: BTreeMap<i64, String>,
     /// For a path the probe does not know (a file unlinked since): the
@@ -140,6 +147,7 @@ impl<P: BarrierPolicy> Task<P> {
             probe: None,
             cwd: "/".into(),
             inherit_unknown_fds: false,
+            live_files: false,
             inherited_paths: BTreeMap::new(),
             dir_fs_probe: None,
             exit_on_drop: false,
@@ -176,6 +184,7 @@ impl<P: BarrierPolicy> Task<P> {
             probe: self.probe.clone(),
             cwd: self.cwd.clone(),
             inherit_unknown_fds: self.inherit_unknown_fds,
+            live_files: self.live_files,
             inherited_paths: self.inherited_paths.clone(),
             dir_fs_probe: self.dir_fs_probe,
             exit_on_drop: self.exit_on_drop,
@@ -274,23 +283,37 @@ impl<P: BarrierPolicy> Task<P> {
         // paths: nothing to resolve or probe.
         let pseudo = pseudo_kind(path).is_some();
         let path = if pseudo { path.to_string() } else { self.resolve(path) };
-        let info = if pseudo {
+        let mut info = if pseudo {
             None
         } else {
             self.probe.as_ref().and_then(|p| p(&path))
         };
         // After the lookup: do_open's checks of an existing file, or
-        // lookup_open's of the directory a new one goes in.
-        if check {
+        // lookup_open's of the directory a new one goes in. A live file
+        // created here lives in its directory's file system (a hugetlbfs
+        // file is a hugetlbfs object); its inode number is the model's own.
+        let mut created = false;
+        if check && self.live_files {
             let cred = self.mm.fs_cred();
             match &info {
                 Some(i) => crate::kernel::namei::may_open_existing(cred, i, flags)?,
                 None if flags & O_CREAT != 0 && !pseudo => {
-                    let dir = path
-                        .rsplit_once('/')
-                        .map_or("/", |(d, _)| if d.is_empty() { "/" } else { d });
+                    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+                    let dir = if dir.is_empty() { "/" } else { dir };
                     if let Some(d) = self.probe.as_ref().and_then(|p| p(dir)) {
                         crate::kernel::namei::may_create(cred, &d)?;
+                        if d.file_type == FileType::Directory {
+                            info = Some(PathInfo {
+                                canonical: format!("{}/{name}", d.canonical.trim_end_matches('/')),
+                                size: 0,
+                                ino: 0,
+                                file_type: FileType::Regular,
+                                rdev: (0, 0),
+                                access: None,
+                                ..d
+                            });
+                            created = true;
+                        }
                     }
                 }
                 None => {}
@@ -305,7 +328,8 @@ impl<P: BarrierPolicy> Task<P> {
                 let mut inode = match &info {
                     Some(i) => {
                         let kind = mmap_kind(i);
-                        let mut n = Inode::new(i.ino, i.dev, i.size, key.clone(), kind);
+                        let ino = if created { files.fresh_ino() } else { i.ino };
+                        let mut n = Inode::new(ino, i.dev, i.size, key.clone(), kind);
                         n.noexec = i.noexec;
                         let disk_file = kind == InodeKind::Regular && i.file_type == FileType::Regular;
                         // get_unmapped_area_zero: a private /dev/zero

@@ -174,7 +174,10 @@ fn collapse_allowed<P: BarrierPolicy>(w: &MmWrite<'_, P>, v: &mm_core::Vma) -> b
         return false;
     }
     let pmd_pages = PMD_SIZE >> PAGE_SHIFT;
-    if v.file.is_some() && !((v.start >> PAGE_SHIFT).wrapping_sub(v.pgoff)).is_multiple_of(pmd_pages) {
+    // thp_vma_suitable_order: only a VMA with vm_ops has its offset checked.
+    if !crate::util::vma_is_anonymous(&w.files(), v)
+        && !((v.start >> PAGE_SHIFT).wrapping_sub(v.pgoff)).is_multiple_of(pmd_pages)
+    {
         return false;
     }
     let haddr = v.end.saturating_sub(PMD_SIZE) & !(PMD_SIZE - 1);
@@ -269,7 +272,7 @@ fn madvise_vma_behavior<P: BarrierPolicy>(
                     return Ok(id);
                 }
             }
-            if behavior == FREE && !v.is_anonymous() {
+            if behavior == FREE && !crate::util::vma_is_anonymous(&w.files(), &v) {
                 return Err(Errno::EINVAL);
             }
             Ok(id)
@@ -301,7 +304,7 @@ fn madvise_vma_behavior<P: BarrierPolicy>(
             // The whole VMA is marked (no split); only anonymous memory
             // gets an anon_vma.
             w.vma_set_flags(id, f | VmFlags::MAYBE_GUARD);
-            if v.is_anonymous() {
+            if crate::util::vma_is_anonymous(&w.files(), &v) {
                 anon_vma_prepare(&*w, id);
             }
             crate::guards::install(w.st(), start, end);

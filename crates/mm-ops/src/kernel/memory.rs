@@ -412,6 +412,10 @@ pub fn populate_pages<P: BarrierPolicy>(
         if inode.is_hugetlb() {
             return Some(start);
         }
+        if inode.kind == InodeKind::DevZero {
+            // Anonymous memory (see `beyond_eof`): no end of file.
+            return None;
+        }
         let size_pages = inode.size.div_ceil(PAGE_SIZE);
         let first_bad = v.start
             + size_pages

@@ -45,7 +45,10 @@ pub fn mprotect_fixup<P: BarrierPolicy>(
             }
             newflags |= VmFlags::ACCOUNT;
         }
-    } else if oldflags.contains(VmFlags::ACCOUNT) && w.vma_ref(id).is_anonymous() && w.vma_anon_vma(id).is_none() {
+    } else if oldflags.contains(VmFlags::ACCOUNT)
+        && w.vma_anon_vma(id).is_none()
+        && vma_is_anonymous(&w.files(), w.vma_ref(id))
+    {
         newflags = VmFlags(newflags.0 & !VmFlags::ACCOUNT.0);
     }
     let modified = match vma_modify_flags_edge(w, id, *prev, start, end, newflags) {

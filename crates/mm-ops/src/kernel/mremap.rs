@@ -345,6 +345,19 @@ fn mremap_at<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, vrm: &mut Vrm) -> Result<
     }
 }
 
+/// `vma_multi_allowed` (`mm/mremap.c`): a VMA may move with others unless
+/// its file places its own mappings (`f_op->get_unmapped_area`), which
+/// might not obey `MREMAP_FIXED`; shmem and hugetlbfs excepted. Of the
+/// files the model knows, that is `/dev/zero` (`get_unmapped_area_zero`,
+/// a private mapping's file). Measured on the host (6.18): an ext4 or
+/// tmpfs file's VMA moves with its neighbours, a private `/dev/zero`
+/// one does not (`EFAULT`). Userfaultfd, the other reason, is not
+/// modeled; nor is ramfs's `get_unmapped_area`.
+fn vma_multi_allowed<P: BarrierPolicy>(w: &MmWrite<'_, P>, v: &mm_core::Vma) -> bool {
+    v.file
+        .is_none_or(|f| w.files().file_inode(f).kind != mm_core::file::InodeKind::DevZero)
+}
+
 /// `remap_move`: a fixed, same-size move of `[addr, addr + old_len)`, which
 /// may span several VMAs; the gaps between them are kept. Fails with
 /// `EFAULT` when no VMA starts the range; an error on a later VMA leaves
@@ -378,6 +391,11 @@ fn remap_move<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, vrm: &mut Vrm) -> Result
         vrm.new_addr = target + offset;
         vrm.old_len = len;
         vrm.new_len = len;
+        // A VMA that cannot move with others moves only alone: as the
+        // first VMA, and the range ends within it.
+        if !vma_multi_allowed(w, &v) && (seen || v.end < end) {
+            return Err(Errno::EFAULT);
+        }
         check_prep_vma(w, vrm)?;
         let moved = mremap_to(w, vrm)?;
         if !seen {

@@ -53,6 +53,16 @@ pub fn calc_vm_flag_bits(flags: u64) -> VmFlags {
     f
 }
 
+/// `vma_is_anonymous` (`include/linux/mm.h`): a VMA without `vm_ops`,
+/// which is one without a file, or a private mapping of `/dev/zero`
+/// (`mmap_zero` → `vma_set_anonymous` keeps the file; a shared one has a
+/// shmem object instead) — never a special mapping.
+pub fn vma_is_anonymous(files: &mm_core::file::FileTable, v: &mm_core::Vma) -> bool {
+    v.special.is_none()
+        && v.file
+            .is_none_or(|f| files.file_inode(f).kind == mm_core::file::InodeKind::DevZero)
+}
+
 /// `vm_stat_account` (`mm/mmap.c`): `total_vm` and the exec/stack/data split.
 pub fn vm_stat_account(st: &mut MmState, flags: VmFlags, npages: i64) {
     let add = |c: &mut u64| *c = c.wrapping_add_signed(npages);

@@ -549,7 +549,7 @@ pub fn copy_vma<P: BarrierPolicy>(
     mut pgoff: u64,
 ) -> Option<Copied> {
     let v = mm.vma(id);
-    if v.is_anonymous() && v.anon_vma.is_none() {
+    if v.anon_vma.is_none() && crate::util::vma_is_anonymous(&mm.files(), &v) {
         pgoff = addr >> PAGE_SHIFT;
     }
     let end = addr + len;
