@@ -548,7 +548,17 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
                 .map(|v| (v.start, v.end))
                 .collect(),
         );
-        let call = cg.next_call();
+        let mut call = cg.next_call();
+        // An instruction fetch runs the instruction there: in the helper's
+        // own code or [vdso] that is whatever those bytes do (seed 10229,
+        // legacy layout: SIGSEGV inside [vdso]). Fetches from the helper's
+        // own mappings are reads instead.
+        if let Call::Fault { addr, access } = &mut call
+            && *access == Access::Exec
+            && own.iter().any(|&(s, e)| (s..e).contains(addr))
+        {
+            *access = Access::Read;
+        }
         let (h, m) = twin.step(&call)?;
         script.push(format!(
             "{} = {}",

@@ -366,6 +366,24 @@ fn thp_read_fault(s: &mut Sc) {
     s.write(13312);
     s.mprotect(12288, 1024, RW);
     s.expect_window("MADV_NOHUGEPAGE: no anon_vma", 12288, 14336, &[(12288, 14336, "rw-p")]);
+    // A private /dev/zero mapping is anonymous memory: the huge-page path
+    // takes it too, whatever file offset it was mapped at (anonymous VMAs'
+    // offsets are not checked).
+    let zero = s.open("/dev/zero", oflags::O_RDWR);
+    s.map(16384, 2048, RW, MAP_PRIVATE, zero, 3);
+    s.madvise(16384, 2048, madv::HUGEPAGE);
+    s.mprotect(16384, 1024, PROT_READ);
+    s.read(16384);
+    s.write(17408);
+    s.mprotect(16384, 1024, RW);
+    if mode != "never" {
+        s.expect_window(
+            "private /dev/zero: THP read fault, anon_vma",
+            16384,
+            18432,
+            &[(16384, 17408, "rw-p"), (17408, 18432, "rw-p")],
+        );
+    }
 }
 
 #[test]

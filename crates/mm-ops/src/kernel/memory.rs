@@ -35,6 +35,17 @@ fn beyond_eof(files: &mm_core::file::FileTable, file: FileId, start: u64, pgoff:
     index >= inode.size.div_ceil(PAGE_SIZE)
 }
 
+/// `thp_vma_allowable_order` for a fault: mode `always` unless
+/// `VM_NOHUGEPAGE`, mode `madvise` with `VM_HUGEPAGE`.
+fn thp_allowed(flags: VmFlags, thp: ThpMode) -> bool {
+    !flags.contains(VmFlags::NOHUGEPAGE)
+        && match thp {
+            ThpMode::Always => true,
+            ThpMode::Madvise => flags.contains(VmFlags::HUGEPAGE),
+            ThpMode::Never => false,
+        }
+}
+
 /// What a fault needs of a VMA, read under `mmap_lock` or under the VMA's
 /// own read lock.
 #[derive(Clone, Copy)]
@@ -45,6 +56,8 @@ struct FaultVma {
     flags: VmFlags,
     file: Option<FileId>,
     special: Option<&'static str>,
+    /// `vma_is_anonymous`: no file, or a private `/dev/zero` mapping.
+    anon: bool,
 }
 
 impl FaultVma {
@@ -62,24 +75,17 @@ impl FaultVma {
     /// maps the huge zero page): an anonymous VMA that THP may back
     /// (`thp_vma_allowable_order`: mode `always` unless `VM_NOHUGEPAGE`,
     /// mode `madvise` with `VM_HUGEPAGE`) and that covers the whole 2 MiB
-    /// range around `addr` at a 2 MiB-aligned offset
-    /// (`thp_vma_suitable_order`). The model keeps no page tables: it
+    /// range around `addr` (`thp_vma_suitable_order`, which checks no
+    /// offset for an anonymous VMA). The model keeps no page tables: it
     /// assumes the range's PMD is still empty.
     fn thp_anon_fault(&self, addr: u64, thp: ThpMode) -> bool {
-        if self.file.is_some() || self.special.is_some() || self.flags.contains(VmFlags::NOHUGEPAGE) {
+        if !self.anon || !thp_allowed(self.flags, thp) {
             return false;
         }
-        let allowed = match thp {
-            ThpMode::Always => true,
-            ThpMode::Madvise => self.flags.contains(VmFlags::HUGEPAGE),
-            ThpMode::Never => false,
-        };
+        // thp_vma_suitable_order: an anonymous VMA's offset is not checked
+        // (a private /dev/zero mapping keeps the offset it was mapped at).
         let haddr = addr & !(PMD_SIZE - 1);
-        let pages = PMD_SIZE >> PAGE_SHIFT;
-        allowed
-            && haddr >= self.start
-            && haddr + PMD_SIZE <= self.end
-            && ((self.start >> PAGE_SHIFT).wrapping_sub(self.pgoff)).is_multiple_of(pages)
+        haddr >= self.start && haddr + PMD_SIZE <= self.end
     }
 
     /// The fault's outcome once any `anon_vma` is in place: special
@@ -127,6 +133,7 @@ fn handle_mm_fault(
         flags: v.flags,
         file: v.file,
         special: v.special,
+        anon: crate::util::vma_is_anonymous(files, &v),
     };
     if fv.needs_anon_vma(write, addr, mm.state().cfg.thp_enabled) {
         anon_vma_prepare(mm, id);
@@ -246,13 +253,22 @@ fn fault_under_vma_lock<P: BarrierPolicy>(
     access: Access,
 ) -> Option<Result<(), Signal>> {
     let s = lock.slot();
+    // Whether a file-backed VMA is anonymous memory (private /dev/zero)
+    // needs the file table: asked only where the huge-page path could
+    // follow, so that other faults stay off its lock.
+    let (file, special) = (s.file(), s.special());
+    let anon = special.is_none()
+        && file.is_none_or(|f| {
+            thp_allowed(s.flags(), mm.thp_enabled()) && mm.files().file_inode(f).kind == InodeKind::DevZero
+        });
     let fv = FaultVma {
         start: s.start(),
         end: s.end(),
         pgoff: s.pgoff(),
         flags: s.flags(),
-        file: s.file(),
-        special: s.special(),
+        file,
+        special,
+        anon,
     };
     if access_error(fv.flags, access) {
         return Some(Err(Signal::Segv));

@@ -13,6 +13,16 @@ use crate::vma_edge::vma_modify_flags_edge;
 /// protection key).
 const MASK_OFF: u64 = VmFlags::ACCESS_FLAGS.0 | VmFlags::PKEY_MASK.0;
 
+/// `vma_is_anonymous(vma) && !vma->anon_vma` (a private `/dev/zero`
+/// mapping is anonymous: the file table tells). Out of line: only an
+/// accounted VMA losing write permission asks.
+#[cold]
+#[inline(never)]
+fn anon_without_anon_vma<P: BarrierPolicy>(w: &MmWrite<'_, P>, id: VmaId) -> bool {
+    let v = w.vma_ref(id);
+    (v.is_anonymous() || (v.file.is_some() && vma_is_anonymous(&w.files(), v))) && w.vma_anon_vma(id).is_none()
+}
+
 /// `mprotect_fixup`: applies `newflags` to `[start, end)` of VMA `id`
 /// (splitting or merging), updating `prev` to the resulting VMA.
 pub fn mprotect_fixup<P: BarrierPolicy>(
@@ -45,10 +55,7 @@ pub fn mprotect_fixup<P: BarrierPolicy>(
             }
             newflags |= VmFlags::ACCOUNT;
         }
-    } else if oldflags.contains(VmFlags::ACCOUNT)
-        && w.vma_anon_vma(id).is_none()
-        && vma_is_anonymous(&w.files(), w.vma_ref(id))
-    {
+    } else if oldflags.contains(VmFlags::ACCOUNT) && anon_without_anon_vma(w, id) {
         newflags = VmFlags(newflags.0 & !VmFlags::ACCOUNT.0);
     }
     let modified = match vma_modify_flags_edge(w, id, *prev, start, end, newflags) {
