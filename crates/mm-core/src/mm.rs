@@ -97,6 +97,10 @@ pub struct MmConfig {
     pub rlimit_memlock: u64,
     /// `RLIMIT_STACK` in bytes.
     pub rlimit_stack: u64,
+    /// `RLIMIT_NOFILE`: descriptors from this one up are refused (`EMFILE`
+    /// for a new one, `EBADF` for `dup2` onto one). Default 1,048,576
+    /// (`fs.nr_open`'s default, above which no limit goes).
+    pub rlimit_nofile: u64,
     /// The task has `CAP_SYS_RAWIO` (may map below `mmap_min_addr`).
     pub cap_sys_rawio: bool,
     /// The task has `CAP_IPC_LOCK` (mlock limits do not apply).
@@ -160,6 +164,7 @@ impl Default for MmConfig {
             rlimit_data: u64::MAX,
             rlimit_memlock: 8 << 20,
             rlimit_stack: 8 << 20,
+            rlimit_nofile: 1 << 20,
             cap_sys_rawio: true,
             cap_ipc_lock: true,
             fsuid: 0,
@@ -265,6 +270,8 @@ pub struct MmShared {
     /// bytes moved the hot fields and cost the write path 2 instructions
     /// per operation (`cargo xtask icount`: 1306 -> 1308 for mmap+munmap).
     cred: Box<FsCred>,
+    /// `MmConfig::rlimit_nofile` (fixed at creation).
+    rlimit_nofile: u64,
 }
 
 /// The parts of a task's credentials (`struct cred`) that decide which
@@ -334,6 +341,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
         let task_size = cfg.task_size;
         let thp_enabled = cfg.thp_enabled;
         let cred = Box::new(cfg.fs_cred());
+        let rlimit_nofile = cfg.rlimit_nofile;
         let (start_brk, start_stack) = (cfg.start_brk, cfg.start_stack);
         let state = MmState {
             tree: Tree::default(),
@@ -369,6 +377,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
                 task_size,
                 thp_enabled,
                 cred,
+                rlimit_nofile,
                 brk: AtomicU64::new(start_brk),
                 start_brk: AtomicU64::new(start_brk),
                 start_stack: AtomicU64::new(start_stack),
@@ -526,6 +535,11 @@ impl<P: BarrierPolicy> MmStruct<P> {
     /// `mmap_lock` (opening a file does not take it).
     pub fn fs_cred(&self) -> &FsCred {
         &self.shared.cred
+    }
+
+    /// `RLIMIT_NOFILE` of its task, readable without `mmap_lock`.
+    pub fn rlimit_nofile(&self) -> u64 {
+        self.shared.rlimit_nofile
     }
 
     /// This address space's identity (`vm_mm` of its VMAs).

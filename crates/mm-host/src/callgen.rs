@@ -382,7 +382,12 @@ impl CallGen {
             96 => Call::Dup { fd: self.fd() },
             97 => Call::Dup2 {
                 oldfd: self.fd(),
-                newfd: self.rng.random_range(3..10),
+                // Now and then at or past a limit of 1024 (EBADF there).
+                newfd: if self.rng.random_ratio(1, 10) {
+                    [1024, 1500, 30000][self.rng.random_range(0..3)]
+                } else {
+                    self.rng.random_range(3..10)
+                },
             },
             _ => Call::Ftruncate {
                 fd: self.fd(),
@@ -471,7 +476,7 @@ impl SessionStats {
 /// The helper's environment for session `seed`: every third session runs
 /// without capabilities (EPERM, mlock limits); every fourth under tight
 /// `RLIMIT_AS`, `RLIMIT_DATA` and `RLIMIT_MEMLOCK` (ENOMEM, EAGAIN part-way
-/// through the script); every fifth, when the tests run as root, as the
+/// through the script) and `RLIMIT_NOFILE` 1024; every fifth, when the tests run as root, as the
 /// unprivileged user `nobody` (65534), whose files are the same ones;
 /// every sixth in the legacy layout, every seventh with
 /// `READ_IMPLIES_EXEC`, every eighth with a 1 GiB, 64 MiB or unlimited
@@ -486,6 +491,9 @@ pub fn session_options(seed: u64) -> HostOptions {
             (libc::RLIMIT_AS, (48 + (seed / 4) % 64) << 20),
             (libc::RLIMIT_DATA, (1 + (seed / 4) % 8) << 20),
             (libc::RLIMIT_MEMLOCK, ((seed / 4) % 5) * (16 << 10)),
+            // The least the helper runs with: its protocol pipes are 1022
+            // and 1023.
+            (libc::RLIMIT_NOFILE, 1024),
         ];
     }
     // SAFETY: geteuid has no preconditions.

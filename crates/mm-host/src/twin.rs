@@ -53,6 +53,9 @@ impl Twin {
         model.dir_fs_probe = Some(mm_ops::hostfs::host_dir_fs);
         // The host's files are the ones the helper opens, call by call.
         model.live_files = true;
+        // The helper's protocol pipes hold descriptors 1022 and 1023.
+        model.inherit_fd(1022, "pipe:[0]");
+        model.inherit_fd(1023, "pipe:[1]");
         let lines = parse_maps(&maps).map_err(io::Error::other)?;
         model.import_maps(&lines).map_err(io::Error::other)?;
         set_layout(&model, &stat);

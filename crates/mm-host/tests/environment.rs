@@ -270,6 +270,29 @@ fn env_unprivileged_files() {
     run_with("unprivileged_files", &opts, unprivileged_files);
 }
 
+/// `RLIMIT_NOFILE` 1024: `dup2` onto 1024 or above is `EBADF`, below it
+/// fine. (Running out of descriptors is `Task`'s unit test: the helper
+/// needs one to show its maps.)
+fn nofile(s: &mut Sc) {
+    let (_, fd) = s.file("f", 1);
+    s.err(Call::Dup2 { oldfd: fd, newfd: 1024 }, Errno::EBADF);
+    s.err(Call::Dup2 { oldfd: fd, newfd: 5000 }, Errno::EBADF);
+    s.expect(Call::Dup2 { oldfd: fd, newfd: 1021 }, Outcome::Val(1021));
+    // dup2 onto itself answers before the limit is looked at.
+    s.expect(
+        Call::Dup2 {
+            oldfd: 1021,
+            newfd: 1021,
+        },
+        Outcome::Val(1021),
+    );
+}
+
+#[test]
+fn env_nofile() {
+    run_with("nofile", &with_limit(libc::RLIMIT_NOFILE, 1024), nofile);
+}
+
 #[test]
 fn env_legacy_layout() {
     let opts = HostOptions {

@@ -80,6 +80,8 @@ pub struct ProcEnv {
     pub rlimit_stack: u64,
     /// Soft `RLIMIT_MEMLOCK`.
     pub rlimit_memlock: u64,
+    /// Soft `RLIMIT_NOFILE`.
+    pub rlimit_nofile: u64,
     /// The effective capability set (`CapEff` of `/proc/PID/status`).
     pub cap_eff: u64,
     /// The real uid (informational: capabilities and the file-system ids
@@ -113,6 +115,7 @@ impl Default for ProcEnv {
             rlimit_data: UNLIMITED,
             rlimit_stack: 8 << 20,
             rlimit_memlock: 8 << 20,
+            rlimit_nofile: 1 << 20,
             cap_eff: 0x1ff_ffff_ffff,
             uid: 0,
             fsuid: 0,
@@ -124,7 +127,7 @@ impl Default for ProcEnv {
 }
 
 /// The keys of [`ProcEnv::to_lines`], in order.
-pub const KEYS: [&str; 20] = [
+pub const KEYS: [&str; 21] = [
     "mem_total_kb",
     "swap_total_kb",
     "hugetlb_total_kb",
@@ -139,6 +142,7 @@ pub const KEYS: [&str; 20] = [
     "rlimit_data",
     "rlimit_stack",
     "rlimit_memlock",
+    "rlimit_nofile",
     "cap_eff",
     "uid",
     "fsuid",
@@ -203,6 +207,7 @@ impl ProcEnv {
             "rlimit_data" => self.rlimit_data = n()?,
             "rlimit_stack" => self.rlimit_stack = n()?,
             "rlimit_memlock" => self.rlimit_memlock = n()?,
+            "rlimit_nofile" => self.rlimit_nofile = n()?,
             "cap_eff" => {
                 // /proc/PID/status writes CapEff in hex without `0x`.
                 let v = value.trim();
@@ -248,6 +253,7 @@ impl ProcEnv {
             limit_text(self.rlimit_data),
             limit_text(self.rlimit_stack),
             limit_text(self.rlimit_memlock),
+            limit_text(self.rlimit_nofile),
             format!("{:016x}", self.cap_eff),
             self.uid.to_string(),
             self.fsuid.to_string(),
@@ -320,6 +326,7 @@ impl ProcEnv {
                 ("rlimit_data", "Max data size"),
                 ("rlimit_stack", "Max stack size"),
                 ("rlimit_memlock", "Max locked memory"),
+                ("rlimit_nofile", "Max open files"),
             ] {
                 let soft = limits
                     .lines()
@@ -398,6 +405,7 @@ impl ProcEnv {
         cfg.rlimit_data = self.rlimit_data;
         cfg.rlimit_stack = self.rlimit_stack;
         cfg.rlimit_memlock = self.rlimit_memlock;
+        cfg.rlimit_nofile = self.rlimit_nofile;
         cfg.cap_sys_rawio = self.cap(CAP_SYS_RAWIO);
         cfg.cap_ipc_lock = self.cap(CAP_IPC_LOCK);
         cfg.cap_dac_override = self.cap(CAP_DAC_OVERRIDE);

@@ -208,8 +208,19 @@ impl<P: BarrierPolicy> Task<P> {
     /// input never mentioned count as free here, even when they are treated
     /// as inherited for use.
     fn lowest_free_fd(&self, from: i64) -> Result<i64, Errno> {
-        let known_open = |fd: i64| self.fds.contains_key(&fd) || (fd < FIRST_FD && !self.closed.contains(&fd));
-        (from.max(0)..MAX_FD).find(|&fd| !known_open(fd)).ok_or(Errno::EMFILE)
+        let known_open = |fd: i64| {
+            self.fds.contains_key(&fd)
+                || ((fd < FIRST_FD || self.inherited_paths.contains_key(&fd)) && !self.closed.contains(&fd))
+        };
+        (from.max(0)..self.fd_limit())
+            .find(|&fd| !known_open(fd))
+            .ok_or(Errno::EMFILE)
+    }
+
+    /// `rlimit(RLIMIT_NOFILE)` as `alloc_fd` and `ksys_dup3` bound
+    /// descriptors with it.
+    fn fd_limit(&self) -> i64 {
+        self.mm.rlimit_nofile().min(MAX_FD as u64) as i64
     }
 
     /// Marks `fd` as open on `path` (inherited from before a trace began),
@@ -396,6 +407,8 @@ impl<P: BarrierPolicy> Task<P> {
     /// `open`/`openat`: returns the descriptor (`want_fd` when replaying a
     /// recorded result).
     pub fn open(&mut self, path: &str, flags: u64, want_fd: Option<i64>) -> Result<i64, Errno> {
+        // build_open_flags comes before the descriptor (EINVAL, then EMFILE).
+        crate::kernel::namei::open_flags(flags)?;
         let fd = match want_fd {
             Some(fd) => fd,
             None => self.lowest_free_fd(0)?,
@@ -482,7 +495,7 @@ impl<P: BarrierPolicy> Task<P> {
         let f = self.file_of(oldfd)?;
         let fd = match (newfd, want_fd) {
             (Some(n), _) if n == oldfd => return Ok(n),
-            (Some(n), _) if !(0..MAX_FD).contains(&n) => return Err(Errno::EBADF),
+            (Some(n), _) if !(0..self.fd_limit()).contains(&n) => return Err(Errno::EBADF),
             (Some(n), _) => n,
             (None, Some(w)) => w,
             (None, None) => self.lowest_free_fd(0)?,
