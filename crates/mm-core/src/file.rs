@@ -76,6 +76,10 @@ pub struct Inode {
     /// (ext4, xfs: `f_op->get_unmapped_area`), aligning mappings of 2 MiB
     /// or more to the file offset's PMD alignment.
     pub thp_unmapped_area: bool,
+    /// The file has its own `f_op->get_unmapped_area` besides THP
+    /// placement (ramfs's, `/dev/zero`'s): `mremap` moves a VMA of it over
+    /// several VMAs only alone (`vma_multi_allowed`).
+    pub own_unmapped_area: bool,
     /// The file system's `mmap_prepare` refuses `VM_SYNC` with
     /// `EOPNOTSUPP` (ext4/xfs on a non-DAX device; shmem accepts it).
     pub rejects_sync: bool,
@@ -102,6 +106,7 @@ impl Inode {
             noexec: false,
             append_only: false,
             thp_unmapped_area: kind == InodeKind::Regular,
+            own_unmapped_area: kind == InodeKind::DevZero,
             rejects_sync: kind == InodeKind::Regular,
             huge_size: 0,
             acct_pages: 0,

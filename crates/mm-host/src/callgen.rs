@@ -514,6 +514,30 @@ pub fn session_options(seed: u64) -> HostOptions {
     opts
 }
 
+/// Whether `call` would unmap, move, remap over, protect or discard any
+/// of `vital` (the helper's code, data and stack).
+fn breaks_helper(call: &Call, vital: &[(u64, u64)]) -> bool {
+    let hits = |a: u64, len: u64| {
+        let a = a & !(PAGE_SIZE - 1);
+        let end = a.saturating_add(len.max(1)).saturating_add(PAGE_SIZE - 1);
+        vital.iter().any(|&(s, e)| a < e && s < end)
+    };
+    match *call {
+        Call::Mmap { addr, len, flags, .. } => flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0 && hits(addr, len),
+        Call::Munmap { addr, len } | Call::Mprotect { addr, len, .. } | Call::Madvise { addr, len, .. } => {
+            hits(addr, len)
+        }
+        Call::Mremap {
+            old_addr,
+            old_len,
+            new_len,
+            new_addr,
+            ..
+        } => hits(old_addr, old_len.max(new_len)) || hits(new_addr, new_len),
+        _ => false,
+    }
+}
+
 /// Runs `n` random calls from `seed` on a fresh twin, comparing every
 /// outcome and the maps after every call.
 pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<SessionStats, Divergence>> {
@@ -541,6 +565,16 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
         .iter()
         .map(|v| (v.start, v.end))
         .collect();
+    // Of those, what the helper runs on: all but [vdso] and [vvar*].
+    let vital: Vec<(u64, u64)> = twin
+        .model
+        .mm()
+        .read()
+        .snapshot()
+        .iter()
+        .filter(|v| v.special.is_none())
+        .map(|v| (v.start, v.end))
+        .collect();
     let mut script = vec![];
     let mut stats = SessionStats::default();
     for _ in 0..n {
@@ -557,6 +591,12 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
                 .collect(),
         );
         let mut call = cg.next_call();
+        // A call that would unmap, move, protect or discard the helper's
+        // own code, data or stack (a range reaching below the heap into
+        // its bss, seed 21540) would kill or corrupt it: not sent.
+        if breaks_helper(&call, &vital) {
+            continue;
+        }
         // An instruction fetch runs the instruction there: in the helper's
         // own code or [vdso] that is whatever those bytes do (seed 10229,
         // legacy layout: SIGSEGV inside [vdso]). Fetches from the helper's
@@ -567,7 +607,13 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
         {
             *access = Access::Read;
         }
-        let (h, m) = twin.step(&call)?;
+        let (h, m) = twin.step(&call).map_err(|e| {
+            io::Error::other(format!(
+                "{e}\nat `{}`, after:\n  {}",
+                format_call(&call),
+                script.join("\n  ")
+            ))
+        })?;
         script.push(format!(
             "{} = {}",
             format_call(&call),
@@ -590,14 +636,15 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
         *stats.outcomes.entry(format!("{} {kind}", call.name())).or_default() += 1;
         stats.max_vmas = stats.max_vmas.max(twin.model_vma_count());
         stats.maps += 1;
-        if let Some(d) = twin.diff_maps()? {
+        let lost = |e: io::Error| io::Error::other(format!("{e}\nafter:\n  {}", script.join("\n  ")));
+        if let Some(d) = twin.diff_maps().map_err(lost)? {
             return Ok(Err(Divergence {
                 seed,
                 script,
                 what: format!("maps after the last call:\n{d}"),
             }));
         }
-        if let Some(d) = twin.diff_vmflags()? {
+        if let Some(d) = twin.diff_vmflags().map_err(lost)? {
             return Ok(Err(Divergence {
                 seed,
                 script,

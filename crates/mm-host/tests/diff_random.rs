@@ -24,7 +24,7 @@ fn random_calls_match_the_host_kernel() {
     let mut seed = seed0;
     while calls < total {
         let n = per.min(total - calls);
-        match run_session(seed, n, &dir).expect("host helper") {
+        match run_session(seed, n, &dir).unwrap_or_else(|e| panic!("host helper, session with seed {seed}: {e}")) {
             Ok(s) => {
                 all.merge(&s);
                 calls += s.calls;
@@ -57,7 +57,7 @@ fn random_calls_match_the_host_kernel() {
 fn sessions_in(dir: &Path, seed: u64, sessions: u64, per: usize) -> usize {
     let mut calls = 0;
     for seed in seed..seed + sessions {
-        match run_session(seed, per, dir).expect("host helper") {
+        match run_session(seed, per, dir).unwrap_or_else(|e| panic!("host helper, session with seed {seed}: {e}")) {
             Ok(s) => calls += s.calls,
             Err(d) => panic!("files in {}: {d}", dir.display()),
         }
@@ -123,12 +123,16 @@ fn random_calls_match_on_tmpfs_and_read_only_mounts() {
         .success();
     assert!(ok, "remount {} read-only", tmpfs.0.display());
     calls += sessions_in(&tmpfs.0, 7200, 10, per);
+    // ramfs: no shmem, and its files place their own mappings.
+    let ramfs = Mount::new(&["-t", "ramfs", "none"], base.join("ramfs"));
+    calls += sessions_in(&ramfs.0, 7300, 10, per);
+    drop(ramfs);
     drop(tmpfs);
     let _ = std::fs::remove_dir(&base);
     mm_host::summary::report(
         "diff_random_mounts",
         &format!(
-            "differential: {calls} random calls with the files on tmpfs, a read-only bind mount of it and the tmpfs read-only, all identical to the host kernel"
+            "differential: {calls} random calls with the files on tmpfs, a read-only bind mount of it, the tmpfs read-only and ramfs, all identical to the host kernel"
         ),
     );
 }

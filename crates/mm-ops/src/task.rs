@@ -350,6 +350,8 @@ impl<P: BarrierPolicy> Task<P> {
                             n.huge_size = i.block_size;
                         }
                         n.rejects_sync = disk_file && i.thp_unmapped_area;
+                        // ramfs_mmu_get_unmapped_area.
+                        n.own_unmapped_area |= disk_file && i.fs_magic == crate::file_kind::RAMFS_MAGIC;
                         n
                     }
                     None => {

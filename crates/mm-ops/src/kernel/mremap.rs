@@ -348,14 +348,13 @@ fn mremap_at<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, vrm: &mut Vrm) -> Result<
 /// `vma_multi_allowed` (`mm/mremap.c`): a VMA may move with others unless
 /// its file places its own mappings (`f_op->get_unmapped_area`), which
 /// might not obey `MREMAP_FIXED`; shmem and hugetlbfs excepted. Of the
-/// files the model knows, that is `/dev/zero` (`get_unmapped_area_zero`,
-/// a private mapping's file). Measured on the host (6.18): an ext4 or
-/// tmpfs file's VMA moves with its neighbours, a private `/dev/zero`
-/// one does not (`EFAULT`). Userfaultfd, the other reason, is not
-/// modeled; nor is ramfs's `get_unmapped_area`.
+/// files the model knows: `/dev/zero` (`get_unmapped_area_zero`, a private
+/// mapping's file) and ramfs files ([`Inode::own_unmapped_area`](mm_core::file::Inode::own_unmapped_area)).
+/// Measured on the host (6.18): an ext4 or tmpfs file's VMA moves with its
+/// neighbours, a private `/dev/zero` or ramfs one does not (`EFAULT`).
+/// Userfaultfd, the other reason, is not modeled.
 fn vma_multi_allowed<P: BarrierPolicy>(w: &MmWrite<'_, P>, v: &mm_core::Vma) -> bool {
-    v.file
-        .is_none_or(|f| w.files().file_inode(f).kind != mm_core::file::InodeKind::DevZero)
+    v.file.is_none_or(|f| !w.files().file_inode(f).own_unmapped_area)
 }
 
 /// `remap_move`: a fixed, same-size move of `[addr, addr + old_len)`, which
