@@ -1,5 +1,5 @@
 //! Random call sequences for differential testing, and a session runner
-//! that steps a [`Twin`] and stops at the first divergence.
+//! that steps a [`Twin`](crate::twin::Twin) and stops at the first divergence.
 //!
 //! Calls concentrate on an *arena*, a 256-page window at 4 GiB far from
 //! everything else (fixed mappings, hints, unmaps, protection changes and
@@ -11,22 +11,19 @@
 //! `mlockall` only with `MCL_ONFAULT`). A small share of calls have
 //! invalid arguments.
 
-use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use mm_core::VmaView;
 use mm_ops::call::{Access, Call, Outcome};
-use mm_ops::strace::format_call;
 use mm_ops::uapi::{oflags::*, *};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
-use crate::HostOptions;
-use crate::twin::Twin;
-
 mod madvise;
 mod mlock;
 mod mremap;
+mod session;
+
+pub use session::{Divergence, SessionStats, run_session, session_options, temp_dir};
 
 /// Start of the arena.
 pub const ARENA: u64 = 0x1_0000_0000;
@@ -418,257 +415,4 @@ impl CallGen {
             _ => {}
         }
     }
-}
-
-/// A disagreement between the model and the host.
-#[derive(Debug)]
-pub struct Divergence {
-    /// Seed of the session.
-    pub seed: u64,
-    /// The calls up to and including the divergent one, in strace syntax with
-    /// the host's result (a replayable script).
-    pub script: Vec<String>,
-    /// What differed.
-    pub what: String,
-}
-
-impl std::fmt::Display for Divergence {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        writeln!(f, "divergence in session with seed {}: {}", self.seed, self.what)?;
-        writeln!(f, "calls so far (host results):")?;
-        for l in &self.script {
-            writeln!(f, "  {l}")?;
-        }
-        Ok(())
-    }
-}
-
-/// Counts from a session.
-#[derive(Clone, Debug, Default)]
-pub struct SessionStats {
-    /// Calls compared.
-    pub calls: usize,
-    /// Maps snapshots compared.
-    pub maps: usize,
-    /// Per call name and outcome kind (`"mmap ok"`, `"mmap ENOMEM"`,
-    /// `"fault SIGSEGV"`): how many.
-    pub outcomes: std::collections::BTreeMap<String, usize>,
-    /// Largest number of VMAs seen in the model.
-    pub max_vmas: usize,
-    /// Rounds of `PROCMAP_QUERY` comparisons (every VMA boundary of the
-    /// session's region, seven flag sets).
-    pub procmap_queries: usize,
-}
-
-impl SessionStats {
-    /// Adds another session's counts.
-    pub fn merge(&mut self, o: &SessionStats) {
-        self.procmap_queries += o.procmap_queries;
-        self.calls += o.calls;
-        self.maps += o.maps;
-        for (k, v) in &o.outcomes {
-            *self.outcomes.entry(k.clone()).or_default() += v;
-        }
-        self.max_vmas = self.max_vmas.max(o.max_vmas);
-    }
-}
-
-/// The helper's environment for session `seed`: every third session runs
-/// without capabilities (EPERM, mlock limits); every fourth under tight
-/// `RLIMIT_AS`, `RLIMIT_DATA` and `RLIMIT_MEMLOCK` (ENOMEM, EAGAIN part-way
-/// through the script) and `RLIMIT_NOFILE` 1024; every fifth, when the tests run as root, as the
-/// unprivileged user `nobody` (65534), whose files are the same ones;
-/// every sixth in the legacy layout, every seventh with
-/// `READ_IMPLIES_EXEC`, every eighth with a 1 GiB, 64 MiB or unlimited
-/// stack limit.
-pub fn session_options(seed: u64) -> HostOptions {
-    let mut opts = HostOptions {
-        drop_capabilities: seed % 3 == 2,
-        ..HostOptions::default()
-    };
-    if seed % 4 == 1 {
-        opts.rlimits = vec![
-            (libc::RLIMIT_AS, (48 + (seed / 4) % 64) << 20),
-            (libc::RLIMIT_DATA, (1 + (seed / 4) % 8) << 20),
-            (libc::RLIMIT_MEMLOCK, ((seed / 4) % 5) * (16 << 10)),
-            // The least the helper runs with: its protocol pipes are 1022
-            // and 1023.
-            (libc::RLIMIT_NOFILE, 1024),
-        ];
-    }
-    // SAFETY: geteuid has no preconditions.
-    if seed % 5 == 4 && unsafe { libc::geteuid() } == 0 {
-        opts.user = Some(65534);
-    }
-    // Every sixth: the legacy bottom-up layout; every seventh:
-    // READ_IMPLIES_EXEC; every eighth, another stack limit (mmap_base).
-    if seed % 6 == 5 {
-        opts.personality |= mm_ops::env::ADDR_COMPAT_LAYOUT;
-    }
-    if seed % 7 == 3 {
-        opts.personality |= mm_ops::env::READ_IMPLIES_EXEC;
-    }
-    if seed % 8 == 6 {
-        opts.stack_limit = Some([1 << 30, 64 << 20, libc::RLIM_INFINITY][(seed / 8 % 3) as usize]);
-    }
-    opts
-}
-
-/// Whether `call` would unmap, move, remap over, protect or discard any
-/// of `vital` (the helper's code, data and stack).
-fn breaks_helper(call: &Call, vital: &[(u64, u64)]) -> bool {
-    let hits = |a: u64, len: u64| {
-        let a = a & !(PAGE_SIZE - 1);
-        let end = a.saturating_add(len.max(1)).saturating_add(PAGE_SIZE - 1);
-        vital.iter().any(|&(s, e)| a < e && s < end)
-    };
-    match *call {
-        Call::Mmap { addr, len, flags, .. } => flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0 && hits(addr, len),
-        Call::Munmap { addr, len } | Call::Mprotect { addr, len, .. } | Call::Madvise { addr, len, .. } => {
-            hits(addr, len)
-        }
-        Call::Mremap {
-            old_addr,
-            old_len,
-            new_len,
-            new_addr,
-            ..
-        } => hits(old_addr, old_len.max(new_len)) || hits(new_addr, new_len),
-        _ => false,
-    }
-}
-
-/// Runs `n` random calls from `seed` on a fresh twin, comparing every
-/// outcome and the maps after every call.
-pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<SessionStats, Divergence>> {
-    let mut cg = CallGen::new(seed, dir);
-    for (i, p) in cg.file_paths().iter().enumerate() {
-        match std::fs::File::create(p) {
-            Ok(f) => f.set_len(((i as u64) + 1) * 3 * PAGE_SIZE + 100)?,
-            // A read-only mount: the files made before it became read-only
-            // stay as they are.
-            Err(e) if e.raw_os_error() == Some(libc::EROFS) && Path::new(p).exists() => {}
-            Err(e) => return Err(e),
-        }
-    }
-    let opts = session_options(seed);
-    let mut twin = Twin::spawn_with(&opts)?;
-    cg.brk = twin.model.mm().read().state_brk();
-    let stat_start_brk = cg.brk;
-    // The helper's own mappings (program, libraries, stack): never targets.
-    // In the legacy layout its libraries sit low, next to what the calls map.
-    let own: Vec<(u64, u64)> = twin
-        .model
-        .mm()
-        .read()
-        .snapshot()
-        .iter()
-        .map(|v| (v.start, v.end))
-        .collect();
-    // Of those, what the helper runs on: all but [vdso] and [vvar*].
-    let vital: Vec<(u64, u64)> = twin
-        .model
-        .mm()
-        .read()
-        .snapshot()
-        .iter()
-        .filter(|v| v.special.is_none())
-        .map(|v| (v.start, v.end))
-        .collect();
-    let mut script = vec![];
-    let mut stats = SessionStats::default();
-    for _ in 0..n {
-        cg.set_vmas(
-            twin.model
-                .mm()
-                .read()
-                .snapshot()
-                .iter()
-                // Not the helper's own code, data or stack.
-                .filter(|v| v.start >= stat_start_brk && v.end <= 0x7fff_f7ff_7000)
-                .filter(|v| !own.iter().any(|&(s, e)| v.start < e && s < v.end))
-                .map(|v| (v.start, v.end))
-                .collect(),
-        );
-        let mut call = cg.next_call();
-        // A call that would unmap, move, protect or discard the helper's
-        // own code, data or stack (a range reaching below the heap into
-        // its bss, seed 21540) would kill or corrupt it: not sent.
-        if breaks_helper(&call, &vital) {
-            continue;
-        }
-        // An instruction fetch runs the instruction there: in the helper's
-        // own code or [vdso] that is whatever those bytes do (seed 10229,
-        // legacy layout: SIGSEGV inside [vdso]). Fetches from the helper's
-        // own mappings are reads instead.
-        if let Call::Fault { addr, access } = &mut call
-            && *access == Access::Exec
-            && own.iter().any(|&(s, e)| (s..e).contains(addr))
-        {
-            *access = Access::Read;
-        }
-        let (h, m) = twin.step(&call).map_err(|e| {
-            io::Error::other(format!(
-                "{e}\nat `{}`, after:\n  {}",
-                format_call(&call),
-                script.join("\n  ")
-            ))
-        })?;
-        script.push(format!(
-            "{} = {}",
-            format_call(&call),
-            h.render(matches!(
-                call,
-                Call::Mmap { .. } | Call::Brk { .. } | Call::Mremap { .. }
-            ))
-        ));
-        stats.calls += 1;
-        if h != m {
-            let what = format!("result: host {} model {}", h.render(true), m.render(true));
-            return Ok(Err(Divergence { seed, script, what }));
-        }
-        cg.observe(&call, &h);
-        let kind = match h {
-            Outcome::Val(_) => "ok".to_string(),
-            Outcome::Err(e) => e.name().unwrap_or("?").to_string(),
-            Outcome::Signal(sig) => sig.name().to_string(),
-        };
-        *stats.outcomes.entry(format!("{} {kind}", call.name())).or_default() += 1;
-        stats.max_vmas = stats.max_vmas.max(twin.model_vma_count());
-        stats.maps += 1;
-        let lost = |e: io::Error| io::Error::other(format!("{e}\nafter:\n  {}", script.join("\n  ")));
-        if let Some(d) = twin.diff_maps().map_err(lost)? {
-            return Ok(Err(Divergence {
-                seed,
-                script,
-                what: format!("maps after the last call:\n{d}"),
-            }));
-        }
-        if let Some(d) = twin.diff_vmflags().map_err(lost)? {
-            return Ok(Err(Divergence {
-                seed,
-                script,
-                what: format!("smaps VmFlags after the last call:\n{d}"),
-            }));
-        }
-        // PROCMAP_QUERY over the session's region, every 8th call.
-        if stats.calls % 8 == 0 {
-            if let Some(d) = twin.diff_procmap_query(stat_start_brk, 0x7fff_f7ff_7000)? {
-                return Ok(Err(Divergence {
-                    seed,
-                    script,
-                    what: format!("after the last call: {d}"),
-                }));
-            }
-            stats.procmap_queries += 1;
-        }
-    }
-    Ok(Ok(stats))
-}
-
-/// A fresh temporary directory for a session's files.
-pub fn temp_dir(tag: &str) -> io::Result<PathBuf> {
-    let d = std::env::temp_dir().join(format!("mm-sim-{tag}-{}", std::process::id()));
-    std::fs::create_dir_all(&d)?;
-    Ok(d)
 }

@@ -1,0 +1,353 @@
+//! The descriptor table and `open(2)` of a [`Task`]: descriptor numbers
+//! (`alloc_fd`, `ksys_dup3` in `fs/file.c`), the path walk's outcome
+//! (`path_openat`, `do_open` in `fs/namei.c`, with the checks of
+//! [`namei`](crate::kernel::namei)), `memfd_create`, `dup`, `close` and
+//! `ftruncate`.
+
+use mm_core::BarrierPolicy;
+use mm_core::failslab::AllocSite;
+use mm_core::file::{FileId, Inode, InodeKind};
+
+use super::{FIRST_FD, MAX_FD, PathInfo, Task};
+use crate::file_kind::{FileType, mmap_kind, pseudo_kind};
+use crate::uapi::{oflags::*, *};
+
+impl<P: BarrierPolicy> Task<P> {
+    pub(super) fn is_open(&self, fd: i64) -> bool {
+        self.fds.contains_key(&fd)
+            || (self.inherit_unknown_fds || fd < FIRST_FD) && fd >= 0 && !self.closed.contains(&fd)
+    }
+
+    /// The lowest descriptor known to be free (`alloc_fd`). Descriptors the
+    /// input never mentioned count as free here, even when they are treated
+    /// as inherited for use.
+    fn lowest_free_fd(&self, from: i64) -> Result<i64, Errno> {
+        let known_open = |fd: i64| {
+            self.fds.contains_key(&fd)
+                || ((fd < FIRST_FD || self.inherited_paths.contains_key(&fd)) && !self.closed.contains(&fd))
+        };
+        (from.max(0)..self.fd_limit())
+            .find(|&fd| !known_open(fd))
+            .ok_or(Errno::EMFILE)
+    }
+
+    /// `rlimit(RLIMIT_NOFILE)` as `alloc_fd` and `ksys_dup3` bound
+    /// descriptors with it.
+    fn fd_limit(&self) -> i64 {
+        self.mm.rlimit_nofile().min(MAX_FD as u64) as i64
+    }
+
+    /// Marks `fd` as open on `path` (inherited from before a trace began),
+    /// replacing whatever the model knew about it.
+    pub fn inherit_fd(&mut self, fd: i64, path: &str) {
+        if let Some(f) = self.fds.remove(&fd) {
+            self.mm.files().put(f);
+        }
+        self.closed.remove(&fd);
+        self.inherited_paths.insert(fd, path.to_string());
+    }
+
+    /// The file behind `fd`, creating an inherited one on first use.
+    fn file_of(&mut self, fd: i64) -> Result<FileId, Errno> {
+        if let Some(&f) = self.fds.get(&fd) {
+            return Ok(f);
+        }
+        if !self.is_open(fd) {
+            return Err(Errno::EBADF);
+        }
+        let path = self
+            .inherited_paths
+            .get(&fd)
+            .cloned()
+            .unwrap_or_else(|| format!("/proc/self/fd/{fd}"));
+        // An inherited descriptor is assumed readable and writable, and as
+        // large as the host says (or unbounded).
+        let f = self.open_file(&path, O_RDWR, u64::MAX, false)?;
+        self.fds.insert(fd, f);
+        Ok(f)
+    }
+
+    /// `fget`: the file behind `fd` with an extra reference, for mmap.
+    pub fn fget(&mut self, fd: i64) -> Result<FileId, Errno> {
+        let f = self.file_of(fd)?;
+        let mut files = self.mm.files();
+        // fget skips FMODE_PATH files.
+        if files.file(f).path_only {
+            return Err(Errno::EBADF);
+        }
+        files.get(f);
+        Ok(f)
+    }
+
+    /// What the probe knows about `path`, if a probe is set.
+    pub fn probe_path(&self, path: &str) -> Option<PathInfo> {
+        self.probe.as_ref().and_then(|p| p(path))
+    }
+
+    fn resolve(&self, path: &str) -> String {
+        if path.starts_with('/') {
+            path.to_string()
+        } else if self.cwd == "/" {
+            format!("/{path}")
+        } else {
+            format!("{}/{}", self.cwd, path)
+        }
+    }
+
+    /// Opens a new file description on `path` (creating the inode on first
+    /// use). `default_size` applies when nothing is known about the path.
+    /// `may_open` checks the task's access to the file when `check` (not
+    /// for a descriptor inherited from before the trace, already open).
+    fn open_file(&mut self, path: &str, flags: u64, default_size: u64, check: bool) -> Result<FileId, Errno> {
+        let flags = crate::kernel::namei::open_flags(flags)?;
+        // path_openat's alloc_empty_file comes before the lookup.
+        if self.mm.fail_nth().should_fail(AllocSite::File) {
+            return Err(Errno::ENOMEM);
+        }
+        // strace's names of pipes, sockets and anonymous inodes are not
+        // paths: nothing to resolve or probe.
+        let pseudo = pseudo_kind(path).is_some();
+        let path = if pseudo { path.to_string() } else { self.resolve(path) };
+        let mut info = if pseudo {
+            None
+        } else {
+            self.probe.as_ref().and_then(|p| p(&path))
+        };
+        // After the lookup: do_open's checks of an existing file, or
+        // lookup_open's of the directory a new one goes in. A live file
+        // created here lives in its directory's file system (a hugetlbfs
+        // file is a hugetlbfs object); its inode number is the model's own.
+        let mut created = false;
+        if check && self.live_files {
+            let cred = self.mm.fs_cred();
+            match &info {
+                Some(i) => crate::kernel::namei::may_open_existing(cred, i, flags)?,
+                None if flags & O_CREAT != 0 && !pseudo => {
+                    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
+                    let dir = if dir.is_empty() { "/" } else { dir };
+                    if let Some(d) = self.probe.as_ref().and_then(|p| p(dir)) {
+                        crate::kernel::namei::may_create(cred, &d)?;
+                        if d.file_type == FileType::Directory {
+                            info = Some(PathInfo {
+                                canonical: format!("{}/{name}", d.canonical.trim_end_matches('/')),
+                                size: 0,
+                                ino: 0,
+                                file_type: FileType::Regular,
+                                rdev: (0, 0),
+                                access: None,
+                                ..d
+                            });
+                            created = true;
+                        }
+                    }
+                }
+                None => {}
+            }
+        }
+        let key = info.as_ref().map_or(path.clone(), |i| i.canonical.clone());
+        let mm = self.mm.clone();
+        let mut files = mm.files();
+        let inode = match files.lookup_path(&key) {
+            Some(i) => i,
+            None => {
+                let mut inode = match &info {
+                    Some(i) => {
+                        let kind = mmap_kind(i);
+                        let ino = if created { files.fresh_ino() } else { i.ino };
+                        let mut n = Inode::new(ino, i.dev, i.size, key.clone(), kind);
+                        n.noexec = i.noexec;
+                        let disk_file = kind == InodeKind::Regular && i.file_type == FileType::Regular;
+                        // get_unmapped_area_zero: a private /dev/zero
+                        // mapping is aligned like an ext4 file's.
+                        n.thp_unmapped_area = (disk_file && i.thp_unmapped_area) || kind == InodeKind::DevZero;
+                        if kind == InodeKind::Hugetlb {
+                            n.huge_size = i.block_size;
+                        }
+                        n.rejects_sync = disk_file && i.thp_unmapped_area;
+                        // ramfs_mmu_get_unmapped_area.
+                        n.own_unmapped_area |= disk_file && i.fs_magic == crate::file_kind::RAMFS_MAGIC;
+                        n
+                    }
+                    None => {
+                        let ino = files.fresh_ino();
+                        let kind = pseudo_kind(&key).unwrap_or(InodeKind::Regular);
+                        let mut n = Inode::new(ino, (0xfe, 0), default_size, key.clone(), kind);
+                        if let Some(fs) = self.dir_fs_probe.and_then(|p| p(&key)) {
+                            n.thp_unmapped_area = crate::file_kind::thp_aligned_fs(fs);
+                            n.rejects_sync = n.thp_unmapped_area;
+                        }
+                        n
+                    }
+                };
+                if info.is_none() && flags & O_CREAT != 0 {
+                    inode.size = 0;
+                }
+                files.add_inode(inode)
+            }
+        };
+        // do_open: O_TRUNC empties a regular file whatever the access mode
+        // (O_RDONLY | O_TRUNC too, having asked for write permission);
+        // O_PATH ignores it.
+        let regular = matches!(
+            files.inode(inode).kind,
+            InodeKind::Regular | InodeKind::Memfd | InodeKind::Hugetlb
+        );
+        if flags & O_TRUNC != 0 && flags & O_PATH == 0 && regular {
+            files.inode_mut(inode).size = 0;
+        }
+        let (r, w) = if flags & O_PATH != 0 {
+            (false, false)
+        } else {
+            match flags & O_ACCMODE {
+                O_RDONLY => (true, false),
+                O_WRONLY => (false, true),
+                _ => (true, true),
+            }
+        };
+        let id = files
+            .open(mm.file_slots(), inode, r, w, flags & O_APPEND != 0)
+            .ok_or(Errno::ENFILE)?;
+        if flags & O_PATH != 0 {
+            files.set_path_only(id);
+        }
+        Ok(id)
+    }
+
+    fn install(&mut self, fd: i64, f: FileId) {
+        if let Some(old) = self.fds.insert(fd, f) {
+            self.mm.files().put(old);
+        }
+        self.closed.remove(&fd);
+    }
+
+    /// `open`/`openat`: returns the descriptor (`want_fd` when replaying a
+    /// recorded result).
+    pub fn open(&mut self, path: &str, flags: u64, want_fd: Option<i64>) -> Result<i64, Errno> {
+        // build_open_flags comes before the descriptor (EINVAL, then EMFILE).
+        crate::kernel::namei::open_flags(flags)?;
+        let fd = match want_fd {
+            Some(fd) => fd,
+            None => self.lowest_free_fd(0)?,
+        };
+        let f = self.open_file(path, flags, 0, true)?;
+        self.install(fd, f);
+        Ok(fd)
+    }
+
+    /// `memfd_create`: a new shmem object, `/memfd:NAME (deleted)`.
+    pub fn memfd_create(&mut self, name: &str, flags: u64, want_fd: Option<i64>) -> Result<i64, Errno> {
+        let known = mfd::CLOEXEC | mfd::ALLOW_SEALING | mfd::HUGETLB | mfd::NOEXEC_SEAL | mfd::EXEC | (0x3f << 26);
+        if flags & !known != 0 || name.len() > 249 {
+            return Err(Errno::EINVAL);
+        }
+        let fd = match want_fd {
+            Some(fd) => fd,
+            None => self.lowest_free_fd(0)?,
+        };
+        // The huge page size bits go with MFD_HUGETLB only; the sizes are
+        // those with a pool (hstate) here: 2 MiB and 1 GiB.
+        let huge_size = if flags & mfd::HUGETLB != 0 {
+            match (flags >> 26) & 0x3f {
+                0 | 21 => PMD_SIZE,
+                30 => 1 << 30,
+                _ => return Err(Errno::EINVAL),
+            }
+        } else if flags & (0x3f << 26) != 0 {
+            return Err(Errno::EINVAL);
+        } else {
+            0
+        };
+        let mm = self.mm.clone();
+        // The object's inode and file (shmem_file_setup), before its inode
+        // number is taken.
+        if mm.fail_nth().should_fail(AllocSite::File) {
+            return Err(Errno::ENOMEM);
+        }
+        let mut files = mm.files();
+        let ino = files.fresh_ino();
+        let mut inode = if huge_size != 0 {
+            // hugetlb_file_setup: a hugetlbfs object on the internal mount.
+            let mut i = Inode::new(ino, (0, 0x11), 0, format!("/memfd:{name}"), InodeKind::Hugetlb);
+            i.huge_size = huge_size;
+            i
+        } else {
+            Inode::new(ino, (0, 1), 0, format!("/memfd:{name}"), InodeKind::Memfd)
+        };
+        inode.deleted = true;
+        let id = files.add_inode(inode);
+        let f = files
+            .open(mm.file_slots(), id, true, true, false)
+            .ok_or(Errno::ENFILE)?;
+        drop(files);
+        self.install(fd, f);
+        Ok(fd)
+    }
+
+    /// Sets the size of the file behind `fd`, if the model knows `fd`: what
+    /// a replay learns of a file the trace grew with calls it does not model
+    /// (`write(2)`).
+    pub fn set_file_size(&mut self, fd: i64, size: u64) {
+        if let Some(&f) = self.fds.get(&fd) {
+            let mut files = self.mm.files();
+            let inode = files.file(f).inode;
+            files.inode_mut(inode).size = size;
+        }
+    }
+
+    /// `close`.
+    pub fn close(&mut self, fd: i64) -> Result<(), Errno> {
+        if !self.is_open(fd) {
+            return Err(Errno::EBADF);
+        }
+        if let Some(f) = self.fds.remove(&fd) {
+            self.mm.files().put(f);
+        }
+        self.closed.insert(fd);
+        Ok(())
+    }
+
+    /// `dup`, `dup2`, `dup3` (`newfd = None` for `dup`).
+    pub fn dup(&mut self, oldfd: i64, newfd: Option<i64>, want_fd: Option<i64>) -> Result<i64, Errno> {
+        let f = self.file_of(oldfd)?;
+        let fd = match (newfd, want_fd) {
+            (Some(n), _) if n == oldfd => return Ok(n),
+            (Some(n), _) if !(0..self.fd_limit()).contains(&n) => return Err(Errno::EBADF),
+            (Some(n), _) => n,
+            (None, Some(w)) => w,
+            (None, None) => self.lowest_free_fd(0)?,
+        };
+        self.mm.files().get(f);
+        self.install(fd, f);
+        Ok(fd)
+    }
+
+    /// `ftruncate`: sets the size of the file behind `fd`.
+    /// (`do_sys_ftruncate`, `do_ftruncate` in `fs/open.c`: a negative
+    /// length before the descriptor, `EBADF` for an `O_PATH` one, `EINVAL`
+    /// for one not open for writing or not a regular file.)
+    pub fn ftruncate(&mut self, fd: i64, length: u64) -> Result<(), Errno> {
+        if length > i64::MAX as u64 {
+            return Err(Errno::EINVAL);
+        }
+        let f = self.file_of(fd)?;
+        let mut files = self.mm.files();
+        let file = files.file(f).clone();
+        if file.path_only {
+            return Err(Errno::EBADF);
+        }
+        let regular = matches!(
+            files.inode(file.inode).kind,
+            InodeKind::Regular | InodeKind::Memfd | InodeKind::Hugetlb
+        );
+        if !file.writable || !regular {
+            return Err(Errno::EINVAL);
+        }
+        // hugetlbfs_setattr: sizes in whole huge pages.
+        let huge = files.inode(file.inode).huge_size;
+        if huge != 0 && length & (huge - 1) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        files.inode_mut(file.inode).size = length;
+        Ok(())
+    }
+}
