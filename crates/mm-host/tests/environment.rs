@@ -193,8 +193,8 @@ fn env_rlimit_data() {
     run_with("rlimit_data", &with_limit(libc::RLIMIT_DATA, 1 << 20), rlimit_data);
 }
 
-#[test]
-fn env_unprivileged_low_addresses() {
+/// Runs scenario `f` as `nobody` (root only: otherwise it says it skips).
+fn run_as_nobody(name: &'static str, f: harness::Scenario) {
     if !root() {
         eprintln!("not root: cannot switch to an unprivileged user; skipping");
         return;
@@ -203,7 +203,12 @@ fn env_unprivileged_low_addresses() {
         user: Some(NOBODY),
         ..HostOptions::default()
     };
-    run_with("unprivileged_low_addresses", &opts, unprivileged_low_addresses);
+    run_with(name, &opts, f);
+}
+
+#[test]
+fn env_unprivileged_low_addresses() {
+    run_as_nobody("unprivileged_low_addresses", unprivileged_low_addresses);
 }
 
 #[test]
@@ -259,15 +264,7 @@ fn unprivileged_files(s: &mut Sc) {
 
 #[test]
 fn env_unprivileged_files() {
-    if !root() {
-        eprintln!("not root: cannot switch to an unprivileged user; skipping");
-        return;
-    }
-    let opts = HostOptions {
-        user: Some(NOBODY),
-        ..HostOptions::default()
-    };
-    run_with("unprivileged_files", &opts, unprivileged_files);
+    run_as_nobody("unprivileged_files", unprivileged_files);
 }
 
 /// `RLIMIT_NOFILE` 1024: `dup2` onto 1024 or above is `EBADF`, below it
