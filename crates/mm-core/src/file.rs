@@ -115,6 +115,12 @@ impl Inode {
     }
 
     /// True for shmem-backed objects (memfd, shared anonymous memory).
+    /// A regular file as `S_ISREG` sees it: one on disk, a memfd, a
+    /// hugetlbfs file (what `O_TRUNC` empties and `ftruncate` resizes).
+    pub fn is_regular(&self) -> bool {
+        matches!(self.kind, InodeKind::Regular | InodeKind::Memfd | InodeKind::Hugetlb)
+    }
+
     /// A hugetlbfs object (`is_file_hugepages`).
     pub fn is_hugetlb(&self) -> bool {
         matches!(self.kind, InodeKind::HugetlbAnon | InodeKind::Hugetlb)

@@ -188,11 +188,7 @@ impl<P: BarrierPolicy> Task<P> {
         // do_open: O_TRUNC empties a regular file whatever the access mode
         // (O_RDONLY | O_TRUNC too, having asked for write permission);
         // O_PATH ignores it.
-        let regular = matches!(
-            files.inode(inode).kind,
-            InodeKind::Regular | InodeKind::Memfd | InodeKind::Hugetlb
-        );
-        if flags & O_TRUNC != 0 && flags & O_PATH == 0 && regular {
+        if flags & O_TRUNC != 0 && flags & O_PATH == 0 && files.inode(inode).is_regular() {
             files.inode_mut(inode).size = 0;
         }
         let (r, w) = if flags & O_PATH != 0 {
@@ -335,11 +331,7 @@ impl<P: BarrierPolicy> Task<P> {
         if file.path_only {
             return Err(Errno::EBADF);
         }
-        let regular = matches!(
-            files.inode(file.inode).kind,
-            InodeKind::Regular | InodeKind::Memfd | InodeKind::Hugetlb
-        );
-        if !file.writable || !regular {
+        if !file.writable || !files.inode(file.inode).is_regular() {
             return Err(Errno::EINVAL);
         }
         // hugetlbfs_setattr: sizes in whole huge pages.
