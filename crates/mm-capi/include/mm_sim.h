@@ -283,6 +283,16 @@ int32_t mm_sim_munlock(struct MmSim *sim, uint64_t addr, uint64_t len);
 int32_t mm_sim_mlockall(struct MmSim *sim, uint64_t flags);
 
 /**
+ * `mseal(2)` (`mm/mseal.c` `do_mseal`): seals the VMAs of a range
+ * without holes (`flags` must be 0): `0`, or the errno.
+ *
+ * # Safety
+ *
+ * `sim` is `NULL` or a live handle.
+ */
+int32_t mm_sim_mseal(struct MmSim *sim, uint64_t addr, uint64_t len, uint64_t flags);
+
+/**
  * `brk(2)` (`mm/mmap.c` `sys_brk`): the new break, or the old one when
  * the kernel refuses (the system call never fails); `brk(0)` reads it.
  * `0` for a `NULL` or poisoned handle (see `mm_sim_last_error`).

@@ -279,6 +279,22 @@ pub unsafe extern "C" fn mm_sim_mlockall(sim: *mut MmSim, flags: u64) -> i32 {
     }))
 }
 
+/// `mseal(2)` (`mm/mseal.c` `do_mseal`): seals the VMAs of a range
+/// without holes (`flags` must be 0): `0`, or the errno.
+///
+/// # Safety
+///
+/// `sim` is `NULL` or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mm_sim_mseal(sim: *mut MmSim, addr: u64, len: u64, flags: u64) -> i32 {
+    // SAFETY: the caller promises a live handle (or NULL), used by this
+    // thread only.
+    let sim = unsafe { handle(sim) };
+    status(run(sim, "mm_sim_mseal", |t| {
+        t.mseal(addr, len, flags).map_err(|e| Fail::errno("mseal", e))
+    }))
+}
+
 /// `brk(2)` (`mm/mmap.c` `sys_brk`): the new break, or the old one when
 /// the kernel refuses (the system call never fails); `brk(0)` reads it.
 /// `0` for a `NULL` or poisoned handle (see `mm_sim_last_error`).

@@ -285,6 +285,25 @@ fn host_handle_opens_host_files() {
 }
 
 #[test]
+fn mseal_seals_one_page_and_refuses_its_unmap() {
+    let s = Sim::new();
+    let a = s.mmap(0, 3 * PAGE, RW, ANON).unwrap();
+    // SAFETY: a live handle (and so for the next blocks).
+    assert_eq!(unsafe { mm_sim_mseal(s.0, a + PAGE, PAGE, 0) }, 0);
+    assert!(
+        s.maps().contains(&format!("{:x}-{:x} rw-p", a + PAGE, a + 2 * PAGE)),
+        "{}",
+        s.maps()
+    );
+    // SAFETY: as above.
+    assert_eq!(unsafe { mm_sim_munmap(s.0, a, 3 * PAGE) }, Errno::EPERM.0);
+    // SAFETY: as above.
+    assert_eq!(unsafe { mm_sim_mseal(s.0, a, PAGE, 1) }, EINVAL_);
+    // SAFETY: as above.
+    assert_eq!(unsafe { mm_sim_mseal(s.0, a, 4 * PAGE, 0) }, ENOMEM_);
+}
+
+#[test]
 fn mlock_splits_and_munlock_merges() {
     let s = Sim::new();
     let a = s.mmap(0, 4 * PAGE, RW, ANON).unwrap();

@@ -116,6 +116,7 @@ enum op {
 	OP_MUNLOCK = 24,
 	OP_MLOCKALL = 25,
 	OP_MUNLOCKALL = 26,
+	OP_MSEAL = 27, /* x86-64 system call 462 (Linux 6.10+) */
 };
 
 /*
@@ -756,6 +757,9 @@ void __attribute__((noreturn, used)) helper_main(void)
 			break;
 		case OP_MUNLOCKALL:
 			send(sys1(SYS_munlockall, 0), 0, 0);
+			break;
+		case OP_MSEAL:
+			send(sys3(462, a[0], a[1], a[2]), 0, 0);
 			break;
 		case OP_FAULT:
 			send(fault(a[0], a[1]), 0, 0);

@@ -21,6 +21,7 @@ use rand::{RngExt, SeedableRng};
 mod madvise;
 mod mlock;
 mod mremap;
+mod mseal;
 mod session;
 
 pub use session::{Divergence, SessionStats, run_session, session_options, temp_dir};
@@ -253,10 +254,11 @@ impl CallGen {
 
     /// The next call.
     pub fn next_call(&mut self) -> Call {
-        match self.rng.random_range(0..132) {
+        match self.rng.random_range(0..134) {
             100..=111 => self.mremap(),
             112..=123 => self.madvise(),
             124..=131 => self.mlock(),
+            132..=133 => self.mseal(),
             0..=29 => self.mmap(),
             30..=44 => {
                 if self.rng.random_bool(0.5)

@@ -45,6 +45,7 @@ pub(crate) enum Op {
     Munlock = 24,
     Mlockall = 25,
     Munlockall = 26,
+    Mseal = 27,
 }
 
 /// The bit of an op that sends the request to the helper's fork child
@@ -98,6 +99,7 @@ impl<'a> Request<'a> {
             Call::Munlock { addr, len } => (Op::Munlock, [*addr, *len, 0, 0, 0, 0], &[]),
             Call::Mlockall { flags } => (Op::Mlockall, [*flags, 0, 0, 0, 0, 0], &[]),
             Call::Munlockall => (Op::Munlockall, [0; 6], &[]),
+            Call::Mseal { addr, len, flags } => (Op::Mseal, [*addr, *len, *flags, 0, 0, 0], &[]),
             Call::Fault { addr, access } => (Op::Fault, [*addr, access_code(*access), 0, 0, 0, 0], &[]),
             Call::Open { path, flags, mode } => (Op::Open, [*flags, mode.unwrap_or(0), 0, 0, 0, 0], path.as_bytes()),
             Call::Openat {

@@ -134,6 +134,15 @@ pub enum Call {
         /// Length in bytes.
         len: u64,
     },
+    /// `mseal(addr, len, flags)` (Linux 6.10+, x86-64 number 462).
+    Mseal {
+        /// Start address (must be page aligned).
+        addr: u64,
+        /// Length in bytes (rounded up to pages).
+        len: u64,
+        /// Reserved: must be 0.
+        flags: u64,
+    },
     /// `mlockall(flags)`.
     Mlockall {
         /// `MCL_*` bits (a C `int`).
@@ -223,6 +232,7 @@ impl Call {
             Call::Mlock { .. } => "mlock",
             Call::Mlock2 { .. } => "mlock2",
             Call::Munlock { .. } => "munlock",
+            Call::Mseal { .. } => "mseal",
             Call::Mlockall { .. } => "mlockall",
             Call::Munlockall => "munlockall",
             Call::Fault { .. } => "fault",

@@ -292,6 +292,7 @@ impl<P: BarrierPolicy> Task<P> {
             &Call::Mlock { addr, len } => ok0(self.mlock(addr, len)),
             &Call::Mlock2 { addr, len, flags } => ok0(self.mlock2(addr, len, flags)),
             &Call::Munlock { addr, len } => ok0(self.munlock(addr, len)),
+            &Call::Mseal { addr, len, flags } => ok0(self.mseal(addr, len, flags)),
             &Call::Mlockall { flags } => ok0(self.mlockall(flags)),
             Call::Munlockall => ok0(self.munlockall()),
             &Call::Fault { addr, access } => match handle_user_fault(&self.mm, addr, access) {

@@ -82,6 +82,13 @@ impl<P: BarrierPolicy> Task<P> {
         sys_munlock(self.mm(), addr, len)
     }
 
+    /// `mseal(2)` (`mm/mseal.c` `do_mseal`): seals the VMAs of a range
+    /// without holes against `munmap`, `mremap`, `mprotect`, `MAP_FIXED`
+    /// and discarding `madvise`; `flags` must be 0.
+    pub fn mseal(&mut self, addr: u64, len: u64, flags: u64) -> Result<(), Errno> {
+        crate::kernel::mseal::do_mseal(self.mm(), addr, len, flags)
+    }
+
     /// `mlockall(2)` (`mm/mlock.c`): `MCL_CURRENT`, `MCL_FUTURE`,
     /// `MCL_ONFAULT`.
     pub fn mlockall(&mut self, flags: u64) -> Result<(), Errno> {

@@ -650,3 +650,37 @@ fn results_strace_prints_for_injected_errors() {
         ]
     );
 }
+
+/// strace 6.1 does not know `mseal` (Linux 6.10) and prints its number
+/// and six raw words; these two lines are its output on this machine for
+/// `syscall(462, p, 4096, 0)` and `syscall(462, p, 4096, 1)`. strace 6.10
+/// and later print `mseal(ADDR, LEN, FLAGS)`, which the formatter writes.
+#[test]
+fn mseal_reads_as_strace_6_1_and_6_10_print_it() {
+    let t = one("syscall_0x1ce(0x7f110dd4d000, 0x1000, 0, 0xffffffff, 0, 0x40) = 0");
+    let want = Call::Mseal {
+        addr: 0x7f110dd4d000,
+        len: 4096,
+        flags: 0,
+    };
+    assert_eq!(t.call, want);
+    assert_eq!(t.recorded.as_ref().and_then(Recorded::outcome), Some(Outcome::Val(0)));
+    let t = one("syscall_0x1ce(0x7f110dd4d000, 0x1000, 0x1, 0, 0x64, 0x40) = -1 EINVAL (Invalid argument)");
+    assert_eq!(
+        t.call,
+        Call::Mseal {
+            addr: 0x7f110dd4d000,
+            len: 4096,
+            flags: 1
+        }
+    );
+    assert_eq!(
+        t.recorded.as_ref().and_then(Recorded::outcome),
+        Some(Outcome::Err(Errno::EINVAL))
+    );
+    assert_eq!(format_call(&want), "mseal(0x7f110dd4d000, 4096, 0)");
+    assert_eq!(one("mseal(0x7f110dd4d000, 4096, 0) = 0").call, want);
+    // Too few words is an error naming the call.
+    let e = err("syscall_0x1ce(0x7f110dd4d000, 0x1000) = 0");
+    assert!(e.to_string().contains("syscall_0x1ce"), "{e}");
+}

@@ -594,3 +594,48 @@ for t in ts: t.join()
         eprintln!("node: {} calls, {} threads", rec.meta("calls"), rec.meta("threads"));
     }
 }
+
+#[test]
+fn mseal_is_recorded_and_replays() {
+    // Maps three pages, seals the middle one (system call 462), then asks
+    // to unmap all three: EPERM. The final maps show the split.
+    let script = "\
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.mmap.restype = ctypes.c_void_p
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+libc.syscall.restype = ctypes.c_long
+libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+a = libc.mmap(None, 3 * 4096, 3, 0x22, -1, 0)
+r = libc.syscall(ctypes.c_long(462), ctypes.c_ulong(a + 4096), ctypes.c_ulong(4096), ctypes.c_ulong(0))
+u = libc.munmap(a, 3 * 4096)
+print(r, u, ctypes.get_errno())
+";
+    let rec = record("py-mseal", &[python(), "-c", script]);
+    check_fixture(&rec, &["python3", "-c", "…"]);
+    // The kernel sealed (0) and refused the unmap (-1, EPERM = 1).
+    assert_eq!(rec.stdout, "0 -1 1\n", "{}", rec.stderr);
+    let calls = rec.calls();
+    let seal = calls
+        .iter()
+        .find(|t| {
+            matches!(
+                t.call,
+                Call::Mseal {
+                    len: 4096,
+                    flags: 0,
+                    ..
+                }
+            )
+        })
+        .expect("the mseal call is in the trace");
+    let Call::Mseal { addr, .. } = seal.call else {
+        unreachable!()
+    };
+    assert!(
+        calls
+            .iter()
+            .any(|t| matches!(t.call, Call::Munmap { addr: a, len } if a == addr - 4096 && len == 3 * 4096)),
+        "the refused munmap is in the trace"
+    );
+}

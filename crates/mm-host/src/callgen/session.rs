@@ -121,6 +121,17 @@ fn breaks_helper(call: &Call, vital: &[(u64, u64)]) -> bool {
         Call::Munmap { addr, len } | Call::Mprotect { addr, len, .. } | Call::Madvise { addr, len, .. } => {
             hits(addr, len)
         }
+        // A seal on the helper's own mappings would stop its allocator
+        // from giving memory back; the calls' mappings are what is tested.
+        // Arguments that `do_mseal` refuses up front seal nothing.
+        Call::Mseal { addr, len, flags } => {
+            let valid = flags == 0
+                && addr % PAGE_SIZE == 0
+                && len
+                    .checked_add(PAGE_SIZE - 1)
+                    .is_some_and(|l| addr.checked_add(l).is_some());
+            valid && hits(addr, len)
+        }
         Call::Mremap {
             old_addr,
             old_len,

@@ -61,13 +61,15 @@ fn is_discard(behavior: u64) -> bool {
     )
 }
 
-/// `can_modify_vma_madv` (`mm/vma.h`, `is_ro_anon`).
-fn can_modify_vma_madv(v: &mm_core::Vma, behavior: u64) -> bool {
-    if !is_discard(behavior) || !v.flags.contains(VmFlags::SEALED) {
+/// `can_madvise_modify` (`mm/madvise.c`): a sealed VMA refuses
+/// discarding advice when it is anonymous (no `vm_ops`: no file, or
+/// `/dev/zero` not shared, [`crate::util::vma_is_anonymous`]) and not
+/// writable. File mappings and shmem (shared anonymous) are permitted.
+fn can_madvise_modify(files: &mm_core::file::FileTable, v: &mm_core::Vma, behavior: u64) -> bool {
+    if !v.flags.contains(VmFlags::SEALED) || !is_discard(behavior) {
         return true;
     }
-    let ro_anon = v.file.is_none() && !v.flags.contains(VmFlags::SHARED) && !v.flags.contains(VmFlags::WRITE);
-    !ro_anon
+    !crate::util::vma_is_anonymous(files, v) || v.flags.contains(VmFlags::WRITE)
 }
 
 /// `vma_ksm_compatible` (`mm/ksm.c`).
@@ -212,7 +214,7 @@ fn madvise_vma_behavior<P: BarrierPolicy>(
     behavior: u64,
 ) -> Result<VmaId, Errno> {
     let v = w.vma(id);
-    if !can_modify_vma_madv(&v, behavior) {
+    if v.flags.contains(VmFlags::SEALED) && !can_madvise_modify(&w.files(), &v, behavior) {
         return Err(Errno::EPERM);
     }
     let f = v.flags;

@@ -38,6 +38,9 @@ pub(super) const NAMES: &[&str] = &[
     "munlock",
     "mlockall",
     "munlockall",
+    "mseal",
+    // What strace before 6.10 prints for mseal (x86-64 number 462).
+    "syscall_0x1ce",
     "fault",
     "open",
     "openat",
@@ -167,6 +170,16 @@ pub(super) fn build(name: &str, a: &[&str]) -> Result<(Call, Paths), ParseError>
         "munlockall" => {
             arity(n, a, 0, 0)?;
             Call::Munlockall
+        }
+        "mseal" | "syscall_0x1ce" => {
+            // An strace that does not know the call prints six raw words.
+            let max = if name == "mseal" { 3 } else { 6 };
+            arity(n, a, 3, max)?;
+            Call::Mseal {
+                addr: ctx(n, "addr", addr(a[0]))?,
+                len: ctx(n, "len", number(a[1]))?,
+                flags: ctx(n, "flags", number(a[2]))?,
+            }
         }
         "fault" => {
             arity(n, a, 2, 2)?;

@@ -211,6 +211,12 @@ pub fn format_call(call: &Call) -> String {
         }
         Call::Mlockall { flags } => print_flags(&mut o, flags as u32 as u64, &MCL, Some("MCL_???")),
         Call::Munlockall => {}
+        Call::Mseal { addr: a, len, flags } => {
+            // As strace 6.10 and later print it (6.1 does not know it).
+            addr(&mut o, a);
+            let _ = write!(o, ", {len}, ");
+            hex(&mut o, flags);
+        }
         Call::Fault { addr: a, access } => {
             addr(&mut o, a);
             let _ = write!(o, ", {}", access.name());

@@ -54,6 +54,7 @@ fn call() -> impl Strategy<Value = Call> {
         (word(), word()).prop_map(|(addr, len)| Call::Munlock { addr, len }),
         word().prop_map(|flags| Call::Mlockall { flags }),
         Just(Call::Munlockall),
+        (word(), word(), word()).prop_map(|(addr, len, flags)| Call::Mseal { addr, len, flags }),
         (word(), access).prop_map(|(addr, access)| Call::Fault { addr, access }),
         (any::<String>(), word(), proptest::option::of(word())).prop_map(|(path, flags, mode)| Call::Open {
             path,

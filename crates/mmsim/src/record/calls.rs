@@ -49,6 +49,8 @@ pub(crate) mod nr {
     pub const MUNLOCKALL: u64 = 152;
     /// `mlock2`.
     pub const MLOCK2: u64 = 325;
+    /// `mseal` (Linux 6.10+).
+    pub const MSEAL: u64 = 462;
     /// `exit_group`.
     pub const EXIT_GROUP: u64 = 231;
     /// `openat`.
@@ -234,7 +236,8 @@ pub(crate) fn string_arg(nr: u64) -> Option<StringArg> {
         | nr::MLOCK2
         | nr::MUNLOCK
         | nr::MLOCKALL
-        | nr::MUNLOCKALL => StringArg::None,
+        | nr::MUNLOCKALL
+        | nr::MSEAL => StringArg::None,
         _ => return None,
     })
 }
@@ -305,6 +308,11 @@ pub(crate) fn decode(e: &Entry, string: Option<&[u8]>) -> Option<Call> {
         nr::MUNLOCK => Call::Munlock { addr: a[0], len: a[1] },
         nr::MLOCKALL => Call::Mlockall { flags: int_arg(a[0]) },
         nr::MUNLOCKALL => Call::Munlockall,
+        nr::MSEAL => Call::Mseal {
+            addr: a[0],
+            len: a[1],
+            flags: a[2],
+        },
         nr::OPEN => {
             let flags = int_arg(a[1]);
             Call::Open {

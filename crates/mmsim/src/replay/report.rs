@@ -108,7 +108,8 @@ pub(crate) fn call_addresses(call: &mm_ops::Call, results: &[&mm_ops::Outcome]) 
         Call::Madvise { addr, len, .. }
         | Call::Mlock { addr, len }
         | Call::Mlock2 { addr, len, .. }
-        | Call::Munlock { addr, len } => vec![addr, addr.saturating_add(len.max(1) - 1)],
+        | Call::Munlock { addr, len }
+        | Call::Mseal { addr, len, .. } => vec![addr, addr.saturating_add(len.max(1) - 1)],
         Call::Mremap {
             old_addr,
             old_len,

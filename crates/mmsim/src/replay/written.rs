@@ -40,7 +40,8 @@ pub(super) fn affected_ranges(call: &Call, recorded: Option<Outcome>, old_brk: u
         | Call::Madvise { addr, len, .. }
         | Call::Mlock { addr, len }
         | Call::Mlock2 { addr, len, .. }
-        | Call::Munlock { addr, len } => vec![span(addr, len)],
+        | Call::Munlock { addr, len }
+        | Call::Mseal { addr, len, .. } => vec![span(addr, len)],
         Call::Mremap {
             old_addr,
             old_len,

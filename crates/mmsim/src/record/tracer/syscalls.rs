@@ -36,6 +36,7 @@ fn serialized(nr: u64) -> bool {
             | nr::MUNLOCK
             | nr::MLOCKALL
             | nr::MUNLOCKALL
+            | nr::MSEAL
     )
 }
 
