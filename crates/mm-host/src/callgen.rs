@@ -6,10 +6,12 @@
 //! faults inside and across it), plus kernel-placed mappings below the vDSO,
 //! the heap via `brk`, and files: two regular files in a temporary
 //! directory and memfds, opened, duplicated, truncated and closed the way a
-//! program does; `mremap` (every flag combination, on existing VMAs) and
-//! `madvise` (every advice value), and the mlock family (small ranges;
-//! `mlockall` only with `MCL_ONFAULT`). A small share of calls have
-//! invalid arguments.
+//! program does (now and then through a `0700` directory, or a path that is
+//! missing or walks through a file); `mremap` (every flag combination, on
+//! existing VMAs) and `madvise` (every advice value), the mlock family
+//! (small ranges; `mlockall` only with `MCL_ONFAULT`) and `mseal` (never on
+//! the helper's own mappings). A small share of calls have invalid
+//! arguments.
 
 use std::path::Path;
 
@@ -41,6 +43,11 @@ pub struct CallGen {
     /// Current VMAs (start, end) of interest, refreshed by the runner.
     vmas: Vec<(u64, u64)>,
 }
+
+/// A directory in the files' directory that only its owner (root) may
+/// search (mode `0700`), holding a file `f`: opens through it are
+/// `EACCES` for a session without root's capabilities.
+pub const LOCKED_DIR: &str = "locked";
 
 impl CallGen {
     /// A generator for `seed`, using regular files in `dir`.
@@ -75,6 +82,11 @@ impl CallGen {
     /// Paths of the regular files the calls use (create them first).
     pub fn file_paths(&self) -> &[String] {
         &self.files
+    }
+
+    /// The directory of the files (where [`LOCKED_DIR`] goes too).
+    pub fn file_dir(&self) -> &str {
+        self.files[0].rsplit_once('/').map_or("/", |(d, _)| d)
     }
 
     fn pages(&mut self, max: u64) -> u64 {
@@ -323,9 +335,17 @@ impl CallGen {
                 let dir = self.files[0].rsplit_once('/').map_or("/", |(d, _)| d).to_string();
                 // The regular files, and now and then a device: /dev/zero
                 // maps (shared: shmem), /dev/null does not (ENODEV).
-                let path = match self.rng.random_range(0..10) {
+                // Now and then a path through the session's `0700` directory
+                // (searchable only with root's capabilities: EACCES for
+                // others), or one that is missing or walks through a file.
+                let path = match self.rng.random_range(0..12) {
                     0 => "/dev/zero".to_string(),
                     1 => "/dev/null".to_string(),
+                    10 => format!("{dir}/{LOCKED_DIR}/f"),
+                    11 => {
+                        let rel = ["locked/none", "gone", "gone/f", "f0/x", "./locked/../f0", "f1/"];
+                        format!("{dir}/{}", rel[self.rng.random_range(0..rel.len())])
+                    }
                     _ => self.files[self.rng.random_range(0..self.files.len())].clone(),
                 };
                 let acc = [O_RDONLY, O_RDWR, O_WRONLY][self.rng.random_range(0..3)];

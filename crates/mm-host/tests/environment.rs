@@ -267,6 +267,67 @@ fn env_unprivileged_files() {
     run_as_nobody("unprivileged_files", unprivileged_files);
 }
 
+/// As `nobody`, paths through root's directories: a lookup in a
+/// directory needs search (execute) permission on it (`may_lookup`), so a
+/// `0700` directory hides everything under it (`EACCES`, even for names it
+/// does not hold, for `O_PATH` and for `O_CREAT`), and a `0711` one lets
+/// known names through. A missing name is `ENOENT`, a missing directory on
+/// the way too, and a file used as a directory `ENOTDIR`.
+fn unsearchable_dirs(s: &mut Sc) {
+    use std::os::unix::fs::PermissionsExt;
+    let top = std::env::temp_dir().join(format!("mm-sim-env-search-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&top);
+    std::fs::create_dir_all(&top).expect("temp dir");
+    std::fs::set_permissions(&top, std::fs::Permissions::from_mode(0o755)).expect("chmod dir");
+    for (name, mode) in [("locked", 0o700), ("through", 0o711), ("listed", 0o744)] {
+        let d = top.join(name);
+        std::fs::create_dir(&d).expect("dir");
+        std::fs::write(d.join("f"), vec![1u8; P as usize]).expect("file");
+        std::fs::set_permissions(d.join("f"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(mode)).expect("chmod dir");
+    }
+    std::fs::write(top.join("plain"), b"x").expect("file");
+    std::fs::set_permissions(top.join("plain"), std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    std::os::unix::fs::symlink(top.join("locked/f"), top.join("link")).expect("symlink");
+    let path = |rel: &str| top.join(rel).to_string_lossy().into_owned();
+    let open = |rel: &str, flags, mode| Call::Openat {
+        dirfd: AT_FDCWD,
+        path: path(rel),
+        flags,
+        mode,
+    };
+    use oflags::*;
+    s.err(open("locked/f", O_RDONLY, None), Errno::EACCES);
+    s.err(open("locked/missing", O_RDONLY, None), Errno::EACCES);
+    s.err(open("locked/f", O_PATH, None), Errno::EACCES);
+    s.err(open("locked/new", O_CREAT | O_RDWR, Some(0o644)), Errno::EACCES);
+    s.err(open("locked/../through/f", O_RDONLY, None), Errno::EACCES);
+    s.err(open("link", O_RDONLY, None), Errno::EACCES);
+    s.ok(open("through/f", O_RDONLY, None));
+    s.ok(open("through/../through/./f", O_RDONLY, None));
+    s.err(open("through/missing", O_RDONLY, None), Errno::ENOENT);
+    // Read permission without search permission lets nothing through.
+    s.err(open("listed/f", O_RDONLY, None), Errno::EACCES);
+    s.ok(open("listed", O_RDONLY | O_DIRECTORY, None));
+    s.err(open("missing", O_RDONLY, None), Errno::ENOENT);
+    s.err(open("missing/f", O_RDONLY, None), Errno::ENOENT);
+    s.err(open("missing/f", O_CREAT | O_RDWR, Some(0o644)), Errno::ENOENT);
+    s.err(open("plain/f", O_RDONLY, None), Errno::ENOTDIR);
+    s.err(open("plain/f", O_CREAT | O_RDWR, Some(0o644)), Errno::ENOTDIR);
+    // A trailing slash names a directory.
+    s.err(open("plain/", O_RDONLY, None), Errno::ENOTDIR);
+    s.err(open("gone/", O_RDONLY, None), Errno::ENOENT);
+    s.err(open("gone/", O_CREAT | O_RDWR, Some(0o644)), Errno::EISDIR);
+    s.err(open("through/", O_RDONLY, None), Errno::EACCES);
+    s.ok(open("listed/", O_RDONLY, None));
+    let _ = std::fs::remove_dir_all(&top);
+}
+
+#[test]
+fn env_unsearchable_dirs() {
+    run_as_nobody("unsearchable_dirs", unsearchable_dirs);
+}
+
 /// `RLIMIT_NOFILE` 1024: `dup2` onto 1024 or above is `EBADF`, below it
 /// fine. (Running out of descriptors is `Task`'s unit test: the helper
 /// needs one to show its maps.)

@@ -11,8 +11,9 @@
 mod harness;
 
 use harness::{ARENA, P, Sc, at, mmap, run};
-use mm_host::twin::parse_smaps_flags;
+use mm_host::twin::{diff_maps_text, parse_smaps_flags};
 use mm_ops::call::{Access, Call, Outcome};
+use mm_ops::task::Task;
 use mm_ops::uapi::*;
 
 const RW: u64 = PROT_READ | PROT_WRITE;
@@ -295,5 +296,81 @@ fn discard_advice_on_sealed_dev_zero() {
         err(sc, dontneed(0), Errno::EPERM);
         err(sc, dontneed(4), Errno::EPERM);
         ok(sc, dontneed(8));
+    });
+}
+
+/// The model's child and the host's after a fork: maps and `VmFlags` must
+/// match.
+fn check_child(sc: &mut Sc, child: &Task) {
+    let mut host = sc.twin.host.child();
+    let (hmaps, hsmaps) = (host.maps().expect("child maps"), host.smaps().expect("child smaps"));
+    if let Some(d) = diff_maps_text(&hmaps, &child.maps()) {
+        sc.fail(&format!("child maps differ:\n{d}"));
+    }
+    let flags = mm_ops::kernel::task_mmu::smaps_flags(&child.mm().read());
+    if parse_smaps_flags(&hsmaps) != flags {
+        sc.fail(&format!("child VmFlags differ:\nhost {hsmaps}\nmodel {flags:x?}"));
+    }
+}
+
+/// Runs `call` in the children on both sides; the host must answer `want`.
+fn in_child(sc: &mut Sc, child: &mut Task, call: Call, want: Outcome) {
+    let h = sc.twin.host.child().call(&call).expect("host child");
+    let m = child.apply(&call, None);
+    sc.calls += 1;
+    if h != m || h != want {
+        sc.fail(&format!("child: {call:?}: host {h:?}, model {m:?}, expected {want:?}"));
+    }
+    check_child(sc, child);
+}
+
+#[test]
+fn fork_keeps_seals() {
+    case("fork_keeps_seals", |sc| {
+        sc.anon(0, 8, RW);
+        sc.write(0);
+        ok(sc, seal(2, 2));
+        let pid = sc.twin.host.fork().expect("host").expect("fork");
+        assert!(pid > 0);
+        let mut child = sc.twin.model.fork().expect("model fork");
+        // The child's copy is sealed where the parent's is.
+        check_child(sc, &child);
+        in_child(
+            sc,
+            &mut child,
+            Call::Munmap { addr: at(2), len: P },
+            Outcome::Err(Errno::EPERM),
+        );
+        in_child(sc, &mut child, seal(4, 1), OK);
+        in_child(
+            sc,
+            &mut child,
+            Call::Munmap {
+                addr: at(6),
+                len: 2 * P,
+            },
+            OK,
+        );
+        // The parent's own VMAs did not change.
+        ok(sc, Call::Munmap { addr: at(4), len: P });
+    });
+}
+
+#[test]
+fn sealed_grows_down_vma_still_grows() {
+    case("sealed_grows_down_vma_still_grows", |sc| {
+        sc.anon_with(40, 4, RW, MAP_GROWSDOWN);
+        ok(sc, seal(40, 4));
+        // A fault in the page below grows the sealed VMA (stack growth is
+        // not a change mseal forbids), or not: the host decides.
+        sc.step(Call::Fault {
+            addr: at(39) + 8,
+            access: Access::Write,
+        });
+        sc.step(Call::Fault {
+            addr: at(30),
+            access: Access::Write,
+        });
+        sc.step(Call::Munmap { addr: at(38), len: P });
     });
 }

@@ -100,7 +100,8 @@ pub struct Task<P: BarrierPolicy = Upstream> {
     pub inherit_unknown_fds: bool,
     /// The probe describes the files as they are at each call (a live
     /// host, as the differential twin's): `open` then makes the kernel's
-    /// checks on them (`EEXIST`, `EISDIR`, `ENOTDIR`, `EACCES`, `EROFS`,
+    /// checks on them (`ENOENT`, search permission on the directories of
+    /// the path, `EEXIST`, `EISDIR`, `ENOTDIR`, `EACCES`, `EROFS`,
     /// [`namei`](crate::kernel::namei)). Off by default, for replays: the
     /// files may have changed since the trace was taken (a file it created
     /// exists now), and an open that succeeded there succeeds here.

@@ -143,6 +143,24 @@ fn breaks_helper(call: &Call, vital: &[(u64, u64)]) -> bool {
     }
 }
 
+/// Makes `dir/`[`LOCKED_DIR`] (mode `0700`) with a file `f` in it, unless
+/// it is there or the mount is read-only (then the opens find nothing).
+fn make_locked_dir(dir: &Path) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let locked = dir.join(super::LOCKED_DIR);
+    if locked.exists() {
+        return Ok(());
+    }
+    match std::fs::create_dir(&locked) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(libc::EROFS) => return Ok(()),
+        Err(e) => return Err(e),
+    }
+    std::fs::write(locked.join("f"), vec![7u8; 2 * PAGE_SIZE as usize])?;
+    std::fs::set_permissions(locked.join("f"), std::fs::Permissions::from_mode(0o644))?;
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700))
+}
+
 /// Runs `n` random calls from `seed` on a fresh twin, comparing every
 /// outcome and the maps after every call.
 pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<SessionStats, Divergence>> {
@@ -156,6 +174,7 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
             Err(e) => return Err(e),
         }
     }
+    make_locked_dir(Path::new(cg.file_dir()))?;
     let opts = session_options(seed);
     let mut twin = Twin::spawn_with(&opts)?;
     cg.brk = twin.model.mm().read().state_brk();

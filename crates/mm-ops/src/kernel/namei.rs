@@ -3,11 +3,11 @@
 //! mode bits, against the task's file-system ids, groups and
 //! `CAP_DAC_OVERRIDE` / `CAP_DAC_READ_SEARCH`.
 //!
-//! The model checks the opened file itself; what it does not know stays
-//! unchecked: POSIX ACLs and LSMs, search permission on the directories
-//! of the path, and write permission on the directory where `O_CREAT`
-//! makes a file. A file whose owner and mode are unknown (a path the
-//! probe does not know, or a recorded fixture's file) opens as before.
+//! The model checks the walk to the file (search permission on each
+//! directory, [`may_walk`]) and the opened file itself; what it does not
+//! know stays unchecked: POSIX ACLs and LSMs. A file whose owner and mode
+//! are unknown (a path the probe does not know, or a recorded fixture's
+//! file) opens as before.
 
 use mm_core::FsCred;
 
@@ -83,6 +83,55 @@ pub fn open_flags(flags: u64) -> Result<u64, Errno> {
         return Err(Errno::EINVAL);
     }
     Ok(flags)
+}
+
+/// `link_path_walk` with `may_lookup` (`fs/namei.c`): the walk of `path`
+/// from `start` (`/` for an absolute path, the working directory for a
+/// relative one) up to its last component, which is not looked up here.
+/// Each directory a name is looked up in must exist (`ENOENT`), be a
+/// directory (`ENOTDIR`) and be searchable by the task (`MAY_EXEC`,
+/// `EACCES`); the first that is not ends the walk. `probe` says what the
+/// host knows of a path (following symbolic links); a directory of
+/// unknown access is searched.
+///
+/// `.` and `..` are walked as names; a symbolic link on the way is
+/// followed by the probe (its target's directory is checked). The caller
+/// walks an opened file's canonical path as well when it differs (a link
+/// on the way, the last name included): that checks every directory
+/// from the root to the file, which is what the kernel checks for a link
+/// to an absolute path, and for a relative link also the directories
+/// above the link's that the kernel does not look at again. Returns the
+/// directory that holds the last component.
+pub fn may_walk(
+    cred: &FsCred,
+    probe: &dyn Fn(&str) -> Option<PathInfo>,
+    start: &str,
+    path: &str,
+) -> Result<PathInfo, Errno> {
+    let mut dir = probe(start).ok_or(Errno::ENOENT)?;
+    let names: Vec<&str> = path.split('/').filter(|n| !n.is_empty()).collect();
+    for (i, name) in names.iter().enumerate() {
+        if dir.file_type != FileType::Directory {
+            return Err(Errno::ENOTDIR);
+        }
+        if let Some(a) = &dir.access {
+            generic_permission(cred, a, true, MAY_EXEC)?;
+        }
+        if i + 1 == names.len() {
+            break;
+        }
+        let next = match *name {
+            "." => continue,
+            ".." => dir
+                .canonical
+                .rsplit_once('/')
+                .map_or("/", |(p, _)| if p.is_empty() { "/" } else { p })
+                .to_string(),
+            n => format!("{}/{n}", dir.canonical.trim_end_matches('/')),
+        };
+        dir = probe(&next).ok_or(Errno::ENOENT)?;
+    }
+    Ok(dir)
 }
 
 /// `do_open` on a file that exists (`info`): `O_CREAT | O_EXCL` is
@@ -248,6 +297,47 @@ mod tests {
         assert_eq!(may_create(&nobody, &file(0o777, 0, 0)), Ok(()));
         d.access.as_mut().unwrap().read_only_mount = true;
         assert_eq!(may_create(&root, &d), Err(Errno::EROFS));
+    }
+
+    /// A probe over a fixed tree: `/` (0755), `/a` (0700, root's),
+    /// `/a/f`, `/x` (0711), `/x/f`, `/x/y` (0755), and the file `/plain`.
+    fn probe(path: &str) -> Option<PathInfo> {
+        let dir = |mode| {
+            let mut d = file(mode, 0, 0);
+            d.file_type = FileType::Directory;
+            d
+        };
+        let mut i = match path {
+            "/" | "/x/y" => dir(0o755),
+            "/a" => dir(0o700),
+            "/x" => dir(0o711),
+            "/a/f" | "/x/f" | "/plain" => file(0o644, 0, 0),
+            _ => return None,
+        };
+        i.canonical = path.to_string();
+        Some(i)
+    }
+
+    #[test]
+    fn the_walk_needs_search_permission() {
+        let nobody = user(65534, 65534, &[]);
+        let root = mm_core::MmConfig::default().fs_cred();
+        let walk = |c: &FsCred, start: &str, p: &str| may_walk(c, &probe, start, p).map(|d| d.canonical);
+        assert_eq!(walk(&nobody, "/", "/a/f"), Err(Errno::EACCES));
+        assert_eq!(walk(&nobody, "/", "/a/missing"), Err(Errno::EACCES));
+        assert_eq!(walk(&root, "/", "/a/f"), Ok("/a".into()));
+        // Search permission alone is enough.
+        assert_eq!(walk(&nobody, "/", "/x/f"), Ok("/x".into()));
+        assert_eq!(walk(&nobody, "/", "/x/y/z"), Ok("/x/y".into()));
+        assert_eq!(walk(&nobody, "/", "/x/./y/../f"), Ok("/x".into()));
+        assert_eq!(walk(&nobody, "/", "/x/../a/f"), Err(Errno::EACCES));
+        // A relative path starts at the working directory, not at the root.
+        assert_eq!(walk(&nobody, "/x", "y/z"), Ok("/x/y".into()));
+        // A missing directory, and a file walked as one.
+        assert_eq!(walk(&nobody, "/", "/missing/f"), Err(Errno::ENOENT));
+        assert_eq!(walk(&nobody, "/", "/plain/f"), Err(Errno::ENOTDIR));
+        // The last name is not looked up here.
+        assert_eq!(walk(&nobody, "/", "/missing"), Ok("/".into()));
     }
 
     #[test]

@@ -107,6 +107,7 @@ impl<P: BarrierPolicy> Task<P> {
         // strace's names of pipes, sockets and anonymous inodes are not
         // paths: nothing to resolve or probe.
         let pseudo = pseudo_kind(path).is_some();
+        let given = path;
         let path = if pseudo { path.to_string() } else { self.resolve(path) };
         let mut info = if pseudo {
             None
@@ -118,30 +119,52 @@ impl<P: BarrierPolicy> Task<P> {
         // created here lives in its directory's file system (a hugetlbfs
         // file is a hugetlbfs object); its inode number is the model's own.
         let mut created = false;
-        if check && self.live_files {
+        if check
+            && self.live_files
+            && !pseudo
+            && let Some(probe) = self.probe.as_deref()
+        {
             let cred = self.mm.fs_cred();
-            match &info {
-                Some(i) => crate::kernel::namei::may_open_existing(cred, i, flags)?,
-                None if flags & O_CREAT != 0 && !pseudo => {
-                    let (dir, name) = path.rsplit_once('/').unwrap_or(("", path.as_str()));
-                    let dir = if dir.is_empty() { "/" } else { dir };
-                    if let Some(d) = self.probe.as_ref().and_then(|p| p(dir)) {
-                        crate::kernel::namei::may_create(cred, &d)?;
-                        if d.file_type == FileType::Directory {
-                            info = Some(PathInfo {
-                                canonical: format!("{}/{name}", d.canonical.trim_end_matches('/')),
-                                size: 0,
-                                ino: 0,
-                                file_type: FileType::Regular,
-                                rdev: (0, 0),
-                                access: None,
-                                ..d
-                            });
-                            created = true;
-                        }
-                    }
+            // The walk starts at the root or at the working directory.
+            let start = if given.starts_with('/') { "/" } else { self.cwd.as_str() };
+            let d = crate::kernel::namei::may_walk(cred, probe, start, given)?;
+            // open_last_lookups: a trailing slash names a directory; one
+            // cannot be created that way (EISDIR), and an existing file
+            // that is not a directory is ENOTDIR.
+            if given.len() > 1 && given.ends_with('/') {
+                if flags & O_CREAT != 0 {
+                    return Err(Errno::EISDIR);
                 }
-                None => {}
+                if info.is_none()
+                    && probe(path.trim_end_matches('/')).is_some_and(|i| i.file_type != FileType::Directory)
+                {
+                    return Err(Errno::ENOTDIR);
+                }
+            }
+            match &info {
+                Some(i) => {
+                    // A symbolic link on the way (the last name included) is
+                    // walked to its target: the target's directories too.
+                    if i.canonical != path {
+                        crate::kernel::namei::may_walk(cred, probe, "/", &i.canonical)?;
+                    }
+                    crate::kernel::namei::may_open_existing(cred, i, flags)?
+                }
+                None if flags & O_CREAT != 0 => {
+                    crate::kernel::namei::may_create(cred, &d)?;
+                    let name = given.rsplit('/').find(|n| !n.is_empty()).unwrap_or(given);
+                    info = Some(PathInfo {
+                        canonical: format!("{}/{name}", d.canonical.trim_end_matches('/')),
+                        size: 0,
+                        ino: 0,
+                        file_type: FileType::Regular,
+                        rdev: (0, 0),
+                        access: None,
+                        ..d
+                    });
+                    created = true;
+                }
+                None => return Err(Errno::ENOENT),
             }
         }
         let key = info.as_ref().map_or(path.clone(), |i| i.canonical.clone());
