@@ -338,13 +338,19 @@ impl CallGen {
                 // Now and then a path through the session's `0700` directory
                 // (searchable only with root's capabilities: EACCES for
                 // others), or one that is missing or walks through a file.
-                let path = match self.rng.random_range(0..12) {
+                let path = match self.rng.random_range(0..13) {
                     0 => "/dev/zero".to_string(),
                     1 => "/dev/null".to_string(),
                     10 => format!("{dir}/{LOCKED_DIR}/f"),
                     11 => {
                         let rel = ["locked/none", "gone", "gone/f", "f0/x", "./locked/../f0", "f1/"];
                         format!("{dir}/{}", rel[self.rng.random_range(0..rel.len())])
+                    }
+                    // Relative to the working directory, the files' directory.
+                    12 => {
+                        let base = dir.rsplit('/').next().unwrap_or("");
+                        let rel = ["f0", "./f1", "locked/f", "gone", &format!("../{base}/f0"), "f0/"];
+                        rel[self.rng.random_range(0..rel.len())].to_string()
                     }
                     _ => self.files[self.rng.random_range(0..self.files.len())].clone(),
                 };

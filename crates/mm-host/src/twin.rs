@@ -56,6 +56,9 @@ impl Twin {
         // The helper's protocol pipes hold descriptors 1022 and 1023.
         model.inherit_fd(1022, "pipe:[0]");
         model.inherit_fd(1023, "pipe:[1]");
+        // Relative paths start where the helper's do.
+        let cwd = std::fs::read_link(format!("/proc/{}/cwd", host.pid()))?;
+        model.set_cwd(&cwd.to_string_lossy());
         let lines = parse_maps(&maps).map_err(io::Error::other)?;
         model.import_maps(&lines).map_err(io::Error::other)?;
         set_layout(&model, &stat);

@@ -175,7 +175,11 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
         }
     }
     make_locked_dir(Path::new(cg.file_dir()))?;
-    let opts = session_options(seed);
+    let opts = HostOptions {
+        // The files' directory: the calls' relative paths start there.
+        cwd: Some(PathBuf::from(cg.file_dir())),
+        ..session_options(seed)
+    };
     let mut twin = Twin::spawn_with(&opts)?;
     cg.brk = twin.model.mm().read().state_brk();
     let stat_start_brk = cg.brk;
