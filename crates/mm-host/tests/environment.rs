@@ -465,6 +465,47 @@ fn thp_read_fault(s: &mut Sc) {
             &[(16384, 17408, "rw-p"), (17408, 18432, "rw-p")],
         );
     }
+    // Prefaulting reads take the same path: mlock (populate), and
+    // MADV_POPULATE_READ; the read-only half gets an anon_vma and stays
+    // apart from the written half.
+    for (base, how) in [(20480, "mlock"), (24576, "populate_read"), (28672, "mlock_onfault")] {
+        s.anon(base, 2048, RW);
+        s.madvise(base, 2048, madv::HUGEPAGE);
+        s.mprotect(base, 1024, PROT_READ);
+        s.write(base + 1024);
+        match how {
+            "mlock" => {
+                s.ok(Call::Mlock {
+                    addr: at(base),
+                    len: 1024 * P,
+                });
+                s.ok(Call::Munlock {
+                    addr: at(base),
+                    len: 1024 * P,
+                });
+            }
+            "mlock_onfault" => {
+                // MLOCK_ONFAULT prefaults nothing: no anon_vma.
+                s.ok(Call::Mlock2 {
+                    addr: at(base),
+                    len: 1024 * P,
+                    flags: MLOCK_ONFAULT,
+                });
+                s.ok(Call::Munlock {
+                    addr: at(base),
+                    len: 1024 * P,
+                });
+            }
+            _ => s.madvise(base, 1024, madv::POPULATE_READ),
+        }
+        s.mprotect(base, 1024, RW);
+        let want: &[(u64, u64, &str)] = if mode == "never" || how == "mlock_onfault" {
+            &[(base, base + 2048, "rw-p")]
+        } else {
+            &[(base, base + 1024, "rw-p"), (base + 1024, base + 2048, "rw-p")]
+        };
+        s.expect_window(how, base, base + 2048, want);
+    }
 }
 
 #[test]

@@ -61,6 +61,19 @@ struct FaultVma {
 }
 
 impl FaultVma {
+    /// The fault's view of VMA `v` (from the writer's copy).
+    fn of(files: &mm_core::file::FileTable, v: &mm_core::Vma) -> FaultVma {
+        FaultVma {
+            start: v.start,
+            end: v.end,
+            pgoff: v.pgoff,
+            flags: v.flags,
+            file: v.file,
+            special: v.special,
+            anon: crate::util::vma_is_anonymous(files, v),
+        }
+    }
+
     /// Does a fault of this kind need an `anon_vma` (`vmf_anon_prepare`)?
     /// Anonymous write faults (`do_anonymous_page`) and private file write
     /// faults (`do_cow_fault`, `wp_page_copy`), and any fault that takes
@@ -86,6 +99,21 @@ impl FaultVma {
         // (a private /dev/zero mapping keeps the offset it was mapped at).
         let haddr = addr & !(PMD_SIZE - 1);
         haddr >= self.start && haddr + PMD_SIZE <= self.end
+    }
+
+    /// Whether prefaulting `[start, stop)` by reads (`populate_vma_page_range`,
+    /// `faultin_page_range`) takes the huge-page path at some page, as the
+    /// first fault in a whole aligned 2 MiB range of the VMA does
+    /// ([`thp_anon_fault`](Self::thp_anon_fault)).
+    fn thp_populate(&self, start: u64, stop: u64, thp: ThpMode) -> bool {
+        if !self.anon || !thp_allowed(self.flags, thp) {
+            return false;
+        }
+        let Some(first) = self.start.checked_next_multiple_of(PMD_SIZE) else {
+            return false;
+        };
+        let last = self.end & !(PMD_SIZE - 1);
+        first < last && start.max(first) < stop.min(last)
     }
 
     /// The fault's outcome once any `anon_vma` is in place: special
@@ -126,15 +154,7 @@ fn handle_mm_fault(
     write: bool,
 ) -> Result<(), Signal> {
     let v = mm.vma(id);
-    let fv = FaultVma {
-        start: v.start,
-        end: v.end,
-        pgoff: v.pgoff,
-        flags: v.flags,
-        file: v.file,
-        special: v.special,
-        anon: crate::util::vma_is_anonymous(files, &v),
-    };
+    let fv = FaultVma::of(files, &v);
     if fv.needs_anon_vma(write, addr, mm.state().cfg.thp_enabled) {
         anon_vma_prepare(mm, id);
     }
@@ -386,6 +406,15 @@ pub fn mm_populate<P: BarrierPolicy>(mm: &MmStruct<P>, start: u64, len: u64) {
             // The first write fault prepares the anon_vma, even if the page
             // itself then fails (beyond EOF).
             anon_vma_prepare(&r, id);
+        } else if !skip && v.flags.intersects(VmFlags::ACCESS_FLAGS) {
+            // Read faults: the huge-page path prepares one too. They stop
+            // at the VMA's first guard marker.
+            let (from, to) = (start.max(v.start), end.min(v.end));
+            let stop = first_guard(&r, from, to).unwrap_or(to);
+            let fv = FaultVma::of(&r.files(), &v);
+            if fv.thp_populate(from, stop, r.state().cfg.thp_enabled) {
+                anon_vma_prepare(&r, id);
+            }
         }
         cur = r.vma_next(id);
     }
@@ -415,13 +444,7 @@ pub fn populate_pages<P: BarrierPolicy>(
     write: bool,
 ) -> Result<(), Errno> {
     let v = mm.vma(id);
-    // The first guard page in the range.
-    let guard = mm
-        .state()
-        .guard_pages
-        .range(..end)
-        .find(|&(_, &e)| e > start)
-        .map(|(&s, _)| s.max(start));
+    let guard = first_guard(mm, start, end);
     let eof = v.file.and_then(|f| {
         let files = mm.files();
         let inode = files.file_inode(f);
@@ -452,6 +475,20 @@ pub fn populate_pages<P: BarrierPolicy>(
         if reaches {
             anon_vma_prepare(mm, id);
         }
+    } else if !write
+        && FaultVma::of(&mm.files(), &v).thp_populate(start, fail.unwrap_or(end), mm.state().cfg.thp_enabled)
+    {
+        // A read that takes the huge-page path prepares one as well.
+        anon_vma_prepare(mm, id);
     }
     if fail.is_some() { Err(Errno::EFAULT) } else { Ok(()) }
+}
+
+/// The first guard marker (`MADV_GUARD_INSTALL`) in `[start, end)`.
+fn first_guard<P: BarrierPolicy>(mm: &MmRead<'_, P>, start: u64, end: u64) -> Option<u64> {
+    mm.state()
+        .guard_pages
+        .range(..end)
+        .find(|&(_, &e)| e > start)
+        .map(|(&s, _)| s.max(start))
 }
