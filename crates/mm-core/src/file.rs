@@ -83,6 +83,11 @@ pub struct Inode {
     /// The file system's `mmap_prepare` refuses `VM_SYNC` with
     /// `EOPNOTSUPP` (ext4/xfs on a non-DAX device; shmem accepts it).
     pub rejects_sync: bool,
+    /// The file system punches holes (`MADV_REMOVE` → `fallocate`); ramfs
+    /// and vfat do not.
+    pub punch_hole: bool,
+    /// `inode->i_sb->s_maxbytes`.
+    pub max_bytes: u64,
     /// Huge page size of a hugetlbfs object (0 otherwise).
     pub huge_size: u64,
     /// Pages a shmem object charged to the commit count when it was set
@@ -108,6 +113,14 @@ impl Inode {
             thp_unmapped_area: kind == InodeKind::Regular,
             own_unmapped_area: kind == InodeKind::DevZero,
             rejects_sync: kind == InodeKind::Regular,
+            punch_hole: true,
+            // ext4's (the reference host's) for files, MAX_LFS_FILESIZE
+            // for shmem and hugetlbfs objects.
+            max_bytes: if kind == InodeKind::Regular {
+                ((1u64 << 32) - 1) << 12
+            } else {
+                i64::MAX as u64
+            },
             huge_size: 0,
             acct_pages: 0,
             refs: 0,

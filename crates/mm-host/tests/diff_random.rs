@@ -87,7 +87,8 @@ impl Drop for Mount {
 /// The same random calls with the files on a private tmpfs (shmem files:
 /// no THP placement), then on a read-only bind mount of it (`EROFS` for
 /// opens that ask to write, after the permission bits), then on the tmpfs
-/// remounted read-only (`EROFS` before them). Root only: it mounts.
+/// remounted read-only (`EROFS` before them), on ramfs and on overlayfs.
+/// Root only: it mounts.
 #[test]
 fn random_calls_match_on_tmpfs_and_read_only_mounts() {
     // SAFETY: geteuid has no preconditions.
@@ -127,12 +128,31 @@ fn random_calls_match_on_tmpfs_and_read_only_mounts() {
     let ramfs = Mount::new(&["-t", "ramfs", "none"], base.join("ramfs"));
     calls += sessions_in(&ramfs.0, 7300, 10, per);
     drop(ramfs);
+    // overlayfs, as containers mount their images: no get_unmapped_area
+    // (plain placement), no MAP_SYNC; upper and work directories on a
+    // tmpfs of their own.
+    let upper = Mount::new(&["-t", "tmpfs", "-o", "size=64m", "none"], base.join("upper"));
+    for d in ["u", "w"] {
+        std::fs::create_dir_all(upper.0.join(d)).unwrap();
+    }
+    std::fs::create_dir_all(base.join("lower")).unwrap();
+    let opts = format!(
+        "lowerdir={},upperdir={}/u,workdir={}/w",
+        base.join("lower").display(),
+        upper.0.display(),
+        upper.0.display()
+    );
+    let overlay = Mount::new(&["-t", "overlay", "-o", &opts, "overlay"], base.join("overlay"));
+    calls += sessions_in(&overlay.0, 7400, 10, per);
+    drop(overlay);
+    drop(upper);
+    let _ = std::fs::remove_dir(base.join("lower"));
     drop(tmpfs);
     let _ = std::fs::remove_dir(&base);
     mm_host::summary::report(
         "diff_random_mounts",
         &format!(
-            "differential: {calls} random calls with the files on tmpfs, a read-only bind mount of it, the tmpfs read-only and ramfs, all identical to the host kernel"
+            "differential: {calls} random calls with the files on tmpfs, a read-only bind mount of it, the tmpfs read-only, ramfs and overlayfs, all identical to the host kernel"
         ),
     );
 }

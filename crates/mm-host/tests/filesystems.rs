@@ -1,7 +1,8 @@
 //! Where a file lives decides where its mappings go: ext4-like file
 //! systems place large mappings with `thp_get_unmapped_area` (2 MiB
 //! aligned to the file offset), tmpfs mounted `huge=never` and ramfs do
-//! not. Each scenario mounts a private tmpfs or ramfs (root only), maps
+//! not, nor does overlayfs. Each scenario mounts a private tmpfs, ramfs or
+//! overlayfs (root only), maps
 //! files there on the host and in the model, and compares every result and
 //! the maps; it unmounts after.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
@@ -13,7 +14,7 @@ mod harness;
 use std::path::PathBuf;
 use std::process::Command;
 
-use harness::{Sc, hugetlb_pool, mmap, run};
+use harness::{P, Sc, at, hugetlb_pool, mmap, run};
 use mm_ops::call::Call;
 use mm_ops::uapi::Errno;
 use mm_ops::uapi::*;
@@ -73,20 +74,99 @@ fn large_mappings(s: &mut Sc, dir: PathBuf) {
     s.ok(Call::Close { fd });
 }
 
+/// What else the file system decides: `MAP_SYNC` (ext4 and xfs take it
+/// through `MAP_SHARED_VALIDATE` and refuse it after a `MAP_FIXED` mapping
+/// has cleared its range; the others refuse it first, the old mapping
+/// stays), `MADV_REMOVE` (`fallocate`: ramfs has none), and whether a
+/// `mremap` moves a file VMA together with its neighbours (ramfs's own
+/// `get_unmapped_area`: alone).
+fn file_semantics(s: &mut Sc, dir: PathBuf) {
+    let path = dir.join("sem");
+    std::fs::write(&path, vec![0u8; 1 << 20]).unwrap();
+    let fd = s.open(path.to_str().unwrap(), oflags::O_RDWR);
+    s.anon(0, 4, PROT_READ);
+    s.err(
+        mmap(at(0), P, PROT_READ, MAP_SHARED_VALIDATE | MAP_SYNC | MAP_FIXED, fd, 0),
+        Errno::EOPNOTSUPP,
+    );
+    s.map(8, 4, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    s.step(Call::Madvise {
+        addr: at(8),
+        len: P,
+        advice: madv::REMOVE,
+    });
+    s.anon(12, 2, PROT_READ | PROT_WRITE);
+    s.step(Call::Mremap {
+        old_addr: at(8),
+        old_len: 6 * P,
+        new_len: 6 * P,
+        flags: MREMAP_MAYMOVE | MREMAP_FIXED,
+        new_addr: at(32),
+    });
+    s.ok(Call::Close { fd });
+}
+
+fn all_of(s: &mut Sc, dir: PathBuf) {
+    large_mappings(s, dir.clone());
+    file_semantics(s, dir);
+}
+
 fn on_ramfs(s: &mut Sc) {
-    large_mappings(s, mount_dir("ramfs"));
+    all_of(s, mount_dir("ramfs"));
 }
 
 fn on_tmpfs(s: &mut Sc) {
-    large_mappings(s, mount_dir("tmpfs"));
+    all_of(s, mount_dir("tmpfs"));
+}
+
+fn on_overlay(s: &mut Sc) {
+    all_of(s, mount_dir("overlay").join("merged"));
 }
 
 fn on_disk(s: &mut Sc) {
     // The temporary directory of this machine (ext4 here).
     let dir = std::env::temp_dir().join(format!("mm-fs-{}-disk", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    large_mappings(s, dir.clone());
+    all_of(s, dir.clone());
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// An overlayfs (upper and work directories on a private tmpfs) at
+/// `mount_dir("overlay")/merged`, the way container images are mounted:
+/// overlayfs has no `get_unmapped_area`, whatever file system is below.
+fn overlay_mount() -> (Mount, Mount) {
+    let base = Mount::new("tmpfs", "size=64m");
+    let top = mount_dir("overlay");
+    for d in ["lower", "upper", "work", "merged"] {
+        std::fs::create_dir_all(top.join(d)).unwrap();
+    }
+    let b = base.0.display().to_string();
+    std::fs::create_dir_all(base.0.join("upper")).unwrap();
+    std::fs::create_dir_all(base.0.join("work")).unwrap();
+    let opts = format!(
+        "lowerdir={},upperdir={b}/upper,workdir={b}/work",
+        top.join("lower").display()
+    );
+    let merged = top.join("merged");
+    let ok = Command::new("mount")
+        .args(["-t", "overlay", "-o", &opts, "overlay", merged.to_str().unwrap()])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "mount -t overlay {}", merged.display());
+    (Mount(merged), base)
+}
+
+#[test]
+fn fs_overlay() {
+    if !can_mount() {
+        return;
+    }
+    let (merged, base) = overlay_mount();
+    run("overlay", on_overlay);
+    drop(merged);
+    drop(base);
+    let _ = std::fs::remove_dir_all(mount_dir("overlay"));
 }
 
 #[test]

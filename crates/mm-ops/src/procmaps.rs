@@ -407,8 +407,10 @@ impl<P: BarrierPolicy> Task<P> {
                 inode.deleted = deleted;
                 if let Some(i) = &info {
                     inode.noexec = i.noexec;
+                    if kind == InodeKind::Regular && i.file_type == crate::file_kind::FileType::Regular {
+                        crate::file_kind::apply_fs_mmap(&mut inode, i.fs_magic);
+                    }
                     inode.thp_unmapped_area = i.thp_unmapped_area;
-                    inode.rejects_sync = i.thp_unmapped_area;
                 }
                 files.add_inode(inode)
             }

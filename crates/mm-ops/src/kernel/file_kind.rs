@@ -102,12 +102,110 @@ pub const TMPFS_MAGIC: i64 = 0x0102_1994;
 /// `RAMFS_MAGIC`.
 pub const RAMFS_MAGIC: i64 = 0x8584_58f6;
 
+/// `EXT4_SUPER_MAGIC` (ext2 and ext3 too: this kernel mounts them with
+/// ext4's code).
+pub const EXT4_MAGIC: i64 = 0xef53;
+/// `XFS_SUPER_MAGIC`.
+pub const XFS_MAGIC: i64 = 0x5846_5342;
+/// `BTRFS_SUPER_MAGIC`.
+pub const BTRFS_MAGIC: i64 = 0x9123_683e;
+/// `FUSE_SUPER_MAGIC`.
+pub const FUSE_MAGIC: i64 = 0x6573_5546;
+/// `EROFS_SUPER_MAGIC_V1`.
+pub const EROFS_MAGIC: i64 = 0xe0f5_e1e2;
+/// `BCACHEFS_SUPER_MAGIC`.
+pub const BCACHEFS_MAGIC: i64 = 0xca45_1a4e;
+/// `OVERLAYFS_SUPER_MAGIC`.
+pub const OVERLAYFS_MAGIC: i64 = 0x794c_7630;
+/// `MSDOS_SUPER_MAGIC` (vfat, msdos).
+pub const MSDOS_MAGIC: i64 = 0x4d44;
+
+/// `MAX_LFS_FILESIZE` on 64-bit.
+const MAX_LFS_FILESIZE: u64 = i64::MAX as u64;
+
+/// What a file system's regular files do in `mmap` and `madvise`, by its
+/// `statfs(2)` magic: their `file_operations` and super block.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FsMmap {
+    /// `f_op->get_unmapped_area` is `thp_get_unmapped_area` (ext4, xfs,
+    /// btrfs, fuse, erofs, bcachefs): placement keeps the file offset's
+    /// alignment within 2 MiB. Without a hook (overlayfs, nfs, f2fs, vfat,
+    /// 9p, …) and on tmpfs mounted `huge=never` and ramfs, placement is
+    /// plain.
+    pub thp_placement: bool,
+    /// Another `get_unmapped_area` of the file system's own (ramfs's):
+    /// `mremap` moves such a VMA over several only alone
+    /// (`vma_multi_allowed`).
+    pub own_unmapped_area: bool,
+    /// `FOP_MMAP_SYNC` (ext4, xfs): `MAP_SYNC` passes `MAP_SHARED_VALIDATE`,
+    /// to be refused by `mmap_prepare` later (no DAX here), after a
+    /// `MAP_FIXED` mapping has cleared its range. Elsewhere it is refused
+    /// up front.
+    pub mmap_sync: bool,
+    /// `f_op->fallocate` punches holes (`MADV_REMOVE`); ramfs has no
+    /// `fallocate` and vfat refuses the mode (`EOPNOTSUPP`).
+    pub punch_hole: bool,
+    /// `sb->s_maxbytes`: ext4's with extents and 4 KiB blocks (2^32 − 1
+    /// blocks), `MAX_LFS_FILESIZE` elsewhere.
+    pub max_bytes: u64,
+}
+
+/// [`FsMmap`] of the file system with magic `fs_magic`. 0 (unknown: a
+/// record without it) is taken as ext4, the reference host's. A file
+/// system not listed is taken to have no `get_unmapped_area` and to
+/// punch holes. Read from the kernel's sources (6.17/6.18) and measured
+/// on this host for ext4, ext2, tmpfs, ramfs and overlayfs.
+pub fn fs_mmap(fs_magic: i64) -> FsMmap {
+    let plain = FsMmap {
+        thp_placement: false,
+        own_unmapped_area: false,
+        mmap_sync: false,
+        punch_hole: true,
+        max_bytes: MAX_LFS_FILESIZE,
+    };
+    let thp = FsMmap {
+        thp_placement: true,
+        ..plain
+    };
+    match fs_magic {
+        0 | EXT4_MAGIC => FsMmap {
+            mmap_sync: true,
+            max_bytes: ((1u64 << 32) - 1) << 12,
+            ..thp
+        },
+        XFS_MAGIC => FsMmap { mmap_sync: true, ..thp },
+        BTRFS_MAGIC | FUSE_MAGIC | BCACHEFS_MAGIC => thp,
+        EROFS_MAGIC => FsMmap {
+            punch_hole: false,
+            ..thp
+        },
+        RAMFS_MAGIC => FsMmap {
+            own_unmapped_area: true,
+            punch_hole: false,
+            ..plain
+        },
+        MSDOS_MAGIC => FsMmap {
+            punch_hole: false,
+            ..plain
+        },
+        _ => plain,
+    }
+}
+
+/// Gives a regular file's inode its file system's [`FsMmap`].
+pub fn apply_fs_mmap(inode: &mut mm_core::file::Inode, fs_magic: i64) {
+    let m = fs_mmap(fs_magic);
+    inode.thp_unmapped_area = m.thp_placement;
+    inode.own_unmapped_area = m.own_unmapped_area;
+    inode.rejects_sync = m.mmap_sync;
+    inode.punch_hole = m.punch_hole;
+    inode.max_bytes = m.max_bytes;
+}
+
 /// Whether a regular file on the file system with magic `fs_magic` is
-/// placed by `thp_get_unmapped_area` (ext4, xfs and the like). tmpfs
-/// (`shmem_get_unmapped_area`, mounted `huge=never`) and ramfs
-/// (`ramfs_mmu_get_unmapped_area`) place mappings without PMD alignment.
+/// placed by `thp_get_unmapped_area` ([`FsMmap::thp_placement`]).
 pub fn thp_aligned_fs(fs_magic: i64) -> bool {
-    !matches!(fs_magic, TMPFS_MAGIC | RAMFS_MAGIC)
+    fs_mmap(fs_magic).thp_placement
 }
 
 impl FileType {

@@ -192,17 +192,6 @@ fn collapse_allowed<P: BarrierPolicy>(w: &MmWrite<'_, P>, v: &mm_core::Vma) -> b
     }
 }
 
-/// `inode->i_sb->s_maxbytes`: ext4's with extents and 4 KiB blocks
-/// (`ext4_max_size`: 2^32 − 1 blocks) for the files that behave like
-/// ext4 here, `MAX_LFS_FILESIZE` for tmpfs, memfd, shmem and hugetlbfs.
-fn s_maxbytes(inode: &mm_core::file::Inode) -> u64 {
-    if inode.kind == mm_core::file::InodeKind::Regular && inode.thp_unmapped_area {
-        ((1u64 << 32) - 1) << 12
-    } else {
-        i64::MAX as u64
-    }
-}
-
 /// `madvise_vma_behavior` for one VMA and `[start, end)` inside it.
 /// Returns the VMA that now covers the range.
 fn madvise_vma_behavior<P: BarrierPolicy>(
@@ -229,10 +218,10 @@ fn madvise_vma_behavior<P: BarrierPolicy>(
             }
             // vfs_fallocate(PUNCH_HOLE | KEEP_SIZE, offset, end - start).
             let offset = (i128::from(v.pgoff) << PAGE_SHIFT) + i128::from(start - v.start);
-            let (append_only, maxbytes) = {
+            let (append_only, maxbytes, punch_hole) = {
                 let files = w.files();
                 let inode = files.file_inode(v.file.expect("file-backed"));
-                (inode.append_only, s_maxbytes(inode))
+                (inode.append_only, inode.max_bytes, inode.punch_hole)
             };
             if offset > i128::from(i64::MAX) {
                 // A negative loff_t.
@@ -243,6 +232,10 @@ fn madvise_vma_behavior<P: BarrierPolicy>(
             }
             if offset + i128::from(end - start) > i128::from(maxbytes) {
                 return Err(Errno::EFBIG);
+            }
+            // No f_op->fallocate (ramfs), or one that cannot punch (vfat).
+            if !punch_hole {
+                return Err(Errno::EOPNOTSUPP);
             }
             Ok(id)
         }

@@ -186,9 +186,12 @@ impl<P: BarrierPolicy> Task<P> {
                         if kind == InodeKind::Hugetlb {
                             n.huge_size = i.block_size;
                         }
-                        n.rejects_sync = disk_file && i.thp_unmapped_area;
-                        // ramfs_mmu_get_unmapped_area.
-                        n.own_unmapped_area |= disk_file && i.fs_magic == crate::file_kind::RAMFS_MAGIC;
+                        if disk_file {
+                            crate::file_kind::apply_fs_mmap(&mut n, i.fs_magic);
+                            n.thp_unmapped_area = i.thp_unmapped_area;
+                        } else {
+                            n.rejects_sync = false;
+                        }
                         n
                     }
                     None => {
@@ -196,8 +199,7 @@ impl<P: BarrierPolicy> Task<P> {
                         let kind = pseudo_kind(&key).unwrap_or(InodeKind::Regular);
                         let mut n = Inode::new(ino, (0xfe, 0), default_size, key.clone(), kind);
                         if let Some(fs) = self.dir_fs_probe.and_then(|p| p(&key)) {
-                            n.thp_unmapped_area = crate::file_kind::thp_aligned_fs(fs);
-                            n.rejects_sync = n.thp_unmapped_area;
+                            crate::file_kind::apply_fs_mmap(&mut n, fs);
                         }
                         n
                     }
