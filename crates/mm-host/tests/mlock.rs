@@ -14,7 +14,6 @@ mod harness;
 use harness::{P, Sc, at, run_with};
 use mm_core::VmaView;
 use mm_host::HostOptions;
-use mm_host::twin::{diff_maps_text, parse_smaps_flags};
 use mm_ops::call::{Access, Call, Outcome};
 use mm_ops::task::Task;
 use mm_ops::uapi::madv::GUARD_INSTALL;
@@ -539,16 +538,8 @@ fn memlock_limits_do_not_bind_cap_ipc_lock() {
 /// The model's child and the host's after a fork: maps, `VmFlags` and
 /// `VmLck` must match.
 fn check_child(sc: &mut Sc, child: &Task) {
-    let mut host = sc.twin.host.child();
-    let pid = host.pid().expect("child alive");
-    let (hmaps, hsmaps) = (host.maps().expect("child maps"), host.smaps().expect("child smaps"));
-    if let Some(d) = diff_maps_text(&hmaps, &child.maps()) {
-        sc.fail(&format!("child maps differ:\n{d}"));
-    }
-    let flags = mm_ops::kernel::task_mmu::smaps_flags(&child.mm().read());
-    if parse_smaps_flags(&hsmaps) != flags {
-        sc.fail(&format!("child VmFlags differ:\nhost {hsmaps}\nmodel {flags:x?}"));
-    }
+    sc.check_child(child);
+    let pid = sc.twin.host.child().pid().expect("child alive");
     let model = child.mm().read().state().locked_vm * (P >> 10);
     if vmlck(pid) != model {
         sc.fail(&format!("child VmLck: host {} kB, model {model} kB", vmlck(pid)));
@@ -557,13 +548,7 @@ fn check_child(sc: &mut Sc, child: &Task) {
 
 /// Runs `call` in the children on both sides; the host must answer `want`.
 fn in_child(sc: &mut Sc, child: &mut Task, call: Call, want: Outcome) {
-    let h = sc.twin.host.child().call(&call).expect("host child");
-    let m = child.apply(&call, None);
-    sc.calls += 1;
-    if h != m || h != want {
-        sc.fail(&format!("child: {call:?}: host {h:?}, model {m:?}, expected {want:?}"));
-    }
-    check_child(sc, child);
+    sc.in_child(child, call, want, check_child);
 }
 
 #[test]

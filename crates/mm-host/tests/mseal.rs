@@ -11,7 +11,7 @@
 mod harness;
 
 use harness::{ARENA, P, Sc, at, mmap, run};
-use mm_host::twin::{diff_maps_text, parse_smaps_flags};
+use mm_host::twin::parse_smaps_flags;
 use mm_ops::call::{Access, Call, Outcome};
 use mm_ops::task::Task;
 use mm_ops::uapi::*;
@@ -299,29 +299,9 @@ fn discard_advice_on_sealed_dev_zero() {
     });
 }
 
-/// The model's child and the host's after a fork: maps and `VmFlags` must
-/// match.
-fn check_child(sc: &mut Sc, child: &Task) {
-    let mut host = sc.twin.host.child();
-    let (hmaps, hsmaps) = (host.maps().expect("child maps"), host.smaps().expect("child smaps"));
-    if let Some(d) = diff_maps_text(&hmaps, &child.maps()) {
-        sc.fail(&format!("child maps differ:\n{d}"));
-    }
-    let flags = mm_ops::kernel::task_mmu::smaps_flags(&child.mm().read());
-    if parse_smaps_flags(&hsmaps) != flags {
-        sc.fail(&format!("child VmFlags differ:\nhost {hsmaps}\nmodel {flags:x?}"));
-    }
-}
-
 /// Runs `call` in the children on both sides; the host must answer `want`.
 fn in_child(sc: &mut Sc, child: &mut Task, call: Call, want: Outcome) {
-    let h = sc.twin.host.child().call(&call).expect("host child");
-    let m = child.apply(&call, None);
-    sc.calls += 1;
-    if h != m || h != want {
-        sc.fail(&format!("child: {call:?}: host {h:?}, model {m:?}, expected {want:?}"));
-    }
-    check_child(sc, child);
+    sc.in_child(child, call, want, Sc::check_child);
 }
 
 #[test]
@@ -334,7 +314,7 @@ fn fork_keeps_seals() {
         assert!(pid > 0);
         let mut child = sc.twin.model.fork().expect("model fork");
         // The child's copy is sealed where the parent's is.
-        check_child(sc, &child);
+        sc.check_child(&child);
         in_child(
             sc,
             &mut child,

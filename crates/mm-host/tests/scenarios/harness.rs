@@ -368,6 +368,40 @@ impl Sc {
         }
     }
 
+    /// The model's fork child and the host's (after `fork` on both
+    /// sides): maps and smaps `VmFlags` must match.
+    #[allow(dead_code)] // for mlock.rs and mseal.rs, not scenarios.rs
+    pub fn check_child(&mut self, child: &mm_ops::task::Task) {
+        let mut host = self.twin.host.child();
+        let (hmaps, hsmaps) = (host.maps().expect("child maps"), host.smaps().expect("child smaps"));
+        if let Some(d) = mm_host::twin::diff_maps_text(&hmaps, &child.maps()) {
+            self.fail(&format!("child maps differ:\n{d}"));
+        }
+        let flags = mm_ops::kernel::task_mmu::smaps_flags(&child.mm().read());
+        if mm_host::twin::parse_smaps_flags(&hsmaps) != flags {
+            self.fail(&format!("child VmFlags differ:\nhost {hsmaps}\nmodel {flags:x?}"));
+        }
+    }
+
+    /// Runs `call` in both fork children; the host must answer `want`;
+    /// then `check` compares the children.
+    #[allow(dead_code)] // for mlock.rs and mseal.rs, not scenarios.rs
+    pub fn in_child(
+        &mut self,
+        child: &mut mm_ops::task::Task,
+        call: Call,
+        want: Outcome,
+        check: fn(&mut Sc, &mm_ops::task::Task),
+    ) {
+        let h = self.twin.host.child().call(&call).expect("host child");
+        let m = child.apply(&call, None);
+        self.calls += 1;
+        if h != m || h != want {
+            self.fail(&format!("child: {call:?}: host {h:?}, model {m:?}, expected {want:?}"));
+        }
+        check(self, child);
+    }
+
     /// A condition on the host that must hold.
     pub fn check(&self, what: &str, cond: bool) {
         if !cond {
