@@ -101,6 +101,9 @@ pub struct MmConfig {
     /// for a new one, `EBADF` for `dup2` onto one). Default 1,048,576
     /// (`fs.nr_open`'s default, above which no limit goes).
     pub rlimit_nofile: u64,
+    /// `RLIMIT_FSIZE` in bytes: `ftruncate` may not grow a file past it
+    /// (`EFBIG`, and `SIGXFSZ`). Default unlimited.
+    pub rlimit_fsize: u64,
     /// The task has `CAP_SYS_RAWIO` (may map below `mmap_min_addr`).
     pub cap_sys_rawio: bool,
     /// The task has `CAP_IPC_LOCK` (mlock limits do not apply).
@@ -165,6 +168,7 @@ impl Default for MmConfig {
             rlimit_memlock: 8 << 20,
             rlimit_stack: 8 << 20,
             rlimit_nofile: 1 << 20,
+            rlimit_fsize: u64::MAX,
             cap_sys_rawio: true,
             cap_ipc_lock: true,
             fsuid: 0,
@@ -272,6 +276,8 @@ pub struct MmShared {
     cred: Box<FsCred>,
     /// `MmConfig::rlimit_nofile` (fixed at creation).
     rlimit_nofile: u64,
+    /// `MmConfig::rlimit_fsize` (fixed at creation).
+    rlimit_fsize: u64,
 }
 
 /// The parts of a task's credentials (`struct cred`) that decide which
@@ -342,6 +348,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
         let thp_enabled = cfg.thp_enabled;
         let cred = Box::new(cfg.fs_cred());
         let rlimit_nofile = cfg.rlimit_nofile;
+        let rlimit_fsize = cfg.rlimit_fsize;
         let (start_brk, start_stack) = (cfg.start_brk, cfg.start_stack);
         let state = MmState {
             tree: Tree::default(),
@@ -378,6 +385,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
                 thp_enabled,
                 cred,
                 rlimit_nofile,
+                rlimit_fsize,
                 brk: AtomicU64::new(start_brk),
                 start_brk: AtomicU64::new(start_brk),
                 start_stack: AtomicU64::new(start_stack),
@@ -540,6 +548,11 @@ impl<P: BarrierPolicy> MmStruct<P> {
     /// `RLIMIT_NOFILE` of its task, readable without `mmap_lock`.
     pub fn rlimit_nofile(&self) -> u64 {
         self.shared.rlimit_nofile
+    }
+
+    /// `RLIMIT_FSIZE` of its task, readable without `mmap_lock`.
+    pub fn rlimit_fsize(&self) -> u64 {
+        self.shared.rlimit_fsize
     }
 
     /// This address space's identity (`vm_mm` of its VMAs).

@@ -71,6 +71,7 @@ typedef unsigned char u8;
 #define O_CLOEXEC 02000000
 #define SIGBUS 7
 #define SIGSEGV 11
+#define SIGXFSZ 25
 #define SIGTRAP 5
 #define SIGCHLD 17
 #define SIGALRM 14
@@ -386,14 +387,17 @@ static void on_exec_fault(int sig, struct ksiginfo *si, void *uc)
 
 /* Inherited state that would break the probes: a blocked SIGSEGV is fatal,
  * an ignored SIGCHLD auto-reaps the EXEC child, an ignored SIGALRM would let
- * a looping EXEC child hang. */
+ * a looping EXEC child hang. SIGXFSZ is ignored: an ftruncate past
+ * RLIMIT_FSIZE then reports EFBIG instead of killing the helper. */
 static void reset_signals(void)
 {
 	struct ksigaction dfl = { 0, 0, 0, 0 };
+	struct ksigaction ign = { (void *)1, 0, 0, 0 };
 	u64 empty = 0;
 	sys4(SYS_rt_sigprocmask, SIG_SETMASK, &empty, 0, 8);
 	sys4(SYS_rt_sigaction, SIGCHLD, &dfl, 0, 8);
 	sys4(SYS_rt_sigaction, SIGALRM, &dfl, 0, 8);
+	sys4(SYS_rt_sigaction, SIGXFSZ, &ign, 0, 8);
 }
 
 static void install(void (*handler)(int, struct ksiginfo *, void *))

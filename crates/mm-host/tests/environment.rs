@@ -328,6 +328,43 @@ fn env_unsearchable_dirs() {
     run_as_nobody("unsearchable_dirs", unsearchable_dirs);
 }
 
+/// `RLIMIT_FSIZE` 16 KiB: `ftruncate` may not grow a file past it
+/// (`EFBIG`; the helper ignores the `SIGXFSZ` that comes with it), but may
+/// shrink one that is larger, and a file system's `s_maxbytes` bounds
+/// every file (ext4's 16 TiB − 4 KiB where the temporary directory is on
+/// ext4; tmpfs's and others' far above).
+fn fsize(s: &mut Sc) {
+    let (_, fd) = s.file("f", 2);
+    let trunc = |length| Call::Ftruncate { fd, length };
+    s.ok(trunc(16 << 10));
+    s.err(trunc((16 << 10) + 1), Errno::EFBIG);
+    s.err(trunc(1 << 20), Errno::EFBIG);
+    s.ok(trunc(4096));
+    s.ok(trunc(0));
+    // Mapping it afterwards sees the size it has.
+    s.ok(harness::mmap(0, 4 * P, PROT_READ, MAP_SHARED, fd, 0));
+}
+
+#[test]
+fn env_rlimit_fsize() {
+    run_with("rlimit_fsize", &with_limit(libc::RLIMIT_FSIZE, 16 << 10), fsize);
+}
+
+/// Without a limit, the file system's `s_maxbytes` (whatever the
+/// temporary directory's file system is: the host answers).
+fn max_file_size(s: &mut Sc) {
+    let (_, fd) = s.file("big", 1);
+    for length in [(1u64 << 44) - 4096, 1 << 44, (1 << 44) + 4096, 1 << 62] {
+        s.step(Call::Ftruncate { fd, length });
+    }
+    s.ok(Call::Ftruncate { fd, length: 0 });
+}
+
+#[test]
+fn env_max_file_size() {
+    run_with("max_file_size", &HostOptions::default(), max_file_size);
+}
+
 /// `RLIMIT_NOFILE` 1024: `dup2` onto 1024 or above is `EBADF`, below it
 /// fine. (Running out of descriptors is `Task`'s unit test: the helper
 /// needs one to show its maps.)

@@ -82,6 +82,8 @@ pub struct ProcEnv {
     pub rlimit_memlock: u64,
     /// Soft `RLIMIT_NOFILE`.
     pub rlimit_nofile: u64,
+    /// Soft `RLIMIT_FSIZE` in bytes ([`UNLIMITED`]: none).
+    pub rlimit_fsize: u64,
     /// The effective capability set (`CapEff` of `/proc/PID/status`).
     pub cap_eff: u64,
     /// The real uid (informational: capabilities and the file-system ids
@@ -116,6 +118,7 @@ impl Default for ProcEnv {
             rlimit_stack: 8 << 20,
             rlimit_memlock: 8 << 20,
             rlimit_nofile: 1 << 20,
+            rlimit_fsize: UNLIMITED,
             cap_eff: 0x1ff_ffff_ffff,
             uid: 0,
             fsuid: 0,
@@ -127,7 +130,7 @@ impl Default for ProcEnv {
 }
 
 /// The keys of [`ProcEnv::to_lines`], in order.
-pub const KEYS: [&str; 21] = [
+pub const KEYS: [&str; 22] = [
     "mem_total_kb",
     "swap_total_kb",
     "hugetlb_total_kb",
@@ -143,6 +146,7 @@ pub const KEYS: [&str; 21] = [
     "rlimit_stack",
     "rlimit_memlock",
     "rlimit_nofile",
+    "rlimit_fsize",
     "cap_eff",
     "uid",
     "fsuid",
@@ -208,6 +212,7 @@ impl ProcEnv {
             "rlimit_stack" => self.rlimit_stack = n()?,
             "rlimit_memlock" => self.rlimit_memlock = n()?,
             "rlimit_nofile" => self.rlimit_nofile = n()?,
+            "rlimit_fsize" => self.rlimit_fsize = n()?,
             "cap_eff" => {
                 // /proc/PID/status writes CapEff in hex without `0x`.
                 let v = value.trim();
@@ -254,6 +259,7 @@ impl ProcEnv {
             limit_text(self.rlimit_stack),
             limit_text(self.rlimit_memlock),
             limit_text(self.rlimit_nofile),
+            limit_text(self.rlimit_fsize),
             format!("{:016x}", self.cap_eff),
             self.uid.to_string(),
             self.fsuid.to_string(),
@@ -327,6 +333,7 @@ impl ProcEnv {
                 ("rlimit_stack", "Max stack size"),
                 ("rlimit_memlock", "Max locked memory"),
                 ("rlimit_nofile", "Max open files"),
+                ("rlimit_fsize", "Max file size"),
             ] {
                 let soft = limits
                     .lines()
@@ -406,6 +413,7 @@ impl ProcEnv {
         cfg.rlimit_stack = self.rlimit_stack;
         cfg.rlimit_memlock = self.rlimit_memlock;
         cfg.rlimit_nofile = self.rlimit_nofile;
+        cfg.rlimit_fsize = self.rlimit_fsize;
         cfg.cap_sys_rawio = self.cap(CAP_SYS_RAWIO);
         cfg.cap_ipc_lock = self.cap(CAP_IPC_LOCK);
         cfg.cap_dac_override = self.cap(CAP_DAC_OVERRIDE);

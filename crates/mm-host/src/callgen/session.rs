@@ -88,6 +88,8 @@ pub fn session_options(seed: u64) -> HostOptions {
             // The least the helper runs with: its protocol pipes are 1022
             // and 1023.
             (libc::RLIMIT_NOFILE, 1024),
+            // Below some of the sizes ftruncate asks for (EFBIG).
+            (libc::RLIMIT_FSIZE, 16 << 10),
         ];
     }
     // SAFETY: geteuid has no preconditions.

@@ -359,8 +359,15 @@ impl<P: BarrierPolicy> Task<P> {
         if !file.writable || !files.inode(file.inode).is_regular() {
             return Err(Errno::EINVAL);
         }
-        // hugetlbfs_setattr: sizes in whole huge pages.
-        let huge = files.inode(file.inode).huge_size;
+        // setattr_prepare's inode_newsize_ok: growing past RLIMIT_FSIZE
+        // (the kernel also sends SIGXFSZ, fatal unless ignored) or the
+        // file system's s_maxbytes.
+        let inode = files.inode(file.inode);
+        if length > inode.size && (length > self.mm.rlimit_fsize() || length > inode.max_bytes) {
+            return Err(Errno::EFBIG);
+        }
+        // Then hugetlbfs_setattr: sizes in whole huge pages.
+        let huge = inode.huge_size;
         if huge != 0 && length & (huge - 1) != 0 {
             return Err(Errno::EINVAL);
         }
