@@ -104,6 +104,11 @@ pub struct MmConfig {
     /// `RLIMIT_FSIZE` in bytes: `ftruncate` may not grow a file past it
     /// (`EFBIG`, and `SIGXFSZ`). Default unlimited.
     pub rlimit_fsize: u64,
+    /// The CPU and kernel have memory protection keys (x86 `ospke`): a
+    /// mapping whose only permission is `PROT_EXEC` gets the execute-only
+    /// key, so data reads of it fault (`SIGSEGV`) and `gup` cannot read
+    /// it. Default off (the reference host has none).
+    pub pkeys: bool,
     /// The task has `CAP_SYS_RAWIO` (may map below `mmap_min_addr`).
     pub cap_sys_rawio: bool,
     /// The task has `CAP_IPC_LOCK` (mlock limits do not apply).
@@ -169,6 +174,7 @@ impl Default for MmConfig {
             rlimit_stack: 8 << 20,
             rlimit_nofile: 1 << 20,
             rlimit_fsize: u64::MAX,
+            pkeys: false,
             cap_sys_rawio: true,
             cap_ipc_lock: true,
             fsuid: 0,
@@ -278,6 +284,8 @@ pub struct MmShared {
     rlimit_nofile: u64,
     /// `MmConfig::rlimit_fsize` (fixed at creation).
     rlimit_fsize: u64,
+    /// `MmConfig::pkeys` (fixed at creation).
+    pkeys: bool,
 }
 
 /// The parts of a task's credentials (`struct cred`) that decide which
@@ -349,6 +357,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
         let cred = Box::new(cfg.fs_cred());
         let rlimit_nofile = cfg.rlimit_nofile;
         let rlimit_fsize = cfg.rlimit_fsize;
+        let pkeys = cfg.pkeys;
         let (start_brk, start_stack) = (cfg.start_brk, cfg.start_stack);
         let state = MmState {
             tree: Tree::default(),
@@ -386,6 +395,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
                 cred,
                 rlimit_nofile,
                 rlimit_fsize,
+                pkeys,
                 brk: AtomicU64::new(start_brk),
                 start_brk: AtomicU64::new(start_brk),
                 start_stack: AtomicU64::new(start_stack),
@@ -553,6 +563,12 @@ impl<P: BarrierPolicy> MmStruct<P> {
     /// `RLIMIT_FSIZE` of its task, readable without `mmap_lock`.
     pub fn rlimit_fsize(&self) -> u64 {
         self.shared.rlimit_fsize
+    }
+
+    /// Whether protection keys are on ([`MmConfig::pkeys`]), readable
+    /// without `mmap_lock`.
+    pub fn pkeys(&self) -> bool {
+        self.shared.pkeys
     }
 
     /// This address space's identity (`vm_mm` of its VMAs).

@@ -84,6 +84,8 @@ pub struct ProcEnv {
     pub rlimit_nofile: u64,
     /// Soft `RLIMIT_FSIZE` in bytes ([`UNLIMITED`]: none).
     pub rlimit_fsize: u64,
+    /// Memory protection keys are on (`ospke` in `/proc/cpuinfo`'s flags).
+    pub pkeys: bool,
     /// The effective capability set (`CapEff` of `/proc/PID/status`).
     pub cap_eff: u64,
     /// The real uid (informational: capabilities and the file-system ids
@@ -119,6 +121,7 @@ impl Default for ProcEnv {
             rlimit_memlock: 8 << 20,
             rlimit_nofile: 1 << 20,
             rlimit_fsize: UNLIMITED,
+            pkeys: false,
             cap_eff: 0x1ff_ffff_ffff,
             uid: 0,
             fsuid: 0,
@@ -130,7 +133,7 @@ impl Default for ProcEnv {
 }
 
 /// The keys of [`ProcEnv::to_lines`], in order.
-pub const KEYS: [&str; 22] = [
+pub const KEYS: [&str; 23] = [
     "mem_total_kb",
     "swap_total_kb",
     "hugetlb_total_kb",
@@ -147,6 +150,7 @@ pub const KEYS: [&str; 22] = [
     "rlimit_memlock",
     "rlimit_nofile",
     "rlimit_fsize",
+    "pkeys",
     "cap_eff",
     "uid",
     "fsuid",
@@ -213,6 +217,7 @@ impl ProcEnv {
             "rlimit_memlock" => self.rlimit_memlock = n()?,
             "rlimit_nofile" => self.rlimit_nofile = n()?,
             "rlimit_fsize" => self.rlimit_fsize = n()?,
+            "pkeys" => self.pkeys = n()? != 0,
             "cap_eff" => {
                 // /proc/PID/status writes CapEff in hex without `0x`.
                 let v = value.trim();
@@ -260,6 +265,7 @@ impl ProcEnv {
             limit_text(self.rlimit_memlock),
             limit_text(self.rlimit_nofile),
             limit_text(self.rlimit_fsize),
+            u8::from(self.pkeys).to_string(),
             format!("{:016x}", self.cap_eff),
             self.uid.to_string(),
             self.fsuid.to_string(),
@@ -325,6 +331,13 @@ impl ProcEnv {
             {
                 missing.push(path.to_string());
             }
+        }
+        // Protection keys: the CPU has them and the kernel turned them on.
+        if let Some(cpuinfo) = read("/proc/cpuinfo", &mut missing) {
+            env.pkeys = cpuinfo
+                .lines()
+                .find_map(|l| l.strip_prefix("flags"))
+                .is_some_and(|f| f.split_whitespace().any(|w| w == "ospke"));
         }
         if let Some(limits) = read(&format!("{proc_dir}/limits"), &mut missing) {
             for (key, name) in [
@@ -414,6 +427,7 @@ impl ProcEnv {
         cfg.rlimit_memlock = self.rlimit_memlock;
         cfg.rlimit_nofile = self.rlimit_nofile;
         cfg.rlimit_fsize = self.rlimit_fsize;
+        cfg.pkeys = self.pkeys;
         cfg.cap_sys_rawio = self.cap(CAP_SYS_RAWIO);
         cfg.cap_ipc_lock = self.cap(CAP_IPC_LOCK);
         cfg.cap_dac_override = self.cap(CAP_DAC_OVERRIDE);

@@ -159,7 +159,9 @@ fn populate_vma_page_range<P: BarrierPolicy>(r: &MmRead<'_, P>, id: VmaId, start
     if f.contains(VmFlags::LOCKONFAULT) {
         return Ok(());
     }
-    if !f.intersects(VmFlags::ACCESS_FLAGS) {
+    // PROT_NONE, or (check_vma_flags' arch_vma_access_permitted) an
+    // execute-only protection key, which gup's data reads cannot pass.
+    if !f.intersects(VmFlags::ACCESS_FLAGS) || crate::memory::exec_only_key(f, r.state().cfg.pkeys) {
         return Err(Errno::EFAULT);
     }
     let write = f.0 & (VmFlags::WRITE.0 | VmFlags::SHARED.0) == VmFlags::WRITE.0;
