@@ -28,8 +28,11 @@
 
 use mm_core::{MmConfig, Overcommit, ThpMode};
 
-/// `TASK_SIZE` with 4-level page tables.
+/// `TASK_SIZE` with 4-level page tables (`DEFAULT_MAP_WINDOW` with 5-level
+/// ones: what `mmap_base` and the legacy base are computed from).
 const TASK_SIZE: u64 = mm_core::mm::TASK_SIZE_4LEVEL;
+/// `TASK_SIZE` with 5-level page tables.
+const TASK_SIZE_5LEVEL: u64 = (1 << 56) - 4096;
 /// `stack_guard_gap` (256 pages).
 const STACK_GUARD_GAP: u64 = 256 << 12;
 /// `CAP_DAC_OVERRIDE`.
@@ -86,6 +89,10 @@ pub struct ProcEnv {
     pub rlimit_fsize: u64,
     /// Memory protection keys are on (`ospke` in `/proc/cpuinfo`'s flags).
     pub pkeys: bool,
+    /// 5-level page tables are on (`la57` in `/proc/cpuinfo`'s flags):
+    /// `TASK_SIZE` is 2^56 − 4 KiB, and mappings go above the 47-bit
+    /// window only when asked to with a hint.
+    pub la57: bool,
     /// The effective capability set (`CapEff` of `/proc/PID/status`).
     pub cap_eff: u64,
     /// The real uid (informational: capabilities and the file-system ids
@@ -122,6 +129,7 @@ impl Default for ProcEnv {
             rlimit_nofile: 1 << 20,
             rlimit_fsize: UNLIMITED,
             pkeys: false,
+            la57: false,
             cap_eff: 0x1ff_ffff_ffff,
             uid: 0,
             fsuid: 0,
@@ -133,7 +141,7 @@ impl Default for ProcEnv {
 }
 
 /// The keys of [`ProcEnv::to_lines`], in order.
-pub const KEYS: [&str; 23] = [
+pub const KEYS: [&str; 24] = [
     "mem_total_kb",
     "swap_total_kb",
     "hugetlb_total_kb",
@@ -151,6 +159,7 @@ pub const KEYS: [&str; 23] = [
     "rlimit_nofile",
     "rlimit_fsize",
     "pkeys",
+    "la57",
     "cap_eff",
     "uid",
     "fsuid",
@@ -218,6 +227,7 @@ impl ProcEnv {
             "rlimit_nofile" => self.rlimit_nofile = n()?,
             "rlimit_fsize" => self.rlimit_fsize = n()?,
             "pkeys" => self.pkeys = n()? != 0,
+            "la57" => self.la57 = n()? != 0,
             "cap_eff" => {
                 // /proc/PID/status writes CapEff in hex without `0x`.
                 let v = value.trim();
@@ -266,6 +276,7 @@ impl ProcEnv {
             limit_text(self.rlimit_nofile),
             limit_text(self.rlimit_fsize),
             u8::from(self.pkeys).to_string(),
+            u8::from(self.la57).to_string(),
             format!("{:016x}", self.cap_eff),
             self.uid.to_string(),
             self.fsuid.to_string(),
@@ -334,10 +345,10 @@ impl ProcEnv {
         }
         // Protection keys: the CPU has them and the kernel turned them on.
         if let Some(cpuinfo) = read("/proc/cpuinfo", &mut missing) {
-            env.pkeys = cpuinfo
-                .lines()
-                .find_map(|l| l.strip_prefix("flags"))
-                .is_some_and(|f| f.split_whitespace().any(|w| w == "ospke"));
+            let flags = cpuinfo.lines().find_map(|l| l.strip_prefix("flags")).unwrap_or("");
+            env.pkeys = flags.split_whitespace().any(|w| w == "ospke");
+            // The kernel clears la57 when it runs with 4-level tables.
+            env.la57 = flags.split_whitespace().any(|w| w == "la57");
         }
         if let Some(limits) = read(&format!("{proc_dir}/limits"), &mut missing) {
             for (key, name) in [
@@ -428,6 +439,9 @@ impl ProcEnv {
         cfg.rlimit_nofile = self.rlimit_nofile;
         cfg.rlimit_fsize = self.rlimit_fsize;
         cfg.pkeys = self.pkeys;
+        if self.la57 {
+            cfg.task_size = TASK_SIZE_5LEVEL;
+        }
         cfg.cap_sys_rawio = self.cap(CAP_SYS_RAWIO);
         cfg.cap_ipc_lock = self.cap(CAP_IPC_LOCK);
         cfg.cap_dac_override = self.cap(CAP_DAC_OVERRIDE);

@@ -46,14 +46,27 @@ fn mmap_address_hint_valid(task_size: u64, addr: u64, len: u64) -> bool {
     (addr > DEFAULT_MAP_WINDOW) == (addr + len > DEFAULT_MAP_WINDOW)
 }
 
-/// `find_start_end`: the bottom-up search window.
-fn find_start_end(mm: &impl VmaView, flags: u64) -> (u64, u64) {
+/// `find_start_end`: the bottom-up search window. Its end is
+/// `task_size_64bit(addr > DEFAULT_MAP_WINDOW)`: with 5-level page tables
+/// only a hint above the 47-bit window opens the space above it.
+fn find_start_end(mm: &impl VmaView, addr: u64, flags: u64) -> (u64, u64) {
     let cfg = &mm.state().cfg;
     if flags & MAP_32BIT != 0 {
         // Without PF_RANDOMIZE the window is exactly 1 GiB .. 2 GiB.
         return (0x4000_0000, 0x8000_0000);
     }
-    (cfg.mmap_legacy_base, cfg.task_size)
+    (cfg.mmap_legacy_base, window_end(cfg.task_size, addr))
+}
+
+/// `task_size_64bit(addr > DEFAULT_MAP_WINDOW)`: the whole `TASK_SIZE`
+/// (2^56 − 4 KiB with 5-level page tables) for a hint above the 47-bit
+/// window, the window otherwise (the same with 4-level page tables).
+fn window_end(task_size: u64, addr: u64) -> u64 {
+    if addr > DEFAULT_MAP_WINDOW {
+        task_size
+    } else {
+        task_size.min(DEFAULT_MAP_WINDOW)
+    }
 }
 
 /// `arch_get_unmapped_area`: bottom-up placement.
@@ -69,7 +82,7 @@ pub fn arch_get_unmapped_area(
     if flags & MAP_FIXED != 0 {
         return Ok(addr);
     }
-    let (begin, end) = find_start_end(mm, flags);
+    let (begin, end) = find_start_end(mm, addr, flags);
     if len > end {
         return Err(Errno::ENOMEM);
     }
@@ -143,7 +156,9 @@ pub fn arch_get_unmapped_area_topdown(
             topdown: true,
             length: len,
             low_limit: if flags & MAP_ABOVE4G != 0 { 1 << 32 } else { PAGE_SIZE },
-            high_limit: cfg.mmap_base,
+            // A hint above the 47-bit window opens the space above it
+            // (5-level page tables; nothing with 4-level ones).
+            high_limit: cfg.mmap_base + (window_end(cfg.task_size, addr0) - window_end(cfg.task_size, 0)),
             start_gap: stack_guard_placement(vm_flags),
             align_offset: pgoff << PAGE_SHIFT,
             ..Default::default()
