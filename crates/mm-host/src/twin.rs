@@ -62,6 +62,13 @@ impl Twin {
         let lines = parse_maps(&maps).map_err(io::Error::other)?;
         model.import_maps(&lines).map_err(io::Error::other)?;
         set_layout(&model, &stat);
+        // With randomization the mmap area's base is where the kernel put
+        // the helper's first mappings there (its vDSO block).
+        if opts.aslr && !model.infer_mmap_base(&lines) {
+            return Err(io::Error::other(
+                "ASLR: no vDSO in the helper's maps to place the mmap area by",
+            ));
+        }
         Ok(Twin { host, model })
     }
 

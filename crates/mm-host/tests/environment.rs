@@ -365,6 +365,43 @@ fn env_max_file_size() {
     run_with("max_file_size", &HostOptions::default(), max_file_size);
 }
 
+/// Address-space randomization on (no `ADDR_NO_RANDOMIZE`): the helper's
+/// stack, heap and mmap area sit where the kernel chose; the twin takes
+/// the heap and stack from `/proc/PID/stat` and the mmap area's base from
+/// the helper's vDSO block, and then places kernel-chosen mappings as the
+/// host does. (`MAP_32BIT` is left out: with randomization its window's
+/// start moves at every call.)
+fn randomized(s: &mut Sc) {
+    let mut placed = vec![];
+    for len in [4 * P, 64 * P, 4 << 20, 3 * P] {
+        placed.push(s.ok(harness::mmap(0, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)));
+    }
+    s.ok(Call::Munmap {
+        addr: placed[1],
+        len: 64 * P,
+    });
+    s.ok(harness::mmap(0, 8 * P, RW, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    let brk = s.ok(Call::Brk { addr: 0 });
+    s.ok(Call::Brk { addr: brk + 5 * P });
+    s.ok(harness::mmap(0, 2 * P, RW, MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+}
+
+#[test]
+fn env_aslr() {
+    let opts = HostOptions {
+        aslr: true,
+        ..HostOptions::default()
+    };
+    // Twice: two random layouts.
+    run_with("aslr", &opts, randomized);
+    run_with("aslr_again", &opts, randomized);
+    let legacy = HostOptions {
+        personality: ADDR_COMPAT_LAYOUT,
+        ..opts
+    };
+    run_with("aslr_legacy", &legacy, randomized);
+}
+
 /// `RLIMIT_NOFILE` 1024: `dup2` onto 1024 or above is `EBADF`, below it
 /// fine. (Running out of descriptors is `Task`'s unit test: the helper
 /// needs one to show its maps.)

@@ -107,6 +107,10 @@ pub fn session_options(seed: u64) -> HostOptions {
     if seed % 8 == 6 {
         opts.stack_limit = Some([1 << 30, 64 << 20, libc::RLIM_INFINITY][(seed / 8 % 3) as usize]);
     }
+    // Every ninth: address-space randomization on.
+    if seed % 9 == 7 {
+        opts.aslr = true;
+    }
     opts
 }
 
@@ -225,6 +229,11 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
         // own code, data or stack (a range reaching below the heap into
         // its bss, seed 21540) would kill or corrupt it: not sent.
         if breaks_helper(&call, &vital) {
+            continue;
+        }
+        // With randomization, MAP_32BIT's window starts somewhere random in
+        // its first 32 MiB at every call: nothing to compare.
+        if opts.aslr && matches!(call, Call::Mmap { flags, .. } if flags & MAP_32BIT != 0) {
             continue;
         }
         // An instruction fetch runs the instruction there: in the helper's
