@@ -36,6 +36,7 @@ pub mod vma_lock;
 
 pub use mm::{
     DEFAULT_START_BRK, FaultView, FsCred, MmConfig, MmRead, MmState, MmStruct, MmWrite, Overcommit, ThpMode, VmaView,
+    Vsyscall,
 };
 pub use ordering::{BarrierPolicy, Full, MbBegin, PolicyKind, PolicyVisitor, SeedFixed, SeedV1, Upstream};
 pub use vm_flags::VmFlags;

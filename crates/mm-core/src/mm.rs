@@ -52,6 +52,19 @@ pub enum ThpMode {
     Never,
 }
 
+/// How the kernel offers the legacy `[vsyscall]` page (the boot option
+/// `vsyscall=`): what `/proc/PID/maps` shows as its last line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Vsyscall {
+    /// `xonly` (the default): `--xp`.
+    #[default]
+    XOnly,
+    /// `emulate`: readable, `r-xp`.
+    Emulate,
+    /// `none`: no gate area, no line.
+    None,
+}
+
 /// The knobs that decide the address space's behaviour: sysctls, rlimits,
 /// credentials and the layout chosen at exec.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -104,6 +117,8 @@ pub struct MmConfig {
     /// `RLIMIT_FSIZE` in bytes: `ftruncate` may not grow a file past it
     /// (`EFBIG`, and `SIGXFSZ`). Default unlimited.
     pub rlimit_fsize: u64,
+    /// The `[vsyscall]` gate area's mode (boot option `vsyscall=`).
+    pub vsyscall: Vsyscall,
     /// The CPU and kernel have memory protection keys (x86 `ospke`): a
     /// mapping whose only permission is `PROT_EXEC` gets the execute-only
     /// key, so data reads of it fault (`SIGSEGV`) and `gup` cannot read
@@ -175,6 +190,7 @@ impl Default for MmConfig {
             rlimit_nofile: 1 << 20,
             rlimit_fsize: u64::MAX,
             pkeys: false,
+            vsyscall: Vsyscall::XOnly,
             cap_sys_rawio: true,
             cap_ipc_lock: true,
             fsuid: 0,
@@ -286,6 +302,8 @@ pub struct MmShared {
     rlimit_fsize: u64,
     /// `MmConfig::pkeys` (fixed at creation).
     pkeys: bool,
+    /// `MmConfig::vsyscall` (fixed at creation).
+    vsyscall: Vsyscall,
 }
 
 /// The parts of a task's credentials (`struct cred`) that decide which
@@ -358,6 +376,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
         let rlimit_nofile = cfg.rlimit_nofile;
         let rlimit_fsize = cfg.rlimit_fsize;
         let pkeys = cfg.pkeys;
+        let vsyscall = cfg.vsyscall;
         let (start_brk, start_stack) = (cfg.start_brk, cfg.start_stack);
         let state = MmState {
             tree: Tree::default(),
@@ -396,6 +415,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
                 rlimit_nofile,
                 rlimit_fsize,
                 pkeys,
+                vsyscall,
                 brk: AtomicU64::new(start_brk),
                 start_brk: AtomicU64::new(start_brk),
                 start_stack: AtomicU64::new(start_stack),
@@ -569,6 +589,12 @@ impl<P: BarrierPolicy> MmStruct<P> {
     /// without `mmap_lock`.
     pub fn pkeys(&self) -> bool {
         self.shared.pkeys
+    }
+
+    /// The `[vsyscall]` mode ([`MmConfig::vsyscall`]), readable without
+    /// `mmap_lock`.
+    pub fn vsyscall(&self) -> Vsyscall {
+        self.shared.vsyscall
     }
 
     /// This address space's identity (`vm_mm` of its VMAs).

@@ -26,7 +26,7 @@
 //! assert_eq!(back, env);
 //! ```
 
-use mm_core::{MmConfig, Overcommit, ThpMode};
+use mm_core::{MmConfig, Overcommit, ThpMode, Vsyscall};
 
 /// `TASK_SIZE` with 4-level page tables (`DEFAULT_MAP_WINDOW` with 5-level
 /// ones: what `mmap_base` and the legacy base are computed from).
@@ -89,6 +89,9 @@ pub struct ProcEnv {
     pub rlimit_fsize: u64,
     /// Memory protection keys are on (`ospke` in `/proc/cpuinfo`'s flags).
     pub pkeys: bool,
+    /// The `[vsyscall]` mode, from the gate line of the process's maps
+    /// (`--xp`: `xonly`, `r-xp`: `emulate`, none: `none`).
+    pub vsyscall: Vsyscall,
     /// 5-level page tables are on (`la57` in `/proc/cpuinfo`'s flags):
     /// `TASK_SIZE` is 2^56 − 4 KiB, and mappings go above the 47-bit
     /// window only when asked to with a hint.
@@ -130,6 +133,7 @@ impl Default for ProcEnv {
             rlimit_fsize: UNLIMITED,
             pkeys: false,
             la57: false,
+            vsyscall: Vsyscall::XOnly,
             cap_eff: 0x1ff_ffff_ffff,
             uid: 0,
             fsuid: 0,
@@ -141,7 +145,7 @@ impl Default for ProcEnv {
 }
 
 /// The keys of [`ProcEnv::to_lines`], in order.
-pub const KEYS: [&str; 24] = [
+pub const KEYS: [&str; 25] = [
     "mem_total_kb",
     "swap_total_kb",
     "hugetlb_total_kb",
@@ -160,6 +164,7 @@ pub const KEYS: [&str; 24] = [
     "rlimit_fsize",
     "pkeys",
     "la57",
+    "vsyscall",
     "cap_eff",
     "uid",
     "fsuid",
@@ -228,6 +233,14 @@ impl ProcEnv {
             "rlimit_fsize" => self.rlimit_fsize = n()?,
             "pkeys" => self.pkeys = n()? != 0,
             "la57" => self.la57 = n()? != 0,
+            "vsyscall" => {
+                self.vsyscall = match value.trim() {
+                    "xonly" => Vsyscall::XOnly,
+                    "emulate" => Vsyscall::Emulate,
+                    "none" => Vsyscall::None,
+                    _ => return Err(bad()),
+                }
+            }
             "cap_eff" => {
                 // /proc/PID/status writes CapEff in hex without `0x`.
                 let v = value.trim();
@@ -277,6 +290,12 @@ impl ProcEnv {
             limit_text(self.rlimit_fsize),
             u8::from(self.pkeys).to_string(),
             u8::from(self.la57).to_string(),
+            match self.vsyscall {
+                Vsyscall::XOnly => "xonly",
+                Vsyscall::Emulate => "emulate",
+                Vsyscall::None => "none",
+            }
+            .to_string(),
             format!("{:016x}", self.cap_eff),
             self.uid.to_string(),
             self.fsuid.to_string(),
@@ -349,6 +368,13 @@ impl ProcEnv {
             env.pkeys = flags.split_whitespace().any(|w| w == "ospke");
             // The kernel clears la57 when it runs with 4-level tables.
             env.la57 = flags.split_whitespace().any(|w| w == "la57");
+        }
+        if let Some(maps) = read(&format!("{proc_dir}/maps"), &mut missing) {
+            env.vsyscall = match maps.lines().find(|l| l.ends_with("[vsyscall]")) {
+                Some(l) if l.split_whitespace().nth(1).is_some_and(|p| p.starts_with('r')) => Vsyscall::Emulate,
+                Some(_) => Vsyscall::XOnly,
+                None => Vsyscall::None,
+            };
         }
         if let Some(limits) = read(&format!("{proc_dir}/limits"), &mut missing) {
             for (key, name) in [
@@ -439,6 +465,7 @@ impl ProcEnv {
         cfg.rlimit_nofile = self.rlimit_nofile;
         cfg.rlimit_fsize = self.rlimit_fsize;
         cfg.pkeys = self.pkeys;
+        cfg.vsyscall = self.vsyscall;
         if self.la57 {
             cfg.task_size = TASK_SIZE_5LEVEL;
         }

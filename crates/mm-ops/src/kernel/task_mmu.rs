@@ -8,6 +8,20 @@ use mm_core::{BarrierPolicy, MmState, MmStruct, VmFlags, Vma, VmaView};
 /// The `[vsyscall]` gate area that x86-64 prints after the last VMA
 /// (`get_gate_vma`; not a VMA of the tree).
 pub const GATE_LINE: &str = "ffffffffff600000-ffffffffff601000 --xp 00000000 00:00 0                  [vsyscall]\n";
+/// The gate line with `vsyscall=emulate` (the page is readable).
+pub const GATE_LINE_EMULATE: &str =
+    "ffffffffff600000-ffffffffff601000 r-xp 00000000 00:00 0                  [vsyscall]\n";
+
+/// The gate line `/proc/PID/maps` ends with in vsyscall mode `v`
+/// (`gate_vma` of `arch/x86/entry/vsyscall/vsyscall_64.c`; none with
+/// `vsyscall=none`).
+pub fn gate_line(v: mm_core::Vsyscall) -> Option<&'static str> {
+    match v {
+        mm_core::Vsyscall::XOnly => Some(GATE_LINE),
+        mm_core::Vsyscall::Emulate => Some(GATE_LINE_EMULATE),
+        mm_core::Vsyscall::None => None,
+    }
+}
 
 /// Width the header is padded to before a name: `25 + sizeof(void *) * 6 - 1`.
 const NAME_COLUMN: usize = 72;
@@ -347,7 +361,8 @@ pub fn smaps_flags(mm: &impl VmaView) -> Vec<(u64, u64, String)> {
 }
 
 /// Renders the whole address space as `/proc/PID/maps` does, with the
-/// `[vsyscall]` line at the end when `gate` is set.
+/// `[vsyscall]` line ([`gate_line`] of the configured mode) at the end
+/// when `gate` is set.
 pub fn render_maps(mm: &impl VmaView, files: &FileTable, gate: bool) -> String {
     let mut out = String::with_capacity(mm.vma_count() * 80 + 100);
     render_maps_into(&mut out, mm, files, gate);
@@ -360,8 +375,8 @@ pub fn render_maps_into(out: &mut String, mm: &impl VmaView, files: &FileTable, 
     let st = MapsMm::of(mm.state());
     // A maps line shows no `anon_vma`: the writer's copies do.
     mm.for_each_vma_ref(|v| show_map_vma(out, &st, files, v));
-    if gate {
-        out.push_str(GATE_LINE);
+    if gate && let Some(line) = gate_line(mm.state().cfg.vsyscall) {
+        out.push_str(line);
     }
 }
 
@@ -392,8 +407,8 @@ pub fn render_maps_vma_locked<P: BarrierPolicy>(out: &mut String, mm: &MmStruct<
         };
         show_map_vma(out, &st, &mm.files(), v);
     });
-    if gate {
-        out.push_str(GATE_LINE);
+    if gate && let Some(line) = gate_line(mm.vsyscall()) {
+        out.push_str(line);
     }
     stats
 }
