@@ -38,7 +38,13 @@ struct Mount(PathBuf);
 
 impl Mount {
     fn new(fs: &str, opts: &str) -> Mount {
-        let dir = mount_dir(fs);
+        Self::named(fs, opts, fs)
+    }
+
+    /// A mount of `fs` at `mount_dir(name)` (tests run in parallel: each
+    /// mount needs its own directory).
+    fn named(fs: &str, opts: &str, name: &str) -> Mount {
+        let dir = mount_dir(name);
         std::fs::create_dir_all(&dir).unwrap();
         let ok = Command::new("mount")
             .args(["-t", fs, "-o", opts, "none", dir.to_str().unwrap()])
@@ -135,7 +141,7 @@ fn on_disk(s: &mut Sc) {
 /// `mount_dir("overlay")/merged`, the way container images are mounted:
 /// overlayfs has no `get_unmapped_area`, whatever file system is below.
 fn overlay_mount() -> (Mount, Mount) {
-    let base = Mount::new("tmpfs", "size=64m");
+    let base = Mount::named("tmpfs", "size=64m", "overlay-base");
     let top = mount_dir("overlay");
     for d in ["lower", "upper", "work", "merged"] {
         std::fs::create_dir_all(top.join(d)).unwrap();
