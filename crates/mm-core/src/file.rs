@@ -47,6 +47,10 @@ pub enum InodeKind {
     /// A file on a hugetlbfs mount, or a `memfd_create(MFD_HUGETLB)`
     /// object: sizes and offsets in huge pages ([`Inode::huge_size`]).
     Hugetlb,
+    /// A System V shared memory segment attached by `shmat` (`ipc/shm.c`):
+    /// a shmem object named `/SYSV<key> (deleted)` whose inode number is
+    /// the segment's id. Each attach is its own description.
+    SysvShm,
     /// `/dev/zero` (character device 1:5): a private mapping is anonymous
     /// memory that keeps `/dev/zero` as its file; a shared one is a new
     /// shmem object per mapping (`/dev/zero (deleted)`).
@@ -131,7 +135,10 @@ impl Inode {
     /// A regular file as `S_ISREG` sees it: one on disk, a memfd, a
     /// hugetlbfs file (what `O_TRUNC` empties and `ftruncate` resizes).
     pub fn is_regular(&self) -> bool {
-        matches!(self.kind, InodeKind::Regular | InodeKind::Memfd | InodeKind::Hugetlb)
+        matches!(
+            self.kind,
+            InodeKind::Regular | InodeKind::Memfd | InodeKind::Hugetlb | InodeKind::SysvShm
+        )
     }
 
     /// A hugetlbfs object (`is_file_hugepages`).
@@ -139,9 +146,9 @@ impl Inode {
         matches!(self.kind, InodeKind::HugetlbAnon | InodeKind::Hugetlb)
     }
 
-    /// A shmem object (memfd, shared anonymous memory).
+    /// A shmem object (memfd, shared anonymous memory, a System V segment).
     pub fn is_shmem(&self) -> bool {
-        matches!(self.kind, InodeKind::Memfd | InodeKind::ShmemAnon)
+        matches!(self.kind, InodeKind::Memfd | InodeKind::ShmemAnon | InodeKind::SysvShm)
     }
 }
 
@@ -290,7 +297,7 @@ impl FileTable {
         let id = InodeId(self.inode_alloc.alloc());
         if !matches!(
             inode.kind,
-            InodeKind::Memfd | InodeKind::ShmemAnon | InodeKind::HugetlbAnon
+            InodeKind::Memfd | InodeKind::ShmemAnon | InodeKind::HugetlbAnon | InodeKind::SysvShm
         ) {
             self.by_path.insert(inode.path.clone(), id);
         }
@@ -370,7 +377,11 @@ impl FileTable {
         // Objects without a path die with their last description; files
         // reached by path stay, looked up again by a later open.
         if i.refs == 0
-            && (i.deleted || matches!(i.kind, InodeKind::Memfd | InodeKind::ShmemAnon | InodeKind::HugetlbAnon))
+            && (i.deleted
+                || matches!(
+                    i.kind,
+                    InodeKind::Memfd | InodeKind::ShmemAnon | InodeKind::HugetlbAnon | InodeKind::SysvShm
+                ))
         {
             let acct = i.acct_pages;
             self.inodes[inode.0 as usize] = None;

@@ -47,12 +47,16 @@ typedef unsigned char u8;
 #define SYS_mremap 25
 #define SYS_mincore 27
 #define SYS_madvise 28
+#define SYS_shmget 29
+#define SYS_shmat 30
+#define SYS_shmctl 31
 #define SYS_dup 32
 #define SYS_dup2 33
 #define SYS_alarm 37
 #define SYS_clone 56
 #define SYS_fork 57
 #define SYS_wait4 61
+#define SYS_shmdt 67
 #define SYS_ftruncate 77
 #define SYS_mlock 149
 #define SYS_munlock 150
@@ -118,6 +122,10 @@ enum op {
 	OP_MLOCKALL = 25,
 	OP_MUNLOCKALL = 26,
 	OP_MSEAL = 27, /* x86-64 system call 462 (Linux 6.10+) */
+	OP_SHMGET = 28,
+	OP_SHMAT = 29,
+	OP_SHMDT = 30,
+	OP_SHMCTL_RMID = 31, /* shmctl(a[0], IPC_RMID, NULL) */
 };
 
 /*
@@ -764,6 +772,18 @@ void __attribute__((noreturn, used)) helper_main(void)
 			break;
 		case OP_MSEAL:
 			send(sys3(462, a[0], a[1], a[2]), 0, 0);
+			break;
+		case OP_SHMGET:
+			send(sys3(SYS_shmget, a[0], a[1], a[2]), 0, 0);
+			break;
+		case OP_SHMAT:
+			send(sys3(SYS_shmat, a[0], a[1], a[2]), 0, 0);
+			break;
+		case OP_SHMDT:
+			send(sys1(SYS_shmdt, a[0]), 0, 0);
+			break;
+		case OP_SHMCTL_RMID:
+			send(sys3(SYS_shmctl, a[0], 0, 0), 0, 0);
 			break;
 		case OP_FAULT:
 			send(fault(a[0], a[1]), 0, 0);

@@ -186,6 +186,10 @@ impl HostProcess {
                 {
                     return Err(io::Error::last_os_error());
                 }
+                // A System V IPC namespace of its own (when privileged): its
+                // segments get the ids of a fresh namespace, meet no other
+                // process's keys, and go away with it.
+                libc::unshare(libc::CLONE_NEWIPC);
                 if drop_caps {
                     for cap in 0..64 {
                         // EINVAL past the last capability; EPERM when we

@@ -46,6 +46,10 @@ pub(crate) enum Op {
     Mlockall = 25,
     Munlockall = 26,
     Mseal = 27,
+    Shmget = 28,
+    Shmat = 29,
+    Shmdt = 30,
+    ShmctlRmid = 31,
 }
 
 /// The bit of an op that sends the request to the helper's fork child
@@ -100,6 +104,10 @@ impl<'a> Request<'a> {
             Call::Mlockall { flags } => (Op::Mlockall, [*flags, 0, 0, 0, 0, 0], &[]),
             Call::Munlockall => (Op::Munlockall, [0; 6], &[]),
             Call::Mseal { addr, len, flags } => (Op::Mseal, [*addr, *len, *flags, 0, 0, 0], &[]),
+            Call::Shmget { key, size, flags } => (Op::Shmget, [*key as u64, *size, *flags, 0, 0, 0], &[]),
+            Call::Shmat { id, addr, flags } => (Op::Shmat, [*id as u64, *addr, *flags, 0, 0, 0], &[]),
+            Call::Shmdt { addr } => (Op::Shmdt, [*addr, 0, 0, 0, 0, 0], &[]),
+            Call::ShmctlRmid { id } => (Op::ShmctlRmid, [*id as u64, 0, 0, 0, 0, 0], &[]),
             Call::Fault { addr, access } => (Op::Fault, [*addr, access_code(*access), 0, 0, 0, 0], &[]),
             Call::Open { path, flags, mode } => (Op::Open, [*flags, mode.unwrap_or(0), 0, 0, 0, 0], path.as_bytes()),
             Call::Openat {

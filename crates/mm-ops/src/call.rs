@@ -143,6 +143,36 @@ pub enum Call {
         /// Reserved: must be 0.
         flags: u64,
     },
+    /// `shmget(key, size, shmflg)`: a System V segment's id.
+    Shmget {
+        /// The key (a C `key_t`); `IPC_PRIVATE` (0) makes a new segment.
+        key: i64,
+        /// Size in bytes.
+        size: u64,
+        /// `IPC_CREAT`, `IPC_EXCL`, `SHM_HUGETLB`, `SHM_NORESERVE` and the
+        /// permission bits.
+        flags: u64,
+    },
+    /// `shmat(shmid, addr, shmflg)`: maps a segment.
+    Shmat {
+        /// The segment's id.
+        id: i64,
+        /// Where (0: anywhere).
+        addr: u64,
+        /// `SHM_RDONLY`, `SHM_RND`, `SHM_REMAP`, `SHM_EXEC`.
+        flags: u64,
+    },
+    /// `shmdt(addr)`: unmaps the segment attached at `addr`.
+    Shmdt {
+        /// The address `shmat` returned.
+        addr: u64,
+    },
+    /// `shmctl(shmid, IPC_RMID, …)`: removes a segment (the other
+    /// commands leave the address space alone and are not modeled).
+    ShmctlRmid {
+        /// The segment's id.
+        id: i64,
+    },
     /// `mlockall(flags)`.
     Mlockall {
         /// `MCL_*` bits (a C `int`).
@@ -233,6 +263,10 @@ impl Call {
             Call::Mlock2 { .. } => "mlock2",
             Call::Munlock { .. } => "munlock",
             Call::Mseal { .. } => "mseal",
+            Call::Shmget { .. } => "shmget",
+            Call::Shmat { .. } => "shmat",
+            Call::Shmdt { .. } => "shmdt",
+            Call::ShmctlRmid { .. } => "shmctl",
             Call::Mlockall { .. } => "mlockall",
             Call::Munlockall => "munlockall",
             Call::Fault { .. } => "fault",
@@ -245,6 +279,15 @@ impl Call {
             Call::MemfdCreate { .. } => "memfd_create",
             Call::Ftruncate { .. } => "ftruncate",
         }
+    }
+
+    /// True for the calls whose success value is an address (strace prints
+    /// it in hex): `mmap`, `mremap`, `brk` and `shmat`.
+    pub fn returns_address(&self) -> bool {
+        matches!(
+            self,
+            Call::Mmap { .. } | Call::Mremap { .. } | Call::Brk { .. } | Call::Shmat { .. }
+        )
     }
 
     /// True for the calls that create a file descriptor.

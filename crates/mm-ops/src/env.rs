@@ -41,8 +41,12 @@ const CAP_DAC_OVERRIDE: u32 = 1;
 const CAP_DAC_READ_SEARCH: u32 = 2;
 /// `CAP_IPC_LOCK`.
 const CAP_IPC_LOCK: u32 = 14;
+/// `CAP_IPC_OWNER`.
+const CAP_IPC_OWNER: u32 = 15;
 /// `CAP_SYS_RAWIO`.
 const CAP_SYS_RAWIO: u32 = 17;
+/// `CAP_SYS_ADMIN`.
+const CAP_SYS_ADMIN: u32 = 21;
 /// `ADDR_COMPAT_LAYOUT` (personality flag).
 pub const ADDR_COMPAT_LAYOUT: u64 = 0x020_0000;
 /// `READ_IMPLIES_EXEC` (personality flag).
@@ -471,6 +475,8 @@ impl ProcEnv {
         }
         cfg.cap_sys_rawio = self.cap(CAP_SYS_RAWIO);
         cfg.cap_ipc_lock = self.cap(CAP_IPC_LOCK);
+        cfg.cap_ipc_owner = self.cap(CAP_IPC_OWNER);
+        cfg.cap_sys_admin = self.cap(CAP_SYS_ADMIN);
         cfg.cap_dac_override = self.cap(CAP_DAC_OVERRIDE);
         cfg.cap_dac_read_search = self.cap(CAP_DAC_READ_SEARCH);
         cfg.fsuid = self.fsuid;

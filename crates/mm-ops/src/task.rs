@@ -3,7 +3,7 @@
 //! and the system-call entry points that take descriptors.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use mm_core::failslab::AllocSite;
 use mm_core::file::{FileId, Inode, InodeKind};
@@ -94,6 +94,8 @@ pub struct Task<P: BarrierPolicy = Upstream> {
     closed: BTreeSet<i64>,
     /// Shared with fork and `CLONE_VM` children (the same host).
     probe: Option<SharedProbe>,
+    /// The IPC namespace's System V segments, shared with children.
+    shm: Arc<Mutex<crate::kernel::shm::ShmNs<P>>>,
     cwd: String,
     /// Treat a descriptor that was never opened (nor closed) as inherited:
     /// opened before the trace began (replay). Otherwise it is `EBADF`.
@@ -148,6 +150,7 @@ impl<P: BarrierPolicy> Task<P> {
             fds: BTreeMap::new(),
             closed: BTreeSet::new(),
             probe: None,
+            shm: Arc::default(),
             cwd: "/".into(),
             inherit_unknown_fds: false,
             live_files: false,
@@ -185,6 +188,7 @@ impl<P: BarrierPolicy> Task<P> {
             fds: self.fds.clone(),
             closed: self.closed.clone(),
             probe: self.probe.clone(),
+            shm: self.shm.clone(),
             cwd: self.cwd.clone(),
             inherit_unknown_fds: self.inherit_unknown_fds,
             live_files: self.live_files,
@@ -192,6 +196,11 @@ impl<P: BarrierPolicy> Task<P> {
             dir_fs_probe: self.dir_fs_probe,
             exit_on_drop: self.exit_on_drop,
         }
+    }
+
+    /// The IPC namespace's shared memory (locked).
+    pub(crate) fn shm_ns(&self) -> std::sync::MutexGuard<'_, crate::kernel::shm::ShmNs<P>> {
+        self.shm.lock().expect("shm namespace")
     }
 
     /// Sets the working directory for relative paths.
@@ -294,6 +303,10 @@ impl<P: BarrierPolicy> Task<P> {
             &Call::Mlock2 { addr, len, flags } => ok0(self.mlock2(addr, len, flags)),
             &Call::Munlock { addr, len } => ok0(self.munlock(addr, len)),
             &Call::Mseal { addr, len, flags } => ok0(self.mseal(addr, len, flags)),
+            &Call::Shmget { key, size, flags } => fd(self.shmget(key, size, flags, recorded_fd)),
+            &Call::Shmat { id, addr, flags } => val(self.shmat(id, addr, flags)),
+            &Call::Shmdt { addr } => ok0(self.shmdt(addr)),
+            &Call::ShmctlRmid { id } => ok0(self.shmctl_rmid(id)),
             &Call::Mlockall { flags } => ok0(self.mlockall(flags)),
             Call::Munlockall => ok0(self.munlockall()),
             &Call::Fault { addr, access } => match handle_user_fault(&self.mm, addr, access) {

@@ -89,6 +89,34 @@ impl<P: BarrierPolicy> Task<P> {
         crate::kernel::mseal::do_mseal(self.mm(), addr, len, flags)
     }
 
+    /// `shmget(2)` (`ipc/shm.c` `ksys_shmget`): the id of the System V
+    /// segment `key` names, or of a new one. `want_id` is the id a
+    /// recording returned (see [`ksys_shmget`](crate::kernel::shm::ksys_shmget)).
+    pub fn shmget(&mut self, key: i64, size: u64, flags: u64, want_id: Option<i64>) -> Result<i64, Errno> {
+        let mm = self.mm().clone();
+        crate::kernel::shm::ksys_shmget(&mut self.shm_ns(), &mm, key, size, flags, want_id)
+    }
+
+    /// `shmat(2)` (`ipc/shm.c` `do_shmat`): maps segment `id` shared, at
+    /// `addr` or anywhere, and returns the address.
+    pub fn shmat(&mut self, id: i64, addr: u64, flags: u64) -> Result<u64, Errno> {
+        let mm = self.mm().clone();
+        crate::kernel::shm::do_shmat(&mut self.shm_ns(), &mm, id, addr, flags)
+    }
+
+    /// `shmdt(2)` (`ipc/shm.c` `ksys_shmdt`): unmaps the segment attached
+    /// at `addr`.
+    pub fn shmdt(&mut self, addr: u64) -> Result<(), Errno> {
+        let mm = self.mm().clone();
+        crate::kernel::shm::ksys_shmdt(&mut self.shm_ns(), &mm, addr)
+    }
+
+    /// `shmctl(id, IPC_RMID, NULL)` (`ipc/shm.c` `shmctl_down`).
+    pub fn shmctl_rmid(&mut self, id: i64) -> Result<(), Errno> {
+        let mm = self.mm().clone();
+        crate::kernel::shm::shmctl_rmid(&mut self.shm_ns(), &mm, id)
+    }
+
     /// `mlockall(2)` (`mm/mlock.c`): `MCL_CURRENT`, `MCL_FUTURE`,
     /// `MCL_ONFAULT`.
     pub fn mlockall(&mut self, flags: u64) -> Result<(), Errno> {

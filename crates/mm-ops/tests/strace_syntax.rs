@@ -684,3 +684,110 @@ fn mseal_reads_as_strace_6_1_and_6_10_print_it() {
     let e = err("syscall_0x1ce(0x7f110dd4d000, 0x1000) = 0");
     assert!(e.to_string().contains("syscall_0x1ce"), "{e}");
 }
+
+/// System V shared memory as strace 6.1 printed it on this machine
+/// (`unshare -i strace -e trace=shmget,shmat,shmdt,shmctl`): every line
+/// reads, and the formatter writes each call back as strace printed it.
+/// Of `shmctl`, only `IPC_RMID` is a call of the model; the other
+/// commands are skipped.
+#[test]
+fn sysv_shm_lines_read_and_print_as_strace_does() {
+    let lines = [
+        (
+            "shmget(IPC_PRIVATE, 5000, IPC_CREAT|IPC_EXCL|0640) = 0",
+            Call::Shmget {
+                key: 0,
+                size: 5000,
+                flags: 0o3640,
+            },
+        ),
+        (
+            "shmget(0x1234, 8192, IPC_CREAT|SHM_NORESERVE|0644) = 1",
+            Call::Shmget {
+                key: 0x1234,
+                size: 8192,
+                flags: 0o11644,
+            },
+        ),
+        (
+            "shmget(0x1234, 4096, 000)               = 1",
+            Call::Shmget {
+                key: 0x1234,
+                size: 4096,
+                flags: 0,
+            },
+        ),
+        (
+            "shmget(0xfffffffb, 4096, IPC_CREAT|SHM_HUGETLB|000) = -1 ENOMEM (Cannot allocate memory)",
+            Call::Shmget {
+                key: -5,
+                size: 4096,
+                flags: 0o5000,
+            },
+        ),
+        (
+            "shmat(0, NULL, SHM_RDONLY|SHM_EXEC)     = 0x7f9b48ffa000",
+            Call::Shmat {
+                id: 0,
+                addr: 0,
+                flags: 0o110000,
+            },
+        ),
+        (
+            "shmat(0, 0x7f9b48ffc000, SHM_RND|SHM_REMAP) = 0x7f9b48ffc000",
+            Call::Shmat {
+                id: 0,
+                addr: 0x7f9b48ffc000,
+                flags: 0o60000,
+            },
+        ),
+        (
+            "shmat(-1, NULL, 0)                      = -1 EINVAL (Invalid argument)",
+            Call::Shmat {
+                id: -1,
+                addr: 0,
+                flags: 0,
+            },
+        ),
+        (
+            "shmat(0, NULL, SHM_RDONLY|0x1000000)    = 0x7ff5a0e63000",
+            Call::Shmat {
+                id: 0,
+                addr: 0,
+                flags: 0o10000 | 0x100_0000,
+            },
+        ),
+        (
+            "shmdt(0x7ff5a0e65000)                   = 0",
+            Call::Shmdt { addr: 0x7ff5a0e65000 },
+        ),
+        (
+            "shmctl(0, IPC_RMID, NULL)               = 0",
+            Call::ShmctlRmid { id: 0 },
+        ),
+        (
+            "shmctl(1, IPC_RMID, 0x7ffe46627800)     = 0",
+            Call::ShmctlRmid { id: 1 },
+        ),
+    ];
+    for (text, want) in lines {
+        let t = one(text);
+        assert_eq!(t.call, want, "{text}");
+        let head = text.split(" = ").next().unwrap().trim_end();
+        if !head.starts_with("shmctl(1") {
+            assert_eq!(format_call(&want), head, "{text}");
+        }
+    }
+    for text in [
+        "shmctl(0, IPC_STAT, {shm_perm={uid=0, gid=0, mode=0640, key=0, cuid=0, cgid=0}, shm_segsz=5000, shm_cpid=18937, shm_lpid=18937, shm_nattch=3, shm_atime=1796096191, shm_dtime=1796096191, shm_ctime=1796096191}) = 0",
+        "shmctl(1, 0x63 /* SHM_??? */, NULL)     = -1 EINVAL (Invalid argument)",
+    ] {
+        assert_eq!(
+            parse_line(text),
+            Ok(Line::Skipped {
+                name: Some("shmctl".into())
+            }),
+            "{text}"
+        );
+    }
+}

@@ -327,6 +327,7 @@ impl Replayer {
                         applied: false,
                     };
                 }
+                None if matches!(call, Call::Shmget { .. }) => {}
                 None => want = Some(self.fds.lowest_free()),
             }
         }
@@ -384,11 +385,12 @@ impl Replayer {
 }
 
 /// The calls whose descriptor comes from the recorded result (`dup2` and
-/// `dup3` name theirs).
+/// `dup3` name theirs), and `shmget`, whose segment id does: ids depend
+/// on the IPC namespace's whole history.
 fn takes_recorded_fd(call: &Call) -> bool {
     matches!(
         call,
-        Call::Open { .. } | Call::Openat { .. } | Call::Dup { .. } | Call::MemfdCreate { .. }
+        Call::Open { .. } | Call::Openat { .. } | Call::Dup { .. } | Call::MemfdCreate { .. } | Call::Shmget { .. }
     )
 }
 

@@ -105,6 +105,12 @@ pub struct MmConfig {
     pub cap_sys_rawio: bool,
     /// The task has `CAP_IPC_LOCK` (mlock limits do not apply).
     pub cap_ipc_lock: bool,
+    /// The task has `CAP_IPC_OWNER` (System V IPC permission bits do not
+    /// stop it: `ipcperms`).
+    pub cap_ipc_owner: bool,
+    /// The task has `CAP_SYS_ADMIN` (may remove another user's System V
+    /// segment: `ipcctl_obtain_check`).
+    pub cap_sys_admin: bool,
     /// The task's file-system uid (`current_fsuid()`), against which a
     /// file's owner and mode are checked when it is opened.
     pub fsuid: u32,
@@ -170,6 +176,8 @@ impl Default for MmConfig {
             vsyscall: Vsyscall::XOnly,
             cap_sys_rawio: true,
             cap_ipc_lock: true,
+            cap_ipc_owner: true,
+            cap_sys_admin: true,
             fsuid: 0,
             fsgid: 0,
             groups: Vec::new(),

@@ -253,14 +253,7 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
                 script.join("\n  ")
             ))
         })?;
-        script.push(format!(
-            "{} = {}",
-            format_call(&call),
-            h.render(matches!(
-                call,
-                Call::Mmap { .. } | Call::Brk { .. } | Call::Mremap { .. }
-            ))
-        ));
+        script.push(format!("{} = {}", format_call(&call), h.render(call.returns_address())));
         stats.calls += 1;
         if h != m {
             let what = format!("result: host {} model {}", h.render(true), m.render(true));

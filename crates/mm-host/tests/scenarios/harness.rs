@@ -136,7 +136,7 @@ impl Sc {
             Ok(r) => r,
             Err(e) => self.fail(&format!("{}: helper failed: {e}", format_call(&call))),
         };
-        let hex = matches!(call, Call::Mmap { .. } | Call::Brk { .. } | Call::Mremap { .. });
+        let hex = call.returns_address();
         self.log.push(format!("{} = {}", format_call(&call), h.render(hex)));
         self.calls += 1;
         if h != m {

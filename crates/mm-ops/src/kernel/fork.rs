@@ -82,6 +82,9 @@ impl<P: BarrierPolicy> Task<P> {
         let mm = Arc::new(dup_mm(self.mm())?);
         let mut child = self.with_descriptors_of(mm, false);
         child.exit_on_drop = true;
+        // shm_open for each copied System V segment VMA: they count in
+        // shm_nattch.
+        child.shm_ns().register(child.mm());
         Ok(child)
     }
 

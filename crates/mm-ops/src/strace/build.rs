@@ -2,7 +2,7 @@
 
 use super::ParseError;
 use super::value::{addr, fd, flags, number, string};
-use super::xlat::{MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_FLAGS, PROT};
+use super::xlat::{MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_FLAGS, PROT, SHMAT, SHMGET};
 use crate::call::{Access, Call};
 
 /// `open`'s and `openat`'s mode as the kernel takes it and strace shows
@@ -41,6 +41,10 @@ pub(super) const NAMES: &[&str] = &[
     "mseal",
     // What strace before 6.10 prints for mseal (x86-64 number 462).
     "syscall_0x1ce",
+    "shmget",
+    "shmat",
+    "shmdt",
+    "shmctl",
     "fault",
     "open",
     "openat",
@@ -51,6 +55,13 @@ pub(super) const NAMES: &[&str] = &[
     "memfd_create",
     "ftruncate",
 ];
+
+/// Whether a line of a modeled call is one the model takes: of `shmctl`,
+/// only `IPC_RMID` changes an address space (`IPC_STAT`, `IPC_SET`,
+/// `SHM_LOCK`, … are skipped).
+pub(super) fn is_modeled_line(name: &str, args: &[&str]) -> bool {
+    name != "shmctl" || args.get(1).is_some_and(|c| c.trim() == "IPC_RMID")
+}
 
 /// Paths from `-y` annotations of the descriptor arguments.
 #[derive(Default)]
@@ -179,6 +190,39 @@ pub(super) fn build(name: &str, a: &[&str]) -> Result<(Call, Paths), ParseError>
                 addr: ctx(n, "addr", addr(a[0]))?,
                 len: ctx(n, "len", number(a[1]))?,
                 flags: ctx(n, "flags", number(a[2]))?,
+            }
+        }
+        "shmget" => {
+            arity(n, a, 3, 3)?;
+            let key = match a[0].trim() {
+                "IPC_PRIVATE" => 0,
+                k => i64::from(ctx(n, "key", number(k))? as i32),
+            };
+            Call::Shmget {
+                key,
+                size: ctx(n, "size", number(a[1]))?,
+                flags: ctx(n, "shmflg", flags(a[2], &SHMGET))? & INT_BITS,
+            }
+        }
+        "shmat" => {
+            arity(n, a, 3, 3)?;
+            Call::Shmat {
+                id: i64::from(ctx(n, "shmid", number(a[0]))? as i32),
+                addr: ctx(n, "shmaddr", addr(a[1]))?,
+                flags: ctx(n, "shmflg", flags(a[2], &SHMAT))? & INT_BITS,
+            }
+        }
+        "shmdt" => {
+            arity(n, a, 1, 1)?;
+            Call::Shmdt {
+                addr: ctx(n, "shmaddr", addr(a[0]))?,
+            }
+        }
+        "shmctl" => {
+            // Only IPC_RMID reaches here (is_modeled_line).
+            arity(n, a, 3, 3)?;
+            Call::ShmctlRmid {
+                id: i64::from(ctx(n, "shmid", number(a[0]))? as i32),
             }
         }
         "fault" => {

@@ -5,7 +5,8 @@ use std::fmt::Write as _;
 
 use super::errno;
 use super::xlat::{
-    HUGE_MASK, HUGE_SHIFT, MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_ACCESS, O_FLAGS, PROT, print_flags, print_xval,
+    HUGE_MASK, HUGE_SHIFT, MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_ACCESS, O_FLAGS, PROT, SHMAT, SHMGET, print_flags,
+    print_xval,
 };
 use crate::call::{Call, Outcome};
 
@@ -217,6 +218,37 @@ pub fn format_call(call: &Call) -> String {
             let _ = write!(o, ", {len}, ");
             hex(&mut o, flags);
         }
+        Call::Shmget { key, size, flags } => {
+            if key as i32 == 0 {
+                o.push_str("IPC_PRIVATE");
+            } else {
+                let _ = write!(o, "{:#x}", key as u32);
+            }
+            let _ = write!(o, ", {size}, ");
+            let high = flags as u32 as u64 & !0o777;
+            print_flags(&mut o, high, &SHMGET, None);
+            if high != 0 {
+                o.push('|');
+            }
+            // strace's "%#03o".
+            let mode = flags & 0o777;
+            let m = if mode == 0 {
+                "0".to_string()
+            } else {
+                format!("0{mode:o}")
+            };
+            let _ = write!(o, "{m:0>3}");
+        }
+        Call::Shmat { id, addr: a, flags } => {
+            let _ = write!(o, "{}, ", id as i32);
+            addr(&mut o, a);
+            o.push_str(", ");
+            print_flags(&mut o, flags as u32 as u64, &SHMAT, Some("SHM_???"));
+        }
+        Call::Shmdt { addr: a } => addr(&mut o, a),
+        Call::ShmctlRmid { id } => {
+            let _ = write!(o, "{}, IPC_RMID, NULL", id as i32);
+        }
         Call::Fault { addr: a, access } => {
             addr(&mut o, a);
             let _ = write!(o, ", {}", access.name());
@@ -292,6 +324,15 @@ pub fn visible(c: &Call) -> Call {
         Call::Mremap { flags, new_addr, .. } if *flags & 3 != 3 => *new_addr = 0,
         Call::Madvise { advice, .. } => int(advice),
         Call::Mlock2 { flags, .. } | Call::Mlockall { flags } => int(flags),
+        Call::Shmget { key, flags, .. } => {
+            fd(key);
+            int(flags);
+        }
+        Call::Shmat { id, flags, .. } => {
+            fd(id);
+            int(flags);
+        }
+        Call::ShmctlRmid { id } => fd(id),
         Call::Open { flags, mode: m, .. } => {
             mode(*flags, m);
             int(flags);
@@ -334,7 +375,7 @@ pub fn format_result(call: &Call, outcome: &Outcome) -> String {
     let mut o = String::new();
     match *outcome {
         Outcome::Val(v) => {
-            if matches!(call, Call::Mmap { .. } | Call::Mremap { .. } | Call::Brk { .. }) {
+            if call.returns_address() {
                 hex(&mut o, v);
             } else {
                 let _ = write!(o, "{}", v as i64);

@@ -194,6 +194,11 @@ fn classify_body(pid: Option<u32>, s: &str) -> Result<Raw, ParseError> {
             let Some(tail) = args.tail else {
                 return Err(ParseError::new(format!("{name}: missing `)`")));
             };
+            if !build::is_modeled_line(name, &args.args) {
+                return Ok(Raw::Line(Line::Skipped {
+                    name: Some(name.to_string()),
+                }));
+            }
             let (call, paths) = build::build(name, &args.args)?;
             let recorded =
                 result::tail(tail).map_err(|e| ParseError::new(format!("{name}: result: {}", e.message())))?;

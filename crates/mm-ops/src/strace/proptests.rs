@@ -55,6 +55,10 @@ fn call() -> impl Strategy<Value = Call> {
         word().prop_map(|flags| Call::Mlockall { flags }),
         Just(Call::Munlockall),
         (word(), word(), word()).prop_map(|(addr, len, flags)| Call::Mseal { addr, len, flags }),
+        (fd(), word(), word()).prop_map(|(key, size, flags)| Call::Shmget { key, size, flags }),
+        (fd(), word(), word()).prop_map(|(id, addr, flags)| Call::Shmat { id, addr, flags }),
+        word().prop_map(|addr| Call::Shmdt { addr }),
+        fd().prop_map(|id| Call::ShmctlRmid { id }),
         (word(), access).prop_map(|(addr, access)| Call::Fault { addr, access }),
         (any::<String>(), word(), proptest::option::of(word())).prop_map(|(path, flags, mode)| Call::Open {
             path,

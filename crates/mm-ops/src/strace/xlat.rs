@@ -207,6 +207,32 @@ pub(super) static MLOCK: Xlat = Xlat {
     shift: None,
 };
 
+/// `shm_resource_flags.in` (`shmget`'s flags above the mode bits).
+pub(super) static SHMGET: Xlat = Xlat {
+    kind: "IPC",
+    print: &[
+        ("IPC_CREAT", 0o1000),
+        ("IPC_EXCL", 0o2000),
+        ("SHM_HUGETLB", 0o4000),
+        ("SHM_NORESERVE", 0o10000),
+    ],
+    extra: &[],
+    shift: None,
+};
+
+/// `shm_flags.in` (`shmat`'s flags).
+pub(super) static SHMAT: Xlat = Xlat {
+    kind: "SHM",
+    print: &[
+        ("SHM_RDONLY", 0o10000),
+        ("SHM_RND", 0o20000),
+        ("SHM_REMAP", 0o40000),
+        ("SHM_EXEC", 0o100000),
+    ],
+    extra: &[],
+    shift: None,
+};
+
 /// `mlockall_flags.in`.
 pub(super) static MCL: Xlat = Xlat {
     kind: "MCL",

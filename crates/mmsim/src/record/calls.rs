@@ -51,6 +51,14 @@ pub(crate) mod nr {
     pub const MLOCK2: u64 = 325;
     /// `mseal` (Linux 6.10+).
     pub const MSEAL: u64 = 462;
+    /// `shmget`.
+    pub const SHMGET: u64 = 29;
+    /// `shmat`.
+    pub const SHMAT: u64 = 30;
+    /// `shmctl`.
+    pub const SHMCTL: u64 = 31;
+    /// `shmdt`.
+    pub const SHMDT: u64 = 67;
     /// `exit_group`.
     pub const EXIT_GROUP: u64 = 231;
     /// `openat`.
@@ -237,7 +245,11 @@ pub(crate) fn string_arg(nr: u64) -> Option<StringArg> {
         | nr::MUNLOCK
         | nr::MLOCKALL
         | nr::MUNLOCKALL
-        | nr::MSEAL => StringArg::None,
+        | nr::MSEAL
+        | nr::SHMGET
+        | nr::SHMAT
+        | nr::SHMCTL
+        | nr::SHMDT => StringArg::None,
         _ => return None,
     })
 }
@@ -313,6 +325,20 @@ pub(crate) fn decode(e: &Entry, string: Option<&[u8]>) -> Option<Call> {
             len: a[1],
             flags: a[2],
         },
+        nr::SHMGET => Call::Shmget {
+            key: fd_arg(a[0]),
+            size: a[1],
+            flags: int_arg(a[2]),
+        },
+        nr::SHMAT => Call::Shmat {
+            id: fd_arg(a[0]),
+            addr: a[1],
+            flags: int_arg(a[2]),
+        },
+        nr::SHMDT => Call::Shmdt { addr: a[0] },
+        // Only IPC_RMID changes an address space; the other commands are
+        // not recorded.
+        nr::SHMCTL if a[1] as i32 == 0 => Call::ShmctlRmid { id: fd_arg(a[0]) },
         nr::OPEN => {
             let flags = int_arg(a[1]);
             Call::Open {

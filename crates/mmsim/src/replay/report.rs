@@ -120,7 +120,7 @@ pub(crate) fn call_addresses(call: &mm_ops::Call, results: &[&mm_ops::Outcome]) 
         Call::Fault { addr, .. } => vec![addr],
         _ => vec![],
     };
-    if matches!(call, Call::Mmap { .. } | Call::Mremap { .. } | Call::Brk { .. }) {
+    if call.returns_address() {
         for r in results {
             if let Outcome::Val(v) = r {
                 a.push(*v);

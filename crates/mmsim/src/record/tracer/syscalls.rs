@@ -37,6 +37,9 @@ fn serialized(nr: u64) -> bool {
             | nr::MLOCKALL
             | nr::MUNLOCKALL
             | nr::MSEAL
+            | nr::SHMAT
+            | nr::SHMDT
+            | nr::SHMCTL
     )
 }
 
