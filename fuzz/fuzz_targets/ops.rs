@@ -15,8 +15,9 @@
 //!   before a later step fails.
 //!
 //! At the end, unmapping everything and closing every descriptor leaves no
-//! VMA, no charge (but what the kernel never gives back), no guard marker
-//! and no open file.
+//! VMA, no charge (but what the kernel never gives back, and System V
+//! segments not removed, which keep theirs), no guard marker and no open
+//! file.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -91,23 +92,90 @@ const TASK_SIZE: u64 = mm_core::mm::TASK_SIZE_4LEVEL;
 
 #[derive(Arbitrary, Debug, Clone)]
 enum Op {
-    Mmap { addr: Addr, len: Len, prot: u8, flags: u32, fd: i8, off: Len },
-    Munmap { addr: Addr, len: Len },
-    Mprotect { addr: Addr, len: Len, prot: u32 },
-    Brk { addr: Addr },
-    Mremap { old: Addr, old_len: Len, new_len: Len, flags: u8, new_addr: Addr },
-    Madvise { addr: Addr, len: Len, advice: u8 },
-    Fault { addr: Addr, access: u8 },
-    Open { path: u8, flags: u32 },
-    Close { fd: i8 },
-    Dup { fd: i8, to: Option<i8> },
-    Memfd { flags: u8 },
-    Ftruncate { fd: i8, len: Len },
+    Mmap {
+        addr: Addr,
+        len: Len,
+        prot: u8,
+        flags: u32,
+        fd: i8,
+        off: Len,
+    },
+    Munmap {
+        addr: Addr,
+        len: Len,
+    },
+    Mprotect {
+        addr: Addr,
+        len: Len,
+        prot: u32,
+    },
+    Brk {
+        addr: Addr,
+    },
+    Mremap {
+        old: Addr,
+        old_len: Len,
+        new_len: Len,
+        flags: u8,
+        new_addr: Addr,
+    },
+    Madvise {
+        addr: Addr,
+        len: Len,
+        advice: u8,
+    },
+    Fault {
+        addr: Addr,
+        access: u8,
+    },
+    Open {
+        path: u8,
+        flags: u32,
+    },
+    Close {
+        fd: i8,
+    },
+    Dup {
+        fd: i8,
+        to: Option<i8>,
+    },
+    Memfd {
+        flags: u8,
+    },
+    Ftruncate {
+        fd: i8,
+        len: Len,
+    },
     /// `mlock`, `mlock2`, `munlock`, `mlockall`, `munlockall` (by `kind`),
     /// with flag words from `flags`.
-    Mlock { kind: u8, addr: Addr, len: Len, flags: u8 },
+    Mlock {
+        kind: u8,
+        addr: Addr,
+        len: Len,
+        flags: u8,
+    },
+    /// `mseal`.
+    Mseal {
+        addr: Addr,
+        len: Len,
+        flags: u8,
+    },
+    /// System V shared memory (by `kind`): `shmget` (key from `key`,
+    /// size from `len`), `shmat` (`id`, `addr`), `shmdt`, `shmctl(IPC_RMID)`;
+    /// flag words from `flags`.
+    Shm {
+        kind: u8,
+        key: u8,
+        id: i8,
+        addr: Addr,
+        len: Len,
+        flags: u32,
+    },
     /// The next call's `n`-th allocation fails (`mm_core::failslab`).
-    FailNth { n: u8, op: Box<Op> },
+    FailNth {
+        n: u8,
+        op: Box<Op>,
+    },
 }
 
 const PATHS: [&str; 4] = ["/fz/a", "/fz/b", "/dev/zero", "/fz/dir/c"];
@@ -115,7 +183,14 @@ const PATHS: [&str; 4] = ["/fz/a", "/fz/b", "/dev/zero", "/fz/dir/c"];
 fn call(op: &Op) -> Call {
     match *op {
         Op::FailNth { ref op, .. } => call(op),
-        Op::Mmap { addr, len, prot, flags, fd, off } => Call::Mmap {
+        Op::Mmap {
+            addr,
+            len,
+            prot,
+            flags,
+            fd,
+            off,
+        } => Call::Mmap {
             addr: addr.value(),
             len: len.value(),
             prot: u64::from(prot),
@@ -124,14 +199,23 @@ fn call(op: &Op) -> Call {
             fd: i64::from(fd),
             off: off.value(),
         },
-        Op::Munmap { addr, len } => Call::Munmap { addr: addr.value(), len: len.value() },
+        Op::Munmap { addr, len } => Call::Munmap {
+            addr: addr.value(),
+            len: len.value(),
+        },
         Op::Mprotect { addr, len, prot } => Call::Mprotect {
             addr: addr.value(),
             len: len.value(),
             prot: u64::from(prot) & 0x0300_001f,
         },
         Op::Brk { addr } => Call::Brk { addr: addr.value() },
-        Op::Mremap { old, old_len, new_len, flags, new_addr } => Call::Mremap {
+        Op::Mremap {
+            old,
+            old_len,
+            new_len,
+            flags,
+            new_addr,
+        } => Call::Mremap {
             old_addr: old.value(),
             old_len: old_len.value(),
             new_len: new_len.value(),
@@ -154,9 +238,18 @@ fn call(op: &Op) -> Call {
         },
         Op::Close { fd } => Call::Close { fd: i64::from(fd) },
         Op::Dup { fd, to: None } => Call::Dup { fd: i64::from(fd) },
-        Op::Dup { fd, to: Some(to) } => Call::Dup2 { oldfd: i64::from(fd), newfd: i64::from(to) },
-        Op::Memfd { flags } => Call::MemfdCreate { name: "fz".into(), flags: u64::from(flags & 0x1f) },
-        Op::Ftruncate { fd, len } => Call::Ftruncate { fd: i64::from(fd), length: len.value() },
+        Op::Dup { fd, to: Some(to) } => Call::Dup2 {
+            oldfd: i64::from(fd),
+            newfd: i64::from(to),
+        },
+        Op::Memfd { flags } => Call::MemfdCreate {
+            name: "fz".into(),
+            flags: u64::from(flags & 0x1f),
+        },
+        Op::Ftruncate { fd, len } => Call::Ftruncate {
+            fd: i64::from(fd),
+            length: len.value(),
+        },
         Op::Mlock { kind, addr, len, flags } => {
             let (addr, len, flags) = (addr.value(), len.value(), u64::from(flags & 0xf));
             match kind % 5 {
@@ -165,6 +258,35 @@ fn call(op: &Op) -> Call {
                 2 => Call::Munlock { addr, len },
                 3 => Call::Mlockall { flags },
                 _ => Call::Munlockall,
+            }
+        }
+        Op::Mseal { addr, len, flags } => Call::Mseal {
+            addr: addr.value(),
+            len: len.value(),
+            flags: u64::from(flags & 1),
+        },
+        Op::Shm {
+            kind,
+            key,
+            id,
+            addr,
+            len,
+            flags,
+        } => {
+            let (id, flags) = (i64::from(id), u64::from(flags));
+            match kind % 4 {
+                0 => Call::Shmget {
+                    key: i64::from(key % 3),
+                    size: len.value(),
+                    flags,
+                },
+                1 => Call::Shmat {
+                    id,
+                    addr: addr.value(),
+                    flags,
+                },
+                2 => Call::Shmdt { addr: addr.value() },
+                _ => Call::ShmctlRmid { id },
             }
         }
     }
@@ -199,7 +321,6 @@ fn state(t: &Task) -> State {
     }
 }
 
-
 fuzz_target!(|ops: Vec<Op>| {
     // A small vm.max_map_count: the limit is reachable within a run, and
     // each run allocates a small VMA slab.
@@ -233,7 +354,10 @@ fuzz_target!(|ops: Vec<Op>| {
         }
         if injected {
             assert!(
-                matches!(out, Outcome::Val(_) | Outcome::Err(Errno::ENOMEM) | Outcome::Err(Errno::EAGAIN)),
+                matches!(
+                    out,
+                    Outcome::Val(_) | Outcome::Err(Errno::ENOMEM) | Outcome::Err(Errno::EAGAIN)
+                ),
                 "{c:?} with an allocation failing -> {out:?}"
             );
             continue;
@@ -248,20 +372,42 @@ fuzz_target!(|ops: Vec<Op>| {
                 | Call::Munlock { .. } => {}
                 // MREMAP_FIXED unmaps the destination first, and a shrink
                 // unmaps the tail, before a later step can fail (mremap_to).
-                Call::Mremap { flags, old_len, new_len, .. }
-                    if flags & MREMAP_FIXED != 0 || new_len < old_len => {}
+                Call::Mremap {
+                    flags,
+                    old_len,
+                    new_len,
+                    ..
+                } if flags & MREMAP_FIXED != 0 || new_len < old_len => {}
                 Call::Munmap { .. } | Call::Mremap { .. } => {
                     assert_eq!(coalesced(&after.vmas), coalesced(&before.vmas), "{c:?} -> {out:?}");
                     // map_count aside: a kept split adds one.
                     assert_eq!(after.counters[1..], before.counters[1..], "{c:?} -> {out:?}");
                 }
                 Call::Mmap { flags, .. } if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE) != 0 => {}
+                // SHM_REMAP maps as MAP_FIXED does.
+                Call::Shmat { flags, .. } if flags & mm_ops::kernel::shm::SHM_REMAP != 0 => {}
                 _ => assert_eq!(after, before, "{c:?} -> {out:?}"),
             }
         }
     }
     // Unmap everything, close everything.
-    let all = Call::Munmap { addr: 0, len: TASK_SIZE };
+    let all = Call::Munmap {
+        addr: 0,
+        len: TASK_SIZE,
+    };
+    let sealed = t
+        .mm()
+        .read()
+        .snapshot()
+        .iter()
+        .any(|v| v.flags.contains(mm_core::VmFlags::SEALED));
+    if sealed {
+        // A sealed VMA cannot be unmapped: nothing is.
+        let before = state(&t);
+        assert_eq!(t.apply(&all, None), Outcome::Err(Errno::EPERM));
+        assert_eq!(state(&t), before, "munmap over a sealed VMA changed something");
+        return;
+    }
     assert_eq!(t.apply(&all, None), Outcome::Val(0));
     for fd in -1..=300 {
         let _ = t.apply(&Call::Close { fd }, None);
@@ -270,7 +416,10 @@ fuzz_target!(|ops: Vec<Op>| {
     let r = t.mm().read();
     let st = r.state();
     assert_eq!(r.vma_count(), 0);
-    assert_eq!(st.committed, st.committed_stranded, "charge left after unmapping everything");
+    assert_eq!(
+        st.committed, st.committed_stranded,
+        "charge left after unmapping everything"
+    );
     assert!(st.guard_pages.is_empty(), "guard markers left: {:?}", st.guard_pages);
     assert_eq!(r.files().live_files(), 0, "open files left");
 });

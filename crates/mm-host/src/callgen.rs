@@ -9,8 +9,8 @@
 //! program does (now and then through a `0700` directory, or a path that is
 //! missing or walks through a file); `mremap` (every flag combination, on
 //! existing VMAs) and `madvise` (every advice value), the mlock family
-//! (small ranges; `mlockall` only with `MCL_ONFAULT`) and `mseal` (never on
-//! the helper's own mappings). A small share of calls have invalid
+//! (small ranges; `mlockall` only with `MCL_ONFAULT`), `mseal` (never on
+//! the helper's own mappings) and System V shared memory. A small share of calls have invalid
 //! arguments.
 
 use std::path::Path;
@@ -25,6 +25,7 @@ mod mlock;
 mod mremap;
 mod mseal;
 mod session;
+mod shm;
 
 pub use session::{Divergence, SessionStats, run_session, session_options, temp_dir};
 
@@ -42,6 +43,10 @@ pub struct CallGen {
     brk: u64,
     /// Current VMAs (start, end) of interest, refreshed by the runner.
     vmas: Vec<(u64, u64)>,
+    /// System V segment ids `shmget` returned.
+    shm_ids: Vec<i64>,
+    /// Addresses `shmat` returned.
+    shm_addrs: Vec<u64>,
 }
 
 /// A directory in the files' directory that only its owner (root) may
@@ -62,6 +67,8 @@ impl CallGen {
             placed: vec![],
             brk: 0,
             vmas: vec![],
+            shm_ids: vec![],
+            shm_addrs: vec![],
         }
     }
 
@@ -76,6 +83,8 @@ impl CallGen {
             placed: self.placed.clone(),
             brk: self.brk,
             vmas: self.vmas.clone(),
+            shm_ids: self.shm_ids.clone(),
+            shm_addrs: self.shm_addrs.clone(),
         }
     }
 
@@ -266,7 +275,8 @@ impl CallGen {
 
     /// The next call.
     pub fn next_call(&mut self) -> Call {
-        match self.rng.random_range(0..134) {
+        match self.rng.random_range(0..138) {
+            134..=137 => self.shm(),
             100..=111 => self.mremap(),
             112..=123 => self.madvise(),
             124..=131 => self.mlock(),
@@ -440,6 +450,15 @@ impl CallGen {
                 self.fds.push(*fd as i64);
             }
             (Call::Close { fd }, Outcome::Val(_)) => self.fds.retain(|f| f != fd),
+            (Call::Shmget { .. }, Outcome::Val(id)) if !self.shm_ids.contains(&(*id as i64)) => {
+                self.shm_ids.push(*id as i64);
+            }
+            (Call::Shmat { .. }, Outcome::Val(a)) => {
+                self.shm_addrs.push(*a);
+                if self.shm_addrs.len() > 8 {
+                    self.shm_addrs.remove(0);
+                }
+            }
             _ => {}
         }
     }

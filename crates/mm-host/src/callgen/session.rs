@@ -138,6 +138,10 @@ fn breaks_helper(call: &Call, vital: &[(u64, u64)]) -> bool {
                     .is_some_and(|l| addr.checked_add(l).is_some());
             valid && hits(addr, len)
         }
+        // SHM_REMAP replaces what is there, as MAP_FIXED does.
+        Call::Shmat { addr, flags, .. } => {
+            flags & mm_ops::kernel::shm::SHM_REMAP != 0 && addr != 0 && hits(addr, 64 * PAGE_SIZE)
+        }
         Call::Mremap {
             old_addr,
             old_len,

@@ -164,7 +164,9 @@ impl<P: BarrierPolicy> ShmNs<P> {
             if s.charged != 0
                 && let Some(mm) = self.mms.iter().filter_map(Weak::upgrade).find(|m| m.id() == s.creator)
             {
-                vm_unacct_memory(mm.write().st(), s.charged);
+                let mut w = mm.write();
+                vm_unacct_memory(w.st(), s.charged);
+                w.st().committed_stranded -= s.charged;
             }
         }
     }
@@ -293,6 +295,8 @@ fn newseg<P: BarrierPolicy>(
         if !vm_enough_memory(w.st(), numpages) {
             return Err(Errno::ENOMEM);
         }
+        // No unmap gives it back: the segment's destruction does.
+        w.st().committed_stranded += numpages;
         drop(w);
         numpages
     };
@@ -307,7 +311,9 @@ fn newseg<P: BarrierPolicy>(
     };
     let Some(id) = id else {
         if charged != 0 {
-            vm_unacct_memory(mm.write().st(), charged);
+            let mut w = mm.write();
+            vm_unacct_memory(w.st(), charged);
+            w.st().committed_stranded -= charged;
         }
         return Err(Errno::ENOSPC);
     };
@@ -390,6 +396,10 @@ pub fn do_shmat<P: BarrierPolicy>(
             InodeKind::SysvShm,
         );
         inode.deleted = true;
+        // shm_file_operations has its own get_unmapped_area and the VMA
+        // is not shmem's (shm_vm_ops): mremap moves it with others only
+        // alone (vma_multi_allowed).
+        inode.own_unmapped_area = true;
         let ino = files.add_inode(inode);
         files
             .open(mm.file_slots(), ino, true, shmflg & SHM_RDONLY == 0, false)

@@ -90,6 +90,17 @@ fn is_mergeable_anon_vma<P: BarrierPolicy>(mm: &MmWrite<'_, P>, tgt: VmaId, vmg:
     }
 }
 
+/// `can_merge_remove_vma`: a merge may delete VMA `id` only if its
+/// `vm_ops` has no `close`. Of the model's VMAs only System V segments'
+/// have one (`shm_close`); hugetlb and special mappings, which also do,
+/// never merge (`VM_SPECIAL`).
+#[inline]
+fn can_merge_remove_vma<P: BarrierPolicy>(mm: &MmWrite<'_, P>, id: VmaId) -> bool {
+    mm.vma_ref(id)
+        .file
+        .is_none_or(|f| mm.files().file_inode(f).kind != mm_core::file::InodeKind::SysvShm)
+}
+
 /// `can_vma_merge_before`: the range can merge into `next`.
 #[inline]
 fn can_vma_merge_before<P: BarrierPolicy>(mm: &MmWrite<'_, P>, vmg: &Vmg) -> bool {
@@ -288,6 +299,7 @@ pub fn vma_merge_new_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut 
     if left && !right && vmg.copied_from.is_none() && vmg.next.is_none_or(|n| mm.vma_ref(n).end != vmg.end) {
         return expand_prev(mm, vmg);
     }
+    let end = vmg.end;
     if right {
         let next = vmg.next.expect("right merge");
         vmg.end = mm.vma_ref(next).end;
@@ -299,6 +311,10 @@ pub fn vma_merge_new_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: &mut 
         vmg.start = p.start;
         vmg.pgoff = p.pgoff;
         vmg.target = Some(prev);
+        // A next that may not be deleted: merge with prev only.
+        if right && !can_merge_remove_vma(mm, vmg.next.expect("right merge")) {
+            vmg.end = end;
+        }
     }
     vmg.target?;
     if !vma_expand(mm, vmg) {
@@ -339,7 +355,7 @@ pub fn vma_merge_existing_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: 
         return None;
     }
     let merge_left = left_side && can_vma_merge_left(mm, vmg);
-    let merge_right = if right_side {
+    let mut merge_right = if right_side {
         vmg.next = mm.vma_next(middle);
         can_vma_merge_right(mm, vmg, merge_left)
     } else {
@@ -348,6 +364,15 @@ pub fn vma_merge_existing_range<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, vmg: 
     };
     if !merge_left && !merge_right {
         return None;
+    }
+    // Deleting middle (the whole VMA merges) or next (both sides) needs
+    // their vm_ops without close: without middle, no merge; without next,
+    // the left side alone.
+    if left_side && right_side && !can_merge_remove_vma(mm, middle) {
+        return None;
+    }
+    if merge_left && merge_right && !can_merge_remove_vma(mm, vmg.next.expect("right")) {
+        merge_right = false;
     }
     let merge_both = merge_left && merge_right;
     // Sticky flags of every VMA merged end up on the result.
