@@ -212,3 +212,58 @@ fn fork_children_count_as_attached() {
         sc.err(attach(id, 0, 0), Errno::EINVAL);
     });
 }
+
+#[test]
+fn fragments_stay_apart_and_move_alone() {
+    case("fragments_stay_apart_and_move_alone", |sc| {
+        let id = sc.ok(get(IPC_PRIVATE, 4 * P, IPC_CREAT | 0o600)) as i64;
+        sc.expect(attach(id, at(0), 0), Outcome::Val(at(0)));
+        // Split, then the same protection again: a merge would delete a
+        // VMA whose vm_ops has close (shm_close), so none happens.
+        sc.mprotect(0, 3, PROT_READ);
+        sc.mprotect(0, 3, RW);
+        sc.expect_arena("no merge back", &[(0, 3, "rw-s", 0), (3, 4, "rw-s", 3)]);
+        // A middle piece back to its neighbours' protection: it would be
+        // deleted by either merge, so it stays.
+        sc.mprotect(1, 1, PROT_READ);
+        sc.mprotect(1, 1, RW);
+        sc.expect_arena(
+            "the middle stays",
+            &[(0, 1, "rw-s", 0), (1, 2, "rw-s", 1), (2, 3, "rw-s", 2), (3, 4, "rw-s", 3)],
+        );
+        // Several fragments move only one at a time (vma_multi_allowed).
+        sc.err(
+            Call::Mremap {
+                old_addr: at(0),
+                old_len: 4 * P,
+                new_len: 4 * P,
+                flags: MREMAP_MAYMOVE | MREMAP_FIXED,
+                new_addr: at(16),
+            },
+            Errno::EFAULT,
+        );
+        sc.ok(Call::Mremap {
+            old_addr: at(2),
+            old_len: P,
+            new_len: P,
+            flags: MREMAP_MAYMOVE | MREMAP_FIXED,
+            new_addr: at(16),
+        });
+        // Moved back between its old neighbours: the new range extends
+        // the previous one, which deletes nothing; joining the next one
+        // too would delete it, so that side stays apart.
+        sc.ok(Call::Mremap {
+            old_addr: at(16),
+            old_len: P,
+            new_len: P,
+            flags: MREMAP_MAYMOVE | MREMAP_FIXED,
+            new_addr: at(2),
+        });
+        sc.expect_arena(
+            "prev extended, next apart",
+            &[(0, 1, "rw-s", 0), (1, 3, "rw-s", 1), (3, 4, "rw-s", 3)],
+        );
+        sc.expect(dt(at(0)), OK);
+        sc.expect(rmid(id), OK);
+    });
+}
