@@ -229,7 +229,12 @@ fn fragments_stay_apart_and_move_alone() {
         sc.mprotect(1, 1, RW);
         sc.expect_arena(
             "the middle stays",
-            &[(0, 1, "rw-s", 0), (1, 2, "rw-s", 1), (2, 3, "rw-s", 2), (3, 4, "rw-s", 3)],
+            &[
+                (0, 1, "rw-s", 0),
+                (1, 2, "rw-s", 1),
+                (2, 3, "rw-s", 2),
+                (3, 4, "rw-s", 3),
+            ],
         );
         // Several fragments move only one at a time (vma_multi_allowed).
         sc.err(

@@ -257,6 +257,34 @@ print(len(a) + len(b) + len(c))",
         diverges_with: &[],
         min_processes: 1,
     },
+    // System V shared memory: a segment attached twice (once read-only),
+    // split by mprotect, one attach detached, removed while the other is
+    // still attached, and a fork child that inherits the attach.
+    Program {
+        name: "python3-sysv-shm",
+        argv: &[
+            "python3",
+            "-c",
+            "import ctypes, os\n\
+libc = ctypes.CDLL(None, use_errno=True)\n\
+libc.shmat.restype = ctypes.c_void_p\n\
+libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]\n\
+libc.shmdt.argtypes = [ctypes.c_void_p]\n\
+libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]\n\
+i = libc.shmget(0, 5 * 4096, 0o1600)\n\
+a = libc.shmat(i, None, 0)\n\
+b = libc.shmat(i, None, 0o10000)\n\
+libc.mprotect(a + 4096, 4096, 1)\n\
+pid = os.fork()\n\
+if pid == 0: libc.shmdt(ctypes.c_void_p(a)); os._exit(0)\n\
+os.waitpid(pid, 0)\n\
+print(libc.shmdt(ctypes.c_void_p(a)), libc.shmctl(i, 0, None), b > 0)",
+        ],
+        must_call: &["shmget", "shmat", "shmdt", "shmctl"],
+        optional: false,
+        diverges_with: &[],
+        min_processes: 2,
+    },
     // Programs whose faults the old inference got wrong or needed:
     // recorded with every fault, they replay without it.
     Program {

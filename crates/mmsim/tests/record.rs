@@ -639,3 +639,37 @@ print(r, u, ctypes.get_errno())
         "the refused munmap is in the trace"
     );
 }
+
+#[test]
+fn sysv_shm_is_recorded_and_replays() {
+    // A segment of 5000 bytes attached twice (once read-only), the first
+    // attach detached, the segment removed while still attached: the final
+    // maps keep the read-only attach, named by the segment's key.
+    let script = "\
+import ctypes
+libc = ctypes.CDLL(None, use_errno=True)
+libc.shmat.restype = ctypes.c_void_p
+libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]
+libc.shmdt.argtypes = [ctypes.c_void_p]
+i = libc.shmget(0x5eed, 5000, 0o1600)
+a = libc.shmat(i, None, 0)
+b = libc.shmat(i, None, 0o10000)
+print(i >= 0, b > 0, libc.shmdt(ctypes.c_void_p(a)), libc.shmctl(i, 0, None))
+";
+    let rec = record("py-shm", &[python(), "-c", script]);
+    check_fixture(&rec, &["python3", "-c", "…"]);
+    assert_eq!(rec.stdout, "True True 0 0\n", "{}", rec.stderr);
+    let calls = rec.calls();
+    for name in ["shmget", "shmat", "shmdt", "shmctl"] {
+        assert!(
+            calls.iter().any(|t| t.call.name() == name),
+            "{name} is in the trace:\n{}",
+            rec.trace
+        );
+    }
+    assert!(
+        rec.final_maps.contains("r--s 00000000 00:01") && rec.final_maps.contains("/SYSV00005eed (deleted)"),
+        "{}",
+        rec.final_maps
+    );
+}
