@@ -293,6 +293,56 @@ int32_t mm_sim_mlockall(struct MmSim *sim, uint64_t flags);
 int32_t mm_sim_mseal(struct MmSim *sim, uint64_t addr, uint64_t len, uint64_t flags);
 
 /**
+ * `shmget(2)` (`ipc/shm.c` `ksys_shmget`): `0` and the System V
+ * segment's id in `*out_id`, or the errno. `key` is a C `key_t`
+ * (`IPC_PRIVATE` = 0); `flags` as in `<sys/shm.h>`.
+ *
+ * # Safety
+ *
+ * `sim` is `NULL` or a live handle; `out_id` is `NULL` or valid for a
+ * write.
+ */
+int32_t mm_sim_shmget(struct MmSim *sim,
+                      int64_t key,
+                      uint64_t size,
+                      uint64_t flags,
+                      int64_t *out_id);
+
+/**
+ * `shmat(2)` (`ipc/shm.c` `do_shmat`): `0` and the attach address in
+ * `*out_addr`, or the errno.
+ *
+ * # Safety
+ *
+ * `sim` is `NULL` or a live handle; `out_addr` is `NULL` or valid for a
+ * write.
+ */
+int32_t mm_sim_shmat(struct MmSim *sim,
+                     int64_t id,
+                     uint64_t addr,
+                     uint64_t flags,
+                     uint64_t *out_addr);
+
+/**
+ * `shmdt(2)` (`ipc/shm.c` `ksys_shmdt`): `0`, or the errno.
+ *
+ * # Safety
+ *
+ * `sim` is `NULL` or a live handle.
+ */
+int32_t mm_sim_shmdt(struct MmSim *sim, uint64_t addr);
+
+/**
+ * `shmctl(id, IPC_RMID, NULL)` (`ipc/shm.c` `shmctl_down`): `0`, or the
+ * errno.
+ *
+ * # Safety
+ *
+ * `sim` is `NULL` or a live handle.
+ */
+int32_t mm_sim_shmctl_rmid(struct MmSim *sim, int64_t id);
+
+/**
  * `brk(2)` (`mm/mmap.c` `sys_brk`): the new break, or the old one when
  * the kernel refuses (the system call never fails); `brk(0)` reads it.
  * `0` for a `NULL` or poisoned handle (see `mm_sim_last_error`).

@@ -295,6 +295,80 @@ pub unsafe extern "C" fn mm_sim_mseal(sim: *mut MmSim, addr: u64, len: u64, flag
     }))
 }
 
+/// `shmget(2)` (`ipc/shm.c` `ksys_shmget`): `0` and the System V
+/// segment's id in `*out_id`, or the errno. `key` is a C `key_t`
+/// (`IPC_PRIVATE` = 0); `flags` as in `<sys/shm.h>`.
+///
+/// # Safety
+///
+/// `sim` is `NULL` or a live handle; `out_id` is `NULL` or valid for a
+/// write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mm_sim_shmget(sim: *mut MmSim, key: i64, size: u64, flags: u64, out_id: *mut i64) -> i32 {
+    // SAFETY: the caller promises a live handle (or NULL), used by this
+    // thread only.
+    let sim = unsafe { handle(sim) };
+    status(run(sim, "mm_sim_shmget", |t| {
+        out_arg(out_id, "mm_sim_shmget: out_id")?;
+        let id = t.shmget(key, size, flags, None).map_err(|e| Fail::errno("shmget", e))?;
+        // SAFETY: not NULL (checked); the caller promises it is valid.
+        unsafe { out_id.write(id) };
+        Ok(())
+    }))
+}
+
+/// `shmat(2)` (`ipc/shm.c` `do_shmat`): `0` and the attach address in
+/// `*out_addr`, or the errno.
+///
+/// # Safety
+///
+/// `sim` is `NULL` or a live handle; `out_addr` is `NULL` or valid for a
+/// write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mm_sim_shmat(sim: *mut MmSim, id: i64, addr: u64, flags: u64, out_addr: *mut u64) -> i32 {
+    // SAFETY: the caller promises a live handle (or NULL), used by this
+    // thread only.
+    let sim = unsafe { handle(sim) };
+    status(run(sim, "mm_sim_shmat", |t| {
+        out_arg(out_addr, "mm_sim_shmat: out_addr")?;
+        let a = t.shmat(id, addr, flags).map_err(|e| Fail::errno("shmat", e))?;
+        // SAFETY: not NULL (checked); the caller promises it is valid.
+        unsafe { out_addr.write(a) };
+        Ok(())
+    }))
+}
+
+/// `shmdt(2)` (`ipc/shm.c` `ksys_shmdt`): `0`, or the errno.
+///
+/// # Safety
+///
+/// `sim` is `NULL` or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mm_sim_shmdt(sim: *mut MmSim, addr: u64) -> i32 {
+    // SAFETY: the caller promises a live handle (or NULL), used by this
+    // thread only.
+    let sim = unsafe { handle(sim) };
+    status(run(sim, "mm_sim_shmdt", |t| {
+        t.shmdt(addr).map_err(|e| Fail::errno("shmdt", e))
+    }))
+}
+
+/// `shmctl(id, IPC_RMID, NULL)` (`ipc/shm.c` `shmctl_down`): `0`, or the
+/// errno.
+///
+/// # Safety
+///
+/// `sim` is `NULL` or a live handle.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn mm_sim_shmctl_rmid(sim: *mut MmSim, id: i64) -> i32 {
+    // SAFETY: the caller promises a live handle (or NULL), used by this
+    // thread only.
+    let sim = unsafe { handle(sim) };
+    status(run(sim, "mm_sim_shmctl_rmid", |t| {
+        t.shmctl_rmid(id).map_err(|e| Fail::errno("shmctl", e))
+    }))
+}
+
 /// `brk(2)` (`mm/mmap.c` `sys_brk`): the new break, or the old one when
 /// the kernel refuses (the system call never fails); `brk(0)` reads it.
 /// `0` for a `NULL` or poisoned handle (see `mm_sim_last_error`).

@@ -304,6 +304,34 @@ fn mseal_seals_one_page_and_refuses_its_unmap() {
 }
 
 #[test]
+fn sysv_shm_attaches_detaches_and_removes() {
+    let s = Sim::new();
+    let (mut id, mut a) = (-1i64, 0u64);
+    // SAFETY: a live handle and valid out pointers (and so for the next
+    // blocks).
+    assert_eq!(unsafe { mm_sim_shmget(s.0, 0, 5000, 0o1600, &mut id) }, 0);
+    assert_eq!(id, 0);
+    // SAFETY: as above.
+    assert_eq!(unsafe { mm_sim_shmat(s.0, id, 0, 0o10000, &mut a) }, 0);
+    assert!(
+        s.maps()
+            .contains(&format!("{:x}-{:x} r--s 00000000 00:01 0", a, a + 2 * PAGE)),
+        "{}",
+        s.maps()
+    );
+    // SAFETY: as above.
+    assert_eq!(unsafe { mm_sim_shmdt(s.0, a + 1) }, EINVAL_);
+    // SAFETY: as above.
+    assert_eq!(unsafe { mm_sim_shmctl_rmid(s.0, id) }, 0);
+    // SAFETY: as above.
+    assert_eq!(unsafe { mm_sim_shmdt(s.0, a) }, 0);
+    // SAFETY: as above: destroyed at the last detach.
+    assert_eq!(unsafe { mm_sim_shmat(s.0, id, 0, 0, &mut a) }, EINVAL_);
+    // SAFETY: as above.
+    assert_eq!(unsafe { mm_sim_shmget(s.0, 0, 0, 0o1000, &mut id) }, EINVAL_);
+}
+
+#[test]
 fn mlock_splits_and_munlock_merges() {
     let s = Sim::new();
     let a = s.mmap(0, 4 * PAGE, RW, ANON).unwrap();
