@@ -94,6 +94,10 @@ pub struct Inode {
     pub max_bytes: u64,
     /// Huge page size of a hugetlbfs object (0 otherwise).
     pub huge_size: u64,
+    /// A file on a tmpfs mount: the mount's `huge=` option, which decides
+    /// its placement (`shmem_get_unmapped_area`). `None` elsewhere (the
+    /// shmem objects of the internal mount follow `shmem_enabled`).
+    pub tmpfs_huge: Option<crate::mm::ShmemHuge>,
     /// Pages a shmem object charged to the commit count when it was set
     /// up (`shmem_acct_size`); given back when it dies
     /// (`shmem_unacct_size` from `shmem_evict_inode`).
@@ -126,6 +130,7 @@ impl Inode {
                 i64::MAX as u64
             },
             huge_size: 0,
+            tmpfs_huge: None,
             acct_pages: 0,
             refs: 0,
         }

@@ -26,7 +26,7 @@
 //! assert_eq!(back, env);
 //! ```
 
-use mm_core::{MmConfig, Overcommit, ThpMode, Vsyscall};
+use mm_core::{MmConfig, Overcommit, ShmemHuge, ThpMode, Vsyscall};
 
 /// `TASK_SIZE` with 4-level page tables (`DEFAULT_MAP_WINDOW` with 5-level
 /// ones: what `mmap_base` and the legacy base are computed from).
@@ -79,6 +79,10 @@ pub struct ProcEnv {
     pub legacy_va_layout: bool,
     /// `/sys/kernel/mm/transparent_hugepage/enabled`.
     pub thp_enabled: ThpMode,
+    /// `/sys/kernel/mm/transparent_hugepage/shmem_enabled`.
+    pub shmem_enabled: ShmemHuge,
+    /// `/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/shmem_enabled`.
+    pub shmem_pmd: ShmemHuge,
     /// Soft `RLIMIT_AS` in bytes ([`UNLIMITED`]: none).
     pub rlimit_as: u64,
     /// Soft `RLIMIT_DATA`.
@@ -129,6 +133,8 @@ impl Default for ProcEnv {
             mmap_min_addr: 4096,
             legacy_va_layout: false,
             thp_enabled: ThpMode::Madvise,
+            shmem_enabled: ShmemHuge::Never,
+            shmem_pmd: ShmemHuge::Inherit,
             rlimit_as: UNLIMITED,
             rlimit_data: UNLIMITED,
             rlimit_stack: 8 << 20,
@@ -149,7 +155,7 @@ impl Default for ProcEnv {
 }
 
 /// The keys of [`ProcEnv::to_lines`], in order.
-pub const KEYS: [&str; 25] = [
+pub const KEYS: [&str; 27] = [
     "mem_total_kb",
     "swap_total_kb",
     "hugetlb_total_kb",
@@ -160,6 +166,8 @@ pub const KEYS: [&str; 25] = [
     "mmap_min_addr",
     "legacy_va_layout",
     "thp_enabled",
+    "shmem_enabled",
+    "shmem_pmd",
     "rlimit_as",
     "rlimit_data",
     "rlimit_stack",
@@ -229,6 +237,24 @@ impl ProcEnv {
                     _ => return Err(bad()),
                 }
             }
+            "shmem_enabled" | "shmem_pmd" => {
+                let h = ShmemHuge::from_name(selected(value).unwrap_or(value.trim())).ok_or_else(bad)?;
+                // The global knob has no `inherit`; the per-size ones no
+                // `deny` or `force`.
+                let fits = if key == "shmem_enabled" {
+                    h != ShmemHuge::Inherit
+                } else {
+                    !matches!(h, ShmemHuge::Deny | ShmemHuge::Force)
+                };
+                if !fits {
+                    return Err(bad());
+                }
+                if key == "shmem_enabled" {
+                    self.shmem_enabled = h;
+                } else {
+                    self.shmem_pmd = h;
+                }
+            }
             "rlimit_as" => self.rlimit_as = n()?,
             "rlimit_data" => self.rlimit_data = n()?,
             "rlimit_stack" => self.rlimit_stack = n()?,
@@ -286,6 +312,8 @@ impl ProcEnv {
             self.mmap_min_addr.to_string(),
             u8::from(self.legacy_va_layout).to_string(),
             thp.to_string(),
+            self.shmem_enabled.name().to_string(),
+            self.shmem_pmd.name().to_string(),
             limit_text(self.rlimit_as),
             limit_text(self.rlimit_data),
             limit_text(self.rlimit_stack),
@@ -358,6 +386,11 @@ impl ProcEnv {
             ("mmap_min_addr", "/proc/sys/vm/mmap_min_addr"),
             ("legacy_va_layout", "/proc/sys/vm/legacy_va_layout"),
             ("thp_enabled", "/sys/kernel/mm/transparent_hugepage/enabled"),
+            ("shmem_enabled", "/sys/kernel/mm/transparent_hugepage/shmem_enabled"),
+            (
+                "shmem_pmd",
+                "/sys/kernel/mm/transparent_hugepage/hugepages-2048kB/shmem_enabled",
+            ),
             ("personality", &format!("{proc_dir}/personality")),
         ] {
             if let Some(v) = read(path, &mut missing)
@@ -462,6 +495,8 @@ impl ProcEnv {
         cfg.vma_capacity = self.max_map_count as usize + 64;
         cfg.mmap_min_addr = self.mmap_min_addr;
         cfg.thp_enabled = self.thp_enabled;
+        cfg.shmem_enabled = self.shmem_enabled;
+        cfg.shmem_pmd = self.shmem_pmd;
         cfg.rlimit_as = self.rlimit_as;
         cfg.rlimit_data = self.rlimit_data;
         cfg.rlimit_stack = self.rlimit_stack;

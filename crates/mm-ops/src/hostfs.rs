@@ -54,6 +54,16 @@ pub fn probe_at(stat_path: &str, canonical: String) -> Option<PathInfo> {
         };
         let dev = md.dev();
         let rdev = md.rdev();
+        // The super options, for read-only file systems and tmpfs's huge=.
+        let opts = (read_only_fs || fs_type == crate::file_kind::TMPFS_MAGIC)
+            .then(|| super_options(dev, &canonical_of(path)))
+            .flatten();
+        let tmpfs_huge = opts
+            .as_deref()
+            .filter(|_| fs_type == crate::file_kind::TMPFS_MAGIC)
+            .and_then(|o| o.split(',').find_map(|x| x.strip_prefix("huge=")))
+            .and_then(mm_core::ShmemHuge::from_name)
+            .unwrap_or_default();
         Some(PathInfo {
             canonical,
             // Only a regular file's size bounds its mappings.
@@ -61,6 +71,7 @@ pub fn probe_at(stat_path: &str, canonical: String) -> Option<PathInfo> {
             dev: (libc::major(dev), libc::minor(dev)),
             ino: md.ino(),
             noexec,
+            tmpfs_huge,
             thp_unmapped_area: thp_aligned_fs(fs_type),
             file_type,
             rdev: (libc::major(rdev), libc::minor(rdev)),
@@ -70,7 +81,8 @@ pub fn probe_at(stat_path: &str, canonical: String) -> Option<PathInfo> {
                 mode: md.mode() & 0o7777,
                 uid: md.uid(),
                 gid: md.gid(),
-                read_only_fs: read_only_fs && super_read_only(dev, &canonical_of(path)),
+                // Unknown options: taken as read-only.
+                read_only_fs: read_only_fs && opts.as_deref().is_none_or(|o| o.split(',').any(|x| x == "ro")),
                 read_only_mount: read_only_fs,
             }),
         })
@@ -83,15 +95,14 @@ fn canonical_of(p: &str) -> String {
     std::fs::canonicalize(p).map_or_else(|_| p.to_string(), |c| c.to_string_lossy().into_owned())
 }
 
-/// Whether the file system of device `dev` mounted at the longest mount
-/// point above `path` is itself read-only (`ro` in the super options of
-/// `/proc/self/mountinfo`), rather than only the mount. Unknown: true.
-fn super_read_only(dev: u64, path: &str) -> bool {
-    let Ok(info) = std::fs::read_to_string("/proc/self/mountinfo") else {
-        return true;
-    };
+/// The super options (`/proc/self/mountinfo`'s last field: `ro` when the
+/// file system itself is read-only, rather than only the mount; tmpfs's
+/// `huge=`) of device `dev` mounted at the longest mount point above
+/// `path`; `None` when not found.
+fn super_options(dev: u64, path: &str) -> Option<String> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").ok()?;
     let want = format!("{}:{}", libc::major(dev), libc::minor(dev));
-    let mut best: Option<(usize, bool)> = None;
+    let mut best: Option<(usize, &str)> = None;
     for line in info.lines() {
         // ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [TAGS...] - TYPE SOURCE SUPER
         let f: Vec<&str> = line.split(' ').collect();
@@ -104,10 +115,10 @@ fn super_read_only(dev: u64, path: &str) -> bool {
         let mp = f[4];
         let under = mp == "/" || path == mp || path.starts_with(&format!("{mp}/"));
         if under && best.is_none_or(|(len, _)| mp.len() >= len) {
-            best = Some((mp.len(), f[sep + 3].split(',').any(|o| o == "ro")));
+            best = Some((mp.len(), f[sep + 3]));
         }
     }
-    best.is_none_or(|(_, ro)| ro)
+    best.map(|(_, o)| o.to_string())
 }
 
 /// The file system (`statfs(2)`'s `f_type`) of the nearest existing

@@ -409,6 +409,9 @@ impl<P: BarrierPolicy> Task<P> {
                     inode.noexec = i.noexec;
                     if kind == InodeKind::Regular && i.file_type == crate::file_kind::FileType::Regular {
                         crate::file_kind::apply_fs_mmap(&mut inode, i.fs_magic);
+                        if i.fs_magic == crate::file_kind::TMPFS_MAGIC {
+                            inode.tmpfs_huge = Some(i.tmpfs_huge);
+                        }
                     }
                     inode.thp_unmapped_area = i.thp_unmapped_area;
                 }

@@ -30,6 +30,9 @@ pub struct PathInfo {
     pub ino: u64,
     /// On a `noexec` mount.
     pub noexec: bool,
+    /// On a tmpfs mount, its `huge=` option (`never` when absent); `never`
+    /// on other file systems.
+    pub tmpfs_huge: mm_core::ShmemHuge,
     /// The file system aligns large mappings (`thp_get_unmapped_area`):
     /// true for ext4/xfs, false for tmpfs.
     pub thp_unmapped_area: bool,

@@ -29,6 +29,60 @@ pub enum ThpMode {
     Never,
 }
 
+/// A shmem huge-page setting (`mm/shmem.c` `SHMEM_HUGE_*`): the
+/// `huge=` option of a tmpfs mount, the `shmem_enabled` sysfs knob (which
+/// also sets the internal mount's, behind memfds, shared anonymous memory
+/// and System V segments), or a per-size `shmem_enabled` knob (where
+/// `Inherit` defers to the former).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ShmemHuge {
+    /// `never` (the default).
+    #[default]
+    Never,
+    /// `always`.
+    Always,
+    /// `within_size`.
+    WithinSize,
+    /// `advise`.
+    Advise,
+    /// `deny` (sysfs only: no huge pages anywhere, not even on `huge=` mounts).
+    Deny,
+    /// `force` (sysfs only: huge pages everywhere).
+    Force,
+    /// `inherit` (per-size knobs only).
+    Inherit,
+}
+
+impl ShmemHuge {
+    /// The setting's name as sysfs and mount options write it.
+    pub fn name(self) -> &'static str {
+        match self {
+            ShmemHuge::Never => "never",
+            ShmemHuge::Always => "always",
+            ShmemHuge::WithinSize => "within_size",
+            ShmemHuge::Advise => "advise",
+            ShmemHuge::Deny => "deny",
+            ShmemHuge::Force => "force",
+            ShmemHuge::Inherit => "inherit",
+        }
+    }
+
+    /// The setting named `s`.
+    pub fn from_name(s: &str) -> Option<ShmemHuge> {
+        [
+            ShmemHuge::Never,
+            ShmemHuge::Always,
+            ShmemHuge::WithinSize,
+            ShmemHuge::Advise,
+            ShmemHuge::Deny,
+            ShmemHuge::Force,
+            ShmemHuge::Inherit,
+        ]
+        .into_iter()
+        .find(|h| h.name() == s)
+    }
+}
+
 /// How the kernel offers the legacy `[vsyscall]` page (the boot option
 /// `vsyscall=`): what `/proc/PID/maps` shows as its last line.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -129,6 +183,13 @@ pub struct MmConfig {
     /// The THP mode (`transparent_hugepage/enabled`): which VMAs take the
     /// huge-page fault path.
     pub thp_enabled: ThpMode,
+    /// `/sys/kernel/mm/transparent_hugepage/shmem_enabled` (`shmem_huge`):
+    /// with a setting other than `never`, shmem objects of 2 MiB or more
+    /// are placed huge-page aligned (`shmem_get_unmapped_area`).
+    pub shmem_enabled: ShmemHuge,
+    /// `transparent_hugepage/hugepages-2048kB/shmem_enabled`: whether
+    /// anonymous shmem uses the PMD size (`inherit`: as `shmem_enabled`).
+    pub shmem_pmd: ShmemHuge,
     /// `READ_IMPLIES_EXEC` personality.
     pub read_implies_exec: bool,
     /// Capacity of the VMA slab (bounds the number of VMAs).
@@ -185,6 +246,8 @@ impl Default for MmConfig {
             cap_dac_read_search: true,
             thp: true,
             thp_enabled: ThpMode::Madvise,
+            shmem_enabled: ShmemHuge::Never,
+            shmem_pmd: ShmemHuge::Inherit,
             read_implies_exec: false,
             vma_capacity: 65530 + 64,
             start_brk: DEFAULT_START_BRK,

@@ -81,6 +81,16 @@ pub fn run(name: &'static str, f: Scenario) -> usize {
 
 /// Like [`run`] with a helper started with `opts` (e.g. unprivileged).
 pub fn run_with(name: &'static str, opts: &mm_host::HostOptions, f: Scenario) -> usize {
+    run_closure(name, opts, f)
+}
+
+/// Like [`run`], with a closure (which may carry values in and out).
+#[allow(dead_code)] // for shmem_huge.rs, not scenarios.rs
+pub fn run_with_state(name: &'static str, f: impl FnOnce(&mut Sc)) -> usize {
+    run_closure(name, &mm_host::HostOptions::default(), f)
+}
+
+fn run_closure(name: &'static str, opts: &mm_host::HostOptions, f: impl FnOnce(&mut Sc)) -> usize {
     let twin = Twin::spawn_with(opts).unwrap_or_else(|e| panic!("[{name}] cannot start the host helper: {e}"));
     let mut sc = Sc {
         name,

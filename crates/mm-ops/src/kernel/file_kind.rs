@@ -238,6 +238,12 @@ impl PathInfo {
     /// device, inode, device number, file system magic, block size,
     /// noexec, then the path (last: it may hold anything but a newline).
     pub fn to_record(&self) -> String {
+        // `noexec` (0 or 1), then `,huge=…` for a tmpfs mount with it.
+        let mut flags = u8::from(self.noexec).to_string();
+        if self.tmpfs_huge != mm_core::ShmemHuge::Never {
+            flags.push_str(",huge=");
+            flags.push_str(self.tmpfs_huge.name());
+        }
         format!(
             "{}\t{}\t{}:{}\t{}\t{}:{}\t{:#x}\t{}\t{}\t{}",
             self.file_type.name(),
@@ -249,7 +255,7 @@ impl PathInfo {
             self.rdev.1,
             self.fs_magic,
             self.block_size,
-            u8::from(self.noexec),
+            flags,
             self.canonical
         )
     }
@@ -274,7 +280,11 @@ impl PathInfo {
             rdev: pair(f[4], "device number")?,
             fs_magic,
             block_size: f[6].parse().map_err(|_| bad("block size"))?,
-            noexec: f[7] == "1",
+            noexec: f[7].split(',').next() == Some("1"),
+            tmpfs_huge: match f[7].split(',').find_map(|x| x.strip_prefix("huge=")) {
+                Some(h) => mm_core::ShmemHuge::from_name(h).ok_or_else(|| bad("huge option"))?,
+                None => mm_core::ShmemHuge::Never,
+            },
             thp_unmapped_area: thp_aligned_fs(fs_magic),
             canonical: f[8].to_string(),
             // A record does not say who may open the file.
@@ -295,6 +305,7 @@ mod tests {
             dev: (254, 0),
             ino: 99,
             noexec: true,
+            tmpfs_huge: mm_core::ShmemHuge::WithinSize,
             thp_unmapped_area: false,
             file_type: FileType::Regular,
             rdev: (0, 0),
@@ -303,6 +314,10 @@ mod tests {
             access: None,
         };
         assert_eq!(PathInfo::from_record(&p.to_record()).unwrap(), p);
+        // A record of an older mmsim (no huge= after noexec) still reads.
+        let old = PathInfo::from_record("reg\t1\t0:1\t3\t0:0\t0x1021994\t4096\t1\t/a").unwrap();
+        assert!(old.noexec && old.tmpfs_huge == mm_core::ShmemHuge::Never);
+        assert!(PathInfo::from_record("reg\t1\t0:1\t3\t0:0\t0x1021994\t4096\t0,huge=big\t/a").is_err());
         assert!(PathInfo::from_record("reg\t1").is_err());
         assert!(PathInfo::from_record("xyz\t1\t1:2\t3\t0:0\t0x1\t4096\t0\t/a").is_err());
     }

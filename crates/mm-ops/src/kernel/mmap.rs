@@ -7,6 +7,7 @@ use mm_core::file::{FileId, FileTable, InodeKind};
 use mm_core::{BarrierPolicy, MmStruct, MmWrite, VmFlags, Vma, VmaId, VmaView};
 
 use crate::memory::mm_populate;
+use crate::shmem::{ShmemSb, shmem_get_unmapped_area};
 use crate::sys_x86_64::{AreaFile, arch_get_unmapped_area, arch_get_unmapped_area_topdown};
 use crate::uapi::*;
 use crate::util::*;
@@ -37,6 +38,9 @@ pub struct MapFile {
     /// `FOP_MMAP_SYNC`: `MAP_SYNC` passes `MAP_SHARED_VALIDATE` (ext4, xfs),
     /// to be refused later by `mmap_prepare` without DAX.
     pub fop_mmap_sync: bool,
+    /// A shmem object placed by `shmem_get_unmapped_area`, and the super
+    /// block whose huge setting it follows.
+    pub shmem: Option<ShmemSb>,
 }
 
 impl MapFile {
@@ -64,6 +68,11 @@ impl MapFile {
             kind: i.kind,
             thp_unmapped_area: i.thp_unmapped_area,
             fop_mmap_sync: i.rejects_sync,
+            shmem: match (i.kind, i.tmpfs_huge) {
+                (InodeKind::Memfd | InodeKind::ShmemAnon | InodeKind::SysvShm, _) => Some(ShmemSb::Internal),
+                (InodeKind::Regular, Some(h)) => Some(ShmemSb::Mount(h)),
+                _ => None,
+            },
         }
     }
 
@@ -86,7 +95,7 @@ fn round_hint_to_min(mm: &impl VmaView, hint: u64) -> u64 {
 }
 
 /// `mm_get_unmapped_area_vmflags`: top-down or bottom-up by `MMF_TOPDOWN`.
-fn mm_get_unmapped_area(
+pub(crate) fn mm_get_unmapped_area(
     mm: &impl VmaView,
     file: Option<AreaFile>,
     addr: u64,
@@ -182,17 +191,20 @@ pub fn get_unmapped_area(
             };
             mm_get_unmapped_area(mm, area, addr0, len, pgoff, flags, VmFlags::NONE)?
         }
-        // get_unmapped_area_zero: a shared /dev/zero mapping is shmem's.
+        // get_unmapped_area_zero: a shared /dev/zero mapping is a new
+        // shmem object's.
         Some(f) if f.kind == InodeKind::DevZero && flags & MAP_SHARED != 0 => {
-            mm_get_unmapped_area(mm, None, addr, len, pgoff, flags, vm_flags)?
+            shmem_get_unmapped_area(mm, None, None, addr, len, pgoff, flags)?
         }
         // ext4-like files: f_op->get_unmapped_area = thp_get_unmapped_area.
         Some(f) if f.thp_unmapped_area => thp_get_unmapped_area(mm, area, addr, len, pgoff, flags, vm_flags)?,
-        // shmem (memfd, tmpfs) with huge pages off, hugetlbfs and others.
+        // shmem: memfd, tmpfs files, System V segments, shared anonymous
+        // objects (mremap).
+        Some(f) if f.shmem.is_some() => shmem_get_unmapped_area(mm, area, f.shmem, addr, len, pgoff, flags)?,
+        // hugetlbfs, ramfs and others.
         Some(_) => mm_get_unmapped_area(mm, area, addr, len, pgoff, flags, vm_flags)?,
-        // Shared anonymous memory goes through shmem_get_unmapped_area
-        // (no huge alignment with shmem_enabled=never).
-        None if flags & MAP_SHARED != 0 => mm_get_unmapped_area(mm, None, addr, len, 0, flags, vm_flags)?,
+        // Shared anonymous memory: shmem_get_unmapped_area.
+        None if flags & MAP_SHARED != 0 => shmem_get_unmapped_area(mm, None, None, addr, len, 0, flags)?,
         None if cfg.thp && addr == 0 && len.is_multiple_of(PMD_SIZE) => {
             thp_get_unmapped_area(mm, None, addr, len, 0, flags, vm_flags)?
         }

@@ -19,6 +19,7 @@
 //! | [`madvise`] | `madvise`: flag changes, validation, page advice | `mm/madvise.c`, `mm/ksm.c`, `mm/khugepaged.c` |
 //! | [`mlock`](mod@mlock) | `mlock`, `mlock2`, `munlock`, `mlockall`, `munlockall`: lock bits, `locked_vm`, `def_flags` | `mm/mlock.c` |
 //! | [`mseal`](mod@mseal) | `mseal`: `VM_SEALED` on a range without holes | `mm/mseal.c` |
+//! | [`shmem`] | placement of shmem objects (huge-page alignment by `huge=` and `shmem_enabled`) | `mm/shmem.c` `shmem_get_unmapped_area` |
 //! | [`shm`] | System V shared memory: `shmget`, `shmat`, `shmdt`, `shmctl(IPC_RMID)` | `ipc/shm.c` |
 //! | [`guards`] | guard markers (`MADV_GUARD_INSTALL`) | `mm/madvise.c`, `mm/memory.c` |
 //! | [`memory`] | page faults, stack growth, populate | `mm/memory.c`, `arch/x86/mm/fault.c`, `mm/gup.c` |
@@ -43,6 +44,7 @@ pub mod mseal;
 pub mod namei;
 pub mod procmap_query;
 pub mod shm;
+pub mod shmem;
 pub mod sys_x86_64;
 pub mod task_mmu;
 pub mod util;

@@ -217,6 +217,7 @@ mod tests {
             dev: (0, 1),
             ino: 2,
             noexec: false,
+            tmpfs_huge: mm_core::ShmemHuge::Never,
             thp_unmapped_area: false,
             file_type: FileType::Regular,
             rdev: (0, 0),

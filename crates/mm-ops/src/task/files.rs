@@ -189,6 +189,9 @@ impl<P: BarrierPolicy> Task<P> {
                         if disk_file {
                             crate::file_kind::apply_fs_mmap(&mut n, i.fs_magic);
                             n.thp_unmapped_area = i.thp_unmapped_area;
+                            if i.fs_magic == crate::file_kind::TMPFS_MAGIC {
+                                n.tmpfs_huge = Some(i.tmpfs_huge);
+                            }
                         } else {
                             n.rejects_sync = false;
                         }
@@ -200,6 +203,10 @@ impl<P: BarrierPolicy> Task<P> {
                         let mut n = Inode::new(ino, (0xfe, 0), default_size, key.clone(), kind);
                         if let Some(fs) = self.dir_fs_probe.and_then(|p| p(&key)) {
                             crate::file_kind::apply_fs_mmap(&mut n, fs);
+                            // The mount's huge= is not known: its default.
+                            if fs == crate::file_kind::TMPFS_MAGIC {
+                                n.tmpfs_huge = Some(mm_core::ShmemHuge::Never);
+                            }
                         }
                         n
                     }
