@@ -57,6 +57,10 @@ pub enum InodeKind {
     DevZero,
 }
 
+/// ext4's `s_maxbytes` with extents and 4 KiB blocks: 2^32 − 1 blocks
+/// (`ext4_max_size`).
+pub const EXT4_MAX_BYTES: u64 = ((1u64 << 32) - 1) << 12;
+
 /// An inode.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Inode {
@@ -125,7 +129,7 @@ impl Inode {
             // ext4's (the reference host's) for files, MAX_LFS_FILESIZE
             // for shmem and hugetlbfs objects.
             max_bytes: if kind == InodeKind::Regular {
-                ((1u64 << 32) - 1) << 12
+                EXT4_MAX_BYTES
             } else {
                 i64::MAX as u64
             },

@@ -412,6 +412,10 @@ impl<P: BarrierPolicy> Task<P> {
                         if i.fs_magic == crate::file_kind::TMPFS_MAGIC {
                             inode.tmpfs_huge = Some(i.tmpfs_huge);
                         }
+                    } else {
+                        // Not a file system's regular file (a device): no
+                        // mmap_prepare refusing VM_SYNC, as `open` sets it.
+                        inode.rejects_sync = false;
                     }
                     inode.thp_unmapped_area = i.thp_unmapped_area;
                 }

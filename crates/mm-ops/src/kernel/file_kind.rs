@@ -170,7 +170,7 @@ pub fn fs_mmap(fs_magic: i64) -> FsMmap {
     match fs_magic {
         0 | EXT4_MAGIC => FsMmap {
             mmap_sync: true,
-            max_bytes: ((1u64 << 32) - 1) << 12,
+            max_bytes: mm_core::file::EXT4_MAX_BYTES,
             ..thp
         },
         XFS_MAGIC => FsMmap { mmap_sync: true, ..thp },
