@@ -498,6 +498,32 @@ mmap(NULL, 4096, PROT_READ, MAP_PRIVATE, 5<anon_inode:[eventfd]>, 0) = -1 ENODEV
 }
 
 #[test]
+fn rings_of_anonymous_inodes_map_under_their_name() {
+    // io_uring's rings as strace printed them on this machine (the
+    // addresses are those of an empty address space, top-down from
+    // 0x7ffff7fff000): the name is strace's, not a path relative to the
+    // working directory (it was `/CWD/anon_inode:[io_uring]`), and a
+    // 2 MiB + 4 KiB perf ring is placed plainly, right below, not
+    // THP-aligned (perf has no get_unmapped_area).
+    let script = "\
+mmap(NULL, 352, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_POPULATE, 3<anon_inode:[io_uring]>, 0) = 0x7ffff7ffe000
+mmap(NULL, 512, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_POPULATE, 3<anon_inode:[io_uring]>, 0x10000000) = 0x7ffff7ffd000
+mmap(NULL, 2101248, PROT_READ|PROT_WRITE, MAP_SHARED, 4<anon_inode:[perf_event]>, 0) = 0x7ffff7dfc000
+";
+    let run = replay(&["--check", "--maps"], script);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stderr.contains("0 divergences"), "{}", run.stderr);
+    for (start, name) in [
+        ("7ffff7ffe000-", "anon_inode:[io_uring]"),
+        ("7ffff7ffd000-", "anon_inode:[io_uring]"),
+        ("7ffff7dfc000-", "anon_inode:[perf_event]"),
+    ] {
+        let line = run.stdout.lines().find(|l| l.starts_with(start)).unwrap_or_default();
+        assert!(line.ends_with(&format!(" {name}")), "{start}: {}", run.stdout);
+    }
+}
+
+#[test]
 fn renaming_a_directory_renames_the_mapped_files_in_it() {
     let tmp = TempDir::new("rename-dir");
     let d = tmp.path().join("d");

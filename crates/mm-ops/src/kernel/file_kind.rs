@@ -71,6 +71,15 @@ pub fn mmap_kind(info: &PathInfo) -> InodeKind {
     }
 }
 
+/// Whether `name` is how strace names a descriptor without a path
+/// (`pipe:[N]`, `socket:[N]`, `anon_inode:[io_uring]`, …): not a path to
+/// resolve or look up.
+pub fn is_pseudo_name(name: &str) -> bool {
+    ["pipe:[", "socket:[", "anon_inode:"]
+        .iter()
+        .any(|p| name.starts_with(p))
+}
+
 /// How `mmap` treats a descriptor strace names without a path
 /// (`pipe:[N]`, `socket:[N]`, `anon_inode:[eventfd]`); `None` for a path.
 pub fn pseudo_kind(name: &str) -> Option<InodeKind> {
@@ -334,5 +343,9 @@ mod tests {
         assert_eq!(mmap_kind(&p), InodeKind::NoMmap);
         assert_eq!(pseudo_kind("pipe:[5]"), Some(InodeKind::NoMmap));
         assert_eq!(pseudo_kind("/tmp/x"), None);
+        // io_uring and perf rings map: a pseudo name all the same.
+        assert_eq!(pseudo_kind("anon_inode:[io_uring]"), None);
+        assert!(is_pseudo_name("anon_inode:[io_uring]") && is_pseudo_name("pipe:[5]"));
+        assert!(!is_pseudo_name("/tmp/anon_inode:x") && !is_pseudo_name("anon_inode"));
     }
 }

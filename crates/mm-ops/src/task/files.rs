@@ -9,7 +9,7 @@ use mm_core::failslab::AllocSite;
 use mm_core::file::{FileId, Inode, InodeKind};
 
 use super::{FIRST_FD, MAX_FD, PathInfo, Task};
-use crate::file_kind::{FileType, mmap_kind, pseudo_kind};
+use crate::file_kind::{FileType, is_pseudo_name, mmap_kind, pseudo_kind};
 use crate::uapi::{oflags::*, *};
 
 impl<P: BarrierPolicy> Task<P> {
@@ -106,7 +106,7 @@ impl<P: BarrierPolicy> Task<P> {
         }
         // strace's names of pipes, sockets and anonymous inodes are not
         // paths: nothing to resolve or probe.
-        let pseudo = pseudo_kind(path).is_some();
+        let pseudo = is_pseudo_name(path);
         let given = path;
         let path = if pseudo { path.to_string() } else { self.resolve(path) };
         let mut info = if pseudo {
@@ -201,7 +201,12 @@ impl<P: BarrierPolicy> Task<P> {
                         let ino = files.fresh_ino();
                         let kind = pseudo_kind(&key).unwrap_or(InodeKind::Regular);
                         let mut n = Inode::new(ino, (0xfe, 0), default_size, key.clone(), kind);
-                        if let Some(fs) = self.dir_fs_probe.and_then(|p| p(&key)) {
+                        if pseudo {
+                            // An anonymous inode that maps (io_uring, perf
+                            // rings): no THP placement, no MAP_SYNC.
+                            n.thp_unmapped_area = false;
+                            n.rejects_sync = false;
+                        } else if let Some(fs) = self.dir_fs_probe.and_then(|p| p(&key)) {
                             crate::file_kind::apply_fs_mmap(&mut n, fs);
                             // The mount's huge= is not known: its default.
                             if fs == crate::file_kind::TMPFS_MAGIC {
