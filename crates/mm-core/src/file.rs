@@ -51,6 +51,12 @@ pub enum InodeKind {
     /// a shmem object named `/SYSV<key> (deleted)` whose inode number is
     /// the segment's id. Each attach is its own description.
     SysvShm,
+    /// A `memfd_secret` object (`mm/secretmem.c`): `/secretmem (deleted)`,
+    /// on a `noexec` mount; its `mmap` (after the range was cleared)
+    /// refuses private mappings (`EINVAL`) and, past `RLIMIT_MEMLOCK`,
+    /// locked memory (`EAGAIN`), and makes the VMA `VM_LOCKED` and
+    /// `VM_DONTDUMP`; its pages cannot be pinned (no populate, no mlock).
+    Secretmem,
     /// `/dev/zero` (character device 1:5): a private mapping is anonymous
     /// memory that keeps `/dev/zero` as its file; a shared one is a new
     /// shmem object per mapping (`/dev/zero (deleted)`).
@@ -146,7 +152,7 @@ impl Inode {
     pub fn is_regular(&self) -> bool {
         matches!(
             self.kind,
-            InodeKind::Regular | InodeKind::Memfd | InodeKind::Hugetlb | InodeKind::SysvShm
+            InodeKind::Regular | InodeKind::Memfd | InodeKind::Hugetlb | InodeKind::SysvShm | InodeKind::Secretmem
         )
     }
 
@@ -306,7 +312,11 @@ impl FileTable {
         let id = InodeId(self.inode_alloc.alloc());
         if !matches!(
             inode.kind,
-            InodeKind::Memfd | InodeKind::ShmemAnon | InodeKind::HugetlbAnon | InodeKind::SysvShm
+            InodeKind::Memfd
+                | InodeKind::ShmemAnon
+                | InodeKind::HugetlbAnon
+                | InodeKind::SysvShm
+                | InodeKind::Secretmem
         ) {
             self.by_path.insert(inode.path.clone(), id);
         }
@@ -389,7 +399,11 @@ impl FileTable {
             && (i.deleted
                 || matches!(
                     i.kind,
-                    InodeKind::Memfd | InodeKind::ShmemAnon | InodeKind::HugetlbAnon | InodeKind::SysvShm
+                    InodeKind::Memfd
+                        | InodeKind::ShmemAnon
+                        | InodeKind::HugetlbAnon
+                        | InodeKind::SysvShm
+                        | InodeKind::Secretmem
                 ))
         {
             let acct = i.acct_pages;

@@ -70,6 +70,7 @@ typedef unsigned char u8;
 #define SYS_memfd_create 319
 #define SYS_mlock2 325
 #define SYS_close_range 436
+#define SYS_memfd_secret 447
 
 #define O_RDONLY 0
 #define O_CLOEXEC 02000000
@@ -126,6 +127,7 @@ enum op {
 	OP_SHMAT = 29,
 	OP_SHMDT = 30,
 	OP_SHMCTL_RMID = 31, /* shmctl(a[0], IPC_RMID, NULL) */
+	OP_MEMFD_SECRET = 32,
 };
 
 /*
@@ -784,6 +786,9 @@ void __attribute__((noreturn, used)) helper_main(void)
 			break;
 		case OP_SHMCTL_RMID:
 			send(sys3(SYS_shmctl, a[0], 0, 0), 0, 0);
+			break;
+		case OP_MEMFD_SECRET:
+			send(sys1(SYS_memfd_secret, a[0]), 0, 0);
 			break;
 		case OP_FAULT:
 			send(fault(a[0], a[1]), 0, 0);

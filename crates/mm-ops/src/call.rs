@@ -143,6 +143,11 @@ pub enum Call {
         /// Reserved: must be 0.
         flags: u64,
     },
+    /// `memfd_secret(flags)` (x86-64 number 447): a secret memory object.
+    MemfdSecret {
+        /// `O_CLOEXEC` or 0 (a C `unsigned int`).
+        flags: u64,
+    },
     /// `shmget(key, size, shmflg)`: a System V segment's id.
     Shmget {
         /// The key (a C `key_t`); `IPC_PRIVATE` (0) makes a new segment.
@@ -277,6 +282,7 @@ impl Call {
             Call::Dup2 { .. } => "dup2",
             Call::Dup3 { .. } => "dup3",
             Call::MemfdCreate { .. } => "memfd_create",
+            Call::MemfdSecret { .. } => "memfd_secret",
             Call::Ftruncate { .. } => "ftruncate",
         }
     }
@@ -300,6 +306,7 @@ impl Call {
                 | Call::Dup2 { .. }
                 | Call::Dup3 { .. }
                 | Call::MemfdCreate { .. }
+                | Call::MemfdSecret { .. }
         )
     }
 }

@@ -345,6 +345,7 @@ impl<P: BarrierPolicy> Task<P> {
                 fd(self.dup(oldfd, Some(newfd), None))
             }
             Call::MemfdCreate { name, flags } => fd(self.memfd_create(name, *flags, recorded_fd)),
+            Call::MemfdSecret { flags } => fd(self.memfd_secret(*flags, recorded_fd)),
             &Call::Ftruncate { fd, length } => ok0(self.ftruncate(fd, length)),
         }
     }

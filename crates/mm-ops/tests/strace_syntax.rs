@@ -791,3 +791,25 @@ fn sysv_shm_lines_read_and_print_as_strace_does() {
         );
     }
 }
+
+/// `memfd_secret` as strace 6.1 printed it on this machine: the flags are
+/// `O_CLOEXEC`, unknown bits in hex, or `0`.
+#[test]
+fn memfd_secret_reads_and_prints_as_strace_does() {
+    for (text, flags) in [
+        ("memfd_secret(O_CLOEXEC)                 = 3", 0o2000000),
+        (
+            "memfd_secret(0x1)                       = -1 EINVAL (Invalid argument)",
+            1,
+        ),
+        ("memfd_secret(0)                         = 3", 0),
+    ] {
+        let t = one(text);
+        assert_eq!(t.call, Call::MemfdSecret { flags }, "{text}");
+        assert_eq!(
+            format_call(&t.call),
+            text.split(" = ").next().unwrap().trim_end(),
+            "{text}"
+        );
+    }
+}

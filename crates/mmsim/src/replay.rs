@@ -390,7 +390,12 @@ impl Replayer {
 fn takes_recorded_fd(call: &Call) -> bool {
     matches!(
         call,
-        Call::Open { .. } | Call::Openat { .. } | Call::Dup { .. } | Call::MemfdCreate { .. } | Call::Shmget { .. }
+        Call::Open { .. }
+            | Call::Openat { .. }
+            | Call::Dup { .. }
+            | Call::MemfdCreate { .. }
+            | Call::MemfdSecret { .. }
+            | Call::Shmget { .. }
     )
 }
 

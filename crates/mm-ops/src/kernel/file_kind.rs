@@ -55,6 +55,7 @@ pub fn mmap_kind(info: &PathInfo) -> InodeKind {
             InodeKind::Hugetlb
         }
         FileType::Regular if info.fs_magic == SYSFS_MAGIC => InodeKind::MmapRefuses(Errno::ENODEV.0),
+        FileType::Regular if info.fs_magic == SECRETMEM_MAGIC => InodeKind::Secretmem,
         FileType::Regular if info.fs_magic == PROC_SUPER_MAGIC => {
             // Per-process files and sysctls have no mmap; the files of
             // proc_create (proc_reg_file_ops) have one that answers EIO.
@@ -104,6 +105,8 @@ pub fn pseudo_kind(name: &str) -> Option<InodeKind> {
     no_mmap.contains(&anon).then_some(InodeKind::NoMmap)
 }
 
+/// `SECRETMEM_MAGIC` (`memfd_secret` objects).
+pub const SECRETMEM_MAGIC: i64 = 0x5345_434d;
 /// `HUGETLBFS_MAGIC`.
 pub const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
 /// `TMPFS_MAGIC`.

@@ -386,7 +386,9 @@ fn madvise_populate<P: BarrierPolicy>(mm: &MmStruct<P>, mut start: u64, end: u64
             return Err(Errno::ENOMEM);
         };
         let v = r.vma(id);
-        if !populate_allowed(v.flags, write) {
+        // A secretmem VMA: gup's EFAULT, which madvise_populate reports
+        // as EINVAL.
+        if !populate_allowed(v.flags, write) || crate::util::vma_is_secretmem(&r.files(), &v) {
             return Err(Errno::EINVAL);
         }
         let stop = v.end.min(end);

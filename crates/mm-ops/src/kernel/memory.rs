@@ -414,7 +414,8 @@ pub fn mm_populate<P: BarrierPolicy>(mm: &MmStruct<P>, start: u64, len: u64) {
         if v.start >= end {
             break;
         }
-        let skip = v.flags.intersects(VmFlags::IO | VmFlags::PFNMAP | VmFlags::LOCKONFAULT);
+        let skip = v.flags.intersects(VmFlags::IO | VmFlags::PFNMAP | VmFlags::LOCKONFAULT)
+            || crate::util::vma_is_secretmem(&r.files(), &v);
         let write = v.flags.0 & (VmFlags::WRITE.0 | VmFlags::SHARED.0) == VmFlags::WRITE.0;
         if !skip && write {
             // The first write fault prepares the anon_vma, even if the page

@@ -43,7 +43,8 @@ pub fn mlock_fixup<P: BarrierPolicy>(
     newflags: VmFlags,
 ) -> Result<VmaId, Errno> {
     let oldflags = w.vma_ref(id).flags;
-    if newflags == oldflags || !vma_supports_mlock(oldflags) {
+    if newflags == oldflags || !vma_supports_mlock(oldflags) || crate::util::vma_is_secretmem(&w.files(), w.vma_ref(id))
+    {
         *prev = Some(id);
         return Ok(id);
     }
@@ -161,7 +162,11 @@ fn populate_vma_page_range<P: BarrierPolicy>(r: &MmRead<'_, P>, id: VmaId, start
     }
     // PROT_NONE, or (check_vma_flags' arch_vma_access_permitted) an
     // execute-only protection key, which gup's data reads cannot pass.
-    if !f.intersects(VmFlags::ACCESS_FLAGS) || crate::memory::exec_only_key(f, r.state().cfg.pkeys) {
+    // And a secretmem VMA, whose pages gup refuses.
+    if !f.intersects(VmFlags::ACCESS_FLAGS)
+        || crate::memory::exec_only_key(f, r.state().cfg.pkeys)
+        || crate::util::vma_is_secretmem(&r.files(), &r.vma(id))
+    {
         return Err(Errno::EFAULT);
     }
     let write = f.0 & (VmFlags::WRITE.0 | VmFlags::SHARED.0) == VmFlags::WRITE.0;

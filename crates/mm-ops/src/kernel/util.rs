@@ -63,6 +63,14 @@ pub fn vma_is_anonymous(files: &mm_core::file::FileTable, v: &mm_core::Vma) -> b
             .is_none_or(|f| files.file_inode(f).kind == mm_core::file::InodeKind::DevZero)
 }
 
+/// `vma_is_secretmem` (`include/linux/secretmem.h`): a `memfd_secret`
+/// mapping, whose pages `gup` refuses (`check_vma_flags`) and whose lock
+/// bits `mlock` leaves alone.
+pub fn vma_is_secretmem(files: &mm_core::file::FileTable, v: &mm_core::Vma) -> bool {
+    v.file
+        .is_some_and(|f| files.file_inode(f).kind == mm_core::file::InodeKind::Secretmem)
+}
+
 /// `vm_stat_account` (`mm/mmap.c`): `total_vm` and the exec/stack/data split.
 pub fn vm_stat_account(st: &mut MmState, flags: VmFlags, npages: i64) {
     let add = |c: &mut u64| *c = c.wrapping_add_signed(npages);

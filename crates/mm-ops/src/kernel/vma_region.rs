@@ -491,6 +491,22 @@ pub fn mmap_region<P: BarrierPolicy>(
             vm_unacct_memory(mm.st(), charged);
             return Err(Errno(e));
         }
+        if kind == Some(InodeKind::Secretmem) {
+            // secretmem_mmap, once the range was cleared: shared only, and
+            // within RLIMIT_MEMLOCK, as the VMA becomes locked.
+            let e = if !flags.contains(VmFlags::MAYSHARE) {
+                Some(Errno::EINVAL)
+            } else if !crate::util::mlock_future_ok(mm.st(), flags | VmFlags::LOCKED, len) {
+                Some(Errno::EAGAIN)
+            } else {
+                None
+            };
+            if let Some(e) = e {
+                vm_unacct_memory(mm.st(), charged);
+                return Err(e);
+            }
+            flags |= VmFlags::LOCKED | VmFlags::DONTDUMP;
+        }
         let file = match src {
             MapSource::Anon => None,
             MapSource::File(_) if dev_zero_shared => match shmem_zero_setup(mm, len, flags) {

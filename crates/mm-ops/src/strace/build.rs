@@ -2,7 +2,7 @@
 
 use super::ParseError;
 use super::value::{addr, fd, flags, number, string};
-use super::xlat::{MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_FLAGS, PROT, SHMAT, SHMGET};
+use super::xlat::{MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_FLAGS, PROT, SECRET, SHMAT, SHMGET};
 use crate::call::{Access, Call};
 
 /// `open`'s and `openat`'s mode as the kernel takes it and strace shows
@@ -53,6 +53,7 @@ pub(super) const NAMES: &[&str] = &[
     "dup2",
     "dup3",
     "memfd_create",
+    "memfd_secret",
     "ftruncate",
 ];
 
@@ -190,6 +191,12 @@ pub(super) fn build(name: &str, a: &[&str]) -> Result<(Call, Paths), ParseError>
                 addr: ctx(n, "addr", addr(a[0]))?,
                 len: ctx(n, "len", number(a[1]))?,
                 flags: ctx(n, "flags", number(a[2]))?,
+            }
+        }
+        "memfd_secret" => {
+            arity(n, a, 1, 1)?;
+            Call::MemfdSecret {
+                flags: ctx(n, "flags", flags(a[0], &SECRET))? & INT_BITS,
             }
         }
         "shmget" => {

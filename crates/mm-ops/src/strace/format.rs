@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use super::errno;
 use super::xlat::{
-    HUGE_MASK, HUGE_SHIFT, MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_ACCESS, O_FLAGS, PROT, SHMAT, SHMGET, print_flags,
-    print_xval,
+    HUGE_MASK, HUGE_SHIFT, MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_ACCESS, O_FLAGS, PROT, SECRET, SHMAT, SHMGET,
+    print_flags, print_xval,
 };
 use crate::call::{Call, Outcome};
 
@@ -246,6 +246,15 @@ pub fn format_call(call: &Call) -> String {
             print_flags(&mut o, flags as u32 as u64, &SHMAT, Some("SHM_???"));
         }
         Call::Shmdt { addr: a } => addr(&mut o, a),
+        Call::MemfdSecret { flags } => {
+            // strace 6.1: `O_CLOEXEC`, `0x1`, `O_CLOEXEC|0x1`, `0`.
+            let f = flags as u32 as u64;
+            if f == 0 {
+                o.push('0');
+            } else {
+                print_flags(&mut o, f, &SECRET, None);
+            }
+        }
         Call::ShmctlRmid { id } => {
             let _ = write!(o, "{}, IPC_RMID, NULL", id as i32);
         }
@@ -333,6 +342,7 @@ pub fn visible(c: &Call) -> Call {
             int(flags);
         }
         Call::ShmctlRmid { id } => fd(id),
+        Call::MemfdSecret { flags } => int(flags),
         Call::Open { flags, mode: m, .. } => {
             mode(*flags, m);
             int(flags);

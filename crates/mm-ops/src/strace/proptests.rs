@@ -58,6 +58,7 @@ fn call() -> impl Strategy<Value = Call> {
         (fd(), word(), word()).prop_map(|(key, size, flags)| Call::Shmget { key, size, flags }),
         (fd(), word(), word()).prop_map(|(id, addr, flags)| Call::Shmat { id, addr, flags }),
         word().prop_map(|addr| Call::Shmdt { addr }),
+        word().prop_map(|flags| Call::MemfdSecret { flags }),
         fd().prop_map(|id| Call::ShmctlRmid { id }),
         (word(), access).prop_map(|(addr, access)| Call::Fault { addr, access }),
         (any::<String>(), word(), proptest::option::of(word())).prop_map(|(path, flags, mode)| Call::Open {

@@ -207,6 +207,14 @@ pub(super) static MLOCK: Xlat = Xlat {
     shift: None,
 };
 
+/// `memfd_secret`'s flags (strace decodes only `O_CLOEXEC`).
+pub(super) static SECRET: Xlat = Xlat {
+    kind: "O",
+    print: &[("O_CLOEXEC", 0o2000000)],
+    extra: &[],
+    shift: None,
+};
+
 /// `shm_resource_flags.in` (`shmget`'s flags above the mode bits).
 pub(super) static SHMGET: Xlat = Xlat {
     kind: "IPC",

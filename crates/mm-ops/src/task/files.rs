@@ -186,6 +186,12 @@ impl<P: BarrierPolicy> Task<P> {
                         if kind == InodeKind::Hugetlb {
                             n.huge_size = i.block_size;
                         }
+                        if kind == InodeKind::Secretmem {
+                            // A pseudo file (always shown deleted) on a
+                            // noexec mount.
+                            n.deleted = true;
+                            n.noexec = true;
+                        }
                         if disk_file {
                             crate::file_kind::apply_fs_mmap(&mut n, i.fs_magic);
                             n.thp_unmapped_area = i.thp_unmapped_area;
@@ -316,6 +322,37 @@ impl<P: BarrierPolicy> Task<P> {
         Ok(fd)
     }
 
+    /// `memfd_secret` (`mm/secretmem.c`): a new secret memory object,
+    /// `/secretmem (deleted)`; `flags` may only be `O_CLOEXEC`.
+    pub fn memfd_secret(&mut self, flags: u64, want_fd: Option<i64>) -> Result<i64, Errno> {
+        if flags & !O_CLOEXEC != 0 {
+            return Err(Errno::EINVAL);
+        }
+        let fd = match want_fd {
+            Some(fd) => fd,
+            None => self.lowest_free_fd(0)?,
+        };
+        let mm = self.mm.clone();
+        if mm.fail_nth().should_fail(AllocSite::File) {
+            return Err(Errno::ENOMEM);
+        }
+        let mut files = mm.files();
+        let ino = files.fresh_ino();
+        // The secretmem mount's device; the host's is numbered at boot.
+        let mut inode = Inode::new(ino, (0, 0x0e), 0, "/secretmem".into(), InodeKind::Secretmem);
+        inode.deleted = true;
+        inode.noexec = true;
+        inode.rejects_sync = false;
+        inode.thp_unmapped_area = false;
+        let id = files.add_inode(inode);
+        let f = files
+            .open(mm.file_slots(), id, true, true, false)
+            .ok_or(Errno::ENFILE)?;
+        drop(files);
+        self.install(fd, f);
+        Ok(fd)
+    }
+
     /// Sets the size of the file behind `fd`, if the model knows `fd`: what
     /// a replay learns of a file the trace grew with calls it does not model
     /// (`write(2)`).
@@ -377,6 +414,10 @@ impl<P: BarrierPolicy> Task<P> {
         let inode = files.inode(file.inode);
         if length > inode.size && (length > self.mm.rlimit_fsize() || length > inode.max_bytes) {
             return Err(Errno::EFBIG);
+        }
+        // secretmem_setattr: the size is set once.
+        if inode.kind == InodeKind::Secretmem && inode.size != 0 {
+            return Err(Errno::EINVAL);
         }
         // Then hugetlbfs_setattr: sizes in whole huge pages.
         let huge = inode.huge_size;

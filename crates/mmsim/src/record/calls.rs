@@ -51,6 +51,8 @@ pub(crate) mod nr {
     pub const MLOCK2: u64 = 325;
     /// `mseal` (Linux 6.10+).
     pub const MSEAL: u64 = 462;
+    /// `memfd_secret` (Linux 5.14+).
+    pub const MEMFD_SECRET: u64 = 447;
     /// `shmget`.
     pub const SHMGET: u64 = 29;
     /// `shmat`.
@@ -249,7 +251,8 @@ pub(crate) fn string_arg(nr: u64) -> Option<StringArg> {
         | nr::SHMGET
         | nr::SHMAT
         | nr::SHMCTL
-        | nr::SHMDT => StringArg::None,
+        | nr::SHMDT
+        | nr::MEMFD_SECRET => StringArg::None,
         _ => return None,
     })
 }
@@ -336,6 +339,7 @@ pub(crate) fn decode(e: &Entry, string: Option<&[u8]>) -> Option<Call> {
             flags: int_arg(a[2]),
         },
         nr::SHMDT => Call::Shmdt { addr: a[0] },
+        nr::MEMFD_SECRET => Call::MemfdSecret { flags: int_arg(a[0]) },
         // Only IPC_RMID changes an address space; the other commands are
         // not recorded.
         nr::SHMCTL if a[1] as i32 == 0 => Call::ShmctlRmid { id: fd_arg(a[0]) },

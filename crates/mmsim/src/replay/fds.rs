@@ -98,7 +98,7 @@ impl FdTracker {
             return;
         };
         match *call {
-            Call::Open { .. } | Call::Openat { .. } | Call::MemfdCreate { .. } => {
+            Call::Open { .. } | Call::Openat { .. } | Call::MemfdCreate { .. } | Call::MemfdSecret { .. } => {
                 self.install(v as i64, path);
             }
             Call::Dup { fd } => {
