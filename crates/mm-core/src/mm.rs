@@ -117,10 +117,10 @@ pub struct MmShared {
     /// bytes moved the hot fields and cost the write path 2 instructions
     /// per operation (`cargo xtask icount`: 1306 -> 1308 for mmap+munmap).
     cred: Box<FsCred>,
-    /// `MmConfig::rlimit_nofile` (fixed at creation).
-    rlimit_nofile: u64,
-    /// `MmConfig::rlimit_fsize` (fixed at creation).
-    rlimit_fsize: u64,
+    /// `MmConfig::rlimit_nofile`, as `setrlimit` last set it.
+    rlimit_nofile: AtomicU64,
+    /// `MmConfig::rlimit_fsize`, as `setrlimit` last set it.
+    rlimit_fsize: AtomicU64,
     /// `MmConfig::pkeys` (fixed at creation).
     pkeys: bool,
     /// `MmConfig::vsyscall` (fixed at creation).
@@ -203,8 +203,8 @@ impl<P: BarrierPolicy> MmStruct<P> {
                 task_size,
                 thp_enabled,
                 cred,
-                rlimit_nofile,
-                rlimit_fsize,
+                rlimit_nofile: AtomicU64::new(rlimit_nofile),
+                rlimit_fsize: AtomicU64::new(rlimit_fsize),
                 pkeys,
                 vsyscall,
                 brk: AtomicU64::new(start_brk),
@@ -368,12 +368,20 @@ impl<P: BarrierPolicy> MmStruct<P> {
 
     /// `RLIMIT_NOFILE` of its task, readable without `mmap_lock`.
     pub fn rlimit_nofile(&self) -> u64 {
-        self.shared.rlimit_nofile
+        crate::ordering::read_once(&self.shared.rlimit_nofile)
     }
 
     /// `RLIMIT_FSIZE` of its task, readable without `mmap_lock`.
     pub fn rlimit_fsize(&self) -> u64 {
-        self.shared.rlimit_fsize
+        crate::ordering::read_once(&self.shared.rlimit_fsize)
+    }
+
+    /// Sets the soft `RLIMIT_NOFILE` and `RLIMIT_FSIZE` read without
+    /// `mmap_lock` (`setrlimit`; the caller also sets them in the
+    /// configuration under the write lock).
+    pub fn set_file_rlimits(&self, nofile: u64, fsize: u64) {
+        crate::ordering::write_once(&self.shared.rlimit_nofile, nofile);
+        crate::ordering::write_once(&self.shared.rlimit_fsize, fsize);
     }
 
     /// Whether protection keys are on ([`MmConfig::pkeys`]), readable

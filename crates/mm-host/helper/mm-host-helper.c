@@ -71,6 +71,7 @@ typedef unsigned char u8;
 #define SYS_mlock2 325
 #define SYS_close_range 436
 #define SYS_memfd_secret 447
+#define SYS_prlimit64 302
 
 #define O_RDONLY 0
 #define O_CLOEXEC 02000000
@@ -128,6 +129,7 @@ enum op {
 	OP_SHMDT = 30,
 	OP_SHMCTL_RMID = 31, /* shmctl(a[0], IPC_RMID, NULL) */
 	OP_MEMFD_SECRET = 32,
+	OP_SETRLIMIT = 33, /* prlimit64(0, a[0], {a[1], a[2]}, NULL) */
 };
 
 /*
@@ -790,6 +792,11 @@ void __attribute__((noreturn, used)) helper_main(void)
 		case OP_MEMFD_SECRET:
 			send(sys1(SYS_memfd_secret, a[0]), 0, 0);
 			break;
+		case OP_SETRLIMIT: {
+			u64 lim[2] = { a[1], a[2] };
+			send(sys4(SYS_prlimit64, 0, a[0], lim, 0), 0, 0);
+			break;
+		}
 		case OP_FAULT:
 			send(fault(a[0], a[1]), 0, 0);
 			break;

@@ -51,6 +51,7 @@ pub(crate) enum Op {
     Shmdt = 30,
     ShmctlRmid = 31,
     MemfdSecret = 32,
+    Setrlimit = 33,
 }
 
 /// The bit of an op that sends the request to the helper's fork child
@@ -109,6 +110,7 @@ impl<'a> Request<'a> {
             Call::Shmat { id, addr, flags } => (Op::Shmat, [*id as u64, *addr, *flags, 0, 0, 0], &[]),
             Call::Shmdt { addr } => (Op::Shmdt, [*addr, 0, 0, 0, 0, 0], &[]),
             Call::MemfdSecret { flags } => (Op::MemfdSecret, [*flags, 0, 0, 0, 0, 0], &[]),
+            Call::Setrlimit { resource, cur, max } => (Op::Setrlimit, [*resource, *cur, *max, 0, 0, 0], &[]),
             Call::ShmctlRmid { id } => (Op::ShmctlRmid, [*id as u64, 0, 0, 0, 0, 0], &[]),
             Call::Fault { addr, access } => (Op::Fault, [*addr, access_code(*access), 0, 0, 0, 0], &[]),
             Call::Open { path, flags, mode } => (Op::Open, [*flags, mode.unwrap_or(0), 0, 0, 0, 0], path.as_bytes()),

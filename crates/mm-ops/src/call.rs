@@ -143,6 +143,17 @@ pub enum Call {
         /// Reserved: must be 0.
         flags: u64,
     },
+    /// `prlimit64(0, resource, {cur, max}, …)` or `setrlimit(resource,
+    /// {cur, max})`: the calling process's new limit (the calls that only
+    /// read a limit, or set another process's, are not modeled).
+    Setrlimit {
+        /// `RLIMIT_*` number.
+        resource: u64,
+        /// New soft limit (`u64::MAX`: `RLIM_INFINITY`).
+        cur: u64,
+        /// New hard limit.
+        max: u64,
+    },
     /// `memfd_secret(flags)` (x86-64 number 447): a secret memory object.
     MemfdSecret {
         /// `O_CLOEXEC` or 0 (a C `unsigned int`).
@@ -283,6 +294,7 @@ impl Call {
             Call::Dup3 { .. } => "dup3",
             Call::MemfdCreate { .. } => "memfd_create",
             Call::MemfdSecret { .. } => "memfd_secret",
+            Call::Setrlimit { .. } => "prlimit64",
             Call::Ftruncate { .. } => "ftruncate",
         }
     }

@@ -9,7 +9,7 @@
 //! * [`Task`]: a process's address space and descriptor table, with one
 //!   method per system call (`mmap`, `munmap`, `mprotect`, `mremap`,
 //!   `madvise`, `mlock`, `mlock2`, `munlock`, `mlockall`, `munlockall`, `mseal`, `brk`, `fault`, `open`, `memfd_create`, `close`, `dup`,
-//!   `ftruncate`, `shmget`, `shmat`, `shmdt`, `shmctl_rmid`, `fork`, `clone_vm`), `maps()`, and snapshots (`import_maps`, `set_brk`,
+//!   `ftruncate`, `memfd_secret`, `setrlimit`, `shmget`, `shmat`, `shmdt`, `shmctl_rmid`, `fork`, `clone_vm`), `maps()`, and snapshots (`import_maps`, `set_brk`,
 //!   `set_start_stack`, `infer_mmap_base`);
 //! * [`TaskBuilder`]: a `Task` in one expression: the environment (the
 //!   reference host, this host, another process), settings by name, a

@@ -346,6 +346,7 @@ impl<P: BarrierPolicy> Task<P> {
             }
             Call::MemfdCreate { name, flags } => fd(self.memfd_create(name, *flags, recorded_fd)),
             Call::MemfdSecret { flags } => fd(self.memfd_secret(*flags, recorded_fd)),
+            &Call::Setrlimit { resource, cur, max } => ok0(self.setrlimit(resource, cur, max)),
             &Call::Ftruncate { fd, length } => ok0(self.ftruncate(fd, length)),
         }
     }

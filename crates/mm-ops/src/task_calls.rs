@@ -34,7 +34,7 @@ use crate::mprotect::do_mprotect;
 use crate::mremap::sys_mremap;
 use crate::task::Task;
 use crate::task_mmu::render_maps;
-use crate::uapi::Errno;
+use crate::uapi::{Errno, rlimit};
 
 impl<P: BarrierPolicy> Task<P> {
     /// `munmap(2)` (`mm/mmap.c` `vm_munmap`).
@@ -87,6 +87,40 @@ impl<P: BarrierPolicy> Task<P> {
     /// and discarding `madvise`; `flags` must be 0.
     pub fn mseal(&mut self, addr: u64, len: u64, flags: u64) -> Result<(), Errno> {
         crate::kernel::mseal::do_mseal(self.mm(), addr, len, flags)
+    }
+
+    /// `setrlimit(2)`/`prlimit64(2)` on the calling process
+    /// (`kernel/sys.c` `do_prlimit`): a soft limit above the hard one, or a
+    /// resource out of range, is `EINVAL`; an `RLIMIT_NOFILE` above
+    /// `fs.nr_open` (its default, 1,048,576) is `EPERM`. The soft limits
+    /// of the address space's resources (`AS`, `DATA`, `STACK`, `MEMLOCK`,
+    /// `NOFILE`, `FSIZE`) take effect at once; the others change nothing
+    /// here. Hard limits are not modeled: raising one above its current
+    /// value without `CAP_SYS_RESOURCE` is not refused.
+    pub fn setrlimit(&mut self, resource: u64, cur: u64, max: u64) -> Result<(), Errno> {
+        const RLIM_NLIMITS: u64 = 16;
+        const NR_OPEN: u64 = 1 << 20;
+        if resource >= RLIM_NLIMITS || cur > max {
+            return Err(Errno::EINVAL);
+        }
+        if resource == rlimit::NOFILE && max > NR_OPEN {
+            return Err(Errno::EPERM);
+        }
+        let mm = self.mm().clone();
+        let mut w = mm.write();
+        let cfg = &mut w.st().cfg;
+        match resource {
+            rlimit::FSIZE => cfg.rlimit_fsize = cur,
+            rlimit::DATA => cfg.rlimit_data = cur,
+            rlimit::STACK => cfg.rlimit_stack = cur,
+            rlimit::NOFILE => cfg.rlimit_nofile = cur,
+            rlimit::MEMLOCK => cfg.rlimit_memlock = cur,
+            rlimit::AS => cfg.rlimit_as = cur,
+            _ => return Ok(()),
+        }
+        let (nofile, fsize) = (cfg.rlimit_nofile, cfg.rlimit_fsize);
+        mm.set_file_rlimits(nofile, fsize);
+        Ok(())
     }
 
     /// `shmget(2)` (`ipc/shm.c` `ksys_shmget`): the id of the System V

@@ -346,3 +346,19 @@ impl std::fmt::Display for Errno {
 }
 
 impl std::error::Error for Errno {}
+
+/// `RLIMIT_*` resource numbers (`include/uapi/asm-generic/resource.h`).
+pub mod rlimit {
+    /// `RLIMIT_FSIZE`.
+    pub const FSIZE: u64 = 1;
+    /// `RLIMIT_DATA`.
+    pub const DATA: u64 = 2;
+    /// `RLIMIT_STACK`.
+    pub const STACK: u64 = 3;
+    /// `RLIMIT_NOFILE`.
+    pub const NOFILE: u64 = 7;
+    /// `RLIMIT_MEMLOCK`.
+    pub const MEMLOCK: u64 = 8;
+    /// `RLIMIT_AS`.
+    pub const AS: u64 = 9;
+}

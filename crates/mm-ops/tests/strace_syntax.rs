@@ -813,3 +813,64 @@ fn memfd_secret_reads_and_prints_as_strace_does() {
         );
     }
 }
+
+/// `prlimit64` and `setrlimit` as strace 6.1 prints them (captured here
+/// from Python's `resource.setrlimit`): a new limit of the calling process
+/// is a call; reading a limit (`NULL` new limit) or another process's is
+/// skipped.
+#[test]
+fn rlimit_lines_read_and_print_as_strace_does() {
+    let t = one("prlimit64(0, RLIMIT_AS, {rlim_cur=614400*1024, rlim_max=614400*1024}, NULL) = 0");
+    let want = Call::Setrlimit {
+        resource: 9,
+        cur: 614400 * 1024,
+        max: 614400 * 1024,
+    };
+    assert_eq!(t.call, want);
+    assert_eq!(
+        format_call(&want),
+        "prlimit64(0, RLIMIT_AS, {rlim_cur=614400*1024, rlim_max=614400*1024}, NULL)"
+    );
+    let t = one("prlimit64(0, RLIMIT_NOFILE, {rlim_cur=100, rlim_max=200}, {rlim_cur=1024, rlim_max=4096}) = 0");
+    assert_eq!(
+        t.call,
+        Call::Setrlimit {
+            resource: 7,
+            cur: 100,
+            max: 200
+        }
+    );
+    let t = one("prlimit64(0, RLIMIT_STACK, {rlim_cur=RLIM64_INFINITY, rlim_max=RLIM64_INFINITY}, NULL) = 0");
+    assert_eq!(
+        t.call,
+        Call::Setrlimit {
+            resource: 3,
+            cur: u64::MAX,
+            max: u64::MAX
+        }
+    );
+    let t = one("setrlimit(RLIMIT_MEMLOCK, {rlim_cur=8*1024, rlim_max=8*1024}) = 0");
+    assert_eq!(
+        t.call,
+        Call::Setrlimit {
+            resource: 8,
+            cur: 8192,
+            max: 8192
+        }
+    );
+    for text in [
+        "prlimit64(0, RLIMIT_DATA, NULL, {rlim_cur=RLIM64_INFINITY, rlim_max=RLIM64_INFINITY}) = 0",
+        "prlimit64(16216, RLIMIT_AS, {rlim_cur=100000000, rlim_max=100000000}, NULL) = 0",
+    ] {
+        assert_eq!(
+            parse_line(text),
+            Ok(Line::Skipped {
+                name: Some("prlimit64".into())
+            }),
+            "{text}"
+        );
+    }
+    // A damaged struct names the call.
+    let e = err("prlimit64(0, RLIMIT_AS, {rlim_cur=lots, rlim_max=1}, NULL) = 0");
+    assert!(e.to_string().contains("prlimit64"), "{e}");
+}

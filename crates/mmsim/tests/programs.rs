@@ -285,6 +285,29 @@ print(libc.shmdt(ctypes.c_void_p(a)), libc.shmctl(i, 0, None), b > 0)",
         diverges_with: &[],
         min_processes: 2,
     },
+    // Limits changed by the program itself (prlimit64): a mapping the new
+    // RLIMIT_AS refuses, a refused raise of the hard limit (taken from the
+    // trace), a lower RLIMIT_MEMLOCK.
+    Program {
+        name: "python3-setrlimit",
+        argv: &[
+            "python3",
+            "-c",
+            "import resource, mmap\n\
+resource.setrlimit(resource.RLIMIT_AS, (600 << 20, 600 << 20))\n\
+try: mmap.mmap(-1, 700 << 20)\n\
+except OSError as e: print(e)\n\
+m = mmap.mmap(-1, 100 << 20)\n\
+try: resource.setrlimit(resource.RLIMIT_AS, (700 << 20, 700 << 20))\n\
+except Exception as e: print(e)\n\
+resource.setrlimit(resource.RLIMIT_MEMLOCK, (8192, 8192))\n\
+print(len(m))",
+        ],
+        must_call: &["prlimit64", "mmap"],
+        optional: false,
+        diverges_with: &[],
+        min_processes: 1,
+    },
     // Programs whose faults the old inference got wrong or needed:
     // recorded with every fault, they replay without it.
     Program {

@@ -233,7 +233,7 @@ dup(7)
     );
     assert!(
         run.stderr
-            .contains("5 calls replayed (1 failed open taken from the trace)"),
+            .contains("5 calls replayed (1 failed call taken from the trace)"),
         "{}",
         run.stderr
     );

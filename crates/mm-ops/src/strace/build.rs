@@ -2,7 +2,7 @@
 
 use super::ParseError;
 use super::value::{addr, fd, flags, number, string};
-use super::xlat::{MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_FLAGS, PROT, SECRET, SHMAT, SHMGET};
+use super::xlat::{MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_FLAGS, PROT, RLIMIT, SECRET, SHMAT, SHMGET};
 use crate::call::{Access, Call};
 
 /// `open`'s and `openat`'s mode as the kernel takes it and strace shows
@@ -54,6 +54,8 @@ pub(super) const NAMES: &[&str] = &[
     "dup3",
     "memfd_create",
     "memfd_secret",
+    "prlimit64",
+    "setrlimit",
     "ftruncate",
 ];
 
@@ -61,7 +63,46 @@ pub(super) const NAMES: &[&str] = &[
 /// only `IPC_RMID` changes an address space (`IPC_STAT`, `IPC_SET`,
 /// `SHM_LOCK`, … are skipped).
 pub(super) fn is_modeled_line(name: &str, args: &[&str]) -> bool {
-    name != "shmctl" || args.get(1).is_some_and(|c| c.trim() == "IPC_RMID")
+    // Of prlimit64 and setrlimit, a new limit for the calling process
+    // (pid 0); reading a limit, or another process's, is skipped.
+    let new_limit = |i: usize| args.get(i).is_some_and(|a| a.trim_start().starts_with('{'));
+    match name {
+        "shmctl" => args.get(1).is_some_and(|c| c.trim() == "IPC_RMID"),
+        "prlimit64" => args.first().is_some_and(|p| p.trim() == "0") && new_limit(2),
+        "setrlimit" => new_limit(1),
+        _ => true,
+    }
+}
+
+/// A `struct rlimit` as strace prints it: `{rlim_cur=8192*1024,
+/// rlim_max=RLIM64_INFINITY}`; returns `(cur, max)`.
+fn rlimit_struct(arg: &str) -> Result<(u64, u64), ParseError> {
+    let bad = || ParseError::new(format!("invalid struct rlimit `{arg}`"));
+    let inner = arg
+        .trim()
+        .strip_prefix('{')
+        .and_then(|s| s.strip_suffix('}'))
+        .ok_or_else(bad)?;
+    let value = |v: &str| -> Result<u64, ParseError> {
+        let v = v.trim();
+        if v == "RLIM64_INFINITY" || v == "RLIM_INFINITY" {
+            return Ok(u64::MAX);
+        }
+        match v.strip_suffix("*1024") {
+            Some(k) => number(k)?.checked_mul(1024).ok_or_else(bad),
+            None => number(v),
+        }
+    };
+    let (mut cur, mut max) = (None, None);
+    for field in inner.split(',') {
+        let (k, v) = field.split_once('=').ok_or_else(bad)?;
+        match k.trim() {
+            "rlim_cur" => cur = Some(value(v)?),
+            "rlim_max" => max = Some(value(v)?),
+            _ => return Err(bad()),
+        }
+    }
+    Ok((cur.ok_or_else(bad)?, max.ok_or_else(bad)?))
 }
 
 /// Paths from `-y` annotations of the descriptor arguments.
@@ -191,6 +232,18 @@ pub(super) fn build(name: &str, a: &[&str]) -> Result<(Call, Paths), ParseError>
                 addr: ctx(n, "addr", addr(a[0]))?,
                 len: ctx(n, "len", number(a[1]))?,
                 flags: ctx(n, "flags", number(a[2]))?,
+            }
+        }
+        "prlimit64" | "setrlimit" => {
+            // Only a new limit of the calling process reaches here
+            // (is_modeled_line).
+            let (first, want) = if name == "setrlimit" { (0, 2) } else { (1, 4) };
+            arity(n, a, want, want)?;
+            let (cur, max) = ctx(n, "new_limit", rlimit_struct(a[first + 1]))?;
+            Call::Setrlimit {
+                resource: ctx(n, "resource", flags(a[first], &RLIMIT))? & INT_BITS,
+                cur,
+                max,
             }
         }
         "memfd_secret" => {

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::errno;
 use super::xlat::{
-    HUGE_MASK, HUGE_SHIFT, MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_ACCESS, O_FLAGS, PROT, SECRET, SHMAT, SHMGET,
+    HUGE_MASK, HUGE_SHIFT, MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_ACCESS, O_FLAGS, PROT, RLIMIT, SECRET, SHMAT, SHMGET,
     print_flags, print_xval,
 };
 use crate::call::{Call, Outcome};
@@ -246,6 +246,15 @@ pub fn format_call(call: &Call) -> String {
             print_flags(&mut o, flags as u32 as u64, &SHMAT, Some("SHM_???"));
         }
         Call::Shmdt { addr: a } => addr(&mut o, a),
+        Call::Setrlimit { resource, cur, max } => {
+            o.push_str("0, ");
+            print_xval(&mut o, resource as u32 as u64, &RLIMIT, "RLIMIT_???");
+            o.push_str(", {rlim_cur=");
+            rlim(&mut o, cur);
+            o.push_str(", rlim_max=");
+            rlim(&mut o, max);
+            o.push_str("}, NULL");
+        }
         Call::MemfdSecret { flags } => {
             // strace 6.1: `O_CLOEXEC`, `0x1`, `O_CLOEXEC|0x1`, `0`.
             let f = flags as u32 as u64;
@@ -314,6 +323,18 @@ pub fn format_call(call: &Call) -> String {
     o
 }
 
+/// strace's `print_rlim64_t`: `RLIM64_INFINITY`, `N*1024` for multiples
+/// of 1 KiB above it, else decimal.
+fn rlim(o: &mut String, v: u64) {
+    if v == u64::MAX {
+        o.push_str("RLIM64_INFINITY");
+    } else if v > 1024 && v.is_multiple_of(1024) {
+        let _ = write!(o, "{}*1024", v / 1024);
+    } else {
+        let _ = write!(o, "{v}");
+    }
+}
+
 /// What strace shows of `c`: the call that reading [`format_call`]'s text
 /// gives back. It differs from `c` only where `format_call` drops what
 /// strace does not show (listed there); a memfd name longer than 32 bytes,
@@ -343,6 +364,7 @@ pub fn visible(c: &Call) -> Call {
         }
         Call::ShmctlRmid { id } => fd(id),
         Call::MemfdSecret { flags } => int(flags),
+        Call::Setrlimit { resource, .. } => int(resource),
         Call::Open { flags, mode: m, .. } => {
             mode(*flags, m);
             int(flags);

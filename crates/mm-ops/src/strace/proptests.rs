@@ -59,6 +59,7 @@ fn call() -> impl Strategy<Value = Call> {
         (fd(), word(), word()).prop_map(|(id, addr, flags)| Call::Shmat { id, addr, flags }),
         word().prop_map(|addr| Call::Shmdt { addr }),
         word().prop_map(|flags| Call::MemfdSecret { flags }),
+        (word(), word(), word()).prop_map(|(resource, cur, max)| Call::Setrlimit { resource, cur, max }),
         fd().prop_map(|id| Call::ShmctlRmid { id }),
         (word(), access).prop_map(|(addr, access)| Call::Fault { addr, access }),
         (any::<String>(), word(), proptest::option::of(word())).prop_map(|(path, flags, mode)| Call::Open {

@@ -51,6 +51,10 @@ pub(crate) mod nr {
     pub const MLOCK2: u64 = 325;
     /// `mseal` (Linux 6.10+).
     pub const MSEAL: u64 = 462;
+    /// `prlimit64`.
+    pub const PRLIMIT64: u64 = 302;
+    /// `setrlimit`.
+    pub const SETRLIMIT: u64 = 160;
     /// `memfd_secret` (Linux 5.14+).
     pub const MEMFD_SECRET: u64 = 447;
     /// `shmget`.
@@ -223,6 +227,8 @@ pub(crate) enum StringArg {
     Path(usize),
     /// A `memfd_create` name (argument 0).
     MemfdName,
+    /// A `struct rlimit` (16 bytes) at argument `index`.
+    Rlimit(usize),
 }
 
 /// The string argument the call `nr` takes, if it is a recorded call.
@@ -231,6 +237,8 @@ pub(crate) fn string_arg(nr: u64) -> Option<StringArg> {
         nr::OPEN => StringArg::Path(0),
         nr::OPENAT => StringArg::Path(1),
         nr::MEMFD_CREATE => StringArg::MemfdName,
+        nr::PRLIMIT64 => StringArg::Rlimit(2),
+        nr::SETRLIMIT => StringArg::Rlimit(1),
         nr::MMAP
         | nr::MUNMAP
         | nr::MPROTECT
@@ -340,6 +348,25 @@ pub(crate) fn decode(e: &Entry, string: Option<&[u8]>) -> Option<Call> {
         },
         nr::SHMDT => Call::Shmdt { addr: a[0] },
         nr::MEMFD_SECRET => Call::MemfdSecret { flags: int_arg(a[0]) },
+        // A new limit of the calling process (pid 0); `string` holds the
+        // struct rlimit read at entry.
+        nr::PRLIMIT64 | nr::SETRLIMIT => {
+            let (res, new) = if e.nr == nr::PRLIMIT64 {
+                if a[0] as i32 != 0 {
+                    return None;
+                }
+                (a[1], a[2])
+            } else {
+                (a[0], a[1])
+            };
+            let s = string.filter(|s| s.len() == 16 && new != 0)?;
+            let word = |i: usize| u64::from_le_bytes(s[i..i + 8].try_into().expect("8 bytes"));
+            Call::Setrlimit {
+                resource: int_arg(res),
+                cur: word(0),
+                max: word(8),
+            }
+        }
         // Only IPC_RMID changes an address space; the other commands are
         // not recorded.
         nr::SHMCTL if a[1] as i32 == 0 => Call::ShmctlRmid { id: fd_arg(a[0]) },

@@ -12,7 +12,8 @@ pub struct ReplaySummary {
     pub lines: usize,
     /// Modeled calls printed.
     pub calls: usize,
-    /// Of those, open-like calls whose recorded failure was printed as is.
+    /// Of those, calls whose recorded failure was taken as is (opens,
+    /// `shmget`, `memfd_secret`, a refused `setrlimit`).
     pub not_applied: usize,
     /// Other system calls, by name.
     pub skipped_calls: BTreeMap<String, usize>,
@@ -194,7 +195,7 @@ impl fmt::Display for ReplaySummary {
             write!(
                 f,
                 " ({} taken from the trace)",
-                plural(self.not_applied, "failed open", "failed opens")
+                plural(self.not_applied, "failed call", "failed calls")
             )?;
         }
         write!(f, ", {} skipped", plural(self.skipped(), "line", "lines"))?;

@@ -143,6 +143,7 @@ impl Tracer {
             StringArg::None => None,
             StringArg::Path(i) => proc::read_string(tid, e.args[i], PATH_MAX),
             StringArg::MemfdName => proc::read_string(tid, e.args[0], MEMFD_NAME_MAX),
+            StringArg::Rlimit(i) => proc::read_bytes(tid, e.args[i], 16),
         };
         let Some(call) = calls::decode(&e, string.as_deref()) else {
             return Some(e.nr);
