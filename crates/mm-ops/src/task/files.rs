@@ -302,8 +302,7 @@ impl<P: BarrierPolicy> Task<P> {
         if mm.fail_nth().should_fail(AllocSite::File) {
             return Err(Errno::ENOMEM);
         }
-        let mut files = mm.files();
-        let ino = files.fresh_ino();
+        let ino = mm.files().fresh_ino();
         let mut inode = if huge_size != 0 {
             // hugetlb_file_setup: a hugetlbfs object on the internal mount.
             let mut i = Inode::new(ino, (0, 0x11), 0, format!("/memfd:{name}"), InodeKind::Hugetlb);
@@ -313,6 +312,14 @@ impl<P: BarrierPolicy> Task<P> {
             Inode::new(ino, (0, 1), 0, format!("/memfd:{name}"), InodeKind::Memfd)
         };
         inode.deleted = true;
+        self.install_object(fd, inode)
+    }
+
+    /// Adds `inode`, a new object no path reaches, opens it for reading
+    /// and writing, and installs the description at `fd`.
+    fn install_object(&mut self, fd: i64, inode: Inode) -> Result<i64, Errno> {
+        let mm = self.mm.clone();
+        let mut files = mm.files();
         let id = files.add_inode(inode);
         let f = files
             .open(mm.file_slots(), id, true, true, false)
@@ -336,21 +343,14 @@ impl<P: BarrierPolicy> Task<P> {
         if mm.fail_nth().should_fail(AllocSite::File) {
             return Err(Errno::ENOMEM);
         }
-        let mut files = mm.files();
-        let ino = files.fresh_ino();
+        let ino = mm.files().fresh_ino();
         // The secretmem mount's device; the host's is numbered at boot.
         let mut inode = Inode::new(ino, (0, 0x0e), 0, "/secretmem".into(), InodeKind::Secretmem);
         inode.deleted = true;
         inode.noexec = true;
         inode.rejects_sync = false;
         inode.thp_unmapped_area = false;
-        let id = files.add_inode(inode);
-        let f = files
-            .open(mm.file_slots(), id, true, true, false)
-            .ok_or(Errno::ENFILE)?;
-        drop(files);
-        self.install(fd, f);
-        Ok(fd)
+        self.install_object(fd, inode)
     }
 
     /// Sets the size of the file behind `fd`, if the model knows `fd`: what
