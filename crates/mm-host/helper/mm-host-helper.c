@@ -72,6 +72,7 @@ typedef unsigned char u8;
 #define SYS_close_range 436
 #define SYS_memfd_secret 447
 #define SYS_prlimit64 302
+#define SYS_remap_file_pages 216
 
 #define O_RDONLY 0
 #define O_CLOEXEC 02000000
@@ -130,6 +131,7 @@ enum op {
 	OP_SHMCTL_RMID = 31, /* shmctl(a[0], IPC_RMID, NULL) */
 	OP_MEMFD_SECRET = 32,
 	OP_SETRLIMIT = 33, /* prlimit64(0, a[0], {a[1], a[2]}, NULL) */
+	OP_REMAP_FILE_PAGES = 34,
 };
 
 /*
@@ -791,6 +793,10 @@ void __attribute__((noreturn, used)) helper_main(void)
 			break;
 		case OP_MEMFD_SECRET:
 			send(sys1(SYS_memfd_secret, a[0]), 0, 0);
+			break;
+		case OP_REMAP_FILE_PAGES:
+			send(sys6(SYS_remap_file_pages, a[0], a[1], a[2], a[3], a[4], 0),
+			     0, 0);
 			break;
 		case OP_SETRLIMIT: {
 			u64 lim[2] = { a[1], a[2] };

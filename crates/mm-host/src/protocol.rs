@@ -52,6 +52,7 @@ pub(crate) enum Op {
     ShmctlRmid = 31,
     MemfdSecret = 32,
     Setrlimit = 33,
+    RemapFilePages = 34,
 }
 
 /// The bit of an op that sends the request to the helper's fork child
@@ -111,6 +112,13 @@ impl<'a> Request<'a> {
             Call::Shmdt { addr } => (Op::Shmdt, [*addr, 0, 0, 0, 0, 0], &[]),
             Call::MemfdSecret { flags } => (Op::MemfdSecret, [*flags, 0, 0, 0, 0, 0], &[]),
             Call::Setrlimit { resource, cur, max } => (Op::Setrlimit, [*resource, *cur, *max, 0, 0, 0], &[]),
+            Call::RemapFilePages {
+                start,
+                size,
+                prot,
+                pgoff,
+                flags,
+            } => (Op::RemapFilePages, [*start, *size, *prot, *pgoff, *flags, 0], &[]),
             Call::ShmctlRmid { id } => (Op::ShmctlRmid, [*id as u64, 0, 0, 0, 0, 0], &[]),
             Call::Fault { addr, access } => (Op::Fault, [*addr, access_code(*access), 0, 0, 0, 0], &[]),
             Call::Open { path, flags, mode } => (Op::Open, [*flags, mode.unwrap_or(0), 0, 0, 0, 0], path.as_bytes()),

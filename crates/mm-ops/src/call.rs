@@ -143,6 +143,19 @@ pub enum Call {
         /// Reserved: must be 0.
         flags: u64,
     },
+    /// `remap_file_pages(start, size, prot, pgoff, flags)` (deprecated).
+    RemapFilePages {
+        /// Start address.
+        start: u64,
+        /// Length in bytes.
+        size: u64,
+        /// Must be 0.
+        prot: u64,
+        /// File offset in pages.
+        pgoff: u64,
+        /// Only `MAP_NONBLOCK` counts.
+        flags: u64,
+    },
     /// `prlimit64(0, resource, {cur, max}, …)` or `setrlimit(resource,
     /// {cur, max})`: the calling process's new limit (the calls that only
     /// read a limit, or set another process's, are not modeled).
@@ -295,6 +308,7 @@ impl Call {
             Call::MemfdCreate { .. } => "memfd_create",
             Call::MemfdSecret { .. } => "memfd_secret",
             Call::Setrlimit { .. } => "prlimit64",
+            Call::RemapFilePages { .. } => "remap_file_pages",
             Call::Ftruncate { .. } => "ftruncate",
         }
     }

@@ -9,7 +9,7 @@
 //! * [`Task`]: a process's address space and descriptor table, with one
 //!   method per system call (`mmap`, `munmap`, `mprotect`, `mremap`,
 //!   `madvise`, `mlock`, `mlock2`, `munlock`, `mlockall`, `munlockall`, `mseal`, `brk`, `fault`, `open`, `memfd_create`, `close`, `dup`,
-//!   `ftruncate`, `memfd_secret`, `setrlimit`, `shmget`, `shmat`, `shmdt`, `shmctl_rmid`, `fork`, `clone_vm`), `maps()`, and snapshots (`import_maps`, `set_brk`,
+//!   `ftruncate`, `memfd_secret`, `setrlimit`, `remap_file_pages`, `shmget`, `shmat`, `shmdt`, `shmctl_rmid`, `fork`, `clone_vm`), `maps()`, and snapshots (`import_maps`, `set_brk`,
 //!   `set_start_stack`, `infer_mmap_base`);
 //! * [`TaskBuilder`]: a `Task` in one expression: the environment (the
 //!   reference host, this host, another process), settings by name, a
@@ -66,7 +66,7 @@ pub mod uapi;
 // crate's own code), hidden from the documentation.
 #[doc(hidden)]
 pub use kernel::{
-    anon_vma, file_kind, fork, guards, madvise, memory, mlock, mmap, mprotect, mremap, procmap_query, shmem,
+    anon_vma, file_kind, fork, fremap, guards, madvise, memory, mlock, mmap, mprotect, mremap, procmap_query, shmem,
     sys_x86_64, task_mmu, util, vma, vma_edge, vma_region,
 };
 

@@ -347,6 +347,20 @@ impl<P: BarrierPolicy> Task<P> {
             Call::MemfdCreate { name, flags } => fd(self.memfd_create(name, *flags, recorded_fd)),
             Call::MemfdSecret { flags } => fd(self.memfd_secret(*flags, recorded_fd)),
             &Call::Setrlimit { resource, cur, max } => ok0(self.setrlimit(resource, cur, max)),
+            &Call::RemapFilePages {
+                start,
+                size,
+                prot,
+                pgoff,
+                flags,
+            } => ok0(crate::kernel::fremap::sys_remap_file_pages(
+                self.mm(),
+                start,
+                size,
+                prot,
+                pgoff,
+                flags,
+            )),
             &Call::Ftruncate { fd, length } => ok0(self.ftruncate(fd, length)),
         }
     }

@@ -874,3 +874,19 @@ fn rlimit_lines_read_and_print_as_strace_does() {
     let e = err("prlimit64(0, RLIMIT_AS, {rlim_cur=lots, rlim_max=1}, NULL) = 0");
     assert!(e.to_string().contains("prlimit64"), "{e}");
 }
+
+/// `remap_file_pages` as strace 6.1 printed it on this machine.
+#[test]
+fn remap_file_pages_reads_and_prints_as_strace_does() {
+    let text = "remap_file_pages(0x7f501d021000, 4096, PROT_NONE, 3, MAP_FILE) = 0";
+    let t = one(text);
+    let want = Call::RemapFilePages {
+        start: 0x7f501d021000,
+        size: 4096,
+        prot: 0,
+        pgoff: 3,
+        flags: 0,
+    };
+    assert_eq!(t.call, want);
+    assert_eq!(format_call(&want), text.split(" = ").next().unwrap());
+}

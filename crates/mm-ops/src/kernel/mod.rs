@@ -9,6 +9,7 @@
 //! |---|---|---|
 //! | [`fork`](mod@fork) | `fork` and `CLONE_VM` children: copying the address space, `anon_vma_fork`, `exit_mmap` | `kernel/fork.c` `dup_mm`, `mm/mmap.c` `dup_mmap`, `mm/rmap.c` `anon_vma_fork` |
 //! | [`mmap`] | `mmap`, `munmap`, `brk`, placement | `mm/mmap.c`, `mm/util.c` |
+//! | [`fremap`] | `remap_file_pages`, emulated by a fixed shared mapping | `mm/mmap.c` `SYSCALL_DEFINE5(remap_file_pages)` |
 //! | [`sys_x86_64`] | top-down / bottom-up layout | `arch/x86/kernel/sys_x86_64.c` |
 //! | [`vma`] | merge, split, modify | `mm/vma.c` |
 //! | [`vma_edge`] | the fast path that moves a boundary between neighbours (`vma_modify` when `prev` or `next` absorbs the range) | `mm/vma.c` `vma_merge_existing_range` |
@@ -32,6 +33,7 @@
 pub mod anon_vma;
 pub mod file_kind;
 pub mod fork;
+pub mod fremap;
 pub mod guards;
 pub mod madvise;
 pub mod memory;

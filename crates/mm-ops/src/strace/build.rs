@@ -55,6 +55,7 @@ pub(super) const NAMES: &[&str] = &[
     "memfd_create",
     "memfd_secret",
     "prlimit64",
+    "remap_file_pages",
     "setrlimit",
     "ftruncate",
 ];
@@ -232,6 +233,16 @@ pub(super) fn build(name: &str, a: &[&str]) -> Result<(Call, Paths), ParseError>
                 addr: ctx(n, "addr", addr(a[0]))?,
                 len: ctx(n, "len", number(a[1]))?,
                 flags: ctx(n, "flags", number(a[2]))?,
+            }
+        }
+        "remap_file_pages" => {
+            arity(n, a, 5, 5)?;
+            Call::RemapFilePages {
+                start: ctx(n, "start", addr(a[0]))?,
+                size: ctx(n, "size", number(a[1]))?,
+                prot: ctx(n, "prot", flags(a[2], &PROT))?,
+                pgoff: ctx(n, "pgoff", number(a[3]))?,
+                flags: ctx(n, "flags", flags(a[4], &MAP))?,
             }
         }
         "prlimit64" | "setrlimit" => {

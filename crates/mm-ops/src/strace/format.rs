@@ -246,6 +246,19 @@ pub fn format_call(call: &Call) -> String {
             print_flags(&mut o, flags as u32 as u64, &SHMAT, Some("SHM_???"));
         }
         Call::Shmdt { addr: a } => addr(&mut o, a),
+        Call::RemapFilePages {
+            start,
+            size,
+            prot,
+            pgoff,
+            flags,
+        } => {
+            addr(&mut o, start);
+            let _ = write!(o, ", {size}, ");
+            print_flags(&mut o, prot, &PROT, Some("PROT_???"));
+            let _ = write!(o, ", {pgoff}, ");
+            mmap_flags(&mut o, flags);
+        }
         Call::Setrlimit { resource, cur, max } => {
             o.push_str("0, ");
             print_xval(&mut o, resource as u32 as u64, &RLIMIT, "RLIMIT_???");
@@ -365,6 +378,8 @@ pub fn visible(c: &Call) -> Call {
         Call::ShmctlRmid { id } => fd(id),
         Call::MemfdSecret { flags } => int(flags),
         Call::Setrlimit { resource, .. } => int(resource),
+        // Printed by the same function as mmap's flags.
+        Call::RemapFilePages { flags, .. } => int(flags),
         Call::Open { flags, mode: m, .. } => {
             mode(*flags, m);
             int(flags);

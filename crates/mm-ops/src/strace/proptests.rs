@@ -59,6 +59,15 @@ fn call() -> impl Strategy<Value = Call> {
         (fd(), word(), word()).prop_map(|(id, addr, flags)| Call::Shmat { id, addr, flags }),
         word().prop_map(|addr| Call::Shmdt { addr }),
         word().prop_map(|flags| Call::MemfdSecret { flags }),
+        (word(), word(), word(), word(), word()).prop_map(|(start, size, prot, pgoff, flags)| {
+            Call::RemapFilePages {
+                start,
+                size,
+                prot,
+                pgoff,
+                flags,
+            }
+        }),
         (word(), word(), word()).prop_map(|(resource, cur, max)| Call::Setrlimit { resource, cur, max }),
         fd().prop_map(|id| Call::ShmctlRmid { id }),
         (word(), access).prop_map(|(addr, access)| Call::Fault { addr, access }),

@@ -53,6 +53,8 @@ pub(crate) mod nr {
     pub const MSEAL: u64 = 462;
     /// `prlimit64`.
     pub const PRLIMIT64: u64 = 302;
+    /// `remap_file_pages`.
+    pub const REMAP_FILE_PAGES: u64 = 216;
     /// `setrlimit`.
     pub const SETRLIMIT: u64 = 160;
     /// `memfd_secret` (Linux 5.14+).
@@ -260,7 +262,8 @@ pub(crate) fn string_arg(nr: u64) -> Option<StringArg> {
         | nr::SHMAT
         | nr::SHMCTL
         | nr::SHMDT
-        | nr::MEMFD_SECRET => StringArg::None,
+        | nr::MEMFD_SECRET
+        | nr::REMAP_FILE_PAGES => StringArg::None,
         _ => return None,
     })
 }
@@ -348,6 +351,13 @@ pub(crate) fn decode(e: &Entry, string: Option<&[u8]>) -> Option<Call> {
         },
         nr::SHMDT => Call::Shmdt { addr: a[0] },
         nr::MEMFD_SECRET => Call::MemfdSecret { flags: int_arg(a[0]) },
+        nr::REMAP_FILE_PAGES => Call::RemapFilePages {
+            start: a[0],
+            size: a[1],
+            prot: a[2],
+            pgoff: a[3],
+            flags: a[4],
+        },
         // A new limit of the calling process (pid 0); `string` holds the
         // struct rlimit read at entry.
         nr::PRLIMIT64 | nr::SETRLIMIT => {

@@ -40,6 +40,7 @@ fn serialized(nr: u64) -> bool {
             | nr::SHMAT
             | nr::SHMDT
             | nr::SHMCTL
+            | nr::REMAP_FILE_PAGES
     )
 }
 

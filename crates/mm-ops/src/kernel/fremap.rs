@@ -1,0 +1,82 @@
+//! `remap_file_pages(2)` (`mm/mmap.c`; once `mm/fremap.c`): the deprecated
+//! call, emulated since Linux 4.0 by a fixed shared mapping of the same
+//! file at another offset over the range.
+
+use mm_core::{BarrierPolicy, MmStruct, VmFlags, VmaView};
+
+use crate::memory::mm_populate;
+use crate::mmap::{MapFile, do_mmap};
+use crate::uapi::*;
+
+/// `SYSCALL_DEFINE5(remap_file_pages)`: `prot` must be 0; the range
+/// (page-rounded down) must lie in one shared VMA, or in shared VMAs of
+/// the same file, with the same flags and no holes, starting at `start`;
+/// it is then mapped again at file page `pgoff` with the VMA's protection
+/// (`MAP_SHARED | MAP_FIXED | MAP_POPULATE`, `MAP_LOCKED` for a locked
+/// VMA; of `flags` only `MAP_NONBLOCK` counts). Everything else is
+/// `EINVAL`, and errors of the mapping itself are returned.
+pub fn sys_remap_file_pages<P: BarrierPolicy>(
+    mm: &MmStruct<P>,
+    start: u64,
+    size: u64,
+    prot: u64,
+    pgoff: u64,
+    flags: u64,
+) -> Result<(), Errno> {
+    if prot != 0 {
+        return Err(Errno::EINVAL);
+    }
+    let start = start & PAGE_MASK;
+    let size = size & PAGE_MASK;
+    if start.wrapping_add(size) <= start {
+        return Err(Errno::EINVAL);
+    }
+    if pgoff.checked_add(size >> PAGE_SHIFT).is_none() {
+        return Err(Errno::EINVAL);
+    }
+    let end = start + size;
+    let m = {
+        let mut w = mm.write();
+        let Some(id) = w.vma_lookup(start) else {
+            return Err(Errno::EINVAL);
+        };
+        let v = *w.vma_ref(id);
+        let Some(file) = v.file.filter(|_| v.flags.contains(VmFlags::SHARED)) else {
+            return Err(Errno::EINVAL);
+        };
+        // The VMAs after it must cover the rest: contiguous, of the same
+        // file and with the same flags.
+        let (mut prev_end, mut cur) = (v.end, w.vma_next(id));
+        while prev_end < end {
+            let Some(n) = cur else {
+                return Err(Errno::EINVAL);
+            };
+            let nv = *w.vma_ref(n);
+            if nv.start != prev_end || nv.file != Some(file) || nv.flags != v.flags {
+                return Err(Errno::EINVAL);
+            }
+            prev_end = nv.end;
+            cur = w.vma_next(n);
+        }
+        let mut prot = 0;
+        for (f, p) in [
+            (VmFlags::READ, PROT_READ),
+            (VmFlags::WRITE, PROT_WRITE),
+            (VmFlags::EXEC, PROT_EXEC),
+        ] {
+            if v.flags.contains(f) {
+                prot |= p;
+            }
+        }
+        let mut mflags = (flags & MAP_NONBLOCK) | MAP_SHARED | MAP_FIXED | MAP_POPULATE;
+        if v.flags.contains(VmFlags::LOCKED) {
+            mflags |= MAP_LOCKED;
+        }
+        let desc = MapFile::describe_locked(&w, file);
+        do_mmap(&mut w, Some(&desc), start, size, prot, mflags, pgoff)?
+    };
+    if m.populate != 0 {
+        mm_populate(mm, m.addr, m.populate);
+    }
+    Ok(())
+}
