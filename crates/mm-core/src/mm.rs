@@ -89,6 +89,15 @@ pub struct MmState {
     /// state, kept as disjoint `start -> end` ranges. Faults on them raise
     /// `SIGSEGV`; unmapping drops them, mremap moves them.
     pub guard_pages: std::collections::BTreeMap<u64, u64>,
+    /// `mm->context.pkey_allocation_map` (x86): bit `k` set when
+    /// protection key `k` is allocated. With protection keys, key 0 is
+    /// allocated at creation; without them the map starts empty
+    /// (`init_new_context` sets it only with `X86_FEATURE_OSPKE`).
+    pub pkey_allocation_map: u16,
+    /// `mm->context.execute_only_pkey` (x86): -1 until the first
+    /// execute-only mapping takes a key, with protection keys; 0 without
+    /// them (the context is left zeroed).
+    pub execute_only_pkey: i32,
     /// The configuration.
     pub cfg: MmConfig,
 }
@@ -122,10 +131,17 @@ pub struct MmShared {
     /// `MmConfig::rlimit_fsize`, as `setrlimit` last set it.
     rlimit_fsize: AtomicU64,
     /// `MmConfig::pkeys` (fixed at creation).
-    pkeys: bool,
+    pub(crate) pkeys: bool,
+    /// The PKRU register of the address space's threads (the model keeps
+    /// one for all of them), which faults read without `mmap_lock`.
+    pub(crate) pkru: AtomicU32,
     /// `MmConfig::vsyscall` (fixed at creation).
     vsyscall: Vsyscall,
 }
+
+/// `init_pkru_value` (`arch/x86/mm/pkeys.c`): the PKRU a process starts
+/// with, every key but 0 access-disabled (`PKRU_AD_BIT` of keys 1-15).
+pub const INIT_PKRU: u32 = 0x5555_5554;
 
 /// Identities of address spaces (never 0, which means "no mm").
 static NEXT_MM_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
@@ -192,6 +208,8 @@ impl<P: BarrierPolicy> MmStruct<P> {
             start_stack: cfg.start_stack,
             def_flags: VmFlags::NONE,
             guard_pages: std::collections::BTreeMap::new(),
+            pkey_allocation_map: u16::from(pkeys),
+            execute_only_pkey: if pkeys { -1 } else { 0 },
             cfg,
         };
         MmStruct {
@@ -206,6 +224,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
                 rlimit_nofile: AtomicU64::new(rlimit_nofile),
                 rlimit_fsize: AtomicU64::new(rlimit_fsize),
                 pkeys,
+                pkru: AtomicU32::new(if pkeys { INIT_PKRU } else { 0 }),
                 vsyscall,
                 brk: AtomicU64::new(start_brk),
                 start_brk: AtomicU64::new(start_brk),
@@ -388,6 +407,21 @@ impl<P: BarrierPolicy> MmStruct<P> {
     /// without `mmap_lock`.
     pub fn pkeys(&self) -> bool {
         self.shared.pkeys
+    }
+
+    /// The PKRU register as faults and `gup` read it (`read_pkru`, 0
+    /// without protection keys): two bits per key, access-disable
+    /// (`PKRU_AD_BIT`) then write-disable (`PKRU_WD_BIT`).
+    pub fn pkru(&self) -> u32 {
+        crate::ordering::read_once_u32(&self.shared.pkru)
+    }
+
+    /// Sets PKRU (`WRPKRU`, as `pkey_alloc`, the execute-only key and a
+    /// program's own `pkey_set` do). Ignored without protection keys.
+    pub fn set_pkru(&self, pkru: u32) {
+        if self.shared.pkeys {
+            crate::ordering::write_once_u32(&self.shared.pkru, pkru);
+        }
     }
 
     /// The `[vsyscall]` mode ([`MmConfig::vsyscall`]), readable without

@@ -132,6 +132,9 @@ enum op {
 	OP_MEMFD_SECRET = 32,
 	OP_SETRLIMIT = 33, /* prlimit64(0, a[0], {a[1], a[2]}, NULL) */
 	OP_REMAP_FILE_PAGES = 34,
+	OP_PKEY_MPROTECT = 35,
+	OP_PKEY_ALLOC = 36,
+	OP_PKEY_FREE = 37,
 };
 
 /*
@@ -797,6 +800,15 @@ void __attribute__((noreturn, used)) helper_main(void)
 		case OP_REMAP_FILE_PAGES:
 			send(sys6(SYS_remap_file_pages, a[0], a[1], a[2], a[3], a[4], 0),
 			     0, 0);
+			break;
+		case OP_PKEY_MPROTECT:
+			send(sys4(329 /* pkey_mprotect */, a[0], a[1], a[2], a[3]), 0, 0);
+			break;
+		case OP_PKEY_ALLOC:
+			send(sys3(330 /* pkey_alloc */, a[0], a[1], 0), 0, 0);
+			break;
+		case OP_PKEY_FREE:
+			send(sys1(331 /* pkey_free */, a[0]), 0, 0);
 			break;
 		case OP_SETRLIMIT: {
 			u64 lim[2] = { a[1], a[2] };

@@ -10,7 +10,8 @@
 //! missing or walks through a file); `mremap` (every flag combination, on
 //! existing VMAs) and `madvise` (every advice value), the mlock family
 //! (small ranges; `mlockall` only with `MCL_ONFAULT`), `mseal` (never on
-//! the helper's own mappings) and System V shared memory. A small share of calls have invalid
+//! the helper's own mappings), System V shared memory and the protection-key calls
+//! (`pkey_mprotect`, `pkey_alloc`, `pkey_free`). A small share of calls have invalid
 //! arguments.
 
 use std::path::Path;
@@ -24,6 +25,7 @@ mod madvise;
 mod mlock;
 mod mremap;
 mod mseal;
+mod pkeys;
 mod session;
 mod shm;
 
@@ -275,7 +277,8 @@ impl CallGen {
 
     /// The next call.
     pub fn next_call(&mut self) -> Call {
-        match self.rng.random_range(0..138) {
+        match self.rng.random_range(0..140) {
+            138..=139 => self.pkey(),
             134..=137 => self.shm(),
             100..=111 => self.mremap(),
             112..=123 => self.madvise(),

@@ -77,7 +77,8 @@
 //! replies `{1, n}` + n bytes, closed by `{0, 0}`; op 17 (`stat`) answers
 //! `value = brk(0)` with the `/proc/self/stat` line as data; op 18 exits;
 //! op 19 is `chdir` (used once at start-up for [`HostOptions::cwd`]); op 20
-//! (`smaps`) streams `/proc/self/smaps` like op 16. Ops 22–26 are
+//! (`smaps`) streams `/proc/self/smaps` like op 16. Ops 35–37 are
+//! `pkey_mprotect pkey_alloc pkey_free`. Ops 22–26 are
 //! `mlock mlock2 munlock mlockall munlockall` (arguments in their C
 //! order), answered like ops 1–15. Op 21 (`fork`) forks
 //! the helper and answers the child's pid once the child, a helper serving

@@ -53,6 +53,9 @@ pub(crate) enum Op {
     MemfdSecret = 32,
     Setrlimit = 33,
     RemapFilePages = 34,
+    PkeyMprotect = 35,
+    PkeyAlloc = 36,
+    PkeyFree = 37,
 }
 
 /// The bit of an op that sends the request to the helper's fork child
@@ -119,6 +122,11 @@ impl<'a> Request<'a> {
                 pgoff,
                 flags,
             } => (Op::RemapFilePages, [*start, *size, *prot, *pgoff, *flags, 0], &[]),
+            Call::PkeyMprotect { addr, len, prot, pkey } => {
+                (Op::PkeyMprotect, [*addr, *len, *prot, *pkey as u64, 0, 0], &[])
+            }
+            Call::PkeyAlloc { flags, init_val } => (Op::PkeyAlloc, [*flags, *init_val, 0, 0, 0, 0], &[]),
+            Call::PkeyFree { pkey } => (Op::PkeyFree, [*pkey as u64, 0, 0, 0, 0, 0], &[]),
             Call::ShmctlRmid { id } => (Op::ShmctlRmid, [*id as u64, 0, 0, 0, 0, 0], &[]),
             Call::Fault { addr, access } => (Op::Fault, [*addr, access_code(*access), 0, 0, 0, 0], &[]),
             Call::Open { path, flags, mode } => (Op::Open, [*flags, mode.unwrap_or(0), 0, 0, 0, 0], path.as_bytes()),

@@ -167,6 +167,31 @@ pub enum Call {
         /// New hard limit.
         max: u64,
     },
+    /// `pkey_mprotect(addr, len, prot, pkey)` (x86-64 number 329):
+    /// `mprotect` that also gives the VMAs protection key `pkey` (a C
+    /// `int`; -1: as `mprotect`).
+    PkeyMprotect {
+        /// Start address.
+        addr: u64,
+        /// Length in bytes.
+        len: u64,
+        /// `PROT_*` bits.
+        prot: u64,
+        /// The key, or -1.
+        pkey: i64,
+    },
+    /// `pkey_alloc(flags, access_rights)` (330): a new protection key.
+    PkeyAlloc {
+        /// Reserved: must be 0.
+        flags: u64,
+        /// `PKEY_DISABLE_ACCESS`, `PKEY_DISABLE_WRITE`.
+        init_val: u64,
+    },
+    /// `pkey_free(pkey)` (331).
+    PkeyFree {
+        /// The key (a C `int`).
+        pkey: i64,
+    },
     /// `memfd_secret(flags)` (x86-64 number 447): a secret memory object.
     MemfdSecret {
         /// `O_CLOEXEC` or 0 (a C `unsigned int`).
@@ -307,6 +332,9 @@ impl Call {
             Call::Dup3 { .. } => "dup3",
             Call::MemfdCreate { .. } => "memfd_create",
             Call::MemfdSecret { .. } => "memfd_secret",
+            Call::PkeyMprotect { .. } => "pkey_mprotect",
+            Call::PkeyAlloc { .. } => "pkey_alloc",
+            Call::PkeyFree { .. } => "pkey_free",
             Call::Setrlimit { .. } => "prlimit64",
             Call::RemapFilePages { .. } => "remap_file_pages",
             Call::Ftruncate { .. } => "ftruncate",

@@ -47,6 +47,24 @@ impl<P: BarrierPolicy> Task<P> {
         do_mprotect(self.mm(), addr, len, prot)
     }
 
+    /// `pkey_mprotect(2)` (`mm/mprotect.c` `do_mprotect_pkey`): `mprotect`
+    /// that gives the range protection key `pkey` (an allocated one; -1:
+    /// as `mprotect`). See [`pkeys`](crate::kernel::pkeys).
+    pub fn pkey_mprotect(&mut self, addr: u64, len: u64, prot: u64, pkey: i32) -> Result<(), Errno> {
+        crate::kernel::mprotect::do_mprotect_pkey(self.mm(), addr, len, prot, pkey)
+    }
+
+    /// `pkey_alloc(2)`: a new protection key, its rights in PKRU set from
+    /// `init_val` (`PKEY_DISABLE_ACCESS`, `PKEY_DISABLE_WRITE`).
+    pub fn pkey_alloc(&mut self, flags: u64, init_val: u64) -> Result<u64, Errno> {
+        crate::kernel::pkeys::sys_pkey_alloc(self.mm(), flags, init_val)
+    }
+
+    /// `pkey_free(2)`.
+    pub fn pkey_free(&mut self, pkey: i32) -> Result<(), Errno> {
+        crate::kernel::pkeys::sys_pkey_free(self.mm(), pkey as u32 as u64)
+    }
+
     /// `mremap(2)` (`mm/mremap.c` `do_mremap`): the new address.
     /// `new_addr` is the fifth argument, the target of an
     /// `MREMAP_FIXED` move ([`sys_mremap`] treats it as the kernel does).

@@ -814,6 +814,80 @@ fn memfd_secret_reads_and_prints_as_strace_does() {
     }
 }
 
+/// The protection-key calls as strace 6.1 printed them on this machine
+/// (a C program calling them through `syscall(2)`): `pkey_alloc`'s flags
+/// in hex, its rights by name with unknown bits in hex, keys as `int`s.
+#[test]
+fn pkey_lines_read_and_print_as_strace_does() {
+    for (text, call) in [
+        (
+            "pkey_mprotect(0x7ff018573000, 4096, PROT_READ|PROT_WRITE, -1) = 0",
+            Call::PkeyMprotect {
+                addr: 0x7ff0_1857_3000,
+                len: 4096,
+                prot: 3,
+                pkey: -1,
+            },
+        ),
+        (
+            "pkey_mprotect(0x7ff018572000, 4096, 0x100 /* PROT_??? */, 5) = -1 EINVAL (Invalid argument)",
+            Call::PkeyMprotect {
+                addr: 0x7ff0_1857_2000,
+                len: 4096,
+                prot: 0x100,
+                pkey: 5,
+            },
+        ),
+        (
+            "pkey_mprotect(NULL, 0, PROT_NONE, -1)   = 0",
+            Call::PkeyMprotect {
+                addr: 0,
+                len: 0,
+                prot: 0,
+                pkey: -1,
+            },
+        ),
+        (
+            "pkey_alloc(0, 0)                        = -1 EINVAL (Invalid argument)",
+            Call::PkeyAlloc { flags: 0, init_val: 0 },
+        ),
+        (
+            "pkey_alloc(0x2, 0x8 /* PKEY_??? */)     = -1 EINVAL (Invalid argument)",
+            Call::PkeyAlloc { flags: 2, init_val: 8 },
+        ),
+        (
+            "pkey_alloc(0, PKEY_DISABLE_ACCESS|PKEY_DISABLE_WRITE|0x10) = -1 EINVAL (Invalid argument)",
+            Call::PkeyAlloc {
+                flags: 0,
+                init_val: 0x13,
+            },
+        ),
+        (
+            "pkey_alloc(0x100000000, PKEY_DISABLE_ACCESS|0x100000000) = -1 EINVAL (Invalid argument)",
+            Call::PkeyAlloc {
+                flags: 1 << 32,
+                init_val: (1 << 32) | 1,
+            },
+        ),
+        (
+            "pkey_alloc(0, PKEY_DISABLE_EXECUTE)     = -1 EINVAL (Invalid argument)",
+            Call::PkeyAlloc { flags: 0, init_val: 4 },
+        ),
+        (
+            "pkey_free(-1)                           = -1 EINVAL (Invalid argument)",
+            Call::PkeyFree { pkey: -1 },
+        ),
+    ] {
+        let t = one(text);
+        assert_eq!(t.call, call, "{text}");
+        assert_eq!(
+            format_call(&t.call),
+            text.split(" = ").next().unwrap().trim_end(),
+            "{text}"
+        );
+    }
+}
+
 /// `prlimit64` and `setrlimit` as strace 6.1 prints them (captured here
 /// from Python's `resource.setrlimit`): a new limit of the calling process
 /// is a call; reading a limit (`NULL` new limit) or another process's is

@@ -308,6 +308,35 @@ print(len(m))",
         diverges_with: &[],
         min_processes: 1,
     },
+    // The protection-key calls: pkey_mprotect with -1 splits like
+    // mprotect, with a key nobody allocated it fails; pkey_alloc and
+    // pkey_free answer what the machine's keys allow (without keys:
+    // EINVAL, then ENOSPC), in a fork child too.
+    Program {
+        name: "python3-pkeys",
+        argv: &[
+            "python3",
+            "-c",
+            "import ctypes, os\n\
+libc = ctypes.CDLL(None, use_errno=True)\n\
+libc.mmap.restype = ctypes.c_void_p\n\
+libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]\n\
+libc.syscall.restype = ctypes.c_long\n\
+p = libc.mmap(None, 8 * 4096, 3, 0x22, -1, 0)\n\
+a = libc.syscall(329, ctypes.c_void_p(p + 4096), ctypes.c_size_t(8192), 1, -1)\n\
+b = libc.syscall(329, ctypes.c_void_p(p), ctypes.c_size_t(4096), 1, 7)\n\
+k = libc.syscall(330, 0, 0)\n\
+libc.syscall(331, ctypes.c_long(k))\n\
+c = os.fork()\n\
+if c == 0:\n    libc.syscall(330, 0, 0); libc.syscall(329, ctypes.c_void_p(p), ctypes.c_size_t(4096), 4, -1); os._exit(0)\n\
+os.waitpid(c, 0)\n\
+print(a, b)",
+        ],
+        must_call: &["pkey_mprotect", "pkey_alloc", "pkey_free"],
+        optional: false,
+        diverges_with: &[],
+        min_processes: 2,
+    },
     // Programs whose faults the old inference got wrong or needed:
     // recorded with every fault, they replay without it.
     Program {

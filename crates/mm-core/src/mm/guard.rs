@@ -24,6 +24,11 @@ impl<'a, P: BarrierPolicy> MmRead<'a, P> {
         self.g.brk
     }
 
+    /// PKRU ([`MmStruct::pkru`](crate::MmStruct::pkru)).
+    pub fn pkru(&self) -> u32 {
+        crate::ordering::read_once_u32(&self.sh.pkru)
+    }
+
     /// The file table.
     pub fn files(&self) -> MutexGuard<'a, FileTable> {
         self.files.lock()
@@ -90,6 +95,18 @@ impl<'a, P: BarrierPolicy> MmWrite<'a, P> {
     #[inline]
     pub fn st(&mut self) -> &mut MmState {
         self.gm()
+    }
+
+    /// PKRU ([`MmStruct::pkru`](crate::MmStruct::pkru)).
+    pub fn pkru(&self) -> u32 {
+        crate::ordering::read_once_u32(&self.sh.pkru)
+    }
+
+    /// Sets PKRU ([`MmStruct::set_pkru`](crate::MmStruct::set_pkru)).
+    pub fn set_pkru(&self, pkru: u32) {
+        if self.sh.pkeys {
+            crate::ordering::write_once_u32(&self.sh.pkru, pkru);
+        }
     }
 
     /// The file table.

@@ -119,6 +119,8 @@ pub fn dup_mm<P: BarrierPolicy>(oldmm: &MmStruct<P>) -> Result<MmStruct<P>, Errn
         mm_core::vma_cache::VmaCache::new(cfg.vma_capacity)
     };
     let mm = MmStruct::with_cache(cfg, cache);
+    // The child's thread starts with the parent's PKRU (its FPU state).
+    mm.set_pkru(oldmm.pkru());
     let files = old.files().fork_copy(mm.file_slots()).ok_or(Errno::ENOMEM)?;
     *mm.files() = files;
     let r = dup_mmap(&old, &mm);
@@ -162,6 +164,10 @@ pub fn dup_mmap<P: BarrierPolicy>(old: &MmWrite<'_, P>, mm: &MmStruct<P>) -> Res
         st.start_stack = ost.start_stack;
         // mm_init: def_flags & VM_INIT_DEF_MASK.
         st.def_flags = ost.def_flags & VmFlags::NOHUGEPAGE;
+        // The protection-key state comes with the copied mm_struct (and
+        // arch_dup_pkeys, with keys on).
+        st.pkey_allocation_map = ost.pkey_allocation_map;
+        st.execute_only_pkey = ost.execute_only_pkey;
     }
     let fail = old.fail_nth();
     // __mt_dup: the child's tree, node for node.

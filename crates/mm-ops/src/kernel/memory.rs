@@ -162,25 +162,19 @@ fn handle_mm_fault(
 }
 
 /// `access_error` (`arch/x86/mm/fault.c`) for a not-present page. With
-/// protection keys (`pkeys`), `arch_vma_access_permitted` first: a data
-/// read of an execute-only mapping is refused by its key
-/// ([`exec_only_key`]); instruction fetches never are.
-fn access_error(flags: VmFlags, access: Access, pkeys: bool) -> bool {
+/// protection keys, `arch_vma_access_permitted` first: a data access that
+/// PKRU refuses for the VMA's key ([`pkeys`](crate::pkeys)); instruction
+/// fetches never are. `pkru` is 0 without keys.
+fn access_error(flags: VmFlags, access: Access, pkru: u32) -> bool {
     match access {
-        Access::Write => flags.contains(VmFlags::SHADOW_STACK) || !flags.contains(VmFlags::WRITE),
-        Access::Read => !flags.is_accessible() || exec_only_key(flags, pkeys),
+        Access::Write => {
+            flags.contains(VmFlags::SHADOW_STACK)
+                || !flags.contains(VmFlags::WRITE)
+                || !crate::pkeys::access_permitted(flags, pkru, true)
+        }
+        Access::Read => !flags.is_accessible() || !crate::pkeys::access_permitted(flags, pkru, false),
         Access::Exec => !flags.is_accessible(),
     }
-}
-
-/// Whether a VMA carries the execute-only protection key, which denies
-/// data access: with protection keys, `do_mmap` and `mprotect`
-/// (`execute_only_pkey`, `arch_override_mprotect_pkey`) give it to every
-/// mapping whose only permission is `PROT_EXEC`, and take it back when it
-/// gets any other. (The model assumes the key could be allocated: a
-/// process holding all 15 keys keeps its mapping readable.)
-pub fn exec_only_key(flags: VmFlags, pkeys: bool) -> bool {
-    pkeys && flags.0 & VmFlags::ACCESS_FLAGS.0 == VmFlags::EXEC.0
 }
 
 /// `acct_stack_growth` (`mm/vma.c`).
@@ -304,7 +298,7 @@ fn fault_under_vma_lock<P: BarrierPolicy>(
         special,
         anon,
     };
-    if access_error(fv.flags, access, mm.pkeys()) {
+    if access_error(fv.flags, access, mm.pkru()) {
         return Some(Err(Signal::Segv));
     }
     // Guard markers are page-table state, which the kernel reads under
@@ -388,7 +382,7 @@ fn fault_under_mmap_lock<P: BarrierPolicy>(mm: &MmStruct<P>, addr: u64, access: 
         r
     };
     let flags = r.vma(id).flags;
-    if access_error(flags, access, mm.pkeys()) {
+    if access_error(flags, access, mm.pkru()) {
         return Err(Signal::Segv);
     }
     // A guard marker in the page table: handle_pte_marker answers SIGSEGV.
@@ -417,14 +411,16 @@ pub fn mm_populate<P: BarrierPolicy>(mm: &MmStruct<P>, start: u64, len: u64) {
         let skip = v.flags.intersects(VmFlags::IO | VmFlags::PFNMAP | VmFlags::LOCKONFAULT)
             || crate::util::vma_is_secretmem(&r.files(), &v);
         let write = v.flags.0 & (VmFlags::WRITE.0 | VmFlags::SHARED.0) == VmFlags::WRITE.0;
-        if !skip && write {
+        // check_vma_flags' arch_vma_access_permitted: a key PKRU refuses
+        // stops gup before any fault (EFAULT, ignored here).
+        let keyed_out = !crate::pkeys::access_permitted(v.flags, r.pkru(), write);
+        if !skip && write && !keyed_out {
             // The first write fault prepares the anon_vma, even if the page
             // itself then fails (beyond EOF).
             anon_vma_prepare(&r, id);
-        } else if !skip && v.flags.intersects(VmFlags::ACCESS_FLAGS) && !exec_only_key(v.flags, mm.pkeys()) {
+        } else if !skip && !write && v.flags.intersects(VmFlags::ACCESS_FLAGS) && !keyed_out {
             // Read faults: the huge-page path prepares one too. They stop
-            // at the VMA's first guard marker (and an execute-only key
-            // stops them before any: check_vma_flags' EFAULT).
+            // at the VMA's first guard marker.
             let (from, to) = (start.max(v.start), end.min(v.end));
             let stop = first_guard(&r, from, to).unwrap_or(to);
             let fv = FaultVma::of(&r.files(), &v);

@@ -160,16 +160,16 @@ fn populate_vma_page_range<P: BarrierPolicy>(r: &MmRead<'_, P>, id: VmaId, start
     if f.contains(VmFlags::LOCKONFAULT) {
         return Ok(());
     }
-    // PROT_NONE, or (check_vma_flags' arch_vma_access_permitted) an
-    // execute-only protection key, which gup's data reads cannot pass.
-    // And a secretmem VMA, whose pages gup refuses.
+    // PROT_NONE, or (check_vma_flags' arch_vma_access_permitted) a
+    // protection key PKRU refuses to gup's data access (the execute-only
+    // key, say). And a secretmem VMA, whose pages gup refuses.
+    let write = f.0 & (VmFlags::WRITE.0 | VmFlags::SHARED.0) == VmFlags::WRITE.0;
     if !f.intersects(VmFlags::ACCESS_FLAGS)
-        || crate::memory::exec_only_key(f, r.state().cfg.pkeys)
+        || !crate::pkeys::access_permitted(f, r.pkru(), write)
         || crate::util::vma_is_secretmem(&r.files(), &r.vma(id))
     {
         return Err(Errno::EFAULT);
     }
-    let write = f.0 & (VmFlags::WRITE.0 | VmFlags::SHARED.0) == VmFlags::WRITE.0;
     populate_pages(r, id, start, end, write)
 }
 

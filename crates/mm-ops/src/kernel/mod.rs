@@ -44,6 +44,7 @@ pub mod mremap;
 mod mremap_move;
 pub mod mseal;
 pub mod namei;
+pub mod pkeys;
 pub mod procmap_query;
 pub mod shm;
 pub mod shmem;

@@ -4,6 +4,7 @@
 use mm_core::{BarrierPolicy, MmStruct, MmWrite, VmFlags, VmaId, VmaView};
 
 use crate::memory::mm_populate_locked;
+use crate::pkeys::{arch_override_mprotect_pkey, mm_pkey_is_allocated, pkey_flags};
 use crate::uapi::*;
 use crate::util::*;
 use crate::vma::{Vmg, vma_modify};
@@ -92,7 +93,22 @@ pub fn mprotect_fixup<P: BarrierPolicy>(
 
 /// `do_mprotect_pkey` with `pkey = -1`: `mprotect(2)`. Changes made to
 /// VMAs before an error stay made, as in the kernel.
+#[inline]
 pub fn do_mprotect<P: BarrierPolicy>(mm: &MmStruct<P>, start: u64, len: u64, prot: u64) -> Result<(), Errno> {
+    do_mprotect_pkey(mm, start, len, prot, -1)
+}
+
+/// `do_mprotect_pkey` (`mm/mprotect.c`): `mprotect(2)` with `pkey` -1,
+/// `pkey_mprotect(2)` with a key, which must be allocated
+/// ([`mm_pkey_is_allocated`]: else `EINVAL`, checked under the lock after
+/// the argument checks and before the range).
+pub fn do_mprotect_pkey<P: BarrierPolicy>(
+    mm: &MmStruct<P>,
+    start: u64,
+    len: u64,
+    prot: u64,
+    pkey: i32,
+) -> Result<(), Errno> {
     let grows = prot & (PROT_GROWSDOWN | PROT_GROWSUP);
     let prot = prot & !(PROT_GROWSDOWN | PROT_GROWSUP);
     if grows == PROT_GROWSDOWN | PROT_GROWSUP {
@@ -114,17 +130,34 @@ pub fn do_mprotect<P: BarrierPolicy>(mm: &MmStruct<P>, start: u64, len: u64, pro
         return Err(Errno::EINVAL);
     }
     let mut w = mm.write();
-    mprotect_locked(&mut w, start, end, prot, grows)
+    if pkey != -1 && !mm_pkey_is_allocated(w.st(), pkey) {
+        return Err(Errno::EINVAL);
+    }
+    mprotect_pkey_locked(&mut w, start, end, prot, grows, pkey)
 }
 
 /// The part of `do_mprotect_pkey` that runs under the write lock, on an
 /// aligned, checked range; `grows` holds `PROT_GROWSDOWN`/`PROT_GROWSUP`.
+#[inline]
 pub fn mprotect_locked<P: BarrierPolicy>(
     w: &mut MmWrite<'_, P>,
     start: u64,
     end: u64,
     prot: u64,
     grows: u64,
+) -> Result<(), Errno> {
+    mprotect_pkey_locked(w, start, end, prot, grows, -1)
+}
+
+/// [`mprotect_locked`] with `pkey_mprotect`'s key (-1: none), already
+/// checked to be allocated.
+pub fn mprotect_pkey_locked<P: BarrierPolicy>(
+    w: &mut MmWrite<'_, P>,
+    start: u64,
+    end: u64,
+    prot: u64,
+    grows: u64,
+    pkey: i32,
 ) -> Result<(), Errno> {
     let reqprot = prot;
     let Some(mut id) = w.find_vma_intersection(start, end) else {
@@ -151,6 +184,7 @@ pub fn mprotect_locked<P: BarrierPolicy>(
         }
     }
     let rier = w.st().cfg.read_implies_exec && prot & PROT_READ != 0;
+    let pkeys = w.st().cfg.pkeys;
     let mut prev = if start > first.start { Some(id) } else { w.vma_prev(id) };
     let mut nstart = start;
     let mut tmp = first.start;
@@ -163,12 +197,18 @@ pub fn mprotect_locked<P: BarrierPolicy>(
         if rier && v.flags.contains(VmFlags::MAYEXEC) {
             prot |= PROT_EXEC;
         }
-        let newflags = VmFlags(calc_vm_prot_bits(prot).0 | (v.flags.0 & !MASK_OFF));
+        let (oldflags, vend) = (v.flags, v.end);
+        let key = if pkeys {
+            pkey_flags(arch_override_mprotect_pkey(w, oldflags, prot, pkey))
+        } else {
+            VmFlags::NONE
+        };
+        let newflags = VmFlags(calc_vm_prot_bits(prot).0 | key.0 | (oldflags.0 & !MASK_OFF));
         // newflags >> 4 shifts the VM_MAY* bits onto the VM_* bits.
         if (newflags.0 & !(newflags.0 >> 4)) & VmFlags::ACCESS_FLAGS.0 != 0 {
             return Err(Errno::EACCES);
         }
-        tmp = v.end.min(end);
+        tmp = vend.min(end);
         let res = mprotect_fixup(w, id, &mut prev, nstart, tmp, newflags)?;
         tmp = w.vma_ref(res).end;
         nstart = tmp;

@@ -1,8 +1,8 @@
 //! From a call name and its argument texts to a [`Call`].
 
 use super::ParseError;
-use super::value::{addr, fd, flags, number, string};
-use super::xlat::{MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_FLAGS, PROT, RLIMIT, SECRET, SHMAT, SHMGET};
+use super::value::{addr, fd, flags, int, number, string};
+use super::xlat::{MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_FLAGS, PKEY, PROT, RLIMIT, SECRET, SHMAT, SHMGET};
 use crate::call::{Access, Call};
 
 /// `open`'s and `openat`'s mode as the kernel takes it and strace shows
@@ -54,6 +54,9 @@ pub(super) const NAMES: &[&str] = &[
     "dup3",
     "memfd_create",
     "memfd_secret",
+    "pkey_mprotect",
+    "pkey_alloc",
+    "pkey_free",
     "prlimit64",
     "remap_file_pages",
     "setrlimit",
@@ -255,6 +258,28 @@ pub(super) fn build(name: &str, a: &[&str]) -> Result<(Call, Paths), ParseError>
                 resource: ctx(n, "resource", flags(a[first], &RLIMIT))? & INT_BITS,
                 cur,
                 max,
+            }
+        }
+        "pkey_mprotect" => {
+            arity(n, a, 4, 4)?;
+            Call::PkeyMprotect {
+                addr: ctx(n, "addr", addr(a[0]))?,
+                len: ctx(n, "len", number(a[1]))?,
+                prot: ctx(n, "prot", flags(a[2], &PROT))?,
+                pkey: ctx(n, "pkey", int(a[3]))? as i64,
+            }
+        }
+        "pkey_alloc" => {
+            arity(n, a, 2, 2)?;
+            Call::PkeyAlloc {
+                flags: ctx(n, "flags", number(a[0]))?,
+                init_val: ctx(n, "access_rights", flags(a[1], &PKEY))?,
+            }
+        }
+        "pkey_free" => {
+            arity(n, a, 1, 1)?;
+            Call::PkeyFree {
+                pkey: ctx(n, "pkey", int(a[0]))? as i64,
             }
         }
         "memfd_secret" => {

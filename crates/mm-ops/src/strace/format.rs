@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use super::errno;
 use super::xlat::{
-    HUGE_MASK, HUGE_SHIFT, MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_ACCESS, O_FLAGS, PROT, RLIMIT, SECRET, SHMAT, SHMGET,
-    print_flags, print_xval,
+    HUGE_MASK, HUGE_SHIFT, MADV, MAP, MCL, MFD, MLOCK, MREMAP, O_ACCESS, O_FLAGS, PKEY, PROT, RLIMIT, SECRET, SHMAT,
+    SHMGET, print_flags, print_xval,
 };
 use crate::call::{Call, Outcome};
 
@@ -268,6 +268,29 @@ pub fn format_call(call: &Call) -> String {
             rlim(&mut o, max);
             o.push_str("}, NULL");
         }
+        Call::PkeyMprotect {
+            addr: a,
+            len,
+            prot,
+            pkey,
+        } => {
+            addr(&mut o, a);
+            let _ = write!(o, ", {len}, ");
+            print_flags(&mut o, prot, &PROT, Some("PROT_???"));
+            let _ = write!(o, ", {}", pkey as i32);
+        }
+        Call::PkeyAlloc { flags, init_val } => {
+            if flags == 0 {
+                o.push('0');
+            } else {
+                let _ = write!(o, "{flags:#x}");
+            }
+            o.push_str(", ");
+            print_flags(&mut o, init_val, &PKEY, Some("PKEY_???"));
+        }
+        Call::PkeyFree { pkey } => {
+            let _ = write!(o, "{}", pkey as i32);
+        }
         Call::MemfdSecret { flags } => {
             // strace 6.1: `O_CLOEXEC`, `0x1`, `O_CLOEXEC|0x1`, `0`.
             let f = flags as u32 as u64;
@@ -377,6 +400,7 @@ pub fn visible(c: &Call) -> Call {
         }
         Call::ShmctlRmid { id } => fd(id),
         Call::MemfdSecret { flags } => int(flags),
+        Call::PkeyMprotect { pkey, .. } | Call::PkeyFree { pkey } => fd(pkey),
         Call::Setrlimit { resource, .. } => int(resource),
         // Printed by the same function as mmap's flags.
         Call::RemapFilePages { flags, .. } => int(flags),

@@ -59,6 +59,9 @@ fn call() -> impl Strategy<Value = Call> {
         (fd(), word(), word()).prop_map(|(id, addr, flags)| Call::Shmat { id, addr, flags }),
         word().prop_map(|addr| Call::Shmdt { addr }),
         word().prop_map(|flags| Call::MemfdSecret { flags }),
+        (word(), word(), word(), fd()).prop_map(|(addr, len, prot, pkey)| Call::PkeyMprotect { addr, len, prot, pkey }),
+        (word(), word()).prop_map(|(flags, init_val)| Call::PkeyAlloc { flags, init_val }),
+        fd().prop_map(|pkey| Call::PkeyFree { pkey }),
         (word(), word(), word(), word(), word()).prop_map(|(start, size, prot, pgoff, flags)| {
             Call::RemapFilePages {
                 start,

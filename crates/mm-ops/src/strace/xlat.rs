@@ -233,6 +233,18 @@ pub(super) static RLIMIT: Xlat = Xlat {
 };
 
 /// `memfd_secret`'s flags (strace decodes only `O_CLOEXEC`).
+/// `pkey_alloc`'s access rights (strace's `pkey_access`).
+pub(super) static PKEY: Xlat = Xlat {
+    kind: "PKEY",
+    print: &[
+        ("PKEY_DISABLE_ACCESS", 0x1),
+        ("PKEY_DISABLE_WRITE", 0x2),
+        ("PKEY_DISABLE_EXECUTE", 0x4),
+    ],
+    extra: &[],
+    shift: None,
+};
+
 pub(super) static SECRET: Xlat = Xlat {
     kind: "O",
     print: &[("O_CLOEXEC", 0o2000000)],

@@ -59,6 +59,12 @@ pub(crate) mod nr {
     pub const SETRLIMIT: u64 = 160;
     /// `memfd_secret` (Linux 5.14+).
     pub const MEMFD_SECRET: u64 = 447;
+    /// `pkey_mprotect`.
+    pub const PKEY_MPROTECT: u64 = 329;
+    /// `pkey_alloc`.
+    pub const PKEY_ALLOC: u64 = 330;
+    /// `pkey_free`.
+    pub const PKEY_FREE: u64 = 331;
     /// `shmget`.
     pub const SHMGET: u64 = 29;
     /// `shmat`.
@@ -263,6 +269,9 @@ pub(crate) fn string_arg(nr: u64) -> Option<StringArg> {
         | nr::SHMCTL
         | nr::SHMDT
         | nr::MEMFD_SECRET
+        | nr::PKEY_MPROTECT
+        | nr::PKEY_ALLOC
+        | nr::PKEY_FREE
         | nr::REMAP_FILE_PAGES => StringArg::None,
         _ => return None,
     })
@@ -351,6 +360,17 @@ pub(crate) fn decode(e: &Entry, string: Option<&[u8]>) -> Option<Call> {
         },
         nr::SHMDT => Call::Shmdt { addr: a[0] },
         nr::MEMFD_SECRET => Call::MemfdSecret { flags: int_arg(a[0]) },
+        nr::PKEY_MPROTECT => Call::PkeyMprotect {
+            addr: a[0],
+            len: a[1],
+            prot: a[2],
+            pkey: fd_arg(a[3]),
+        },
+        nr::PKEY_ALLOC => Call::PkeyAlloc {
+            flags: a[0],
+            init_val: a[1],
+        },
+        nr::PKEY_FREE => Call::PkeyFree { pkey: fd_arg(a[0]) },
         nr::REMAP_FILE_PAGES => Call::RemapFilePages {
             start: a[0],
             size: a[1],
