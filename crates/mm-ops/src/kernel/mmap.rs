@@ -270,20 +270,17 @@ pub fn do_mmap<P: BarrierPolicy>(
     if mm.st().map_count > mm.st().cfg.max_map_count {
         return Err(Errno::ENOMEM);
     }
-    // The execute-only key is taken before the placement: a mapping that
-    // fails after this keeps it allocated, as in the kernel.
-    let pkey = if prot == PROT_EXEC && mm.st().cfg.pkeys {
-        crate::pkeys::execute_only_pkey(mm).max(0)
-    } else {
-        0
-    };
     let mut vm_flags = calc_vm_prot_bits(prot)
-        | crate::pkeys::pkey_flags(pkey)
         | calc_vm_flag_bits(flags)
         | mm.st().def_flags
         | VmFlags::MAYREAD
         | VmFlags::MAYWRITE
         | VmFlags::MAYEXEC;
+    // The execute-only key is taken before the placement: a mapping that
+    // fails after this keeps it allocated, as in the kernel.
+    if prot == PROT_EXEC {
+        vm_flags |= crate::pkeys::execute_only_flags(mm);
+    }
     addr = get_unmapped_area(mm, file, addr, len, pgoff, flags, vm_flags)?;
     if flags & MAP_FIXED_NOREPLACE != 0 && mm.find_vma_intersection(addr, addr + len).is_some() {
         return Err(Errno::EEXIST);

@@ -24,6 +24,20 @@ fn anon_without_anon_vma<P: BarrierPolicy>(w: &MmWrite<'_, P>, id: VmaId) -> boo
     (v.is_anonymous() || (v.file.is_some() && vma_is_anonymous(&w.files(), v))) && w.vma_anon_vma(id).is_none()
 }
 
+/// `newflags` with the key `arch_override_mprotect_pkey` gives (machines
+/// with protection keys only: out of line, off the common path).
+#[cold]
+#[inline(never)]
+fn with_pkey<P: BarrierPolicy>(
+    w: &mut MmWrite<'_, P>,
+    newflags: VmFlags,
+    oldflags: VmFlags,
+    prot: u64,
+    pkey: i32,
+) -> VmFlags {
+    newflags | pkey_flags(arch_override_mprotect_pkey(w, oldflags, prot, pkey))
+}
+
 /// `mprotect_fixup`: applies `newflags` to `[start, end)` of VMA `id`
 /// (splitting or merging), updating `prev` to the resulting VMA.
 pub fn mprotect_fixup<P: BarrierPolicy>(
@@ -102,6 +116,7 @@ pub fn do_mprotect<P: BarrierPolicy>(mm: &MmStruct<P>, start: u64, len: u64, pro
 /// `pkey_mprotect(2)` with a key, which must be allocated
 /// ([`mm_pkey_is_allocated`]: else `EINVAL`, checked under the lock after
 /// the argument checks and before the range).
+#[inline(always)]
 pub fn do_mprotect_pkey<P: BarrierPolicy>(
     mm: &MmStruct<P>,
     start: u64,
@@ -198,12 +213,10 @@ pub fn mprotect_pkey_locked<P: BarrierPolicy>(
             prot |= PROT_EXEC;
         }
         let (oldflags, vend) = (v.flags, v.end);
-        let key = if pkeys {
-            pkey_flags(arch_override_mprotect_pkey(w, oldflags, prot, pkey))
-        } else {
-            VmFlags::NONE
-        };
-        let newflags = VmFlags(calc_vm_prot_bits(prot).0 | key.0 | (oldflags.0 & !MASK_OFF));
+        let mut newflags = VmFlags(calc_vm_prot_bits(prot).0 | (oldflags.0 & !MASK_OFF));
+        if pkeys {
+            newflags = with_pkey(w, newflags, oldflags, prot, pkey);
+        }
         // newflags >> 4 shifts the VM_MAY* bits onto the VM_* bits.
         if (newflags.0 & !(newflags.0 >> 4)) & VmFlags::ACCESS_FLAGS.0 != 0 {
             return Err(Errno::EACCES);

@@ -162,6 +162,14 @@ pub fn execute_only_pkey<P: BarrierPolicy>(w: &mut MmWrite<'_, P>) -> i32 {
     key
 }
 
+/// `do_mmap`'s key for a mapping whose only permission is `PROT_EXEC`:
+/// the execute-only key's flag bits, or none (no key left, or no PKU).
+#[cold]
+#[inline(never)]
+pub fn execute_only_flags<P: BarrierPolicy>(w: &mut MmWrite<'_, P>) -> VmFlags {
+    pkey_flags(execute_only_pkey(w).max(0))
+}
+
 /// `arch_override_mprotect_pkey`: the key `mprotect` gives a VMA with
 /// flags `flags` for `prot`. `pkey_mprotect`'s key stands; a plain
 /// `mprotect` (`pkey` -1) to `PROT_EXEC` alone takes the execute-only key
