@@ -15,7 +15,8 @@
 //! | [`vma_edge`] | the fast path that moves a boundary between neighbours (`vma_modify` when `prev` or `next` absorbs the range) | `mm/vma.c` `vma_merge_existing_range` |
 //! | [`anon_vma`](mod@anon_vma) | `anon_vma` reuse and preparation | `mm/rmap.c`, `mm/vma.c` |
 //! | [`vma_region`] | `mmap_region`, `munmap`, `brk` growth, free-area search | `mm/vma.c` |
-//! | [`mprotect`] | `mprotect` | `mm/mprotect.c` |
+//! | [`mprotect`] | `mprotect`, `pkey_mprotect` | `mm/mprotect.c` |
+//! | [`pkeys`] | protection keys: `pkey_alloc`, `pkey_free`, the execute-only key, PKRU checks | `arch/x86/include/asm/pkeys.h`, `arch/x86/mm/pkeys.c`, `mm/mprotect.c` |
 //! | [`mremap`] | `mremap`: resize in place, move, multi-VMA moves | `mm/mremap.c`, `mm/vma.c` (`copy_vma`, `vma_merge_extend`) |
 //! | [`madvise`] | `madvise`: flag changes, validation, page advice | `mm/madvise.c`, `mm/ksm.c`, `mm/khugepaged.c` |
 //! | [`mlock`](mod@mlock) | `mlock`, `mlock2`, `munlock`, `mlockall`, `munlockall`: lock bits, `locked_vm`, `def_flags` | `mm/mlock.c` |
