@@ -171,6 +171,17 @@ enum Op {
         len: Len,
         flags: u32,
     },
+    /// The protection-key calls (by `kind`): `pkey_mprotect` (key from
+    /// `key`, -1 included), `pkey_alloc` (flags and rights from `flags`),
+    /// `pkey_free`.
+    Pkey {
+        kind: u8,
+        addr: Addr,
+        len: Len,
+        prot: u8,
+        key: i8,
+        flags: u8,
+    },
     /// The next call's `n`-th allocation fails (`mm_core::failslab`).
     FailNth {
         n: u8,
@@ -265,6 +276,26 @@ fn call(op: &Op) -> Call {
             len: len.value(),
             flags: u64::from(flags & 1),
         },
+        Op::Pkey {
+            kind,
+            addr,
+            len,
+            prot,
+            key,
+            flags,
+        } => match kind % 3 {
+            0 => Call::PkeyMprotect {
+                addr: addr.value(),
+                len: len.value(),
+                prot: u64::from(prot & 0xf),
+                pkey: i64::from(key),
+            },
+            1 => Call::PkeyAlloc {
+                flags: u64::from(flags >> 4 == 0xf),
+                init_val: u64::from(flags & 7),
+            },
+            _ => Call::PkeyFree { pkey: i64::from(key) },
+        },
         Op::Shm {
             kind,
             key,
@@ -324,9 +355,12 @@ fn state(t: &Task) -> State {
 fuzz_target!(|ops: Vec<Op>| {
     // A small vm.max_map_count: the limit is reachable within a run, and
     // each run allocates a small VMA slab.
+    // Protection keys on for inputs of odd length, so that both machines'
+    // rules (`mm_ops::kernel::pkeys`) are exercised.
     let cfg = MmConfig {
         max_map_count: 64,
         vma_capacity: 64 + 64,
+        pkeys: ops.len() % 2 == 1,
         ..MmConfig::default()
     };
     let mut t: Task = Task::new(cfg);
@@ -366,6 +400,7 @@ fuzz_target!(|ops: Vec<Op>| {
             let after = state(&t);
             match c {
                 Call::Mprotect { .. }
+                | Call::PkeyMprotect { .. }
                 | Call::Madvise { .. }
                 | Call::Mlock { .. }
                 | Call::Mlock2 { .. }
