@@ -509,5 +509,13 @@ fn dev_zero_private_is_anonymous() {
         sc.ok(adv(8, 4, FREE));
         sc.map(16, 4, RW, MAP_SHARED, rw, 0);
         sc.err(adv(16, 4, FREE), Errno::EINVAL);
+        // MADV_COLLAPSE treats it as anonymous memory too: eligible once
+        // written (an anon_vma), whatever its file offset (found by the
+        // random sessions, seed 30463: host 0, model EINVAL).
+        sc.map(0x400, 1024, RW, MAP_PRIVATE, rw, 3);
+        sc.err(adv(0x400, 1, COLLAPSE), Errno::EINVAL);
+        sc.write(0x401);
+        sc.ok(adv(0x400, 1, COLLAPSE));
+        sc.ok(adv(0x5ff, 2, COLLAPSE));
     });
 }

@@ -186,10 +186,12 @@ fn collapse_allowed<P: BarrierPolicy>(w: &MmWrite<'_, P>, v: &mm_core::Vma) -> b
     if haddr < v.start || haddr + PMD_SIZE > v.end {
         return false;
     }
-    match v.file {
-        None => v.anon_vma.is_some(),
-        Some(f) => w.files().file_inode(f).is_shmem(),
+    // Anonymous memory (a private /dev/zero mapping included: its vm_ops
+    // are cleared) needs an anon_vma.
+    if crate::util::vma_is_anonymous(&w.files(), v) {
+        return v.anon_vma.is_some();
     }
+    v.file.is_some_and(|f| w.files().file_inode(f).is_shmem())
 }
 
 /// `madvise_vma_behavior` for one VMA and `[start, end)` inside it.
