@@ -216,6 +216,13 @@ impl<P: BarrierPolicy> Task<P> {
 
     /// `mmap(2)`: `sys_mmap` (x86) → `ksys_mmap_pgoff` → `vm_mmap_pgoff`.
     pub fn mmap(&mut self, addr: u64, len: u64, prot: u64, flags: u64, fd: i64, off: u64) -> Result<u64, Errno> {
+        let r = self.mmap_inner(addr, len, prot, flags, fd, off);
+        // A fixed mapping may have replaced a removed segment's last attach.
+        self.shm_ns().reap_removed();
+        r
+    }
+
+    fn mmap_inner(&mut self, addr: u64, len: u64, prot: u64, flags: u64, fd: i64, off: u64) -> Result<u64, Errno> {
         if off & !PAGE_MASK != 0 {
             return Err(Errno::EINVAL);
         }
@@ -271,6 +278,15 @@ impl<P: BarrierPolicy> Task<P> {
     /// Applies one call and returns its outcome. `recorded_fd` is the
     /// descriptor an open-like call returned in a trace, if known.
     pub fn apply(&mut self, call: &Call, recorded_fd: Option<i64>) -> Outcome {
+        let out = self.apply_inner(call, recorded_fd);
+        // shm_close: a removed System V segment whose last attach went
+        // (unmapped by this call, or by a fork child that has exited since)
+        // is destroyed now.
+        self.shm_ns().reap_removed();
+        out
+    }
+
+    fn apply_inner(&mut self, call: &Call, recorded_fd: Option<i64>) -> Outcome {
         fn ok0(r: Result<(), Errno>) -> Outcome {
             r.map_or_else(Outcome::Err, |()| Outcome::Val(0))
         }

@@ -39,7 +39,9 @@ use crate::uapi::{Errno, rlimit};
 impl<P: BarrierPolicy> Task<P> {
     /// `munmap(2)` (`mm/mmap.c` `vm_munmap`).
     pub fn munmap(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
-        vm_munmap(self.mm(), addr, len)
+        let r = vm_munmap(self.mm(), addr, len);
+        self.shm_ns().reap_removed();
+        r
     }
 
     /// `mprotect(2)` (`mm/mprotect.c` `do_mprotect_pkey`).
@@ -76,7 +78,9 @@ impl<P: BarrierPolicy> Task<P> {
         flags: u64,
         new_addr: u64,
     ) -> Result<u64, Errno> {
-        sys_mremap(self.mm(), old_addr, old_len, new_len, flags, new_addr)
+        let r = sys_mremap(self.mm(), old_addr, old_len, new_len, flags, new_addr);
+        self.shm_ns().reap_removed();
+        r
     }
 
     /// `madvise(2)` (`mm/madvise.c` `do_madvise`).

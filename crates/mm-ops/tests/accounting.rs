@@ -78,3 +78,37 @@ fn the_shmem_charge_lives_as_long_as_the_object() {
     assert_eq!(committed(&mm), 0, "MAP_NORESERVE: no charge");
     vm_munmap(&mm, b, 8 * P).unwrap();
 }
+
+/// `shm_close` → `shm_destroy`: a System V segment removed while attached
+/// is destroyed when its last attach goes, however it goes (`munmap`, a
+/// fork child's exit), and `shmem_unacct_size` gives its commit charge
+/// back then, before the next call (`ipc/shm.c`).
+#[test]
+fn a_removed_segment_gives_its_charge_back_at_its_last_detach() {
+    let mut t: mm_ops::Task = mm_ops::Task::new(MmConfig::default());
+    let base = t.mm().read().state().committed;
+    let id = t.shmget(0, 8 * PAGE_SIZE, 0o1600, None).unwrap();
+    let a = t.shmat(id, 0, 0).unwrap();
+    assert_eq!(t.mm().read().state().committed, base + 8, "newseg charges the segment");
+    t.shmctl_rmid(id).unwrap();
+    assert_eq!(t.mm().read().state().committed, base + 8, "still attached");
+    // munmap, not shmdt, removes the last attach.
+    t.munmap(a, 8 * PAGE_SIZE).unwrap();
+    assert_eq!(t.mm().read().state().committed, base, "destroyed at the munmap");
+    assert_eq!(t.shmat(id, 0, 0), Err(Errno::EINVAL));
+
+    // The last attach in a fork child: destroyed once the child is gone.
+    let id = t.shmget(0, 4 * PAGE_SIZE, 0o1600, None).unwrap();
+    let a = t.shmat(id, 0, 0).unwrap();
+    let child = t.fork().unwrap();
+    t.apply(&mm_ops::Call::Shmdt { addr: a }, None);
+    t.apply(&mm_ops::Call::ShmctlRmid { id }, None);
+    assert_eq!(t.mm().read().state().committed, base + 4, "the child still maps it");
+    drop(child);
+    t.apply(&mm_ops::Call::Brk { addr: 0 }, None);
+    assert_eq!(
+        t.mm().read().state().committed,
+        base,
+        "destroyed after the child's exit"
+    );
+}

@@ -9,7 +9,10 @@
 //! attaches never merge. `shm_nattch` is the number of VMAs that map the
 //! segment in the namespace's address spaces; it is counted when asked. A
 //! segment removed with `IPC_RMID` while attached is destroyed once no
-//! VMA maps it; the model notices at the namespace's next call.
+//! VMA maps it (`shm_close`): the model notices at the end of the call
+//! that unmapped its last attach ([`ShmNs::reap_removed`], which
+//! [`Task::apply`](crate::Task::apply) and `Task`'s unmapping calls run),
+//! so its commit charge is back before the next call.
 //!
 //! Not modeled: `SHM_HUGETLB` (no huge page pool: `ENOMEM`), the
 //! `shmctl` commands other than `IPC_RMID` (they do not change an address
@@ -141,8 +144,18 @@ impl<P: BarrierPolicy> ShmNs<P> {
         n
     }
 
+    /// [`reap`](Self::reap) when a removed segment is waiting for its
+    /// last detach (cheap otherwise): for the end of any call that may
+    /// have unmapped it (`munmap`, `mremap`, a fixed `mmap` over it, a
+    /// fork child's exit).
+    pub fn reap_removed(&mut self) {
+        if self.segs.values().any(|s| s.dest) {
+            self.reap();
+        }
+    }
+
     /// Destroys the removed segments nothing maps any more (`shm_close` →
-    /// `shm_destroy`, which the model runs late).
+    /// `shm_destroy`).
     fn reap(&mut self) {
         let dead: Vec<i64> = self
             .segs
