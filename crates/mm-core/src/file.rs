@@ -112,6 +112,10 @@ pub struct Inode {
     /// up (`shmem_acct_size`); given back when it dies
     /// (`shmem_unacct_size` from `shmem_evict_inode`).
     pub acct_pages: u64,
+    /// A hugetlbfs object's reservations and pages
+    /// ([`HugeInode`](crate::hugetlb::HugeInode)), shared with the inode's
+    /// fork copies.
+    pub huge: Option<std::sync::Arc<crate::hugetlb::HugeInode>>,
     /// Open file descriptions referring to it.
     refs: u32,
 }
@@ -142,6 +146,7 @@ impl Inode {
             huge_size: 0,
             tmpfs_huge: None,
             acct_pages: 0,
+            huge: None,
             refs: 0,
         }
     }
@@ -217,6 +222,8 @@ pub struct FileTable {
     inode_alloc: IndexAlloc,
     by_path: HashMap<String, InodeId>,
     next_ino: u64,
+    /// The machine's huge page pools, shared with fork copies.
+    pub hugetlb_pool: crate::hugetlb::HugePool,
 }
 
 impl FileTable {
@@ -429,6 +436,7 @@ impl FileTable {
             inode_alloc: self.inode_alloc.clone(),
             by_path: self.by_path.clone(),
             next_ino: self.next_ino,
+            hugetlb_pool: self.hugetlb_pool.clone(),
         };
         for inode in copy.inodes.iter_mut().flatten() {
             inode.acct_pages = 0;

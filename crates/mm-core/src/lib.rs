@@ -21,6 +21,7 @@
 
 pub mod failslab;
 pub mod file;
+pub mod hugetlb;
 pub mod mm;
 pub mod mmap_lock;
 pub mod mutation;

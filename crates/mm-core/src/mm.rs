@@ -185,6 +185,11 @@ impl<P: BarrierPolicy> MmStruct<P> {
         let pkeys = cfg.pkeys;
         let vsyscall = cfg.vsyscall;
         let (start_brk, start_stack) = (cfg.start_brk, cfg.start_stack);
+        let hs = |i: usize| crate::hugetlb::HState {
+            free: cfg.hugetlb_free[i],
+            resv: cfg.hugetlb_resv[i],
+        };
+        let pool = crate::hugetlb::HugePool::new([hs(0), hs(1)]);
         let state = MmState {
             tree: Tree::default(),
             vmas: Vec::new(),
@@ -232,7 +237,11 @@ impl<P: BarrierPolicy> MmStruct<P> {
                 fail_nth: Default::default(),
             },
             lock: MmapLock::with_seq(state, seq),
-            files: Mutex::new(FileTable::default()),
+            files: Mutex::new({
+                let mut t = FileTable::default();
+                t.hugetlb_pool = pool;
+                t
+            }),
         }
     }
 

@@ -65,6 +65,11 @@ pub struct ProcEnv {
     pub swap_total_kb: u64,
     /// `HugePages_Total` × `Hugepagesize`, in KiB (`hugetlb_total_pages`).
     pub hugetlb_total_kb: u64,
+    /// Free pages of the 2 MiB and 1 GiB huge page pools
+    /// (`/sys/kernel/mm/hugepages/hugepages-*/free_hugepages`).
+    pub hugetlb_free: [u64; 2],
+    /// Reserved pages of the two pools (`resv_hugepages`).
+    pub hugetlb_resv: [u64; 2],
     /// `vm.overcommit_memory`: 0 guess, 1 always, 2 never.
     pub overcommit_memory: u8,
     /// `vm.overcommit_ratio`.
@@ -126,6 +131,8 @@ impl Default for ProcEnv {
             mem_total_kb: 24_684_084,
             swap_total_kb: 0,
             hugetlb_total_kb: 0,
+            hugetlb_free: [0; 2],
+            hugetlb_resv: [0; 2],
             overcommit_memory: 0,
             overcommit_ratio: 50,
             overcommit_kbytes: 0,
@@ -155,10 +162,14 @@ impl Default for ProcEnv {
 }
 
 /// The keys of [`ProcEnv::to_lines`], in order.
-pub const KEYS: [&str; 27] = [
+pub const KEYS: [&str; 31] = [
     "mem_total_kb",
     "swap_total_kb",
     "hugetlb_total_kb",
+    "hugetlb_free_2m",
+    "hugetlb_resv_2m",
+    "hugetlb_free_1g",
+    "hugetlb_resv_1g",
     "overcommit_memory",
     "overcommit_ratio",
     "overcommit_kbytes",
@@ -221,6 +232,10 @@ impl ProcEnv {
             "mem_total_kb" => self.mem_total_kb = n()?,
             "swap_total_kb" => self.swap_total_kb = n()?,
             "hugetlb_total_kb" => self.hugetlb_total_kb = n()?,
+            "hugetlb_free_2m" => self.hugetlb_free[0] = n()?,
+            "hugetlb_resv_2m" => self.hugetlb_resv[0] = n()?,
+            "hugetlb_free_1g" => self.hugetlb_free[1] = n()?,
+            "hugetlb_resv_1g" => self.hugetlb_resv[1] = n()?,
             "overcommit_memory" => {
                 self.overcommit_memory = n()?.try_into().ok().filter(|&m: &u8| m <= 2).ok_or_else(bad)?
             }
@@ -305,6 +320,10 @@ impl ProcEnv {
             self.mem_total_kb.to_string(),
             self.swap_total_kb.to_string(),
             self.hugetlb_total_kb.to_string(),
+            self.hugetlb_free[0].to_string(),
+            self.hugetlb_resv[0].to_string(),
+            self.hugetlb_free[1].to_string(),
+            self.hugetlb_resv[1].to_string(),
             self.overcommit_memory.to_string(),
             self.overcommit_ratio.to_string(),
             self.overcommit_kbytes.to_string(),
@@ -377,6 +396,16 @@ impl ProcEnv {
             env.mem_total_kb = field("MemTotal").unwrap_or(env.mem_total_kb);
             env.swap_total_kb = field("SwapTotal").unwrap_or(0);
             env.hugetlb_total_kb = field("HugePages_Total").unwrap_or(0) * field("Hugepagesize").unwrap_or(0);
+        }
+        for (i, size) in ["2048kB", "1048576kB"].into_iter().enumerate() {
+            let pool = |name: &str| {
+                std::fs::read_to_string(format!("/sys/kernel/mm/hugepages/hugepages-{size}/{name}"))
+                    .ok()
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .unwrap_or(0)
+            };
+            env.hugetlb_free[i] = pool("free_hugepages");
+            env.hugetlb_resv[i] = pool("resv_hugepages");
         }
         for (key, path) in [
             ("overcommit_memory", "/proc/sys/vm/overcommit_memory"),
@@ -483,6 +512,8 @@ impl ProcEnv {
         cfg.totalram_pages = self.mem_total_kb / 4;
         cfg.total_swap_pages = self.swap_total_kb / 4;
         cfg.hugetlb_total_pages = self.hugetlb_total_kb / 4;
+        cfg.hugetlb_free = self.hugetlb_free;
+        cfg.hugetlb_resv = self.hugetlb_resv;
         cfg.overcommit = match self.overcommit_memory {
             1 => Overcommit::Always,
             2 => Overcommit::Never,

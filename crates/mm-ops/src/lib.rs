@@ -66,8 +66,8 @@ pub mod uapi;
 // crate's own code), hidden from the documentation.
 #[doc(hidden)]
 pub use kernel::{
-    anon_vma, file_kind, fork, fremap, guards, madvise, memory, mlock, mmap, mprotect, mremap, pkeys, procmap_query,
-    shmem, sys_x86_64, task_mmu, util, vma, vma_edge, vma_region,
+    anon_vma, file_kind, fork, fremap, guards, hugetlb, madvise, memory, mlock, mmap, mprotect, mremap, pkeys,
+    procmap_query, shmem, sys_x86_64, task_mmu, util, vma, vma_edge, vma_region,
 };
 
 pub use builder::{BuildError, TaskBuilder};

@@ -99,6 +99,9 @@ pub struct Task<P: BarrierPolicy = Upstream> {
     probe: Option<SharedProbe>,
     /// The IPC namespace's System V segments, shared with children.
     shm: Arc<Mutex<crate::kernel::shm::ShmNs<P>>>,
+    /// A removed segment of the namespace waits for its last detach (so
+    /// that calls check for it without taking the namespace's lock).
+    shm_dest: Arc<std::sync::atomic::AtomicBool>,
     cwd: String,
     /// Treat a descriptor that was never opened (nor closed) as inherited:
     /// opened before the trace began (replay). Otherwise it is `EBADF`.
@@ -154,6 +157,7 @@ impl<P: BarrierPolicy> Task<P> {
             closed: BTreeSet::new(),
             probe: None,
             shm: Arc::default(),
+            shm_dest: Arc::default(),
             cwd: "/".into(),
             inherit_unknown_fds: false,
             live_files: false,
@@ -192,6 +196,7 @@ impl<P: BarrierPolicy> Task<P> {
             closed: self.closed.clone(),
             probe: self.probe.clone(),
             shm: self.shm.clone(),
+            shm_dest: self.shm_dest.clone(),
             cwd: self.cwd.clone(),
             inherit_unknown_fds: self.inherit_unknown_fds,
             live_files: self.live_files,
@@ -206,6 +211,32 @@ impl<P: BarrierPolicy> Task<P> {
         self.shm.lock().expect("shm namespace")
     }
 
+    /// Runs a System V call on the namespace, then notes whether a removed
+    /// segment waits for its last detach.
+    pub(crate) fn with_shm<R>(&self, f: impl FnOnce(&mut crate::kernel::shm::ShmNs<P>) -> R) -> R {
+        let mut ns = self.shm_ns();
+        let r = f(&mut ns);
+        self.shm_dest
+            .store(ns.has_removed(), std::sync::atomic::Ordering::Relaxed);
+        r
+    }
+
+    /// `shm_close` → `shm_destroy` of the removed segments a call just
+    /// took the last attach of ([`ShmNs::reap_removed`](crate::kernel::shm::ShmNs::reap_removed));
+    /// nothing to do (and no lock taken) when none waits.
+    #[inline]
+    pub(crate) fn reap_shm(&self) {
+        if self.shm_dest.load(std::sync::atomic::Ordering::Relaxed) {
+            self.reap_shm_locked();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn reap_shm_locked(&self) {
+        self.with_shm(|ns| ns.reap_removed());
+    }
+
     /// Sets the working directory for relative paths.
     pub fn set_cwd(&mut self, cwd: &str) {
         self.cwd = cwd.trim_end_matches('/').to_string();
@@ -218,7 +249,7 @@ impl<P: BarrierPolicy> Task<P> {
     pub fn mmap(&mut self, addr: u64, len: u64, prot: u64, flags: u64, fd: i64, off: u64) -> Result<u64, Errno> {
         let r = self.mmap_inner(addr, len, prot, flags, fd, off);
         // A fixed mapping may have replaced a removed segment's last attach.
-        self.shm_ns().reap_removed();
+        self.reap_shm();
         r
     }
 
@@ -282,7 +313,7 @@ impl<P: BarrierPolicy> Task<P> {
         // shm_close: a removed System V segment whose last attach went
         // (unmapped by this call, or by a fork child that has exited since)
         // is destroyed now.
-        self.shm_ns().reap_removed();
+        self.reap_shm();
         out
     }
 

@@ -40,7 +40,7 @@ impl<P: BarrierPolicy> Task<P> {
     /// `munmap(2)` (`mm/mmap.c` `vm_munmap`).
     pub fn munmap(&mut self, addr: u64, len: u64) -> Result<(), Errno> {
         let r = vm_munmap(self.mm(), addr, len);
-        self.shm_ns().reap_removed();
+        self.reap_shm();
         r
     }
 
@@ -79,7 +79,7 @@ impl<P: BarrierPolicy> Task<P> {
         new_addr: u64,
     ) -> Result<u64, Errno> {
         let r = sys_mremap(self.mm(), old_addr, old_len, new_len, flags, new_addr);
-        self.shm_ns().reap_removed();
+        self.reap_shm();
         r
     }
 
@@ -150,27 +150,27 @@ impl<P: BarrierPolicy> Task<P> {
     /// recording returned (see [`ksys_shmget`](crate::kernel::shm::ksys_shmget)).
     pub fn shmget(&mut self, key: i64, size: u64, flags: u64, want_id: Option<i64>) -> Result<i64, Errno> {
         let mm = self.mm().clone();
-        crate::kernel::shm::ksys_shmget(&mut self.shm_ns(), &mm, key, size, flags, want_id)
+        self.with_shm(|ns| crate::kernel::shm::ksys_shmget(ns, &mm, key, size, flags, want_id))
     }
 
     /// `shmat(2)` (`ipc/shm.c` `do_shmat`): maps segment `id` shared, at
     /// `addr` or anywhere, and returns the address.
     pub fn shmat(&mut self, id: i64, addr: u64, flags: u64) -> Result<u64, Errno> {
         let mm = self.mm().clone();
-        crate::kernel::shm::do_shmat(&mut self.shm_ns(), &mm, id, addr, flags)
+        self.with_shm(|ns| crate::kernel::shm::do_shmat(ns, &mm, id, addr, flags))
     }
 
     /// `shmdt(2)` (`ipc/shm.c` `ksys_shmdt`): unmaps the segment attached
     /// at `addr`.
     pub fn shmdt(&mut self, addr: u64) -> Result<(), Errno> {
         let mm = self.mm().clone();
-        crate::kernel::shm::ksys_shmdt(&mut self.shm_ns(), &mm, addr)
+        self.with_shm(|ns| crate::kernel::shm::ksys_shmdt(ns, &mm, addr))
     }
 
     /// `shmctl(id, IPC_RMID, NULL)` (`ipc/shm.c` `shmctl_down`).
     pub fn shmctl_rmid(&mut self, id: i64) -> Result<(), Errno> {
         let mm = self.mm().clone();
-        crate::kernel::shm::shmctl_rmid(&mut self.shm_ns(), &mm, id)
+        self.with_shm(|ns| crate::kernel::shm::shmctl_rmid(ns, &mm, id))
     }
 
     /// `mlockall(2)` (`mm/mlock.c`): `MCL_CURRENT`, `MCL_FUTURE`,

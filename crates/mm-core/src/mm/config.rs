@@ -129,6 +129,11 @@ pub struct MmConfig {
     /// `hugetlb_total_pages()`: huge-page pool, in base pages, which the
     /// commit limit leaves out.
     pub hugetlb_total_pages: u64,
+    /// `free_huge_pages` of the 2 MiB and 1 GiB pools when the address
+    /// space starts (`/sys/kernel/mm/hugepages/hugepages-*/free_hugepages`).
+    pub hugetlb_free: [u64; 2],
+    /// `resv_huge_pages` of the two pools (`resv_hugepages`).
+    pub hugetlb_resv: [u64; 2],
     /// `totalram_pages()` (MemTotal in pages).
     pub totalram_pages: u64,
     /// `total_swap_pages`.
@@ -225,6 +230,8 @@ impl Default for MmConfig {
             overcommit_ratio: 50,
             overcommit_kbytes: 0,
             hugetlb_total_pages: 0,
+            hugetlb_free: [0; 2],
+            hugetlb_resv: [0; 2],
             totalram_pages: 24_684_084 / 4,
             total_swap_pages: 0,
             rlimit_as: u64::MAX,

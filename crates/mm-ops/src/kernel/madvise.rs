@@ -239,6 +239,14 @@ fn madvise_vma_behavior<P: BarrierPolicy>(
             if !punch_hole {
                 return Err(Errno::EOPNOTSUPP);
             }
+            if f.contains(VmFlags::HUGETLB) {
+                // hugetlbfs_punch_hole: the whole huge pages inside.
+                let files = w.files();
+                let inode = files.file_inode(v.file.expect("file-backed"));
+                let h = inode.huge_size;
+                let (lo, hi) = (offset as u64, offset as u64 + (end - start));
+                crate::hugetlb::hugetlb_punch(inode, lo.div_ceil(h), hi / h);
+            }
             Ok(id)
         }
         WILLNEED => Ok(id),
@@ -267,6 +275,9 @@ fn madvise_vma_behavior<P: BarrierPolicy>(
                 }
                 if end & !(huge - 1) == start {
                     return Ok(id);
+                }
+                if behavior != FREE {
+                    crate::hugetlb::hugetlb_zap(&w.files(), &v, start, end & !(huge - 1));
                 }
             }
             if behavior == FREE && !crate::util::vma_is_anonymous(&w.files(), &v) {

@@ -27,10 +27,6 @@ fn beyond_eof(files: &mm_core::file::FileTable, file: FileId, start: u64, pgoff:
         // faults never look at a size.
         return false;
     }
-    if inode.is_hugetlb() {
-        // No huge pages are reserved in the pool: every fault fails.
-        return true;
-    }
     let index = pgoff + ((addr - start) >> PAGE_SHIFT);
     index >= inode.size.div_ceil(PAGE_SIZE)
 }
@@ -120,6 +116,13 @@ impl FaultVma {
     /// mappings have pages only at some offsets, files none beyond EOF.
     fn outcome(&self, files: &mm_core::file::FileTable, addr: u64) -> Result<(), Signal> {
         match self.file {
+            Some(f) if self.flags.contains(VmFlags::HUGETLB) => {
+                if crate::hugetlb::hugetlb_fault(files, f, self.start, self.pgoff, self.flags, addr) {
+                    Ok(())
+                } else {
+                    Err(Signal::Bus)
+                }
+            }
             Some(f) if self.special.is_none() && beyond_eof(files, f, self.start, self.pgoff, addr) => Err(Signal::Bus),
             _ => self.outcome_no_file(addr),
         }
@@ -410,6 +413,18 @@ pub fn mm_populate<P: BarrierPolicy>(mm: &MmStruct<P>, start: u64, len: u64) {
         }
         let skip = v.flags.intersects(VmFlags::IO | VmFlags::PFNMAP | VmFlags::LOCKONFAULT)
             || crate::util::vma_is_secretmem(&r.files(), &v);
+        if !skip
+            && v.flags.contains(VmFlags::HUGETLB)
+            && let Some(f) = v.file
+        {
+            // Huge pages from the pool, until one cannot be had.
+            let files = r.files();
+            let h = files.file_inode(f).huge_size;
+            let mut a = start.max(v.start) & !(h - 1);
+            while a < end.min(v.end) && crate::hugetlb::hugetlb_fault(&files, f, v.start, v.pgoff, v.flags, a) {
+                a += h;
+            }
+        }
         let write = v.flags.0 & (VmFlags::WRITE.0 | VmFlags::SHARED.0) == VmFlags::WRITE.0;
         // check_vma_flags' arch_vma_access_permitted: a key PKRU refuses
         // stops gup before any fault (EFAULT, ignored here).
@@ -460,8 +475,17 @@ pub fn populate_pages<P: BarrierPolicy>(
     let eof = v.file.and_then(|f| {
         let files = mm.files();
         let inode = files.file_inode(f);
-        if inode.is_hugetlb() {
-            return Some(start);
+        if v.flags.contains(VmFlags::HUGETLB) {
+            // Page by page, until one cannot be had.
+            let h = inode.huge_size;
+            let mut a = start & !(h - 1);
+            while a < end {
+                if !crate::hugetlb::hugetlb_fault(&files, f, v.start, v.pgoff, v.flags, a) {
+                    return Some(a.max(start));
+                }
+                a += h;
+            }
+            return None;
         }
         if inode.kind == InodeKind::DevZero {
             // Anonymous memory (see `beyond_eof`): no end of file.

@@ -23,6 +23,7 @@
 //! | [`mseal`](mod@mseal) | `mseal`: `VM_SEALED` on a range without holes | `mm/mseal.c` |
 //! | [`shmem`] | placement of shmem objects (huge-page alignment by `huge=` and `shmem_enabled`) | `mm/shmem.c` `shmem_get_unmapped_area` |
 //! | [`shm`] | System V shared memory: `shmget`, `shmat`, `shmdt`, `shmctl(IPC_RMID)` | `ipc/shm.c` |
+//! | [`hugetlb`] | the huge page pool: reservations, faults, what unmapping and truncation give back | `mm/hugetlb.c`, `fs/hugetlbfs/inode.c` |
 //! | [`guards`] | guard markers (`MADV_GUARD_INSTALL`) | `mm/madvise.c`, `mm/memory.c` |
 //! | [`memory`] | page faults, stack growth, populate | `mm/memory.c`, `arch/x86/mm/fault.c`, `mm/gup.c` |
 //! | [`task_mmu`] | `/proc/PID/maps` rendering, under `mmap_lock` or per-VMA locks | `fs/proc/task_mmu.c` |
@@ -36,6 +37,7 @@ pub mod file_kind;
 pub mod fork;
 pub mod fremap;
 pub mod guards;
+pub mod hugetlb;
 pub mod madvise;
 pub mod memory;
 pub mod mlock;

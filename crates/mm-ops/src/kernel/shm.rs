@@ -144,14 +144,19 @@ impl<P: BarrierPolicy> ShmNs<P> {
         n
     }
 
-    /// [`reap`](Self::reap) when a removed segment is waiting for its
-    /// last detach (cheap otherwise): for the end of any call that may
+    /// Destroys the removed segments nothing maps any more, when one is
+    /// waiting for its last detach (cheap otherwise): for the end of any call that may
     /// have unmapped it (`munmap`, `mremap`, a fixed `mmap` over it, a
     /// fork child's exit).
     pub fn reap_removed(&mut self) {
-        if self.segs.values().any(|s| s.dest) {
+        if self.has_removed() {
             self.reap();
         }
+    }
+
+    /// Whether a removed segment waits for its last detach.
+    pub fn has_removed(&self) -> bool {
+        self.segs.values().any(|s| s.dest)
     }
 
     /// Destroys the removed segments nothing maps any more (`shm_close` →

@@ -96,9 +96,11 @@ fn is_mergeable_anon_vma<P: BarrierPolicy>(mm: &MmWrite<'_, P>, tgt: VmaId, vmg:
 /// never merge (`VM_SPECIAL`).
 #[inline]
 fn can_merge_remove_vma<P: BarrierPolicy>(mm: &MmWrite<'_, P>, id: VmaId) -> bool {
-    mm.vma_ref(id)
-        .file
-        .is_none_or(|f| mm.files().file_inode(f).kind != mm_core::file::InodeKind::SysvShm)
+    let v = mm.vma_ref(id);
+    // hugetlb_vm_ops has close too (hugetlb_vm_op_close).
+    !v.flags.contains(VmFlags::HUGETLB)
+        && v.file
+            .is_none_or(|f| mm.files().file_inode(f).kind != mm_core::file::InodeKind::SysvShm)
 }
 
 /// `can_vma_merge_before`: the range can merge into `next`.
@@ -193,8 +195,13 @@ pub(crate) fn new_vma_allocs_fail<P: BarrierPolicy>(mm: &MmWrite<'_, P>, clones_
 /// `remove_vma` after a merge or unmap: unlinks, drops the file reference
 /// and `map_count`.
 pub fn remove_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId) {
-    let file = mm.vma_ref(id).file;
-    mm.vma_unlink(id);
+    let v = mm.vma_ref(id);
+    let file = v.file;
+    if v.flags.contains(VmFlags::HUGETLB) {
+        unlink_hugetlb(mm, id);
+    } else {
+        mm.vma_unlink(id);
+    }
     mm.st().map_count -= 1;
     if let Some(f) = file {
         let acct = mm.files().put(f);
@@ -202,6 +209,16 @@ pub fn remove_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId) {
             crate::util::vm_unacct_memory(mm.st(), acct);
         }
     }
+}
+
+/// `vma_unlink` of a hugetlb VMA, then its `hugetlb_vm_op_close` (out of
+/// line).
+#[cold]
+#[inline(never)]
+fn unlink_hugetlb<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId) {
+    let v = *mm.vma_ref(id);
+    mm.vma_unlink(id);
+    crate::hugetlb::hugetlb_unmap(mm, &v, v.start, v.end);
 }
 
 /// `commit_merge`: applies the range changes and removals decided by a

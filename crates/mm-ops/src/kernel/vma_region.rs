@@ -351,7 +351,11 @@ fn unmap_in_place<P: BarrierPolicy>(
         Some((keep_start, keep_end, _)) => {
             crate::guards::remove(mm.st(), start, end);
             let pgoff = v_pgoff + ((keep_start - v_start) >> PAGE_SHIFT);
-            mm.vma_set_range(id, keep_start, keep_end, pgoff);
+            if flags.contains(VmFlags::HUGETLB) {
+                trim_hugetlb(mm, id, (keep_start, keep_end, pgoff), start, end);
+            } else {
+                mm.vma_set_range(id, keep_start, keep_end, pgoff);
+            }
         }
         None => {
             // The gather write-locks the VMA before anything is removed.
@@ -362,6 +366,17 @@ fn unmap_in_place<P: BarrierPolicy>(
     }
     vms.unaccount(mm.st());
     Some(Ok(()))
+}
+
+/// A hugetlb VMA keeps `keep` (start, end, offset) and gives `[start,
+/// end)` back to the pool (`hugetlb_vm_op_close` of the part the split
+/// removed). Out of line.
+#[cold]
+#[inline(never)]
+fn trim_hugetlb<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId, keep: (u64, u64, u64), start: u64, end: u64) {
+    let old = *mm.vma_ref(id);
+    mm.vma_set_range(id, keep.0, keep.1, keep.2);
+    crate::hugetlb::hugetlb_unmap(mm, &old, start, end);
 }
 
 /// `vma_supports_mlock` (`mm/internal.h`).
@@ -446,15 +461,13 @@ pub fn mmap_region<P: BarrierPolicy>(
             return Err(Errno::EOPNOTSUPP);
         }
         if inode.is_hugetlb() {
-            // hugetlbfs_file_mmap: offset in huge pages, and a reservation
-            // the empty pool cannot give unless VM_NORESERVE.
+            // hugetlbfs_file_mmap: offset in huge pages, and the
+            // reservation (hugetlb_reserve_pages), which may fail.
             if pgoff & ((inode.huge_size >> PAGE_SHIFT) - 1) != 0 {
                 return Err(Errno::EINVAL);
             }
-            if !flags.contains(VmFlags::NORESERVE) {
-                return Err(Errno::ENOMEM);
-            }
             flags |= VmFlags::HUGETLB | VmFlags::DONTEXPAND;
+            crate::hugetlb::hugetlb_reserve_pages(&mut mm.files(), f, addr, end, pgoff, flags)?;
         }
     }
     let kind = match src {

@@ -424,7 +424,13 @@ impl<P: BarrierPolicy> Task<P> {
         if huge != 0 && length & (huge - 1) != 0 {
             return Err(Errno::EINVAL);
         }
-        files.inode_mut(file.inode).size = length;
+        let i = files.inode_mut(file.inode);
+        if huge != 0 && length < i.size {
+            // hugetlb_vmtruncate: the pages past the end, and their
+            // reservations, go back to the pool.
+            crate::hugetlb::hugetlb_punch(i, length / huge, u64::MAX);
+        }
+        i.size = length;
         Ok(())
     }
 }

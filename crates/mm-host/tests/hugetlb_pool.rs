@@ -1,0 +1,213 @@
+//! The huge page pool (`mm/hugetlb.c`) against the host, with a pool of
+//! a few 2 MiB pages configured for the test (`vm.nr_hugepages`, as root;
+//! the old value is put back). Every call runs on the host helper and the
+//! model, which starts from the pool's counters; results, maps and smaps
+//! `VmFlags` must be identical after each. The expected values follow
+//! `hugetlb_reserve_pages` (private: the whole range; shared: what the
+//! object has not reserved), `alloc_hugetlb_folio` (a reservation once, or
+//! a page nobody reserved) and what unmapping, `MADV_DONTNEED`,
+//! `MADV_REMOVE` and truncation give back. `MM_NO_GLOBAL_KNOBS=1` skips
+//! them.
+#![cfg(all(target_os = "linux", target_arch = "x86_64"))]
+
+#[allow(dead_code)]
+#[path = "scenarios/harness.rs"]
+mod harness;
+
+use std::sync::Mutex;
+
+use harness::{Sc, at, mmap, run_with_state};
+use mm_ops::call::{Access, Call, Outcome, Signal};
+use mm_ops::uapi::*;
+
+const H: u64 = 2 << 20;
+const RW: u64 = PROT_READ | PROT_WRITE;
+const OK: Outcome = Outcome::Val(0);
+const BUS: Outcome = Outcome::Signal(Signal::Bus);
+const HUGE_ANON: u64 = MAP_ANONYMOUS | MAP_HUGETLB;
+
+/// The tests of this binary take turns: they change a global setting.
+static KNOB: Mutex<()> = Mutex::new(());
+
+const NR: &str = "/proc/sys/vm/nr_hugepages";
+
+/// Runs `f` with a pool of `pages` free 2 MiB pages; `false` if the pool
+/// could not be set (not root, memory too fragmented).
+fn with_pool(name: &'static str, pages: u64, f: impl FnOnce(&mut Sc)) -> bool {
+    if std::env::var_os("MM_NO_GLOBAL_KNOBS").is_some() {
+        eprintln!("MM_NO_GLOBAL_KNOBS: skipping {name}");
+        return false;
+    }
+    let _g = KNOB.lock().unwrap_or_else(|e| e.into_inner());
+    let Ok(old) = std::fs::read_to_string(NR) else {
+        eprintln!("no {NR}: skipping {name}");
+        return false;
+    };
+    let free = || {
+        std::fs::read_to_string("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages")
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
+    let set = std::fs::write(NR, pages.to_string()).is_ok() && free() == Some(pages);
+    if !set {
+        let _ = std::fs::write(NR, old.trim());
+        eprintln!("cannot set a pool of {pages} free huge pages: skipping {name}");
+        return false;
+    }
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_with_state(name, f)));
+    let _ = std::fs::write(NR, old.trim());
+    match r {
+        Ok(n) => {
+            println!("hugetlb_pool {name}: {n} host-compared calls with a pool of {pages}");
+            true
+        }
+        Err(p) => std::panic::resume_unwind(p),
+    }
+}
+
+fn fault(addr: u64, access: Access) -> Call {
+    Call::Fault { addr, access }
+}
+
+fn unmap(addr: u64, len: u64) -> Call {
+    Call::Munmap { addr, len }
+}
+
+#[test]
+fn private_mappings_reserve_their_range() {
+    with_pool("private_mappings_reserve_their_range", 4, |s| {
+        let a = at(0x200);
+        s.expect(
+            mmap(a, 2 * H, RW, MAP_PRIVATE | MAP_FIXED | HUGE_ANON, -1, 0),
+            Outcome::Val(a),
+        );
+        // 2 reserved of 4: 3 more cannot be.
+        s.err(mmap(0, 3 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0), Errno::ENOMEM);
+        s.expect(fault(a, Access::Write), OK);
+        // The second page's reservation goes back with it.
+        s.expect(unmap(a + H, H), OK);
+        let b = s.ok(mmap(0, 3 * H, PROT_READ, MAP_PRIVATE | HUGE_ANON, -1, 0));
+        // 4 pages: one used, three reserved: nothing is left for a
+        // mapping without a reservation.
+        let c = s.ok(mmap(0, H, RW, MAP_PRIVATE | HUGE_ANON | MAP_NORESERVE, -1, 0));
+        s.expect(fault(c, Access::Read), BUS);
+        // A page MADV_DONTNEED gives back keeps its reservation for the
+        // mapping's next fault (the restored reserve): still nothing for
+        // others.
+        s.expect(
+            Call::Madvise {
+                addr: a,
+                len: H,
+                advice: madv::DONTNEED,
+            },
+            OK,
+        );
+        s.expect(fault(c, Access::Write), BUS);
+        s.expect(fault(a, Access::Read), OK);
+        // The reserved mapping's faults use its reservations.
+        for i in 0..3 {
+            s.expect(fault(b + i * H, Access::Read), OK);
+        }
+        // A page of a mapping without reservations goes back for anyone.
+        s.expect(unmap(b + 2 * H, H), OK);
+        s.expect(fault(c, Access::Write), OK);
+        s.expect(
+            Call::Madvise {
+                addr: c,
+                len: H,
+                advice: madv::DONTNEED,
+            },
+            OK,
+        );
+        s.expect(fault(b + 2 * H, Access::Read), Outcome::Signal(Signal::Segv));
+        let d = s.ok(mmap(0, H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0));
+        s.err(mmap(0, H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0), Errno::ENOMEM);
+        // Everything unmapped, the whole pool is there again.
+        for (addr, len) in [(c, H), (b, 2 * H), (a, H), (d, H)] {
+            s.expect(unmap(addr, len), OK);
+        }
+        s.ok(mmap(0, 4 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0));
+    });
+}
+
+#[test]
+fn moves_keep_and_populate_takes() {
+    with_pool("moves_keep_and_populate_takes", 4, |s| {
+        let a = at(0x200);
+        s.expect(
+            mmap(a, 2 * H, RW, MAP_PRIVATE | MAP_FIXED | HUGE_ANON, -1, 0),
+            Outcome::Val(a),
+        );
+        s.expect(fault(a, Access::Write), OK);
+        // A move keeps the pages and the reservations.
+        let b = at(0x800);
+        s.expect(
+            Call::Mremap {
+                old_addr: a,
+                old_len: 2 * H,
+                new_len: 2 * H,
+                flags: 3,
+                new_addr: b,
+            },
+            Outcome::Val(b),
+        );
+        s.err(mmap(0, 3 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0), Errno::ENOMEM);
+        s.expect(fault(b + H, Access::Write), OK);
+        // MAP_POPULATE without a reservation takes what is left, and the
+        // rest of its range faults with SIGBUS.
+        let c = s.ok(mmap(
+            0,
+            3 * H,
+            RW,
+            MAP_PRIVATE | HUGE_ANON | MAP_NORESERVE | MAP_POPULATE,
+            -1,
+            0,
+        ));
+        s.expect(fault(c + 2 * H, Access::Read), BUS);
+        s.expect(fault(c + H, Access::Read), OK);
+        // mlock cannot fault its range in: ENOMEM, the lock bits set.
+        let d = s.ok(mmap(0, H, RW, MAP_PRIVATE | HUGE_ANON | MAP_NORESERVE, -1, 0));
+        s.err(Call::Mlock { addr: d, len: H }, Errno::ENOMEM);
+        s.expect(unmap(c, 3 * H), OK);
+        s.expect(Call::Mlock { addr: d, len: H }, OK);
+    });
+}
+
+#[test]
+fn shared_objects_keep_their_reservations() {
+    with_pool("shared_objects_keep_their_reservations", 4, |s| {
+        let a = s.ok(mmap(0, 2 * H, RW, MAP_SHARED | HUGE_ANON, -1, 0));
+        s.expect(fault(a, Access::Write), OK);
+        // Unmapping half of a shared mapping keeps its reservation.
+        s.expect(unmap(a + H, H), OK);
+        s.err(mmap(0, 3 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0), Errno::ENOMEM);
+        // Once the object is gone, all of it comes back.
+        s.expect(unmap(a, H), OK);
+        s.ok(mmap(0, 3 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0));
+        // A hugetlb memfd: one reservation for all its shared mappings;
+        // a punched hole and truncation give pages back.
+        let fd = s.ok(Call::MemfdCreate {
+            name: "h".into(),
+            flags: mfd::HUGETLB,
+        }) as i64;
+        s.expect(Call::Ftruncate { fd, length: 4 * H }, OK);
+        s.err(mmap(0, 2 * H, RW, MAP_SHARED, fd, 0), Errno::ENOMEM);
+        let m = s.ok(mmap(0, H, RW, MAP_SHARED, fd, 0));
+        s.ok(mmap(0, H, PROT_READ, MAP_SHARED, fd, 0));
+        s.expect(fault(m, Access::Write), OK);
+        let n = s.ok(mmap(0, 2 * H, RW, MAP_SHARED | MAP_NORESERVE, fd, H));
+        s.expect(fault(n, Access::Write), BUS);
+        s.expect(
+            Call::Madvise {
+                addr: m,
+                len: H,
+                advice: madv::REMOVE,
+            },
+            OK,
+        );
+        s.expect(fault(n, Access::Write), OK);
+        s.expect(Call::Ftruncate { fd, length: H }, OK);
+        s.expect(fault(n, Access::Read), BUS);
+        s.expect(fault(m, Access::Read), OK);
+    });
+}

@@ -1,0 +1,221 @@
+//! The huge page pool's rules (`mm/hugetlb.c`, `fs/hugetlbfs/inode.c`):
+//! reservations at `mmap` (`hugetlb_reserve_pages`), pages at faults
+//! (`hugetlb_no_page` → `alloc_hugetlb_folio`), and what unmapping,
+//! `MADV_DONTNEED`, `MADV_REMOVE` and truncation give back
+//! (`hugetlb_vm_op_close`, `unmap_hugepage_range`, `remove_inode_hugepages`,
+//! `hugetlb_unreserve_pages`). The counters and maps are
+//! [`mm_core::hugetlb`].
+//!
+//! * A shared mapping reserves the indices of its range the object has
+//!   not reserved yet; the reservations stay with the object until it dies,
+//!   is truncated or has holes punched.
+//! * A private mapping reserves its whole range; a fault uses the
+//!   index's reservation once, and the mapping's unused reservations go
+//!   back when it is unmapped, with its pages.
+//! * `MAP_NORESERVE` reserves nothing: its faults take pages nobody
+//!   reserved (`available_huge_pages`), or fail with `SIGBUS`.
+//! * A reservation the pool cannot give is `ENOMEM` (no surplus pages:
+//!   `nr_overcommit_hugepages` is 0).
+//!
+//! Not modeled: a fork child's share of private pages (copy on write of
+//! the parent's pages, and the child's faults, which have no
+//! reservation), more than one private mapping of one hugetlbfs file
+//! (the model keeps private reservations with the object), hugetlbfs
+//! mounts' `size=`/`min_size=` subpools, and surplus pages.
+
+use mm_core::file::{FileId, FileTable, Inode, InodeId};
+use mm_core::hugetlb::{HugeInode, hstate_index};
+use mm_core::{BarrierPolicy, MmWrite, VmFlags, Vma, VmaView};
+
+use crate::uapi::{Errno, PAGE_SHIFT};
+
+/// Huge-page indices `[first, last)` of the file that `[start, end)` of a
+/// VMA at `vma_start` with offset `pgoff` (base pages) covers.
+fn indices(inode: &Inode, vma_start: u64, pgoff: u64, start: u64, end: u64) -> (u64, u64) {
+    let shift = inode.huge_size.trailing_zeros();
+    let base = (pgoff << PAGE_SHIFT) + (start - vma_start);
+    let first = base >> shift;
+    (first, first + ((end - start) >> shift))
+}
+
+/// The object's pool state, made at its first mapping.
+fn state(files: &mut FileTable, inode: InodeId) -> std::sync::Arc<HugeInode> {
+    let pool = files.hugetlb_pool.clone();
+    let i = files.inode_mut(inode);
+    i.huge
+        .get_or_insert_with(|| HugeInode::new(pool, hstate_index(i.huge_size)))
+        .clone()
+}
+
+/// `hugetlb_reserve_pages` for a new mapping of `[start, end)` at page
+/// offset `pgoff` of `file` with `flags` (`VM_NORESERVE`: nothing;
+/// `VM_MAYSHARE`: the object's map). `ENOMEM` when the pool lacks the
+/// pages; nothing is reserved then.
+pub fn hugetlb_reserve_pages(
+    files: &mut FileTable,
+    file: FileId,
+    start: u64,
+    end: u64,
+    pgoff: u64,
+    flags: VmFlags,
+) -> Result<(), Errno> {
+    let id = files.file(file).inode;
+    let st = state(files, id);
+    if flags.contains(VmFlags::NORESERVE) {
+        return Ok(());
+    }
+    let (first, last) = indices(files.inode(id), start, pgoff, start, end);
+    let shared = flags.contains(VmFlags::MAYSHARE);
+    let mut m = st.maps();
+    let chg = if shared {
+        (first..last).filter(|i| !m.reserved.contains(i)).count() as u64
+    } else {
+        last - first
+    };
+    let mut pool = st.pool.lock();
+    let h = &mut pool[st.h];
+    // hugetlb_acct_memory → gather_surplus_pages.
+    if h.resv + chg > h.free {
+        return Err(Errno::ENOMEM);
+    }
+    h.resv += chg;
+    if shared {
+        m.reserved.extend(first..last);
+    } else {
+        m.priv_resv.extend(first..last);
+    }
+    Ok(())
+}
+
+/// `hugetlb_no_page` for the page at `addr` of a hugetlb VMA mapping `f`
+/// from `vma_start` at page offset `pgoff` with `flags`:
+/// `false` for `SIGBUS` (beyond the object's end, or no page to take).
+/// A page already there (the page cache of a shared mapping, the private
+/// mapping's own) faults without taking another.
+pub fn hugetlb_fault(files: &FileTable, f: FileId, vma_start: u64, pgoff: u64, flags: VmFlags, addr: u64) -> bool {
+    let inode = files.file_inode(f);
+    let Some(st) = inode.huge.as_ref() else {
+        return false;
+    };
+    let shift = inode.huge_size.trailing_zeros();
+    let haddr = addr & !(inode.huge_size - 1);
+    let (idx, _) = indices(inode, vma_start, pgoff, haddr, haddr);
+    if idx >= inode.size >> shift {
+        return false;
+    }
+    let shared = flags.contains(VmFlags::MAYSHARE);
+    let mut m = st.maps();
+    let mut pool = st.pool.lock();
+    let h = &mut pool[st.h];
+    if shared {
+        if m.cached.contains(&idx) {
+            return true;
+        }
+        // vma_needs_reservation: the object's map has the index (even for
+        // a VM_NORESERVE mapping, vma_has_reserves).
+        if m.reserved.contains(&idx) {
+            h.resv -= 1;
+        } else if h.available() == 0 {
+            return false;
+        } else {
+            m.reserved.insert(idx);
+        }
+        h.free -= 1;
+        m.cached.insert(idx);
+        return true;
+    }
+    if m.priv_pages.contains(&idx) {
+        return true;
+    }
+    if !flags.contains(VmFlags::NORESERVE) && m.priv_resv.remove(&idx) {
+        h.resv -= 1;
+    } else if h.available() == 0 {
+        return false;
+    }
+    h.free -= 1;
+    m.priv_pages.insert(idx);
+    true
+}
+
+/// `[start, end)` of hugetlb VMA `v` is unmapped (`unmap_hugepage_range`
+/// and `hugetlb_vm_op_close`), `v` being the VMA as it was: a private
+/// mapping's pages and unused reservations there go back to the pool,
+/// except at indices another private VMA of this address space still maps
+/// (an `mremap` move unmaps its source after the copy took the pages and
+/// the reservations: `clear_vma_resv_huge_pages`); a shared mapping's
+/// stay with the object.
+pub fn hugetlb_unmap<P: BarrierPolicy>(mm: &MmWrite<'_, P>, v: &Vma, start: u64, end: u64) {
+    let Some(f) = v.file else { return };
+    if v.flags.contains(VmFlags::MAYSHARE) {
+        return;
+    }
+    let files = mm.files();
+    let inode = files.file_inode(f);
+    let Some(st) = inode.huge.as_ref() else { return };
+    let (first, last) = indices(inode, v.start, v.pgoff, start, end);
+    let mut kept = std::collections::BTreeSet::new();
+    mm.for_each_vma_ref(|o| {
+        if o.file == Some(f) && !o.flags.contains(VmFlags::MAYSHARE) {
+            let (a, b) = indices(inode, o.start, o.pgoff, o.start, o.end);
+            kept.extend(a.max(first)..b.min(last));
+        }
+    });
+    let mut m = st.maps();
+    let mut pool = st.pool.lock();
+    let h = &mut pool[st.h];
+    for i in (first..last).filter(|i| !kept.contains(i)) {
+        if m.priv_pages.remove(&i) {
+            h.free += 1;
+        }
+        if m.priv_resv.remove(&i) {
+            h.resv -= 1;
+        }
+    }
+}
+
+/// `MADV_DONTNEED` on a hugetlb VMA (`__unmap_hugepage_range`): a private
+/// mapping's pages go back to the pool, and one with reservations gets
+/// each page's reservation back (`folio_set_hugetlb_restore_reserve`,
+/// `vma_add_reservation`), so that the page is there for its next fault.
+pub fn hugetlb_zap(files: &FileTable, v: &Vma, start: u64, end: u64) {
+    let Some(f) = v.file else { return };
+    let inode = files.file_inode(f);
+    let Some(st) = inode.huge.as_ref() else { return };
+    if v.flags.contains(VmFlags::MAYSHARE) {
+        return;
+    }
+    let (first, last) = indices(inode, v.start, v.pgoff, start, end);
+    let mut m = st.maps();
+    let mut pool = st.pool.lock();
+    let h = &mut pool[st.h];
+    let restore = !v.flags.contains(VmFlags::NORESERVE);
+    for i in first..last {
+        if m.priv_pages.remove(&i) {
+            h.free += 1;
+            if restore {
+                h.resv += 1;
+                m.priv_resv.insert(i);
+            }
+        }
+    }
+}
+
+/// `remove_inode_hugepages` and `hugetlb_unreserve_pages` for the indices
+/// from `first` on (truncation) or in `[first, last)` (`MADV_REMOVE`'s
+/// hole): the object's pages go back to the pool, and so do the
+/// reservations no page used.
+pub fn hugetlb_punch(inode: &Inode, first: u64, last: u64) {
+    let Some(st) = inode.huge.as_ref() else { return };
+    let mut m = st.maps();
+    let mut pool = st.pool.lock();
+    let h = &mut pool[st.h];
+    let gone: Vec<u64> = m.reserved.range(first..last).copied().collect();
+    for i in gone {
+        m.reserved.remove(&i);
+        if m.cached.remove(&i) {
+            h.free += 1;
+        } else {
+            h.resv -= 1;
+        }
+    }
+}
