@@ -69,6 +69,15 @@ fn fault(addr: u64, access: Access) -> Call {
     Call::Fault { addr, access }
 }
 
+/// `MADV_DONTNEED` of the huge page at `addr`.
+fn dontneed(addr: u64) -> Call {
+    Call::Madvise {
+        addr,
+        len: H,
+        advice: madv::DONTNEED,
+    }
+}
+
 fn unmap(addr: u64, len: u64) -> Call {
     Call::Munmap { addr, len }
 }
@@ -94,14 +103,7 @@ fn private_mappings_reserve_their_range() {
         // A page MADV_DONTNEED gives back keeps its reservation for the
         // mapping's next fault (the restored reserve): still nothing for
         // others.
-        s.expect(
-            Call::Madvise {
-                addr: a,
-                len: H,
-                advice: madv::DONTNEED,
-            },
-            OK,
-        );
+        s.expect(dontneed(a), OK);
         s.expect(fault(c, Access::Write), BUS);
         s.expect(fault(a, Access::Read), OK);
         // The reserved mapping's faults use its reservations.
@@ -111,14 +113,7 @@ fn private_mappings_reserve_their_range() {
         // A page of a mapping without reservations goes back for anyone.
         s.expect(unmap(b + 2 * H, H), OK);
         s.expect(fault(c, Access::Write), OK);
-        s.expect(
-            Call::Madvise {
-                addr: c,
-                len: H,
-                advice: madv::DONTNEED,
-            },
-            OK,
-        );
+        s.expect(dontneed(c), OK);
         s.expect(fault(b + 2 * H, Access::Read), Outcome::Signal(Signal::Segv));
         let d = s.ok(mmap(0, H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0));
         s.err(mmap(0, H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0), Errno::ENOMEM);

@@ -25,7 +25,7 @@
 
 use mm_core::file::{FileId, FileTable, Inode, InodeId};
 use mm_core::hugetlb::{HugeInode, hstate_index};
-use mm_core::{BarrierPolicy, MmWrite, VmFlags, Vma, VmaView};
+use mm_core::{BarrierPolicy, MmWrite, VmFlags, Vma, VmaId, VmaView};
 
 use crate::uapi::{Errno, PAGE_SHIFT};
 
@@ -171,6 +171,33 @@ pub fn hugetlb_unmap<P: BarrierPolicy>(mm: &MmWrite<'_, P>, v: &Vma, start: u64,
             h.resv -= 1;
         }
     }
+}
+
+/// `vma_unlink` of a hugetlb VMA, then its `hugetlb_vm_op_close` (out of
+/// line).
+#[cold]
+#[inline(never)]
+pub(crate) fn unlink_hugetlb<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId) {
+    let v = *mm.vma_ref(id);
+    mm.vma_unlink(id);
+    hugetlb_unmap(mm, &v, v.start, v.end);
+}
+
+/// A hugetlb VMA keeps `keep` (start, end, offset) and gives `[start,
+/// end)` back to the pool (`hugetlb_vm_op_close` of the part the split
+/// removed). Out of line.
+#[cold]
+#[inline(never)]
+pub(crate) fn trim_hugetlb<P: BarrierPolicy>(
+    mm: &mut MmWrite<'_, P>,
+    id: VmaId,
+    keep: (u64, u64, u64),
+    start: u64,
+    end: u64,
+) {
+    let old = *mm.vma_ref(id);
+    mm.vma_set_range(id, keep.0, keep.1, keep.2);
+    hugetlb_unmap(mm, &old, start, end);
 }
 
 /// `MADV_DONTNEED` on a hugetlb VMA (`__unmap_hugepage_range`): a private

@@ -198,7 +198,7 @@ pub fn remove_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId) {
     let v = mm.vma_ref(id);
     let file = v.file;
     if v.flags.contains(VmFlags::HUGETLB) {
-        unlink_hugetlb(mm, id);
+        crate::hugetlb::unlink_hugetlb(mm, id);
     } else {
         mm.vma_unlink(id);
     }
@@ -209,16 +209,6 @@ pub fn remove_vma<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId) {
             crate::util::vm_unacct_memory(mm.st(), acct);
         }
     }
-}
-
-/// `vma_unlink` of a hugetlb VMA, then its `hugetlb_vm_op_close` (out of
-/// line).
-#[cold]
-#[inline(never)]
-fn unlink_hugetlb<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId) {
-    let v = *mm.vma_ref(id);
-    mm.vma_unlink(id);
-    crate::hugetlb::hugetlb_unmap(mm, &v, v.start, v.end);
 }
 
 /// `commit_merge`: applies the range changes and removals decided by a

@@ -352,7 +352,7 @@ fn unmap_in_place<P: BarrierPolicy>(
             crate::guards::remove(mm.st(), start, end);
             let pgoff = v_pgoff + ((keep_start - v_start) >> PAGE_SHIFT);
             if flags.contains(VmFlags::HUGETLB) {
-                trim_hugetlb(mm, id, (keep_start, keep_end, pgoff), start, end);
+                crate::hugetlb::trim_hugetlb(mm, id, (keep_start, keep_end, pgoff), start, end);
             } else {
                 mm.vma_set_range(id, keep_start, keep_end, pgoff);
             }
@@ -366,17 +366,6 @@ fn unmap_in_place<P: BarrierPolicy>(
     }
     vms.unaccount(mm.st());
     Some(Ok(()))
-}
-
-/// A hugetlb VMA keeps `keep` (start, end, offset) and gives `[start,
-/// end)` back to the pool (`hugetlb_vm_op_close` of the part the split
-/// removed). Out of line.
-#[cold]
-#[inline(never)]
-fn trim_hugetlb<P: BarrierPolicy>(mm: &mut MmWrite<'_, P>, id: VmaId, keep: (u64, u64, u64), start: u64, end: u64) {
-    let old = *mm.vma_ref(id);
-    mm.vma_set_range(id, keep.0, keep.1, keep.2);
-    crate::hugetlb::hugetlb_unmap(mm, &old, start, end);
 }
 
 /// `vma_supports_mlock` (`mm/internal.h`).
