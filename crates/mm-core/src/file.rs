@@ -440,6 +440,9 @@ impl FileTable {
         };
         for inode in copy.inodes.iter_mut().flatten() {
             inode.acct_pages = 0;
+            if let Some(h) = &inode.huge {
+                inode.huge = Some(h.fork_copy());
+            }
         }
         for (i, f) in copy.files.iter().enumerate() {
             let Some(f) = f else { continue };

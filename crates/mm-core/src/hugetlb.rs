@@ -75,6 +75,9 @@ pub struct HugeMaps {
     pub priv_resv: BTreeSet<u64>,
     /// Private mappings' pages.
     pub priv_pages: BTreeSet<u64>,
+    /// A private mapping has been made of the object: a fork copy of it
+    /// starts with state of its own ([`HugeInode::fork_copy`]).
+    pub private: bool,
 }
 
 /// A hugetlbfs object's [`HugeMaps`], with the pool they draw from.
@@ -95,6 +98,18 @@ impl HugeInode {
             pool,
             maps: Mutex::new(HugeMaps::default()),
         })
+    }
+
+    /// The state a fork child's copy of the object holds: the same, for
+    /// an object only mapped shared; for one mapped private, fresh state
+    /// (`hugetlb_dup_vma_private`: the child's VMAs have no reservations,
+    /// and its faults take pages of their own).
+    pub fn fork_copy(self: &Arc<Self>) -> Arc<Self> {
+        if self.maps().private {
+            HugeInode::new(self.pool.clone(), self.h)
+        } else {
+            self.clone()
+        }
     }
 
     /// The maps, locked (take the pool's lock after this one).

@@ -206,3 +206,45 @@ fn shared_objects_keep_their_reservations() {
         s.expect(fault(m, Access::Read), OK);
     });
 }
+
+/// Runs `call` in both fork children; the host must answer `want`.
+fn in_child(s: &mut Sc, child: &mut mm_ops::task::Task, call: Call, want: Outcome) {
+    let h = s.twin.host.child().call(&call).expect("host child");
+    let m = child.apply(&call, None);
+    s.calls += 1;
+    if h != m || h != want {
+        s.fail(&format!("child: {call:?}: host {h}, model {m}, expected {want}"));
+    }
+    s.check_child(child);
+}
+
+#[test]
+fn fork_children_hold_no_reservations() {
+    with_pool("fork_children_hold_no_reservations", 4, |s| {
+        let a = at(0x200);
+        s.expect(
+            mmap(a, 2 * H, RW, MAP_PRIVATE | MAP_FIXED | HUGE_ANON, -1, 0),
+            Outcome::Val(a),
+        );
+        s.expect(fault(a, Access::Write), OK);
+        let _pid = s.twin.host.fork().expect("host").expect("fork");
+        let mut child = s.twin.model.fork().expect("model fork");
+        s.check_child(&child);
+        // The child's copy has no reservations: unmapping it gives the
+        // parent's back to nobody.
+        in_child(s, &mut child, unmap(a, 2 * H), OK);
+        s.err(mmap(0, 3 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0), Errno::ENOMEM);
+        let b = s.ok(mmap(0, 2 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0));
+        // The pool is all promised: the child cannot reserve.
+        in_child(
+            s,
+            &mut child,
+            mmap(0, H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0),
+            Outcome::Err(Errno::ENOMEM),
+        );
+        s.expect(unmap(b, 2 * H), OK);
+        s.expect(fault(a + H, Access::Write), OK);
+        s.err(mmap(0, 3 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0), Errno::ENOMEM);
+        s.ok(mmap(0, 2 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0));
+    });
+}

@@ -17,9 +17,14 @@
 //! * A reservation the pool cannot give is `ENOMEM` (no surplus pages:
 //!   `nr_overcommit_hugepages` is 0).
 //!
-//! Not modeled: a fork child's share of private pages (copy on write of
-//! the parent's pages, and the child's faults, which have no
-//! reservation), more than one private mapping of one hugetlbfs file
+//! A fork child's copy of a privately mapped object starts with state of
+//! its own (`hugetlb_dup_vma_private`: no reservations), so that what it
+//! unmaps leaves the parent's pages and reservations alone.
+//!
+//! Not modeled: a fork child's sharing of the parent's private pages
+//! (the model's child takes a page of its own at its first fault of each,
+//! where the kernel maps the parent's until a write copies it), more than
+//! one private mapping of one hugetlbfs file
 //! (the model keeps private reservations with the object), hugetlbfs
 //! mounts' `size=`/`min_size=` subpools, and surplus pages.
 
@@ -61,6 +66,9 @@ pub fn hugetlb_reserve_pages(
 ) -> Result<(), Errno> {
     let id = files.file(file).inode;
     let st = state(files, id);
+    if !flags.contains(VmFlags::MAYSHARE) {
+        st.maps().private = true;
+    }
     if flags.contains(VmFlags::NORESERVE) {
         return Ok(());
     }
