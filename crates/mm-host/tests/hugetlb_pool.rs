@@ -69,6 +69,17 @@ fn fault(addr: u64, access: Access) -> Call {
     Call::Fault { addr, access }
 }
 
+/// Two private huge pages reserved at `at(0x200)`, the first written.
+fn two_private_pages(s: &mut Sc) -> u64 {
+    let a = at(0x200);
+    s.expect(
+        mmap(a, 2 * H, RW, MAP_PRIVATE | MAP_FIXED | HUGE_ANON, -1, 0),
+        Outcome::Val(a),
+    );
+    s.expect(fault(a, Access::Write), OK);
+    a
+}
+
 /// `MADV_DONTNEED` of the huge page at `addr`.
 fn dontneed(addr: u64) -> Call {
     Call::Madvise {
@@ -128,12 +139,7 @@ fn private_mappings_reserve_their_range() {
 #[test]
 fn moves_keep_and_populate_takes() {
     with_pool("moves_keep_and_populate_takes", 4, |s| {
-        let a = at(0x200);
-        s.expect(
-            mmap(a, 2 * H, RW, MAP_PRIVATE | MAP_FIXED | HUGE_ANON, -1, 0),
-            Outcome::Val(a),
-        );
-        s.expect(fault(a, Access::Write), OK);
+        let a = two_private_pages(s);
         // A move keeps the pages and the reservations.
         let b = at(0x800);
         s.expect(
@@ -207,40 +213,24 @@ fn shared_objects_keep_their_reservations() {
     });
 }
 
-/// Runs `call` in both fork children; the host must answer `want`.
-fn in_child(s: &mut Sc, child: &mut mm_ops::task::Task, call: Call, want: Outcome) {
-    let h = s.twin.host.child().call(&call).expect("host child");
-    let m = child.apply(&call, None);
-    s.calls += 1;
-    if h != m || h != want {
-        s.fail(&format!("child: {call:?}: host {h}, model {m}, expected {want}"));
-    }
-    s.check_child(child);
-}
-
 #[test]
 fn fork_children_hold_no_reservations() {
     with_pool("fork_children_hold_no_reservations", 4, |s| {
-        let a = at(0x200);
-        s.expect(
-            mmap(a, 2 * H, RW, MAP_PRIVATE | MAP_FIXED | HUGE_ANON, -1, 0),
-            Outcome::Val(a),
-        );
-        s.expect(fault(a, Access::Write), OK);
+        let a = two_private_pages(s);
         let _pid = s.twin.host.fork().expect("host").expect("fork");
         let mut child = s.twin.model.fork().expect("model fork");
         s.check_child(&child);
         // The child's copy has no reservations: unmapping it gives the
         // parent's back to nobody.
-        in_child(s, &mut child, unmap(a, 2 * H), OK);
+        s.in_child(&mut child, unmap(a, 2 * H), OK, |s, c| s.check_child(c));
         s.err(mmap(0, 3 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0), Errno::ENOMEM);
         let b = s.ok(mmap(0, 2 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0));
         // The pool is all promised: the child cannot reserve.
-        in_child(
-            s,
+        s.in_child(
             &mut child,
             mmap(0, H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0),
             Outcome::Err(Errno::ENOMEM),
+            |s, c| s.check_child(c),
         );
         s.expect(unmap(b, 2 * H), OK);
         s.expect(fault(a + H, Access::Write), OK);
