@@ -394,15 +394,9 @@ impl<P: BarrierPolicy> Task<P> {
             Call::MemfdCreate { name, flags } => fd(self.memfd_create(name, *flags, recorded_fd)),
             Call::MemfdSecret { flags } => fd(self.memfd_secret(*flags, recorded_fd)),
             &Call::Setrlimit { resource, cur, max } => ok0(self.setrlimit(resource, cur, max)),
-            &Call::PkeyMprotect { addr, len, prot, pkey } => ok0(crate::mprotect::do_mprotect_pkey(
-                &self.mm,
-                addr,
-                len,
-                prot,
-                pkey as i32,
-            )),
-            &Call::PkeyAlloc { flags, init_val } => val(crate::pkeys::sys_pkey_alloc(&self.mm, flags, init_val)),
-            &Call::PkeyFree { pkey } => ok0(crate::pkeys::sys_pkey_free(&self.mm, pkey as u64)),
+            &Call::PkeyMprotect { addr, len, prot, pkey } => ok0(self.pkey_mprotect(addr, len, prot, pkey as i32)),
+            &Call::PkeyAlloc { flags, init_val } => val(self.pkey_alloc(flags, init_val)),
+            &Call::PkeyFree { pkey } => ok0(self.pkey_free(pkey as i32)),
             &Call::RemapFilePages {
                 start,
                 size,

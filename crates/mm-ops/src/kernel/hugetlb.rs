@@ -66,15 +66,13 @@ pub fn hugetlb_reserve_pages(
 ) -> Result<(), Errno> {
     let id = files.file(file).inode;
     let st = state(files, id);
-    if !flags.contains(VmFlags::MAYSHARE) {
-        st.maps().private = true;
-    }
+    let shared = flags.contains(VmFlags::MAYSHARE);
+    let mut m = st.maps();
+    m.private |= !shared;
     if flags.contains(VmFlags::NORESERVE) {
         return Ok(());
     }
     let (first, last) = indices(files.inode(id), start, pgoff, start, end);
-    let shared = flags.contains(VmFlags::MAYSHARE);
-    let mut m = st.maps();
     let chg = if shared {
         (first..last).filter(|i| !m.reserved.contains(i)).count() as u64
     } else {
@@ -143,6 +141,22 @@ pub fn hugetlb_fault(files: &FileTable, f: FileId, vma_start: u64, pgoff: u64, f
     h.free -= 1;
     m.priv_pages.insert(idx);
     true
+}
+
+/// The faults of a prefault (`MAP_POPULATE`, `mlock`, `MADV_POPULATE_*`)
+/// of `[start, end)` of hugetlb VMA `v`, huge page by huge page: the
+/// first address whose page cannot be had (from `start` on), or `None`.
+pub fn hugetlb_populate(files: &FileTable, v: &Vma, start: u64, end: u64) -> Option<u64> {
+    let f = v.file?;
+    let h = files.file_inode(f).huge_size;
+    let mut a = start & !(h - 1);
+    while a < end {
+        if !hugetlb_fault(files, f, v.start, v.pgoff, v.flags, a) {
+            return Some(a.max(start));
+        }
+        a += h;
+    }
+    None
 }
 
 /// `[start, end)` of hugetlb VMA `v` is unmapped (`unmap_hugepage_range`

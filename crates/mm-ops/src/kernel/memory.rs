@@ -413,17 +413,9 @@ pub fn mm_populate<P: BarrierPolicy>(mm: &MmStruct<P>, start: u64, len: u64) {
         }
         let skip = v.flags.intersects(VmFlags::IO | VmFlags::PFNMAP | VmFlags::LOCKONFAULT)
             || crate::util::vma_is_secretmem(&r.files(), &v);
-        if !skip
-            && v.flags.contains(VmFlags::HUGETLB)
-            && let Some(f) = v.file
-        {
-            // Huge pages from the pool, until one cannot be had.
-            let files = r.files();
-            let h = files.file_inode(f).huge_size;
-            let mut a = start.max(v.start) & !(h - 1);
-            while a < end.min(v.end) && crate::hugetlb::hugetlb_fault(&files, f, v.start, v.pgoff, v.flags, a) {
-                a += h;
-            }
+        if !skip && v.flags.contains(VmFlags::HUGETLB) {
+            // Huge pages from the pool, until one cannot be had (ignored).
+            let _ = crate::hugetlb::hugetlb_populate(&r.files(), &v, start.max(v.start), end.min(v.end));
         }
         let write = v.flags.0 & (VmFlags::WRITE.0 | VmFlags::SHARED.0) == VmFlags::WRITE.0;
         // check_vma_flags' arch_vma_access_permitted: a key PKRU refuses
@@ -476,16 +468,7 @@ pub fn populate_pages<P: BarrierPolicy>(
         let files = mm.files();
         let inode = files.file_inode(f);
         if v.flags.contains(VmFlags::HUGETLB) {
-            // Page by page, until one cannot be had.
-            let h = inode.huge_size;
-            let mut a = start & !(h - 1);
-            while a < end {
-                if !crate::hugetlb::hugetlb_fault(&files, f, v.start, v.pgoff, v.flags, a) {
-                    return Some(a.max(start));
-                }
-                a += h;
-            }
-            return None;
+            return crate::hugetlb::hugetlb_populate(&files, &v, start, end);
         }
         if inode.kind == InodeKind::DevZero {
             // Anonymous memory (see `beyond_eof`): no end of file.

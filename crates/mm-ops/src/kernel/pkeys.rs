@@ -127,11 +127,6 @@ pub fn access_permitted(flags: VmFlags, pkru: u32, write: bool) -> bool {
     pkru_allows(pkru, vma_pkey(flags), write)
 }
 
-/// [`access_permitted`] with the address space's PKRU.
-pub fn mm_access_permitted<P: BarrierPolicy>(mm: &MmStruct<P>, flags: VmFlags, write: bool) -> bool {
-    access_permitted(flags, mm.pkru(), write)
-}
-
 /// `execute_only_pkey` (`__execute_only_pkey`): the key of execute-only
 /// memory, allocated at its first use, its access-disable bit set in PKRU
 /// (again, if the program cleared it); -1 when no key is left; 0 without
