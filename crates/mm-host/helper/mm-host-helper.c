@@ -78,6 +78,7 @@ typedef unsigned char u8;
 #define O_CLOEXEC 02000000
 #define SIGBUS 7
 #define SIGSEGV 11
+#define SEGV_PKUERR 4
 #define SIGXFSZ 25
 #define SIGTRAP 5
 #define SIGCHLD 17
@@ -174,6 +175,8 @@ static char iobuf[IO_BUF];
 static i64 child_pid;
 /* Signal recorded by the fault handler for the current READ/WRITE probe. */
 static volatile int fault_sig;
+/* si_code of that signal (SEGV_PKUERR: a protection key refused it). */
+static volatile int fault_code;
 /* EXEC probe: the target address, and the byte rax points at (children). */
 static u64 exec_target;
 static volatile u8 exec_scratch[64];
@@ -357,7 +360,7 @@ static u64 *greg(void *uc, int i)
 static void on_fault(int sig, struct ksiginfo *si, void *uc)
 {
 	u64 *rip = greg(uc, GREG_RIP);
-	(void)si;
+	fault_code = si->code;
 	if (*rip == (u64)probe_read)
 		*rip += PROBE_READ_LEN;
 	else if (*rip == (u64)probe_write)
@@ -507,7 +510,12 @@ static i64 fault(u64 addr, u64 access)
 	 */
 	fault_sig = 0;
 	probe_read(addr);
-	if (fault_sig)
+	/*
+	 * A protection key refuses data reads, never fetches: an execute-only
+	 * key (mmap or mprotect with PROT_EXEC alone) fails the read with
+	 * SEGV_PKUERR, and the fetch is still to be tried.
+	 */
+	if (fault_sig && !(fault_sig == SIGSEGV && fault_code == SEGV_PKUERR))
 		return fault_sig;
 
 	exec_target = addr;

@@ -110,6 +110,17 @@ fn run_closure(name: &'static str, opts: &mm_host::HostOptions, f: impl FnOnce(&
     sc.calls
 }
 
+/// Whether this host has memory protection keys (`ospke` in the flags of
+/// `/proc/cpuinfo`): execute-only memory then refuses reads, which changes
+/// what the host answers to some calls.
+pub fn host_pkeys() -> bool {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("flags"))
+        .any(|l| l.split_whitespace().any(|w| w == "ospke"))
+}
+
 impl Drop for Sc {
     fn drop(&mut self) {
         if let Some(d) = &self.dir {
