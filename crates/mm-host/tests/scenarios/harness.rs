@@ -112,7 +112,9 @@ fn run_closure(name: &'static str, opts: &mm_host::HostOptions, f: impl FnOnce(&
 
 /// Whether this host has memory protection keys (`ospke` in the flags of
 /// `/proc/cpuinfo`): execute-only memory then refuses reads, which changes
-/// what the host answers to some calls.
+/// what the host answers to some calls. (Not every test binary that
+/// includes this harness asks.)
+#[allow(dead_code)]
 pub fn host_pkeys() -> bool {
     std::fs::read_to_string("/proc/cpuinfo")
         .unwrap_or_default()
