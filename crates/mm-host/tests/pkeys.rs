@@ -202,6 +202,8 @@ fn pkey_alloc_checks_flags_then_runs_out() {
     });
 }
 
+/// `PKEY_DISABLE_ACCESS`.
+const PKEY_DA: u64 = 1;
 /// `PKEY_DISABLE_WRITE`.
 const PKEY_DW: u64 = 2;
 
@@ -209,16 +211,26 @@ const PKEY_DW: u64 = 2;
 fn fork_children_copy_the_key_map() {
     case("fork_children_copy_the_key_map", |sc| {
         sc.anon(0, 4, RW);
+        // Key 1 allows everything (a process starts with every key but 0
+        // access-disabled), on page 1; key 2 denies access, on page 2.
         step2(sc, alloc(0, 0), EINVAL, Outcome::Val(1));
+        step2(sc, pm(at(1), P, RW, 1), EINVAL, OK);
+        step2(sc, alloc(0, PKEY_DA), ENOSPC, Outcome::Val(2));
+        step2(sc, pm(at(2), P, RW, 2), EINVAL, OK);
+        step2(sc, fault(2, Access::Read), OK, SEGV);
         let _pid = sc.twin.host.fork().expect("host").expect("fork");
         let mut child = sc.twin.model.fork().expect("model fork");
         sc.check_child(&child);
-        // The parent's allocation is the child's too: without keys key 0
-        // stays taken; with them key 1 is, and 2 comes next.
-        in_child(sc, &mut child, alloc(0, 0), ENOSPC, Outcome::Val(2));
+        // The child's rights are the parent's, not those a process starts
+        // with.
+        in_child(sc, &mut child, fault(2, Access::Read), OK, SEGV);
+        in_child(sc, &mut child, fault(1, Access::Read), OK, OK);
+        // The parent's allocations are the child's too: without keys key 0
+        // stays taken; with them keys 1 and 2 are, and 3 comes next.
+        in_child(sc, &mut child, alloc(0, 0), ENOSPC, Outcome::Val(3));
         in_child(sc, &mut child, pm(at(0), P, PROT_READ, 1), EINVAL, OK);
         in_child(sc, &mut child, pm(at(0), P, PROT_READ, -1), OK, OK);
-        step2(sc, alloc(0, 0), ENOSPC, Outcome::Val(2));
+        step2(sc, alloc(0, 0), ENOSPC, Outcome::Val(3));
     });
 }
 

@@ -14,14 +14,20 @@
 //!   keys do not merge. The first mapping whose only permission is
 //!   `PROT_EXEC` takes a key of its own, the execute-only key, whose
 //!   access-disable bit goes into PKRU; data reads of it fault and `gup`
-//!   cannot read it.
-//! * **Without keys** (this development host): one key, and the map starts
+//!   cannot read it. That key is taken but not "allocated" to the user
+//!   interfaces (`pkey_free` and `pkey_mprotect` refuse it). `pkey_free(0)`
+//!   frees key 0, which the next `pkey_alloc` or execute-only mapping
+//!   takes again. A process starts with every key but 0 access-disabled
+//!   (`init_pkru_value`); a fork child starts with its parent's PKRU.
+//!   Compared with a host that has keys (AMD EPYC, `ospke`, Linux 6.18):
+//!   `mm-host/tests/pkeys.rs` and the random sessions.
+//! * **Without keys** (an earlier development host): one key, and the map starts
 //!   empty with `execute_only_pkey` 0, so that no key is ever "allocated":
 //!   `pkey_mprotect` with any key but -1 and every `pkey_free` are
 //!   `EINVAL`. The first `pkey_alloc` that passes its argument checks takes
 //!   key 0, fails to set PKRU (`EINVAL`) and cannot free the key again, so
 //!   every later one is `ENOSPC` (also in fork children, which copy the
-//!   map). Measured on this host (Linux 6.18, no `ospke`).
+//!   map). Measured on a host without `ospke` (Linux 6.18).
 //!
 //! The model keeps one PKRU per address space
 //! ([`MmStruct::pkru`](mm_core::MmStruct::pkru)), where the kernel keeps
