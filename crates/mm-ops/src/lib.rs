@@ -67,7 +67,7 @@ pub mod uapi;
 #[doc(hidden)]
 pub use kernel::{
     anon_vma, file_kind, fork, fremap, guards, hugetlb, madvise, memory, mlock, mmap, mprotect, mremap, pkeys,
-    procmap_query, shmem, sys_x86_64, task_mmu, util, vma, vma_edge, vma_region,
+    procmap_query, shmem, sys_x86_64, task_mmu, unmapped_area, util, vma, vma_copy, vma_edge, vma_region,
 };
 
 pub use builder::{BuildError, TaskBuilder};

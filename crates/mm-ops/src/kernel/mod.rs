@@ -12,9 +12,11 @@
 //! | [`fremap`] | `remap_file_pages`, emulated by a fixed shared mapping | `mm/mmap.c` `SYSCALL_DEFINE5(remap_file_pages)` |
 //! | [`sys_x86_64`] | top-down / bottom-up layout | `arch/x86/kernel/sys_x86_64.c` |
 //! | [`vma`] | merge, split, modify | `mm/vma.c` |
+//! | [`vma_copy`] | growing a VMA in place and copying one for `mremap` | `mm/vma.c` `vma_merge_extend`, `copy_vma` |
 //! | [`vma_edge`] | the fast path that moves a boundary between neighbours (`vma_modify` when `prev` or `next` absorbs the range) | `mm/vma.c` `vma_merge_existing_range` |
 //! | [`anon_vma`](mod@anon_vma) | `anon_vma` reuse and preparation | `mm/rmap.c`, `mm/vma.c` |
-//! | [`vma_region`] | `mmap_region`, `munmap`, `brk` growth, free-area search | `mm/vma.c` |
+//! | [`vma_region`] | `mmap_region`, `munmap`, `brk` growth | `mm/vma.c` |
+//! | [`unmapped_area`] | free-area search | `mm/vma.c` `unmapped_area`, `unmapped_area_topdown`; `mm/mmap.c` `vm_unmapped_area` |
 //! | [`mprotect`] | `mprotect`, `pkey_mprotect` | `mm/mprotect.c` |
 //! | [`pkeys`] | protection keys: `pkey_alloc`, `pkey_free`, the execute-only key, PKRU checks | `arch/x86/include/asm/pkeys.h`, `arch/x86/mm/pkeys.c`, `mm/mprotect.c` |
 //! | [`mremap`] | `mremap`: resize in place, move, multi-VMA moves | `mm/mremap.c`, `mm/vma.c` (`copy_vma`, `vma_merge_extend`) |
@@ -53,7 +55,9 @@ pub mod shm;
 pub mod shmem;
 pub mod sys_x86_64;
 pub mod task_mmu;
+pub mod unmapped_area;
 pub mod util;
 pub mod vma;
+pub mod vma_copy;
 pub mod vma_edge;
 pub mod vma_region;
