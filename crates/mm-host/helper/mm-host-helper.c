@@ -513,15 +513,24 @@ static i64 fault(u64 addr, u64 access)
 	/*
 	 * A protection key refuses data reads, never fetches: an execute-only
 	 * key (mmap or mprotect with PROT_EXEC alone) fails the read with
-	 * SEGV_PKUERR, and the fetch is still to be tried.
+	 * SEGV_PKUERR, before the fault does anything.  The fetch is still to
+	 * be tried, and its fault's side effects (an anon_vma for a huge zero
+	 * page, seed 210012 with THP "always") belong to this address space:
+	 * a CLONE_VM child, which shares it, fetches.
 	 */
-	if (fault_sig && !(fault_sig == SIGSEGV && fault_code == SEGV_PKUERR))
+	int keyed = fault_sig == SIGSEGV && fault_code == SEGV_PKUERR;
+	if (fault_sig && !keyed)
 		return fault_sig;
 
 	exec_target = addr;
 	exec_at_target = 0;
+	i64 pid;
+	if (keyed) {
+		pid = clone_vm(vm_child_stack + sizeof vm_child_stack);
+		return pid < 0 ? pid : reap(pid);
+	}
 	int mapped = is_mapped(addr);
-	i64 pid = sys0(SYS_fork);
+	pid = sys0(SYS_fork);
 	if (pid < 0)
 		return pid;
 	if (pid == 0) {
