@@ -51,6 +51,12 @@ pub enum InodeKind {
     /// a shmem object named `/SYSV<key> (deleted)` whose inode number is
     /// the segment's id. Each attach is its own description.
     SysvShm,
+    /// A System V segment made with `SHM_HUGETLB`, attached: a hugetlbfs
+    /// object (`hugetlb_file_setup`, `S_PRIVATE`) named `/SYSV<key>
+    /// (deleted)`, whose pages were reserved by `shmget` (its mappings
+    /// reserve nothing more) and whose size is rounded up to its huge page
+    /// size.
+    SysvShmHuge,
     /// A `memfd_secret` object (`mm/secretmem.c`): `/secretmem (deleted)`,
     /// on a `noexec` mount; its `mmap` (after the range was cleared)
     /// refuses private mappings (`EINVAL`) and, past `RLIMIT_MEMLOCK`,
@@ -157,13 +163,27 @@ impl Inode {
     pub fn is_regular(&self) -> bool {
         matches!(
             self.kind,
-            InodeKind::Regular | InodeKind::Memfd | InodeKind::Hugetlb | InodeKind::SysvShm | InodeKind::Secretmem
+            InodeKind::Regular
+                | InodeKind::Memfd
+                | InodeKind::Hugetlb
+                | InodeKind::SysvShm
+                | InodeKind::SysvShmHuge
+                | InodeKind::Secretmem
         )
     }
 
     /// A hugetlbfs object (`is_file_hugepages`).
     pub fn is_hugetlb(&self) -> bool {
-        matches!(self.kind, InodeKind::HugetlbAnon | InodeKind::Hugetlb)
+        matches!(
+            self.kind,
+            InodeKind::HugetlbAnon | InodeKind::Hugetlb | InodeKind::SysvShmHuge
+        )
+    }
+
+    /// A System V segment's attach (`shm_file_operations`), with huge pages
+    /// or without.
+    pub fn is_sysv_shm(&self) -> bool {
+        matches!(self.kind, InodeKind::SysvShm | InodeKind::SysvShmHuge)
     }
 
     /// A shmem object (memfd, shared anonymous memory, a System V segment).
@@ -323,6 +343,7 @@ impl FileTable {
                 | InodeKind::ShmemAnon
                 | InodeKind::HugetlbAnon
                 | InodeKind::SysvShm
+                | InodeKind::SysvShmHuge
                 | InodeKind::Secretmem
         ) {
             self.by_path.insert(inode.path.clone(), id);
@@ -410,6 +431,7 @@ impl FileTable {
                         | InodeKind::ShmemAnon
                         | InodeKind::HugetlbAnon
                         | InodeKind::SysvShm
+                        | InodeKind::SysvShmHuge
                         | InodeKind::Secretmem
                 ))
         {

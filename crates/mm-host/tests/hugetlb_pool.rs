@@ -238,3 +238,66 @@ fn fork_children_hold_no_reservations() {
         s.ok(mmap(0, 2 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0));
     });
 }
+
+/// `shmget(IPC_PRIVATE, size, IPC_CREAT | SHM_HUGETLB | flags | 0600)`.
+fn shmget_huge(size: u64, flags: u64) -> Call {
+    Call::Shmget {
+        key: 0,
+        size,
+        flags: 0o1000 | 0o4000 | flags | 0o600,
+    }
+}
+
+fn shmat(id: u64, addr: u64) -> Call {
+    Call::Shmat {
+        id: id as i64,
+        addr,
+        flags: 0,
+    }
+}
+
+/// `SHM_NORESERVE`.
+const SHM_NORESERVE: u64 = 0o10000;
+
+#[test]
+fn sysv_hugetlb_segments() {
+    with_pool("sysv_hugetlb_segments", 4, |s| {
+        // shmget reserves the rounded-up size: 3 MiB takes 2 pages, and 5
+        // MiB (3 pages) is then more than the pool has unreserved.
+        let a = s.ok(shmget_huge(3 << 20, 0));
+        s.err(shmget_huge(5 << 20, 0), Errno::ENOMEM);
+        // A huge page size the machine has no pool for (2^25).
+        s.err(shmget_huge(H, 25 << 26), Errno::EINVAL);
+        // SHM_NORESERVE reserves nothing.
+        let b = s.ok(shmget_huge(3 * H, SHM_NORESERVE));
+        // An attach maps whole huge pages (4 MiB for 3 MiB), huge-page
+        // aligned, and reserves nothing more; its faults use the
+        // segment's reservations.
+        let a1 = s.ok(shmat(a, 0));
+        s.expect(fault(a1 + 8, Access::Write), OK);
+        s.expect(fault(a1 + H + 8, Access::Read), OK);
+        // b's pages come from what nobody reserved: two are left.
+        let b1 = s.ok(shmat(b, 0));
+        s.expect(fault(b1 + 8, Access::Write), OK);
+        s.expect(fault(b1 + H + 8, Access::Write), OK);
+        s.expect(fault(b1 + 2 * H + 8, Access::Write), BUS);
+        // A second attach of a shares its pages.
+        let a2 = s.ok(shmat(a, 0));
+        s.expect(fault(a2 + H + 8, Access::Write), OK);
+        // Not at a huge-page boundary: EINVAL.
+        s.err(shmat(a, at(0x201)), Errno::EINVAL);
+        s.expect(Call::Shmdt { addr: a1 }, OK);
+        s.expect(Call::Shmdt { addr: a2 }, OK);
+        // Removed with no attach left, a gives its two pages back.
+        s.err(shmget_huge(2 * H, 0), Errno::ENOMEM);
+        s.expect(Call::ShmctlRmid { id: a as i64 }, OK);
+        let c = s.ok(shmget_huge(2 * H, 0));
+        s.expect(Call::ShmctlRmid { id: c as i64 }, OK);
+        s.expect(Call::ShmctlRmid { id: b as i64 }, OK);
+        // b is still attached: its pages stay taken until its detach.
+        s.err(shmget_huge(3 * H, 0), Errno::ENOMEM);
+        s.expect(Call::Shmdt { addr: b1 }, OK);
+        let d = s.ok(shmget_huge(4 * H, 0));
+        s.expect(Call::ShmctlRmid { id: d as i64 }, OK);
+    });
+}

@@ -73,6 +73,9 @@ pub struct ProcEnv {
     pub hugetlb_free: [u64; 2],
     /// Reserved pages of the two pools (`resv_hugepages`).
     pub hugetlb_resv: [u64; 2],
+    /// `vm.hugetlb_shm_group`: the group whose members may create
+    /// `SHM_HUGETLB` segments without `CAP_IPC_LOCK`.
+    pub hugetlb_shm_group: u32,
     /// `vm.overcommit_memory`: 0 guess, 1 always, 2 never.
     pub overcommit_memory: u8,
     /// `vm.overcommit_ratio`.
@@ -140,6 +143,7 @@ impl Default for ProcEnv {
             overcommit_ratio: 50,
             overcommit_kbytes: 0,
             max_map_count: 65530,
+            hugetlb_shm_group: 0,
             mmap_min_addr: 4096,
             legacy_va_layout: false,
             thp_enabled: ThpMode::Madvise,
@@ -165,7 +169,7 @@ impl Default for ProcEnv {
 }
 
 /// The keys of [`ProcEnv::to_lines`], in order.
-pub const KEYS: [&str; 31] = [
+pub const KEYS: [&str; 32] = [
     "mem_total_kb",
     "swap_total_kb",
     "hugetlb_total_kb",
@@ -173,6 +177,7 @@ pub const KEYS: [&str; 31] = [
     "hugetlb_resv_2m",
     "hugetlb_free_1g",
     "hugetlb_resv_1g",
+    "hugetlb_shm_group",
     "overcommit_memory",
     "overcommit_ratio",
     "overcommit_kbytes",
@@ -239,6 +244,7 @@ impl ProcEnv {
             "hugetlb_resv_2m" => self.hugetlb_resv[0] = n()?,
             "hugetlb_free_1g" => self.hugetlb_free[1] = n()?,
             "hugetlb_resv_1g" => self.hugetlb_resv[1] = n()?,
+            "hugetlb_shm_group" => self.hugetlb_shm_group = n()?.try_into().map_err(|_| bad())?,
             "overcommit_memory" => {
                 self.overcommit_memory = n()?.try_into().ok().filter(|&m: &u8| m <= 2).ok_or_else(bad)?
             }
@@ -327,6 +333,7 @@ impl ProcEnv {
             self.hugetlb_resv[0].to_string(),
             self.hugetlb_free[1].to_string(),
             self.hugetlb_resv[1].to_string(),
+            self.hugetlb_shm_group.to_string(),
             self.overcommit_memory.to_string(),
             self.overcommit_ratio.to_string(),
             self.overcommit_kbytes.to_string(),
@@ -407,6 +414,7 @@ impl ProcEnv {
         cfg.hugetlb_total_pages = self.hugetlb_total_kb / 4;
         cfg.hugetlb_free = self.hugetlb_free;
         cfg.hugetlb_resv = self.hugetlb_resv;
+        cfg.hugetlb_shm_group = self.hugetlb_shm_group;
         cfg.overcommit = match self.overcommit_memory {
             1 => Overcommit::Always,
             2 => Overcommit::Never,

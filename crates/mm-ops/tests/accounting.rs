@@ -112,3 +112,54 @@ fn a_removed_segment_gives_its_charge_back_at_its_last_detach() {
         "destroyed after the child's exit"
     );
 }
+
+/// `SHM_HUGETLB` charges no commitment, and who may ask for it is
+/// `can_do_hugetlb_shm` (`fs/hugetlbfs/inode.c`): `CAP_IPC_LOCK`, or the
+/// file-system gid or a supplementary group equal to
+/// `vm.hugetlb_shm_group`; anyone else gets `EPERM`, before the pool is
+/// asked (so also with `SHM_NORESERVE`).
+#[test]
+fn sysv_huge_pages_need_the_capability_or_the_group() {
+    const HUGE_NORESERVE: u64 = 0o1000 | 0o4000 | 0o10000 | 0o600;
+    let task = |cap: bool, fsgid: u32, groups: Vec<u32>, group: u32| {
+        let cfg = MmConfig {
+            cap_ipc_lock: cap,
+            fsgid,
+            groups,
+            hugetlb_shm_group: group,
+            ..MmConfig::default()
+        };
+        let t: mm_ops::Task = mm_ops::Task::new(cfg);
+        t
+    };
+    let mut t = task(true, 1000, vec![], 0);
+    let base = t.mm().read().state().committed;
+    assert!(t.shmget(0, 3 << 20, HUGE_NORESERVE, None).is_ok(), "CAP_IPC_LOCK");
+    assert_eq!(t.mm().read().state().committed, base, "no commit charge");
+    // Without a pool, a reserving segment cannot be made.
+    assert_eq!(t.shmget(0, 3 << 20, 0o5600, None), Err(Errno::ENOMEM));
+    assert!(
+        task(false, 7, vec![], 7).shmget(0, 1, HUGE_NORESERVE, None).is_ok(),
+        "fsgid"
+    );
+    assert!(
+        task(false, 1000, vec![4, 7], 7)
+            .shmget(0, 1, HUGE_NORESERVE, None)
+            .is_ok(),
+        "a supplementary group"
+    );
+    assert_eq!(
+        task(false, 1000, vec![4], 7).shmget(0, 1, HUGE_NORESERVE, None),
+        Err(Errno::EPERM)
+    );
+    assert_eq!(
+        task(false, 1000, vec![4], 7).shmget(0, 1, 0o5600, None),
+        Err(Errno::EPERM),
+        "EPERM before the pool's ENOMEM"
+    );
+    // An unknown huge page size comes first: EINVAL.
+    assert_eq!(
+        task(false, 1000, vec![], 7).shmget(0, 1, HUGE_NORESERVE | 25 << 26, None),
+        Err(Errno::EINVAL)
+    );
+}

@@ -725,6 +725,23 @@ fn sysv_shm_lines_read_and_print_as_strace_does() {
                 flags: 0o5000,
             },
         ),
+        // Captured from strace 6.1 on this project's host (Python's ctypes).
+        (
+            "shmget(IPC_PRIVATE, 4096, IPC_CREAT|SHM_HUGETLB|SHM_NORESERVE|21<<SHM_HUGE_SHIFT|0600) = 9",
+            Call::Shmget {
+                key: 0,
+                size: 4096,
+                flags: 0o15600 | 21 << 26,
+            },
+        ),
+        (
+            "shmget(IPC_PRIVATE, 4096, IPC_CREAT|SHM_HUGETLB|30<<SHM_HUGE_SHIFT|0600) = -1 ENOMEM (Cannot allocate memory)",
+            Call::Shmget {
+                key: 0,
+                size: 4096,
+                flags: 0o5600 | 30 << 26,
+            },
+        ),
         (
             "shmat(0, NULL, SHM_RDONLY|SHM_EXEC)     = 0x7f9b48ffa000",
             Call::Shmat {

@@ -101,7 +101,8 @@ pub(crate) struct ReplayArgs {
     /// Set one part of the process's environment, KEY=VALUE (repeatable;
     /// over --host-env and a fixture's meta.txt). Keys: mem_total_kb,
     /// swap_total_kb, hugetlb_total_kb, hugetlb_free_2m, hugetlb_resv_2m,
-    /// hugetlb_free_1g, hugetlb_resv_1g (huge page pool counters), overcommit_memory,
+    /// hugetlb_free_1g, hugetlb_resv_1g (huge page pool counters),
+    /// hugetlb_shm_group, overcommit_memory,
     /// overcommit_ratio, overcommit_kbytes, max_map_count, mmap_min_addr,
     /// legacy_va_layout, thp_enabled (always|madvise|never), rlimit_as,
     /// rlimit_data, rlimit_stack, rlimit_memlock (bytes or unlimited),

@@ -285,6 +285,33 @@ print(libc.shmdt(ctypes.c_void_p(a)), libc.shmctl(i, 0, None), b > 0)",
         diverges_with: &[],
         min_processes: 2,
     },
+    // A System V segment of huge pages: with SHM_NORESERVE it needs no
+    // pool (its attaches map whole huge pages, aligned); without, it
+    // reserves from the pool (ENOMEM with none). A fork child detaches.
+    Program {
+        name: "python3-sysv-hugetlb",
+        argv: &[
+            "python3",
+            "-c",
+            "import ctypes, os\n\
+libc = ctypes.CDLL(None, use_errno=True)\n\
+libc.shmat.restype = ctypes.c_void_p\n\
+libc.shmat.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_int]\n\
+libc.shmdt.argtypes = [ctypes.c_void_p]\n\
+i = libc.shmget(0, 3 << 20, 0o15600)\n\
+j = libc.shmget(0, 1 << 30, 0o5600)\n\
+a = libc.shmat(i, None, 0)\n\
+b = libc.shmat(i, None, 0o10000)\n\
+pid = os.fork()\n\
+if pid == 0: libc.shmdt(ctypes.c_void_p(a)); os._exit(0)\n\
+os.waitpid(pid, 0)\n\
+print(i >= 0, j, a % (2 << 20), libc.shmdt(ctypes.c_void_p(a)), libc.shmdt(ctypes.c_void_p(b)), libc.shmctl(i, 0, None))",
+        ],
+        must_call: &["shmget", "shmat", "shmdt", "shmctl"],
+        optional: false,
+        diverges_with: &[],
+        min_processes: 2,
+    },
     // Limits changed by the program itself (prlimit64): a mapping the new
     // RLIMIT_AS refuses, a refused raise of the hard limit (taken from the
     // trace), a lower RLIMIT_MEMLOCK.

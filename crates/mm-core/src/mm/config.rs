@@ -134,6 +134,9 @@ pub struct MmConfig {
     pub hugetlb_free: [u64; 2],
     /// `resv_huge_pages` of the two pools (`resv_hugepages`).
     pub hugetlb_resv: [u64; 2],
+    /// `sysctl_hugetlb_shm_group` (`vm.hugetlb_shm_group`): members of this
+    /// group may create `SHM_HUGETLB` segments without `CAP_IPC_LOCK`.
+    pub hugetlb_shm_group: u32,
     /// `totalram_pages()` (MemTotal in pages).
     pub totalram_pages: u64,
     /// `total_swap_pages`.
@@ -232,6 +235,7 @@ impl Default for MmConfig {
             hugetlb_total_pages: 0,
             hugetlb_free: [0; 2],
             hugetlb_resv: [0; 2],
+            hugetlb_shm_group: 0,
             totalram_pages: 24_684_084 / 4,
             total_swap_pages: 0,
             rlimit_as: u64::MAX,

@@ -9,7 +9,7 @@ use super::{ARENA, ARENA_PAGES, CallGen};
 
 impl CallGen {
     /// `shmget` (a few keys, sizes in pages or odd bytes, now and then
-    /// `IPC_EXCL`, no `IPC_CREAT`, or size 0), `shmat` of a known segment
+    /// `IPC_EXCL`, no `IPC_CREAT`, size 0, or `SHM_HUGETLB`), `shmat` of a known segment
     /// (anywhere, or fixed in the arena with `SHM_RND`, `SHM_REMAP`,
     /// `SHM_RDONLY`, `SHM_EXEC`), `shmdt` of an attach address or of some
     /// VMA, and `shmctl(IPC_RMID)`. The segments' fragments then meet the
@@ -30,6 +30,14 @@ impl CallGen {
                     1 => flags |= IPC_CREAT | IPC_EXCL,
                     2 => flags |= IPC_CREAT | SHM_NORESERVE,
                     _ => flags |= IPC_CREAT,
+                }
+                // Huge pages now and then: the default size, 2 MiB or
+                // 1 GiB by log2, or a size with no pool (EINVAL).
+                if self.rng.random_ratio(1, 6) {
+                    flags |= SHM_HUGETLB | [0, 0, 21 << 26, 30 << 26, 25 << 26][self.rng.random_range(0..5)];
+                    if self.rng.random_bool(0.5) {
+                        flags |= IPC_CREAT | SHM_NORESERVE;
+                    }
                 }
                 Call::Shmget { key, size, flags }
             }

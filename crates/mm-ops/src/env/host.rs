@@ -43,6 +43,7 @@ impl ProcEnv {
             ("overcommit_ratio", "/proc/sys/vm/overcommit_ratio"),
             ("overcommit_kbytes", "/proc/sys/vm/overcommit_kbytes"),
             ("max_map_count", "/proc/sys/vm/max_map_count"),
+            ("hugetlb_shm_group", "/proc/sys/vm/hugetlb_shm_group"),
             ("mmap_min_addr", "/proc/sys/vm/mmap_min_addr"),
             ("legacy_va_layout", "/proc/sys/vm/legacy_va_layout"),
             ("thp_enabled", "/sys/kernel/mm/transparent_hugepage/enabled"),

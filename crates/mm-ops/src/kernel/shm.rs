@@ -14,8 +14,12 @@
 //! [`Task::apply`](crate::Task::apply) and `Task`'s unmapping calls run),
 //! so its commit charge is back before the next call.
 //!
-//! Not modeled: `SHM_HUGETLB` (no huge page pool: `ENOMEM`), the
-//! `shmctl` commands other than `IPC_RMID` (they do not change an address
+//! A `SHM_HUGETLB` segment is a hugetlbfs object instead (device
+//! `00:11`, [`InodeKind::SysvShmHuge`]): `shmget` reserves its huge pages
+//! from the pool, its attaches share its pages and reserve nothing more,
+//! and it charges no commitment.
+//!
+//! Not modeled: the `shmctl` commands other than `IPC_RMID` (they do not change an address
 //! space), `SHM_LOCK`, and the sysctls `kernel.shmmax`, `shmall` and
 //! `shmmni` other than their defaults ([`ShmNs::new`]).
 
@@ -23,6 +27,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Weak};
 
 use mm_core::file::{Inode, InodeKind};
+use mm_core::hugetlb::{HugeInode, hstate_index};
 use mm_core::{BarrierPolicy, MmStruct, VmaView};
 
 use crate::mmap::{MapFile, do_mmap};
@@ -75,8 +80,13 @@ struct Segment {
     cgid: u32,
     /// `SHM_DEST`: removed, destroyed at the last detach.
     dest: bool,
-    /// Pages charged to the creator's commitment (0 for `SHM_NORESERVE`).
+    /// Pages charged to the creator's commitment (0 for `SHM_NORESERVE`
+    /// and `SHM_HUGETLB`).
     charged: u64,
+    /// `SHM_HUGETLB`: the huge page size and the hugetlbfs object's pool
+    /// state (its reservations, made by `shmget`, and its pages), shared
+    /// by every attach; it goes back to the pool with the last of them.
+    huge: Option<(u64, Arc<HugeInode>)>,
 }
 
 /// An IPC namespace's shared memory (`ns->ids[IPC_SHM_IDS]` and the
@@ -137,7 +147,7 @@ impl<P: BarrierPolicy> ShmNs<P> {
             r.for_each_vma_ref(|v| {
                 if let Some(f) = v.file {
                     let i = files.file_inode(f);
-                    n += usize::from(i.kind == InodeKind::SysvShm && i.ino as i64 == id);
+                    n += usize::from(i.is_sysv_shm() && i.ino as i64 == id);
                 }
             });
         }
@@ -297,16 +307,17 @@ fn newseg<P: BarrierPolicy>(
     if ns.tot.checked_add(numpages).is_none_or(|t| t > ns.shmall) {
         return Err(Errno::ENOSPC);
     }
-    if shmflg & SHM_HUGETLB != 0 {
-        // hugetlb_file_setup reserves from the pool, which the model does
-        // not have.
-        return Err(Errno::ENOMEM);
-    }
     let cfg = cfg_of(mm);
+    let huge = if shmflg & SHM_HUGETLB != 0 {
+        Some(hugetlb_file_setup(mm, &cfg, size, shmflg)?)
+    } else {
+        None
+    };
     // shmem_kernel_file_setup → shmem_acct_size: charged unless
-    // SHM_NORESERVE asks otherwise (and overcommit allows it).
+    // SHM_NORESERVE asks otherwise (and overcommit allows it); a hugetlb
+    // segment is not shmem and charges nothing.
     let noreserve = shmflg & SHM_NORESERVE != 0 && cfg.overcommit != mm_core::Overcommit::Never;
-    let charged = if noreserve {
+    let charged = if noreserve || huge.is_some() {
         0
     } else {
         let mut w = mm.write();
@@ -350,9 +361,53 @@ fn newseg<P: BarrierPolicy>(
             cgid: cfg.fsgid,
             dest: false,
             charged,
+            huge,
         },
     );
     Ok(id)
+}
+
+/// `SHM_HUGE_SHIFT`: where `shmget`'s huge page size (its log2) sits.
+const SHM_HUGE_SHIFT: u64 = 26;
+/// `SHM_HUGE_MASK`.
+const SHM_HUGE_MASK: u64 = 0x3f;
+
+/// `newseg`'s `SHM_HUGETLB` part and `hugetlb_file_setup`
+/// (`fs/hugetlbfs/inode.c`): the huge page size from the flags
+/// (`hstate_sizelog`: the default 2 MiB, or 2 MiB or 1 GiB by log2; else
+/// `EINVAL`); then `can_do_hugetlb_shm` (`CAP_IPC_LOCK`, or membership of
+/// `vm.hugetlb_shm_group`; else `EPERM`); then the reservation of every
+/// huge page of the rounded-up size, unless `SHM_NORESERVE` (whatever the
+/// overcommit mode), `ENOMEM` past the pool's unreserved pages.
+fn hugetlb_file_setup<P: BarrierPolicy>(
+    mm: &Arc<MmStruct<P>>,
+    cfg: &mm_core::MmConfig,
+    size: u64,
+    shmflg: u64,
+) -> Result<(u64, Arc<HugeInode>), Errno> {
+    let huge_size = match (shmflg >> SHM_HUGE_SHIFT) & SHM_HUGE_MASK {
+        0 | 21 => PMD_SIZE,
+        30 => 1 << 30,
+        _ => return Err(Errno::EINVAL),
+    };
+    let group = cfg.hugetlb_shm_group;
+    if !cfg.cap_ipc_lock && cfg.fsgid != group && !cfg.groups.contains(&group) {
+        return Err(Errno::EPERM);
+    }
+    let pages = size.div_ceil(huge_size);
+    let pool = mm.files().hugetlb_pool.clone();
+    let inode = HugeInode::new(pool, hstate_index(huge_size));
+    if shmflg & SHM_NORESERVE == 0 {
+        let mut m = inode.maps();
+        let mut pool = inode.pool.lock();
+        let h = &mut pool[inode.h];
+        if h.resv + pages > h.free {
+            return Err(Errno::ENOMEM);
+        }
+        h.resv += pages;
+        m.reserved.extend(0..pages);
+    }
+    Ok((huge_size, inode))
 }
 
 /// `do_shmat`: maps segment `shmid` at `addr` (0: anywhere) and returns
@@ -402,18 +457,31 @@ pub fn do_shmat<P: BarrierPolicy>(
     if !ipcperms(&cfg_of(mm), &seg, acc_mode) {
         return Err(Errno::EACCES);
     }
-    let size = seg.size;
+    // The size of the segment's file: a hugetlb one's is whole huge pages.
+    let size = match &seg.huge {
+        Some((h, _)) => seg.size.next_multiple_of(*h),
+        None => seg.size,
+    };
     // alloc_file_clone: a description of its own.
     let file = {
         let mut files = mm.files();
+        let (kind, dev) = if seg.huge.is_some() {
+            (InodeKind::SysvShmHuge, (0, 0x11))
+        } else {
+            (InodeKind::SysvShm, (0, 1))
+        };
         let mut inode = Inode::new(
             shmid as u64,
-            (0, 1),
+            dev,
             size,
             format!("/SYSV{:08x}", seg.name_key as u32),
-            InodeKind::SysvShm,
+            kind,
         );
         inode.deleted = true;
+        if let Some((h, state)) = &seg.huge {
+            inode.huge_size = *h;
+            inode.huge = Some(state.clone());
+        }
         // shm_file_operations has its own get_unmapped_area and the VMA
         // is not shmem's (shm_vm_ops): mremap moves it with others only
         // alone (vma_multi_allowed).
@@ -454,8 +522,7 @@ pub fn ksys_shmdt<P: BarrierPolicy>(ns: &mut ShmNs<P>, mm: &Arc<MmStruct<P>>, ad
     }
     let mut w = mm.write();
     let is_fragment = |w: &mm_core::MmWrite<'_, P>, v: &mm_core::Vma| {
-        v.file
-            .is_some_and(|f| w.files().file_inode(f).kind == InodeKind::SysvShm)
+        v.file.is_some_and(|f| w.files().file_inode(f).is_sysv_shm())
             && v.start.wrapping_sub(addr) / PAGE_SIZE == v.pgoff
     };
     let mut cursor = addr;

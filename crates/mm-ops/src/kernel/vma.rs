@@ -99,9 +99,7 @@ fn is_mergeable_anon_vma<P: BarrierPolicy>(mm: &MmWrite<'_, P>, tgt: VmaId, vmg:
 fn can_merge_remove_vma<P: BarrierPolicy>(mm: &MmWrite<'_, P>, id: VmaId) -> bool {
     let v = mm.vma_ref(id);
     // hugetlb_vm_ops has close too (hugetlb_vm_op_close).
-    !v.flags.contains(VmFlags::HUGETLB)
-        && v.file
-            .is_none_or(|f| mm.files().file_inode(f).kind != mm_core::file::InodeKind::SysvShm)
+    !v.flags.contains(VmFlags::HUGETLB) && v.file.is_none_or(|f| !mm.files().file_inode(f).is_sysv_shm())
 }
 
 /// `can_vma_merge_before`: the range can merge into `next`.

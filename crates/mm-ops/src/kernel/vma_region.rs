@@ -349,7 +349,14 @@ pub fn mmap_region<P: BarrierPolicy>(
                 return Err(Errno::EINVAL);
             }
             flags |= VmFlags::HUGETLB | VmFlags::DONTEXPAND;
-            crate::hugetlb::hugetlb_reserve_pages(&mut mm.files(), f, addr, end, pgoff, flags)?;
+            // A SHM_HUGETLB segment's pages were reserved by shmget
+            // (S_PRIVATE): its mappings reserve nothing.
+            let resv = if inode.kind == mm_core::file::InodeKind::SysvShmHuge {
+                flags | VmFlags::NORESERVE
+            } else {
+                flags
+            };
+            crate::hugetlb::hugetlb_reserve_pages(&mut mm.files(), f, addr, end, pgoff, resv)?;
         }
     }
     let kind = match src {

@@ -225,8 +225,19 @@ pub fn format_call(call: &Call) -> String {
                 let _ = write!(o, "{:#x}", key as u32);
             }
             let _ = write!(o, ", {size}, ");
+            // The flags, then the huge page size as N<<SHM_HUGE_SHIFT,
+            // then the mode.
             let high = flags as u32 as u64 & !0o777;
-            print_flags(&mut o, high, &SHMGET, None);
+            let (huge, rest) = (high & HUGE_MASK, high & !HUGE_MASK);
+            if rest != 0 || huge == 0 {
+                print_flags(&mut o, rest, &SHMGET, None);
+            }
+            if huge != 0 {
+                if rest != 0 {
+                    o.push('|');
+                }
+                let _ = write!(o, "{}<<SHM_HUGE_SHIFT", huge >> HUGE_SHIFT);
+            }
             if high != 0 {
                 o.push('|');
             }

@@ -262,7 +262,7 @@ pub(super) static SHMGET: Xlat = Xlat {
         ("SHM_NORESERVE", 0o10000),
     ],
     extra: &[],
-    shift: None,
+    shift: Some(("SHM_HUGE_SHIFT", HUGE_SHIFT)),
 };
 
 /// `shm_flags.in` (`shmat`'s flags).
