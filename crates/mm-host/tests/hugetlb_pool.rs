@@ -299,5 +299,13 @@ fn sysv_hugetlb_segments() {
         s.expect(Call::Shmdt { addr: b1 }, OK);
         let d = s.ok(shmget_huge(4 * H, 0));
         s.expect(Call::ShmctlRmid { id: d as i64 }, OK);
+        // The largest size shmmax allows, in 1 GiB pages: the rounded-up
+        // size wraps to 0, so nothing is reserved, and an attach maps
+        // nothing (EINVAL). In 2 MiB pages it needs more than the pool.
+        let top = u64::MAX - (1 << 24);
+        let e = s.ok(shmget_huge(top, 30 << 26));
+        s.err(shmat(e, 0), Errno::EINVAL);
+        s.expect(Call::ShmctlRmid { id: e as i64 }, OK);
+        s.err(shmget_huge(top, 0), Errno::ENOMEM);
     });
 }

@@ -367,6 +367,11 @@ fn newseg<P: BarrierPolicy>(
     Ok(id)
 }
 
+/// `ALIGN(size, huge)` as the kernel computes it, wrapping past 2^64.
+fn huge_align(size: u64, huge: u64) -> u64 {
+    size.wrapping_add(huge - 1) & !(huge - 1)
+}
+
 /// `SHM_HUGE_SHIFT`: where `shmget`'s huge page size (its log2) sits.
 const SHM_HUGE_SHIFT: u64 = 26;
 /// `SHM_HUGE_MASK`.
@@ -394,7 +399,9 @@ fn hugetlb_file_setup<P: BarrierPolicy>(
     if !cfg.cap_ipc_lock && cfg.fsgid != group && !cfg.groups.contains(&group) {
         return Err(Errno::EPERM);
     }
-    let pages = size.div_ceil(huge_size);
+    // ALIGN(size, huge page size) in a size_t: it wraps to 0 for a size
+    // within a huge page of 2^64 (shmmax allows that much).
+    let pages = huge_align(size, huge_size) / huge_size;
     let pool = mm.files().hugetlb_pool.clone();
     let inode = HugeInode::new(pool, hstate_index(huge_size));
     if shmflg & SHM_NORESERVE == 0 {
@@ -459,7 +466,7 @@ pub fn do_shmat<P: BarrierPolicy>(
     }
     // The size of the segment's file: a hugetlb one's is whole huge pages.
     let size = match &seg.huge {
-        Some((h, _)) => seg.size.next_multiple_of(*h),
+        Some((h, _)) => huge_align(seg.size, *h),
         None => seg.size,
     };
     // alloc_file_clone: a description of its own.
