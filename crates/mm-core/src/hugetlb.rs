@@ -8,12 +8,15 @@
 //! [`hugetlb_resv`](crate::MmConfig). A hugetlbfs inode's state is shared
 //! by the fork copies of the inode, and goes back to the pool when the
 //! last of them is dropped (`hugetlbfs_evict_inode`:
-//! `remove_inode_hugepages` and `resv_map_release`).
+//! `remove_inode_hugepages` and `resv_map_release`). A privately mapped
+//! object's fork copy has state of its own instead, whose private pages
+//! ([`HugePage`]) are shared with its parent's until either copies or
+//! drops them.
 //!
 //! [`FileTable`]: crate::file::FileTable
 
-use std::collections::BTreeSet;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 /// The pool index of a huge page size: 0 for 2 MiB, 1 for 1 GiB.
 pub fn hstate_index(huge_size: u64) -> usize {
@@ -60,6 +63,41 @@ impl PartialEq for HugePool {
 
 impl Eq for HugePool {}
 
+/// A private mapping's huge page. A fork child's copy of the mapping maps
+/// its parent's pages (copy-on-write, `copy_hugetlb_page_range`) until one
+/// of them writes or drops its mapping; the page goes back to the pool
+/// with the last reference. References are taken, dropped and counted
+/// under the pool's lock ([`HugePage::release`]).
+#[derive(Clone, Debug, Default)]
+pub struct HugePage(Arc<()>);
+
+impl HugePage {
+    /// A page just taken from the pool.
+    pub fn new() -> Self {
+        HugePage::default()
+    }
+
+    /// Whether another fork copy maps this page too.
+    pub fn shared(&self) -> bool {
+        Arc::strong_count(&self.0) > 1
+    }
+
+    /// The same page.
+    pub fn same(&self, other: &HugePage) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Drops this mapping of the page, with the pool `h` locked: the page
+    /// is free again if nobody else maps it. Returns whether it was freed.
+    pub fn release(self, h: &mut HState) -> bool {
+        let last = !self.shared();
+        if last {
+            h.free += 1;
+        }
+        last
+    }
+}
+
 /// What a hugetlbfs object holds of the pool, in huge-page indices of the
 /// file.
 #[derive(Debug, Default)]
@@ -74,10 +112,18 @@ pub struct HugeMaps {
     /// `MAP_HUGETLB` object has one mapping).
     pub priv_resv: BTreeSet<u64>,
     /// Private mappings' pages.
-    pub priv_pages: BTreeSet<u64>,
+    pub priv_pages: BTreeMap<u64, HugePage>,
     /// A private mapping has been made of the object: a fork copy of it
     /// starts with state of its own ([`HugeInode::fork_copy`]).
     pub private: bool,
+    /// A fork child's copy: it owns no reservations (`hugetlb_dup_vma_private`
+    /// clears the child's `HPAGE_RESV_OWNER`), so a copy-on-write it cannot
+    /// have a free page for fails.
+    pub copy: bool,
+    /// `HPAGE_RESV_UNMAPPED`: the owner took back a page this copy shared
+    /// (it found no free page for its own copy-on-write); every later fault
+    /// that needs a page is `SIGBUS`.
+    pub unmapped: bool,
 }
 
 /// A hugetlbfs object's [`HugeMaps`], with the pool they draw from.
@@ -88,6 +134,9 @@ pub struct HugeInode {
     /// The pool.
     pub pool: HugePool,
     maps: Mutex<HugeMaps>,
+    /// The fork copies of a privately mapped object (the kernel finds them
+    /// through the file's `i_mmap`), for the owner's `unmap_ref_private`.
+    family: Arc<Mutex<Vec<Weak<HugeInode>>>>,
 }
 
 impl HugeInode {
@@ -97,18 +146,60 @@ impl HugeInode {
             h,
             pool,
             maps: Mutex::new(HugeMaps::default()),
+            family: Arc::default(),
         })
     }
 
     /// The state a fork child's copy of the object holds: the same, for
-    /// an object only mapped shared; for one mapped private, fresh state
-    /// (`hugetlb_dup_vma_private`: the child's VMAs have no reservations,
-    /// and its faults take pages of their own).
+    /// an object only mapped shared; for one mapped private, state of its
+    /// own (`hugetlb_dup_vma_private`: the child's VMAs have no
+    /// reservations) that maps the parent's private pages
+    /// (`copy_hugetlb_page_range`; the child then drops those its copied
+    /// VMAs do not cover, `mm_ops`'s `hugetlb_fork_prune`).
     pub fn fork_copy(self: &Arc<Self>) -> Arc<Self> {
-        if self.maps().private {
-            HugeInode::new(self.pool.clone(), self.h)
-        } else {
-            self.clone()
+        let m = self.maps();
+        if !m.private {
+            drop(m);
+            return self.clone();
+        }
+        let pages = {
+            let _pool = self.pool.lock();
+            m.priv_pages.clone()
+        };
+        drop(m);
+        let child = Arc::new(HugeInode {
+            h: self.h,
+            pool: self.pool.clone(),
+            maps: Mutex::new(HugeMaps {
+                priv_pages: pages,
+                private: true,
+                copy: true,
+                ..HugeMaps::default()
+            }),
+            family: self.family.clone(),
+        });
+        let mut family = self.family.lock().unwrap_or_else(|e| e.into_inner());
+        family.retain(|w| w.strong_count() > 0);
+        family.push(Arc::downgrade(&child));
+        child
+    }
+
+    /// `unmap_ref_private`: the owner takes `page` (at index `idx`) back
+    /// from the fork copies that map it, which are marked
+    /// [`unmapped`](HugeMaps::unmapped). Call with no lock held.
+    pub fn unmap_from_copies(&self, idx: u64, page: &HugePage) {
+        let copies: Vec<Arc<HugeInode>> = {
+            let family = self.family.lock().unwrap_or_else(|e| e.into_inner());
+            family.iter().filter_map(Weak::upgrade).collect()
+        };
+        for c in copies.iter().filter(|c| !core::ptr::eq(&***c, self)) {
+            let mut m = c.maps();
+            if m.priv_pages.get(&idx).is_some_and(|p| p.same(page)) {
+                let p = m.priv_pages.remove(&idx).expect("present");
+                m.unmapped = true;
+                let mut pool = self.pool.lock();
+                p.release(&mut pool[self.h]);
+            }
         }
     }
 
@@ -136,6 +227,9 @@ impl Drop for HugeInode {
         let h = &mut pool[self.h];
         let unused = m.reserved.difference(&m.cached).count() as u64;
         h.resv = h.resv.saturating_sub(unused + m.priv_resv.len() as u64);
-        h.free += (m.cached.len() + m.priv_pages.len()) as u64;
+        h.free += m.cached.len() as u64;
+        for (_, p) in std::mem::take(&mut m.priv_pages) {
+            p.release(h);
+        }
     }
 }

@@ -309,3 +309,99 @@ fn sysv_hugetlb_segments() {
         s.err(shmget_huge(top, 0), Errno::ENOMEM);
     });
 }
+
+#[test]
+fn fork_children_share_private_pages() {
+    with_pool("fork_children_share_private_pages", 2, |s| {
+        let a = s.ok(mmap(0, 2 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0));
+        s.expect(fault(a, Access::Write), OK);
+        let _pid = s.twin.host.fork().expect("host").expect("fork");
+        let mut child = s.twin.model.fork().expect("model fork");
+        s.check_child(&child);
+        let ck = |s: &mut Sc, c: &mm_ops::task::Task| s.check_child(c);
+        // The child reads the parent's page: shared, no page taken.
+        s.in_child(&mut child, fault(a, Access::Read), OK, ck);
+        // Writing it is a copy, and no page is free for one.
+        s.in_child(&mut child, fault(a, Access::Write), BUS, ck);
+        // A page the parent never had: the child has no reservation.
+        s.in_child(&mut child, fault(a + H, Access::Read), BUS, ck);
+        s.expect(fault(a + H, Access::Write), OK);
+        // The parent, which owns the reservations, writes the shared page:
+        // no page for a copy, so the child loses its mapping of it.
+        s.expect(fault(a, Access::Write), OK);
+        s.in_child(&mut child, fault(a, Access::Read), BUS, ck);
+    });
+}
+
+#[test]
+fn shared_private_pages_go_back_with_their_last_mapping() {
+    with_pool("shared_private_pages_go_back_with_their_last_mapping", 2, |s| {
+        let ck = |s: &mut Sc, c: &mm_ops::task::Task| s.check_child(c);
+        let a = s.ok(mmap(0, 2 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0));
+        s.expect(fault(a, Access::Write), OK);
+        let _pid = s.twin.host.fork().expect("host").expect("fork");
+        let mut child = s.twin.model.fork().expect("model fork");
+        // The parent's unmap frees its unused reservation, not the page the
+        // child still maps: one page is free, not two.
+        s.expect(unmap(a, 2 * H), OK);
+        s.err(mmap(0, 2 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0), Errno::ENOMEM);
+        s.in_child(&mut child, fault(a, Access::Read), OK, ck);
+        // The child's exit frees it.
+        s.twin.host.child().exit().expect("child exit");
+        drop(child);
+        // A MADV_DONTFORK mapping's pages stay the parent's alone, also
+        // when the child has the object open (a hugetlb memfd).
+        let fd = s.ok(Call::MemfdCreate {
+            name: "h".into(),
+            flags: 4,
+        });
+        s.expect(
+            Call::Ftruncate {
+                fd: fd as i64,
+                length: 2 * H,
+            },
+            OK,
+        );
+        let b = s.ok(mmap(0, 2 * H, RW, MAP_PRIVATE, fd as i64, 0));
+        s.expect(fault(b, Access::Write), OK);
+        s.expect(
+            Call::Madvise {
+                addr: b,
+                len: 2 * H,
+                advice: 10,
+            },
+            OK,
+        );
+        let _pid = s.twin.host.fork().expect("host").expect("fork");
+        let child = s.twin.model.fork().expect("model fork");
+        s.check_child(&child);
+        s.expect(unmap(b, 2 * H), OK);
+        let c = s.ok(mmap(0, 2 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0));
+        s.expect(fault(c, Access::Write), OK);
+        s.twin.host.child().exit().expect("child exit");
+    });
+}
+
+#[test]
+fn a_child_copies_on_write_from_free_pages() {
+    with_pool("a_child_copies_on_write_from_free_pages", 3, |s| {
+        let ck = |s: &mut Sc, c: &mm_ops::task::Task| s.check_child(c);
+        let a = s.ok(mmap(0, 2 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0));
+        s.expect(fault(a, Access::Write), OK);
+        let _pid = s.twin.host.fork().expect("host").expect("fork");
+        let mut child = s.twin.model.fork().expect("model fork");
+        // One page nobody reserved: the child's copy takes it.
+        s.in_child(&mut child, fault(a, Access::Write), OK, ck);
+        s.in_child(&mut child, fault(a + H, Access::Read), BUS, ck);
+        // Two pages apart now: the parent's unmap frees its own and its
+        // unused reservation.
+        s.expect(unmap(a, 2 * H), OK);
+        s.ok(mmap(0, 2 * H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0));
+        s.err(mmap(0, H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0), Errno::ENOMEM);
+        s.in_child(&mut child, fault(a, Access::Read), OK, ck);
+        // The child's MADV_DONTNEED frees its copy (a child restores no
+        // reservation).
+        s.in_child(&mut child, dontneed(a), OK, ck);
+        s.ok(mmap(0, H, RW, MAP_PRIVATE | HUGE_ANON, -1, 0));
+    });
+}

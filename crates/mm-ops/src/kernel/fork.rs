@@ -222,6 +222,9 @@ pub fn dup_mmap<P: BarrierPolicy>(old: &MmWrite<'_, P>, mm: &MmStruct<P>) -> Res
         }
     }
     drop(files);
+    // copy_hugetlb_page_range: the parent's private huge pages, under the
+    // copied VMAs only.
+    crate::hugetlb::hugetlb_fork_prune(&w);
     // copy_page_range: guard markers under the VMAs whose tables are copied.
     let guards = &mut w.st().guard_pages;
     for (&s, &e) in &ost.guard_pages {

@@ -29,7 +29,7 @@
 //! mounts' `size=`/`min_size=` subpools, and surplus pages.
 
 use mm_core::file::{FileId, FileTable, Inode, InodeId};
-use mm_core::hugetlb::{HugeInode, hstate_index};
+use mm_core::hugetlb::{HugeInode, HugePage, hstate_index};
 use mm_core::{BarrierPolicy, MmWrite, VmFlags, Vma, VmaId, VmaView};
 
 use crate::uapi::{Errno, PAGE_SHIFT};
@@ -93,12 +93,25 @@ pub fn hugetlb_reserve_pages(
     Ok(())
 }
 
-/// `hugetlb_no_page` for the page at `addr` of a hugetlb VMA mapping `f`
-/// from `vma_start` at page offset `pgoff` with `flags`:
+/// `hugetlb_fault` for the page at `addr` of a hugetlb VMA mapping `f`
+/// from `vma_start` at page offset `pgoff` with `flags`, a write or not:
 /// `false` for `SIGBUS` (beyond the object's end, or no page to take).
 /// A page already there (the page cache of a shared mapping, the private
-/// mapping's own) faults without taking another.
-pub fn hugetlb_fault(files: &FileTable, f: FileId, vma_start: u64, pgoff: u64, flags: VmFlags, addr: u64) -> bool {
+/// mapping's own) faults without taking another, unless a write finds a
+/// private page a fork copy also maps (`hugetlb_wp`): the copy takes a
+/// page nobody reserved; with none, the owner of the reservations takes
+/// the page back from the copies (`unmap_ref_private`) and a copy gets
+/// `SIGBUS`. A copy the owner took pages from gets `SIGBUS` at every
+/// fault that needs a page (`HPAGE_RESV_UNMAPPED`).
+pub fn hugetlb_fault(
+    files: &FileTable,
+    f: FileId,
+    vma_start: u64,
+    pgoff: u64,
+    flags: VmFlags,
+    addr: u64,
+    write: bool,
+) -> bool {
     let inode = files.file_inode(f);
     let Some(st) = inode.huge.as_ref() else {
         return false;
@@ -130,8 +143,29 @@ pub fn hugetlb_fault(files: &FileTable, f: FileId, vma_start: u64, pgoff: u64, f
         m.cached.insert(idx);
         return true;
     }
-    if m.priv_pages.contains(&idx) {
+    if let Some(p) = m.priv_pages.get(&idx) {
+        if !write || !p.shared() {
+            return true;
+        }
+        if h.available() > 0 {
+            h.free -= 1;
+            let old = m.priv_pages.insert(idx, HugePage::new()).expect("present");
+            old.release(h);
+            return true;
+        }
+        if m.copy {
+            return false;
+        }
+        let page = p.clone();
+        drop(pool);
+        drop(m);
+        st.unmap_from_copies(idx, &page);
+        let mut pool = st.pool.lock();
+        page.release(&mut pool[st.h]);
         return true;
+    }
+    if m.unmapped {
+        return false;
     }
     if !flags.contains(VmFlags::NORESERVE) && m.priv_resv.remove(&idx) {
         h.resv -= 1;
@@ -139,19 +173,55 @@ pub fn hugetlb_fault(files: &FileTable, f: FileId, vma_start: u64, pgoff: u64, f
         return false;
     }
     h.free -= 1;
-    m.priv_pages.insert(idx);
+    m.priv_pages.insert(idx, HugePage::new());
     true
+}
+
+/// `copy_hugetlb_page_range` for the VMAs `dup_mmap` copied: a fork
+/// child's copy of a privately mapped object keeps the parent's pages
+/// only where one of its private hugetlb VMAs maps them (not under a
+/// `MADV_DONTFORK` VMA, which the child does not get).
+pub fn hugetlb_fork_prune<P: BarrierPolicy>(w: &MmWrite<'_, P>) {
+    let files = w.files();
+    let mut covered: Vec<(*const HugeInode, u64, u64)> = Vec::new();
+    w.for_each_vma_ref(|v| {
+        if let Some(f) = v.file
+            && v.flags.contains(VmFlags::HUGETLB)
+            && !v.flags.contains(VmFlags::MAYSHARE)
+        {
+            let inode = files.file_inode(f);
+            if let Some(st) = &inode.huge {
+                let (a, b) = indices(inode, v.start, v.pgoff, v.start, v.end);
+                covered.push((std::sync::Arc::as_ptr(st), a, b));
+            }
+        }
+    });
+    for inode in files.live_inodes() {
+        let Some(st) = &inode.huge else { continue };
+        let mut m = st.maps();
+        if !m.copy {
+            continue;
+        }
+        let me = std::sync::Arc::as_ptr(st);
+        let keep = |i: u64| covered.iter().any(|&(p, a, b)| p == me && a <= i && i < b);
+        let gone: Vec<u64> = m.priv_pages.keys().copied().filter(|&i| !keep(i)).collect();
+        let mut pool = st.pool.lock();
+        for i in gone {
+            let p = m.priv_pages.remove(&i).expect("present");
+            p.release(&mut pool[st.h]);
+        }
+    }
 }
 
 /// The faults of a prefault (`MAP_POPULATE`, `mlock`, `MADV_POPULATE_*`)
 /// of `[start, end)` of hugetlb VMA `v`, huge page by huge page: the
 /// first address whose page cannot be had (from `start` on), or `None`.
-pub fn hugetlb_populate(files: &FileTable, v: &Vma, start: u64, end: u64) -> Option<u64> {
+pub fn hugetlb_populate(files: &FileTable, v: &Vma, start: u64, end: u64, write: bool) -> Option<u64> {
     let f = v.file?;
     let h = files.file_inode(f).huge_size;
     let mut a = start & !(h - 1);
     while a < end {
-        if !hugetlb_fault(files, f, v.start, v.pgoff, v.flags, a) {
+        if !hugetlb_fault(files, f, v.start, v.pgoff, v.flags, a, write) {
             return Some(a.max(start));
         }
         a += h;
@@ -186,8 +256,8 @@ pub fn hugetlb_unmap<P: BarrierPolicy>(mm: &MmWrite<'_, P>, v: &Vma, start: u64,
     let mut pool = st.pool.lock();
     let h = &mut pool[st.h];
     for i in (first..last).filter(|i| !kept.contains(i)) {
-        if m.priv_pages.remove(&i) {
-            h.free += 1;
+        if let Some(p) = m.priv_pages.remove(&i) {
+            p.release(h);
         }
         if m.priv_resv.remove(&i) {
             h.resv -= 1;
@@ -237,14 +307,17 @@ pub fn hugetlb_zap(files: &FileTable, v: &Vma, start: u64, end: u64) {
     let mut m = st.maps();
     let mut pool = st.pool.lock();
     let h = &mut pool[st.h];
-    let restore = !v.flags.contains(VmFlags::NORESERVE);
+    // A fork copy has no reservation map to restore into. A page a fork
+    // copy still maps is not freed here, and the model then restores no
+    // reservation for it (the kernel restores it when the page is freed).
+    let restore = !v.flags.contains(VmFlags::NORESERVE) && !m.copy;
     for i in first..last {
-        if m.priv_pages.remove(&i) {
-            h.free += 1;
-            if restore {
-                h.resv += 1;
-                m.priv_resv.insert(i);
-            }
+        if let Some(p) = m.priv_pages.remove(&i)
+            && p.release(h)
+            && restore
+        {
+            h.resv += 1;
+            m.priv_resv.insert(i);
         }
     }
 }

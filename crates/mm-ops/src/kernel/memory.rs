@@ -114,10 +114,10 @@ impl FaultVma {
 
     /// The fault's outcome once any `anon_vma` is in place: special
     /// mappings have pages only at some offsets, files none beyond EOF.
-    fn outcome(&self, files: &mm_core::file::FileTable, addr: u64) -> Result<(), Signal> {
+    fn outcome(&self, files: &mm_core::file::FileTable, addr: u64, write: bool) -> Result<(), Signal> {
         match self.file {
             Some(f) if self.flags.contains(VmFlags::HUGETLB) => {
-                if crate::hugetlb::hugetlb_fault(files, f, self.start, self.pgoff, self.flags, addr) {
+                if crate::hugetlb::hugetlb_fault(files, f, self.start, self.pgoff, self.flags, addr, write) {
                     Ok(())
                 } else {
                     Err(Signal::Bus)
@@ -161,7 +161,7 @@ fn handle_mm_fault(
     if fv.needs_anon_vma(write, addr, mm.state().cfg.thp_enabled) {
         anon_vma_prepare(mm, id);
     }
-    fv.outcome(files, addr)
+    fv.outcome(files, addr, write)
 }
 
 /// `access_error` (`arch/x86/mm/fault.c`) for a not-present page. With
@@ -326,7 +326,7 @@ fn fault_under_vma_lock<P: BarrierPolicy>(
     // model's file table is behind a mutex, so file-backed faults under
     // the VMA lock still serialize on it).
     let out = if fv.file.is_some() && fv.special.is_none() {
-        fv.outcome(&mm.files(), addr)
+        fv.outcome(&mm.files(), addr, write)
     } else {
         fv.outcome_no_file(addr)
     };
@@ -413,11 +413,11 @@ pub fn mm_populate<P: BarrierPolicy>(mm: &MmStruct<P>, start: u64, len: u64) {
         }
         let skip = v.flags.intersects(VmFlags::IO | VmFlags::PFNMAP | VmFlags::LOCKONFAULT)
             || crate::util::vma_is_secretmem(&r.files(), &v);
+        let write = v.flags.0 & (VmFlags::WRITE.0 | VmFlags::SHARED.0) == VmFlags::WRITE.0;
         if !skip && v.flags.contains(VmFlags::HUGETLB) {
             // Huge pages from the pool, until one cannot be had (ignored).
-            let _ = crate::hugetlb::hugetlb_populate(&r.files(), &v, start.max(v.start), end.min(v.end));
+            let _ = crate::hugetlb::hugetlb_populate(&r.files(), &v, start.max(v.start), end.min(v.end), write);
         }
-        let write = v.flags.0 & (VmFlags::WRITE.0 | VmFlags::SHARED.0) == VmFlags::WRITE.0;
         // check_vma_flags' arch_vma_access_permitted: a key PKRU refuses
         // stops gup before any fault (EFAULT, ignored here).
         let keyed_out = !crate::pkeys::access_permitted(v.flags, r.pkru(), write);
@@ -468,7 +468,7 @@ pub fn populate_pages<P: BarrierPolicy>(
         let files = mm.files();
         let inode = files.file_inode(f);
         if v.flags.contains(VmFlags::HUGETLB) {
-            return crate::hugetlb::hugetlb_populate(&files, &v, start, end);
+            return crate::hugetlb::hugetlb_populate(&files, &v, start, end, write);
         }
         if inode.kind == InodeKind::DevZero {
             // Anonymous memory (see `beyond_eof`): no end of file.
