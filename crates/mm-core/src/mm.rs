@@ -132,8 +132,8 @@ pub struct MmShared {
     rlimit_fsize: AtomicU64,
     /// `MmConfig::pkeys` (fixed at creation).
     pub(crate) pkeys: bool,
-    /// The PKRU register of the address space's threads (the model keeps
-    /// one for all of them), which faults read without `mmap_lock`.
+    /// The PKRU register of the running thread ([`MmStruct::switch_thread`]
+    /// saves and loads the others'), which faults read without `mmap_lock`.
     pub(crate) pkru: AtomicU32,
     /// `MmConfig::vsyscall` (fixed at creation).
     vsyscall: Vsyscall,
@@ -146,11 +146,25 @@ pub const INIT_PKRU: u32 = 0x5555_5554;
 /// Identities of address spaces (never 0, which means "no mm").
 static NEXT_MM_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
 
+/// The threads of an address space as far as its register state matters
+/// to it: PKRU is per thread (its XSAVE state, switched with the thread),
+/// so the address space's register ([`MmStruct::pkru`]) is the running
+/// thread's, and the others' are saved here.
+#[derive(Debug, Default)]
+struct Threads {
+    /// The thread whose PKRU is in the register, once one was named.
+    running: Option<u32>,
+    /// The saved PKRU of the other threads.
+    saved: std::collections::HashMap<u32, u32>,
+}
+
 /// `struct mm_struct`, generic over the `mm_lock_seq` barrier policy.
 pub struct MmStruct<P: BarrierPolicy = Upstream> {
     pub(crate) shared: MmShared,
     lock: MmapLock<MmState, P>,
     files: Mutex<FileTable>,
+    /// Boxed: off the write path's cache lines.
+    threads: Box<Mutex<Threads>>,
 }
 
 impl<P: BarrierPolicy> MmStruct<P> {
@@ -242,6 +256,7 @@ impl<P: BarrierPolicy> MmStruct<P> {
                 t.hugetlb_pool = pool;
                 t
             }),
+            threads: Box::new(Mutex::new(Threads::default())),
         }
     }
 
@@ -426,10 +441,53 @@ impl<P: BarrierPolicy> MmStruct<P> {
     }
 
     /// Sets PKRU (`WRPKRU`, as `pkey_alloc`, the execute-only key and a
-    /// program's own `pkey_set` do). Ignored without protection keys.
+    /// program's own `pkey_set` do) of the running thread. Ignored without
+    /// protection keys.
     pub fn set_pkru(&self, pkru: u32) {
         if self.shared.pkeys {
             crate::ordering::write_once_u32(&self.shared.pkru, pkru);
+        }
+    }
+
+    /// Thread `tid` runs now (a context switch, `switch_fpu`): the PKRU of
+    /// the thread that ran is saved and `tid`'s is loaded, so that
+    /// [`pkru`](Self::pkru), and the faults and system calls that follow,
+    /// are `tid`'s. A thread not seen before (not made by
+    /// [`new_thread`](Self::new_thread)) takes the register as it is.
+    /// Callers that never name threads have one thread, as before.
+    pub fn switch_thread(&self, tid: u32) {
+        let mut t = self.threads.lock();
+        if t.running == Some(tid) {
+            return;
+        }
+        if let Some(old) = t.running {
+            let pkru = self.pkru();
+            t.saved.insert(old, pkru);
+        }
+        if let Some(pkru) = t.saved.remove(&tid) {
+            crate::ordering::write_once_u32(&self.shared.pkru, pkru);
+        }
+        t.running = Some(tid);
+    }
+
+    /// Thread `parent` made thread `child` of this address space
+    /// (`clone(CLONE_VM)`; `copy_thread` copies the FPU state): `child`
+    /// starts with `parent`'s PKRU.
+    pub fn new_thread(&self, parent: u32, child: u32) {
+        let mut t = self.threads.lock();
+        let pkru = match t.running {
+            Some(r) if r != parent => t.saved.get(&parent).copied().unwrap_or_else(|| self.pkru()),
+            _ => self.pkru(),
+        };
+        t.saved.insert(child, pkru);
+    }
+
+    /// Thread `tid` is gone: its saved PKRU with it.
+    pub fn exit_thread(&self, tid: u32) {
+        let mut t = self.threads.lock();
+        t.saved.remove(&tid);
+        if t.running == Some(tid) {
+            t.running = None;
         }
     }
 

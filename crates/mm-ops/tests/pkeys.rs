@@ -8,9 +8,8 @@
 //! `mlock` answers `ENOMEM` with the lock bits already set; `MAP_POPULATE`
 //! ignores the failure). The expected values are those rules from the
 //! kernel's sources (`arch/x86/mm/pkeys.c`, `arch/x86/mm/fault.c`,
-//! `mm/gup.c`), worked by hand: the development host has no protection
-//! keys, so the differential tests cannot show them (they do, on a host
-//! that has them: `ProcEnv` reads `ospke`).
+//! `mm/gup.c`), worked by hand; the differential tests compare them with
+//! a host that has protection keys (`ProcEnv` reads `ospke`).
 
 use mm_core::VmaView;
 use mm_ops::uapi::*;
@@ -187,4 +186,46 @@ fn pinning_fails_where_the_key_denies_access() {
     assert_eq!(c.fault(b, Access::Read), Err(Signal::Segv));
     assert_eq!(c.pkey_alloc(0, 0), Ok(2));
     assert_eq!(t.pkey_alloc(0, 0), Ok(2));
+}
+
+/// PKRU is a per-thread register (`switch_fpu`; `copy_thread` copies it
+/// to a new thread): `pkey_alloc`'s rights go to the calling thread's, a
+/// thread made before keeps the rights a process starts with (every key
+/// but 0 access-disabled), one made after starts with its creator's.
+#[test]
+fn pkru_is_per_thread() {
+    let mut t = task(true);
+    let a = t
+        .mmap(0, 2 * P, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+        .unwrap();
+    let mm = t.mm().clone();
+    mm.switch_thread(10);
+    mm.new_thread(10, 11);
+    let k = t.pkey_alloc(0, 0).unwrap();
+    t.pkey_mprotect(a, 2 * P, PROT_READ | PROT_WRITE, k as i32).unwrap();
+    mm.new_thread(10, 12);
+    assert_eq!(t.fault(a, Access::Read), Ok(()), "the allocating thread");
+    mm.switch_thread(11);
+    assert_eq!(t.fault(a, Access::Read), Err(Signal::Segv), "a thread made before");
+    // A thread's own pkey_alloc changes its own rights only.
+    let k2 = t.pkey_alloc(0, 0).unwrap();
+    mm.switch_thread(12);
+    assert_eq!(t.fault(a + P, Access::Write), Ok(()), "a thread made after");
+    mm.switch_thread(10);
+    assert_eq!(t.fault(a, Access::Write), Ok(()), "back to the first thread");
+    t.pkey_mprotect(a, P, PROT_READ | PROT_WRITE, k2 as i32).unwrap();
+    assert_eq!(t.fault(a, Access::Read), Err(Signal::Segv), "k2 is allowed in 11 only");
+    mm.switch_thread(11);
+    assert_eq!(t.fault(a, Access::Read), Ok(()), "k2 in 11");
+    // A fork child starts with the forking thread's register.
+    mm.switch_thread(12);
+    let mut child = t.fork().unwrap();
+    assert_eq!(child.fault(a + P, Access::Read), Ok(()));
+    mm.exit_thread(11);
+    mm.switch_thread(11);
+    assert_eq!(
+        t.fault(a + P, Access::Read),
+        Ok(()),
+        "an exited thread's rights are gone"
+    );
 }

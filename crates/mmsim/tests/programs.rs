@@ -409,6 +409,19 @@ print(a, b)",
         diverges_with: &[],
         min_processes: 1,
     },
+    // PKRU is per thread: a thread made before pkey_alloc keeps the rights
+    // a process starts with (its read of the key's memory is SIGSEGV where
+    // the host has protection keys), one made after starts with its
+    // creator's (its read works). With one PKRU for the address space the
+    // first read replayed as 0.
+    Program {
+        name: "c-pkey-threads",
+        argv: &["sh", "-c", "gcc -O0 -pthread -o {dir}/pk {dir}/pk.c && exec {dir}/pk"],
+        must_call: &["pkey_alloc", "fault"],
+        optional: false,
+        diverges_with: &[],
+        min_processes: 1,
+    },
     // A file grown by write(2), which the trace does not show, then mapped,
     // read at its end and removed: the replay takes its size from
     // files.txt (else the model's fault there is SIGBUS).
@@ -593,6 +606,9 @@ fn real_programs_replay_with_zero_divergence() {
             )
             .expect("c source");
         }
+        if p.name == "c-pkey-threads" {
+            std::fs::write(tmp.path().join("pk.c"), PKEY_THREADS_C).expect("c source");
+        }
         if p.name == "go" {
             std::fs::write(
                 tmp.path().join("hello.go"),
@@ -639,3 +655,56 @@ fn real_programs_replay_with_zero_divergence() {
     );
     assert!(ran >= 1, "no program selected");
 }
+
+/// The program of `c-pkey-threads`.
+const PKEY_THREADS_C: &str = "#define _GNU_SOURCE
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+static char *buf;
+static int pipefd[2];
+static sigjmp_buf jb;
+static volatile int segv;
+
+static void on_segv(int sig) { (void)sig; segv = 1; siglongjmp(jb, 1); }
+
+/* Made before pkey_alloc: it keeps the PKRU a process starts with. */
+static void *early(void *arg) {
+    char c;
+    (void)arg;
+    if (read(pipefd[0], &c, 1) != 1) return 0;
+    if (!sigsetjmp(jb, 1)) { volatile char v = buf[0]; (void)v; }
+    printf(\"early thread: %s\\n\", segv ? \"SIGSEGV\" : \"read\");
+    return 0;
+}
+
+/* Made after: it starts with its creator's PKRU. */
+static void *late(void *arg) {
+    (void)arg;
+    volatile char v = buf[4096]; (void)v;
+    printf(\"late thread: read\\n\");
+    return 0;
+}
+
+int main(void) {
+    signal(SIGSEGV, on_segv);
+    if (pipe(pipefd)) return 1;
+    buf = mmap(0, 3 * 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    pthread_t t1, t2;
+    pthread_create(&t1, 0, early, 0);
+    long k = syscall(SYS_pkey_alloc, 0, 0);
+    if (k >= 0) syscall(SYS_pkey_mprotect, buf, 3 * 4096, PROT_READ | PROT_WRITE, k);
+    buf[0] = 1;
+    pthread_create(&t2, 0, late, 0);
+    pthread_join(t2, 0);
+    if (write(pipefd[1], \"x\", 1) != 1) return 1;
+    pthread_join(t1, 0);
+    printf(\"key %ld\\n\", k);
+    return 0;
+}
+";

@@ -29,10 +29,13 @@
 //!   every later one is `ENOSPC` (also in fork children, which copy the
 //!   map). Measured on a host without `ospke` (Linux 6.18).
 //!
-//! The model keeps one PKRU per address space
-//! ([`MmStruct::pkru`](mm_core::MmStruct::pkru)), where the kernel keeps
-//! one per thread: a process whose threads set different rights (with
-//! `WRPKRU`, `pkey_set`) is outside it.
+//! PKRU is per thread. The address space's register
+//! ([`MmStruct::pkru`](mm_core::MmStruct::pkru)) is the running thread's;
+//! [`MmStruct::switch_thread`](mm_core::MmStruct::switch_thread) saves it
+//! and loads another's, [`MmStruct::new_thread`](mm_core::MmStruct::new_thread)
+//! gives a new thread its creator's (`mmsim replay` does both, line by
+//! line). A program's own `WRPKRU` (`pkey_set`) makes no system call: it
+//! reaches the model only through `set_pkru`.
 
 use mm_core::{BarrierPolicy, MmState, MmStruct, MmWrite, VmFlags};
 

@@ -231,25 +231,34 @@ impl Tree {
         match self.expected.pop_front() {
             Some((caller, parent, kind)) => {
                 self.pending.remove(&caller);
-                self.spawn(parent, kind, tid, lineno, None, summary)
+                self.spawn(parent, kind, Some(caller), tid, lineno, None, summary)
             }
-            None => self.spawn(0, CloneKind::Thread, tid, lineno, None, summary),
+            None => self.spawn(0, CloneKind::Thread, None, tid, lineno, None, summary),
         }
     }
 
-    /// Creates task `child` of process `parent` at line `lineno`; returns
-    /// its process. `checked_line`: the text of the line that recorded the
-    /// child (a successful fork-like call), when its result is checked:
-    /// then a model fork that fails is a divergence.
+    /// Creates task `child` of process `parent` at line `lineno`, made by
+    /// thread `caller` when known; returns its process. `checked_line`:
+    /// the text of the line that recorded the child (a successful
+    /// fork-like call), when its result is checked: then a model fork that
+    /// fails is a divergence. A new thread, and a `CLONE_VM` child, start
+    /// with their creator's PKRU ([`MmStruct::new_thread`](mm_core::MmStruct::new_thread)).
+    #[allow(clippy::too_many_arguments)]
     fn spawn(
         &mut self,
         parent: usize,
         kind: CloneKind,
+        caller: Option<u32>,
         child: u32,
         lineno: usize,
         checked_line: Option<&str>,
         summary: &mut ReplaySummary,
     ) -> usize {
+        if let (Some(c), Some(r), CloneKind::Thread | CloneKind::SharedVm) =
+            (caller, self.procs[parent].r.as_ref(), kind)
+        {
+            r.task().mm().new_thread(c, child);
+        }
         if kind == CloneKind::Thread {
             self.procs[parent].tids.insert(child);
             self.by_tid.insert(child, parent);
@@ -312,6 +321,10 @@ impl Tree {
     ) -> Result<Owner, ReplayError> {
         let (tid, body) = split_pid(text);
         let idx = self.owner_of(tid, lineno, summary);
+        // The line's thread runs: its PKRU is the address space's.
+        if let (Some(t), Some(r)) = (tid, self.procs[idx].r.as_ref()) {
+            r.task().mm().switch_thread(t);
+        }
         let p = &self.procs[idx];
         let owner = Owner {
             idx,
@@ -335,7 +348,7 @@ impl Tree {
             match (c.result, kind) {
                 (Some(Ok(child)), Some(k)) if !self.by_tid.contains_key(&child) => {
                     let checked_line = owner.checked.then_some(text);
-                    let child_idx = self.spawn(idx, k, child, lineno, checked_line, summary);
+                    let child_idx = self.spawn(idx, k, Some(caller), child, lineno, checked_line, summary);
                     self.check_fork_copy(child_idx, lineno, opts, summary);
                 }
                 (Some(Err(true)), Some(CloneKind::Fork)) if owner.checked => {
@@ -467,6 +480,9 @@ impl Tree {
     /// Task `tid` of process `idx` is gone; the process ends with its last.
     fn exit(&mut self, idx: usize, tid: u32, opts: &ReplayOptions, summary: &mut ReplaySummary) {
         let p = &mut self.procs[idx];
+        if let Some(r) = p.r.as_ref() {
+            r.task().mm().exit_thread(tid);
+        }
         p.tids.remove(&tid);
         // A leader that exits before its threads keeps its pid (the
         // process's): a later exec by one of them is written with it.
