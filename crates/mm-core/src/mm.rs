@@ -454,7 +454,10 @@ impl<P: BarrierPolicy> MmStruct<P> {
     /// [`pkru`](Self::pkru), and the faults and system calls that follow,
     /// are `tid`'s. A thread not seen before (not made by
     /// [`new_thread`](Self::new_thread)) takes the register as it is.
-    /// Callers that never name threads have one thread, as before.
+    /// Callers that never name threads have one thread. There is one
+    /// register, as on one CPU: an embedder whose threads make calls at
+    /// the same time gets the PKRU of whichever thread switched in last
+    /// (`mmsim replay` runs its trace's threads one line at a time).
     pub fn switch_thread(&self, tid: u32) {
         let mut t = self.threads.lock();
         if t.running == Some(tid) {

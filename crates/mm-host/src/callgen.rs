@@ -29,7 +29,7 @@ mod pkeys;
 mod session;
 mod shm;
 
-pub use session::{Divergence, SessionStats, run_session, session_options, temp_dir};
+pub use session::{Divergence, Key0Guard, SessionStats, run_session, session_options, temp_dir};
 
 /// Start of the arena.
 pub const ARENA: u64 = 0x1_0000_0000;

@@ -8,7 +8,7 @@
 
 use mm_core::VmaView;
 use mm_host::Twin;
-use mm_host::callgen::{CallGen, temp_dir};
+use mm_host::callgen::{CallGen, Key0Guard, temp_dir};
 use mm_host::twin::{diff_maps_text, parse_smaps_flags};
 use mm_ops::call::{Access, Call, Outcome};
 use mm_ops::task::Task;
@@ -60,12 +60,22 @@ impl Fx {
 
     /// Runs `call` in the child on both sides; returns the host's answer.
     fn child(&mut self, call: Call) -> Outcome {
-        let h = self.twin.host.child().call(&call).expect("host child");
-        let fd = match (call.creates_fd(), h) {
-            (true, Outcome::Val(fd)) => Some(fd as i64),
-            _ => None,
+        // As in `Twin::step`: an open that may create its file goes to the
+        // model first, which looks at the host's files (with the host
+        // first, O_CREAT|O_EXCL found the file the host had just made).
+        let creates = matches!(call, Call::Open { flags, .. } | Call::Openat { flags, .. }
+            if flags & mm_ops::uapi::oflags::O_CREAT != 0);
+        let (h, m) = if creates {
+            let m = self.child.as_mut().expect("forked").apply(&call, None);
+            (self.twin.host.child().call(&call).expect("host child"), m)
+        } else {
+            let h = self.twin.host.child().call(&call).expect("host child");
+            let fd = match (call.creates_fd(), h) {
+                (true, Outcome::Val(fd)) => Some(fd as i64),
+                _ => None,
+            };
+            (h, self.child.as_mut().expect("forked").apply(&call, fd))
         };
-        let m = self.child.as_mut().expect("forked").apply(&call, fd);
         self.log.push(format!("child {call:?} = {h:?}"));
         if h != m {
             self.fail(&format!("child: {call:?}: host {h:?}, model {m:?}"));
@@ -376,17 +386,23 @@ fn files_are_shared() {
 
 /// Random calls in the parent, a fork, then random calls in parent and
 /// child in turn, compared after each one; halfway, the child exits and
-/// the parent forks again (a second child of the same parent).
+/// the parent forks again (a second child of the same parent). Seeds
+/// `MM_FORK_SEED` (default 0) and the `MM_FORK_SEEDS - 1` after it
+/// (default 10 in all).
 #[test]
 fn random_calls_around_fork() {
     let dir = temp_dir("fork-random").expect("tmp");
-    for seed in 0..10u64 {
+    let knob = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
+    let first = knob("MM_FORK_SEED", 0);
+    for seed in first..first + knob("MM_FORK_SEEDS", 10) {
         let mut gen_p = CallGen::new(seed, &dir);
+        let seed_line = format!("seed {seed}");
         for (i, p) in gen_p.file_paths().iter().enumerate() {
             let f = std::fs::File::create(p).expect("file");
             f.set_len((i as u64 + 1) * 3 * P + 100).expect("size");
         }
         let mut fx = Fx::new();
+        fx.log.push(seed_line);
         let low = fx.twin.model.mm().read().state_brk();
         let vmas = |t: &Task| -> Vec<(u64, u64)> {
             let r = t.mm().read();
@@ -396,30 +412,41 @@ fn random_calls_around_fork() {
                 .map(|v| (v.start, v.end))
                 .collect()
         };
-        for _ in 0..10 + 5 * seed {
+        // Keeps the helper's key 0 usable (hosts with protection keys).
+        let mut key_p = Key0Guard::default();
+        for _ in 0..10 + 5 * (seed % 10) {
             gen_p.set_vmas(vmas(&fx.twin.model));
-            let call = gen_p.next_call();
+            let mut call = gen_p.next_call();
+            if !key_p.adjust(&mut call) {
+                continue;
+            }
             let h = fx.parent(call.clone());
             gen_p.observe(&call, &h);
+            key_p.observe(&call, &h);
         }
         for round in 0..2u64 {
             let mut gen_c = gen_p.fork_with_seed(seed ^ (0xf0f0 + round));
+            let mut key_c = key_p;
             fx.fork();
             for i in 0..40 {
                 let child = i % 2 == 1;
-                let (g, t) = if child {
-                    (&mut gen_c, fx.child.as_ref().expect("forked"))
+                let (g, t, k) = if child {
+                    (&mut gen_c, fx.child.as_ref().expect("forked"), &mut key_c)
                 } else {
-                    (&mut gen_p, &fx.twin.model)
+                    (&mut gen_p, &fx.twin.model, &mut key_p)
                 };
                 g.set_vmas(vmas(t));
-                let call = g.next_call();
+                let mut call = g.next_call();
+                if !k.adjust(&mut call) {
+                    continue;
+                }
                 let h = if child {
                     fx.child(call.clone())
                 } else {
                     fx.parent(call.clone())
                 };
                 g.observe(&call, &h);
+                k.observe(&call, &h);
             }
             fx.twin.host.child().exit().expect("child exit");
             fx.child = None;

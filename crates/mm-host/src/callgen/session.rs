@@ -172,6 +172,50 @@ fn make_locked_dir(dir: &Path) -> io::Result<()> {
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o700))
 }
 
+/// Keeps the helper's protection key 0 usable. `pkey_free(0)` gives the
+/// default key back (the kernel lets it); the next `pkey_alloc`, or the
+/// next execute-only mapping (which takes the lowest free key as its
+/// execute-only key), then hands key 0 out with rights that go into the
+/// helper's PKRU, and all its own memory is key 0: rights that deny access
+/// or writes would stop it at its next access (seeds 7006 and 7104 on a
+/// host with `ospke`). A fork child starts with its parent's guard, as
+/// with its key map.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Key0Guard {
+    free: bool,
+}
+
+impl Key0Guard {
+    /// Makes `call` safe to send: while key 0 is free, `pkey_alloc` asks
+    /// for all rights, and an execute-only `mmap`/`mprotect`/
+    /// `pkey_mprotect` is not sent (`false`).
+    pub fn adjust(&self, call: &mut Call) -> bool {
+        if !self.free {
+            return true;
+        }
+        match call {
+            Call::PkeyAlloc { init_val, .. } => {
+                *init_val = 0;
+                true
+            }
+            Call::Mmap { prot, .. } | Call::Mprotect { prot, .. } | Call::PkeyMprotect { prot, .. } => {
+                *prot & (PROT_READ | PROT_WRITE | PROT_EXEC) != PROT_EXEC
+            }
+            _ => true,
+        }
+    }
+
+    /// Notes what `call` did to key 0 (the kernel reads the key from a
+    /// 32-bit int).
+    pub fn observe(&mut self, call: &Call, out: &Outcome) {
+        match (call, out) {
+            (Call::PkeyFree { pkey }, Outcome::Val(_)) if *pkey as i32 == 0 => self.free = true,
+            (Call::PkeyAlloc { .. }, Outcome::Val(0)) => self.free = false,
+            _ => {}
+        }
+    }
+}
+
 /// Runs `n` random calls from `seed` on a fresh twin, comparing every
 /// outcome and the maps after every call.
 pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<SessionStats, Divergence>> {
@@ -216,10 +260,7 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
         .collect();
     let mut script = vec![];
     let mut stats = SessionStats::default();
-    // Whether a `pkey_free(0)` gave the default key back (the kernel lets
-    // it): the next `pkey_alloc` hands key 0 out again, with its access
-    // rights in the helper's PKRU, which covers all its own memory.
-    let mut key0_free = false;
+    let mut key0 = Key0Guard::default();
     for _ in 0..n {
         cg.set_vmas(
             twin.model
@@ -255,21 +296,8 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
         {
             *access = Access::Read;
         }
-        // Rights that deny access or writes to key 0 would stop the helper
-        // at its next access to its own memory (seed 7006 on a host with
-        // `ospke`): key 0 is then allocated with all rights instead. An
-        // execute-only mapping would take key 0 as its execute-only key and
-        // deny access to it (seed 7104): not sent while key 0 is free.
-        if key0_free {
-            match &mut call {
-                Call::PkeyAlloc { init_val, .. } => *init_val = 0,
-                Call::Mmap { prot, .. } | Call::Mprotect { prot, .. } | Call::PkeyMprotect { prot, .. }
-                    if *prot & (PROT_READ | PROT_WRITE | PROT_EXEC) == PROT_EXEC =>
-                {
-                    continue;
-                }
-                _ => {}
-            }
+        if !key0.adjust(&mut call) {
+            continue;
         }
         let (h, m) = twin.step(&call).map_err(|e| {
             io::Error::other(format!(
@@ -285,12 +313,7 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
             return Ok(Err(Divergence { seed, script, what }));
         }
         cg.observe(&call, &h);
-        match (&call, &h) {
-            // The kernel reads the key from a 32-bit int.
-            (Call::PkeyFree { pkey }, Outcome::Val(_)) if *pkey as i32 == 0 => key0_free = true,
-            (Call::PkeyAlloc { .. }, Outcome::Val(0)) => key0_free = false,
-            _ => {}
-        }
+        key0.observe(&call, &h);
         let kind = match h {
             Outcome::Val(_) => "ok".to_string(),
             Outcome::Err(e) => e.name().unwrap_or("?").to_string(),

@@ -83,7 +83,14 @@ fn is_mergeable_vma(v: &Vma, vmg: &Vmg) -> bool {
 /// the range carries).
 #[inline]
 fn is_mergeable_anon_vma<P: BarrierPolicy>(mm: &MmWrite<'_, P>, tgt: VmaId, vmg: &Vmg) -> bool {
-    match (mm.vma_anon_vma(tgt), vmg.anon_vma) {
+    anon_vmas_mergeable(mm.vma_anon_vma(tgt), vmg.anon_vma)
+}
+
+/// The rule of [`is_mergeable_anon_vma`] on the two `anon_vma`s: the
+/// target's and the one the range brings.
+#[inline]
+pub(crate) fn anon_vmas_mergeable(tgt: Option<AnonVmaId>, src: Option<AnonVmaId>) -> bool {
+    match (tgt, src) {
         (None, None) => true,
         (None, Some(src)) => !src.is_fork_child(),
         (Some(t), None) => !t.is_fork_child(),
