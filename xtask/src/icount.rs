@@ -314,6 +314,17 @@ pub fn measure(runs: &[(String, u64)]) -> Result<(Vec<Cost>, Vec<Profile>), Stri
 /// `cargo xtask icount [POLICY VMAS...]`: the table alone (default:
 /// upstream at 1,024 VMAs), for quick design iterations.
 pub fn icount(args: &[String]) -> bool {
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        println!(
+            "cargo xtask icount [POLICY [VMAS...]]\n\n\
+             Counts instructions and cache misses per operation under callgrind\n\
+             (valgrind), with each operation's costliest functions and source\n\
+             files. POLICY: a registered barrier policy (default upstream);\n\
+             VMAS: address space sizes (default 1024). Writes nothing outside\n\
+             the target directory."
+        );
+        return true;
+    }
     let policy = args.first().cloned().unwrap_or_else(|| "upstream".into());
     let vmas: Vec<u64> = if args.len() > 1 {
         args[1..].iter().filter_map(|a| a.parse().ok()).collect()

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use crate::ordering::{publish_recycled, read_once};
+use crate::ordering::{i_size_read, i_size_write, publish_recycled, read_once};
 use crate::slab::IndexAlloc;
 use crate::sync::AtomicU64;
 
@@ -73,21 +73,35 @@ pub enum InodeKind {
 /// (`ext4_max_size`).
 pub const EXT4_MAX_BYTES: u64 = ((1u64 << 32) - 1) << 12;
 
+/// The part of an inode that an address space's fork copies share: the
+/// kernel has one `struct inode`, which a child's `ftruncate` or `unlink`
+/// changes for its parent too, whereas the model's file tables are per
+/// address space ([`FileTable::fork_copy`]). No lock-free reader reaches it.
+#[derive(Debug)]
+struct InodeShared {
+    /// `i_size`.
+    size: std::sync::atomic::AtomicU64,
+    /// Unlinked (`d_delete`): 1, else 0.
+    deleted: std::sync::atomic::AtomicU64,
+}
+
 /// An inode.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// A clone is the same inode: it shares `i_size` and the unlinked state
+/// ([`Inode::size`], [`Inode::deleted`]) with the original, as fork copies
+/// of a file table do.
+#[derive(Clone, Debug)]
 pub struct Inode {
     /// Inode number shown in maps and used as file identity.
     pub ino: u64,
     /// Device (major, minor) shown in maps.
     pub dev: (u32, u32),
-    /// `i_size` in bytes.
-    pub size: u64,
+    /// `i_size` and the unlinked state, shared with the inode's clones.
+    shared: std::sync::Arc<InodeShared>,
     /// Path as `d_path` prints it (without ` (deleted)`).
     pub path: String,
     /// Kind of object.
     pub kind: InodeKind,
-    /// Unlinked: maps appends ` (deleted)`.
-    pub deleted: bool,
     /// On a `noexec` mount (`path_noexec`).
     pub noexec: bool,
     /// `IS_APPEND` (append-only inode attribute).
@@ -132,10 +146,12 @@ impl Inode {
         Inode {
             ino,
             dev,
-            size,
+            shared: std::sync::Arc::new(InodeShared {
+                size: size.into(),
+                deleted: 0.into(),
+            }),
             path,
             kind,
-            deleted: false,
             noexec: false,
             append_only: false,
             thp_unmapped_area: kind == InodeKind::Regular,
@@ -157,7 +173,31 @@ impl Inode {
         }
     }
 
-    /// True for shmem-backed objects (memfd, shared anonymous memory).
+    /// `i_size` in bytes (`i_size_read`).
+    #[inline]
+    pub fn size(&self) -> u64 {
+        i_size_read(&self.shared.size)
+    }
+
+    /// Sets `i_size` (`i_size_write`), for every address space that shares
+    /// the inode.
+    pub fn set_size(&mut self, size: u64) {
+        i_size_write(&self.shared.size, size);
+    }
+
+    /// Unlinked: maps appends ` (deleted)`, and a later open of its path
+    /// finds another file.
+    #[inline]
+    pub fn deleted(&self) -> bool {
+        i_size_read(&self.shared.deleted) != 0
+    }
+
+    /// Marks the inode unlinked, or not, for every address space that
+    /// shares it.
+    pub fn set_deleted(&mut self, deleted: bool) {
+        i_size_write(&self.shared.deleted, deleted as u64);
+    }
+
     /// A regular file as `S_ISREG` sees it: one on disk, a memfd, a
     /// hugetlbfs file (what `O_TRUNC` empties and `ftruncate` resizes).
     pub fn is_regular(&self) -> bool {
@@ -270,9 +310,13 @@ impl FileTable {
         self.inode(self.file(id).inode)
     }
 
-    /// The inode for a path, if one exists.
+    /// The inode for a path, if one exists. An inode that another
+    /// address space sharing it (a fork relative) unlinked is not found.
     pub fn lookup_path(&self, path: &str) -> Option<InodeId> {
-        self.by_path.get(path).copied()
+        self.by_path
+            .get(path)
+            .copied()
+            .filter(|id| self.inodes[id.0 as usize].as_ref().is_some_and(|i| !i.deleted()))
     }
 
     /// `unlink(path)` as far as names go (`vfs_unlink` → `d_delete`): the
@@ -285,7 +329,7 @@ impl FileTable {
             return false;
         };
         if let Some(inode) = self.inodes[id.0 as usize].as_mut() {
-            inode.deleted = true;
+            inode.set_deleted(true);
         }
         true
     }
@@ -296,7 +340,7 @@ impl FileTable {
         if from == to {
             return;
         }
-        let moved = self.by_path.remove(from);
+        let moved = self.by_path.remove(from).filter(|id| !self.inode(*id).deleted());
         self.unlink(to);
         if let Some(id) = moved {
             if let Some(inode) = self.inodes[id.0 as usize].as_mut() {
@@ -424,7 +468,7 @@ impl FileTable {
         // Objects without a path die with their last description; files
         // reached by path stay, looked up again by a later open.
         if i.refs == 0
-            && (i.deleted
+            && (i.deleted()
                 || matches!(
                     i.kind,
                     InodeKind::Memfd
@@ -436,6 +480,10 @@ impl FileTable {
                 ))
         {
             let acct = i.acct_pages;
+            // A relative's unlink left its name here: it goes with the inode.
+            if self.by_path.get(&i.path) == Some(&inode) {
+                self.by_path.remove(&i.path);
+            }
             self.inodes[inode.0 as usize] = None;
             self.inode_alloc.free(inode.0);
             return acct;
@@ -486,5 +534,40 @@ impl FileTable {
     /// description closes; model-made objects die with it).
     pub fn live_inodes(&self) -> impl Iterator<Item = &Inode> {
         self.inodes.iter().flatten()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::slab::Slab;
+
+    /// A fork copy and its original are one inode: a size set or an unlink
+    /// on one side is seen on the other, and the unlinked name is no longer
+    /// found there (a later open makes another file); the name goes with
+    /// the inode's last description.
+    #[test]
+    fn fork_copies_share_size_and_unlink() {
+        let slots = Slab::<FileSlot>::with_capacity(16);
+        let mut parent = FileTable::default();
+        let id = parent.add_inode(Inode::new(7, (8, 1), 4096, "/tmp/f".into(), InodeKind::Regular));
+        let f = parent.open(&slots, id, true, true, false).expect("open");
+        let child_slots = Slab::<FileSlot>::with_capacity(16);
+        let mut child = parent.fork_copy(&child_slots).expect("copy");
+        child.inode_mut(id).set_size(3 * 4096);
+        assert_eq!(parent.inode(id).size(), 3 * 4096);
+        parent.inode_mut(id).set_size(1);
+        assert_eq!(child.inode(id).size(), 1);
+        assert!(child.unlink("/tmp/f"));
+        assert!(parent.inode(id).deleted());
+        assert_eq!(parent.lookup_path("/tmp/f"), None);
+        // A relative's unlink left the name in the parent's index: it goes
+        // when the inode dies, and the slot's next inode is not found by it.
+        assert_eq!(parent.put(f), 0);
+        assert_eq!(parent.live_inodes().count(), 0);
+        let other = parent.add_inode(Inode::new(9, (8, 1), 0, "/tmp/g".into(), InodeKind::Regular));
+        assert_eq!(other, id);
+        assert_eq!(parent.lookup_path("/tmp/f"), None);
+        assert_eq!(parent.lookup_path("/tmp/g"), Some(other));
     }
 }

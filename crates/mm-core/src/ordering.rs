@@ -11,6 +11,7 @@
 //! | `smp_wmb()` | `fence(Release)` | orders earlier stores before later stores; a release fence is the weakest C++ fence that does, and it pairs with the reader's acquire fence through the relaxed accesses in between |
 //! | `smp_rmb()` | `fence(Acquire)` | orders earlier loads before later loads; the acquire fence pairs with the writer's release fence |
 //! | `smp_mb()` | `fence(SeqCst)` | full barrier, including store→load |
+//! | `i_size_read`/`i_size_write` (64-bit) | [`i_size_read`], [`i_size_write`]: `std` `Relaxed` | an inode's size shared by fork relatives; no reader of the lockless protocol reaches it |
 //! | first store to recycled memory outside a write section | [`publish_recycled`]: `store(Release)` | see its documentation |
 //!
 //! A lockless walk's search of a node's keys is `READ_ONCE` of each key;
@@ -56,6 +57,24 @@ pub fn read_once_u32(a: &AtomicU32) -> u32 {
 #[inline(always)]
 pub fn write_once_u32(a: &AtomicU32, v: u32) {
     a.store(v, Ordering::Relaxed)
+}
+
+/// `i_size_read` of an inode's size ([`crate::file::Inode::size`]), which
+/// an address space shares with its fork relatives, each under its own
+/// file-table lock. On 64-bit the kernel's `i_size_read` is a plain load
+/// that orders nothing (the inode lock and the page cache do); so is this.
+/// No lockless reader of this crate reaches it, so it is a `std` atomic
+/// (loom does not explore it), there to make the shared state `Sync`.
+#[inline(always)]
+pub fn i_size_read(a: &std::sync::atomic::AtomicU64) -> u64 {
+    a.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `i_size_write`: see [`i_size_read`]. Also the inode's unlinked flag
+/// (`d_delete`), stored alike.
+#[inline(always)]
+pub fn i_size_write(a: &std::sync::atomic::AtomicU64, v: u64) {
+    a.store(v, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// How `mm_lock_seq` is bumped and checked: one of [`SeedV1`], [`SeedFixed`],

@@ -404,7 +404,7 @@ impl<P: BarrierPolicy> Task<P> {
             _ => {
                 let size = info.as_ref().map_or(u64::MAX, |i| i.size);
                 let mut inode = Inode::new(l.ino, l.dev, size, path.to_string(), kind);
-                inode.deleted = deleted;
+                inode.set_deleted(deleted);
                 if let Some(i) = &info {
                     inode.noexec = i.noexec;
                     if kind == InodeKind::Regular && i.file_type == crate::file_kind::FileType::Regular {

@@ -300,7 +300,7 @@ impl<P: BarrierPolicy> Task<P> {
         let mut files = mm.files();
         let ino = files.fresh_ino();
         let mut inode = Inode::new(ino, (0, 0x11), size, "/anon_hugepage".into(), InodeKind::HugetlbAnon);
-        inode.deleted = true;
+        inode.set_deleted(true);
         inode.huge_size = huge_size;
         let id = files.add_inode(inode);
         files.open(mm.file_slots(), id, true, true, false).ok_or(Errno::ENFILE)

@@ -119,3 +119,36 @@ fn strace_split_clone_gives_the_child_at_its_first_line() {
     assert_eq!(run.code, Some(0), "{run:?}");
     assert!(run.stderr.contains("2 processes"), "{}", run.stderr);
 }
+
+/// Parent and child are one inode for a file they share: after the child's
+/// `ftruncate` the parent can populate its mapping to the new end (Linux
+/// 6.18: `MADV_POPULATE_READ` past the end of a shared file mapping is
+/// `EFAULT`), and after the child's `unlink` the parent's maps show the
+/// file deleted (both measured with a C program here).
+#[test]
+fn a_childs_truncate_and_unlink_reach_its_parent() {
+    let dir = common::TempDir::new("tree-size");
+    let f = dir.file("f", 4096);
+    let script = format!(
+        "\
+100 openat(AT_FDCWD, \"{f}\", O_RDWR) = 3
+100 mmap(0x200000000, 16384, PROT_READ, MAP_SHARED|MAP_FIXED, 3, 0) = 0x200000000
+100 madvise(0x200000000, 16384, MADV_POPULATE_READ) = -1 EFAULT (Bad address)
+100 fork() = 101
+101 ftruncate(3, 16384) = 0
+101 unlink(\"{f}\") = 0
+101 +++ exited with 0 +++
+100 madvise(0x200000000, 16384, MADV_POPULATE_READ) = 0
+"
+    );
+    let run = replay(&["--check", "--maps"], &script);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(run.stderr.contains(" 0 divergences"), "{}", run.stderr);
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("200000000-200004000 r--s") && l.ends_with(&format!("{f} (deleted)"))),
+        "{}",
+        run.stdout
+    );
+}

@@ -119,7 +119,7 @@ pub fn hugetlb_fault(
     let shift = inode.huge_size.trailing_zeros();
     let haddr = addr & !(inode.huge_size - 1);
     let (idx, _) = indices(inode, vma_start, pgoff, haddr, haddr);
-    if idx >= inode.size >> shift {
+    if idx >= inode.size() >> shift {
         return false;
     }
     let shared = flags.contains(VmFlags::MAYSHARE);

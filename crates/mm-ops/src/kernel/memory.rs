@@ -28,7 +28,7 @@ fn beyond_eof(files: &mm_core::file::FileTable, file: FileId, start: u64, pgoff:
         return false;
     }
     let index = pgoff + ((addr - start) >> PAGE_SHIFT);
-    index >= inode.size.div_ceil(PAGE_SIZE)
+    index >= inode.size().div_ceil(PAGE_SIZE)
 }
 
 /// `thp_vma_allowable_order` for a fault: mode `always` unless
@@ -474,7 +474,7 @@ pub fn populate_pages<P: BarrierPolicy>(
             // Anonymous memory (see `beyond_eof`): no end of file.
             return None;
         }
-        let size_pages = inode.size.div_ceil(PAGE_SIZE);
+        let size_pages = inode.size().div_ceil(PAGE_SIZE);
         let first_bad = v.start
             + size_pages
                 .saturating_sub(v.pgoff)

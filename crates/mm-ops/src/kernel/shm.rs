@@ -484,7 +484,7 @@ pub fn do_shmat<P: BarrierPolicy>(
             format!("/SYSV{:08x}", seg.name_key as u32),
             kind,
         );
-        inode.deleted = true;
+        inode.set_deleted(true);
         if let Some((h, state)) = &seg.huge {
             inode.huge_size = *h;
             inode.huge = Some(state.clone());
@@ -538,7 +538,7 @@ pub fn ksys_shmdt<P: BarrierPolicy>(ns: &mut ShmNs<P>, mm: &Arc<MmStruct<P>>, ad
         let v = *w.vma_ref(id);
         cursor = v.end;
         if is_fragment(&w, &v) {
-            let size = w.files().file_inode(v.file.expect("shm file")).size;
+            let size = w.files().file_inode(v.file.expect("shm file")).size();
             // The file stays known while this VMA holds it; do_munmap of a
             // whole VMA cannot fail.
             let _ = crate::vma_region::do_vmi_munmap(&mut w, v.start, v.end - v.start);

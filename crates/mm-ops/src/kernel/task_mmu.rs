@@ -268,7 +268,7 @@ pub fn vma_name(st: &MapsMm, files: &FileTable, v: &Vma) -> String {
     if let Some(f) = v.file {
         let i = files.file_inode(f);
         escape_path(&mut out, &i.path);
-        if i.deleted {
+        if i.deleted() {
             out.push_str(" (deleted)");
         }
     } else if let Some(s) = v.special {
@@ -286,7 +286,7 @@ pub fn show_map_vma(out: &mut String, st: &MapsMm, files: &FileTable, v: &Vma) {
     let (dev, ino, pgoff, path) = match v.file {
         Some(f) => {
             let i = files.file_inode(f);
-            (i.dev, i.ino, v.pgoff << 12, Some((i.path.as_str(), i.deleted)))
+            (i.dev, i.ino, v.pgoff << 12, Some((i.path.as_str(), i.deleted())))
         }
         None => ((0, 0), 0, 0, None),
     };

@@ -497,7 +497,7 @@ pub fn shmem_zero_setup<P: BarrierPolicy>(
         let mut files = mm.files();
         let ino = files.fresh_ino();
         let mut inode = Inode::new(ino, (0, 1), size, "/dev/zero".into(), InodeKind::ShmemAnon);
-        inode.deleted = true;
+        inode.set_deleted(true);
         inode.acct_pages = acct;
         let id = files.add_inode(inode);
         files.open(slots, id, true, true, false)

@@ -189,7 +189,7 @@ impl<P: BarrierPolicy> Task<P> {
                         if kind == InodeKind::Secretmem {
                             // A pseudo file (always shown deleted) on a
                             // noexec mount.
-                            n.deleted = true;
+                            n.set_deleted(true);
                             n.noexec = true;
                         }
                         if disk_file {
@@ -223,7 +223,7 @@ impl<P: BarrierPolicy> Task<P> {
                     }
                 };
                 if info.is_none() && flags & O_CREAT != 0 {
-                    inode.size = 0;
+                    inode.set_size(0);
                 }
                 files.add_inode(inode)
             }
@@ -232,7 +232,7 @@ impl<P: BarrierPolicy> Task<P> {
         // (O_RDONLY | O_TRUNC too, having asked for write permission);
         // O_PATH ignores it.
         if flags & O_TRUNC != 0 && flags & O_PATH == 0 && files.inode(inode).is_regular() {
-            files.inode_mut(inode).size = 0;
+            files.inode_mut(inode).set_size(0);
         }
         let (r, w) = if flags & O_PATH != 0 {
             (false, false)
@@ -311,7 +311,7 @@ impl<P: BarrierPolicy> Task<P> {
         } else {
             Inode::new(ino, (0, 1), 0, format!("/memfd:{name}"), InodeKind::Memfd)
         };
-        inode.deleted = true;
+        inode.set_deleted(true);
         self.install_object(fd, inode)
     }
 
@@ -346,7 +346,7 @@ impl<P: BarrierPolicy> Task<P> {
         let ino = mm.files().fresh_ino();
         // The secretmem mount's device; the host's is numbered at boot.
         let mut inode = Inode::new(ino, (0, 0x0e), 0, "/secretmem".into(), InodeKind::Secretmem);
-        inode.deleted = true;
+        inode.set_deleted(true);
         inode.noexec = true;
         inode.rejects_sync = false;
         inode.thp_unmapped_area = false;
@@ -360,7 +360,7 @@ impl<P: BarrierPolicy> Task<P> {
         if let Some(&f) = self.fds.get(&fd) {
             let mut files = self.mm.files();
             let inode = files.file(f).inode;
-            files.inode_mut(inode).size = size;
+            files.inode_mut(inode).set_size(size);
         }
     }
 
@@ -412,11 +412,11 @@ impl<P: BarrierPolicy> Task<P> {
         // (the kernel also sends SIGXFSZ, fatal unless ignored) or the
         // file system's s_maxbytes.
         let inode = files.inode(file.inode);
-        if length > inode.size && (length > self.mm.rlimit_fsize() || length > inode.max_bytes) {
+        if length > inode.size() && (length > self.mm.rlimit_fsize() || length > inode.max_bytes) {
             return Err(Errno::EFBIG);
         }
         // secretmem_setattr: the size is set once.
-        if inode.kind == InodeKind::Secretmem && inode.size != 0 {
+        if inode.kind == InodeKind::Secretmem && inode.size() != 0 {
             return Err(Errno::EINVAL);
         }
         // Then hugetlbfs_setattr: sizes in whole huge pages.
@@ -425,12 +425,12 @@ impl<P: BarrierPolicy> Task<P> {
             return Err(Errno::EINVAL);
         }
         let i = files.inode_mut(file.inode);
-        if huge != 0 && length < i.size {
+        if huge != 0 && length < i.size() {
             // hugetlb_vmtruncate: the pages past the end, and their
             // reservations, go back to the pool.
             crate::hugetlb::hugetlb_punch(i, length / huge, u64::MAX);
         }
-        i.size = length;
+        i.set_size(length);
         Ok(())
     }
 }

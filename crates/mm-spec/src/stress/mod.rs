@@ -297,7 +297,7 @@ pub fn run<P: BarrierPolicy>(cfg: &StressConfig, progress: &(dyn Fn(f64) + Sync)
     {
         let mut ft = mm.files();
         let inode = ft.file(shared_id).inode;
-        ft.inode_mut(inode).size = 4 * SLOT_PAGES * PAGE_SIZE;
+        ft.inode_mut(inode).set_size(4 * SLOT_PAGES * PAGE_SIZE);
     }
     let shared = MapFile::describe(&mm, shared_id);
     // Initial layout: one VMA per slot, alternately anonymous and file-backed.

@@ -41,7 +41,7 @@ impl Replayer {
                 let mm = self.task.mm().clone();
                 let mut files = mm.files();
                 if let Some(id) = files.lookup_path(&info.canonical) {
-                    files.inode_mut(id).size = info.size;
+                    files.inode_mut(id).set_size(info.size);
                 }
             }
         }
