@@ -43,8 +43,30 @@ impl Fx {
         }
     }
 
+    /// A twin working in `dir`, where relative paths start (not the
+    /// crate's directory, where the test runs).
+    fn in_dir(dir: &std::path::Path) -> Fx {
+        let opts = mm_host::HostOptions {
+            cwd: Some(dir.to_path_buf()),
+            ..Default::default()
+        };
+        Fx {
+            twin: Twin::spawn_with(&opts).expect("helper"),
+            child: None,
+            log: Vec::new(),
+        }
+    }
+
     fn fail(&self, what: &str) -> ! {
-        panic!("{what}\ncalls so far:\n{}", self.log.join("\n"))
+        let child = self
+            .child
+            .as_ref()
+            .map_or(String::new(), |c| format!("\nthe model child's maps:\n{}", c.maps()));
+        panic!(
+            "{what}\ncalls so far:\n{}\nthe model parent's maps:\n{}{child}",
+            self.log.join("\n"),
+            self.twin.model.maps()
+        )
     }
 
     /// Runs `call` in the parent on both sides; returns the host's answer.
@@ -465,7 +487,7 @@ fn random_calls_around_fork() {
             let f = std::fs::File::create(p).expect("file");
             f.set_len((i as u64 + 1) * 3 * P + 100).expect("size");
         }
-        let mut fx = Fx::new();
+        let mut fx = Fx::in_dir(std::path::Path::new(gen_p.file_dir()));
         fx.log.push(seed_line);
         let low = fx.twin.model.mm().read().state_brk();
         let vmas = |t: &Task| -> Vec<(u64, u64)> {
