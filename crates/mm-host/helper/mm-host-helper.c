@@ -87,6 +87,8 @@ typedef unsigned char u8;
 #define SA_SIGINFO 0x4
 #define SA_RESTORER 0x04000000
 #define TRAP_GP 13 /* #GP: e.g. a jump to a non-canonical address */
+#define TRAP_PF 14 /* #PF */
+#define PF_INSTR 0x10 /* X86_PF_INSTR: the fault was an instruction fetch */
 #define CLONE_VM 0x100
 
 #define STR(x) #x
@@ -349,6 +351,7 @@ struct ksiginfo {
 /* ucontext_t: uc_flags, uc_link, stack_t (24 bytes), then sigcontext. */
 #define UC_GREGS 40
 #define GREG_RIP 16
+#define GREG_ERR 19
 #define GREG_TRAPNO 20
 
 static u64 *greg(void *uc, int i)
@@ -399,9 +402,17 @@ static void on_exec_fault(int sig, struct ksiginfo *si, void *uc)
 		}
 		exit_group(0);
 	}
-	int gp = *greg(uc, GREG_TRAPNO) == TRAP_GP && !canonical(exec_target);
+	u64 trapno = *greg(uc, GREG_TRAPNO);
+	int gp = trapno == TRAP_GP && !canonical(exec_target);
+	/*
+	 * A page fault at the target is the fetch's only if its error code
+	 * says so: the instruction there may itself access the target as
+	 * data (rdi holds it: vDSO bytes "c0 0f 85" are rorb $0x85,(%rdi)),
+	 * which faults on read-only code with the same rip and address.
+	 */
+	int fetch = trapno != TRAP_PF || (*greg(uc, GREG_ERR) & PF_INSTR);
 	int failed = (rip == (u64)probe_exec_call && gp) ||
-		     (rip == exec_target && (si->addr == exec_target || gp));
+		     (rip == exec_target && ((si->addr == exec_target && fetch) || gp));
 	exit_group(failed ? sig : 0);
 }
 

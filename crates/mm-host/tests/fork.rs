@@ -43,12 +43,18 @@ impl Fx {
         }
     }
 
-    /// A twin working in `dir`, where relative paths start (not the
-    /// crate's directory, where the test runs).
-    fn in_dir(dir: &std::path::Path) -> Fx {
+    /// A twin in the environment of random session `seed`
+    /// ([`session_options`](mm_host::callgen::session_options): capabilities, limits, user, layout; ASLR
+    /// off), working
+    /// in `dir`, where relative paths start (not the crate's directory,
+    /// where the test runs).
+    fn in_dir(dir: &std::path::Path, seed: u64) -> Fx {
         let opts = mm_host::HostOptions {
             cwd: Some(dir.to_path_buf()),
-            ..Default::default()
+            // The calls stay off the helper's stack and vDSO only where
+            // they are not randomized.
+            aslr: false,
+            ..mm_host::callgen::session_options(seed)
         };
         Fx {
             twin: Twin::spawn_with(&opts).expect("helper"),
@@ -487,7 +493,7 @@ fn random_calls_around_fork() {
             let f = std::fs::File::create(p).expect("file");
             f.set_len((i as u64 + 1) * 3 * P + 100).expect("size");
         }
-        let mut fx = Fx::in_dir(std::path::Path::new(gen_p.file_dir()));
+        let mut fx = Fx::in_dir(std::path::Path::new(gen_p.file_dir()), seed);
         fx.log.push(seed_line);
         let low = fx.twin.model.mm().read().state_brk();
         let vmas = |t: &Task| -> Vec<(u64, u64)> {

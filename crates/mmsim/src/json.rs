@@ -45,6 +45,7 @@ pub fn replay_summary(s: &ReplaySummary, diverged: bool, extra: &[String]) -> Va
         "lines": s.lines,
         "calls": s.calls,
         "not_applied": s.not_applied,
+        "pkru_learned": s.pkru_learned,
         "skipped_calls": s.skipped_calls,
         "strace_lines": s.strace_lines,
         "blank_lines": s.blank_lines,

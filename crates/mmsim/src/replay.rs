@@ -55,7 +55,7 @@ use std::io::{BufRead, Write};
 use std::panic::AssertUnwindSafe;
 
 use mm_core::{VmFlags, VmaView};
-use mm_ops::call::{Call, Outcome};
+use mm_ops::call::{Access, Call, Outcome};
 use mm_ops::env::ProcEnv;
 use mm_ops::hostfs::host_probe;
 use mm_ops::kernel::task_mmu::render_maps;
@@ -166,6 +166,11 @@ pub struct Step {
     pub outcome: Outcome,
     /// False for an open-like call whose recorded failure was taken as is.
     pub applied: bool,
+    /// A fault the trace shows succeeding through a protection key the
+    /// thread's PKRU (as the model knew it) refused: the program changed
+    /// its PKRU with `WRPKRU`, which no system call shows, and the model's
+    /// now grants that access ([`pkru_granting`](mm_ops::kernel::pkeys::pkru_granting)).
+    pub pkru_learned: bool,
 }
 
 /// Files as the recording saw them, by path (the canonical one and the
@@ -324,6 +329,7 @@ impl Replayer {
             return Step {
                 outcome: Outcome::Err(e),
                 applied: false,
+                pkru_learned: false,
             };
         }
         let mut want = None;
@@ -334,12 +340,19 @@ impl Replayer {
                     return Step {
                         outcome: other,
                         applied: false,
+                        pkru_learned: false,
                     };
                 }
                 None if matches!(call, Call::Shmget { .. }) => {}
                 None => want = Some(self.fds.lowest_free()),
             }
         }
+        let pkru_learned = match (call, recorded) {
+            (Call::Fault { addr, access }, Some(Outcome::Val(_))) if *access != Access::Exec => {
+                self.learn_pkru(*addr, *access == Access::Write)
+            }
+            _ => false,
+        };
         let applied = self.with_dirfd_path(call);
         let old_brk = self.task.mm().read().state_brk();
         if self.assume_written {
@@ -365,7 +378,33 @@ impl Replayer {
             _ => None,
         };
         self.fds.after(call, &outcome, path);
-        Step { outcome, applied: true }
+        Step {
+            outcome,
+            applied: true,
+            pkru_learned,
+        }
+    }
+
+    /// Before a data access at `addr` that the trace shows succeeding: if
+    /// the running thread's PKRU, as the model has it, refuses the key of
+    /// the VMA there, the program must have changed it (`WRPKRU`): the
+    /// model's PKRU grants the access from now on. True if it changed.
+    fn learn_pkru(&mut self, addr: u64, write: bool) -> bool {
+        use mm_ops::kernel::pkeys::{pkru_allows, pkru_granting, vma_pkey};
+        let mm = self.task.mm();
+        let key = {
+            let r = mm.read();
+            let Some(id) = r.vma_lookup(addr) else {
+                return false;
+            };
+            vma_pkey(r.vma(id).flags)
+        };
+        let pkru = mm.pkru();
+        if pkru_allows(pkru, key, write) {
+            return false;
+        }
+        mm.set_pkru(pkru_granting(pkru, key, write));
+        mm.pkru() != pkru
     }
 
     /// Writes the memory assumed about to be written ([`ReplayOptions::assume_written`]).
@@ -439,6 +478,7 @@ fn apply_line(
             message: panic_message(payload.as_ref()),
             text: text.to_string(),
         })?;
+    summary.pkru_learned += usize::from(step.pkru_learned);
     if let (true, Some(rec)) = (check, tl.recorded.as_ref().and_then(Recorded::outcome)) {
         summary.checked += 1;
         if rec != step.outcome {

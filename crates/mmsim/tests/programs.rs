@@ -413,7 +413,8 @@ print(a, b)",
     // a process starts with (its read of the key's memory is SIGSEGV where
     // the host has protection keys), one made after starts with its
     // creator's (its read works). With one PKRU for the address space the
-    // first read replayed as 0.
+    // first read replayed as 0. Then main gives itself a write right with
+    // pkey_set (WRPKRU), which the replay learns from the write's fault.
     Program {
         name: "c-pkey-threads",
         argv: &["sh", "-c", "gcc -O0 -pthread -o {dir}/pk {dir}/pk.c && exec {dir}/pk"],
@@ -705,6 +706,16 @@ int main(void) {
     if (write(pipefd[1], \"x\", 1) != 1) return 1;
     pthread_join(t1, 0);
     printf(\"key %ld\\n\", k);
+    /* A right the thread gives itself: pkey_set is WRPKRU, no system call. */
+    char *w = mmap(0, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    int k2 = pkey_alloc(0, PKEY_DISABLE_WRITE);
+    if (k2 >= 0) {
+        pkey_mprotect(w, 4096, PROT_READ | PROT_WRITE, k2);
+        pkey_set(k2, 0);
+        w[0] = 1;
+        pkey_set(k2, PKEY_DISABLE_WRITE);
+    }
+    printf(\"key %d written\\n\", k2);
     return 0;
 }
 ";

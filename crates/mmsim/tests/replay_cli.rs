@@ -662,3 +662,41 @@ fn replay_memory_does_not_grow_with_the_input() {
         "peak {small} KiB for 20,000 lines, {large} KiB for 600,000"
     );
 }
+
+/// A program's own `WRPKRU` (`pkey_set`) is no system call: a write the
+/// trace shows succeeding through a key whose rights `pkey_alloc` set to
+/// "no write" tells the replay that the thread gave itself the right
+/// (V8 does this around its JIT code). The replay learns it and says so;
+/// the other thread keeps its own PKRU, and an access the trace shows
+/// refused stays checked.
+#[test]
+fn pkru_rights_are_learned_from_faults() {
+    let script = "\
+100 pkey_alloc(0, PKEY_DISABLE_WRITE) = 1
+100 mmap(0x200000000, 8192, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0) = 0x200000000
+100 pkey_mprotect(0x200000000, 8192, PROT_READ|PROT_WRITE, 1) = 0
+100 clone3({flags=CLONE_VM|CLONE_FS|CLONE_FILES|CLONE_SIGHAND|CLONE_THREAD|CLONE_SYSVSEM, exit_signal=0}, 88) = 101
+100 fault(0x200000000, WRITE) = 0
+101 fault(0x200001000, READ) = 0
+101 fault(0x200001000, WRITE) = SIGSEGV
+";
+    let run = replay(&["--check", "--env", "pkeys=1"], script);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    assert!(
+        run.stderr.contains("PKRU rights learned from 1 fault"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(" 0 divergences"), "{}", run.stderr);
+    // The other thread learns its own right from its own write.
+    let wrong = script.replace(
+        "101 fault(0x200001000, WRITE) = SIGSEGV",
+        "101 fault(0x200001000, WRITE) = 0",
+    );
+    let run = replay(&["--check", "--env", "pkeys=1"], &wrong);
+    assert!(
+        run.stderr.contains("PKRU rights learned from 2 faults"),
+        "{}",
+        run.stderr
+    );
+}

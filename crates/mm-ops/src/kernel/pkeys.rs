@@ -129,6 +129,17 @@ pub fn pkru_allows(pkru: u32, pkey: i32, write: bool) -> bool {
     pkru & (deny << shift) == 0
 }
 
+/// PKRU with the rights a data access (a write if `write`) through key
+/// `pkey` needs, the other keys' as they are: what a program's own
+/// `WRPKRU` (`pkey_set`) must have done before an access the trace shows
+/// succeeding. No system call shows that instruction, so a replay learns
+/// it from the access ([`pkru_allows`] was false in the model).
+pub fn pkru_granting(pkru: u32, pkey: i32, write: bool) -> u32 {
+    let shift = 2 * pkey as u32;
+    let deny = if write { PKRU_AD_BIT | PKRU_WD_BIT } else { PKRU_AD_BIT };
+    pkru & !(deny << shift)
+}
+
 /// `arch_vma_access_permitted` for a data access of this process's own
 /// memory (instruction fetches are never refused): PKRU against the
 /// VMA's key. `pkru` is 0 without PKU, which refuses nothing.
@@ -243,6 +254,13 @@ mod tests {
         // Write-disable alone lets reads through.
         assert!(pkru_allows(0b1000, 1, false));
         assert!(!pkru_allows(0b1000, 1, true));
+        // Granting a write clears both bits of the key, a read its
+        // access-disable bit only; other keys keep theirs.
+        let all = 0xffff_fffc;
+        assert_eq!(pkru_granting(all, 1, true), all & !0b1100);
+        assert_eq!(pkru_granting(all, 1, false), all & !0b0100);
+        assert!(pkru_allows(pkru_granting(all, 3, true), 3, true));
+        assert!(!pkru_allows(pkru_granting(all, 3, true), 2, false));
         assert_eq!(vma_pkey(pkey_flags(13) | VmFlags::READ), 13);
     }
 }

@@ -49,6 +49,11 @@ pub struct ReplaySummary {
     /// Address spaces compared with the recorder's snapshots: each fork
     /// child's right after the fork, and each image's final maps.
     pub maps_checks: Vec<MapsCheck>,
+    /// Faults the trace shows succeeding through a protection key that the
+    /// thread's PKRU refused in the model: rights the program gave itself
+    /// with `WRPKRU`, which no system call shows, learned from the trace
+    /// ([`Step::pkru_learned`](crate::replay::Step::pkru_learned)).
+    pub pkru_learned: usize,
 }
 
 /// One address space compared with a snapshot of the recorder's.
@@ -239,6 +244,13 @@ impl fmt::Display for ReplaySummary {
                 f,
                 "; {} with no snapshot of its exec (not checked)",
                 plural(self.unanchored, "process", "processes")
+            )?;
+        }
+        if self.pkru_learned > 0 {
+            write!(
+                f,
+                "; PKRU rights learned from {} (WRPKRU is no system call)",
+                plural(self.pkru_learned, "fault", "faults")
             )?;
         }
         if self.checked > 0 {
