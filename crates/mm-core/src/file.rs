@@ -313,10 +313,13 @@ impl FileTable {
     /// The inode for a path, if one exists. An inode that another
     /// address space sharing it (a fork relative) unlinked is not found.
     pub fn lookup_path(&self, path: &str) -> Option<InodeId> {
-        self.by_path
-            .get(path)
-            .copied()
-            .filter(|id| self.inodes[id.0 as usize].as_ref().is_some_and(|i| !i.deleted()))
+        self.by_path.get(path).copied().filter(|&id| self.named(id))
+    }
+
+    /// Whether inode `id` is live and not unlinked (by this address space
+    /// or a relative sharing it): a name that leads to it is its name.
+    fn named(&self, id: InodeId) -> bool {
+        self.inodes[id.0 as usize].as_ref().is_some_and(|i| !i.deleted())
     }
 
     /// `unlink(path)` as far as names go (`vfs_unlink` → `d_delete`): the
@@ -340,7 +343,7 @@ impl FileTable {
         if from == to {
             return;
         }
-        let moved = self.by_path.remove(from).filter(|id| !self.inode(*id).deleted());
+        let moved = self.by_path.remove(from).filter(|&id| self.named(id));
         self.unlink(to);
         if let Some(id) = moved {
             if let Some(inode) = self.inodes[id.0 as usize].as_mut() {

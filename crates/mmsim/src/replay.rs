@@ -34,6 +34,11 @@
 //! * **Check.** With [`ReplayOptions::check`], every model result is
 //!   compared with the recorded one; differences are collected as
 //!   [`Divergence`]s.
+//! * **Protection keys.** Each trace line's thread runs with its own PKRU.
+//!   A program changes it with `WRPKRU` (`pkey_set`), which no system call
+//!   shows: a fault the trace shows succeeding through a key the thread's
+//!   PKRU refuses in the model grants that access from then on
+//!   ([`Step::pkru_learned`], counted in the summary).
 //!
 //! Other system calls, blank lines, comments and strace's own lines are
 //! counted in the [`ReplaySummary`]; lines that are none of these are
