@@ -355,9 +355,16 @@ impl CallGen {
                     0 => "/dev/zero".to_string(),
                     1 => "/dev/null".to_string(),
                     10 => format!("{dir}/{LOCKED_DIR}/f"),
+                    // Or a descriptor's link in /proc/self/fd (the file
+                    // behind it, opened again) or /dev/fd.
                     11 => {
                         let rel = ["locked/none", "gone", "gone/f", "f0/x", "./locked/../f0", "f1/"];
-                        format!("{dir}/{}", rel[self.rng.random_range(0..rel.len())])
+                        let i = self.rng.random_range(0..rel.len() + 2);
+                        match rel.get(i) {
+                            Some(r) => format!("{dir}/{r}"),
+                            None if i == rel.len() => format!("/proc/self/fd/{}", self.fd()),
+                            None => format!("/dev/fd/{}", self.fd()),
+                        }
                     }
                     // Relative to the working directory, the files' directory.
                     12 => {

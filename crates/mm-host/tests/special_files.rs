@@ -122,6 +122,93 @@ fn dev_zero(s: &mut Sc) {
     s.ok(Call::Close { fd: ro });
 }
 
+/// The maps name of the host's mapping at `addr`.
+fn host_name(s: &mut Sc, addr: u64) -> String {
+    let maps = s.host_maps();
+    match maps.into_iter().find(|l| l.start <= addr && addr < l.end) {
+        Some(l) => l.name,
+        None => s.fail(&format!("nothing mapped at {addr:#x} on the host")),
+    }
+}
+
+fn proc_fd_links(s: &mut Sc) {
+    use oflags::*;
+    // Opening /proc/self/fd/N (or /dev/fd/N) opens the file behind N
+    // again: the same memfd object, still shown deleted, of the same size.
+    let m = s.ok(Call::MemfdCreate {
+        name: "re".into(),
+        flags: 0,
+    }) as i64;
+    s.ok(Call::Ftruncate { fd: m, length: 2 * P });
+    let r = s.open(&format!("/proc/self/fd/{m}"), O_RDWR);
+    s.map(0, 4, RW, MAP_SHARED, r, 0);
+    s.write(1);
+    s.expect(
+        Call::Fault {
+            addr: at(2),
+            access: Access::Write,
+        },
+        Outcome::Signal(Signal::Bus),
+    );
+    let name = host_name(s, at(0));
+    if name != "/memfd:re (deleted)" {
+        s.fail(&format!("the reopened memfd maps as {name:?}"));
+    }
+    // O_TRUNC through the link empties the object: its first page is gone.
+    let t = s.open(&format!("/dev/fd/{m}"), O_RDONLY | O_TRUNC);
+    s.expect(
+        Call::Fault {
+            addr: at(0),
+            access: Access::Read,
+        },
+        Outcome::Signal(Signal::Bus),
+    );
+    let open = |path: String, flags| Call::Openat {
+        dirfd: AT_FDCWD,
+        path,
+        flags,
+        mode: Some(0o644),
+    };
+    let link = format!("/proc/thread-self/fd/{m}");
+    s.err(open(link.clone(), O_RDWR | O_CREAT | O_EXCL), Errno::EEXIST);
+    s.err(open(link.clone(), O_RDWR | O_NOFOLLOW), Errno::ELOOP);
+    s.err(open(link.clone(), O_RDONLY | O_DIRECTORY), Errno::ENOTDIR);
+    s.err(open(format!("{link}/"), O_RDONLY), Errno::ENOTDIR);
+    s.err(open(format!("/proc/self/fd/0{m}"), O_RDONLY), Errno::ENOENT);
+    // O_CREAT through the link opens what is there.
+    let c = s.ok(open(link.clone(), O_RDWR | O_CREAT)) as i64;
+    // O_PATH with O_NOFOLLOW opens the link itself, which maps as nothing.
+    let l = s.ok(open(link, O_PATH | O_NOFOLLOW)) as i64;
+    s.err(mmap(0, P, PROT_READ, MAP_SHARED, l, 0), Errno::EBADF);
+    // A descriptor that is not open has no entry, even for O_CREAT.
+    s.ok(Call::Close { fd: t });
+    s.err(open(format!("/proc/self/fd/{t}"), O_RDONLY), Errno::ENOENT);
+    s.err(open(format!("/proc/self/fd/{t}"), O_RDWR | O_CREAT), Errno::ENOENT);
+    // A directory behind the link: opened as one, or walked below.
+    let d = s.open("/usr", O_RDONLY | O_DIRECTORY);
+    let dl = format!("/proc/self/fd/{d}");
+    let d2 = s.open(&dl, O_RDONLY | O_DIRECTORY);
+    s.err(open(dl.clone(), O_RDWR), Errno::EISDIR);
+    s.err(open(format!("{dl}/no-such-file"), O_RDONLY), Errno::ENOENT);
+    let below = s.open(&format!("{dl}/lib/os-release"), O_RDONLY);
+    s.err(mmap(0, P, RW, MAP_SHARED, below, 0), Errno::EACCES);
+    s.ok(mmap(0, P, PROT_READ, MAP_PRIVATE, below, 0));
+    // A secret memory object has no open operation.
+    if let Outcome::Val(sec) = s.step(Call::MemfdSecret { flags: 0 }) {
+        s.err(open(format!("/proc/self/fd/{sec}"), O_RDWR), Errno::ENXIO);
+        s.ok(Call::Close { fd: sec as i64 });
+    }
+    for fd in [m, r, c, l, d, d2, below] {
+        s.ok(Call::Close { fd });
+    }
+    s.munmap(0, 4);
+}
+
+#[test]
+fn special_proc_fd_links() {
+    run("proc_fd_links", proc_fd_links);
+}
+
 #[test]
 fn special_dev_null_urandom_full() {
     run("dev_null", dev_null);

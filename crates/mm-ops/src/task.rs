@@ -142,6 +142,7 @@ const FIRST_FD: i64 = 3;
 const MAX_FD: i64 = 1 << 20;
 
 mod files;
+mod proc_fd;
 
 impl<P: BarrierPolicy> Task<P> {
     /// A process with an empty address space configured by `cfg`.

@@ -355,8 +355,9 @@ fn y_annotations_expose_paths() {
             flags: 0
         }
     );
-    assert_eq!(t.fd_path.as_deref(), Some("/memfd:with space"));
-    assert_eq!(t.newfd_path.as_deref(), Some("/memfd:"));
+    // A descriptor's path is what readlink of /proc/PID/fd/N gives.
+    assert_eq!(t.fd_path.as_deref(), Some("/memfd:with space (deleted)"));
+    assert_eq!(t.newfd_path.as_deref(), Some("/memfd: (deleted)"));
     assert_eq!(t.recorded, Some(Recorded::FdWithPath(30, "/memfd:with space".into())));
     let t = one(
         "openat(-100 /* AT_FDCWD */</tmp/sc>, \"/etc/ld.so.cache\", 0x80000 /* O_RDONLY|O_CLOEXEC */) = 3</etc/ld.so.cache>",

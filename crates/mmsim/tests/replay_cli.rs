@@ -384,6 +384,31 @@ unlinkat(AT_FDCWD, \"{b}\", 0) = -1 ENOENT (No such file or directory)
     assert!(run.stderr.contains("unlink 1"), "{}", run.stderr);
 }
 
+/// A descriptor the trace never opened, annotated `(deleted)` (a memfd a
+/// process inherited, or received, as chromium's crashpad handler does;
+/// an unlinked file whose name now belongs to another): the mapping shows
+/// the name deleted, as the kernel's does, and is not the live file of that
+/// name.
+#[test]
+fn inherited_deleted_descriptor_maps_as_deleted() {
+    let dir = TempDir::new("inherit-deleted");
+    let a = dir.file("a", 8192);
+    let script = format!(
+        "\
+mmap(0x200000000, 8192, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_FIXED, 5</memfd:shared-memory-region>(deleted), 0) = 0x200000000
+mmap(0x300000000, 4096, PROT_READ, MAP_SHARED|MAP_FIXED, 6<{a}>(deleted), 0) = 0x300000000
+mmap(0x300001000, 4096, PROT_READ, MAP_SHARED|MAP_FIXED, 7<{a}>, 4096) = 0x300001000
+"
+    );
+    let run = replay(&["--maps", "--check"], &script);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let maps: Vec<&str> = run.stdout.lines().filter(|l| common::is_maps_line(l)).collect();
+    assert_eq!(maps.len(), 4, "three mappings and [vsyscall]: {maps:?}");
+    assert!(maps[0].ends_with(" /memfd:shared-memory-region (deleted)"), "{maps:?}");
+    assert!(maps[1].ends_with(&format!(" {a} (deleted)")), "{maps:?}");
+    assert!(maps[2].ends_with(&format!(" {a}")), "{maps:?}");
+}
+
 /// Host behaviour (checked with a C program on Linux 6.18): a mapping made
 /// through a descriptor from `fcntl(F_DUPFD_CLOEXEC)` merges with one made
 /// through the original (same open file description); a second open of the

@@ -115,7 +115,9 @@ fn flag_term(t: &str, x: &Xlat) -> Result<u64, ParseError> {
 
 /// A file descriptor: `-1`, `3`, `AT_FDCWD` (with `at_fdcwd`), then
 /// optionally a `-y` annotation `<path>` and `(deleted)`.  Returns the
-/// descriptor and the decoded path.
+/// descriptor and the decoded path, as `readlink` of `/proc/PID/fd/N`
+/// gives it: with ` (deleted)` at its end when the file has no name any
+/// more (an unlinked file, a `memfd`).
 pub(super) fn fd(arg: &str, at_fdcwd: bool) -> Result<(i64, Option<String>), ParseError> {
     let b = arg.as_bytes();
     let num_end = arg
@@ -147,11 +149,13 @@ pub(super) fn fd(arg: &str, at_fdcwd: bool) -> Result<(i64, Option<String>), Par
     let mut path = None;
     if i < b.len() && b[i] == b'<' {
         let end = skip_angle(b, i)?;
-        path = Some(annotation(&arg[i + 1..end - 1])?);
+        let mut p = annotation(&arg[i + 1..end - 1])?;
         i = end;
         if arg[i..].starts_with("(deleted)") {
             i += "(deleted)".len();
+            p.push_str(" (deleted)");
         }
+        path = Some(p);
     }
     if !arg[i..].trim().is_empty() {
         return Err(ParseError::new(format!("invalid descriptor `{arg}`")));

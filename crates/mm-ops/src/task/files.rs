@@ -2,7 +2,7 @@
 //! (`alloc_fd`, `ksys_dup3` in `fs/file.c`), the path walk's outcome
 //! (`path_openat`, `do_open` in `fs/namei.c`, with the checks of
 //! [`namei`](crate::kernel::namei)), `memfd_create`, `dup`, `close` and
-//! `ftruncate`.
+//! `ftruncate`. Links in `/proc/self/fd` are in [`proc_fd`](super::proc_fd).
 
 use mm_core::BarrierPolicy;
 use mm_core::failslab::AllocSite;
@@ -48,7 +48,7 @@ impl<P: BarrierPolicy> Task<P> {
     }
 
     /// The file behind `fd`, creating an inherited one on first use.
-    fn file_of(&mut self, fd: i64) -> Result<FileId, Errno> {
+    pub(super) fn file_of(&mut self, fd: i64) -> Result<FileId, Errno> {
         if let Some(&f) = self.fds.get(&fd) {
             return Ok(f);
         }
@@ -62,9 +62,43 @@ impl<P: BarrierPolicy> Task<P> {
             .unwrap_or_else(|| format!("/proc/self/fd/{fd}"));
         // An inherited descriptor is assumed readable and writable, and as
         // large as the host says (or unbounded).
-        let f = self.open_file(&path, O_RDWR, u64::MAX, false)?;
+        let f = match path.strip_suffix(DELETED) {
+            Some(name) => self.open_unlinked(name)?,
+            None => self.open_file(&path, O_RDWR, u64::MAX, false)?,
+        };
         self.fds.insert(fd, f);
         Ok(f)
+    }
+
+    /// The file behind an inherited descriptor whose name is gone (its
+    /// `-y` annotation, like `readlink` of `/proc/PID/fd/N`, ends in
+    /// ` (deleted)`): an inode of its own, which no path reaches and which
+    /// maps lines show deleted, whatever now has that name. `/memfd:NAME`
+    /// is a shmem object, `/secretmem` a secret memory one; anything else
+    /// an unlinked file of unknown size, on the file system of the
+    /// directory it was in if that is known.
+    fn open_unlinked(&mut self, name: &str) -> Result<FileId, Errno> {
+        let mm = self.mm.clone();
+        let mut files = mm.files();
+        let ino = files.fresh_ino();
+        let mut inode = if name.starts_with("/memfd:") {
+            Inode::new(ino, (0, 1), u64::MAX, name.to_string(), InodeKind::Memfd)
+        } else if name == "/secretmem" {
+            let mut i = Inode::new(ino, (0, 0x0e), u64::MAX, name.to_string(), InodeKind::Secretmem);
+            i.noexec = true;
+            i.rejects_sync = false;
+            i.thp_unmapped_area = false;
+            i
+        } else {
+            let mut i = Inode::new(ino, (0xfe, 0), u64::MAX, name.to_string(), InodeKind::Regular);
+            if let Some(fs) = self.dir_fs_probe.and_then(|p| p(name)) {
+                crate::file_kind::apply_fs_mmap(&mut i, fs);
+            }
+            i
+        };
+        inode.set_deleted(true);
+        let id = files.add_inode(inode);
+        files.open(mm.file_slots(), id, true, true, false).ok_or(Errno::ENFILE)
     }
 
     /// `fget`: the file behind `fd` with an extra reference, for mmap.
@@ -84,7 +118,7 @@ impl<P: BarrierPolicy> Task<P> {
         self.probe.as_ref().and_then(|p| p(path))
     }
 
-    fn resolve(&self, path: &str) -> String {
+    pub(super) fn resolve(&self, path: &str) -> String {
         if path.starts_with('/') {
             path.to_string()
         } else if self.cwd == "/" {
@@ -98,7 +132,13 @@ impl<P: BarrierPolicy> Task<P> {
     /// use). `default_size` applies when nothing is known about the path.
     /// `may_open` checks the task's access to the file when `check` (not
     /// for a descriptor inherited from before the trace, already open).
-    fn open_file(&mut self, path: &str, flags: u64, default_size: u64, check: bool) -> Result<FileId, Errno> {
+    pub(super) fn open_file(
+        &mut self,
+        path: &str,
+        flags: u64,
+        default_size: u64,
+        check: bool,
+    ) -> Result<FileId, Errno> {
         let flags = crate::kernel::namei::open_flags(flags)?;
         // path_openat's alloc_empty_file comes before the lookup.
         if self.mm.fail_nth().should_fail(AllocSite::File) {
@@ -228,6 +268,16 @@ impl<P: BarrierPolicy> Task<P> {
                 files.add_inode(inode)
             }
         };
+        drop(files);
+        self.open_description(inode, flags)
+    }
+
+    /// The end of `do_open` once the walk has found `inode`: `O_TRUNC`,
+    /// then a new open file description (`alloc_empty_file`,
+    /// `do_dentry_open`) with the access `flags` ask for.
+    pub(super) fn open_description(&mut self, inode: mm_core::file::InodeId, flags: u64) -> Result<FileId, Errno> {
+        let mm = self.mm.clone();
+        let mut files = mm.files();
         // do_open: O_TRUNC empties a regular file whatever the access mode
         // (O_RDONLY | O_TRUNC too, having asked for write permission);
         // O_PATH ignores it.
@@ -268,7 +318,13 @@ impl<P: BarrierPolicy> Task<P> {
             Some(fd) => fd,
             None => self.lowest_free_fd(0)?,
         };
-        let f = self.open_file(path, flags, 0, true)?;
+        let f = match super::proc_fd::proc_fd_link(&self.resolve(path)) {
+            Some(link) => {
+                let (n, tail) = link?;
+                self.open_fd_link(n, tail, flags)?
+            }
+            None => self.open_file(path, flags, 0, true)?,
+        };
         self.install(fd, f);
         Ok(fd)
     }
@@ -434,3 +490,7 @@ impl<P: BarrierPolicy> Task<P> {
         Ok(())
     }
 }
+
+/// What `readlink` of `/proc/PID/fd/N` appends to the name of a file that
+/// has none any more.
+const DELETED: &str = " (deleted)";

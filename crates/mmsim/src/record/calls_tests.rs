@@ -68,7 +68,7 @@ fn deleted_files_and_dup2_newfd() {
     );
     let t = parse(&l);
     assert_eq!(t.call, call);
-    assert_eq!(t.fd_path.as_deref(), Some("/memfd:abc"));
+    assert_eq!(t.fd_path.as_deref(), Some("/memfd:abc (deleted)"));
     assert_eq!(t.newfd_path.as_deref(), Some("/dev/null"));
 }
 
