@@ -71,6 +71,7 @@ use mm_ops::task::Task;
 use mm_ops::uapi::AT_FDCWD;
 
 use fds::FdTracker;
+pub use paths::ResolvedPathOp;
 use report::panic_message;
 pub use report::{Divergence, MapsCheck, ReplayError, ReplaySummary};
 use session::{LastExec, Session};

@@ -152,3 +152,47 @@ fn a_childs_truncate_and_unlink_reach_its_parent() {
         run.stdout
     );
 }
+
+/// The file system is one for every process: a rename or unlink by one
+/// process changes the names every other process's maps show, a forked
+/// child's, its parent's and an unrelated process's alike (Linux: `d_path`
+/// of the one dentry). A rename onto a mapped file's name shows that file
+/// deleted everywhere.
+#[test]
+fn renames_and_unlinks_reach_every_process() {
+    let dir = common::TempDir::new("tree-rename");
+    let a = dir.file("a", 4096);
+    let b = dir.file("b", 4096);
+    let c = dir.file("c", 4096);
+    let moved = format!("{}/moved", dir.str());
+    let script = format!(
+        "\
+100 openat(AT_FDCWD, \"{a}\", O_RDONLY) = 3
+100 mmap(0x200000000, 4096, PROT_READ, MAP_SHARED|MAP_FIXED, 3, 0) = 0x200000000
+100 openat(AT_FDCWD, \"{b}\", O_RDONLY) = 4
+100 mmap(0x300000000, 4096, PROT_READ, MAP_SHARED|MAP_FIXED, 4, 0) = 0x300000000
+100 openat(AT_FDCWD, \"{c}\", O_RDONLY) = 5
+100 mmap(0x400000000, 4096, PROT_READ, MAP_SHARED|MAP_FIXED, 5, 0) = 0x400000000
+100 fork() = 101
+101 rename(\"{a}\", \"{moved}\") = 0
+101 rename(\"{b}\", \"{c}\") = 0
+101 +++ exited with 0 +++
+"
+    );
+    let run = replay(&["--check", "--maps"], &script);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let line = |addr: &str| {
+        run.stdout
+            .lines()
+            .find(|l| l.starts_with(addr))
+            .unwrap_or_else(|| panic!("no {addr} in\n{}", run.stdout))
+            .to_string()
+    };
+    assert!(line("200000000-").ends_with(&format!(" {moved}")), "{}", run.stdout);
+    assert!(line("300000000-").ends_with(&format!(" {c}")), "{}", run.stdout);
+    assert!(
+        line("400000000-").ends_with(&format!(" {c} (deleted)")),
+        "{}",
+        run.stdout
+    );
+}

@@ -11,6 +11,20 @@ use mm_ops::uapi::MAP_ANONYMOUS;
 
 use super::{Replayer, is_at_fdcwd, join};
 
+/// An `unlink` or `rename` with its paths made absolute.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResolvedPathOp {
+    /// `unlink(path)`, `unlinkat`.
+    Unlink(String),
+    /// `rename(from, to)`, `renameat`, `renameat2`.
+    Rename {
+        /// The old name.
+        from: String,
+        /// The new name.
+        to: String,
+    },
+}
+
 impl Replayer {
     /// Takes what the recording saw of the file `call` opens or maps: the
     /// probe answers with it for that path, and a file the model already
@@ -47,24 +61,43 @@ impl Replayer {
         }
     }
 
-    /// Applies an `unlink` or `rename` that succeeded to the file table:
-    /// maps lines name files by their current path.
+    /// Applies an `unlink` or `rename` that succeeded to this process's
+    /// file table: maps lines name files by their current path. (A replay
+    /// of several processes applies it to all of theirs: see
+    /// [`resolve_path_op`](Self::resolve_path_op).)
     pub fn path_op(&mut self, l: &PathOpLine) {
-        if !l.ok {
-            return;
+        if let Some(op) = self.resolve_path_op(l) {
+            self.apply_path_op(&op);
         }
-        let mm = self.task.mm().clone();
+    }
+
+    /// The absolute paths of an `unlink` or `rename` line that succeeded,
+    /// resolved against this process's working directory and descriptors;
+    /// `None` for a failed one, or when the input does not tell a path.
+    pub fn resolve_path_op(&self, l: &PathOpLine) -> Option<ResolvedPathOp> {
+        if !l.ok {
+            return None;
+        }
         match &l.op {
-            PathOp::Unlink(p) => {
-                if let Some(path) = self.resolve_arg(p) {
-                    mm.files().unlink(&path);
-                }
+            PathOp::Unlink(p) => self.resolve_arg(p).map(ResolvedPathOp::Unlink),
+            PathOp::Rename { from, to } => Some(ResolvedPathOp::Rename {
+                from: self.resolve_arg(from)?,
+                to: self.resolve_arg(to)?,
+            }),
+        }
+    }
+
+    /// Applies a resolved `unlink` or `rename` to this process's file
+    /// table. The file system is one for every process: a replay applies
+    /// it once to each address space's table.
+    pub fn apply_path_op(&mut self, op: &ResolvedPathOp) {
+        let mm = self.task.mm().clone();
+        let mut files = mm.files();
+        match op {
+            ResolvedPathOp::Unlink(path) => {
+                files.unlink(path);
             }
-            PathOp::Rename { from, to } => {
-                if let (Some(f), Some(t)) = (self.resolve_arg(from), self.resolve_arg(to)) {
-                    mm.files().rename(&f, &t);
-                }
-            }
+            ResolvedPathOp::Rename { from, to } => files.rename(from, to),
         }
     }
 

@@ -133,10 +133,12 @@ impl<'o> Session<'o> {
                 }
             }
             Ok(Some(Line::Skipped { name: Some(name) })) => {
+                let mut path_op = None;
                 if let Some(r) = r {
-                    // unlink and rename change the names maps lines show.
+                    // unlink and rename change the names maps lines show,
+                    // in every process: the file system is one.
                     if let Ok(Some(op)) = parse_path_op(text) {
-                        r.path_op(&op);
+                        path_op = r.resolve_path_op(&op);
                     }
                     // fcntl(F_DUPFD) and creat make descriptors as dup and
                     // open do: applied (not printed), so that file identity
@@ -144,6 +146,9 @@ impl<'o> Session<'o> {
                     if let Ok(Some(tl)) = equivalent_call(text) {
                         apply_line(r, &tl, lineno, text, check, summary)?;
                     }
+                }
+                if let Some(op) = path_op {
+                    self.tree.apply_path_op(&op);
                 }
                 if counted {
                     *summary.skipped_calls.entry(name).or_default() += 1;

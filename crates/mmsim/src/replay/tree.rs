@@ -208,6 +208,20 @@ impl Tree {
         self.procs.len()
     }
 
+    /// Applies an `unlink` or `rename` to the file table of every address
+    /// space still replayed, once each (processes that share one, after
+    /// `vfork` or `CLONE_VM`, share its table too).
+    pub(crate) fn apply_path_op(&mut self, op: &super::paths::ResolvedPathOp) {
+        let mut done: Vec<*const ()> = Vec::new();
+        for r in self.procs.iter_mut().filter_map(|p| p.r.as_mut()) {
+            let mm = std::sync::Arc::as_ptr(r.task.mm()).cast::<()>();
+            if !done.contains(&mm) {
+                done.push(mm);
+                r.apply_path_op(op);
+            }
+        }
+    }
+
     /// The model of process `idx`, if it has not ended.
     pub(crate) fn replayer(&mut self, idx: usize) -> Option<&mut Replayer> {
         self.procs[idx].r.as_mut()
