@@ -173,13 +173,17 @@ impl Twin {
 
     /// Compares the `VmFlags` of every VMA in `/proc/PID/smaps` (flags
     /// that maps does not show: `VM_ACCOUNT`, `VM_LOCKED`, the madvise
-    /// bits); returns a description of the differences.
+    /// bits) and, on a machine with protection keys, each VMA's
+    /// `ProtectionKey`; returns a description of the differences.
     pub fn diff_vmflags(&mut self) -> io::Result<Option<String>> {
-        let host = parse_smaps_flags(&self.host.smaps()?);
-        let model = {
+        let smaps = self.host.smaps()?;
+        let mut host = parse_smaps_flags(&smaps);
+        let mut model = {
             let r = self.model.mm().read();
             mm_ops::kernel::task_mmu::smaps_flags(&r)
         };
+        with_pkeys(&mut host, &parse_smaps_pkeys(&smaps));
+        with_pkeys(&mut model, &model_pkeys(self.model.mm()));
         if host == model {
             return Ok(None);
         }
@@ -235,6 +239,51 @@ pub fn parse_smaps_flags(text: &str) -> Vec<(u64, u64, String)> {
     // The gate area has no VMA in the model.
     out.retain(|&(s, _, _)| s < 0xffff_ffff_ff60_0000);
     out
+}
+
+/// `(start, end, key)` of each VMA in an smaps text that shows
+/// `ProtectionKey` (`arch_show_smap`: machines with protection keys);
+/// empty otherwise.
+pub fn parse_smaps_pkeys(text: &str) -> Vec<(u64, u64, i32)> {
+    let mut out = Vec::new();
+    let mut range = None;
+    for line in text.lines() {
+        if let Some(k) = line.strip_prefix("ProtectionKey:") {
+            if let (Some((s, e)), Ok(k)) = (range.take(), k.trim().parse()) {
+                out.push((s, e, k));
+            }
+            continue;
+        }
+        let Some(first) = line.split(' ').next() else { continue };
+        if let Some((s, e)) = first.split_once('-')
+            && let (Ok(s), Ok(e)) = (u64::from_str_radix(s, 16), u64::from_str_radix(e, 16))
+        {
+            range = Some((s, e));
+        }
+    }
+    out.retain(|&(s, _, _)| s < 0xffff_ffff_ff60_0000);
+    out
+}
+
+/// Each model VMA's protection key, as [`parse_smaps_pkeys`] reads the
+/// host's (empty when the model's machine has no protection keys).
+pub fn model_pkeys<P: mm_core::BarrierPolicy>(mm: &mm_core::MmStruct<P>) -> Vec<(u64, u64, i32)> {
+    let r = mm.read();
+    let mut out = Vec::new();
+    if r.state().cfg.pkeys {
+        r.for_each_vma(|v| out.push((v.start, v.end, mm_ops::kernel::pkeys::vma_pkey(v.flags))));
+    }
+    out
+}
+
+/// Appends ` pkey=K` to the flags of each VMA that `keys` gives a key, so
+/// that one comparison covers both.
+pub fn with_pkeys(flags: &mut [(u64, u64, String)], keys: &[(u64, u64, i32)]) {
+    for f in flags.iter_mut() {
+        if let Some(&(_, _, k)) = keys.iter().find(|&&(s, e, _)| s == f.0 && e == f.1) {
+            f.2.push_str(&format!("pkey={k} "));
+        }
+    }
 }
 
 /// Compares two maps texts by [`MapsLine::key`]; `None` if equal.

@@ -9,7 +9,7 @@
 use mm_core::VmaView;
 use mm_host::Twin;
 use mm_host::callgen::{CallGen, Key0Guard, temp_dir};
-use mm_host::twin::{diff_maps_text, parse_smaps_flags};
+use mm_host::twin::{diff_maps_text, model_pkeys, parse_smaps_flags, parse_smaps_pkeys, with_pkeys};
 use mm_ops::call::{Access, Call, Outcome};
 use mm_ops::task::Task;
 use mm_ops::uapi::madv::*;
@@ -146,7 +146,9 @@ impl Fx {
         if let Some(d) = diff_maps_text(&hmaps, &maps) {
             self.fail(&format!("child maps differ:\n{d}"));
         }
-        let hflags = parse_smaps_flags(&hsmaps);
+        let (mut hflags, mut flags) = (parse_smaps_flags(&hsmaps), flags);
+        with_pkeys(&mut hflags, &parse_smaps_pkeys(&hsmaps));
+        with_pkeys(&mut flags, &model_pkeys(child.mm()));
         if hflags != flags {
             self.fail(&format!("child VmFlags differ:\nhost  {hflags:x?}\nmodel {flags:x?}"));
         }

@@ -309,7 +309,12 @@ pub fn run_session(seed: u64, n: usize, dir: &Path) -> io::Result<Result<Session
         script.push(format!("{} = {}", format_call(&call), h.render(call.returns_address())));
         stats.calls += 1;
         if h != m {
-            let what = format!("result: host {} model {}", h.render(true), m.render(true));
+            let what = format!(
+                "result: host {} model {}\nthe model's maps after the call:\n{}",
+                h.render(true),
+                m.render(true),
+                twin.model_maps()
+            );
             return Ok(Err(Divergence { seed, script, what }));
         }
         cg.observe(&call, &h);

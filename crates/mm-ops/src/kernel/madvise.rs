@@ -399,9 +399,13 @@ fn madvise_populate<P: BarrierPolicy>(mm: &MmStruct<P>, mut start: u64, end: u64
             return Err(Errno::ENOMEM);
         };
         let v = r.vma(id);
-        // A secretmem VMA: gup's EFAULT, which madvise_populate reports
-        // as EINVAL.
-        if !populate_allowed(v.flags, write) || crate::util::vma_is_secretmem(&r.files(), &v) {
+        // A secretmem VMA, or a protection key the thread's PKRU refuses
+        // the access (check_vma_flags' arch_vma_access_permitted): gup's
+        // EFAULT, which madvise_populate reports as EINVAL.
+        if !populate_allowed(v.flags, write)
+            || crate::util::vma_is_secretmem(&r.files(), &v)
+            || !crate::pkeys::access_permitted(v.flags, r.pkru(), write)
+        {
             return Err(Errno::EINVAL);
         }
         let stop = v.end.min(end);
