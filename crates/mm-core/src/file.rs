@@ -78,12 +78,20 @@ pub const EXT4_MAX_BYTES: u64 = ((1u64 << 32) - 1) << 12;
 /// changes for its parent too, whereas the model's file tables are per
 /// address space ([`FileTable::fork_copy`]). No lock-free reader reaches it.
 #[derive(Debug)]
-struct InodeShared {
+pub(crate) struct InodeShared {
     /// `i_size`.
     size: std::sync::atomic::AtomicU64,
     /// Unlinked (`d_delete`): 1, else 0.
     deleted: std::sync::atomic::AtomicU64,
 }
+
+impl InodeShared {
+    fn is_deleted(&self) -> bool {
+        i_size_read(&self.deleted) != 0
+    }
+}
+
+mod icache;
 
 /// An inode.
 ///
@@ -284,6 +292,8 @@ pub struct FileTable {
     next_ino: u64,
     /// The machine's huge page pools, shared with fork copies.
     pub hugetlb_pool: crate::hugetlb::HugePool,
+    /// File system inodes, shared with fork copies.
+    icache: icache::Icache,
 }
 
 impl FileTable {
@@ -404,6 +414,18 @@ impl FileTable {
         id
     }
 
+    /// [`add_inode`](Self::add_inode) of an inode of the file system
+    /// (`dev` and `ino` are the file system's, as `stat` gives them): when
+    /// a fork copy of this table (or the table it copies) still has that
+    /// inode, the two are one inode for its size and unlinked state, as
+    /// the kernel's inode cache makes every open of a file one inode.
+    pub fn add_fs_inode(&mut self, mut inode: Inode) -> InodeId {
+        if let Some(shared) = self.icache.find_or_insert(inode.dev, inode.ino, &inode.shared) {
+            inode.shared = shared;
+        }
+        self.add_inode(inode)
+    }
+
     /// Opens a new file description on `inode` with one reference.
     /// `slots` receives the published identity.
     pub fn open(
@@ -510,6 +532,7 @@ impl FileTable {
             by_path: self.by_path.clone(),
             next_ino: self.next_ino,
             hugetlb_pool: self.hugetlb_pool.clone(),
+            icache: self.icache.clone(),
         };
         for inode in copy.inodes.iter_mut().flatten() {
             inode.acct_pages = 0;
@@ -572,5 +595,38 @@ mod tests {
         assert_eq!(other, id);
         assert_eq!(parent.lookup_path("/tmp/f"), None);
         assert_eq!(parent.lookup_path("/tmp/g"), Some(other));
+    }
+
+    #[test]
+    fn file_system_inodes_found_after_fork_are_one() {
+        let slots = Slab::<FileSlot>::with_capacity(16);
+        let mut parent = FileTable::default();
+        let child_slots = Slab::<FileSlot>::with_capacity(16);
+        let mut child = parent.fork_copy(&child_slots).expect("copy");
+        let fs = |ino, size| Inode::new(ino, (8, 1), size, format!("/tmp/{ino}"), InodeKind::Regular);
+        // Each opens inode 7 on its own: one size.
+        let c = child.add_fs_inode(fs(7, 4096));
+        let p = parent.add_fs_inode(fs(7, 8192));
+        parent.inode_mut(p).set_size(5);
+        assert_eq!(child.inode(c).size(), 5);
+        // Another number, another device, or an inode added without its
+        // file system identity: separate.
+        let other = parent.add_fs_inode(fs(8, 1));
+        let dev = parent.add_fs_inode(Inode::new(7, (8, 2), 3, "/mnt/7".into(), InodeKind::Regular));
+        let own = parent.add_inode(fs(7, 2));
+        assert_eq!((parent.inode(other).size(), parent.inode(dev).size()), (1, 3));
+        assert_eq!((parent.inode(own).size(), child.inode(c).size()), (2, 5));
+        // Once unlinked, the number found again is a new file's.
+        assert!(child.unlink("/tmp/7"));
+        let again = child.add_fs_inode(fs(7, 64));
+        assert!(!child.inode(again).deleted());
+        assert!(parent.inode(p).deleted());
+        assert_eq!(parent.inode(p).size(), 5);
+        // A file reached by path outlives its last description (the
+        // dentry cache): still the relative's inode.
+        let f = parent.open(&slots, other, true, false, false).expect("open");
+        assert_eq!(parent.put(f), 0);
+        let eight = child.add_fs_inode(fs(8, 99));
+        assert_eq!(child.inode(eight).size(), 1);
     }
 }

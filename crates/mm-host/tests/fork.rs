@@ -10,10 +10,10 @@ use mm_core::VmaView;
 use mm_host::Twin;
 use mm_host::callgen::{CallGen, Key0Guard, temp_dir};
 use mm_host::twin::{diff_maps_text, model_pkeys, parse_smaps_flags, parse_smaps_pkeys, with_pkeys};
-use mm_ops::call::{Access, Call, Outcome};
+use mm_ops::call::{Access, Call, Outcome, Signal};
 use mm_ops::task::Task;
 use mm_ops::uapi::madv::*;
-use mm_ops::uapi::oflags::O_RDWR;
+use mm_ops::uapi::oflags::{O_RDWR, O_TRUNC};
 use mm_ops::uapi::*;
 
 const P: u64 = PAGE_SIZE;
@@ -478,16 +478,66 @@ fn a_relative_sees_the_size_a_child_sets() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A file that parent and child each open after the fork is one inode
+/// too (the kernel's inode cache): an `O_TRUNC` open by one empties what
+/// the other maps, and the other's `ftruncate` gives it back. Found by the
+/// random fork sessions with ten times the calls (`MM_FORK_LEN=10`, seed
+/// 30080): the child's fault past the parent's truncation was `SIGBUS` on
+/// the host and succeeded in the model.
+#[test]
+fn a_file_both_open_after_fork_is_one_inode() {
+    let dir = temp_dir("fork-icache").expect("tmp");
+    let path = dir.join("f");
+    std::fs::File::create(&path)
+        .and_then(|f| f.set_len(4 * P))
+        .expect("file");
+    let path = path.to_string_lossy().into_owned();
+    let open = |flags| Call::Open {
+        path: path.clone(),
+        flags,
+        mode: None,
+    };
+    let mut fx = Fx::new();
+    fx.fork();
+    let Outcome::Val(fd) = fx.child(open(O_RDWR)) else {
+        panic!("open in the child")
+    };
+    fx.child(Call::Mmap {
+        addr: at(0),
+        len: 4 * P,
+        prot: RW,
+        flags: MAP_SHARED | MAP_FIXED,
+        fd: fd as i64,
+        off: 0,
+    });
+    assert_eq!(fx.child(read(3)), Outcome::Val(0));
+    // The parent's own open, with O_TRUNC: the child's pages are gone.
+    let Outcome::Val(pfd) = fx.parent(open(O_RDWR | O_TRUNC)) else {
+        panic!("open in the parent")
+    };
+    assert_eq!(fx.child(read(0)), Outcome::Signal(Signal::Bus));
+    // The parent grows it by two pages: the child's first two come back.
+    fx.parent(Call::Ftruncate {
+        fd: pfd as i64,
+        length: 2 * P,
+    });
+    assert_eq!(fx.child(read(1)), Outcome::Val(0));
+    assert_eq!(fx.child(read(2)), Outcome::Signal(Signal::Bus));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Random calls in the parent, a fork, then random calls in parent and
 /// child in turn, compared after each one; halfway, the child exits and
 /// the parent forks again (a second child of the same parent). Seeds
 /// `MM_FORK_SEED` (default 0) and the `MM_FORK_SEEDS - 1` after it
-/// (default 10 in all).
+/// (default 10 in all); `MM_FORK_LEN` (default 1) multiplies the number of
+/// calls before the first fork and in each child's life.
 #[test]
 fn random_calls_around_fork() {
     let dir = temp_dir("fork-random").expect("tmp");
     let knob = |name: &str, default: u64| std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default);
     let first = knob("MM_FORK_SEED", 0);
+    let len = knob("MM_FORK_LEN", 1).max(1);
     for seed in first..first + knob("MM_FORK_SEEDS", 10) {
         let mut gen_p = CallGen::new(seed, &dir);
         let seed_line = format!("seed {seed}");
@@ -508,7 +558,7 @@ fn random_calls_around_fork() {
         };
         // Keeps the helper's key 0 usable (hosts with protection keys).
         let mut key_p = Key0Guard::default();
-        for _ in 0..10 + 5 * (seed % 10) {
+        for _ in 0..(10 + 5 * (seed % 10)) * len {
             gen_p.set_vmas(vmas(&fx.twin.model));
             let mut call = gen_p.next_call();
             if !key_p.adjust(&mut call) {
@@ -522,7 +572,7 @@ fn random_calls_around_fork() {
             let mut gen_c = gen_p.fork_with_seed(seed ^ (0xf0f0 + round));
             let mut key_c = key_p;
             fx.fork();
-            for i in 0..40 {
+            for i in 0..40 * len {
                 let child = i % 2 == 1;
                 let (g, t, k) = if child {
                     (&mut gen_c, fx.child.as_ref().expect("forked"), &mut key_c)

@@ -265,7 +265,12 @@ impl<P: BarrierPolicy> Task<P> {
                 if info.is_none() && flags & O_CREAT != 0 {
                     inode.set_size(0);
                 }
-                files.add_inode(inode)
+                // A file the file system numbered: a relative may have it.
+                if info.is_some() && !created {
+                    files.add_fs_inode(inode)
+                } else {
+                    files.add_inode(inode)
+                }
             }
         };
         drop(files);
