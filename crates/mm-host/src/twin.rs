@@ -220,37 +220,32 @@ pub fn set_layout(model: &Task, stat: &ProcStat) {
 /// `(start, end, VmFlags)` of each VMA in an smaps text (the `VmFlags:`
 /// value with its trailing space, as the kernel prints it).
 pub fn parse_smaps_flags(text: &str) -> Vec<(u64, u64, String)> {
-    let mut out = Vec::new();
-    let mut range = None;
-    for line in text.lines() {
-        if let Some(f) = line.strip_prefix("VmFlags: ") {
-            if let Some((s, e)) = range.take() {
-                out.push((s, e, f.to_string()));
-            }
-            continue;
-        }
-        let Some(first) = line.split(' ').next() else { continue };
-        if let Some((s, e)) = first.split_once('-')
-            && let (Ok(s), Ok(e)) = (u64::from_str_radix(s, 16), u64::from_str_radix(e, 16))
-        {
-            range = Some((s, e));
-        }
-    }
-    // The gate area has no VMA in the model.
-    out.retain(|&(s, _, _)| s < 0xffff_ffff_ff60_0000);
-    out
+    smaps_field(text, "VmFlags: ")
+        .into_iter()
+        .map(|(s, e, f)| (s, e, f.to_string()))
+        .collect()
 }
 
 /// `(start, end, key)` of each VMA in an smaps text that shows
 /// `ProtectionKey` (`arch_show_smap`: machines with protection keys);
 /// empty otherwise.
 pub fn parse_smaps_pkeys(text: &str) -> Vec<(u64, u64, i32)> {
+    smaps_field(text, "ProtectionKey:")
+        .into_iter()
+        .filter_map(|(s, e, k)| Some((s, e, k.trim().parse().ok()?)))
+        .collect()
+}
+
+/// `(start, end, value)` of each VMA in an smaps text for the field whose
+/// line starts with `name` (the rest of that line), the gate area left
+/// out (it has no VMA in the model).
+fn smaps_field<'t>(text: &'t str, name: &str) -> Vec<(u64, u64, &'t str)> {
     let mut out = Vec::new();
     let mut range = None;
     for line in text.lines() {
-        if let Some(k) = line.strip_prefix("ProtectionKey:") {
-            if let (Some((s, e)), Ok(k)) = (range.take(), k.trim().parse()) {
-                out.push((s, e, k));
+        if let Some(v) = line.strip_prefix(name) {
+            if let Some((s, e)) = range.take() {
+                out.push((s, e, v));
             }
             continue;
         }
