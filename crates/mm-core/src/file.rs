@@ -417,10 +417,15 @@ impl FileTable {
     /// [`add_inode`](Self::add_inode) of an inode of the file system
     /// (`dev` and `ino` are the file system's, as `stat` gives them): when
     /// a fork copy of this table (or the table it copies) still has that
-    /// inode, the two are one inode for its size and unlinked state, as
-    /// the kernel's inode cache makes every open of a file one inode.
+    /// inode under the same name, the two are one inode for its size and
+    /// unlinked state, as the kernel's inode cache makes every open of a
+    /// file one inode. (Hard links stay separate: the unlinked state is a
+    /// name's.)
     pub fn add_fs_inode(&mut self, mut inode: Inode) -> InodeId {
-        if let Some(shared) = self.icache.find_or_insert(inode.dev, inode.ino, &inode.shared) {
+        if let Some(shared) = self
+            .icache
+            .find_or_insert(inode.dev, inode.ino, &inode.path, &inode.shared)
+        {
             inode.shared = shared;
         }
         self.add_inode(inode)
@@ -616,6 +621,10 @@ mod tests {
         let own = parent.add_inode(fs(7, 2));
         assert_eq!((parent.inode(other).size(), parent.inode(dev).size()), (1, 3));
         assert_eq!((parent.inode(own).size(), child.inode(c).size()), (2, 5));
+        // Another name of the same number (a hard link): separate, so
+        // that removing one name does not show the other deleted.
+        let link = child.add_fs_inode(Inode::new(7, (8, 1), 7, "/tmp/link".into(), InodeKind::Regular));
+        assert_eq!(child.inode(link).size(), 7);
         // Once unlinked, the number found again is a new file's.
         assert!(child.unlink("/tmp/7"));
         let again = child.add_fs_inode(fs(7, 64));
