@@ -65,6 +65,10 @@ fn scenario(s: &mut Sc) {
     s.map(32, 4, RW, MAP_SHARED | MAP_LOCKED, fd, 0);
     s.expect(rfp(33, 2, 0, 9, 0), OK);
     s.ok(Call::Close { fd });
+    // Its descriptor closed, the memfd lives on in these VMAs alone:
+    // remapping all of them keeps it alive (the call holds a reference).
+    s.expect(rfp(32, 4, 0, 1, 0), OK);
+    s.expect_window("the whole memfd range, remapped", 32, 36, &[(32, 36, "rw-s")]);
 }
 
 #[test]

@@ -35,29 +35,18 @@ pub fn sys_remap_file_pages<P: BarrierPolicy>(
         return Err(Errno::EINVAL);
     }
     let end = start + size;
-    let m = {
-        let mut w = mm.write();
+    // First section: the VMA at `start` gives the protection and flags,
+    // and a reference on its file (`get_file`), which outlives the unmap
+    // that the mapping below makes of the file's last VMA.
+    let (file, vm_flags, prot, mflags) = {
+        let w = mm.write();
         let Some(id) = w.vma_lookup(start) else {
             return Err(Errno::EINVAL);
         };
-        let v = *w.vma_ref(id);
+        let v = w.vma_ref(id);
         let Some(file) = v.file.filter(|_| v.flags.contains(VmFlags::SHARED)) else {
             return Err(Errno::EINVAL);
         };
-        // The VMAs after it must cover the rest: contiguous, of the same
-        // file and with the same flags.
-        let (mut prev_end, mut cur) = (v.end, w.vma_next(id));
-        while prev_end < end {
-            let Some(n) = cur else {
-                return Err(Errno::EINVAL);
-            };
-            let nv = *w.vma_ref(n);
-            if nv.start != prev_end || nv.file != Some(file) || nv.flags != v.flags {
-                return Err(Errno::EINVAL);
-            }
-            prev_end = nv.end;
-            cur = w.vma_next(n);
-        }
         let mut prot = 0;
         for (f, p) in [
             (VmFlags::READ, PROT_READ),
@@ -72,9 +61,42 @@ pub fn sys_remap_file_pages<P: BarrierPolicy>(
         if v.flags.contains(VmFlags::LOCKED) {
             mflags |= MAP_LOCKED;
         }
-        let desc = MapFile::describe_locked(&w, file);
-        do_mmap(&mut w, Some(&desc), start, size, prot, mflags, pgoff)?
+        let vm_flags = v.flags;
+        w.files().get(file);
+        (file, vm_flags, prot, mflags)
     };
+    // Second section (the kernel drops the lock for the security hook in
+    // between): the VMA must still have those flags and that file, and
+    // with the VMAs after it cover the range (contiguous, the same file
+    // and flags).
+    let mut w = mm.write();
+    let r = (|| {
+        let id = w.vma_lookup(start).ok_or(Errno::EINVAL)?;
+        let v = *w.vma_ref(id);
+        if v.flags != vm_flags || v.file != Some(file) {
+            return Err(Errno::EINVAL);
+        }
+        let (mut prev_end, mut cur) = (v.end, w.vma_next(id));
+        while prev_end < end {
+            let n = cur.ok_or(Errno::EINVAL)?;
+            let nv = *w.vma_ref(n);
+            if nv.start != prev_end || nv.file != Some(file) || nv.flags != v.flags {
+                return Err(Errno::EINVAL);
+            }
+            prev_end = nv.end;
+            cur = w.vma_next(n);
+        }
+        let desc = MapFile::describe_locked(&w, file);
+        do_mmap(&mut w, Some(&desc), start, size, prot, mflags, pgoff)
+    })();
+    // `fput`: the file may die here (its descriptors closed, its last
+    // VMA replaced), giving its commit charge back.
+    let acct = w.files().put(file);
+    if acct > 0 {
+        crate::util::vm_unacct_memory(w.st(), acct);
+    }
+    drop(w);
+    let m = r?;
     if m.populate != 0 {
         mm_populate(mm, m.addr, m.populate);
     }
