@@ -439,13 +439,21 @@ pub fn mm_populate<P: BarrierPolicy>(mm: &MmStruct<P>, start: u64, len: u64) {
     }
 }
 
-/// `populate_vma_page_range` under the write lock (mprotect of a locked
-/// private VMA becoming writable): write faults assign the `anon_vma`.
-pub fn mm_populate_locked<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, id: VmaId) {
+/// `populate_vma_page_range` of `[start, end)` in VMA `id` under the
+/// write lock (mprotect of a locked private VMA becoming writable): write
+/// faults assign the `anon_vma`. None is made for a lock-on-fault VMA, nor
+/// when the first page is a guard marker, nor when PKRU refuses writes
+/// under the VMA's key (`check_vma_flags`' `arch_vma_access_permitted`
+/// stops `__get_user_pages` before any fault).
+pub fn mm_populate_locked<P: BarrierPolicy>(w: &mut MmWrite<'_, P>, id: VmaId, start: u64, end: u64) {
     let v = w.vma(id);
-    if !v.flags.intersects(VmFlags::LOCKONFAULT) {
-        anon_vma_prepare(&*w, id);
+    if v.flags.intersects(VmFlags::LOCKONFAULT)
+        || !crate::pkeys::access_permitted(v.flags, w.pkru(), true)
+        || first_guard(w, start, end) == Some(start)
+    {
+        return;
     }
+    anon_vma_prepare(&*w, id);
 }
 
 /// The faults of `faultin_page_range` (`mm/gup.c`, for
@@ -504,7 +512,7 @@ pub fn populate_pages<P: BarrierPolicy>(
 }
 
 /// The first guard marker (`MADV_GUARD_INSTALL`) in `[start, end)`.
-fn first_guard<P: BarrierPolicy>(mm: &MmRead<'_, P>, start: u64, end: u64) -> Option<u64> {
+fn first_guard(mm: &impl VmaView, start: u64, end: u64) -> Option<u64> {
     mm.state()
         .guard_pages
         .range(..end)

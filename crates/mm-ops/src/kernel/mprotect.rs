@@ -98,7 +98,7 @@ pub fn mprotect_fixup<P: BarrierPolicy>(
     // A private VM_LOCKED VMA becoming writable is COW-populated.
     let cow = VmFlags::WRITE.0 | VmFlags::SHARED.0 | VmFlags::LOCKED.0;
     if oldflags.0 & cow == VmFlags::LOCKED.0 && newflags.contains(VmFlags::WRITE) {
-        mm_populate_locked(w, res);
+        mm_populate_locked(w, res, start, end);
     }
     vm_stat_account(w.st(), oldflags, -(nrpages as i64));
     vm_stat_account(w.st(), newflags, nrpages as i64);
