@@ -36,8 +36,8 @@ pub mod vma_iter;
 pub mod vma_lock;
 
 pub use mm::{
-    DEFAULT_START_BRK, FaultView, FsCred, INIT_PKRU, MmConfig, MmRead, MmState, MmStruct, MmWrite, Overcommit,
-    ShmemHuge, ThpMode, VmaView, Vsyscall,
+    DEFAULT_RLIMIT_MAX, DEFAULT_START_BRK, FaultView, FsCred, INIT_PKRU, MmConfig, MmRead, MmState, MmStruct, MmWrite,
+    Overcommit, RLIM_NLIMITS, ShmemHuge, ThpMode, VmaView, Vsyscall,
 };
 pub use ordering::{BarrierPolicy, Full, MbBegin, PolicyKind, PolicyVisitor, SeedFixed, SeedV1, Upstream};
 pub use vm_flags::VmFlags;

@@ -24,7 +24,8 @@ mod guard;
 mod view;
 
 pub use config::{
-    DEFAULT_START_BRK, FsCred, MMAP_BASE_NORANDOM, MmConfig, Overcommit, ShmemHuge, TASK_SIZE_4LEVEL, ThpMode, Vsyscall,
+    DEFAULT_RLIMIT_MAX, DEFAULT_START_BRK, FsCred, MMAP_BASE_NORANDOM, MmConfig, Overcommit, RLIM_NLIMITS, ShmemHuge,
+    TASK_SIZE_4LEVEL, ThpMode, Vsyscall,
 };
 pub use guard::{MmRead, MmWrite, NoMem};
 pub use view::{FaultView, VmaView};

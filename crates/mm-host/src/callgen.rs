@@ -11,8 +11,9 @@
 //! existing VMAs) and `madvise` (every advice value), the mlock family
 //! (small ranges; `mlockall` only with `MCL_ONFAULT`), `mseal` (never on
 //! the helper's own mappings), System V shared memory and the protection-key calls
-//! (`pkey_mprotect`, `pkey_alloc`, `pkey_free`). A small share of calls have invalid
-//! arguments.
+//! (`pkey_mprotect`, `pkey_alloc`, `pkey_free`), `remap_file_pages`, and
+//! `setrlimit` of the limits the memory calls consult. A small share of
+//! calls have invalid arguments.
 
 use std::path::Path;
 
@@ -26,6 +27,7 @@ mod mlock;
 mod mremap;
 mod mseal;
 mod pkeys;
+mod rlimit;
 mod session;
 mod shm;
 
@@ -277,7 +279,9 @@ impl CallGen {
 
     /// The next call.
     pub fn next_call(&mut self) -> Call {
-        match self.rng.random_range(0..140) {
+        match self.rng.random_range(0..144) {
+            142..=143 => self.setrlimit(),
+            140..=141 => self.remap_file_pages(),
             138..=139 => self.pkey(),
             134..=137 => self.shm(),
             100..=111 => self.mremap(),

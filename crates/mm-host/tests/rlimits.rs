@@ -1,9 +1,8 @@
 //! `setrlimit`/`prlimit64` during a process's life (`kernel/sys.c`
 //! `do_prlimit`) against the host: the new soft limits of `RLIMIT_AS`,
 //! `RLIMIT_DATA`, `RLIMIT_FSIZE` and `RLIMIT_MEMLOCK` decide the next
-//! calls at once. Limits are only lowered, or raised back within the hard
-//! limit, as a process without `CAP_SYS_RESOURCE` may (the model does not
-//! know hard limits).
+//! calls at once. The process has no `CAP_SYS_RESOURCE`: a hard limit
+//! may be lowered, never raised (`EPERM`), not even back.
 #![cfg(all(target_os = "linux", target_arch = "x86_64"))]
 
 #[allow(dead_code)]
@@ -41,6 +40,14 @@ fn scenario(s: &mut Sc) {
         addr: big,
         len: 600 * M,
     });
+    // Hard limits: raising one is refused, lowering one is final; the
+    // resource is an `unsigned int` (its upper half is dropped).
+    s.err(set(rlimit::AS, 512 * M, u64::MAX), Errno::EPERM);
+    s.err(set(rlimit::MEMLOCK, 0, 128 << 10), Errno::EPERM);
+    s.expect(set(1 << 32 | rlimit::AS, 1024 * M, 1024 * M), OK);
+    s.expect(set(4, 0, M), OK);
+    s.err(set(4, 0, 2 * M), Errno::EPERM);
+    s.expect(set(4, M / 2, M / 2), OK);
     // Data (private writable mappings and brk).
     s.expect(set(rlimit::DATA, 32 * M, u64::MAX), OK);
     s.err(anon(40 * M), Errno::ENOMEM);

@@ -26,7 +26,7 @@
 //! assert_eq!(back, env);
 //! ```
 
-use mm_core::{MmConfig, Overcommit, ShmemHuge, ThpMode, Vsyscall};
+use mm_core::{DEFAULT_RLIMIT_MAX, MmConfig, Overcommit, RLIM_NLIMITS, ShmemHuge, ThpMode, Vsyscall};
 
 /// `TASK_SIZE` with 4-level page tables (`DEFAULT_MAP_WINDOW` with 5-level
 /// ones: what `mmap_base` and the legacy base are computed from).
@@ -41,6 +41,8 @@ const CAP_DAC_OVERRIDE: u32 = 1;
 const CAP_DAC_READ_SEARCH: u32 = 2;
 /// `CAP_IPC_LOCK`.
 const CAP_IPC_LOCK: u32 = 14;
+/// `CAP_SYS_RESOURCE`.
+const CAP_SYS_RESOURCE: u32 = 24;
 /// `CAP_IPC_OWNER`.
 const CAP_IPC_OWNER: u32 = 15;
 /// `CAP_SYS_RAWIO`.
@@ -106,6 +108,10 @@ pub struct ProcEnv {
     pub rlimit_nofile: u64,
     /// Soft `RLIMIT_FSIZE` in bytes ([`UNLIMITED`]: none).
     pub rlimit_fsize: u64,
+    /// The hard limit of every resource, by `RLIMIT_*` number (the `Hard
+    /// Limit` column of `/proc/PID/limits`, whose lines are in that
+    /// order): in text, 16 values separated by spaces.
+    pub rlimit_max: [u64; RLIM_NLIMITS],
     /// Memory protection keys are on (`ospke` in `/proc/cpuinfo`'s flags).
     pub pkeys: bool,
     /// The `[vsyscall]` mode, from the gate line of the process's maps
@@ -155,6 +161,7 @@ impl Default for ProcEnv {
             rlimit_memlock: 8 << 20,
             rlimit_nofile: 1 << 20,
             rlimit_fsize: UNLIMITED,
+            rlimit_max: DEFAULT_RLIMIT_MAX,
             pkeys: false,
             la57: false,
             vsyscall: Vsyscall::XOnly,
@@ -169,7 +176,7 @@ impl Default for ProcEnv {
 }
 
 /// The keys of [`ProcEnv::to_lines`], in order.
-pub const KEYS: [&str; 32] = [
+pub const KEYS: [&str; 33] = [
     "mem_total_kb",
     "swap_total_kb",
     "hugetlb_total_kb",
@@ -193,6 +200,7 @@ pub const KEYS: [&str; 32] = [
     "rlimit_memlock",
     "rlimit_nofile",
     "rlimit_fsize",
+    "rlimit_max",
     "pkeys",
     "la57",
     "vsyscall",
@@ -285,6 +293,14 @@ impl ProcEnv {
             "rlimit_memlock" => self.rlimit_memlock = n()?,
             "rlimit_nofile" => self.rlimit_nofile = n()?,
             "rlimit_fsize" => self.rlimit_fsize = n()?,
+            "rlimit_max" => {
+                let v: Vec<u64> = value
+                    .split_whitespace()
+                    .map(number)
+                    .collect::<Option<_>>()
+                    .ok_or_else(bad)?;
+                self.rlimit_max = v.try_into().map_err(|_| bad())?;
+            }
             "pkeys" => self.pkeys = n()? != 0,
             "la57" => self.la57 = n()? != 0,
             "vsyscall" => {
@@ -349,6 +365,11 @@ impl ProcEnv {
             limit_text(self.rlimit_memlock),
             limit_text(self.rlimit_nofile),
             limit_text(self.rlimit_fsize),
+            self.rlimit_max
+                .iter()
+                .map(|&v| limit_text(v))
+                .collect::<Vec<_>>()
+                .join(" "),
             u8::from(self.pkeys).to_string(),
             u8::from(self.la57).to_string(),
             match self.vsyscall {
@@ -435,6 +456,8 @@ impl ProcEnv {
         cfg.rlimit_memlock = self.rlimit_memlock;
         cfg.rlimit_nofile = self.rlimit_nofile;
         cfg.rlimit_fsize = self.rlimit_fsize;
+        cfg.rlimit_max = self.rlimit_max;
+        cfg.cap_sys_resource = self.cap(CAP_SYS_RESOURCE);
         cfg.pkeys = self.pkeys;
         cfg.vsyscall = self.vsyscall;
         if self.la57 {

@@ -112,17 +112,20 @@ impl<P: BarrierPolicy> Task<P> {
     }
 
     /// `setrlimit(2)`/`prlimit64(2)` on the calling process
-    /// (`kernel/sys.c` `do_prlimit`): a soft limit above the hard one, or a
-    /// resource out of range, is `EINVAL`; an `RLIMIT_NOFILE` above
-    /// `fs.nr_open` (its default, 1,048,576) is `EPERM`. The soft limits
-    /// of the address space's resources (`AS`, `DATA`, `STACK`, `MEMLOCK`,
-    /// `NOFILE`, `FSIZE`) take effect at once; the others change nothing
-    /// here. Hard limits are not modeled: raising one above its current
-    /// value without `CAP_SYS_RESOURCE` is not refused.
+    /// (`kernel/sys.c` `do_prlimit`). `resource` is the system call's
+    /// `unsigned int`: its upper 32 bits are dropped. In the kernel's order:
+    /// a resource out of range, or a soft limit above the hard one, is
+    /// `EINVAL`; an `RLIMIT_NOFILE` hard limit above `fs.nr_open` (its
+    /// default, 1,048,576) is `EPERM`, and so is raising any hard limit
+    /// without `CAP_SYS_RESOURCE`. The hard limit is kept
+    /// ([`MmConfig::rlimit_max`](mm_core::MmConfig::rlimit_max)); the soft
+    /// limits of the address space's resources (`AS`, `DATA`, `STACK`,
+    /// `MEMLOCK`, `NOFILE`, `FSIZE`) take effect at once, the others
+    /// change nothing here.
     pub fn setrlimit(&mut self, resource: u64, cur: u64, max: u64) -> Result<(), Errno> {
-        const RLIM_NLIMITS: u64 = 16;
         const NR_OPEN: u64 = 1 << 20;
-        if resource >= RLIM_NLIMITS || cur > max {
+        let resource = resource as u32 as u64;
+        if resource >= mm_core::RLIM_NLIMITS as u64 || cur > max {
             return Err(Errno::EINVAL);
         }
         if resource == rlimit::NOFILE && max > NR_OPEN {
@@ -131,6 +134,10 @@ impl<P: BarrierPolicy> Task<P> {
         let mm = self.mm().clone();
         let mut w = mm.write();
         let cfg = &mut w.st().cfg;
+        if max > cfg.rlimit_max[resource as usize] && !cfg.cap_sys_resource {
+            return Err(Errno::EPERM);
+        }
+        cfg.rlimit_max[resource as usize] = max;
         match resource {
             rlimit::FSIZE => cfg.rlimit_fsize = cur,
             rlimit::DATA => cfg.rlimit_data = cur,

@@ -96,6 +96,35 @@ pub enum Vsyscall {
     None,
 }
 
+/// `RLIM_NLIMITS`: the number of resource limits (`include/uapi/asm-generic/resource.h`).
+pub const RLIM_NLIMITS: usize = 16;
+
+/// The hard limits of the reference host's root shell (`/proc/self/limits`),
+/// by `RLIMIT_*` number: unlimited but for the process and pending-signal
+/// counts (96,363 on 24 GiB), open files (`fs.nr_open`), locked memory
+/// (8 MiB), the message-queue bytes (819,200) and the two priorities (0).
+pub const DEFAULT_RLIMIT_MAX: [u64; RLIM_NLIMITS] = {
+    let inf = u64::MAX;
+    [
+        inf,
+        inf,
+        inf,
+        inf,
+        inf,
+        inf,
+        96_363,
+        1 << 20,
+        8 << 20,
+        inf,
+        inf,
+        96_363,
+        819_200,
+        0,
+        0,
+        inf,
+    ]
+};
+
 /// The knobs that decide the address space's behaviour: sysctls, rlimits,
 /// credentials and the layout chosen at exec.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -156,6 +185,13 @@ pub struct MmConfig {
     /// `RLIMIT_FSIZE` in bytes: `ftruncate` may not grow a file past it
     /// (`EFBIG`, and `SIGXFSZ`). Default unlimited.
     pub rlimit_fsize: u64,
+    /// The hard limits of every resource, indexed by `RLIMIT_*` number
+    /// (`signal->rlim[].rlim_max`): `setrlimit` may raise one only with
+    /// `CAP_SYS_RESOURCE` (`kernel/sys.c` `do_prlimit`). Default: the
+    /// reference host's, as root.
+    pub rlimit_max: [u64; RLIM_NLIMITS],
+    /// The task has `CAP_SYS_RESOURCE` (may raise a hard limit).
+    pub cap_sys_resource: bool,
     /// The `[vsyscall]` gate area's mode (boot option `vsyscall=`).
     pub vsyscall: Vsyscall,
     /// The CPU and kernel have memory protection keys (x86 `ospke`): a
@@ -244,6 +280,8 @@ impl Default for MmConfig {
             rlimit_stack: 8 << 20,
             rlimit_nofile: 1 << 20,
             rlimit_fsize: u64::MAX,
+            rlimit_max: DEFAULT_RLIMIT_MAX,
+            cap_sys_resource: true,
             pkeys: false,
             vsyscall: Vsyscall::XOnly,
             cap_sys_rawio: true,

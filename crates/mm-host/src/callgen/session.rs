@@ -128,6 +128,7 @@ fn breaks_helper(call: &Call, vital: &[(u64, u64)]) -> bool {
         | Call::Mprotect { addr, len, .. }
         | Call::PkeyMprotect { addr, len, .. }
         | Call::Madvise { addr, len, .. } => hits(addr, len),
+        Call::RemapFilePages { start, size, .. } => hits(start, size),
         // A seal on the helper's own mappings would stop its allocator
         // from giving memory back; the calls' mappings are what is tested.
         // Arguments that `do_mseal` refuses up front seal nothing.

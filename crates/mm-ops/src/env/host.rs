@@ -91,6 +91,16 @@ impl ProcEnv {
                     missing.push(format!("{proc_dir}/limits: {name}"));
                 }
             }
+            // The hard limits: the third column of every line after the
+            // heading, in `RLIMIT_*` order (a name has one to three words).
+            let hard: Vec<&str> = limits
+                .lines()
+                .skip(1)
+                .filter_map(|l| l.get(26..).and_then(|rest| rest.split_whitespace().nth(1)))
+                .collect();
+            if env.set("rlimit_max", &hard.join(" ")).is_err() {
+                missing.push(format!("{proc_dir}/limits: Hard Limit"));
+            }
         }
         if let Some(status) = read(&format!("{proc_dir}/status"), &mut missing) {
             let field = |name: &str| status.lines().find_map(|l| l.strip_prefix(name)).map(str::trim);
