@@ -144,6 +144,13 @@ pub struct Inode {
     /// ([`HugeInode`](crate::hugetlb::HugeInode)), shared with the inode's
     /// fork copies.
     pub huge: Option<std::sync::Arc<crate::hugetlb::HugeInode>>,
+    /// A System V segment removed with `IPC_RMID` (`SHM_DEST`) that no
+    /// other address space maps: its VMAs here are its last attaches, and
+    /// once they are unmapped the segment is destroyed, so that mapping
+    /// the file again fails (`shm_mmap` → `__shm_open`: `EINVAL`). Set
+    /// for the length of one call (`remap_file_pages`, the only one that
+    /// maps an attach's file again) by whoever knows the namespace.
+    pub shm_last_attaches: bool,
     /// Open file descriptions referring to it.
     refs: u32,
 }
@@ -177,6 +184,7 @@ impl Inode {
             tmpfs_huge: None,
             acct_pages: 0,
             huge: None,
+            shm_last_attaches: false,
             refs: 0,
         }
     }
@@ -301,6 +309,11 @@ impl FileTable {
     #[inline]
     pub fn file(&self, id: FileId) -> &File {
         self.files[id.0 as usize].as_ref().expect("live file")
+    }
+
+    /// The inode `id`, if it is live.
+    pub fn try_inode_mut(&mut self, id: InodeId) -> Option<&mut Inode> {
+        self.inodes.get_mut(id.0 as usize)?.as_mut()
     }
 
     /// The inode `id`.

@@ -272,3 +272,37 @@ fn fragments_stay_apart_and_move_alone() {
         sc.expect(rmid(id), OK);
     });
 }
+
+/// `remap_file_pages` maps an attach's file again (`do_mmap` → `shm_mmap`
+/// → `__shm_open`). Of a removed segment, it works while another attach
+/// stays; when the range was the last one, the unmap that clears it
+/// destroys the segment, the mapping fails with `EINVAL`, and the range
+/// stays unmapped (found by the random sessions, seed 510190).
+#[test]
+fn remapped_after_removal() {
+    case("remapped_after_removal", |sc| {
+        let rfp = |page: u64, pages: u64, pgoff: u64| Call::RemapFilePages {
+            start: at(page),
+            size: pages * P,
+            prot: 0,
+            pgoff,
+            flags: 0,
+        };
+        let id = sc.ok(get(IPC_PRIVATE, 4 * P, IPC_CREAT | 0o600)) as i64;
+        sc.expect(attach(id, at(0), 0), Outcome::Val(at(0)));
+        sc.expect(rmid(id), OK);
+        // Pages 1-3 stay attached.
+        sc.expect(rfp(0, 1, 3), OK);
+        sc.expect_arena("remapped", &[(0, 1, "rw-s", 3), (1, 4, "rw-s", 1)]);
+        sc.munmap(1, 3);
+        // The last attach: unmapped, then the mapping fails.
+        sc.err(rfp(0, 1, 0), Errno::EINVAL);
+        sc.expect_arena("nothing left", &[]);
+        sc.err(attach(id, 0, 0), Errno::EINVAL);
+        // Not removed: the same call simply works.
+        let id = sc.ok(get(IPC_PRIVATE, P, IPC_CREAT | 0o600)) as i64;
+        sc.expect(attach(id, at(8), 0), Outcome::Val(at(8)));
+        sc.expect(rfp(8, 1, 2), OK);
+        sc.expect(rmid(id), OK);
+    });
+}

@@ -404,14 +404,7 @@ impl<P: BarrierPolicy> Task<P> {
                 prot,
                 pgoff,
                 flags,
-            } => ok0(crate::kernel::fremap::sys_remap_file_pages(
-                self.mm(),
-                start,
-                size,
-                prot,
-                pgoff,
-                flags,
-            )),
+            } => ok0(self.remap_file_pages(start, size, prot, pgoff, flags)),
             &Call::Ftruncate { fd, length } => ok0(self.ftruncate(fd, length)),
         }
     }

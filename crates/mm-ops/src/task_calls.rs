@@ -111,6 +111,45 @@ impl<P: BarrierPolicy> Task<P> {
         crate::kernel::mseal::do_mseal(self.mm(), addr, len, flags)
     }
 
+    /// `remap_file_pages(2)` ([`sys_remap_file_pages`](crate::kernel::fremap::sys_remap_file_pages)).
+    /// On an attach of a System V segment removed with `IPC_RMID` that no
+    /// other address space maps, the mapping's unmap may close the
+    /// segment's last attach, which destroys it: the new mapping then
+    /// fails with `EINVAL`, leaving the range unmapped, as on the host.
+    pub fn remap_file_pages(&mut self, start: u64, size: u64, prot: u64, pgoff: u64, flags: u64) -> Result<(), Errno> {
+        let last = self.removed_segment_attached_here_only(start);
+        let mm = self.mm().clone();
+        if let Some(i) = last {
+            mm.files().inode_mut(i).shm_last_attaches = true;
+        }
+        let r = crate::kernel::fremap::sys_remap_file_pages(&mm, start, size, prot, pgoff, flags);
+        if let Some(i) = last
+            && let Some(inode) = mm.files().try_inode_mut(i)
+        {
+            inode.shm_last_attaches = false;
+        }
+        self.reap_shm();
+        r
+    }
+
+    /// The inode of the System V attach mapped at `addr`, if its segment
+    /// was removed (`IPC_RMID`) and no other address space maps it.
+    fn removed_segment_attached_here_only(&self, addr: u64) -> Option<mm_core::file::InodeId> {
+        let (inode, id) = {
+            let r = self.mm().read();
+            let file = r.vma_lookup(addr).and_then(|v| r.vma_ref(v).file)?;
+            let files = r.files();
+            let inode = files.file(file).inode;
+            let i = files.inode(inode);
+            if !i.is_sysv_shm() {
+                return None;
+            }
+            (inode, i.ino as i64)
+        };
+        let ns = self.shm_ns();
+        ns.removed_and_attached_only_by(id, self.mm()).then_some(inode)
+    }
+
     /// `setrlimit(2)`/`prlimit64(2)` on the calling process
     /// (`kernel/sys.c` `do_prlimit`). `resource` is the system call's
     /// `unsigned int`: its upper 32 bits are dropped. In the kernel's order:

@@ -35,15 +35,15 @@ pub fn sys_remap_file_pages<P: BarrierPolicy>(
         return Err(Errno::EINVAL);
     }
     let end = start + size;
-    // First section: the VMA at `start` gives the protection and flags,
-    // and a reference on its file (`get_file`), which outlives the unmap
-    // that the mapping below makes of the file's last VMA.
+    // First, under the read lock: the VMA at `start` gives the protection
+    // and flags, and a reference on its file (`get_file`), which outlives
+    // the unmap that the mapping below makes of the file's last VMA.
     let (file, vm_flags, prot, mflags) = {
-        let w = mm.write();
-        let Some(id) = w.vma_lookup(start) else {
+        let r = mm.read();
+        let Some(id) = r.vma_lookup(start) else {
             return Err(Errno::EINVAL);
         };
-        let v = w.vma_ref(id);
+        let v = r.vma_ref(id);
         let Some(file) = v.file.filter(|_| v.flags.contains(VmFlags::SHARED)) else {
             return Err(Errno::EINVAL);
         };
@@ -62,11 +62,11 @@ pub fn sys_remap_file_pages<P: BarrierPolicy>(
             mflags |= MAP_LOCKED;
         }
         let vm_flags = v.flags;
-        w.files().get(file);
+        r.files().get(file);
         (file, vm_flags, prot, mflags)
     };
-    // Second section (the kernel drops the lock for the security hook in
-    // between): the VMA must still have those flags and that file, and
+    // Then the write section (the lock is dropped for the security hook
+    // in between): the VMA must still have those flags and that file, and
     // with the VMAs after it cover the range (contiguous, the same file
     // and flags).
     let mut w = mm.write();

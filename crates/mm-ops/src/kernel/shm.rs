@@ -154,6 +154,30 @@ impl<P: BarrierPolicy> ShmNs<P> {
         n
     }
 
+    /// Whether segment `id` was removed (`IPC_RMID`, waiting for its last
+    /// detach) and no address space but `mm` maps it.
+    pub fn removed_and_attached_only_by(&self, id: i64, mm: &Arc<MmStruct<P>>) -> bool {
+        if !self.segs.get(&id).is_some_and(|s| s.dest) {
+            return false;
+        }
+        self.mms
+            .iter()
+            .filter_map(Weak::upgrade)
+            .filter(|m| !Arc::ptr_eq(m, mm))
+            .all(|m| {
+                let r = m.read();
+                let files = r.files();
+                let mut none = true;
+                r.for_each_vma_ref(|v| {
+                    if let Some(f) = v.file {
+                        let i = files.file_inode(f);
+                        none &= !(i.is_sysv_shm() && i.ino as i64 == id);
+                    }
+                });
+                none
+            })
+    }
+
     /// Destroys the removed segments nothing maps any more, when one is
     /// waiting for its last detach (cheap otherwise): for the end of any call that may
     /// have unmapped it (`munmap`, `mremap`, a fixed `mmap` over it, a

@@ -277,6 +277,22 @@ pub enum MapSource {
     File(mm_core::file::FileId),
 }
 
+/// Whether the System V segment behind attach file `f` is gone: removed,
+/// with its last attaches in this address space
+/// ([`Inode::shm_last_attaches`](mm_core::file::Inode::shm_last_attaches)),
+/// none of which is left.
+#[cold]
+fn shm_segment_gone<P: BarrierPolicy>(mm: &MmWrite<'_, P>, f: mm_core::file::FileId) -> bool {
+    let files = mm.files();
+    let inode = files.file(f).inode;
+    if !files.inode(inode).shm_last_attaches {
+        return false;
+    }
+    let mut attached = false;
+    mm.for_each_vma_ref(|v| attached |= v.file.is_some_and(|g| files.file(g).inode == inode));
+    !attached
+}
+
 /// `mmap_region` / `__mmap_region`: maps `[addr, addr + len)` (page
 /// aligned, checked), replacing what is there, merging where possible.
 pub fn mmap_region<P: BarrierPolicy>(
@@ -387,6 +403,15 @@ pub fn mmap_region<P: BarrierPolicy>(
     }
     if merged.is_none() {
         // __mmap_new_vma.
+        if let MapSource::File(f) = src
+            && matches!(kind, Some(InodeKind::SysvShm | InodeKind::SysvShmHuge))
+            && shm_segment_gone(mm, f)
+        {
+            // shm_mmap → __shm_open: the unmap above closed the removed
+            // segment's last attach, which destroyed it.
+            vm_unacct_memory(mm.st(), charged);
+            return Err(Errno::EINVAL);
+        }
         if let Some(InodeKind::MmapRefuses(e)) = kind {
             // The file's mmap refuses (__mmap_new_file_vma → unacct_error);
             // the range was cleared before it was called.
