@@ -284,7 +284,8 @@ fn asan() -> bool {
     // maps at fixed addresses ASan's own mappings may hold (and xtask is
     // tooling). The semantic checks that only repeat the plain run's are
     // shorter here: 4,000 random differential calls instead of 10,000, and
-    // the programs of ASAN_PROGRAMS (the plain run has them all).
+    // the programs of ASAN_PROGRAMS (the plain run has them all), and no
+    // doc tests.
     let mut c = nightly(&[
         "test",
         "--target",
@@ -296,6 +297,9 @@ fn asan() -> bool {
         "mm-benches",
         "--all-features",
         "--no-fail-fast",
+        // Unit and integration tests; not the doc tests (the plain run
+        // has them, and they hold no `unsafe` of their own).
+        "--tests",
     ]);
     c.env("RUSTFLAGS", "-Zsanitizer=address")
         .env("RUSTDOCFLAGS", "-Zsanitizer=address")
@@ -338,13 +342,14 @@ fn tsan() -> bool {
 }
 
 /// Miri over the small concurrency test, on several scheduling seeds
-/// (`MIRI_SEEDS`, default 8): undefined behaviour, data races and the
-/// aliasing rules of the guards' `unsafe`.
+/// (`MIRI_SEEDS`, default 4; loom explores the interleavings exhaustively,
+/// Miri adds undefined behaviour, data races and the aliasing rules of the
+/// guards' `unsafe` on a few of them).
 fn miri() -> bool {
     if !nightly_components(&["miri", "rust-src"]) {
         return false;
     }
-    let seeds = std::env::var("MIRI_SEEDS").unwrap_or_else(|_| "8".into());
+    let seeds = std::env::var("MIRI_SEEDS").unwrap_or_else(|_| "4".into());
     let mut c = nightly(&["miri", "test", "-p", "mm-spec", "--test", "threads"]);
     c.env("MIRIFLAGS", format!("-Zmiri-many-seeds=0..{seeds}"))
         .env("CARGO_TARGET_DIR", target_dir().join("miri"));
