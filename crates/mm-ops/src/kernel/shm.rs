@@ -107,6 +107,20 @@ pub struct ShmNs<P: BarrierPolicy> {
     mms: Vec<Weak<MmStruct<P>>>,
 }
 
+/// The VMAs of `mm` that map System V segment `id` (its attaches there).
+fn attaches_in<P: BarrierPolicy>(mm: &MmStruct<P>, id: i64) -> usize {
+    let r = mm.read();
+    let files = r.files();
+    let mut n = 0;
+    r.for_each_vma_ref(|v| {
+        if let Some(f) = v.file {
+            let i = files.file_inode(f);
+            n += usize::from(i.is_sysv_shm() && i.ino as i64 == id);
+        }
+    });
+    n
+}
+
 impl<P: BarrierPolicy> Default for ShmNs<P> {
     fn default() -> Self {
         Self::new()
@@ -140,18 +154,11 @@ impl<P: BarrierPolicy> ShmNs<P> {
 
     /// `shm_nattch` of segment `id`: the VMAs mapping it.
     fn nattch(&self, id: i64) -> usize {
-        let mut n = 0;
-        for mm in self.mms.iter().filter_map(Weak::upgrade) {
-            let r = mm.read();
-            let files = r.files();
-            r.for_each_vma_ref(|v| {
-                if let Some(f) = v.file {
-                    let i = files.file_inode(f);
-                    n += usize::from(i.is_sysv_shm() && i.ino as i64 == id);
-                }
-            });
-        }
-        n
+        self.mms
+            .iter()
+            .filter_map(Weak::upgrade)
+            .map(|mm| attaches_in(&mm, id))
+            .sum()
     }
 
     /// Whether segment `id` was removed (`IPC_RMID`, waiting for its last
@@ -164,18 +171,7 @@ impl<P: BarrierPolicy> ShmNs<P> {
             .iter()
             .filter_map(Weak::upgrade)
             .filter(|m| !Arc::ptr_eq(m, mm))
-            .all(|m| {
-                let r = m.read();
-                let files = r.files();
-                let mut none = true;
-                r.for_each_vma_ref(|v| {
-                    if let Some(f) = v.file {
-                        let i = files.file_inode(f);
-                        none &= !(i.is_sysv_shm() && i.ino as i64 == id);
-                    }
-                });
-                none
-            })
+            .all(|m| attaches_in(&m, id) == 0)
     }
 
     /// Destroys the removed segments nothing maps any more, when one is
