@@ -5,12 +5,15 @@
 //!   of the workspace (doc tests, the reference state machine, the
 //!   differential tests against the host kernel), the embedding examples
 //!   (`cargo xtask examples`), the checkers below, then a summary of the
-//!   counts the tests reported.
+//!   counts the tests reported. Miri and ThreadSanitizer run beside the
+//!   plain tests, the fuzz smoke run beside AddressSanitizer
+//!   ([`background`]), each lane's log printed when it is waited for.
 //! * `cargo xtask examples` — runs each program of `examples/`.
 //! * `cargo xtask dist` — the man page and shell completions of `mmsim`,
 //!   under `target/dist/`.
-//! * `cargo xtask loom` — the loom model checks of every scenario under
-//!   every barrier policy, then the mutation table (each one-site mutation
+//! * `cargo xtask loom [--exhaustive]` — the loom model checks of every
+//!   scenario under every barrier policy (the heaviest few at preemption
+//!   bound 4 under all but `upstream`, unless `--exhaustive`), then the mutation table (each one-site mutation
 //!   of the read or write path must be caught by loom, the stress test or
 //!   the state machine); writes `target/mm-loom/summary.json`.
 //! * `cargo xtask asan` — every crate's tests (the host-kernel
@@ -34,6 +37,7 @@
 //!   filter, say).
 
 mod asm;
+mod background;
 mod bench;
 mod bench_answer;
 mod bench_chart;
@@ -52,6 +56,8 @@ mod loom;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::time::Instant;
+
+use background::Background;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -200,32 +206,42 @@ fn ci() -> bool {
         .args(["test", "--all-features", "-p", "mm-core", "--test", "tree"])
         .args(["-p", "mm-spec", "--test", "stress"])
         .env("MM_KEY_SEARCH", "portable");
-    let steps = [
+    let lint = [
         ("cargo fmt --check", fmt),
         ("cargo clippy -D warnings", clippy),
         ("cargo doc -D warnings", doc),
+    ];
+    let tests = [
         (
             "cargo test (all, with doc tests and the host-kernel differential tests)",
             test,
         ),
         ("cargo test (tree and stress, MM_KEY_SEARCH=portable)", portable),
     ];
-    let mut ok = true;
-    for (name, cmd) in steps {
-        if !step(name, cmd) {
-            ok = false;
-            break;
-        }
+    if !lint.into_iter().all(|(name, cmd)| step(name, cmd)) {
+        println!("ci: FAILED");
+        return false;
     }
+    // The checkers run even after one fails, so that CI shows them all.
+    // Miri and ThreadSanitizer run beside the plain tests, the fuzz smoke
+    // run beside AddressSanitizer (`background`: those stretches keep one
+    // core of two busy). Their nightly components are installed first, so
+    // that two lanes never run rustup at once.
+    let mut ok = nightly_components(&["miri", "rust-src"]);
+    let side = Background::start("Miri, then ThreadSanitizer", "miri-tsan", &["miri", "tsan"]);
+    ok &= tests.into_iter().all(|(name, cmd)| step(name, cmd));
     if ok {
         ok = run_examples();
     }
+    let mut lanes = vec![side];
     if ok {
-        // Every checker runs, even after one fails, so that CI shows them all.
+        ok &= loom::loom(&[]);
         // The fuzz targets, a short smoke run each from the seed corpus.
-        let smoke = ["--time".to_string(), "20".to_string()];
-        let checks = [loom::loom(), asan(), tsan(), miri(), fuzz::fuzz(&smoke)];
-        ok = checks.iter().all(|&c| c);
+        lanes.push(Background::start("fuzz smoke run", "fuzz", &["fuzz-smoke"]));
+        ok &= asan();
+    }
+    for lane in lanes {
+        ok &= lane.finish();
     }
     println!("==> summary");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
@@ -373,10 +389,11 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let ok = match args.first().map(String::as_str) {
         Some("ci") => ci(),
-        Some("loom") => loom::loom(),
+        Some("loom") => loom::loom(&args[1..]),
         Some("asan") => asan(),
         Some("tsan") => tsan(),
         Some("miri") => miri(),
+        Some("lane") => background::lane(&args[1..]),
         Some("examples") => run_examples(),
         Some("dist") => dist::dist(),
         Some("asm") => asm::asm(),
@@ -385,7 +402,7 @@ fn main() -> ExitCode {
         Some("fuzz") => fuzz::fuzz(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask ci | loom | asan | tsan | miri | examples | dist | asm | icount [POLICY VMAS...] | bench [--help] | fuzz [--help]"
+                "usage: cargo xtask ci | loom [--exhaustive] | asan | tsan | miri | examples | dist | asm | icount [POLICY VMAS...] | bench [--help] | fuzz [--help]"
             );
             false
         }

@@ -130,7 +130,7 @@ pub fn simulate(opts: &SimulateOptions, results: &[PolicyResult], loom: &LoomRec
             "state": "current",
             "date": date,
             "commit": commit,
-            "rows": rows.iter().map(|(p, s, v)| json!({"policy": p, "scenario": s, "verdict": v})).collect::<Vec<_>>(),
+            "rows": rows.iter().map(|(p, s, v, b)| json!({"policy": p, "scenario": s, "verdict": v, "bound": b})).collect::<Vec<_>>(),
         }),
     };
     let v = verdict(results);

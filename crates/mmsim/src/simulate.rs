@@ -115,8 +115,9 @@ pub enum LoomRecord {
         date: String,
         /// The commit it names.
         commit: String,
-        /// Its rows: (policy, scenario, verdict).
-        rows: Vec<(String, String, String)>,
+        /// Its rows: (policy, scenario, verdict, preemption bound:
+        /// `none` where the exploration was exhaustive).
+        rows: Vec<(String, String, String, String)>,
     },
 }
 
@@ -149,7 +150,7 @@ pub fn loom_record(path: Option<&PathBuf>) -> LoomRecord {
             a.iter()
                 .map(|r| {
                     let f = |k: &str| r.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
-                    (f("policy"), f("scenario"), f("verdict"))
+                    (f("policy"), f("scenario"), f("verdict"), f("bound"))
                 })
                 .collect()
         })
@@ -171,8 +172,16 @@ fn loom_cell(rec: &LoomRecord, policy: PolicyKind) -> String {
         .filter(|r| r.2 == "violation-found")
         .map(|r| r.1.as_str())
         .collect();
+    // How many were explored exhaustively (a summary without bounds says
+    // nothing about it).
+    let exhaustive = mine.iter().filter(|r| r.3 == "none").count();
+    let how = if mine.iter().all(|r| r.3.is_empty()) {
+        String::new()
+    } else {
+        format!(", {exhaustive} of them exhaustively")
+    };
     if bad.is_empty() {
-        format!("no violation in {} scenarios", mine.len())
+        format!("no violation in {} scenarios{how}", mine.len())
     } else {
         format!("violations in {}/{} ({})", bad.len(), mine.len(), bad.join(", "))
     }

@@ -289,8 +289,8 @@ fn simulate_takes_the_loom_verdict_only_from_a_summary_of_its_own_sources() {
         format!(
             r#"{{"date": "2026-01-02T03:04:05Z", "commit": "abcdef123456", "source_fingerprint": "{fingerprint}",
                 "complete": {complete}, "rows": [
-                {{"policy": "upstream", "scenario": "s1", "verdict": "no-violation"}},
-                {{"policy": "upstream", "scenario": "s2", "verdict": "{verdict}"}}]}}"#
+                {{"policy": "upstream", "scenario": "s1", "verdict": "no-violation", "bound": "none"}},
+                {{"policy": "upstream", "scenario": "s2", "verdict": "{verdict}", "bound": "4"}}]}}"#
         )
     };
     let run_with = |text: String| {
@@ -316,7 +316,12 @@ fn simulate_takes_the_loom_verdict_only_from_a_summary_of_its_own_sources() {
     let own = env!("MMSIM_SOURCE_FINGERPRINT");
     let run = run_with(summary(own, true, "no-violation"));
     assert_eq!(run.code, Some(0), "{run:?}");
-    assert!(run.stdout.contains("no violation in 2 scenarios"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("no violation in 2 scenarios, 1 of them exhaustively"),
+        "{}",
+        run.stdout
+    );
     assert!(
         run.stdout.contains("2026-01-02T03:04:05Z at commit abcdef123456"),
         "{}",
