@@ -61,12 +61,17 @@ impl Background {
             None => false,
         };
         println!("==> {} (ran beside the steps above)", self.name);
-        match std::fs::read_to_string(&self.log) {
-            Ok(text) => print!("{text}"),
-            Err(e) => println!("(no log at {}: {e})", self.log.display()),
-        }
+        let text =
+            std::fs::read_to_string(&self.log).unwrap_or_else(|e| format!("(no log at {}: {e})\n", self.log.display()));
+        print!("{text}");
+        // The lane's own time, which it printed last.
+        let own = text
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix(LANE_TIME)?.trim().parse::<f64>().ok())
+            .map_or("?".to_string(), |s| format!("{s:.1}"));
         println!(
-            "<== {} (beside): {} in {:.1}s",
+            "<== {} (beside): {} in {own}s (waited for {:.1}s after it started)",
             self.name,
             if ok { "ok" } else { "FAILED" },
             self.started.elapsed().as_secs_f64()
@@ -78,6 +83,7 @@ impl Background {
 /// `xtask lane CHECK...`: runs each named checker in turn, every one even
 /// after a failure; false if any failed.
 pub fn lane(checks: &[String]) -> bool {
+    let t = Instant::now();
     let mut ok = true;
     for c in checks {
         ok &= match c.as_str() {
@@ -90,5 +96,9 @@ pub fn lane(checks: &[String]) -> bool {
             }
         };
     }
+    println!("{LANE_TIME} {:.1}", t.elapsed().as_secs_f64());
     ok
 }
+
+/// How a lane's log ends: its time in seconds follows.
+const LANE_TIME: &str = "lane time (s):";

@@ -28,7 +28,7 @@
 //!   address|none] [TARGET...]` — the cargo-fuzz targets of `fuzz/` (the
 //!   strace parser, `mmsim replay`, system-call sequences under the
 //!   invariant checker) from the committed seeds, `S` seconds or `N`
-//!   executions each (CI: 20 s); installs cargo-fuzz if missing.
+//!   executions each (CI: 20 s), built with cargo-fuzz's flags by cargo itself.
 //! * `cargo xtask asm` — what each barrier policy compiles to on this
 //!   machine (for `docs/ordering.md`).
 //! * `cargo xtask bench [--quick]` — the criterion suite, side by side with

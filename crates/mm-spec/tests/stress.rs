@@ -95,6 +95,14 @@ fn mutation_run() {
     if std::env::var("MM_MUTATION").is_err() {
         return;
     }
+    // A thread that panics (a broken invariant) may leave the others
+    // waiting on a lock it held: end the process then, after the message,
+    // rather than wait for xtask's time limit.
+    let report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        report(info);
+        std::process::exit(101);
+    }));
     let cfg = StressConfig {
         duration: Duration::from_millis(1500),
         ..config()
