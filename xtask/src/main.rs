@@ -13,9 +13,10 @@
 //!   under `target/dist/`.
 //! * `cargo xtask loom [--exhaustive]` — the loom model checks of every
 //!   scenario under every barrier policy (the heaviest few at preemption
-//!   bound 4 under all but `upstream`, unless `--exhaustive`), then the mutation table (each one-site mutation
-//!   of the read or write path must be caught by loom, the stress test or
-//!   the state machine); writes `target/mm-loom/summary.json`.
+//!   bound 4 under all but `upstream`, unless `--exhaustive`), then the
+//!   mutation table (each one-site mutation of the read or write path must
+//!   be caught by loom, the stress test or the state machine); writes
+//!   `target/mm-loom/summary.json`.
 //! * `cargo xtask asan` — every crate's tests (the host-kernel
 //!   differential tests and the CLI's included; not the benches') under
 //!   AddressSanitizer with LeakSanitizer on (nightly).
@@ -28,7 +29,7 @@
 //!   address|none] [TARGET...]` — the cargo-fuzz targets of `fuzz/` (the
 //!   strace parser, `mmsim replay`, system-call sequences under the
 //!   invariant checker) from the committed seeds, `S` seconds or `N`
-//!   executions each (CI: 20 s), built with cargo-fuzz's flags by cargo itself.
+//!   executions each (CI: 20 s), built by cargo with cargo-fuzz's flags.
 //! * `cargo xtask asm` — what each barrier policy compiles to on this
 //!   machine (for `docs/ordering.md`).
 //! * `cargo xtask bench [--quick]` — the criterion suite, side by side with
